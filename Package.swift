@@ -1,0 +1,43 @@
+// swift-tools-version: 6.1
+//
+// Spindle: an HTTP/1.1 server runtime for Swift on Linux built on cooperative fibers.
+// Layers, bottom up (each depends only on the ones above it):
+//   CSpindle (C shim) → SpindleMemory → SpindleFibers
+// See Docs/architecture.md.
+import PackageDescription
+
+let package = Package(
+    name: "Spindle",
+    products: [
+        .library(name: "SpindleFibers", targets: ["SpindleFibers"]),
+        .library(name: "SpindleMemory", targets: ["SpindleMemory"]),
+        .executable(name: "FiberDemo", targets: ["FiberDemo"]),
+    ],
+    traits: [
+        // mimalloc is the process allocator unless built with `--disable-default-traits`
+        // (the allocator benchmark uses that to compare glibc malloc, jemalloc and tcmalloc).
+        .trait(name: "Mimalloc", description: "Link mimalloc as the process-wide malloc."),
+        .default(enabledTraits: ["Mimalloc"]),
+    ],
+    targets: [
+        // The only C in the library: boost.context declarations, thread-locals the fast path
+        // reads, and the stack-overflow signal handler.
+        .target(
+            name: "CSpindle",
+            cSettings: [.define("SPINDLE_MIMALLOC", .when(traits: ["Mimalloc"]))],
+            linkerSettings: [
+                .linkedLibrary("boost_context"),
+                .linkedLibrary("mimalloc", .when(traits: ["Mimalloc"])),
+            ]
+        ),
+        .target(name: "SpindleMemory", dependencies: ["CSpindle"]),
+        .target(name: "SpindleFibers", dependencies: ["SpindleMemory", "CSpindle"]),
+
+        .executableTarget(name: "FiberDemo", dependencies: ["SpindleFibers"], path: "Examples/FiberDemo"),
+
+        // A tiny program the tests run in a subprocess to prove crash reports (stack overflow).
+        .executableTarget(name: "spindle-probe", dependencies: ["SpindleFibers"], path: "Tests/Probe"),
+        .testTarget(name: "SpindleMemoryTests", dependencies: ["SpindleMemory"]),
+        .testTarget(name: "SpindleFibersTests", dependencies: ["SpindleFibers", "spindle-probe"]),
+    ]
+)

@@ -1,0 +1,48 @@
+// Context switching through boost.context (libboost_context, Debian's libboost-context-dev).
+//
+// boost.context exports plain C symbols; their C++ declarations live in
+// <boost/context/detail/fcontext.hpp>. We repeat them here with C types of identical layout
+// (`transfer_t` is two pointers, returned in rax:rdx on x86_64 / x0:x1 on arm64).
+//
+// Invariant the Swift side relies on: a context is resumed at most once per suspension;
+// `jump` returns (on the resumed side) the context of whoever jumped to us, plus their data.
+#ifndef SPINDLE_CONTEXT_H
+#define SPINDLE_CONTEXT_H
+
+#include <stddef.h>
+
+typedef void *spindle_fcontext_t;
+
+typedef struct spindle_transfer {
+    spindle_fcontext_t fctx;
+    void *data;
+} spindle_transfer_t;
+
+// From libboost_context (not prefixed: these are boost's own exported names).
+spindle_transfer_t jump_fcontext(spindle_fcontext_t const to, void *vp);
+spindle_fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(spindle_transfer_t));
+spindle_transfer_t ontop_fcontext(spindle_fcontext_t const to, void *vp,
+                                  spindle_transfer_t (*fn)(spindle_transfer_t));
+
+/// Suspends the running context and resumes `to`, handing it `data`.
+static inline __attribute__((always_inline))
+spindle_transfer_t spindle_jump(spindle_fcontext_t to, void *data) {
+    return jump_fcontext(to, data);
+}
+
+/// Prepares a new context on the stack whose highest address is `stack_top`.
+/// `entry` must never return (returning from it exits the thread).
+static inline __attribute__((always_inline))
+spindle_fcontext_t spindle_make_context(void *stack_top, size_t size, void (*entry)(spindle_transfer_t)) {
+    return make_fcontext(stack_top, size, entry);
+}
+
+// Swift's exclusivity checker keeps the set of active accesses per thread. Fibers sharing a
+// thread must swap it like Swift concurrency does for tasks: exit before switching away, enter
+// after being resumed. `state` is a zeroed buffer of SPINDLE_EXCLUSIVITY_STATE_SIZE bytes owned
+// by the fiber. Both are exported by libswiftCore (Exclusivity.cpp) with the C calling convention.
+#define SPINDLE_EXCLUSIVITY_STATE_SIZE 16
+void swift_task_enterThreadLocalContext(char *state);
+void swift_task_exitThreadLocalContext(char *state);
+
+#endif

@@ -1,0 +1,34 @@
+// Stack-overflow reporting.
+//
+// Stack pools register their memory regions here. A SIGSEGV whose fault address lies in the
+// guard area of a registered slot is reported in words (fiber id, stack size, how to raise it)
+// before the process aborts; any other SIGSEGV/SIGBUS is passed on to the previous handler.
+//
+// Invariant: the handler runs on an alternate signal stack (the faulting stack is exhausted),
+// so every thread that runs fibers calls spindle_thread_install_altstack() once.
+#ifndef SPINDLE_OVERFLOW_H
+#define SPINDLE_OVERFLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Installs the process-wide SIGSEGV/SIGBUS handler (idempotent, thread-safe).
+void spindle_overflow_handler_install(void);
+
+/// Gives the calling thread an alternate signal stack (idempotent per thread). Returns 0 or errno.
+int spindle_thread_install_altstack(void);
+
+/// Registers `count` stack slots of `slot_size` bytes starting at `base`, each with
+/// `guard_size` inaccessible bytes at its low end and `usable_size` bytes of stack above.
+/// `fiber_ids` (count entries) is read by the handler to name the fiber in a slot.
+/// Returns a registration index, or -1 when the registry is full.
+int spindle_overflow_register(void *base, size_t slot_size, size_t guard_size, size_t usable_size,
+                              size_t count, const volatile uint64_t *fiber_ids);
+
+/// Removes a registration (before its memory is unmapped).
+void spindle_overflow_unregister(int index);
+
+/// Reports an overflow detected by a check other than a guard page (a canary) and aborts.
+_Noreturn void spindle_overflow_report(uint64_t fiber_id, size_t usable_size, const char *how);
+
+#endif

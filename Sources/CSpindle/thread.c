@@ -1,0 +1,4 @@
+// Storage for the per-thread slots declared in spindle_thread.h.
+#include "spindle_thread.h"
+
+__thread void *spindle_tls_scheduler __attribute__((tls_model("initial-exec"))) = 0;

@@ -1,0 +1,82 @@
+import CSpindle
+
+extension Fiber {
+    /// The fiber running on this thread, or nil outside fibers. Cost: one thread-local load.
+    public static var current: Fiber? {
+        guard let raw = spindle_current_scheduler() else { return nil }
+        return Unmanaged<Scheduler>.fromOpaque(raw).takeUnretainedValue().current
+    }
+
+    /// The running fiber; stops with a message naming `operation` when called outside a fiber.
+    @inline(__always)
+    static func requireCurrent(_ operation: @autoclosure () -> String) -> Fiber {
+        let scheduler = Scheduler.requireCurrent(operation())
+        guard let fiber = scheduler.current else {
+            preconditionFailure("\(operation()) must be called from inside a fiber (it parks the caller), not from the scheduler loop or Scheduler.submit work; wrap it in Fiber.spawn { }")
+        }
+        return fiber
+    }
+
+    /// Starts a new fiber running `body` on the current scheduler. The new fiber is queued and
+    /// the caller continues; it first runs at the caller's next suspension point.
+    /// Cost: one object allocation plus the closure's captures; a stack from the pool (no system
+    /// call while the pool has free stacks). Stops the process with advice when the stack pool
+    /// is exhausted (`SPINDLE_STACKS_MAX`).
+    /// Call on a scheduler thread: inside `Scheduler.run`, a fiber, or submitted work.
+    @discardableResult
+    public static func spawn<Success>(name: String? = nil, _ body: @escaping () throws -> Success) -> FiberHandle<Success> {
+        Scheduler.requireCurrent("Fiber.spawn").spawn(name: name, body)
+    }
+
+    /// Lets every other runnable fiber run once, then continues. Returns at once when no other
+    /// fiber is runnable. Cost: one context switch (~tens of ns), no system call.
+    public static func yield() {
+        let fiber = requireCurrent("Fiber.yield()")
+        let scheduler = fiber.scheduler
+        fiber.state = .runnable
+        scheduler.runQueue.append(fiber)
+        scheduler.switchAway(from: fiber)
+    }
+
+    /// Parks the calling fiber for `duration`. Throws `CancellationError` if the fiber is
+    /// cancelled first. Zero or negative durations yield once.
+    public static func sleep(for duration: Duration) throws {
+        try sleep(until: .now + duration)
+    }
+
+    /// Parks the calling fiber until `deadline` (monotonic clock). Throws `CancellationError`
+    /// if the fiber is cancelled first. Cost: O(log n) timer insertion, no system call.
+    public static func sleep(until deadline: Deadline) throws {
+        let fiber = requireCurrent("Fiber.sleep")
+        try checkCancellation()
+        if deadline <= .now {
+            yield()
+            return
+        }
+        let scheduler = fiber.scheduler
+        scheduler.addTimer(fiber, deadline: deadline)
+        switch scheduler.park(fiber, cancellable: true) {
+        case .cancelled: throw CancellationError()
+        default: return
+        }
+    }
+
+    /// Throws `CancellationError` when the running fiber was cancelled. Cost: two loads.
+    public static func checkCancellation() throws {
+        if let fiber = current, fiber.cancelRequested { throw CancellationError() }
+    }
+
+    /// True when the running fiber was cancelled (false outside fibers).
+    public static var isCancelled: Bool { current?.cancelRequested ?? false }
+
+    /// The suspension primitive every blocking operation is built on: parks the running fiber
+    /// until some code on its scheduler calls `Scheduler.unpark(_:with:)` (or the deadline
+    /// passes: `.timedOut`; or, if `cancellable`, it is cancelled: `.cancelled`).
+    /// Before calling, make the fiber findable by its waker (a wait queue, an I/O table).
+    package static func park(cancellable: Bool, deadline: Deadline? = nil) -> WakeReason {
+        let fiber = requireCurrent("Fiber.park")
+        let scheduler = fiber.scheduler
+        if let deadline { scheduler.addTimer(fiber, deadline: deadline) }
+        return scheduler.park(fiber, cancellable: cancellable)
+    }
+}

@@ -1,0 +1,278 @@
+import CSpindle
+import SpindleMemory
+import Synchronization
+
+/// Runs fibers on the current OS thread: a FIFO run queue, a timer heap, a stack pool, and an
+/// inbox other threads can post work to. One scheduler per thread; fibers never migrate.
+///
+/// Switching between fibers makes no system call and no allocation. When nothing is runnable
+/// the scheduler waits in the kernel (no spinning) until a timer is due or work is submitted
+/// (or, with SpindleIO, an I/O completion arrives).
+public final class Scheduler: @unchecked Sendable {
+    // @unchecked Sendable: only `submit` (guarded by `inbox`'s mutex and atomics) may be used
+    // from other threads; everything else checks `assertOnThread` or runs on the owner thread.
+
+    /// Tunables of a scheduler.
+    public struct Configuration: Sendable {
+        /// The fiber stack pool (stack size, counts, watermark).
+        public var stacks: StackPool.Configuration
+        /// How many fiber-to-fiber switches may happen before control returns to the scheduler
+        /// loop to check timers, the inbox and I/O. Higher favours throughput, lower latency.
+        public var switchBudget: Int
+
+        /// Defaults, with `SPINDLE_*` environment overrides for the stack pool.
+        public init(stacks: StackPool.Configuration = .fromEnvironment, switchBudget: Int = 64) {
+            self.stacks = stacks
+            self.switchBudget = max(1, switchBudget)
+        }
+    }
+
+    private static let schedulerCounter = Atomic<UInt64>(0)
+
+    /// The configuration this scheduler runs with.
+    public let configuration: Configuration
+    /// This scheduler's fiber stacks.
+    public let stacks: StackPool
+    /// The scheduler's number in this process (1, 2, …), the high bits of its fibers' ids.
+    public let number: UInt64
+
+    // State below is touched only on the owning thread.
+    private var nextFiberSerial: UInt64 = 0
+    /// The running fiber; nil while the scheduler loop itself runs.
+    unowned(unsafe) var current: Fiber? = nil
+    /// The loop's context while a fiber runs.
+    var loopContext: spindle_fcontext_t? = nil
+    var runQueue = RunQueue()
+    var timers = TimerHeap()
+    /// Who is switching away right now: read by the context being resumed (see Scheduler+Switch).
+    unowned(unsafe) var switchingFrom: Fiber? = nil
+    var switchingFromFinished = false
+    var switchesLeft = 0
+    /// Unfinished fibers; each holds one retain on its `Fiber` until it finishes.
+    public internal(set) var liveFibers = 0
+    /// Fibers ever spawned on this scheduler.
+    public private(set) var spawnedFibers: UInt64 = 0
+    /// Context switches performed (fiber↔fiber and fiber↔loop).
+    public internal(set) var switches: UInt64 = 0
+    /// Reasons the loop must keep running without live fibers (e.g. an I/O runtime worker).
+    package var keepAliveCount = 0
+
+    /// Work posted by other threads, run by the loop outside any fiber.
+    let inbox = Mutex<[@Sendable () -> Void]>([])
+    let inboxPending = Atomic<Bool>(false)
+    /// True while the loop waits in the kernel; `submit` wakes it only then.
+    let idle = Atomic<Bool>(false)
+    let stopped = Atomic<Bool>(false)
+    let waker: Waker
+    /// The event source the loop waits on when idle (SpindleIO installs its reactor here).
+    package var driver: (any SchedulerDriver)? = nil
+
+    /// Creates a scheduler bound to the calling thread. Use `Scheduler.run` unless you drive
+    /// the loop yourself (as SpindleIO's `Runtime` does).
+    package init(configuration: Configuration) throws(SystemCallError) {
+        precondition(spindle_current_scheduler() == nil,
+                     "a Scheduler already runs on this thread; spawn a fiber with Fiber.spawn instead of nesting Scheduler.run")
+        self.configuration = configuration
+        self.stacks = try StackPool(configuration: configuration.stacks)
+        self.number = Self.schedulerCounter.add(1, ordering: .relaxed).newValue
+        self.waker = try Waker()
+        let altstack = spindle_thread_install_altstack()
+        precondition(altstack == 0, "sigaltstack failed: \(Errno.name(altstack)); stack overflows could not be reported")
+        spindle_set_current_scheduler(Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Detaches the scheduler from its thread. Called when its loop has finished.
+    package func detach() {
+        precondition(liveFibers == 0, "Scheduler detached with \(liveFibers) unfinished fibers")
+        stopped.store(true, ordering: .sequentiallyConsistent)
+        spindle_set_current_scheduler(nil)
+    }
+
+    /// The scheduler of the calling thread, or nil when the thread runs none.
+    public static var current: Scheduler? {
+        guard let raw = spindle_current_scheduler() else { return nil }
+        return Unmanaged<Scheduler>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// Runs `body` as the first fiber on a new scheduler on the calling thread and returns its
+    /// result once *every* fiber spawned on it has finished. The calling thread is busy until
+    /// then; call it from a thread of your own (not from a Swift concurrency task).
+    /// Throws what `body` throws.
+    public static func run<T, E: Error>(
+        configuration: Configuration = Configuration(),
+        _ body: () throws(E) -> T
+    ) throws(E) -> T {
+        let scheduler: Scheduler
+        do { scheduler = try Scheduler(configuration: configuration) } catch {
+            fatalError("Scheduler could not map its fiber stacks: \(error). Lower SPINDLE_STACKS_INITIAL or SPINDLE_STACK_SIZE.")
+        }
+        defer { scheduler.detach() }
+        var outcome: Result<T, E>? = nil
+        withoutActuallyEscaping(body) { escapable in
+            _ = scheduler.spawn(name: "main") {
+                do throws(E) { outcome = .success(try escapable()) } catch { outcome = .failure(error) }
+            }
+            scheduler.runLoop()
+        }
+        return try outcome!.get()
+    }
+
+    /// The calling thread's scheduler; stops with a message naming `operation` when there is none.
+    @inline(__always)
+    static func requireCurrent(_ operation: @autoclosure () -> String) -> Scheduler {
+        guard let raw = spindle_current_scheduler() else {
+            preconditionFailure("\(operation()) needs a Spindle scheduler on this thread; run your code inside Scheduler.run { } (or a Runtime worker)")
+        }
+        return Unmanaged<Scheduler>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// Stops with a message unless called on this scheduler's thread.
+    @inline(__always)
+    func assertOnThread(_ operation: @autoclosure () -> String) {
+        precondition(spindle_current_scheduler() == Unmanaged.passUnretained(self).toOpaque(),
+                     "\(operation()) was called on a thread that does not own this fiber's scheduler; fibers and their objects stay on one thread — use Scheduler.submit to reach another scheduler")
+    }
+
+    // MARK: - Spawning
+
+    /// Creates a fiber that will run `body`, appended to the run queue (the caller keeps running).
+    func spawn<T>(name: String?, _ body: @escaping () throws -> T) -> FiberHandle<T> {
+        guard let stack = stacks.allocate() else {
+            preconditionFailure("""
+                Fiber.spawn: no stack available (\(stacks.inUse) in use, maximum \(stacks.configuration.maximumCount) \
+                of \(formatBytes(stacks.configuration.stackSize))). Raise SPINDLE_STACKS_MAX, lower SPINDLE_STACK_SIZE, \
+                or bound concurrency (e.g. a WaitGroup or Channel as a semaphore).
+                """)
+        }
+        nextFiberSerial &+= 1
+        let id = (number << 40) | nextFiberSerial
+        let fiber = TypedFiber(id: id, name: name, scheduler: self, stack: stack, body: body)
+        stacks.setOwner(stack, fiberID: id)
+        fiber.context = Self.makeContext(on: stack)
+        _ = Unmanaged.passRetained(fiber)  // released when the fiber finishes (see finish(_:))
+        liveFibers += 1
+        spawnedFibers &+= 1
+        runQueue.append(fiber)
+        return FiberHandle(typed: fiber)
+    }
+
+    // MARK: - Parking
+
+    /// Suspends `fiber` (the running one) until `unpark`. Returns why it was woken.
+    /// If `cancellable` and the fiber is already cancelled, returns `.cancelled` at once.
+    @inline(__always)
+    func park(_ fiber: Fiber, cancellable: Bool) -> WakeReason {
+        if cancellable && fiber.cancelRequested {
+            fiber.waitQueue?.remove(fiber)
+            removeTimer(fiber)
+            return .cancelled
+        }
+        fiber.state = .parked
+        fiber.parkIsCancellable = cancellable
+        switchAway(from: fiber)
+        return fiber.wakeReason
+    }
+
+    /// Makes a parked fiber runnable with `reason`. Returns false (and does nothing) when the
+    /// fiber is not parked — so a late timer or a second waker can never resume it twice.
+    @inline(__always)
+    @discardableResult
+    package func unpark(_ fiber: Fiber, with reason: WakeReason) -> Bool {
+        guard fiber.state == .parked else { return false }
+        fiber.state = .runnable
+        fiber.wakeReason = reason
+        if fiber.waitQueue != nil { fiber.waitQueue!.remove(fiber) }
+        if fiber.timerIndex >= 0 { timers.remove(fiber) }
+        runQueue.append(fiber)
+        return true
+    }
+
+    /// Arms a timer that unparks `fiber` with `.timedOut` at `deadline`.
+    func addTimer(_ fiber: Fiber, deadline: Deadline) {
+        timers.insert(fiber, deadline: deadline.nanoseconds)
+    }
+
+    func removeTimer(_ fiber: Fiber) {
+        if fiber.timerIndex >= 0 { timers.remove(fiber) }
+    }
+
+    // MARK: - The loop
+
+    /// Runs fibers until none is left (and nothing keeps the loop alive). Between batches it
+    /// fires due timers, runs submitted work and polls the driver; when nothing is runnable it
+    /// waits in the kernel until the next timer or a wake-up.
+    package func runLoop() {
+        while true {
+            switchesLeft = configuration.switchBudget
+            if inboxPending.load(ordering: .relaxed) { drainInbox() }
+            if !timers.isEmpty { fireTimers(now: Deadline.now.nanoseconds) }
+            if let driver { driver.poll(self, wait: false, until: nil) }
+            if let next = runQueue.popFirst() {
+                resumeFromLoop(next)
+                continue
+            }
+            if liveFibers == 0 && keepAliveCount == 0 && !inboxPending.load(ordering: .sequentiallyConsistent) {
+                return
+            }
+            waitForWork()
+        }
+    }
+
+    private func fireTimers(now: UInt64) {
+        while let fiber = timers.popDue(now: now) {
+            unpark(fiber, with: .timedOut)
+        }
+    }
+
+    /// Blocks the thread until the earliest timer, submitted work, or (with a driver) I/O.
+    private func waitForWork() {
+        idle.store(true, ordering: .sequentiallyConsistent)
+        defer { idle.store(false, ordering: .relaxed) }
+        // Re-check after announcing idleness: a submitter that missed `idle` set the flag first.
+        if inboxPending.load(ordering: .sequentiallyConsistent) { return }
+        let deadline = timers.earliest.map { Deadline(nanoseconds: $0) }
+        if let driver {
+            driver.poll(self, wait: true, until: deadline)
+        } else {
+            waker.wait(until: deadline)
+        }
+    }
+
+    // MARK: - Cross-thread
+
+    /// Posts `work` to run on this scheduler's thread, in the loop (outside any fiber: to block,
+    /// have it spawn a fiber). Safe from any thread. Returns false when the scheduler has
+    /// already stopped. Cost: a mutex and, only when the scheduler is idle, one `write(2)`.
+    @discardableResult
+    public func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
+        if stopped.load(ordering: .acquiring) { return false }
+        inbox.withLock { $0.append(work) }
+        inboxPending.store(true, ordering: .sequentiallyConsistent)
+        if idle.load(ordering: .sequentiallyConsistent) { wake() }
+        return true
+    }
+
+    /// Wakes the loop if it waits in the kernel. Safe from any thread.
+    package func wake() {
+        if let driver { driver.wake() } else { waker.signal() }
+    }
+
+    private func drainInbox() {
+        inboxPending.store(false, ordering: .sequentiallyConsistent)
+        let work = inbox.withLock { pending -> [@Sendable () -> Void] in
+            let taken = pending
+            pending.removeAll(keepingCapacity: true)
+            return taken
+        }
+        for item in work { item() }
+    }
+}
+
+/// An event source the scheduler loop waits on when idle: SpindleIO's io_uring reactor.
+package protocol SchedulerDriver: AnyObject {
+    /// Processes ready events (unparking fibers). With `wait`, blocks until at least one event,
+    /// `deadline`, or `wake()` — whichever is first.
+    func poll(_ scheduler: Scheduler, wait: Bool, until deadline: Deadline?)
+    /// Interrupts a blocking `poll` from any thread.
+    func wake()
+}

@@ -1,0 +1,34 @@
+/// Waits for a group of fibers: `add` before starting work, `done` when each piece finishes,
+/// `wait` parks until the count is back to zero.
+public final class WaitGroup {
+    private var pending = 0
+    private let waiters = WaitQueue()
+
+    /// Creates a group with a count of zero.
+    public init() {}
+
+    /// The outstanding count.
+    public var count: Int { pending }
+
+    /// Adds `n` (≥ 0) to the count.
+    public func add(_ n: Int = 1) {
+        precondition(n >= 0, "WaitGroup.add(\(n)): use done() to decrement")
+        pending += n
+    }
+
+    /// Marks one piece of work finished; wakes the waiters when the count reaches zero.
+    public func done() {
+        precondition(pending > 0, "WaitGroup.done() called more often than add()")
+        pending -= 1
+        if pending == 0 { waiters.wakeAll() }
+    }
+
+    /// Parks until the count is zero. Throws `CancellationError` when the fiber is cancelled first.
+    public func wait() throws {
+        let me = Fiber.requireCurrent("WaitGroup.wait()")
+        while pending > 0 {
+            waiters.append(me)
+            if Fiber.park(cancellable: true) == .cancelled { throw CancellationError() }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+/// One fixed-size stack handed out by a `StackPool`.
+///
+/// The highest `StackPool.controlSize` bytes of the slot are reserved for the owner's control
+/// block (fiber bookkeeping that must sit at a fixed address, in the page the fiber touches
+/// first anyway); the stack proper grows down from `top`.
+/// Valid from `StackPool.allocate()` until `StackPool.release(_:)`; not thread-safe.
+public struct FiberStack {
+    /// Highest usable address of the stack (16-byte aligned); the stack grows down from here.
+    public let top: UnsafeMutableRawPointer
+    /// Usable bytes below `top`.
+    public let size: Int
+    /// `StackPool.controlSize` zero-initialised bytes above `top` for the owner's use.
+    public let control: UnsafeMutableRawPointer
+    /// The pool-wide slot number (stable for the pool's lifetime).
+    public let slot: Int
+    /// Lowest usable word, holding `StackPool.canaryValue`, when no guard page protects this stack.
+    let canary: UnsafeMutablePointer<UInt64>?
+    /// The registry entry the overflow handler reads to name this stack's fiber.
+    let owner: UnsafeMutablePointer<UInt64>
+
+    /// True when this stack is protected by a guard page (an overflow faults at once and is
+    /// reported); false when only a canary, checked at each switch, can notice an overflow.
+    public var hasGuardPage: Bool { canary == nil }
+
+    /// False when the canary below the stack was overwritten: the fiber overflowed.
+    /// Always true for stacks with a guard page. Cost: one load.
+    @inline(__always)
+    public var isIntact: Bool {
+        guard let canary else { return true }
+        return canary.pointee == StackPool.canaryValue
+    }
+}

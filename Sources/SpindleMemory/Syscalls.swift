@@ -1,0 +1,135 @@
+// Every raw libc call of SpindleMemory. Each wrapper captures errno and throws a
+// `SystemCallError` naming the call; EINVAL-style misuse is reported, never ignored.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A failed system call: which call, which errno, and what that means.
+///
+/// Cost: building one formats nothing; `description` calls `strerror`.
+public struct SystemCallError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The system call that failed, e.g. `"mmap"`.
+    public let call: String
+    /// The errno value it returned.
+    public let errno: Int32
+
+    /// Creates an error for `call` failing with `errno`.
+    public init(_ call: String, errno: Int32) {
+        self.call = call
+        self.errno = errno
+    }
+
+    /// `mmap failed: ENOMEM (Cannot allocate memory)`.
+    public var description: String {
+        "\(call) failed: \(Errno.name(errno)) (\(String(cString: strerror(errno))))"
+    }
+}
+
+/// Symbolic errno names (the ones Spindle's layers can meet), for error messages.
+public enum Errno {
+    /// The symbolic name of `code`, e.g. `"ENOMEM"`, or `"errno 123"` when not in the table.
+    public static func name(_ code: Int32) -> String {
+        switch code {
+        case EPERM: "EPERM"
+        case ENOENT: "ENOENT"
+        case EINTR: "EINTR"
+        case EIO: "EIO"
+        case EBADF: "EBADF"
+        case EAGAIN: "EAGAIN"
+        case ENOMEM: "ENOMEM"
+        case EACCES: "EACCES"
+        case EFAULT: "EFAULT"
+        case EBUSY: "EBUSY"
+        case EEXIST: "EEXIST"
+        case EINVAL: "EINVAL"
+        case ENFILE: "ENFILE"
+        case EMFILE: "EMFILE"
+        case ENOSPC: "ENOSPC"
+        case EPIPE: "EPIPE"
+        case ENOSYS: "ENOSYS"
+        case ENOBUFS: "ENOBUFS"
+        case ENOTCONN: "ENOTCONN"
+        case ECONNRESET: "ECONNRESET"
+        case ECONNREFUSED: "ECONNREFUSED"
+        case ECONNABORTED: "ECONNABORTED"
+        case EADDRINUSE: "EADDRINUSE"
+        case ETIMEDOUT: "ETIMEDOUT"
+        case ETIME: "ETIME"
+        case ECANCELED: "ECANCELED"
+        case EOPNOTSUPP: "EOPNOTSUPP"
+        default: "errno \(code)"
+        }
+    }
+}
+
+/// Linux `madvise(MADV_GUARD_INSTALL)` (6.13+): guard pages that do not split the mapping.
+let madviseGuardInstall: Int32 = 102
+
+enum VirtualMemory {
+    static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// Reserves `size` bytes of lazily committed, read-write anonymous memory (no RSS until touched).
+    static func reserve(_ size: Int) throws(SystemCallError) -> UnsafeMutableRawPointer {
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let p, p != MAP_FAILED else { throw SystemCallError("mmap", errno: errno) }
+        return p
+    }
+
+    static func release(_ base: UnsafeMutableRawPointer, _ size: Int) {
+        // munmap of a region we mapped can only fail on a bug (EINVAL).
+        let rc = munmap(base, size)
+        precondition(rc == 0, "munmap(\(base), \(size)) failed: \(Errno.name(errno)); Spindle bug")
+    }
+
+    /// Gives the pages back to the kernel; the range reads as zeros afterwards.
+    static func discard(_ base: UnsafeMutableRawPointer, _ size: Int) {
+        _ = madvise(base, size, MADV_DONTNEED)
+    }
+
+    /// Makes the range fault on access without splitting the mapping (MADV_GUARD_INSTALL).
+    static func installLightGuard(_ base: UnsafeMutableRawPointer, _ size: Int) -> Bool {
+        madvise(base, size, madviseGuardInstall) == 0
+    }
+
+    /// Makes the range inaccessible with `mprotect` (splits the mapping: costs VMAs).
+    static func protect(_ base: UnsafeMutableRawPointer, _ size: Int) throws(SystemCallError) {
+        if mprotect(base, size, PROT_NONE) != 0 { throw SystemCallError("mprotect", errno: errno) }
+    }
+
+    /// `vm.max_map_count`, the per-process VMA limit (65530 by default).
+    static func maxMapCount() -> Int {
+        guard let text = try? readSmallFile("/proc/sys/vm/max_map_count"),
+              let n = Int(text.trimmingWhitespace()) else { return 65530 }
+        return n
+    }
+}
+
+/// Reads a small text file (a /proc entry) with plain read(2) calls.
+func readSmallFile(_ path: String) throws(SystemCallError) -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { throw SystemCallError("open(\(path))", errno: errno) }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw SystemCallError("read(\(path))", errno: errno)
+        }
+        if n == 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+extension String {
+    func trimmingWhitespace() -> Substring {
+        var s = Substring(self)
+        while let c = s.first, c.isWhitespace { s.removeFirst() }
+        while let c = s.last, c.isWhitespace { s.removeLast() }
+        return s
+    }
+}
