@@ -6,15 +6,17 @@
 /// receiver is an enqueue plus making the receiver runnable. Values are handed over in order.
 /// Single-scheduler: the first operation binds the channel to its thread; use
 /// `Scheduler.submit` to feed it from elsewhere.
+// `@exclusivity(unchecked)` on fields below: owner-thread only, never accessed across a fiber
+// switch (see Fiber.swift), so dynamic exclusivity checks would only cost time.
 public final class Channel<Element> {
-    private var buffer: RingBuffer<Element>
+    @exclusivity(unchecked) private var buffer: RingBuffer<Element>
     private let receivers = WaitQueue()
     private let senders = WaitQueue()
-    private var owner: UnsafeMutableRawPointer? = nil
+    @exclusivity(unchecked) private var owner: UnsafeMutableRawPointer? = nil
     /// The most values buffered before `send` parks (`Int.max` when unbounded).
     public let capacity: Int
     /// True once `close()` was called.
-    public private(set) var isClosed = false
+    @exclusivity(unchecked) public private(set) var isClosed = false
 
     /// A channel that buffers up to `capacity` (≥ 1) values.
     public init(capacity: Int) {

@@ -1,7 +1,9 @@
 /// A one-way flag fibers can wait for: `wait` parks until `set()`; once set, waits return at
 /// once until `reset()`.
+// `@exclusivity(unchecked)` on fields below: owner-thread only, never accessed across a fiber
+// switch (see Fiber.swift), so dynamic exclusivity checks would only cost time.
 public final class Event {
-    private var flag = false
+    @exclusivity(unchecked) private var flag = false
     private let waiters = WaitQueue()
 
     /// Creates an event, initially not set.

@@ -11,10 +11,12 @@ extension Fiber {
     @inline(__always)
     static func requireCurrent(_ operation: @autoclosure () -> String) -> Fiber {
         let scheduler = Scheduler.requireCurrent(operation())
-        guard let fiber = scheduler.current else {
-            preconditionFailure("\(operation()) must be called from inside a fiber (it parks the caller), not from the scheduler loop or Scheduler.submit work; wrap it in Fiber.spawn { }")
-        }
+        guard let fiber = scheduler.current else { notInFiber(operation()) }
         return fiber
+    }
+
+    static func notInFiber(_ operation: String) -> Never {
+        preconditionFailure("\(operation) must be called from inside a fiber (it parks the caller), not from the scheduler loop or Scheduler.submit work; wrap it in Fiber.spawn { }")
     }
 
     /// Starts a new fiber running `body` on the current scheduler. The new fiber is queued and
@@ -23,19 +25,40 @@ extension Fiber {
     /// call while the pool has free stacks). Stops the process with advice when the stack pool
     /// is exhausted (`SPINDLE_STACKS_MAX`).
     /// Call on a scheduler thread: inside `Scheduler.run`, a fiber, or submitted work.
-    @discardableResult
+    @inlinable @discardableResult
     public static func spawn<Success>(name: String? = nil, _ body: @escaping () throws -> Success) -> FiberHandle<Success> {
-        Scheduler.requireCurrent("Fiber.spawn").spawn(name: name, body)
+        // Inlinable so the caller specialises the wrapper for `Success` (no run-time
+        // generic-metadata lookup per spawn).
+        let fiber = Fiber(name: name, scheduler: Scheduler.requireCurrent("Fiber.spawn"))
+        fiber.entry = { [unowned(unsafe) fiber] in
+            // unowned(unsafe): the entry runs while the scheduler holds the fiber alive.
+            fiber.value = try body()
+        }
+        fiber.scheduler.start(fiber)
+        return FiberHandle(typed: fiber)
+    }
+
+    /// Starts a new fiber running `body` (see the generic `spawn`); a `Void` body is stored
+    /// as is, saving the wrapper's allocation.
+    @inlinable @discardableResult
+    public static func spawn(name: String? = nil, _ body: @escaping () throws -> Void) -> FiberHandle<Void> {
+        let fiber = Fiber(name: name, scheduler: Scheduler.requireCurrent("Fiber.spawn"))
+        fiber.entry = body
+        fiber.scheduler.start(fiber)
+        return FiberHandle(typed: fiber)
     }
 
     /// Lets every other runnable fiber run once, then continues. Returns at once when no other
     /// fiber is runnable. Cost: one context switch (~tens of ns), no system call.
     public static func yield() {
-        let fiber = requireCurrent("Fiber.yield()")
-        let scheduler = fiber.scheduler
-        fiber.state = .runnable
-        scheduler.runQueue.append(fiber)
-        scheduler.switchAway(from: fiber)
+        guard let raw = spindle_current_scheduler() else { _ = Scheduler.requireCurrent("Fiber.yield()"); return }
+        // Guaranteed (unretained) use: the scheduler outlives every fiber it runs.
+        Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef { scheduler in
+            guard let core = scheduler.currentCore else { notInFiber("Fiber.yield()") }
+            core.pointee.state = .runnable
+            scheduler.runQueue.append(core)
+            scheduler.switchAway(from: core)
+        }
     }
 
     /// Parks the calling fiber for `duration`. Throws `CancellationError` if the fiber is

@@ -8,7 +8,7 @@ import SpindleMemory
 /// `Fiber.sleep`, channel/mutex/event waits, `join()`, and I/O — where only the fiber parks,
 /// never the thread. A `Fiber` object is bound to its scheduler's thread: touching it from
 /// another thread stops the process with a message saying what to use instead.
-public class Fiber {
+public final class Fiber {
     enum State: UInt8 {
         /// In the run queue, or created and not yet started.
         case runnable
@@ -26,42 +26,68 @@ public class Fiber {
     public final let name: String?
 
     // Scheduler bookkeeping. All of it is touched only on the owning scheduler's thread.
-    final unowned(unsafe) let scheduler: Scheduler
-    final var state: State = .runnable
-    /// Saved machine context while suspended (nil before the first run and after finishing).
-    final var context: spindle_fcontext_t? = nil
-    final var stack: FiberStack
-    /// Next fiber in the scheduler's run queue (intrusive FIFO).
-    final unowned(unsafe) var runNext: Fiber? = nil
+    // `@exclusivity(unchecked)`: never accessed inside an inout/modify that spans a fiber
+    // switch, and only on the owner thread, so the runtime's dynamic exclusivity checks could
+    // never fire here; on the switch path they would cost ~10 ns per access.
+    @usableFromInline final unowned(unsafe) let scheduler: Scheduler
+    final let stack: FiberStack
+    /// The switch-path state, in the stack's control block; valid until the fiber finishes.
+    final let core: CorePointer
+    @exclusivity(unchecked) final var finished = false
     /// The wait queue this fiber is parked in, and its neighbours there.
-    final unowned(unsafe) var waitQueue: WaitQueue? = nil
-    final unowned(unsafe) var waitPrev: Fiber? = nil
-    final unowned(unsafe) var waitNext: Fiber? = nil
+    @exclusivity(unchecked) final unowned(unsafe) var waitQueue: WaitQueue? = nil
+    @exclusivity(unchecked) final unowned(unsafe) var waitPrev: Fiber? = nil
+    @exclusivity(unchecked) final unowned(unsafe) var waitNext: Fiber? = nil
     /// Why the last park ended.
-    final var wakeReason: WakeReason = .ready
+    @exclusivity(unchecked) final var wakeReason: WakeReason = .ready
     /// Whether the current park may be ended by `cancel()`.
-    final var parkIsCancellable = false
-    final var cancelRequested = false
+    @exclusivity(unchecked) final var parkIsCancellable = false
+    @exclusivity(unchecked) final var cancelRequested = false
     /// Deadline of the pending timer and its index in the scheduler's timer heap (-1: none).
-    final var timerDeadline: UInt64 = 0
-    final var timerIndex: Int = -1
+    @exclusivity(unchecked) final var timerDeadline: UInt64 = 0
+    @exclusivity(unchecked) final var timerIndex: Int = -1
     /// Fibers blocked in `join()` on this one (created on first join).
-    final var joiners: WaitQueue? = nil
+    @exclusivity(unchecked) final var joiners: WaitQueue? = nil
     /// `FiberLocal` values (created on first write).
-    final var locals: [ObjectIdentifier: Any]? = nil
+    @exclusivity(unchecked) final var locals: [ObjectIdentifier: Any]? = nil
 
-    init(id: UInt64, name: String?, scheduler: Scheduler, stack: FiberStack) {
-        self.id = id
+    @usableFromInline
+    init(name: String?, scheduler: Scheduler) {
+        // Allocation is the caller's; the stack comes from the scheduler's pool (O(1)).
+        guard let stack = scheduler.stacks.allocate() else { scheduler.stacksExhausted() }
+        self.id = scheduler.nextFiberID()
         self.name = name
         self.scheduler = scheduler
         self.stack = stack
+        self.core = stack.control.bindMemory(to: FiberCore.self, capacity: 1)
+        // `self` is fully initialised here; the core points back at it unretained.
+        FiberCore.initialize(core, for: self, stack: stack)
     }
 
-    /// Runs the fiber's body and stores its outcome. Overridden by `TypedFiber`.
-    func runBody() {}
+    /// The fiber's life-cycle state.
+    final var state: State {
+        @inline(__always) get { finished ? .finished : core.pointee.state }
+    }
+
+    /// The fiber's body. `Fiber.spawn` stores a `Void` body as is and wraps any other so it
+    /// stores its value in `value`. Moved out (not copied) when it runs, so its captures are
+    /// released as soon as it returns.
+    @usableFromInline @exclusivity(unchecked) final var entry: (() throws -> Void)? = nil
+    /// The body's return value (nil for `Void` bodies); type-erased so that `Fiber` is not
+    /// generic — a generic class's deinit looks up generic metadata at run time (~70 ns).
+    @usableFromInline @exclusivity(unchecked) final var value: Any? = nil
+    /// The error the body threw, if any.
+    @usableFromInline @exclusivity(unchecked) final var failure: (any Error)? = nil
+
+    /// Runs the fiber's body once.
+    final func runBody() {
+        var body: (() throws -> Void)? = nil
+        swap(&body, &entry)
+        do { try body?() } catch { failure = error }
+    }
 
     /// True once the body has returned or thrown.
-    public final var isFinished: Bool { state == .finished }
+    public final var isFinished: Bool { finished }
 
     /// True once `cancel()` was called on this fiber.
     public final var isCancelled: Bool { cancelRequested }
@@ -72,28 +98,11 @@ public class Fiber {
     /// scheduler thread (from another thread, use `Scheduler.submit`). Cost: O(1), no allocation.
     public final func cancel() {
         scheduler.assertOnThread("Fiber.cancel()")
-        guard state != .finished, !cancelRequested else { return }
+        guard !finished, !cancelRequested else { return }
         cancelRequested = true
         if state == .parked && parkIsCancellable {
             scheduler.unpark(self, with: .cancelled)
         }
-    }
-}
-
-/// A fiber whose body produces a `Success` value (or throws).
-final class TypedFiber<Success>: Fiber {
-    var body: (() throws -> Success)?
-    var result: Result<Success, any Error>? = nil
-
-    init(id: UInt64, name: String?, scheduler: Scheduler, stack: FiberStack, body: @escaping () throws -> Success) {
-        self.body = body
-        super.init(id: id, name: name, scheduler: scheduler, stack: stack)
-    }
-
-    override func runBody() {
-        guard let body else { return }
-        self.body = nil  // drop captures as soon as the body is done
-        do { result = .success(try body()) } catch { result = .failure(error) }
     }
 }
 
@@ -103,3 +112,4 @@ extension Fiber: CustomStringConvertible {
         "Fiber #\(id)" + (name.map { " \"\($0)\"" } ?? "") + " (\(state))"
     }
 }
+

@@ -3,7 +3,10 @@
 /// Handles are cheap to copy (one reference) and keep the fiber object (not its stack) alive
 /// until the last handle is dropped. Use on the fiber's scheduler thread only.
 public struct FiberHandle<Success> {
-    let typed: TypedFiber<Success>
+    @usableFromInline let typed: Fiber
+
+    @usableFromInline
+    init(typed: Fiber) { self.typed = typed }
 
     /// The fiber this handle refers to.
     public var fiber: Fiber { typed }
@@ -19,14 +22,14 @@ public struct FiberHandle<Success> {
     /// Throws `CancellationError` if the *calling* fiber is cancelled while waiting.
     /// Must be called from a fiber on the same scheduler, and not by the fiber itself.
     public func join() throws -> Success {
-        if typed.state != .finished {
+        if !typed.finished {
             let me = Fiber.requireCurrent("FiberHandle.join()")
             precondition(me !== typed, "\(typed) called join() on itself, which would never return; join it from another fiber")
             precondition(me.scheduler === typed.scheduler,
                          "join(): \(typed) belongs to another scheduler thread; hand results across threads with Scheduler.submit")
             let queue = typed.joiners ?? WaitQueue()
             typed.joiners = queue
-            while typed.state != .finished {
+            while !typed.finished {
                 queue.append(me)
                 switch me.scheduler.park(me, cancellable: true) {
                 case .cancelled: throw CancellationError()
@@ -34,7 +37,9 @@ public struct FiberHandle<Success> {
                 }
             }
         }
-        return try typed.result!.get()
+        if let failure = typed.failure { throw failure }
+        if Success.self == Void.self { return () as! Success }
+        return typed.value as! Success
     }
 }
 

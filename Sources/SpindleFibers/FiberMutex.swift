@@ -3,8 +3,10 @@
 /// Not reentrant. Waiting is not cancellable (so `withLock` always runs its body once).
 /// Use it to keep a critical section that parks (I/O, sleep) exclusive; code that never parks
 /// needs no lock at all, since fibers of a scheduler never run at the same time.
+// `@exclusivity(unchecked)` on fields below: owner-thread only, never accessed across a fiber
+// switch (see Fiber.swift), so dynamic exclusivity checks would only cost time.
 public final class FiberMutex {
-    private unowned(unsafe) var owner: Fiber? = nil
+    @exclusivity(unchecked) private unowned(unsafe) var owner: Fiber? = nil
     private let waiters = WaitQueue()
 
     /// Creates an unlocked mutex.

@@ -3,9 +3,9 @@ import SpindleMemory
 
 // The only file that switches stacks (`grep spindle_jump`). Every switch follows one protocol:
 //
-//  1. The side leaving records itself in `switchingFrom` (nil means the scheduler loop) and
+//  1. The side leaving records its core in `switchingFrom` (nil means the scheduler loop) and
 //     whether it has finished, swaps its exclusivity access set out (fibers only), sets
-//     `current` to the side arriving, and jumps.
+//     `currentCore` to the side arriving, and jumps.
 //  2. The side arriving — returning from its own earlier jump, or a new fiber entering through
 //     `fiberEntry` — calls `arrived(_:)` with the context the jump handed over: it is stored in
 //     the fiber (or loop) that left, or, when that fiber has finished, its stack goes back to
@@ -14,8 +14,10 @@ import SpindleMemory
 //  3. A fiber arriving swaps its exclusivity access set back in.
 //
 // Invariants: a suspended context is resumed exactly once (fibers reach the run queue only
-// through `unpark`, which requires `.parked`); no Swift access (inout/modify) is open across a
-// jump in this file; the fiber trampoline holds no strong reference when it leaves for good.
+// through `start` or `unpark`, which requires `.parked`, or by queueing themselves in `yield`);
+// no Swift access (inout/modify) is open across a jump in this file; the fiber trampoline holds
+// no strong reference when it leaves for good. The hot path works on `FiberCore` pointers so
+// that a switch does no reference counting.
 
 extension Scheduler {
     /// Prepares a fresh context that will enter `fiberEntry` on `stack`.
@@ -23,43 +25,39 @@ extension Scheduler {
         spindle_make_context(stack.top, stack.size, fiberEntry)!
     }
 
-    /// Suspends the running `fiber` (already marked parked or queued as runnable) and resumes
+    /// Suspends the running fiber (already marked parked, or queued as runnable) and resumes
     /// the next runnable fiber directly, or the loop when the queue is empty or the switch
-    /// budget is spent. Returns when `fiber` is resumed.
+    /// budget is spent. Returns when `core`'s fiber is resumed.
     @inline(__always)
-    func switchAway(from fiber: Fiber) {
-        var next: Fiber? = nil
+    func switchAway(from core: CorePointer) {
+        var target = loopContext
+        var next: CorePointer? = nil
         if switchesLeft > 0, let first = runQueue.popFirst() {
             switchesLeft &-= 1
-            if first === fiber {  // it yielded and nobody else is runnable
-                fiber.state = .running
+            if first == core {  // it yielded and nobody else is runnable
+                core.pointee.state = .running
                 return
             }
             next = first
+            first.pointee.state = .running
+            target = first.pointee.context
         }
-        leave(fiber)
-        switchingFrom = fiber
+        leave(core)
+        switchingFrom = core
         switchingFromFinished = false
-        current = next
-        let target: spindle_fcontext_t
-        if let next {
-            next.state = .running
-            target = next.context.unsafelyUnwrapped
-        } else {
-            target = loopContext.unsafelyUnwrapped
-        }
-        let transfer = spindle_jump(target, Unmanaged.passUnretained(self).toOpaque())
+        currentCore = next
+        let transfer = spindle_jump(target.unsafelyUnwrapped, Unmanaged.passUnretained(self).toOpaque())
         arrived(transfer.fctx)
-        enter(fiber)
+        swift_task_enterThreadLocalContext(core.exclusivityState)
     }
 
-    /// Resumes `fiber` from the scheduler loop; returns when control comes back to the loop.
-    func resumeFromLoop(_ fiber: Fiber) {
+    /// Resumes `core`'s fiber from the scheduler loop; returns when control comes back.
+    func resumeFromLoop(_ core: CorePointer) {
         switchingFrom = nil
         switchingFromFinished = false
-        current = fiber
-        fiber.state = .running
-        let transfer = spindle_jump(fiber.context.unsafelyUnwrapped, Unmanaged.passUnretained(self).toOpaque())
+        currentCore = core
+        core.pointee.state = .running
+        let transfer = spindle_jump(core.pointee.context.unsafelyUnwrapped, Unmanaged.passUnretained(self).toOpaque())
         arrived(transfer.fctx)
     }
 
@@ -74,28 +72,22 @@ extension Scheduler {
         if switchingFromFinished {
             switchingFrom = nil
             switchingFromFinished = false
-            from.context = nil
-            stacks.release(from.stack)
-            Unmanaged.passUnretained(from).release()  // the retain taken in spawn
+            let fiber = from.pointee.fiber
+            fiber._withUnsafeGuaranteedRef { stacks.release($0.stack) }
+            fiber.release()  // the reference taken in `start`
         } else {
-            from.context = context
+            from.pointee.context = context
         }
     }
 
     /// Swaps the fiber's exclusivity access set out, and checks its stack canary.
     @inline(__always)
-    func leave(_ fiber: Fiber) {
-        let control = fiber.stack.control.assumingMemoryBound(to: CChar.self)
-        swift_task_exitThreadLocalContext(control)
-        if !fiber.stack.isIntact {
+    func leave(_ core: CorePointer) {
+        swift_task_exitThreadLocalContext(core.exclusivityState)
+        if _slowPath(!core.pointee.fiber._withUnsafeGuaranteedRef { $0.stack.isIntact }) {
+            let fiber = core.pointee.fiber.takeUnretainedValue()
             spindle_overflow_report(fiber.id, fiber.stack.size, "the canary below the stack was overwritten")
         }
-    }
-
-    /// Swaps the fiber's exclusivity access set back in.
-    @inline(__always)
-    func enter(_ fiber: Fiber) {
-        swift_task_enterThreadLocalContext(fiber.stack.control.assumingMemoryBound(to: CChar.self))
     }
 
     /// Body of every fiber: runs on the fiber's own stack. Returns the context to leave to.
@@ -103,30 +95,32 @@ extension Scheduler {
     static func runFiber(_ transfer: spindle_transfer_t) -> spindle_fcontext_t {
         let scheduler = Unmanaged<Scheduler>.fromOpaque(transfer.data!).takeUnretainedValue()
         scheduler.arrived(transfer.fctx)
-        let fiber = scheduler.current.unsafelyUnwrapped
-        scheduler.enter(fiber)
-        fiber.runBody()
-        return scheduler.finish(fiber)
+        let core = scheduler.currentCore.unsafelyUnwrapped
+        swift_task_enterThreadLocalContext(core.exclusivityState)
+        core.pointee.fiber._withUnsafeGuaranteedRef { $0.runBody() }
+        return scheduler.finish(core)
     }
 
-    /// Marks `fiber` finished, wakes its joiners and picks who runs next. The stack is released
-    /// by whoever arrives next (step 2), once we are off it.
-    private func finish(_ fiber: Fiber) -> spindle_fcontext_t {
-        fiber.state = .finished
+    /// Marks the fiber finished, wakes its joiners and picks who runs next. The stack is
+    /// released by whoever arrives next (step 2), once we are off it.
+    private func finish(_ core: CorePointer) -> spindle_fcontext_t {
+        core.pointee.fiber._withUnsafeGuaranteedRef { fiber in
+            fiber.finished = true
+            removeTimer(fiber)
+            fiber.joiners?.wakeAll(.ready)
+            fiber.locals = nil
+        }
         liveFibers -= 1
-        removeTimer(fiber)
-        fiber.joiners?.wakeAll(.ready)
-        fiber.locals = nil
-        leave(fiber)
-        switchingFrom = fiber
+        leave(core)
+        switchingFrom = core
         switchingFromFinished = true
         if switchesLeft > 0, let next = runQueue.popFirst() {
             switchesLeft &-= 1
-            current = next
-            next.state = .running
-            return next.context.unsafelyUnwrapped
+            currentCore = next
+            next.pointee.state = .running
+            return next.pointee.context.unsafelyUnwrapped
         }
-        current = nil
+        currentCore = nil
         return loopContext.unsafelyUnwrapped
     }
 }

@@ -1,7 +1,9 @@
 /// Waits for a group of fibers: `add` before starting work, `done` when each piece finishes,
 /// `wait` parks until the count is back to zero.
+// `@exclusivity(unchecked)` on fields below: owner-thread only, never accessed across a fiber
+// switch (see Fiber.swift), so dynamic exclusivity checks would only cost time.
 public final class WaitGroup {
-    private var pending = 0
+    @exclusivity(unchecked) private var pending = 0
     private let waiters = WaitQueue()
 
     /// Creates a group with a count of zero.

@@ -2,10 +2,12 @@
 /// queue at a time). O(1) append, pop and removal — removal is what a timeout or cancellation
 /// does to a waiter in the middle. No allocation per wait. Used by every blocking primitive.
 /// Single-thread: the queue and its fibers belong to one scheduler.
+// `@exclusivity(unchecked)` on fields below: owner-thread only, never accessed across a fiber
+// switch (see Fiber.swift), so dynamic exclusivity checks would only cost time.
 final class WaitQueue {
-    private unowned(unsafe) var head: Fiber? = nil
-    private unowned(unsafe) var tail: Fiber? = nil
-    private(set) var count = 0
+    @exclusivity(unchecked) private unowned(unsafe) var head: Fiber? = nil
+    @exclusivity(unchecked) private unowned(unsafe) var tail: Fiber? = nil
+    @exclusivity(unchecked) private(set) var count = 0
 
     var isEmpty: Bool { head == nil }
 

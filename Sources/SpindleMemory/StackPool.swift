@@ -12,7 +12,8 @@ import CSpindle
 /// pages returned to the kernel. Allocation and release are O(1) and make no system call
 /// except when a chunk is mapped or pages are returned.
 ///
-/// Not thread-safe: a pool belongs to one scheduler thread.
+/// Not thread-safe: a pool belongs to one scheduler thread. (Hence `@exclusivity(unchecked)` on
+/// its fields: they are only touched by that thread in short, non-overlapping accesses.)
 public final class StackPool {
     /// Bytes at the top of each slot reserved for the owner's control block.
     public static let controlSize = 64
@@ -41,19 +42,19 @@ public final class StackPool {
     /// The configuration in effect (sizes rounded to pages).
     public let configuration: Configuration
     private let slotSize: Int
-    private var chunks: [Chunk] = []
-    private var warm: [FiberStack] = []
-    private var cold: [FiberStack] = []
-    private var mappedCount = 0
-    private var protectedCount = 0
-    private var canaryCount = 0
-    private var lightweightGuards: Bool
+    @exclusivity(unchecked) private var chunks: [Chunk] = []
+    @exclusivity(unchecked) private var warm: [FiberStack] = []
+    @exclusivity(unchecked) private var cold: [FiberStack] = []
+    @exclusivity(unchecked) private var mappedCount = 0
+    @exclusivity(unchecked) private var protectedCount = 0
+    @exclusivity(unchecked) private var canaryCount = 0
+    @exclusivity(unchecked) private var lightweightGuards: Bool
     /// Stacks currently handed out.
-    public private(set) var inUse = 0
+    @exclusivity(unchecked) public private(set) var inUse = 0
     /// The most stacks ever handed out at once.
-    public private(set) var peakInUse = 0
+    @exclusivity(unchecked) public private(set) var peakInUse = 0
     /// How many released stacks had their pages returned to the kernel.
-    public private(set) var discardedCount = 0
+    @exclusivity(unchecked) public private(set) var discardedCount = 0
 
     /// Creates a pool and maps `configuration.initialCount` stacks (lazily committed).
     /// Throws when the kernel refuses the mapping (address space or `vm.max_map_count`).
