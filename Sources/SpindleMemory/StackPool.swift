@@ -64,6 +64,9 @@ public final class StackPool {
         self.lightweightGuards = self.configuration.guardSize > 0
         if self.configuration.initialCount > 0 {
             try grow(by: self.configuration.initialCount)
+            if self.configuration.prefault {
+                for stack in warm { stack.control.storeBytes(of: 0, as: UInt64.self) }
+            }
         }
     }
 
