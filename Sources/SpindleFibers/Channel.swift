@@ -1,3 +1,5 @@
+import CSpindle
+
 /// A FIFO channel between fibers of one scheduler: bounded (senders park when full) or
 /// unbounded. Receivers park while it is empty. `close()` ends it: buffered values can still be
 /// received, then `receive()` returns nil; `send` throws `ChannelClosedError`.
@@ -25,6 +27,8 @@ public final class Channel<Element> {
         self.buffer = RingBuffer(initialCapacity: Swift.min(capacity, 16))
     }
 
+    deinit { buffer.deallocate() }
+
     /// A channel whose `send` never parks.
     public static func unbounded() -> Channel<Element> { Channel(unboundedCapacity: ()) }
 
@@ -40,7 +44,7 @@ public final class Channel<Element> {
     /// channel is (or becomes) closed, `CancellationError` when the fiber is cancelled while
     /// parked, `TimeoutError` when `deadline` passes first.
     public func send(_ value: Element, deadline: Deadline? = nil) throws {
-        let me = Fiber.requireCurrent("Channel.send")
+        let me = Fiber.currentCore("Channel.send")
         bind()
         while true {
             if isClosed { throw ChannelClosedError() }
@@ -50,7 +54,7 @@ public final class Channel<Element> {
                 return
             }
             senders.append(me)
-            switch Fiber.park(cancellable: true, deadline: deadline) {
+            switch Fiber.park(me, cancellable: true, deadline: deadline) {
             case .cancelled: throw CancellationError()
             case .timedOut: throw TimeoutError()
             case .ready, .closing: continue
@@ -70,7 +74,7 @@ public final class Channel<Element> {
     /// Receives the next value, parking while the channel is empty. Returns nil once the channel
     /// is closed and drained. Throws `CancellationError` / `TimeoutError` like `send`.
     public func receive(deadline: Deadline? = nil) throws -> Element? {
-        let me = Fiber.requireCurrent("Channel.receive")
+        let me = Fiber.currentCore("Channel.receive")
         bind()
         while true {
             if let value = buffer.popFirst() {
@@ -79,7 +83,7 @@ public final class Channel<Element> {
             }
             if isClosed { return nil }
             receivers.append(me)
-            switch Fiber.park(cancellable: true, deadline: deadline) {
+            switch Fiber.park(me, cancellable: true, deadline: deadline) {
             case .cancelled: throw CancellationError()
             case .timedOut: throw TimeoutError()
             case .ready, .closing: continue
@@ -107,8 +111,9 @@ public final class Channel<Element> {
 
     @inline(__always)
     private func bind() {
-        let current = Scheduler.requireCurrent("Channel").opaque
-        if owner == current { return }
+        let current = spindle_current_scheduler()
+        if _fastPath(owner == current && current != nil) { return }
+        _ = Scheduler.requireCurrent("Channel")
         precondition(owner == nil, "Channel used from a second scheduler thread; channels connect fibers of one scheduler — cross threads with Scheduler.submit")
         owner = current
     }
@@ -130,6 +135,3 @@ public struct ChannelClosedError: Error, Equatable, Sendable, CustomStringConver
     public var description: String { "send on a closed channel" }
 }
 
-extension Scheduler {
-    var opaque: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
-}

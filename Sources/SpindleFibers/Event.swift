@@ -24,10 +24,10 @@ public final class Event {
     /// Parks until the event is set, or `deadline` passes (`TimeoutError`), or the fiber is
     /// cancelled (`CancellationError`).
     public func wait(deadline: Deadline? = nil) throws {
-        let me = Fiber.requireCurrent("Event.wait()")
+        let me = Fiber.currentCore("Event.wait()")
         while !flag {
             waiters.append(me)
-            switch Fiber.park(cancellable: true, deadline: deadline) {
+            switch Fiber.park(me, cancellable: true, deadline: deadline) {
             case .cancelled: throw CancellationError()
             case .timedOut: throw TimeoutError()
             case .ready, .closing: continue

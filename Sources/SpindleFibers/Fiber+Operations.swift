@@ -15,6 +15,17 @@ extension Fiber {
         return fiber
     }
 
+    /// The running fiber's core and its scheduler; stops with a message naming `operation`
+    /// when called outside a fiber. Cost: a thread-local load, no reference counting.
+    @inline(__always)
+    static func currentCore(_ operation: @autoclosure () -> String) -> CorePointer {
+        guard let raw = spindle_current_scheduler() else { _ = Scheduler.requireCurrent(operation()); fatalError() }
+        guard let core = Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef({ $0.currentCore }) else {
+            notInFiber(operation())
+        }
+        return core
+    }
+
     static func notInFiber(_ operation: String) -> Never {
         preconditionFailure("\(operation) must be called from inside a fiber (it parks the caller), not from the scheduler loop or Scheduler.submit work; wrap it in Fiber.spawn { }")
     }
@@ -70,36 +81,45 @@ extension Fiber {
     /// Parks the calling fiber until `deadline` (monotonic clock). Throws `CancellationError`
     /// if the fiber is cancelled first. Cost: O(log n) timer insertion, no system call.
     public static func sleep(until deadline: Deadline) throws {
-        let fiber = requireCurrent("Fiber.sleep")
-        try checkCancellation()
+        let core = currentCore("Fiber.sleep")
+        if core.pointee.cancelRequested { throw CancellationError() }
         if deadline <= .now {
             yield()
             return
         }
-        let scheduler = fiber.scheduler
-        scheduler.addTimer(fiber, deadline: deadline)
-        switch scheduler.park(fiber, cancellable: true) {
-        case .cancelled: throw CancellationError()
-        default: return
+        let reason = core.scheduler._withUnsafeGuaranteedRef { scheduler in
+            scheduler.addTimer(core, deadline: deadline)
+            return scheduler.park(core, cancellable: true)
         }
+        if reason == .cancelled { throw CancellationError() }
     }
 
     /// Throws `CancellationError` when the running fiber was cancelled. Cost: two loads.
     public static func checkCancellation() throws {
-        if let fiber = current, fiber.cancelRequested { throw CancellationError() }
+        if isCancelled { throw CancellationError() }
     }
 
     /// True when the running fiber was cancelled (false outside fibers).
-    public static var isCancelled: Bool { current?.cancelRequested ?? false }
+    public static var isCancelled: Bool {
+        guard let raw = spindle_current_scheduler(),
+              let core = Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef({ $0.currentCore }) else { return false }
+        return core.pointee.cancelRequested
+    }
 
     /// The suspension primitive every blocking operation is built on: parks the running fiber
     /// until some code on its scheduler calls `Scheduler.unpark(_:with:)` (or the deadline
     /// passes: `.timedOut`; or, if `cancellable`, it is cancelled: `.cancelled`).
     /// Before calling, make the fiber findable by its waker (a wait queue, an I/O table).
     package static func park(cancellable: Bool, deadline: Deadline? = nil) -> WakeReason {
-        let fiber = requireCurrent("Fiber.park")
-        let scheduler = fiber.scheduler
-        if let deadline { scheduler.addTimer(fiber, deadline: deadline) }
-        return scheduler.park(fiber, cancellable: cancellable)
+        park(currentCore("Fiber.park"), cancellable: cancellable, deadline: deadline)
+    }
+
+    /// `park` for the running fiber's `core` (already looked up by the caller).
+    @inline(__always)
+    static func park(_ core: CorePointer, cancellable: Bool, deadline: Deadline?) -> WakeReason {
+        core.scheduler._withUnsafeGuaranteedRef { scheduler in
+            if let deadline { scheduler.addTimer(core, deadline: deadline) }
+            return scheduler.park(core, cancellable: cancellable)
+        }
     }
 }

@@ -34,18 +34,8 @@ public final class Fiber {
     /// The switch-path state, in the stack's control block; valid until the fiber finishes.
     final let core: CorePointer
     @exclusivity(unchecked) final var finished = false
-    /// The wait queue this fiber is parked in, and its neighbours there.
-    @exclusivity(unchecked) final unowned(unsafe) var waitQueue: WaitQueue? = nil
-    @exclusivity(unchecked) final unowned(unsafe) var waitPrev: Fiber? = nil
-    @exclusivity(unchecked) final unowned(unsafe) var waitNext: Fiber? = nil
-    /// Why the last park ended.
-    @exclusivity(unchecked) final var wakeReason: WakeReason = .ready
-    /// Whether the current park may be ended by `cancel()`.
-    @exclusivity(unchecked) final var parkIsCancellable = false
-    @exclusivity(unchecked) final var cancelRequested = false
-    /// Deadline of the pending timer and its index in the scheduler's timer heap (-1: none).
-    @exclusivity(unchecked) final var timerDeadline: UInt64 = 0
-    @exclusivity(unchecked) final var timerIndex: Int = -1
+    /// Whether it was cancelled, kept here once the core is gone (after finishing).
+    @exclusivity(unchecked) final var cancelledWhenFinished = false
     /// Fibers blocked in `join()` on this one (created on first join).
     @exclusivity(unchecked) final var joiners: WaitQueue? = nil
     /// `FiberLocal` values (created on first write).
@@ -90,7 +80,7 @@ public final class Fiber {
     public final var isFinished: Bool { finished }
 
     /// True once `cancel()` was called on this fiber.
-    public final var isCancelled: Bool { cancelRequested }
+    public final var isCancelled: Bool { finished ? cancelledWhenFinished : core.pointee.cancelRequested }
 
     /// Requests cancellation: the fiber's current or next cancellable wait (sleep, channel
     /// operations, `join`, I/O) throws `CancellationError`. Cooperative: a fiber that never
@@ -98,10 +88,10 @@ public final class Fiber {
     /// scheduler thread (from another thread, use `Scheduler.submit`). Cost: O(1), no allocation.
     public final func cancel() {
         scheduler.assertOnThread("Fiber.cancel()")
-        guard !finished, !cancelRequested else { return }
-        cancelRequested = true
-        if state == .parked && parkIsCancellable {
-            scheduler.unpark(self, with: .cancelled)
+        guard !finished, !core.pointee.cancelRequested else { return }
+        core.pointee.cancelRequested = true
+        if core.pointee.state == .parked && core.pointee.parkIsCancellable {
+            scheduler.unpark(core, with: .cancelled)
         }
     }
 }

@@ -1,9 +1,11 @@
 import CSpindle
 import SpindleMemory
 
-/// The part of a fiber the switch path touches, kept at a fixed address in the control block at
-/// the top of the fiber's own stack (the page the fiber touches first anyway): no allocation,
-/// no reference counting, no exclusivity checks on the way through a switch.
+/// Everything the scheduler's hot paths touch about a fiber — switching, the run queue, wait
+/// queues, timers, parking and cancellation — kept at a fixed address in the control block at
+/// the top of the fiber's own stack (the page the fiber touches first anyway). Pointers to it
+/// are what the scheduler traffics in: no allocation, no reference counting, no dynamic
+/// exclusivity checks on the way through a switch or a wake-up.
 ///
 /// Invariant: valid from spawn until the fiber's stack is released after it finished; only the
 /// owning scheduler's thread reads or writes it. `exclusivity` must stay the first field: its
@@ -14,13 +16,27 @@ struct FiberCore {
     /// The saved machine context while suspended.
     var context: spindle_fcontext_t? = nil
     /// Next fiber in the run queue.
-    var runNext: UnsafeMutablePointer<FiberCore>? = nil
+    var runNext: CorePointer? = nil
     /// The fiber object (unretained: the scheduler holds a reference until the fiber finishes).
     var fiber: Unmanaged<Fiber>
+    /// The stack's canary word when it has no guard page (checked at every switch-out).
+    var canary: UnsafeMutablePointer<UInt64>? = nil
+    /// The wait queue this fiber is parked in, and its neighbours there.
+    var waitQueue: Unmanaged<WaitQueue>? = nil
+    var waitPrev: CorePointer? = nil
+    var waitNext: CorePointer? = nil
+    /// Deadline of the pending timer and its index in the scheduler's timer heap (-1: none).
+    var timerDeadline: UInt64 = 0
+    var timerIndex: Int = -1
     var state: Fiber.State = .runnable
+    /// Why the last park ended.
+    var wakeReason: WakeReason = .ready
+    /// Whether the current park may be ended by `cancel()`.
+    var parkIsCancellable = false
+    var cancelRequested = false
 }
 
-/// A fiber core pointer; the scheduler's hot path traffics in these instead of references.
+/// A fiber core pointer; the scheduler's hot paths traffic in these instead of references.
 typealias CorePointer = UnsafeMutablePointer<FiberCore>
 
 extension FiberCore {
@@ -28,7 +44,7 @@ extension FiberCore {
     /// that enters the fiber trampoline on `stack`.
     static func initialize(_ core: CorePointer, for fiber: Fiber, stack: FiberStack) {
         assert(MemoryLayout<FiberCore>.size <= StackPool.controlSize, "FiberCore outgrew the stack control block")
-        core.initialize(to: FiberCore(fiber: .passUnretained(fiber)))
+        core.initialize(to: FiberCore(fiber: .passUnretained(fiber), canary: stack.canaryWord))
         core.pointee.context = Scheduler.makeContext(on: stack)
     }
 }
@@ -38,5 +54,11 @@ extension UnsafeMutablePointer where Pointee == FiberCore {
     @inline(__always)
     var exclusivityState: UnsafeMutablePointer<CChar> {
         UnsafeMutableRawPointer(self).assumingMemoryBound(to: CChar.self)
+    }
+
+    /// The fiber's scheduler (unretained: it outlives its fibers).
+    @inline(__always)
+    var scheduler: Unmanaged<Scheduler> {
+        pointee.fiber._withUnsafeGuaranteedRef { .passUnretained($0.scheduler) }
     }
 }

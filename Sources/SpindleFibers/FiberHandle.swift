@@ -23,18 +23,14 @@ public struct FiberHandle<Success> {
     /// Must be called from a fiber on the same scheduler, and not by the fiber itself.
     public func join() throws -> Success {
         if !typed.finished {
-            let me = Fiber.requireCurrent("FiberHandle.join()")
-            precondition(me !== typed, "\(typed) called join() on itself, which would never return; join it from another fiber")
-            precondition(me.scheduler === typed.scheduler,
-                         "join(): \(typed) belongs to another scheduler thread; hand results across threads with Scheduler.submit")
+            let me = Fiber.currentCore("FiberHandle.join()")
+            precondition(me != typed.core, "\(typed) called join() on itself, which would never return; join it from another fiber")
+            typed.scheduler.assertOnThread("FiberHandle.join() of \(typed)")
             let queue = typed.joiners ?? WaitQueue()
             typed.joiners = queue
             while !typed.finished {
                 queue.append(me)
-                switch me.scheduler.park(me, cancellable: true) {
-                case .cancelled: throw CancellationError()
-                default: continue
-                }
+                if Fiber.park(me, cancellable: true, deadline: nil) == .cancelled { throw CancellationError() }
             }
         }
         if let failure = typed.failure { throw failure }

@@ -6,7 +6,7 @@
 // `@exclusivity(unchecked)` on fields below: owner-thread only, never accessed across a fiber
 // switch (see Fiber.swift), so dynamic exclusivity checks would only cost time.
 public final class FiberMutex {
-    @exclusivity(unchecked) private unowned(unsafe) var owner: Fiber? = nil
+    @exclusivity(unchecked) private var owner: CorePointer? = nil
     private let waiters = WaitQueue()
 
     /// Creates an unlocked mutex.
@@ -17,22 +17,23 @@ public final class FiberMutex {
 
     /// Acquires the lock, parking while another fiber holds it. Cost: O(1).
     public func lock() {
-        let me = Fiber.requireCurrent("FiberMutex.lock()")
-        precondition(owner !== me, "FiberMutex.lock(): \(me) already holds this lock (it is not reentrant)")
-        guard owner != nil else {
+        let me = Fiber.currentCore("FiberMutex.lock()")
+        precondition(owner != me, "FiberMutex.lock(): the calling fiber already holds this lock (it is not reentrant)")
+        guard let holder = owner else {
             owner = me
             return
         }
-        precondition(owner!.scheduler === me.scheduler, "FiberMutex used from a second scheduler thread; it coordinates fibers of one scheduler")
+        precondition(holder.scheduler.toOpaque() == me.scheduler.toOpaque(),
+                     "FiberMutex used from a second scheduler thread; it coordinates fibers of one scheduler")
         waiters.append(me)
-        while owner !== me {
-            _ = Fiber.park(cancellable: false)
+        while owner != me {
+            _ = Fiber.park(me, cancellable: false, deadline: nil)
         }
     }
 
     /// Acquires the lock if it is free; returns whether it did.
     public func tryLock() -> Bool {
-        let me = Fiber.requireCurrent("FiberMutex.tryLock()")
+        let me = Fiber.currentCore("FiberMutex.tryLock()")
         guard owner == nil else { return false }
         owner = me
         return true
@@ -40,11 +41,11 @@ public final class FiberMutex {
 
     /// Releases the lock and hands it to the longest waiter, if any.
     public func unlock() {
-        let me = Fiber.requireCurrent("FiberMutex.unlock()")
-        precondition(owner === me, "FiberMutex.unlock() called by \(me), which does not hold the lock")
+        let me = Fiber.currentCore("FiberMutex.unlock()")
+        precondition(owner == me, "FiberMutex.unlock() called by a fiber that does not hold the lock")
         if let next = waiters.popFirst() {
             owner = next
-            next.scheduler.unpark(next, with: .ready)
+            next.scheduler._withUnsafeGuaranteedRef { $0.unpark(next, with: .ready) }
         } else {
             owner = nil
         }

@@ -48,7 +48,7 @@ extension Scheduler {
         currentCore = next
         let transfer = spindle_jump(target.unsafelyUnwrapped, Unmanaged.passUnretained(self).toOpaque())
         arrived(transfer.fctx)
-        swift_task_enterThreadLocalContext(core.exclusivityState)
+        enter(core)
     }
 
     /// Resumes `core`'s fiber from the scheduler loop; returns when control comes back.
@@ -80,11 +80,29 @@ extension Scheduler {
         }
     }
 
+    /// True when swapping the exclusivity access set would move nothing: the fiber has no saved
+    /// accesses and the thread has no active ones (then exit/enter are no-ops in the runtime).
+    @inline(__always)
+    func exclusivitySwapIsEmpty(_ core: CorePointer) -> Bool {
+        guard let head = accessSetHead else { return false }
+        return head.pointee == nil && core.pointee.exclusivity.0 | core.pointee.exclusivity.1 == 0
+    }
+
+    /// Swaps the fiber's exclusivity access set back in.
+    @inline(__always)
+    func enter(_ core: CorePointer) {
+        if !exclusivitySwapIsEmpty(core) {
+            swift_task_enterThreadLocalContext(core.exclusivityState)
+        }
+    }
+
     /// Swaps the fiber's exclusivity access set out, and checks its stack canary.
     @inline(__always)
     func leave(_ core: CorePointer) {
-        swift_task_exitThreadLocalContext(core.exclusivityState)
-        if _slowPath(!core.pointee.fiber._withUnsafeGuaranteedRef { $0.stack.isIntact }) {
+        if !exclusivitySwapIsEmpty(core) {
+            swift_task_exitThreadLocalContext(core.exclusivityState)
+        }
+        if let canary = core.pointee.canary, _slowPath(canary.pointee != StackPool.canaryValue) {
             let fiber = core.pointee.fiber.takeUnretainedValue()
             spindle_overflow_report(fiber.id, fiber.stack.size, "the canary below the stack was overwritten")
         }
@@ -93,22 +111,25 @@ extension Scheduler {
     /// Body of every fiber: runs on the fiber's own stack. Returns the context to leave to.
     @inline(never)
     static func runFiber(_ transfer: spindle_transfer_t) -> spindle_fcontext_t {
-        let scheduler = Unmanaged<Scheduler>.fromOpaque(transfer.data!).takeUnretainedValue()
-        scheduler.arrived(transfer.fctx)
-        let core = scheduler.currentCore.unsafelyUnwrapped
-        swift_task_enterThreadLocalContext(core.exclusivityState)
-        core.pointee.fiber._withUnsafeGuaranteedRef { $0.runBody() }
-        return scheduler.finish(core)
+        // Guaranteed (unretained) use: the scheduler outlives its fibers.
+        Unmanaged<Scheduler>.fromOpaque(transfer.data!)._withUnsafeGuaranteedRef { scheduler in
+            scheduler.arrived(transfer.fctx)
+            let core = scheduler.currentCore.unsafelyUnwrapped
+            scheduler.enter(core)
+            core.pointee.fiber._withUnsafeGuaranteedRef { $0.runBody() }
+            return scheduler.finish(core)
+        }
     }
 
     /// Marks the fiber finished, wakes its joiners and picks who runs next. The stack is
     /// released by whoever arrives next (step 2), once we are off it.
     private func finish(_ core: CorePointer) -> spindle_fcontext_t {
+        removeTimer(core)
         core.pointee.fiber._withUnsafeGuaranteedRef { fiber in
             fiber.finished = true
-            removeTimer(fiber)
-            fiber.joiners?.wakeAll(.ready)
-            fiber.locals = nil
+            fiber.cancelledWhenFinished = core.pointee.cancelRequested
+            if let joiners = fiber.joiners { joiners.wakeAll(.ready) }
+            if fiber.locals != nil { fiber.locals = nil }
         }
         liveFibers -= 1
         leave(core)

@@ -67,6 +67,10 @@ public final class Scheduler: @unchecked Sendable {
     let idle = Atomic<Bool>(false)
     let stopped = Atomic<Bool>(false)
     let waker: Waker
+    /// This thread's Swift exclusivity access-set head, when located and verified (see
+    /// CSpindle/exclusivity.c): lets a switch skip the runtime's exit/enter calls when neither
+    /// side has an active access. Nil: always call the runtime (`SPINDLE_EXCLUSIVITY_FASTPATH=0`).
+    let accessSetHead: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
     /// The event source the loop waits on when idle (SpindleIO installs its reactor here).
     @exclusivity(unchecked) package var driver: (any SchedulerDriver)? = nil
 
@@ -79,6 +83,8 @@ public final class Scheduler: @unchecked Sendable {
         self.stacks = try StackPool(configuration: configuration.stacks)
         self.number = Self.schedulerCounter.add(1, ordering: .relaxed).newValue
         self.waker = try Waker()
+        self.accessSetHead = Environment.integer("SPINDLE_EXCLUSIVITY_FASTPATH") == 0
+            ? nil : spindle_exclusivity_locate_head()
         let altstack = spindle_thread_install_altstack()
         precondition(altstack == 0, "sigaltstack failed: \(Errno.name(altstack)); stack overflows could not be reported")
         spindle_set_current_scheduler(Unmanaged.passUnretained(self).toOpaque())
@@ -172,42 +178,54 @@ public final class Scheduler: @unchecked Sendable {
 
     // MARK: - Parking
 
-    /// Suspends `fiber` (the running one) until `unpark`. Returns why it was woken.
-    /// If `cancellable` and the fiber is already cancelled, returns `.cancelled` at once.
+    /// Suspends the running fiber (`core`) until `unpark`. Returns why it was woken.
+    /// If `cancellable` and the fiber is already cancelled, returns `.cancelled` at once
+    /// (leaving any wait queue or timer it was put in).
     @inline(__always)
-    func park(_ fiber: Fiber, cancellable: Bool) -> WakeReason {
-        if cancellable && fiber.cancelRequested {
-            fiber.waitQueue?.remove(fiber)
-            removeTimer(fiber)
+    func park(_ core: CorePointer, cancellable: Bool) -> WakeReason {
+        if cancellable && core.pointee.cancelRequested {
+            if let queue = core.pointee.waitQueue { queue._withUnsafeGuaranteedRef { $0.remove(core) } }
+            removeTimer(core)
             return .cancelled
         }
-        fiber.core.pointee.state = .parked
-        fiber.parkIsCancellable = cancellable
-        switchAway(from: fiber.core)
-        return fiber.wakeReason
+        core.pointee.state = .parked
+        core.pointee.parkIsCancellable = cancellable
+        switchAway(from: core)
+        return core.pointee.wakeReason
     }
 
-    /// Makes a parked fiber runnable with `reason`. Returns false (and does nothing) when the
-    /// fiber is not parked — so a late timer or a second waker can never resume it twice.
+    /// Makes a parked fiber runnable with `reason`, taking it out of its wait queue and timer
+    /// heap. Returns false (and does nothing) when the fiber is not parked — so a late timer or
+    /// a second waker can never resume it twice. Must run on this scheduler's thread.
     @inline(__always)
     @discardableResult
-    package func unpark(_ fiber: Fiber, with reason: WakeReason) -> Bool {
-        guard !fiber.finished, fiber.core.pointee.state == .parked else { return false }
-        fiber.core.pointee.state = .runnable
-        fiber.wakeReason = reason
-        if fiber.waitQueue != nil { fiber.waitQueue!.remove(fiber) }
-        if fiber.timerIndex >= 0 { timers.remove(fiber) }
-        runQueue.append(fiber.core)
+    func unpark(_ core: CorePointer, with reason: WakeReason) -> Bool {
+        guard core.pointee.state == .parked else { return false }
+        core.pointee.state = .runnable
+        core.pointee.wakeReason = reason
+        if let queue = core.pointee.waitQueue { queue._withUnsafeGuaranteedRef { $0.remove(core) } }
+        if core.pointee.timerIndex >= 0 { timers.remove(core) }
+        runQueue.append(core)
         return true
     }
 
-    /// Arms a timer that unparks `fiber` with `.timedOut` at `deadline`.
-    func addTimer(_ fiber: Fiber, deadline: Deadline) {
-        timers.insert(fiber, deadline: deadline.nanoseconds)
+    /// Makes a parked `fiber` runnable with `reason` (see the core-pointer variant).
+    /// Returns false when the fiber is not parked (or already finished).
+    @discardableResult
+    package func unpark(_ fiber: Fiber, with reason: WakeReason) -> Bool {
+        assertOnThread("Scheduler.unpark")
+        guard !fiber.finished else { return false }
+        return unpark(fiber.core, with: reason)
     }
 
-    func removeTimer(_ fiber: Fiber) {
-        if fiber.timerIndex >= 0 { timers.remove(fiber) }
+    /// Arms a timer that unparks the fiber with `.timedOut` at `deadline`.
+    func addTimer(_ core: CorePointer, deadline: Deadline) {
+        timers.insert(core, deadline: deadline.nanoseconds)
+    }
+
+    @inline(__always)
+    func removeTimer(_ core: CorePointer) {
+        if core.pointee.timerIndex >= 0 { timers.remove(core) }
     }
 
     // MARK: - The loop
@@ -233,8 +251,8 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     private func fireTimers(now: UInt64) {
-        while let fiber = timers.popDue(now: now) {
-            unpark(fiber, with: .timedOut)
+        while let core = timers.popDue(now: now) {
+            unpark(core, with: .timedOut)
         }
     }
 

@@ -1,51 +1,50 @@
-/// A binary min-heap of parked fibers ordered by `Fiber.timerDeadline`. Each fiber has at most
-/// one pending timer and knows its index (`Fiber.timerIndex`), so a fiber woken early removes
-/// its timer in O(log n) instead of leaving garbage behind. Entries are unretained: a fiber
-/// with a timer is parked, hence unfinished, hence kept alive by its scheduler.
+/// A binary min-heap of parked fibers ordered by `FiberCore.timerDeadline`. Each fiber has at
+/// most one pending timer and knows its index (`FiberCore.timerIndex`), so a fiber woken early
+/// removes its timer in O(log n) instead of leaving garbage behind. Entries are core pointers:
+/// a fiber with a timer is parked, hence unfinished, hence its core is valid.
 struct TimerHeap {
-    private var items: [Unmanaged<Fiber>] = []
+    private var items: [CorePointer] = []
 
     var isEmpty: Bool { items.isEmpty }
     var count: Int { items.count }
 
     /// The earliest deadline, if any.
-    var earliest: UInt64? { items.first.map { $0._withUnsafeGuaranteedRef { $0.timerDeadline } } }
+    var earliest: UInt64? { items.first?.pointee.timerDeadline }
 
-    mutating func insert(_ fiber: Fiber, deadline: UInt64) {
-        precondition(fiber.timerIndex < 0, "\(fiber) already has a pending timer")
-        fiber.timerDeadline = deadline
-        items.append(.passUnretained(fiber))
-        fiber.timerIndex = items.count - 1
+    mutating func insert(_ core: CorePointer, deadline: UInt64) {
+        precondition(core.pointee.timerIndex < 0, "a fiber already has a pending timer")
+        core.pointee.timerDeadline = deadline
+        items.append(core)
+        core.pointee.timerIndex = items.count - 1
         siftUp(items.count - 1)
     }
 
-    mutating func remove(_ fiber: Fiber) {
-        let i = fiber.timerIndex
+    mutating func remove(_ core: CorePointer) {
+        let i = core.pointee.timerIndex
         guard i >= 0 else { return }
-        fiber.timerIndex = -1
+        core.pointee.timerIndex = -1
         let last = items.removeLast()
         if i < items.count {
             items[i] = last
-            last._withUnsafeGuaranteedRef { $0.timerIndex = i }
+            last.pointee.timerIndex = i
             siftDown(i)
             siftUp(i)
         }
     }
 
     /// Removes and returns the earliest fiber if its deadline is at or before `now`.
-    mutating func popDue(now: UInt64) -> Fiber? {
-        guard let first = items.first, first._withUnsafeGuaranteedRef({ $0.timerDeadline }) <= now else { return nil }
-        let fiber = first.takeUnretainedValue()
-        remove(fiber)
-        return fiber
+    mutating func popDue(now: UInt64) -> CorePointer? {
+        guard let first = items.first, first.pointee.timerDeadline <= now else { return nil }
+        remove(first)
+        return first
     }
 
-    private func deadline(_ i: Int) -> UInt64 { items[i]._withUnsafeGuaranteedRef { $0.timerDeadline } }
+    private func deadline(_ i: Int) -> UInt64 { items[i].pointee.timerDeadline }
 
     private mutating func swapAt(_ a: Int, _ b: Int) {
         items.swapAt(a, b)
-        items[a]._withUnsafeGuaranteedRef { $0.timerIndex = a }
-        items[b]._withUnsafeGuaranteedRef { $0.timerIndex = b }
+        items[a].pointee.timerIndex = a
+        items[b].pointee.timerIndex = b
     }
 
     private mutating func siftUp(_ start: Int) {

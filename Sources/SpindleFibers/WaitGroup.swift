@@ -27,10 +27,10 @@ public final class WaitGroup {
 
     /// Parks until the count is zero. Throws `CancellationError` when the fiber is cancelled first.
     public func wait() throws {
-        let me = Fiber.requireCurrent("WaitGroup.wait()")
+        let me = Fiber.currentCore("WaitGroup.wait()")
         while pending > 0 {
             waiters.append(me)
-            if Fiber.park(cancellable: true) == .cancelled { throw CancellationError() }
+            if Fiber.park(me, cancellable: true, deadline: nil) == .cancelled { throw CancellationError() }
         }
     }
 }

@@ -18,6 +18,9 @@ public struct FiberStack {
     /// The registry entry the overflow handler reads to name this stack's fiber.
     let owner: UnsafeMutablePointer<UInt64>
 
+    /// The canary word, for stacks without a guard page (nil when a guard page protects it).
+    public var canaryWord: UnsafeMutablePointer<UInt64>? { canary }
+
     /// True when this stack is protected by a guard page (an overflow faults at once and is
     /// reported); false when only a canary, checked at each switch, can notice an overflow.
     public var hasGuardPage: Bool { canary == nil }

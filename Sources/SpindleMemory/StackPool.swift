@@ -16,7 +16,7 @@ import CSpindle
 /// its fields: they are only touched by that thread in short, non-overlapping accesses.)
 public final class StackPool {
     /// Bytes at the top of each slot reserved for the owner's control block.
-    public static let controlSize = 64
+    public static let controlSize = 128
     /// The value of the canary word of stacks without a guard page.
     public static let canaryValue: UInt64 = 0x5350_494E_444C_4521  // "SPINDLE!"
 

@@ -45,4 +45,9 @@ spindle_fcontext_t spindle_make_context(void *stack_top, size_t size, void (*ent
 void swift_task_enterThreadLocalContext(char *state);
 void swift_task_exitThreadLocalContext(char *state);
 
+/// The address of the calling thread's exclusivity access-set head (NULL when the thread has no
+/// active dynamic accesses), located and verified by observation (see exclusivity.c); NULL when
+/// it cannot be proven, in which case callers must keep calling the runtime on every switch.
+void **spindle_exclusivity_locate_head(void);
+
 #endif
