@@ -78,7 +78,11 @@ static void put_size(size_t bytes) {
 static void report(uint64_t fiber_id, size_t usable, const char *how, uintptr_t fault) {
     put("\nSpindle: stack overflow in fiber #");
     put_uint(fiber_id);
-    put(" (stack size ");
+    put(" (scheduler ");
+    put_uint(fiber_id >> 40);
+    put(", fiber ");
+    put_uint(fiber_id & ((1ULL << 40) - 1));
+    put("; stack size ");
     put_size(usable);
     put("; ");
     put(how);
@@ -86,7 +90,7 @@ static void report(uint64_t fiber_id, size_t usable, const char *how, uintptr_t 
     put(").\n");
     put("  Raise the fiber stack size with the environment variable SPINDLE_STACK_SIZE=<bytes>\n"
         "  (e.g. SPINDLE_STACK_SIZE=1048576) or StackPool.Configuration.stackSize, or move deep\n"
-        "  recursion and large local buffers off the fiber stack (Fiber.offload runs on a thread).\n");
+        "  recursion and large local buffers off the fiber stack.\n");
 }
 
 _Noreturn void spindle_overflow_report(uint64_t fiber_id, size_t usable_size, const char *how) {
@@ -164,7 +168,7 @@ int spindle_thread_install_altstack(void) {
 
 // MARK: - registry
 
-int spindle_overflow_register(void *base, size_t slot_size, size_t guard_size, size_t usable_size,
+int spindle_overflow_register(void *base, size_t slot_size, size_t guard_size, size_t stack_size,
                               size_t count, const volatile uint64_t *fiber_ids) {
     spindle_overflow_handler_install();
     pthread_mutex_lock(&registry_lock);
@@ -179,7 +183,7 @@ int spindle_overflow_register(void *base, size_t slot_size, size_t guard_size, s
         r->base = (uintptr_t)base;
         r->slot_size = slot_size;
         r->guard_size = guard_size;
-        r->usable_size = usable_size;
+        r->usable_size = stack_size;
         r->count = count;
         r->fiber_ids = fiber_ids;
         atomic_store_explicit(&r->live, 1, memory_order_release);

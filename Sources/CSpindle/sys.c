@@ -1,7 +1,13 @@
 #define _GNU_SOURCE
 #include "spindle_sys.h"
 
+#include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <sys/eventfd.h>
 #include <time.h>
 
@@ -14,4 +20,45 @@ int spindle_wait_readable(int fd, int64_t timeout_ns) {
     if (timeout_ns < 0) return ppoll(&pfd, 1, NULL, NULL);
     struct timespec ts = { .tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000 };
     return ppoll(&pfd, 1, &ts, NULL);
+}
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+static int self_pidfd = -1;
+static pthread_once_t pidfd_once = PTHREAD_ONCE_INIT;
+
+static void open_self_pidfd(void) {
+#ifdef SYS_pidfd_open
+    self_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+#endif
+}
+
+int spindle_guard_install_strided(void *base, size_t stride, size_t length, size_t count) {
+#if defined(SYS_process_madvise)
+    pthread_once(&pidfd_once, open_self_pidfd);
+    if (self_pidfd < 0) return ENOSYS;
+    enum { batch = 1024 };
+    struct iovec ranges[batch];
+    size_t done = 0;
+    while (done < count) {
+        size_t n = count - done < batch ? count - done : batch;
+        for (size_t i = 0; i < n; i++) {
+            ranges[i].iov_base = (char *)base + (done + i) * stride;
+            ranges[i].iov_len = length;
+        }
+        long r = syscall(SYS_process_madvise, self_pidfd, ranges, n, MADV_GUARD_INSTALL, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        if ((size_t)r != n * length) return EAGAIN;  // partial: let the caller redo it per range
+        done += n;
+    }
+    return 0;
+#else
+    (void)base; (void)stride; (void)length; (void)count;
+    return ENOSYS;
+#endif
 }

@@ -104,7 +104,7 @@ extension Scheduler {
         }
         if let canary = core.pointee.canary, _slowPath(canary.pointee != StackPool.canaryValue) {
             let fiber = core.pointee.fiber.takeUnretainedValue()
-            spindle_overflow_report(fiber.id, fiber.stack.size, "the canary below the stack was overwritten")
+            spindle_overflow_report(fiber.id, fiber.stack.size + StackPool.controlSize, "the canary below the stack was overwritten")
         }
     }
 

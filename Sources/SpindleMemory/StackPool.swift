@@ -147,10 +147,16 @@ public final class StackPool {
         let usable = configuration.stackSize - Self.controlSize
         var fresh: [FiberStack] = []
         fresh.reserveCapacity(count)
+        // Guard pages for the whole chunk in batched calls where the kernel allows.
+        var guardedInBatch = false
+        if guardSize > 0 && lightweightGuards {
+            guardedInBatch = spindle_guard_install_strided(base, slotSize, guardSize, count) == 0
+        }
         for i in 0..<count {
             let slotBase = base + i * slotSize
             var canary: UnsafeMutablePointer<UInt64>? = nil
-            if guardSize > 0 && lightweightGuards && !VirtualMemory.installLightGuard(slotBase, guardSize) {
+            if guardSize > 0 && lightweightGuards && !guardedInBatch
+                && !VirtualMemory.installLightGuard(slotBase, guardSize) {
                 lightweightGuards = false  // kernel without MADV_GUARD_INSTALL: fall back
             }
             if guardSize > 0 && !lightweightGuards {
@@ -170,7 +176,7 @@ public final class StackPool {
             fresh.append(FiberStack(top: control, size: usable, control: control,
                                     slot: mappedCount + i, canary: canary, owner: ids + i))
         }
-        let registration = spindle_overflow_register(base, slotSize, guardSize, usable, count, ids)
+        let registration = spindle_overflow_register(base, slotSize, guardSize, configuration.stackSize, count, ids)
         chunks.append(Chunk(base: base, count: count, firstSlot: mappedCount, bytes: bytes,
                             fiberIDs: ids, registration: registration))
         mappedCount += count

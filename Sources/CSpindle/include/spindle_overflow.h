@@ -19,10 +19,11 @@ void spindle_overflow_handler_install(void);
 int spindle_thread_install_altstack(void);
 
 /// Registers `count` stack slots of `slot_size` bytes starting at `base`, each with
-/// `guard_size` inaccessible bytes at its low end and `usable_size` bytes of stack above.
+/// `guard_size` inaccessible bytes at its low end; `stack_size` is the configured stack size the
+/// report names.
 /// `fiber_ids` (count entries) is read by the handler to name the fiber in a slot.
 /// Returns a registration index, or -1 when the registry is full.
-int spindle_overflow_register(void *base, size_t slot_size, size_t guard_size, size_t usable_size,
+int spindle_overflow_register(void *base, size_t slot_size, size_t guard_size, size_t stack_size,
                               size_t count, const volatile uint64_t *fiber_ids);
 
 /// Removes a registration (before its memory is unmapped).

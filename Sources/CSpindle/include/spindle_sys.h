@@ -2,6 +2,7 @@
 #ifndef SPINDLE_SYS_H
 #define SPINDLE_SYS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); returns the fd or -1 with errno set.
@@ -10,5 +11,11 @@ int spindle_eventfd(void);
 /// Waits until `fd` is readable or `timeout_ns` passes (negative: no timeout).
 /// Returns ppoll's result (-1 with errno on failure, EINTR included).
 int spindle_wait_readable(int fd, int64_t timeout_ns);
+
+/// Installs `MADV_GUARD_INSTALL` guard regions of `length` bytes at `count` addresses spaced
+/// `stride` bytes apart from `base`, batching up to 1024 ranges per `process_madvise` call.
+/// Returns 0, or an errno when the kernel lacks guard regions or batched advice (the caller
+/// then falls back to one `madvise` per range, or to other guards).
+int spindle_guard_install_strided(void *base, size_t stride, size_t length, size_t count);
 
 #endif
