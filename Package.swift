@@ -2,7 +2,7 @@
 //
 // Spindle: an HTTP/1.1 server runtime for Swift on Linux built on cooperative fibers.
 // Layers, bottom up (each depends only on the ones above it):
-//   CSpindle (C shim) → SpindleMemory → SpindleFibers
+//   CSpindle (C shim) → SpindleMemory → SpindleFibers → SpindleIO
 // See Docs/architecture.md.
 import PackageDescription
 
@@ -11,7 +11,9 @@ let package = Package(
     products: [
         .library(name: "SpindleFibers", targets: ["SpindleFibers"]),
         .library(name: "SpindleMemory", targets: ["SpindleMemory"]),
+        .library(name: "SpindleIO", targets: ["SpindleIO"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
+        .executable(name: "spindle-echo", targets: ["spindle-echo"]),
     ],
     traits: [
         // mimalloc is the process allocator unless built with `--disable-default-traits`
@@ -27,13 +29,16 @@ let package = Package(
             cSettings: [.define("SPINDLE_MIMALLOC", .when(traits: ["Mimalloc"]))],
             linkerSettings: [
                 .linkedLibrary("boost_context"),
+                .linkedLibrary("uring"),
                 .linkedLibrary("mimalloc", .when(traits: ["Mimalloc"])),
             ]
         ),
         .target(name: "SpindleMemory", dependencies: ["CSpindle"]),
         .target(name: "SpindleFibers", dependencies: ["SpindleMemory", "CSpindle"]),
+        .target(name: "SpindleIO", dependencies: ["SpindleFibers", "SpindleMemory", "CSpindle"]),
 
         .executableTarget(name: "FiberDemo", dependencies: ["SpindleFibers"], path: "Examples/FiberDemo"),
+        .executableTarget(name: "spindle-echo", dependencies: ["SpindleIO", "SpindleFibers"], path: "Examples/Echo"),
 
         // A tiny program the tests run in a subprocess to prove crash reports (stack overflow).
         .executableTarget(name: "spindle-probe", dependencies: ["SpindleFibers"], path: "Tests/Probe"),

@@ -2,3 +2,4 @@
 #include "spindle_thread.h"
 
 __thread void *spindle_tls_scheduler __attribute__((tls_model("initial-exec"))) = 0;
+__thread void *spindle_tls_reactor __attribute__((tls_model("initial-exec"))) = 0;

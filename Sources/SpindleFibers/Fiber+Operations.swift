@@ -18,7 +18,7 @@ extension Fiber {
     /// The running fiber's core and its scheduler; stops with a message naming `operation`
     /// when called outside a fiber. Cost: a thread-local load, no reference counting.
     @inline(__always)
-    static func currentCore(_ operation: @autoclosure () -> String) -> CorePointer {
+    package static func currentCore(_ operation: @autoclosure () -> String) -> CorePointer {
         guard let raw = spindle_current_scheduler() else { _ = Scheduler.requireCurrent(operation()); fatalError() }
         guard let core = Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef({ $0.currentCore }) else {
             notInFiber(operation())
@@ -116,7 +116,7 @@ extension Fiber {
 
     /// `park` for the running fiber's `core` (already looked up by the caller).
     @inline(__always)
-    static func park(_ core: CorePointer, cancellable: Bool, deadline: Deadline?) -> WakeReason {
+    package static func park(_ core: CorePointer, cancellable: Bool, deadline: Deadline?) -> WakeReason {
         core.scheduler._withUnsafeGuaranteedRef { scheduler in
             if let deadline { scheduler.addTimer(core, deadline: deadline) }
             return scheduler.park(core, cancellable: cancellable)

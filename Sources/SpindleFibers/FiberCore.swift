@@ -10,7 +10,7 @@ import SpindleMemory
 /// Invariant: valid from spawn until the fiber's stack is released after it finished; only the
 /// owning scheduler's thread reads or writes it. `exclusivity` must stay the first field: its
 /// address is handed to Swift's runtime as the fiber's access-set save area.
-struct FiberCore {
+package struct FiberCore {
     /// Swift's exclusivity access-set save area (SPINDLE_EXCLUSIVITY_STATE_SIZE bytes, zeroed).
     var exclusivity: (UInt64, UInt64) = (0, 0)
     /// The saved machine context while suspended.
@@ -37,7 +37,7 @@ struct FiberCore {
 }
 
 /// A fiber core pointer; the scheduler's hot paths traffic in these instead of references.
-typealias CorePointer = UnsafeMutablePointer<FiberCore>
+package typealias CorePointer = UnsafeMutablePointer<FiberCore>
 
 extension FiberCore {
     /// Initialises `core` (the control block of `stack`) for `fiber`, with a fresh context
@@ -56,9 +56,13 @@ extension UnsafeMutablePointer where Pointee == FiberCore {
         UnsafeMutableRawPointer(self).assumingMemoryBound(to: CChar.self)
     }
 
+    /// True once the fiber was asked to cancel.
+    @inline(__always)
+    package var isCancelRequested: Bool { pointee.cancelRequested }
+
     /// The fiber's scheduler (unretained: it outlives its fibers).
     @inline(__always)
-    var scheduler: Unmanaged<Scheduler> {
+    package var scheduler: Unmanaged<Scheduler> {
         pointee.fiber._withUnsafeGuaranteedRef { .passUnretained($0.scheduler) }
     }
 }

@@ -66,7 +66,7 @@ public final class Scheduler: @unchecked Sendable {
     /// True while the loop waits in the kernel; `submit` wakes it only then.
     let idle = Atomic<Bool>(false)
     let stopped = Atomic<Bool>(false)
-    let waker: Waker
+    package let waker: Waker
     /// This thread's Swift exclusivity access-set head, when located and verified (see
     /// CSpindle/exclusivity.c): lets a switch skip the runtime's exit/enter calls when neither
     /// side has an active access. Nil: always call the runtime (`SPINDLE_EXCLUSIVITY_FASTPATH=0`).
@@ -199,7 +199,7 @@ public final class Scheduler: @unchecked Sendable {
     /// a second waker can never resume it twice. Must run on this scheduler's thread.
     @inline(__always)
     @discardableResult
-    func unpark(_ core: CorePointer, with reason: WakeReason) -> Bool {
+    package func unpark(_ core: CorePointer, with reason: WakeReason) -> Bool {
         guard core.pointee.state == .parked else { return false }
         core.pointee.state = .runnable
         core.pointee.wakeReason = reason
@@ -286,7 +286,7 @@ public final class Scheduler: @unchecked Sendable {
 
     /// Wakes the loop if it waits in the kernel. Safe from any thread.
     package func wake() {
-        if let driver { driver.wake() } else { waker.signal() }
+        waker.signal()
     }
 
     private func drainInbox() {
@@ -301,10 +301,10 @@ public final class Scheduler: @unchecked Sendable {
 }
 
 /// An event source the scheduler loop waits on when idle: SpindleIO's io_uring reactor.
+/// It must also wake up when the scheduler's `waker` eventfd becomes readable (cross-thread
+/// `submit` and `wake` signal it).
 package protocol SchedulerDriver: AnyObject {
     /// Processes ready events (unparking fibers). With `wait`, blocks until at least one event,
-    /// `deadline`, or `wake()` — whichever is first.
+    /// `deadline`, or a signal on `scheduler.waker` — whichever is first.
     func poll(_ scheduler: Scheduler, wait: Bool, until deadline: Deadline?)
-    /// Interrupts a blocking `poll` from any thread.
-    func wake()
 }

@@ -5,19 +5,19 @@
 /// time). O(1) append, pop and removal — removal is what a timeout or cancellation does to a
 /// waiter in the middle. No allocation or reference counting per wait. Used by every blocking
 /// primitive. Single-thread: the queue and its fibers belong to one scheduler.
-final class WaitQueue {
+package final class WaitQueue {
     @exclusivity(unchecked) private var head: CorePointer? = nil
     @exclusivity(unchecked) private var tail: CorePointer? = nil
     @exclusivity(unchecked) private(set) var count = 0
 
-    init() {}
+    package init() {}
 
-    var isEmpty: Bool { head == nil }
+    package var isEmpty: Bool { head == nil }
 
     @inline(__always)
     private var unmanagedSelf: Unmanaged<WaitQueue> { .passUnretained(self) }
 
-    func append(_ core: CorePointer) {
+    package func append(_ core: CorePointer) {
         precondition(core.pointee.waitQueue == nil, "a fiber is already waiting in another queue")
         core.pointee.waitQueue = unmanagedSelf
         core.pointee.waitPrev = tail
@@ -27,13 +27,13 @@ final class WaitQueue {
         count &+= 1
     }
 
-    func popFirst() -> CorePointer? {
+    package func popFirst() -> CorePointer? {
         guard let first = head else { return nil }
         remove(first)
         return first
     }
 
-    func remove(_ core: CorePointer) {
+    package func remove(_ core: CorePointer) {
         guard core.pointee.waitQueue?.toOpaque() == unmanagedSelf.toOpaque() else { return }
         let prev = core.pointee.waitPrev, next = core.pointee.waitNext
         if let prev { prev.pointee.waitNext = next } else { head = next }
@@ -46,14 +46,14 @@ final class WaitQueue {
 
     /// Wakes the first waiter with `reason`; returns false when nobody waits.
     @discardableResult
-    func wakeOne(_ reason: WakeReason = .ready) -> Bool {
+    package func wakeOne(_ reason: WakeReason = .ready) -> Bool {
         guard let core = popFirst() else { return false }
         core.scheduler._withUnsafeGuaranteedRef { $0.unpark(core, with: reason) }
         return true
     }
 
     /// Wakes every waiter with `reason`.
-    func wakeAll(_ reason: WakeReason = .ready) {
+    package func wakeAll(_ reason: WakeReason = .ready) {
         while let core = popFirst() {
             core.scheduler._withUnsafeGuaranteedRef { $0.unpark(core, with: reason) }
         }

@@ -9,9 +9,10 @@ import SpindleMemory
 /// How an idle scheduler without an I/O driver sleeps: `ppoll` on an eventfd with the next
 /// timer as timeout; `signal()` from another thread writes the eventfd.
 /// The only raw system calls of SpindleFibers live here.
-final class Waker: @unchecked Sendable {
+package final class Waker: @unchecked Sendable {
     // @unchecked Sendable: the eventfd is written from any thread, read by the owner only.
-    let fd: Int32
+    /// The eventfd; readable after `signal()`.
+    package let fd: Int32
 
     init() throws(SystemCallError) {
         let fd = spindle_eventfd()
@@ -22,7 +23,7 @@ final class Waker: @unchecked Sendable {
     deinit { close(fd) }
 
     /// Wakes a thread blocked in `wait`. Any thread. One `write(2)`.
-    func signal() {
+    package func signal() {
         var one: UInt64 = 1
         while write(fd, &one, 8) < 0 && errno == EINTR {}
     }
@@ -37,5 +38,13 @@ final class Waker: @unchecked Sendable {
         _ = spindle_wait_readable(fd, timeout)
         var value: UInt64 = 0
         _ = read(fd, &value, 8)  // reset the counter (EAGAIN when it was a timeout)
+    }
+}
+
+extension Waker {
+    /// Resets the eventfd counter after a wake-up was observed (non-blocking read).
+    package func drain() {
+        var value: UInt64 = 0
+        _ = read(fd, &value, 8)
     }
 }

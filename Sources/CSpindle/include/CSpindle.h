@@ -17,5 +17,6 @@
 #include "spindle_overflow.h"
 #include "spindle_alloc.h"
 #include "spindle_sys.h"
+#include "spindle_uring.h"
 
 #endif

@@ -17,4 +17,15 @@ static inline __attribute__((always_inline)) void spindle_set_current_scheduler(
     spindle_tls_scheduler = scheduler;
 }
 
+extern __thread void *spindle_tls_reactor __attribute__((tls_model("initial-exec")));
+
+/// The I/O reactor of this thread's scheduler (an unretained Swift object), or NULL.
+static inline __attribute__((always_inline)) void *spindle_current_reactor(void) {
+    return spindle_tls_reactor;
+}
+
+static inline __attribute__((always_inline)) void spindle_set_current_reactor(void *reactor) {
+    spindle_tls_reactor = reactor;
+}
+
 #endif

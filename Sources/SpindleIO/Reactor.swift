@@ -1,0 +1,202 @@
+import CSpindle
+import SpindleFibers
+import SpindleMemory
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// THE io_uring LIFETIME RULE (every operation in SpindleIO follows it):
+//
+//   Memory referenced by an in-flight SQE — buffers, iovecs, timespecs and the `Completion`
+//   record itself — outlives its CQE. An operation's fiber does not return from `perform`, not
+//   on cancellation and not on timeout, until the CQE of its operation has arrived: after a
+//   cancel (or a linked timeout) it asks the kernel to cancel and parks again, uncancellably,
+//   until the target CQE is in. So the record and buffers can live on the fiber's own stack.
+//
+// `user_data` encoding: a pointer to the `Completion` on the waiting fiber's stack (8-aligned,
+// low bits 0); `0` for CQEs nobody waits for (linked timeouts, cancel requests); `wakerTag` for
+// the scheduler's eventfd poll; a pointer to a `MultishotHandler` with `multishotTag` in the low
+// bits for multishot operations (accept). A CQE therefore resumes at most the one fiber that
+// waits for it, and `Scheduler.unpark` refuses any fiber that is not parked.
+
+/// The state of one in-flight operation, on the stack of the fiber waiting for it.
+struct Completion {
+    let core: CorePointer
+    var result: Int32 = 0
+    var flags: UInt32 = 0
+    var done = false
+    /// Absolute deadline for a linked timeout (must live until submission; lives until the CQE).
+    var timeout = __kernel_timespec()
+}
+
+/// Something that receives the CQEs of a multishot operation (e.g. a listener's accept).
+protocol MultishotHandler: AnyObject {
+    func complete(result: Int32, flags: UInt32)
+}
+
+/// The io_uring event source of one worker: plugs into the worker's `Scheduler` as its driver.
+/// Each loop turn submits every queued SQE with one `io_uring_enter` and reaps all CQEs; when
+/// nothing is runnable the thread waits in the kernel (no spinning) until a completion, the next
+/// timer, or a cross-thread wake on the scheduler's eventfd.
+final class Reactor: SchedulerDriver {
+    static let wakerTag: UInt64 = 1
+    static let multishotTag: UInt64 = 2
+
+    let ring: Ring
+    unowned(unsafe) let scheduler: Scheduler
+    /// Provided receive buffers shared by this worker's connections (nil: feature missing).
+    let buffers: BufferRing?
+    /// Operations whose CQE has not arrived yet (including armed multishots).
+    @exclusivity(unchecked) var inFlight = 0
+    @exclusivity(unchecked) private var wakerArmed = false
+    private let batch: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
+    private let batchSize = 256
+
+    init(scheduler: Scheduler, entries: UInt32, receiveBuffers: BufferRing.Configuration?) throws {
+        self.scheduler = scheduler
+        self.ring = try Ring(entries: entries)
+        try Ring.require(ring.features.noDrop, "IORING_FEAT_NODROP (completions are never dropped)")
+        try Ring.require(ring.features.linkedTimeouts, "IORING_OP_LINK_TIMEOUT")
+        if let receiveBuffers, ring.features.providedBufferRings {
+            self.buffers = try BufferRing(ring: ring, configuration: receiveBuffers)
+        } else {
+            self.buffers = nil
+        }
+        batch = .allocate(capacity: batchSize)
+    }
+
+    deinit { batch.deallocate() }
+
+    /// Makes this reactor the driver of its scheduler and the thread's current reactor.
+    func install() {
+        scheduler.driver = self
+        spindle_set_current_reactor(Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    func uninstall() {
+        scheduler.driver = nil
+        spindle_set_current_reactor(nil)
+    }
+
+    /// The reactor of the calling thread; stops with a message naming `operation` otherwise.
+    @inline(__always)
+    static func current(_ operation: @autoclosure () -> String) -> Reactor {
+        guard let raw = spindle_current_reactor() else {
+            preconditionFailure("\(operation()) needs an io_uring worker: run it inside Runtime.run { } (a plain Scheduler.run has no I/O reactor)")
+        }
+        return Unmanaged<Reactor>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    // MARK: - SchedulerDriver
+
+    func poll(_ scheduler: Scheduler, wait: Bool, until deadline: Deadline?) {
+        if !wakerArmed { armWaker() }
+        if wait {
+            var timeout: UInt64? = nil
+            if let deadline {
+                let now = Deadline.now
+                timeout = deadline > now ? deadline.nanoseconds - now.nanoseconds : 0
+            }
+            ring.submitAndWait(timeoutNanoseconds: timeout)
+        } else if inFlight > 0 || ring.pendingSubmissions > 0 {
+            ring.submit()
+        } else {
+            return
+        }
+        reap()
+    }
+
+    /// Processes every available CQE.
+    private func reap() {
+        while true {
+            let n = Int(io_uring_peek_batch_cqe(ring.ring, batch, UInt32(batchSize)))
+            if n == 0 { return }
+            for i in 0..<n {
+                let cqe = batch[i]!
+                dispatch(userData: cqe.pointee.user_data, result: cqe.pointee.res, flags: cqe.pointee.flags)
+            }
+            io_uring_cq_advance(ring.ring, UInt32(n))
+        }
+    }
+
+    @inline(__always)
+    private func dispatch(userData: UInt64, result: Int32, flags: UInt32) {
+        if userData == 0 { return }
+        if userData == Self.wakerTag {
+            scheduler.waker.drain()
+            if flags & IORING_CQE_F_MORE == 0 { wakerArmed = false }
+            return
+        }
+        if userData & 7 == Self.multishotTag {
+            if flags & IORING_CQE_F_MORE == 0 { inFlight -= 1 }
+            let handler = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(userData & ~7))!)
+            handler._withUnsafeGuaranteedRef { ($0 as! MultishotHandler).complete(result: result, flags: flags) }
+            return
+        }
+        let completion = UnsafeMutablePointer<Completion>(bitPattern: UInt(userData))!
+        completion.pointee.result = result
+        completion.pointee.flags = flags
+        completion.pointee.done = true
+        inFlight -= 1
+        scheduler.unpark(completion.pointee.core, with: .ready)
+    }
+
+    /// Keeps a multishot poll on the scheduler's eventfd, so `Scheduler.submit` from other
+    /// threads wakes a worker waiting in `io_uring_enter`.
+    private func armWaker() {
+        let sqe = ring.nextSQE()
+        io_uring_prep_poll_multishot(sqe, scheduler.waker.fd, UInt32(POLLIN))
+        spindle_sqe_set(sqe, Self.wakerTag, 0)
+        wakerArmed = true
+    }
+
+    // MARK: - Operations
+
+    /// Queues one operation prepared by `prepare`, parks the calling fiber until its CQE, and
+    /// returns the CQE's result and flags. With a `deadline`, a linked timeout cancels the
+    /// operation when it passes (`TimeoutError`); cancelling the fiber cancels the operation
+    /// (`CancellationError`). Either way the CQE is awaited first (the lifetime rule). A
+    /// successful result is returned even if cancellation raced it, so no data is lost.
+    /// Negative results become `IOError(operation, errno)`.
+    @inline(__always)
+    func perform(
+        _ operation: @autoclosure () -> String,
+        deadline: Deadline? = nil,
+        _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
+    ) throws -> (result: Int32, flags: UInt32) {
+        let core = Fiber.currentCore(operation())
+        if core.isCancelRequested { throw CancellationError() }
+        var completion = Completion(core: core)
+        let (result, flags) = withUnsafeMutablePointer(to: &completion) { c -> (Int32, UInt32) in
+            let userData = UInt64(UInt(bitPattern: c))
+            if deadline != nil && io_uring_sq_space_left(ring.ring) < 2 { ring.submit() }
+            let sqe = ring.nextSQE()
+            prepare(sqe)
+            if let deadline {
+                c.pointee.timeout = __kernel_timespec(tv_sec: Int64(deadline.nanoseconds / 1_000_000_000),
+                                                      tv_nsec: Int64(deadline.nanoseconds % 1_000_000_000))
+                spindle_sqe_set(sqe, userData, SPINDLE_IOSQE_IO_LINK)
+                let timeout = ring.nextSQE()
+                io_uring_prep_link_timeout(timeout, &c.pointee.timeout, IORING_TIMEOUT_ABS)
+                spindle_sqe_set(timeout, 0, 0)
+            } else {
+                spindle_sqe_set(sqe, userData, 0)
+            }
+            inFlight += 1
+            _ = Fiber.park(core, cancellable: true, deadline: nil)
+            if !c.pointee.done {
+                let cancel = ring.nextSQE()
+                io_uring_prep_cancel64(cancel, userData, 0)
+                spindle_sqe_set(cancel, 0, 0)
+                while !c.pointee.done { _ = Fiber.park(core, cancellable: false, deadline: nil) }
+            }
+            return (c.pointee.result, c.pointee.flags)
+        }
+        if result >= 0 { return (result, flags) }
+        if result == -Int32(ECANCELED) {
+            if core.isCancelRequested { throw CancellationError() }
+            if deadline != nil { throw TimeoutError() }
+        }
+        throw IOError(operation(), errno: -result)
+    }
+}

@@ -1,0 +1,171 @@
+import CSpindle
+import SpindleMemory
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One io_uring instance (liburing), owned by one worker thread. The only type that calls
+/// liburing's setup, submit and wait functions; `Reactor` builds operations on top of it.
+///
+/// Setup tries the best flags the kernel offers — `SINGLE_ISSUER | DEFER_TASKRUN` (completions
+/// are processed only when this thread asks, no inter-processor interrupts), else
+/// `COOP_TASKRUN`, else none — and probes the opcodes Spindle uses. Failure to set up names the
+/// cause (sysctl, seccomp, old kernel) in an `IOUringUnavailableError`.
+final class Ring {
+    /// The liburing ring; a stable heap address because liburing keeps pointers into it.
+    let ring: UnsafeMutablePointer<io_uring>
+    /// The setup flags the kernel accepted.
+    let setupFlags: UInt32
+    /// What this kernel supports, probed once at setup.
+    let features: Features
+
+    /// Kernel capabilities Spindle uses or can do without.
+    struct Features: Sendable, CustomStringConvertible {
+        var multishotAccept = false
+        var multishotRecv = false
+        var providedBufferRings = false
+        var sendZeroCopy = false
+        var linkedTimeouts = false
+        var noDrop = false
+        var fastPoll = false
+
+        var description: String {
+            let all = [("multishot-accept", multishotAccept), ("multishot-recv", multishotRecv),
+                       ("buffer-rings", providedBufferRings), ("send-zc", sendZeroCopy),
+                       ("linked-timeouts", linkedTimeouts), ("nodrop", noDrop), ("fast-poll", fastPoll)]
+            return all.map { "\($0.0)=\($0.1 ? "yes" : "no")" }.joined(separator: " ")
+        }
+    }
+
+    /// Sets up a ring with `entries` submission slots (the completion queue gets twice that).
+    init(entries: UInt32) throws(IOUringUnavailableError) {
+        ring = .allocate(capacity: 1)
+        var params = io_uring_params()
+        let attempts: [UInt32] = [
+            IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+            IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+            0,
+        ]
+        var lastError: Int32 = 0
+        var accepted: UInt32? = nil
+        for flags in attempts {
+            params = io_uring_params()
+            params.flags = flags
+            let rc = io_uring_queue_init_params(entries, ring, &params)
+            if rc == 0 { accepted = flags; break }
+            lastError = -rc
+            if lastError != EINVAL { break }  // EINVAL: flag unknown to this kernel, try fewer
+        }
+        guard let flags = accepted else {
+            ring.deallocate()
+            throw Ring.unavailable(errno: lastError)
+        }
+        setupFlags = flags
+        var f = Features()
+        f.noDrop = params.features & IORING_FEAT_NODROP != 0
+        f.fastPoll = params.features & IORING_FEAT_FAST_POLL != 0
+        if let probe = io_uring_get_probe_ring(ring) {
+            defer { io_uring_free_probe(probe) }
+            func has(_ op: io_uring_op) -> Bool { io_uring_opcode_supported(probe, Int32(op.rawValue)) != 0 }
+            f.linkedTimeouts = has(IORING_OP_LINK_TIMEOUT)
+            f.sendZeroCopy = has(IORING_OP_SEND_ZC)
+            // Multishot accept (5.19) and provided buffer rings (5.19) arrived with IORING_OP_SOCKET.
+            f.multishotAccept = has(IORING_OP_SOCKET)
+            f.providedBufferRings = has(IORING_OP_SOCKET)
+            // Multishot receive arrived in 6.0 together with IORING_OP_SEND_ZC.
+            f.multishotRecv = has(IORING_OP_SEND_ZC)
+        }
+        features = f
+    }
+
+    deinit {
+        io_uring_queue_exit(ring)
+        ring.deallocate()
+    }
+
+    /// Stops with a message naming the missing kernel feature `name` unless `present`.
+    static func require(_ present: Bool, _ name: String) throws(IOUringUnavailableError) {
+        if !present {
+            throw IOUringUnavailableError(errno: 0, description: "io_uring on this kernel lacks \(name), which Spindle needs; Linux 6.0 or newer has it (this kernel: \(kernelRelease()))")
+        }
+    }
+
+    /// A free submission entry, submitting queued ones first when the queue is full.
+    @inline(__always)
+    func nextSQE() -> UnsafeMutablePointer<io_uring_sqe> {
+        if let sqe = io_uring_get_sqe(ring) { return sqe }
+        return nextSQESlow()
+    }
+
+    @inline(never)
+    private func nextSQESlow() -> UnsafeMutablePointer<io_uring_sqe> {
+        while true {
+            _ = submit()
+            if let sqe = io_uring_get_sqe(ring) { return sqe }
+        }
+    }
+
+    /// Submissions queued and not yet handed to the kernel.
+    var pendingSubmissions: UInt32 { io_uring_sq_ready(ring) }
+
+    /// Hands queued submissions to the kernel and, with DEFER_TASKRUN, runs completion work.
+    /// Retries EINTR; EAGAIN/EBUSY (CQ overflow backlog) are left for the next loop turn.
+    @discardableResult
+    func submit() -> Int32 {
+        while true {
+            let rc = io_uring_submit_and_get_events(ring)
+            if rc == -EINTR { continue }
+            return rc
+        }
+    }
+
+    /// Submits and waits until at least one completion, the timeout, or a signal.
+    func submitAndWait(timeoutNanoseconds: UInt64?) {
+        var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
+        if let ns = timeoutNanoseconds {
+            var ts = __kernel_timespec(tv_sec: Int64(ns / 1_000_000_000), tv_nsec: Int64(ns % 1_000_000_000))
+            _ = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, nil)
+        } else {
+            _ = io_uring_submit_and_wait_timeout(ring, &cqe, 1, nil, nil)
+        }
+    }
+
+    /// An `IOUringUnavailableError` explaining `errno` from `io_uring_setup`.
+    static func unavailable(errno code: Int32) -> IOUringUnavailableError {
+        let disabled = (try? readProc("/proc/sys/kernel/io_uring_disabled")).flatMap { Int($0) }
+        let why: String
+        switch code {
+        case ENOSYS:
+            why = "the kernel has no io_uring (io_uring_setup is ENOSYS: too old, or built without CONFIG_IO_URING; this kernel: \(kernelRelease()))"
+        case EPERM:
+            if let disabled, disabled == 2 {
+                why = "io_uring is disabled by the sysctl kernel.io_uring_disabled=2; set it to 0 (sysctl -w kernel.io_uring_disabled=0)"
+            } else if let disabled, disabled == 1 {
+                why = "io_uring is restricted by kernel.io_uring_disabled=1 to the group in kernel.io_uring_group; add this user to it or set the sysctl to 0"
+            } else {
+                why = "io_uring_setup was refused (EPERM): a seccomp filter (container runtimes often block io_uring) or an LSM denies it; allow io_uring_setup/io_uring_enter/io_uring_register in the seccomp profile"
+            }
+        case ENOMEM:
+            why = "the kernel could not allocate the ring (ENOMEM): raise RLIMIT_MEMLOCK (ulimit -l) or lower SPINDLE_RING_ENTRIES"
+        case EMFILE, ENFILE:
+            why = "no file descriptor is left for the ring (\(Errno.name(code))): raise ulimit -n"
+        default:
+            why = "io_uring_setup failed with \(Errno.name(code)) (\(String(cString: strerror(code))))"
+        }
+        return IOUringUnavailableError(errno: code, description: "Spindle cannot use io_uring: " + why)
+    }
+
+    private static func readProc(_ path: String) throws -> String {
+        guard let f = fopen(path, "r") else { throw IOError("open(\(path))", errno: errno) }
+        defer { fclose(f) }
+        var buffer = [CChar](repeating: 0, count: 64)
+        guard fgets(&buffer, 64, f) != nil else { return "" }
+        return String(cString: buffer).filter { !$0.isWhitespace }
+    }
+
+    static func kernelRelease() -> String {
+        var name = utsname()
+        uname(&name)
+        return withUnsafePointer(to: &name.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
+    }
+}

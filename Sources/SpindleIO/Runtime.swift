@@ -1,0 +1,159 @@
+import CSpindle
+import SpindleFibers
+import SpindleMemory
+import Synchronization
+
+/// Spindle's per-core I/O runtime: one thread, one io_uring, one scheduler and one stack pool
+/// per worker, shared-nothing (no work stealing; fibers never migrate).
+///
+///     let runtime = Runtime()
+///     try runtime.run { worker in
+///         let listener = try TCPListener(host: "127.0.0.1", port: 8080)
+///         while true {
+///             let connection = try listener.accept()
+///             Fiber.spawn { /* serve connection */ }
+///         }
+///     }
+///
+/// `run` calls its body once per worker, as that worker's first fiber, and returns when
+/// `stop()` has been called and every fiber has finished. `stop()` cancels the body fibers
+/// (so `accept` throws `CancellationError`) and lets the fibers they spawned finish.
+public final class Runtime: @unchecked Sendable {
+    // @unchecked Sendable: mutable state is behind `state`'s mutex or atomics.
+
+    /// Tunables, each with a `SPINDLE_*` environment override.
+    public struct Configuration: Sendable {
+        /// Worker threads (default: the CPUs this process may use; `SPINDLE_WORKERS`).
+        public var workers: Int
+        /// Pin worker i to the i-th allowed CPU (`SPINDLE_PIN_WORKERS=1`).
+        public var pinWorkers: Bool
+        /// Submission queue entries per ring (`SPINDLE_RING_ENTRIES`, default 4096).
+        public var ringEntries: Int
+        /// Each worker's scheduler (stack pool sizes and the like).
+        public var scheduler: Scheduler.Configuration
+
+        /// Defaults with environment overrides.
+        public init(workers: Int? = nil, pinWorkers: Bool? = nil, ringEntries: Int? = nil,
+                    scheduler: Scheduler.Configuration = Scheduler.Configuration()) {
+            self.workers = workers ?? Environment.integer("SPINDLE_WORKERS") ?? Int(spindle_available_cpus())
+            self.pinWorkers = pinWorkers ?? (Environment.integer("SPINDLE_PIN_WORKERS") ?? 0 != 0)
+            self.ringEntries = ringEntries ?? Environment.integer("SPINDLE_RING_ENTRIES") ?? 4096
+            self.scheduler = scheduler
+            precondition(self.workers >= 1, "Runtime: workers must be at least 1")
+        }
+    }
+
+    /// One worker as seen by the body: its index and runtime.
+    public struct Worker: Sendable {
+        /// 0 ..< workers.
+        public let index: Int
+        /// The runtime it belongs to.
+        public let runtime: Runtime
+    }
+
+    public let configuration: Configuration
+    private let state = Mutex<State>(State())
+    private let stopping = Atomic<Bool>(false)
+
+    private struct State {
+        var schedulers: [Scheduler?] = []
+        var roots: [WorkerRoot?] = []
+        var errors: [any Error] = []
+    }
+
+    /// Creates a runtime (no threads start until `run`).
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// Starts the workers, runs `body` as each worker's first fiber, and blocks until `stop()`
+    /// and all fibers have finished. Throws the first error a body threw (other than
+    /// cancellation by `stop()`), or `IOUringUnavailableError` when a ring cannot be set up.
+    public func run(_ body: @escaping @Sendable (Worker) throws -> Void) throws {
+        let count = configuration.workers
+        state.withLock {
+            $0.schedulers = Array(repeating: nil, count: count)
+            $0.roots = Array(repeating: nil, count: count)
+            $0.errors = []
+        }
+        var allowed = [Int32](repeating: 0, count: 1024)
+        let cpuCount = Int(spindle_allowed_cpus(&allowed, 1024))
+        var threads: [OSThread] = []
+        for index in 0..<count {
+            let cpu: Int32? = configuration.pinWorkers && cpuCount > 0 ? allowed[index % cpuCount] : nil
+            threads.append(try OSThread.start(name: "spindle-\(index)") { [self] in
+                if let cpu { _ = spindle_pin_thread_to_cpu(cpu) }
+                self.workerMain(index: index, body: body)
+            })
+        }
+        for thread in threads { thread.join() }
+        if let error = state.withLock({ $0.errors.first }) { throw error }
+    }
+
+    /// Asks every worker to finish: cancels the body fibers and lets the loops end when their
+    /// fibers are done. Safe from any thread, including a worker's fibers.
+    public func stop() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let schedulers = state.withLock { $0.schedulers }
+        for (index, scheduler) in schedulers.enumerated() {
+            scheduler?.submit { [self] in
+                let root = state.withLock { $0.roots[index] }
+                root?.fiber.cancel()
+                Scheduler.current?.keepAliveCount -= 1
+            }
+        }
+    }
+
+    /// True once `stop()` was called.
+    public var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    private func workerMain(index: Int, body: @escaping @Sendable (Worker) throws -> Void) {
+        let scheduler: Scheduler
+        do { scheduler = try Scheduler(configuration: configuration.scheduler) } catch {
+            record(error)
+            return
+        }
+        defer { scheduler.detach() }
+        let reactor: Reactor
+        do {
+            reactor = try Reactor(scheduler: scheduler, entries: UInt32(configuration.ringEntries),
+                                  receiveBuffers: BufferRing.Configuration())
+        } catch {
+            record(error)
+            stop()
+            return
+        }
+        reactor.install()
+        defer { reactor.uninstall() }
+        scheduler.keepAliveCount += 1
+        let worker = Worker(index: index, runtime: self)
+        let root = Fiber.spawn(name: "worker-\(index)") { [self] in
+            do { try body(worker) } catch is CancellationError where isStopping {
+            } catch { record(error); stop() }
+        }
+        state.withLock {
+            $0.schedulers[index] = scheduler
+            $0.roots[index] = WorkerRoot(fiber: root.fiber)
+        }
+        if isStopping {  // stop() ran before this worker registered
+            root.cancel()
+            scheduler.keepAliveCount -= 1
+        }
+        scheduler.runLoop()
+        state.withLock {
+            $0.schedulers[index] = nil
+            $0.roots[index] = nil
+        }
+    }
+
+    private func record(_ error: any Error) {
+        state.withLock { $0.errors.append(error) }
+    }
+}
+
+/// A worker's body fiber, held by the runtime so `stop()` can cancel it.
+private struct WorkerRoot: @unchecked Sendable {
+    // @unchecked Sendable: only touched on its own worker thread (inside `Scheduler.submit`
+    // work posted to that worker); other threads just carry the reference.
+    let fiber: Fiber
+}

@@ -1,0 +1,50 @@
+// Every raw libc socket call of SpindleIO: each captures errno into an `IOError`, retries EINTR,
+// and treats EBADF/EFAULT (which only a bug can cause) as fatal.
+#if canImport(Glibc)
+import Glibc
+#endif
+import SpindleMemory
+
+enum Socket {
+    @inline(__always)
+    private static func check(_ rc: Int32, _ call: @autoclosure () -> String) throws(IOError) -> Int32 {
+        if rc >= 0 { return rc }
+        let e = errno
+        precondition(e != EBADF && e != EFAULT, "\(call()) failed with \(Errno.name(e)): a Spindle bug (bad descriptor or address)")
+        throw IOError(call(), errno: e)
+    }
+
+    /// A non-blocking, close-on-exec TCP socket for `family`.
+    static func tcp(family: Int32) throws(IOError) -> Int32 {
+        try check(socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
+    }
+
+    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(IOError) {
+        var v = value
+        _ = try check(setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)), "setsockopt(\(name))")
+    }
+
+    static func bind(_ fd: Int32, _ address: SocketAddress) throws(IOError) {
+        _ = try address.withSockaddr { sa, len throws(IOError) in try check(Glibc.bind(fd, sa, len), "bind(\(address))") }
+    }
+
+    static func listen(_ fd: Int32, backlog: Int32) throws(IOError) {
+        _ = try check(Glibc.listen(fd, backlog), "listen")
+    }
+
+    static func localAddress(_ fd: Int32) throws(IOError) -> SocketAddress {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try withUnsafeMutablePointer(to: &storage) { p throws(IOError) in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa throws(IOError) in
+                try check(getsockname(fd, sa, &len), "getsockname")
+            }
+        }
+        return SocketAddress(storage: storage)
+    }
+
+    static func close(_ fd: Int32) {
+        // close(2) must not be retried on EINTR on Linux: the descriptor is gone either way.
+        _ = Glibc.close(fd)
+    }
+}
