@@ -3,7 +3,21 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
+
+_Static_assert(sizeof(struct statx) <= SPINDLE_STATX_BUFFER_SIZE, "statx buffer too small");
+
+void spindle_prep_statx_fd(struct io_uring_sqe *sqe, int fd, void *buffer) {
+    io_uring_prep_statx(sqe, fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, (struct statx *)buffer);
+}
+
+spindle_file_status_t spindle_statx_decode(const void *buffer) {
+    const struct statx *st = buffer;
+    spindle_file_status_t out = { st->stx_size, st->stx_mode, st->stx_mtime.tv_sec };
+    return out;
+}
 
 void spindle_set_thread_name(const char *name) {
     char short_name[16];

@@ -11,6 +11,22 @@
 static const uint8_t SPINDLE_IOSQE_IO_LINK = IOSQE_IO_LINK;
 static const uint8_t SPINDLE_IOSQE_BUFFER_SELECT = IOSQE_BUFFER_SELECT;
 
+/// Bytes of the buffer `spindle_prep_statx_fd` fills (a `struct statx`).
+#define SPINDLE_STATX_BUFFER_SIZE 256
+
+/// What Spindle reads out of a `struct statx`.
+typedef struct {
+    uint64_t size;
+    uint32_t mode;
+    int64_t modification_seconds;
+} spindle_file_status_t;
+
+/// Prepares a statx of the open descriptor `fd` into `buffer` (SPINDLE_STATX_BUFFER_SIZE bytes).
+void spindle_prep_statx_fd(struct io_uring_sqe *sqe, int fd, void *buffer);
+
+/// Decodes the `struct statx` in `buffer`.
+spindle_file_status_t spindle_statx_decode(const void *buffer);
+
 /// Names the calling thread (at most 15 characters are kept).
 void spindle_set_thread_name(const char *name);
 
