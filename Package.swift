@@ -44,5 +44,8 @@ let package = Package(
         .executableTarget(name: "spindle-probe", dependencies: ["SpindleFibers"], path: "Tests/Probe"),
         .testTarget(name: "SpindleMemoryTests", dependencies: ["SpindleMemory"]),
         .testTarget(name: "SpindleFibersTests", dependencies: ["SpindleFibers", "spindle-probe"]),
+        // Client side of the I/O tests in its own process (10,000 connections need their own fds).
+        .executableTarget(name: "spindle-io-probe", dependencies: ["SpindleIO", "SpindleFibers"], path: "Tests/IOProbe"),
+        .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "spindle-io-probe"]),
     ]
 )

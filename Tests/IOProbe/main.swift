@@ -1,0 +1,2 @@
+// Placeholder: replaced by the I/O test probe.
+print("spindle-io-probe")
