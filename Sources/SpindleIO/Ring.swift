@@ -11,25 +11,25 @@ import Glibc
 /// are processed only when this thread asks, no inter-processor interrupts), else
 /// `COOP_TASKRUN`, else none — and probes the opcodes Spindle uses. Failure to set up names the
 /// cause (sysctl, seccomp, old kernel) in an `IOUringUnavailableError`.
-final class Ring {
+package final class Ring {
     /// The liburing ring; a stable heap address because liburing keeps pointers into it.
     let ring: UnsafeMutablePointer<io_uring>
     /// The setup flags the kernel accepted.
-    let setupFlags: UInt32
+    package let setupFlags: UInt32
     /// What this kernel supports, probed once at setup.
-    let features: Features
+    package let features: Features
 
     /// Kernel capabilities Spindle uses or can do without.
-    struct Features: Sendable, CustomStringConvertible {
-        var multishotAccept = false
-        var multishotRecv = false
-        var providedBufferRings = false
-        var sendZeroCopy = false
-        var linkedTimeouts = false
-        var noDrop = false
-        var fastPoll = false
+    package struct Features: Sendable, CustomStringConvertible {
+        package var multishotAccept = false
+        package var multishotRecv = false
+        package var providedBufferRings = false
+        package var sendZeroCopy = false
+        package var linkedTimeouts = false
+        package var noDrop = false
+        package var fastPoll = false
 
-        var description: String {
+        package var description: String {
             let all = [("multishot-accept", multishotAccept), ("multishot-recv", multishotRecv),
                        ("buffer-rings", providedBufferRings), ("send-zc", sendZeroCopy),
                        ("linked-timeouts", linkedTimeouts), ("nodrop", noDrop), ("fast-poll", fastPoll)]
@@ -38,7 +38,7 @@ final class Ring {
     }
 
     /// Sets up a ring with `entries` submission slots (the completion queue gets twice that).
-    init(entries: UInt32) throws(IOUringUnavailableError) {
+    package init(entries: UInt32) throws(IOUringUnavailableError) {
         ring = .allocate(capacity: 1)
         var params = io_uring_params()
         let attempts: [UInt32] = [
@@ -131,7 +131,7 @@ final class Ring {
     }
 
     /// An `IOUringUnavailableError` explaining `errno` from `io_uring_setup`.
-    static func unavailable(errno code: Int32) -> IOUringUnavailableError {
+    package static func unavailable(errno code: Int32) -> IOUringUnavailableError {
         let disabled = (try? readProc("/proc/sys/kernel/io_uring_disabled")).flatMap { Int($0) }
         let why: String
         switch code {
@@ -163,7 +163,7 @@ final class Ring {
         return String(cString: buffer).filter { !$0.isWhitespace }
     }
 
-    static func kernelRelease() -> String {
+    package static func kernelRelease() -> String {
         var name = utsname()
         uname(&name)
         return withUnsafePointer(to: &name.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
