@@ -238,14 +238,17 @@ public final class Scheduler: @unchecked Sendable {
             switchesLeft = configuration.switchBudget
             if inboxPending.load(ordering: .relaxed) { drainInbox() }
             if !timers.isEmpty { fireTimers(now: Deadline.now.nanoseconds) }
-            if let driver { driver.poll(self, wait: false, until: nil) }
             if let next = runQueue.popFirst() {
                 resumeFromLoop(next)
+                // The switch budget ran out with fibers still runnable: submit their I/O and
+                // reap completions without blocking, so I/O keeps flowing under load.
+                if !runQueue.isEmpty, let driver { driver.poll(self, wait: false, until: nil) }
                 continue
             }
             if liveFibers == 0 && keepAliveCount == 0 && !inboxPending.load(ordering: .sequentiallyConsistent) {
                 return
             }
+            // Nothing runnable: one blocking wait that also submits what the fibers queued.
             waitForWork()
         }
     }
