@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A request-lifetime bump allocator (the seed's recipe 1, with h2o's refinements): memory comes
+/// from fixed-size blocks; allocation is a pointer bump (inline fast path); when a block is full
+/// the arena chains another block and counts the overflow; allocations larger than a quarter
+/// block bypass the blocks; `reset()` rewinds to the first block instead of freeing.
+///
+/// One arena serves one request at a time on one worker thread (take it from an `ArenaPool`).
+/// Memory from it is valid until the next `reset()`. In debug builds `reset()` poisons the
+/// released bytes and `ArenaBytes` handles check the arena's generation, so a pointer that
+/// escapes its request is caught at its first use instead of reading another request's data.
+public final class RequestArena {
+    /// Sizes of an arena.
+    public struct Configuration: Sendable, Equatable {
+        /// Bytes per block (default 16 KiB, `SPINDLE_ARENA_BLOCK_SIZE`).
+        public var blockSize: Int
+        /// Blocks kept after a reset, beyond the first (default 4); more are freed.
+        public var retainedBlocks: Int
+
+        public init(blockSize: Int? = nil, retainedBlocks: Int = 4) {
+            self.blockSize = max(256, blockSize ?? Environment.integer("SPINDLE_ARENA_BLOCK_SIZE") ?? 16 << 10)
+            self.retainedBlocks = max(0, retainedBlocks)
+        }
+    }
+
+    /// Statistics since the arena was created.
+    public struct Statistics: Sendable, Equatable {
+        /// Requests served (resets).
+        public var resets = 0
+        /// Times a request outgrew a block and another was chained.
+        public var overflows = 0
+        /// Allocations too large for a block, served by malloc and freed at reset.
+        public var largeAllocations = 0
+        /// The most bytes one request used.
+        public var peakBytes = 0
+    }
+
+    public let configuration: Configuration
+    @exclusivity(unchecked) private var blocks: [UnsafeMutableRawPointer] = []
+    @exclusivity(unchecked) private var current = 0
+    @exclusivity(unchecked) @usableFromInline var cursor: UnsafeMutableRawPointer
+    @exclusivity(unchecked) @usableFromInline var limit: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var large: [UnsafeMutableRawPointer] = []
+    @exclusivity(unchecked) private var usedInFullBlocks = 0
+    /// Incremented by every `reset()`; `ArenaBytes` remember it.
+    @exclusivity(unchecked) public private(set) var generation: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var statistics = Statistics()
+
+    // `@exclusivity(unchecked)`: an arena belongs to one request on one thread and its fields
+    // are never accessed inside a long-lived inout access; dynamic checks would only cost time.
+
+    /// Creates an arena with its first block allocated.
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        let first = UnsafeMutableRawPointer.allocate(byteCount: configuration.blockSize, alignment: 16)
+        blocks = [first]
+        cursor = first
+        limit = first + configuration.blockSize
+    }
+
+    deinit {
+        for block in blocks { block.deallocate() }
+        for p in large { free(p) }
+    }
+
+    /// Bytes handed out since the last reset.
+    public var bytesInUse: Int { usedInFullBlocks + (cursor - blocks[current]) }
+
+    /// Allocates `byteCount` bytes aligned to `alignment` (a power of two ≤ 16). Cost: a pointer
+    /// bump; a block allocation or malloc only on overflow or for large requests.
+    @inlinable
+    public func allocate(byteCount: Int, alignment: Int = 8) -> UnsafeMutableRawPointer {
+        let aligned = UnsafeMutableRawPointer(bitPattern: (UInt(bitPattern: cursor) + UInt(alignment - 1)) & ~UInt(alignment - 1))!
+        if _fastPath(aligned + byteCount <= limit) {
+            cursor = aligned + byteCount
+            return aligned
+        }
+        return allocateSlow(byteCount: byteCount, alignment: alignment)
+    }
+
+    @usableFromInline
+    func allocateSlow(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        precondition(alignment > 0 && alignment & (alignment - 1) == 0 && alignment <= 16,
+                     "RequestArena.allocate: alignment \(alignment) must be a power of two up to 16")
+        precondition(byteCount >= 0, "RequestArena.allocate: negative byteCount \(byteCount)")
+        if byteCount > configuration.blockSize / 4 {
+            guard let p = malloc(max(byteCount, 1)) else { fatalError("RequestArena: out of memory for \(byteCount) bytes") }
+            large.append(p)
+            statistics.largeAllocations += 1
+            return p
+        }
+        usedInFullBlocks += cursor - blocks[current]
+        statistics.overflows += 1
+        current += 1
+        if current == blocks.count {
+            blocks.append(.allocate(byteCount: configuration.blockSize, alignment: 16))
+        }
+        cursor = blocks[current]
+        limit = cursor + configuration.blockSize
+        return allocate(byteCount: byteCount, alignment: alignment)
+    }
+
+    /// Copies `bytes` into the arena and returns a handle to the copy.
+    public func copy(_ bytes: UnsafeRawBufferPointer) -> ArenaBytes {
+        let p = allocate(byteCount: bytes.count, alignment: 1)
+        if bytes.count > 0 { p.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        return ArenaBytes(arena: self, start: p, count: bytes.count, generation: generation)
+    }
+
+    /// Ends the request: all memory handed out becomes invalid and is reused by the next one.
+    /// Extra blocks beyond `retainedBlocks` and large allocations are freed.
+    public func reset() {
+        statistics.peakBytes = max(statistics.peakBytes, bytesInUse)
+        statistics.resets += 1
+        #if DEBUG
+        for i in 0...current {
+            let end = i == current ? cursor : blocks[i] + configuration.blockSize
+            (blocks[i]).initializeMemory(as: UInt8.self, repeating: 0xDE, count: end - blocks[i])
+        }
+        #endif
+        for p in large { free(p) }
+        large.removeAll(keepingCapacity: true)
+        while blocks.count > configuration.retainedBlocks + 1 { blocks.removeLast().deallocate() }
+        current = 0
+        usedInFullBlocks = 0
+        cursor = blocks[0]
+        limit = cursor + configuration.blockSize
+        generation &+= 1
+    }
+}
+
+/// Bytes copied into a `RequestArena`, valid until the arena's next `reset()`. In debug builds
+/// every access checks that the arena has not been reset since (memory escaping its request).
+public struct ArenaBytes {
+    unowned(unsafe) let arena: RequestArena
+    let start: UnsafeMutableRawPointer
+    /// Number of bytes.
+    public let count: Int
+    let generation: UInt64
+
+    /// Calls `body` with the bytes. Debug builds stop with a message if the request ended.
+    public func withUnsafeBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        assert(arena.generation == generation,
+               "ArenaBytes used after its request ended (arena reset); copy data you keep beyond a request out of the arena")
+        return try body(UnsafeRawBufferPointer(start: start, count: count))
+    }
+
+    /// True while the arena has not been reset since these bytes were made.
+    public var isValid: Bool { arena.generation == generation }
+}
