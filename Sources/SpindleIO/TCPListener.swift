@@ -53,6 +53,8 @@ public final class TCPListener: @unchecked Sendable {
         while true {
             if let result = acceptor.ready.popFirst() {
                 if result < 0 { throw IOError("accept", errno: -result) }
+                // Small responses go out at once (HTTP and echo traffic); one setsockopt per connection.
+                try? Socket.setOption(result, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
                 return TCPConnection(fd: result, reactor: reactor)
             }
             if acceptor.closed { throw IOError("accept", errno: EBADF) }
