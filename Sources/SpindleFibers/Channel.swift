@@ -1,4 +1,5 @@
 import CSpindle
+import SpindleMemory
 
 /// A FIFO channel between fibers of one scheduler: bounded (senders park when full) or
 /// unbounded. Receivers park while it is empty. `close()` ends it: buffered values can still be
@@ -22,7 +23,7 @@ public final class Channel<Element> {
 
     /// A channel that buffers up to `capacity` (≥ 1) values.
     public init(capacity: Int) {
-        precondition(capacity >= 1, "Channel(capacity: \(capacity)): capacity must be at least 1; use Channel.unbounded() for no limit")
+        misusePrecondition(capacity >= 1, "Channel(capacity: \(capacity)): capacity must be at least 1; use Channel.unbounded() for no limit")
         self.capacity = capacity
         self.buffer = RingBuffer(initialCapacity: Swift.min(capacity, 16))
     }
@@ -114,7 +115,7 @@ public final class Channel<Element> {
         let current = spindle_current_scheduler()
         if _fastPath(owner == current && current != nil) { return }
         _ = Scheduler.requireCurrent("Channel")
-        precondition(owner == nil, "Channel used from a second scheduler thread; channels connect fibers of one scheduler — cross threads with Scheduler.submit")
+        misusePrecondition(owner == nil, "Channel used from a second scheduler thread; channels connect fibers of one scheduler — cross threads with Scheduler.submit")
         owner = current
     }
 }

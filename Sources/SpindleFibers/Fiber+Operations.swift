@@ -1,4 +1,5 @@
 import CSpindle
+import SpindleMemory
 
 extension Fiber {
     /// The fiber running on this thread, or nil outside fibers. Cost: one thread-local load.
@@ -27,7 +28,7 @@ extension Fiber {
     }
 
     static func notInFiber(_ operation: String) -> Never {
-        preconditionFailure("\(operation) must be called from inside a fiber (it parks the caller), not from the scheduler loop or Scheduler.submit work; wrap it in Fiber.spawn { }")
+        misuse("\(operation) must be called from inside a fiber (it parks the caller), not from the scheduler loop or Scheduler.submit work; wrap it in Fiber.spawn { }")
     }
 
     /// Starts a new fiber running `body` on the current scheduler. The new fiber is queued and

@@ -1,3 +1,5 @@
+import SpindleMemory
+
 /// The spawner's handle on a fiber: wait for its result or cancel it.
 ///
 /// Handles are cheap to copy (one reference) and keep the fiber object (not its stack) alive
@@ -24,7 +26,7 @@ public struct FiberHandle<Success> {
     public func join() throws -> Success {
         if !typed.finished {
             let me = Fiber.currentCore("FiberHandle.join()")
-            precondition(me != typed.core, "\(typed) called join() on itself, which would never return; join it from another fiber")
+            misusePrecondition(me != typed.core, "\(typed) called join() on itself, which would never return; join it from another fiber")
             typed.scheduler.assertOnThread("FiberHandle.join() of \(typed)")
             let queue = typed.joiners ?? WaitQueue()
             typed.joiners = queue

@@ -1,3 +1,5 @@
+import SpindleMemory
+
 /// A mutual-exclusion lock for fibers: a fiber that finds it held parks (its thread keeps
 /// running other fibers) until the owner unlocks. Ownership is handed to waiters in FIFO order.
 /// Not reentrant. Waiting is not cancellable (so `withLock` always runs its body once).
@@ -18,12 +20,12 @@ public final class FiberMutex {
     /// Acquires the lock, parking while another fiber holds it. Cost: O(1).
     public func lock() {
         let me = Fiber.currentCore("FiberMutex.lock()")
-        precondition(owner != me, "FiberMutex.lock(): the calling fiber already holds this lock (it is not reentrant)")
+        misusePrecondition(owner != me, "FiberMutex.lock(): the calling fiber already holds this lock (it is not reentrant)")
         guard let holder = owner else {
             owner = me
             return
         }
-        precondition(holder.scheduler.toOpaque() == me.scheduler.toOpaque(),
+        misusePrecondition(holder.scheduler.toOpaque() == me.scheduler.toOpaque(),
                      "FiberMutex used from a second scheduler thread; it coordinates fibers of one scheduler")
         waiters.append(me)
         while owner != me {
@@ -42,7 +44,7 @@ public final class FiberMutex {
     /// Releases the lock and hands it to the longest waiter, if any.
     public func unlock() {
         let me = Fiber.currentCore("FiberMutex.unlock()")
-        precondition(owner == me, "FiberMutex.unlock() called by a fiber that does not hold the lock")
+        misusePrecondition(owner == me, "FiberMutex.unlock() called by a fiber that does not hold the lock")
         if let next = waiters.popFirst() {
             owner = next
             next.scheduler._withUnsafeGuaranteedRef { $0.unpark(next, with: .ready) }

@@ -151,5 +151,5 @@ extension Scheduler {
 private let fiberEntry: @convention(c) (spindle_transfer_t) -> Void = { transfer in
     let next = Scheduler.runFiber(transfer)
     _ = spindle_jump(next, transfer.data)
-    preconditionFailure("a finished fiber was resumed")
+    misuse("a finished fiber was resumed")
 }

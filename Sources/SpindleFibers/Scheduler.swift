@@ -61,11 +61,10 @@ public final class Scheduler: @unchecked Sendable {
     @exclusivity(unchecked) package var keepAliveCount = 0
 
     /// Work posted by other threads, run by the loop outside any fiber.
-    let inbox = Mutex<[@Sendable () -> Void]>([])
+    let inbox = Mutex<Inbox>(Inbox())
     let inboxPending = Atomic<Bool>(false)
     /// True while the loop waits in the kernel; `submit` wakes it only then.
     let idle = Atomic<Bool>(false)
-    let stopped = Atomic<Bool>(false)
     package let waker: Waker
     /// This thread's Swift exclusivity access-set head, when located and verified (see
     /// CSpindle/exclusivity.c): lets a switch skip the runtime's exit/enter calls when neither
@@ -77,7 +76,7 @@ public final class Scheduler: @unchecked Sendable {
     /// Creates a scheduler bound to the calling thread. Use `Scheduler.run` unless you drive
     /// the loop yourself (as SpindleIO's `Runtime` does).
     package init(configuration: Configuration) throws(SystemCallError) {
-        precondition(spindle_current_scheduler() == nil,
+        misusePrecondition(spindle_current_scheduler() == nil,
                      "a Scheduler already runs on this thread; spawn a fiber with Fiber.spawn instead of nesting Scheduler.run")
         self.configuration = configuration
         self.stacks = try StackPool(configuration: configuration.stacks)
@@ -86,14 +85,14 @@ public final class Scheduler: @unchecked Sendable {
         self.accessSetHead = Environment.integer("SPINDLE_EXCLUSIVITY_FASTPATH") == 0
             ? nil : spindle_exclusivity_locate_head()
         let altstack = spindle_thread_install_altstack()
-        precondition(altstack == 0, "sigaltstack failed: \(Errno.name(altstack)); stack overflows could not be reported")
+        misusePrecondition(altstack == 0, "sigaltstack failed: \(Errno.name(altstack)); stack overflows could not be reported")
         spindle_set_current_scheduler(Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// Detaches the scheduler from its thread. Called when its loop has finished.
     package func detach() {
-        precondition(liveFibers == 0, "Scheduler detached with \(liveFibers) unfinished fibers")
-        stopped.store(true, ordering: .sequentiallyConsistent)
+        misusePrecondition(liveFibers == 0, "Scheduler detached with \(liveFibers) unfinished fibers")
+        inbox.withLock { $0.closed = true }
         spindle_set_current_scheduler(nil)
     }
 
@@ -132,7 +131,7 @@ public final class Scheduler: @unchecked Sendable {
     @usableFromInline @inline(__always)
     static func requireCurrent(_ operation: @autoclosure () -> String) -> Scheduler {
         guard let raw = spindle_current_scheduler() else {
-            preconditionFailure("\(operation()) needs a Spindle scheduler on this thread; run your code inside Scheduler.run { } (or a Runtime worker)")
+            misuse("\(operation()) needs a Spindle scheduler on this thread; run your code inside Scheduler.run { } (or a Runtime worker)")
         }
         return Unmanaged<Scheduler>.fromOpaque(raw).takeUnretainedValue()
     }
@@ -140,7 +139,7 @@ public final class Scheduler: @unchecked Sendable {
     /// Stops with a message unless called on this scheduler's thread.
     @inline(__always)
     func assertOnThread(_ operation: @autoclosure () -> String) {
-        precondition(spindle_current_scheduler() == Unmanaged.passUnretained(self).toOpaque(),
+        misusePrecondition(spindle_current_scheduler() == Unmanaged.passUnretained(self).toOpaque(),
                      "\(operation()) was called on a thread that does not own this fiber's scheduler; fibers and their objects stay on one thread — use Scheduler.submit to reach another scheduler")
     }
 
@@ -169,7 +168,7 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     func stacksExhausted() -> Never {
-        preconditionFailure("""
+        misuse("""
             Fiber.spawn: no stack available (\(stacks.inUse) in use, maximum \(stacks.configuration.maximumCount) \
             of \(formatBytes(stacks.configuration.stackSize))). Raise SPINDLE_STACKS_MAX, lower SPINDLE_STACK_SIZE, \
             or bound concurrency (e.g. a WaitGroup or Channel as a semaphore).
@@ -245,7 +244,7 @@ public final class Scheduler: @unchecked Sendable {
                 if !runQueue.isEmpty, let driver { driver.poll(self, wait: false, until: nil) }
                 continue
             }
-            if liveFibers == 0 && keepAliveCount == 0 && !inboxPending.load(ordering: .sequentiallyConsistent) {
+            if liveFibers == 0 && keepAliveCount == 0 && closeInboxIfEmpty() {
                 return
             }
             // Nothing runnable: one blocking wait that also submits what the fibers queued.
@@ -280,8 +279,12 @@ public final class Scheduler: @unchecked Sendable {
     /// already stopped. Cost: a mutex and, only when the scheduler is idle, one `write(2)`.
     @discardableResult
     public func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
-        if stopped.load(ordering: .acquiring) { return false }
-        inbox.withLock { $0.append(work) }
+        let accepted = inbox.withLock { inbox -> Bool in
+            if inbox.closed { return false }
+            inbox.work.append(work)
+            return true
+        }
+        guard accepted else { return false }
         inboxPending.store(true, ordering: .sequentiallyConsistent)
         if idle.load(ordering: .sequentiallyConsistent) { wake() }
         return true
@@ -294,12 +297,30 @@ public final class Scheduler: @unchecked Sendable {
 
     private func drainInbox() {
         inboxPending.store(false, ordering: .sequentiallyConsistent)
-        let work = inbox.withLock { pending -> [@Sendable () -> Void] in
-            let taken = pending
-            pending.removeAll(keepingCapacity: true)
+        let work = inbox.withLock { inbox -> [@Sendable () -> Void] in
+            let taken = inbox.work
+            inbox.work.removeAll(keepingCapacity: true)
             return taken
         }
         for item in work { item() }
+    }
+}
+
+/// Work posted by other threads. Closed (under the same lock) when the loop decides to end,
+/// so `submit` never accepts work that will not run.
+struct Inbox {
+    var work: [@Sendable () -> Void] = []
+    var closed = false
+}
+
+extension Scheduler {
+    /// Closes the inbox if it is empty, atomically with respect to `submit`; returns whether it did.
+    func closeInboxIfEmpty() -> Bool {
+        inbox.withLock { inbox in
+            guard inbox.work.isEmpty else { return false }
+            inbox.closed = true
+            return true
+        }
     }
 }
 

@@ -1,3 +1,5 @@
+import SpindleMemory
+
 /// A binary min-heap of parked fibers ordered by `FiberCore.timerDeadline`. Each fiber has at
 /// most one pending timer and knows its index (`FiberCore.timerIndex`), so a fiber woken early
 /// removes its timer in O(log n) instead of leaving garbage behind. Entries are core pointers:
@@ -12,7 +14,7 @@ struct TimerHeap {
     var earliest: UInt64? { items.first?.pointee.timerDeadline }
 
     mutating func insert(_ core: CorePointer, deadline: UInt64) {
-        precondition(core.pointee.timerIndex < 0, "a fiber already has a pending timer")
+        misusePrecondition(core.pointee.timerIndex < 0, "a fiber already has a pending timer")
         core.pointee.timerDeadline = deadline
         items.append(core)
         core.pointee.timerIndex = items.count - 1

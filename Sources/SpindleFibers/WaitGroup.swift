@@ -1,3 +1,5 @@
+import SpindleMemory
+
 /// Waits for a group of fibers: `add` before starting work, `done` when each piece finishes,
 /// `wait` parks until the count is back to zero.
 // `@exclusivity(unchecked)` on fields below: owner-thread only, never accessed across a fiber
@@ -14,13 +16,13 @@ public final class WaitGroup {
 
     /// Adds `n` (≥ 0) to the count.
     public func add(_ n: Int = 1) {
-        precondition(n >= 0, "WaitGroup.add(\(n)): use done() to decrement")
+        misusePrecondition(n >= 0, "WaitGroup.add(\(n)): use done() to decrement")
         pending += n
     }
 
     /// Marks one piece of work finished; wakes the waiters when the count reaches zero.
     public func done() {
-        precondition(pending > 0, "WaitGroup.done() called more often than add()")
+        misusePrecondition(pending > 0, "WaitGroup.done() called more often than add()")
         pending -= 1
         if pending == 0 { waiters.wakeAll() }
     }

@@ -1,3 +1,5 @@
+import SpindleMemory
+
 // `@exclusivity(unchecked)` on fields below: owner-thread only, never accessed across a fiber
 // switch (see Fiber.swift), so dynamic exclusivity checks would only cost time.
 
@@ -18,7 +20,7 @@ package final class WaitQueue {
     private var unmanagedSelf: Unmanaged<WaitQueue> { .passUnretained(self) }
 
     package func append(_ core: CorePointer) {
-        precondition(core.pointee.waitQueue == nil, "a fiber is already waiting in another queue")
+        misusePrecondition(core.pointee.waitQueue == nil, "a fiber is already waiting in another queue")
         core.pointee.waitQueue = unmanagedSelf
         core.pointee.waitPrev = tail
         core.pointee.waitNext = nil

@@ -27,7 +27,7 @@ final class BufferRing {
     @exclusivity(unchecked) var exhaustedCount = 0
 
     init(ring: Ring, configuration: Configuration) throws {
-        precondition(configuration.count > 0 && configuration.count & (configuration.count - 1) == 0 && configuration.count <= 32768,
+        misusePrecondition(configuration.count > 0 && configuration.count & (configuration.count - 1) == 0 && configuration.count <= 32768,
                      "BufferRing: count must be a power of two up to 32768")
         self.configuration = configuration
         self.ring = ring.ring

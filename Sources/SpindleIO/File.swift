@@ -61,7 +61,7 @@ public final class File {
 
     /// Reads up to `buffer.count` bytes at `offset`; returns how many (0 at end of file).
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
-        precondition(!isClosed, "File.read after close()")
+        misusePrecondition(!isClosed, "File.read after close()")
         let fd = descriptor
         return Int(try reactor.perform("read") { sqe in
             io_uring_prep_read(sqe, fd, buffer.baseAddress, UInt32(clamping: buffer.count), UInt64(offset))
@@ -83,7 +83,7 @@ public final class File {
 
     /// Writes all of `bytes` at `offset`, resubmitting after short writes.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
-        precondition(!isClosed, "File.write after close()")
+        misusePrecondition(!isClosed, "File.write after close()")
         var done = 0
         let fd = descriptor
         while done < bytes.count {

@@ -82,7 +82,7 @@ final class Reactor: SchedulerDriver {
     @inline(__always)
     static func current(_ operation: @autoclosure () -> String) -> Reactor {
         guard let raw = spindle_current_reactor() else {
-            preconditionFailure("\(operation()) needs an io_uring worker: run it inside Runtime.run { } (a plain Scheduler.run has no I/O reactor)")
+            misuse("\(operation()) needs an io_uring worker: run it inside Runtime.run { } (a plain Scheduler.run has no I/O reactor)")
         }
         return Unmanaged<Reactor>.fromOpaque(raw).takeUnretainedValue()
     }

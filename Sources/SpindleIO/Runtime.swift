@@ -39,7 +39,7 @@ public final class Runtime: @unchecked Sendable {
             self.pinWorkers = pinWorkers ?? (Environment.integer("SPINDLE_PIN_WORKERS") ?? 0 != 0)
             self.ringEntries = ringEntries ?? Environment.integer("SPINDLE_RING_ENTRIES") ?? 4096
             self.scheduler = scheduler
-            precondition(self.workers >= 1, "Runtime: workers must be at least 1")
+            misusePrecondition(self.workers >= 1, "Runtime: workers must be at least 1")
         }
     }
 

@@ -12,7 +12,7 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
     /// Parses a numeric host (`127.0.0.1`, `::1`, `0.0.0.0`) and a port. Names are not resolved
     /// here (DNS would block the thread: resolve with `Fiber.offload`).
     public init(host: String, port: Int) throws(IOError) {
-        precondition((0...65535).contains(port), "SocketAddress: port \(port) is outside 0...65535")
+        misusePrecondition((0...65535).contains(port), "SocketAddress: port \(port) is outside 0...65535")
         var storage = sockaddr_storage()
         let ok: Bool = withUnsafeMutablePointer(to: &storage) { p in
             if host.contains(":") {

@@ -10,7 +10,7 @@ enum Socket {
     private static func check(_ rc: Int32, _ call: @autoclosure () -> String) throws(IOError) -> Int32 {
         if rc >= 0 { return rc }
         let e = errno
-        precondition(e != EBADF && e != EFAULT, "\(call()) failed with \(Errno.name(e)): a Spindle bug (bad descriptor or address)")
+        misusePrecondition(e != EBADF && e != EFAULT, "\(call()) failed with \(Errno.name(e)): a Spindle bug (bad descriptor or address)")
         throw IOError(call(), errno: e)
     }
 

@@ -52,7 +52,7 @@ public final class TCPConnection {
     /// pins no receive buffer; when the ring is empty (`ENOBUFS`) it falls back to receiving
     /// straight into `buffer`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline? = nil) throws -> Int {
-        precondition(!isClosed, "TCPConnection.read after close()")
+        misusePrecondition(!isClosed, "TCPConnection.read after close()")
         guard buffer.count > 0 else { return 0 }
         if let pending = leftover { return copyLeftover(pending, into: buffer) }
         let deadline = effectiveDeadline(deadline)
@@ -102,7 +102,7 @@ public final class TCPConnection {
 
     /// Writes all of `bytes`, resubmitting after short sends.
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) throws {
-        precondition(!isClosed, "TCPConnection.write after close()")
+        misusePrecondition(!isClosed, "TCPConnection.write after close()")
         let deadline = effectiveDeadline(deadline)
         var offset = 0
         let fd = self.fd
@@ -125,7 +125,7 @@ public final class TCPConnection {
 
     /// Writes several buffers with one vectored send per round, handling short writes.
     public func write(vectored buffers: [UnsafeRawBufferPointer], deadline: Deadline? = nil) throws {
-        precondition(!isClosed, "TCPConnection.write after close()")
+        misusePrecondition(!isClosed, "TCPConnection.write after close()")
         let deadline = effectiveDeadline(deadline)
         var vectors = buffers.filter { $0.count > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
         var first = 0

@@ -89,7 +89,7 @@ final class Acceptor: MultishotHandler {
     func bind(to reactor: Reactor, fd: Int32) {
         let me = Unmanaged.passUnretained(reactor).toOpaque()
         if owner == me { return }
-        precondition(owner == nil, "TCPListener used from a second worker; create one listener per worker (SO_REUSEPORT spreads connections)")
+        misusePrecondition(owner == nil, "TCPListener used from a second worker; create one listener per worker (SO_REUSEPORT spreads connections)")
         owner = me
         self.reactor = reactor
         self.fd = fd

@@ -24,7 +24,7 @@ public final class ObjectPool<Object: AnyObject> {
     /// every object given back (reset its fields there).
     public init(preallocate: Int, maximumCount: Int = .max, retainedCount: Int? = nil,
                 make: @escaping () -> Object, prepareForReuse: @escaping (Object) -> Void = { _ in }) {
-        precondition(preallocate >= 0 && preallocate <= maximumCount, "ObjectPool: preallocate must be within 0...maximumCount")
+        misusePrecondition(preallocate >= 0 && preallocate <= maximumCount, "ObjectPool: preallocate must be within 0...maximumCount")
         self.make = make
         self.prepareForReuse = prepareForReuse
         self.maximumCount = maximumCount
@@ -50,7 +50,7 @@ public final class ObjectPool<Object: AnyObject> {
     /// Gives an object back; it is prepared for reuse, or dropped above `retainedCount`.
     @inline(__always)
     public func giveBack(_ object: Object) {
-        precondition(inUse > 0, "ObjectPool.giveBack: more objects given back than taken")
+        misusePrecondition(inUse > 0, "ObjectPool.giveBack: more objects given back than taken")
         inUse -= 1
         guard free.count < retainedCount else { return }
         prepareForReuse(object)

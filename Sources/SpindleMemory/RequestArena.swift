@@ -82,9 +82,9 @@ public final class RequestArena {
 
     @usableFromInline
     func allocateSlow(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer {
-        precondition(alignment > 0 && alignment & (alignment - 1) == 0 && alignment <= 16,
+        misusePrecondition(alignment > 0 && alignment & (alignment - 1) == 0 && alignment <= 16,
                      "RequestArena.allocate: alignment \(alignment) must be a power of two up to 16")
-        precondition(byteCount >= 0, "RequestArena.allocate: negative byteCount \(byteCount)")
+        misusePrecondition(byteCount >= 0, "RequestArena.allocate: negative byteCount \(byteCount)")
         if byteCount > configuration.blockSize / 4 {
             guard let p = malloc(max(byteCount, 1)) else { fatalError("RequestArena: out of memory for \(byteCount) bytes") }
             large.append(p)

@@ -65,13 +65,13 @@ extension StackPool {
 
         /// Checks the values and says what to change when one is unusable.
         func validated() -> Configuration {
-            precondition(stackSize >= 16 << 10,
+            misusePrecondition(stackSize >= 16 << 10,
                          "StackPool: stackSize \(stackSize) is below 16 KiB; Swift code needs more (default 256 KiB)")
-            precondition(guardSize >= 0, "StackPool: guardSize must be >= 0")
-            precondition(maximumCount >= 1, "StackPool: maximumCount must be >= 1")
-            precondition(initialCount >= 0 && initialCount <= maximumCount,
+            misusePrecondition(guardSize >= 0, "StackPool: guardSize must be >= 0")
+            misusePrecondition(maximumCount >= 1, "StackPool: maximumCount must be >= 1")
+            misusePrecondition(initialCount >= 0 && initialCount <= maximumCount,
                          "StackPool: initialCount \(initialCount) must be between 0 and maximumCount \(maximumCount)")
-            precondition(warmCount >= 0, "StackPool: warmCount must be >= 0")
+            misusePrecondition(warmCount >= 0, "StackPool: warmCount must be >= 0")
             var c = self
             let page = VirtualMemory.pageSize
             c.stackSize = (stackSize + page - 1) / page * page

@@ -80,7 +80,7 @@ enum VirtualMemory {
     static func release(_ base: UnsafeMutableRawPointer, _ size: Int) {
         // munmap of a region we mapped can only fail on a bug (EINVAL).
         let rc = munmap(base, size)
-        precondition(rc == 0, "munmap(\(base), \(size)) failed: \(Errno.name(errno)); Spindle bug")
+        misusePrecondition(rc == 0, "munmap(\(base), \(size)) failed: \(Errno.name(errno)); Spindle bug")
     }
 
     /// Gives the pages back to the kernel; the range reads as zeros afterwards.
