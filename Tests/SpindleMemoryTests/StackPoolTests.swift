@@ -1,0 +1,296 @@
+// StackPool: LIFO reuse, growth in chunks up to the maximum, the warm watermark (pages given
+// back to the kernel), guard modes, configuration rounding. Real mappings, real pages.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SpindleMemory
+import XCTest
+
+final class StackPoolTests: XCTestCase {
+    private let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// Writes `marker` into the `pages` highest pages of `stack` (commits them).
+    private func touch(_ stack: FiberStack, pages: Int, marker: UInt8) {
+        for i in 1...pages {
+            let p = (stack.top - i * page).assumingMemoryBound(to: UInt8.self)
+            p.initialize(repeating: marker, count: 64)
+        }
+    }
+
+    /// The byte `touch` wrote in page `i` (1-based from the top).
+    private func byte(_ stack: FiberStack, page i: Int) -> UInt8 {
+        (stack.top - i * page).load(as: UInt8.self)
+    }
+
+    func testStackGeometry() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 2, maximumCount: 8, warmCount: 8))
+        let stack = try XCTUnwrap(pool.allocate())
+        XCTAssertEqual(pool.configuration.stackSize, 64 << 10)
+        XCTAssertEqual(stack.size, (64 << 10) - StackPool.controlSize)
+        XCTAssertEqual(Int(bitPattern: stack.top) % 16, 0, "stack top must be 16-byte aligned")
+        XCTAssertEqual(stack.control, stack.top, "the control block sits right above the stack")
+        // The control block starts zeroed and the whole stack is writable, lowest byte included.
+        let control = stack.control.assumingMemoryBound(to: UInt8.self)
+        XCTAssertEqual((0..<StackPool.controlSize).map { control[$0] }, Array(repeating: 0, count: StackPool.controlSize))
+        let lowest = (stack.top - stack.size).assumingMemoryBound(to: UInt8.self)
+        lowest.pointee = 0xAB
+        XCTAssertEqual(lowest.pointee, 0xAB)
+        XCTAssertTrue(stack.isIntact)
+        pool.release(stack)
+    }
+
+    func testAllocateReleaseIsLIFO() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 8, maximumCount: 64, warmCount: 64))
+        XCTAssertEqual(pool.inUse, 0)
+        let a = try XCTUnwrap(pool.allocate())
+        let b = try XCTUnwrap(pool.allocate())
+        let c = try XCTUnwrap(pool.allocate())
+        XCTAssertEqual(Set([a.slot, b.slot, c.slot]).count, 3, "three distinct slots")
+        XCTAssertEqual(Set([a.top, b.top, c.top]).count, 3, "three distinct stacks")
+        XCTAssertEqual(pool.inUse, 3)
+        XCTAssertEqual(pool.peakInUse, 3)
+
+        pool.release(b)
+        pool.release(a)
+        XCTAssertEqual(pool.inUse, 1)
+        // Last released, first reused.
+        let first = try XCTUnwrap(pool.allocate())
+        let second = try XCTUnwrap(pool.allocate())
+        XCTAssertEqual(first.slot, a.slot)
+        XCTAssertEqual(first.top, a.top)
+        XCTAssertEqual(second.slot, b.slot)
+        XCTAssertEqual(second.top, b.top)
+        XCTAssertEqual(pool.inUse, 3)
+        XCTAssertEqual(pool.peakInUse, 3)
+
+        // Released and reallocated at once, the same stack comes back every time.
+        for _ in 0..<100 {
+            pool.release(c)
+            let again = try XCTUnwrap(pool.allocate())
+            XCTAssertEqual(again.slot, c.slot)
+        }
+        XCTAssertEqual(pool.mapped, 8, "reuse never maps more")
+        XCTAssertEqual(pool.discardedCount, 0)
+        for s in [first, second, c] { pool.release(s) }
+        XCTAssertEqual(pool.inUse, 0)
+        XCTAssertEqual(pool.warmFree, 8)
+    }
+
+    func testControlBlockIsZeroedForTheNextOwner() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 1, maximumCount: 4, warmCount: 4))
+        let stack = try XCTUnwrap(pool.allocate())
+        stack.control.initializeMemory(as: UInt8.self, repeating: 0x5A, count: StackPool.controlSize)
+        pool.release(stack)
+        let again = try XCTUnwrap(pool.allocate())
+        XCTAssertEqual(again.slot, stack.slot)
+        let control = again.control.assumingMemoryBound(to: UInt8.self)
+        XCTAssertEqual((0..<StackPool.controlSize).map { control[$0] }, Array(repeating: 0, count: StackPool.controlSize))
+        pool.release(again)
+    }
+
+    func testGrowsInChunksUpToMaximumThenNil() throws {
+        let maximum = 40
+        let pool = try StackPool(configuration: .init(stackSize: 32 << 10, initialCount: 4, maximumCount: maximum, warmCount: 64))
+        XCTAssertEqual(pool.mapped, 4, "initialCount stacks are mapped up front")
+        XCTAssertEqual(pool.warmFree, 4)
+
+        var stacks: [FiberStack] = []
+        for _ in 0..<4 { stacks.append(try XCTUnwrap(pool.allocate())) }
+        XCTAssertEqual(pool.mapped, 4, "no growth while free stacks remain")
+
+        var mappedHistory = [pool.mapped]
+        while let stack = pool.allocate() {
+            stacks.append(stack)
+            if pool.mapped != mappedHistory.last! { mappedHistory.append(pool.mapped) }
+            XCTAssertLessThanOrEqual(pool.mapped, maximum)
+            if stacks.count > 1_000 { break }
+        }
+        XCTAssertEqual(stacks.count, maximum, "exactly maximumCount stacks are handed out")
+        XCTAssertEqual(pool.mapped, maximum)
+        XCTAssertEqual(pool.inUse, maximum)
+        XCTAssertEqual(pool.peakInUse, maximum)
+        XCTAssertNil(pool.allocate(), "beyond maximumCount allocate() returns nil")
+        XCTAssertEqual(pool.inUse, maximum, "a failed allocate() changes nothing")
+        // Growth happens in chunks, not one stack per mapping: 4 → … → 40 in a few steps.
+        XCTAssertGreaterThan(mappedHistory.count, 1)
+        XCTAssertLessThanOrEqual(mappedHistory.count, 4, "grew in chunks: \(mappedHistory)")
+        XCTAssertGreaterThan(mappedHistory[1] - mappedHistory[0], 1, "first growth maps a chunk: \(mappedHistory)")
+
+        XCTAssertEqual(Set(stacks.map(\.slot)).count, maximum, "all slots distinct")
+        XCTAssertEqual(Set(stacks.map(\.top)).count, maximum, "all stacks distinct")
+        // Stacks must not overlap: sorted by top, each one lies wholly above the previous top.
+        let sorted = stacks.sorted { $0.top < $1.top }
+        for (lower, upper) in zip(sorted, sorted.dropFirst()) {
+            XCTAssertLessThanOrEqual(lower.top + StackPool.controlSize, upper.top - upper.size)
+        }
+        // Every stack is usable memory.
+        for (i, stack) in stacks.enumerated() { touch(stack, pages: 1, marker: UInt8(i)) }
+        for (i, stack) in stacks.enumerated() { XCTAssertEqual(byte(stack, page: 1), UInt8(i)) }
+
+        for stack in stacks { pool.release(stack) }
+        XCTAssertEqual(pool.inUse, 0)
+        XCTAssertNotNil(pool.allocate(), "released stacks can be allocated again")
+    }
+
+    func testWarmWatermarkDiscardsBeyondWarmCount() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 10, maximumCount: 10, warmCount: 4))
+        var stacks: [FiberStack] = []
+        for i in 0..<10 {
+            let stack = try XCTUnwrap(pool.allocate())
+            touch(stack, pages: 2, marker: UInt8(i + 1))
+            stacks.append(stack)
+        }
+        XCTAssertEqual(pool.discardedCount, 0)
+        for (i, stack) in stacks.enumerated() {
+            pool.release(stack)
+            XCTAssertEqual(pool.warmFree, min(i + 1, 4))
+            XCTAssertEqual(pool.coldFree, max(0, i + 1 - 4))
+            XCTAssertEqual(pool.discardedCount, max(0, i + 1 - 4), "released beyond warmCount → discarded")
+        }
+        XCTAssertEqual(pool.warmFree, 4)
+        XCTAssertEqual(pool.coldFree, 6)
+        XCTAssertEqual(pool.discardedCount, 6)
+
+        // Warm stacks first (most recently released first), keeping their contents;
+        // then cold ones, whose pages went back to the kernel and read as zeros.
+        var again: [FiberStack] = []
+        for _ in 0..<10 { again.append(try XCTUnwrap(pool.allocate())) }
+        XCTAssertEqual(again.prefix(4).map(\.slot), [stacks[3], stacks[2], stacks[1], stacks[0]].map(\.slot))
+        for (i, stack) in again.prefix(4).enumerated() {
+            XCTAssertEqual(byte(stack, page: 2), UInt8(4 - i), "warm stack keeps its pages")
+        }
+        XCTAssertEqual(Set(again.suffix(6).map(\.slot)), Set(stacks.suffix(6).map(\.slot)))
+        for stack in again.suffix(6) {
+            XCTAssertEqual(byte(stack, page: 1), 0, "discarded stack reads zeros")
+            XCTAssertEqual(byte(stack, page: 2), 0, "discarded stack reads zeros")
+            XCTAssertTrue(stack.isIntact)
+        }
+        XCTAssertEqual(pool.warmFree, 0)
+        XCTAssertEqual(pool.coldFree, 0)
+        XCTAssertNil(pool.allocate())
+        for stack in again { pool.release(stack) }
+        XCTAssertEqual(pool.discardedCount, 12)
+    }
+
+    func testResidentMemoryDropsWhenStacksAreDiscarded() throws {
+        let count = 256
+        let pagesPerStack = 32  // 128 KiB touched per stack, 32 MiB in all
+        let touchedBytes = count * pagesPerStack * page
+        let pool = try StackPool(configuration: .init(stackSize: 256 << 10, initialCount: count, maximumCount: count, warmCount: 0))
+        var stacks: [FiberStack] = []
+        stacks.reserveCapacity(count)
+        for _ in 0..<count { stacks.append(try XCTUnwrap(pool.allocate())) }
+
+        let before = ProcessMemory.current()
+        for (i, stack) in stacks.enumerated() { touch(stack, pages: pagesPerStack, marker: UInt8(truncatingIfNeeded: i | 1)) }
+        let touched = ProcessMemory.current()
+        for stack in stacks { pool.release(stack) }
+        let released = ProcessMemory.current()
+
+        let grew = touched.residentBytes - before.residentBytes
+        let dropped = touched.residentBytes - released.residentBytes
+        print("StackPool RSS: touched \(formatBytes(touchedBytes)) → RSS +\(formatBytes(grew)); after release −\(formatBytes(dropped)) (discarded \(pool.discardedCount))")
+        XCTAssertGreaterThanOrEqual(grew, touchedBytes * 9 / 10, "touching the stacks commits their pages")
+        XCTAssertGreaterThanOrEqual(dropped, touchedBytes * 9 / 10, "discarded stacks give their pages back")
+        XCTAssertEqual(pool.discardedCount, count)
+        XCTAssertEqual(pool.coldFree, count)
+    }
+
+    func testResidentMemoryStaysWhenStacksStayWarm() throws {
+        let count = 256
+        let pagesPerStack = 32
+        let touchedBytes = count * pagesPerStack * page
+        let pool = try StackPool(configuration: .init(stackSize: 256 << 10, initialCount: count, maximumCount: count, warmCount: count))
+        var stacks: [FiberStack] = []
+        for _ in 0..<count { stacks.append(try XCTUnwrap(pool.allocate())) }
+        for stack in stacks { touch(stack, pages: pagesPerStack, marker: 7) }
+        let touched = ProcessMemory.current()
+        for stack in stacks { pool.release(stack) }
+        let released = ProcessMemory.current()
+        let dropped = touched.residentBytes - released.residentBytes
+        XCTAssertEqual(pool.discardedCount, 0)
+        XCTAssertEqual(pool.warmFree, count)
+        XCTAssertLessThan(dropped, touchedBytes / 4, "warm stacks keep their pages (dropped \(formatBytes(dropped)))")
+        // And the contents are still there.
+        let stack = try XCTUnwrap(pool.allocate())
+        XCTAssertEqual(byte(stack, page: pagesPerStack), 7)
+        pool.release(stack)
+    }
+
+    func testGuardModeIsLightweightGuardOnThisKernel() throws {
+        // MADV_GUARD_INSTALL exists since Linux 6.13; this machine kind runs 6.18, so nothing may
+        // fall back silently here.
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let pool = try StackPool(configuration: .init(initialCount: 16))
+        XCTAssertEqual(pool.guardMode, .lightweightGuard, "kernel \(release): MADV_GUARD_INSTALL guard pages expected")
+        XCTAssertEqual(pool.guardMode.rawValue, "MADV_GUARD_INSTALL")
+        let stack = try XCTUnwrap(pool.allocate())
+        XCTAssertTrue(stack.hasGuardPage)
+        XCTAssertTrue(stack.isIntact)
+        pool.release(stack)
+    }
+
+    func testLightweightGuardsCostNoMappingPerStack() throws {
+        let before = ProcessMemory.current().mappings
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 4_000, maximumCount: 4_000))
+        let after = ProcessMemory.current().mappings
+        XCTAssertEqual(pool.mapped, 4_000)
+        XCTAssertEqual(pool.guardMode, .lightweightGuard)
+        // mprotect guards would add ~2 VMAs per stack (8,000); MADV_GUARD_INSTALL adds none.
+        XCTAssertLessThan(after - before, 10, "mappings went from \(before) to \(after)")
+    }
+
+    func testZeroGuardSizeUsesCanary() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, guardSize: 0, initialCount: 1, maximumCount: 1, warmCount: 0))
+        XCTAssertEqual(pool.guardMode, .canary)
+        let stack = try XCTUnwrap(pool.allocate())
+        XCTAssertFalse(stack.hasGuardPage)
+        XCTAssertTrue(stack.isIntact)
+        let lowest = (stack.top - stack.size).assumingMemoryBound(to: UInt64.self)
+        XCTAssertEqual(lowest.pointee, StackPool.canaryValue, "the lowest usable word holds the canary")
+        lowest.pointee = 0  // what an overflowing fiber would do
+        XCTAssertFalse(stack.isIntact)
+        // Discarding the stack (warmCount 0) rewrites the canary for the next owner.
+        pool.release(stack)
+        let again = try XCTUnwrap(pool.allocate())
+        XCTAssertEqual(again.slot, stack.slot)
+        XCTAssertTrue(again.isIntact)
+        pool.release(again)
+    }
+
+    func testConfigurationSizesAreRoundedToPages() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 100_000, guardSize: 1, initialCount: 1, maximumCount: 1))
+        XCTAssertEqual(pool.configuration.stackSize, 102_400)  // 25 pages of 4 KiB
+        XCTAssertEqual(pool.configuration.guardSize, page)
+        XCTAssertEqual(pool.configuration.initialCount, 1)
+        let stack = try XCTUnwrap(pool.allocate())
+        XCTAssertEqual(stack.size, 102_400 - StackPool.controlSize)
+        pool.release(stack)
+    }
+
+    func testDefaultConfiguration() {
+        let c = StackPool.Configuration()
+        XCTAssertEqual(c.stackSize, 256 << 10)
+        XCTAssertEqual(c.guardSize, 16 << 10)
+        XCTAssertEqual(c.initialCount, 64)
+        XCTAssertEqual(c.maximumCount, 1 << 21)
+        XCTAssertEqual(c.warmCount, 1024)
+        XCTAssertEqual(c.protectedGuardBudget, 65530 / 8, "vm.max_map_count is 65530 on this machine kind")
+    }
+
+    func testMappingTheKernelRefusesThrowsSystemCallError() {
+        // 2^18 stacks of 1 GiB: 256 TiB, more than the 128 TiB of user address space.
+        let huge = StackPool.Configuration(stackSize: 1 << 30, initialCount: 1 << 18, maximumCount: 1 << 18)
+        do {
+            _ = try StackPool(configuration: huge)
+            XCTFail("mapping 256 TiB must fail")
+        } catch {
+            XCTAssertEqual(error, SystemCallError("mmap", errno: ENOMEM))
+            XCTAssertEqual(error.description, "mmap failed: ENOMEM (Cannot allocate memory)")
+        }
+    }
+}
