@@ -3,6 +3,7 @@
 // Spindle: an HTTP/1.1 server runtime for Swift on Linux built on cooperative fibers.
 // Layers, bottom up (each depends only on the ones above it):
 //   CSpindle (C shim) → SpindleMemory → SpindleFibers → SpindleIO
+//   SpindleHTTP (protocol core) depends on SpindleMemory and swift-http-types only
 // See Docs/architecture.md.
 import PackageDescription
 
@@ -12,6 +13,7 @@ let package = Package(
         .library(name: "SpindleFibers", targets: ["SpindleFibers"]),
         .library(name: "SpindleMemory", targets: ["SpindleMemory"]),
         .library(name: "SpindleIO", targets: ["SpindleIO"]),
+        .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
     ],
@@ -20,6 +22,9 @@ let package = Package(
         // (the allocator benchmark uses that to compare glibc malloc, jemalloc and tcmalloc).
         .trait(name: "Mimalloc", description: "Link mimalloc as the process-wide malloc."),
         .default(enabledTraits: ["Mimalloc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // The only C in the library: boost.context declarations, thread-locals the fast path
@@ -36,6 +41,7 @@ let package = Package(
         .target(name: "SpindleMemory", dependencies: ["CSpindle"]),
         .target(name: "SpindleFibers", dependencies: ["SpindleMemory", "CSpindle"]),
         .target(name: "SpindleIO", dependencies: ["SpindleFibers", "SpindleMemory", "CSpindle"]),
+        .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", .product(name: "HTTPTypes", package: "swift-http-types")]),
 
         .executableTarget(name: "FiberDemo", dependencies: ["SpindleFibers"], path: "Examples/FiberDemo"),
         .executableTarget(name: "spindle-echo", dependencies: ["SpindleIO", "SpindleFibers"], path: "Examples/Echo"),
@@ -46,6 +52,7 @@ let package = Package(
         .testTarget(name: "SpindleFibersTests", dependencies: ["SpindleFibers", "spindle-probe"]),
         // Client side of the I/O tests in its own process (10,000 connections need their own fds).
         .executableTarget(name: "spindle-io-probe", dependencies: ["SpindleIO", "SpindleFibers"], path: "Tests/IOProbe"),
+        .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "spindle-io-probe"]),
     ]
 )

@@ -1,0 +1,141 @@
+// The byte-class lookup table every scanning loop uses: one load and one AND per byte instead of
+// a chain of comparisons. Built once per process (256 bytes, never freed).
+
+/// ASCII bytes the parser and writer name.
+@usableFromInline
+enum ASCII {
+    @usableFromInline static let cr: UInt8 = 0x0D
+    @usableFromInline static let lf: UInt8 = 0x0A
+    @usableFromInline static let sp: UInt8 = 0x20
+    @usableFromInline static let htab: UInt8 = 0x09
+    @usableFromInline static let colon: UInt8 = 0x3A
+    @usableFromInline static let semicolon: UInt8 = 0x3B
+    @usableFromInline static let comma: UInt8 = 0x2C
+    @usableFromInline static let slash: UInt8 = 0x2F
+    @usableFromInline static let asterisk: UInt8 = 0x2A
+    @usableFromInline static let question: UInt8 = 0x3F
+    @usableFromInline static let zero: UInt8 = 0x30
+
+    /// `c` lowercased if it is an ASCII capital letter.
+    @inlinable @inline(__always)
+    static func lower(_ c: UInt8) -> UInt8 { c &- 0x41 < 26 ? c | 0x20 : c }
+}
+
+/// Bit flags per byte value.
+@usableFromInline
+enum ByteClass {
+    /// tchar (RFC 9110 §5.6.2): method, field names, transfer codings, connection options.
+    static let token: UInt8 = 0x01
+    /// field-vchar / obs-text / SP / HTAB: what a field value may contain.
+    static let fieldValue: UInt8 = 0x02
+    /// Visible ASCII (0x21–0x7E): what a request-target may contain.
+    static let visible: UInt8 = 0x04
+    /// HEXDIG.
+    static let hex: UInt8 = 0x08
+    /// uri-host / port characters: unreserved, sub-delims, `%`, `:`, `[`, `]`.
+    static let host: UInt8 = 0x10
+    /// SP and HTAB (OWS).
+    static let whitespace: UInt8 = 0x20
+    /// What a request-target may contain: visible ASCII except `#` (a fragment is never sent).
+    static let target: UInt8 = 0x40
+
+    /// The table: `table[byte] & flag != 0` when `byte` is in the class. Read once per parse
+    /// call into a local; the lazy global's initialisation check happens there, not per byte.
+    // nonisolated(unsafe): written once by the lazy initialiser, read-only afterwards.
+    nonisolated(unsafe) static let table: UnsafePointer<UInt8> = {
+        let t = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+        t.initialize(repeating: 0, count: 256)
+        func set(_ bytes: String, _ flag: UInt8) { for b in bytes.utf8 { t[Int(b)] |= flag } }
+        let alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        let digit = "0123456789"
+        set(alpha + digit + "!#$%&'*+-.^_`|~", token)
+        for b in 0x21...0x7E { t[b] |= visible | fieldValue | target }
+        t[0x23] &= ~target  // '#'
+        for b in 0x80...0xFF { t[b] |= fieldValue }
+        t[Int(ASCII.sp)] |= fieldValue | whitespace
+        t[Int(ASCII.htab)] |= fieldValue | whitespace
+        set(digit + "abcdefABCDEF", hex)
+        set(alpha + digit + "-._~!$&'()*+,;=%:[]", host)
+        return UnsafePointer(t)
+    }()
+
+    /// The value of a hex digit, or nil.
+    @inline(__always)
+    static func hexValue(_ c: UInt8) -> Int? {
+        switch c {
+        case 0x30...0x39: return Int(c &- 0x30)
+        case 0x41...0x46: return Int(c &- 0x41 &+ 10)
+        case 0x61...0x66: return Int(c &- 0x61 &+ 10)
+        default: return nil
+        }
+    }
+}
+
+/// Eight-bytes-at-a-time skipping for the two long scans (field values and request-targets).
+/// Each returns the first index in `i..<stop` where a word holds a byte that may end the run
+/// (or `stop`'s last partial word); the byte-class loop after it finds the exact byte. The
+/// tests are exact existence tests ("some byte < 0x20", "some byte == n"), so no stop byte is
+/// ever skipped.
+enum SWAR {
+    static let ones: UInt64 = 0x0101_0101_0101_0101
+    static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// True if some byte of `w` is below `n` (n ≤ 128).
+    @inline(__always) static func hasLess(_ w: UInt64, _ n: UInt64) -> Bool { (w &- ones &* n) & ~w & highs != 0 }
+    /// True if some byte of `w` equals `n`.
+    @inline(__always) static func hasByte(_ w: UInt64, _ n: UInt64) -> Bool {
+        let x = w ^ (ones &* n)
+        return (x &- ones) & ~x & highs != 0
+    }
+
+    /// Skips bytes that are certainly field-value bytes: no control byte, no DEL. (HTAB, which
+    /// is allowed, also stops the fast path; the byte loop then takes over.)
+    @inline(__always)
+    static func skipFieldValue(_ p: UnsafePointer<UInt8>, _ i: Int, _ stop: Int) -> Int {
+        var i = i
+        let raw = UnsafeRawPointer(p)
+        while i + 8 <= stop {
+            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            if hasLess(w, 0x20) || hasByte(w, 0x7F) { break }
+            i += 8
+        }
+        return i
+    }
+
+    /// Skips bytes that are certainly request-target bytes: visible ASCII except `#`.
+    @inline(__always)
+    static func skipTarget(_ p: UnsafePointer<UInt8>, _ i: Int, _ stop: Int) -> Int {
+        var i = i
+        let raw = UnsafeRawPointer(p)
+        while i + 8 <= stop {
+            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            // Bytes >= 0x7F have their high bit set after adding 1 to each (no carry between
+            // bytes below 0x7F); bytes <= 0x20 are caught by hasLess(0x21).
+            if hasLess(w, 0x21) || (w | (w &+ ones)) & highs != 0 || hasByte(w, 0x23) { break }
+            i += 8
+        }
+        return i
+    }
+}
+
+/// Byte-string helpers over raw memory (no allocation).
+@usableFromInline
+enum Bytes {
+    /// ASCII case-insensitive equality of `count` bytes at `p` with `lowercase`, which must be
+    /// lowercase already (the constants the parser looks for are).
+    @inlinable
+    static func equalsLowercase(_ p: UnsafePointer<UInt8>, _ count: Int, _ lowercase: StaticString) -> Bool {
+        guard count == lowercase.utf8CodeUnitCount else { return false }
+        let q = lowercase.utf8Start
+        for k in 0..<count where ASCII.lower(p[k]) != q[k] { return false }
+        return true
+    }
+
+    /// ASCII case-insensitive equality of two byte buffers.
+    @inlinable
+    static func equalsIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        for k in 0..<a.count where ASCII.lower(a[k]) != ASCII.lower(b[k]) { return false }
+        return true
+    }
+}

@@ -1,0 +1,45 @@
+/// Delimits (and for chunked, decodes) a request body, whatever its framing: one loop in the
+/// server for `Content-Length`, chunked and body-less requests.
+///
+/// Feed it the bytes after the head (`input[consumed...]` of `parseHead`), then each new read.
+/// It yields body slices (`.data`), asks for more (`.needMore`: everything was consumed), or
+/// reports the end and where the next pipelined request starts (`.end(consumed:)`). The
+/// `Content-Length` limit was checked by the head parser; chunked bodies are checked as they
+/// arrive. A value type; never allocates.
+public struct HTTPBodyDecoder: Sendable {
+    var remaining: Int
+    let isChunked: Bool
+    var chunked: HTTPChunkedDecoder
+
+    /// A decoder for a body with this framing. Cost: none.
+    public init(framing: HTTPBodyFraming, limits: HTTPLimits = .default) {
+        switch framing {
+        case .none: remaining = 0; isChunked = false
+        case .contentLength(let n): remaining = n; isChunked = false
+        case .chunked: remaining = 0; isChunked = true
+        }
+        chunked = HTTPChunkedDecoder(limits: limits)
+    }
+
+    /// True once the whole body has been delivered.
+    public var isComplete: Bool { isChunked ? chunked.isComplete : remaining == 0 }
+
+    /// Body bytes still expected for a `Content-Length` body; nil for chunked. Cost: none.
+    public var remainingLength: Int? { isChunked ? nil : remaining }
+
+    /// The next event for `input` (see `HTTPBodyEvent`). Never allocates.
+    public mutating func decode(_ input: UnsafeRawBufferPointer) -> HTTPBodyEvent {
+        if isChunked { return chunked.decode(input) }
+        if remaining == 0 { return .end(consumed: 0) }
+        if input.isEmpty { return .needMore }
+        let n = min(remaining, input.count)
+        remaining -= n
+        return .data(0..<n)
+    }
+
+    /// Decodes `buffer` in place (see `HTTPChunkedDecoder.decodeInPlace`); for a
+    /// `Content-Length` body nothing moves. Cost: a `memmove` per chunk; no allocation.
+    public mutating func decodeInPlace(_ buffer: UnsafeMutableRawBufferPointer) throws(HTTPParseError) -> HTTPInPlaceDecodeResult {
+        try compactInPlace(buffer) { decode($0) }
+    }
+}

@@ -1,0 +1,176 @@
+// The response serializer, byte for byte, with a fixed clock.
+import HTTPTypes
+import SpindleHTTP
+import XCTest
+
+final class ResponseWriterTests: XCTestCase {
+    /// Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example).
+    static let rfcExample = 784_111_777
+    private var writer = HTTPResponseWriter(dateCache: HTTPDateCache(clock: .fixed(unixSeconds: rfcExample)))
+    private let date = "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+
+    private func text(_ buffer: borrowing HTTPOutputBuffer) -> String {
+        String(decoding: buffer.readableBytes, as: UTF8.self)
+    }
+
+    private func write(_ response: HTTPResponse, body: String, head: Bool = false,
+                       persistence: HTTPConnectionPersistence = .keepAlive) -> (String, Bool) {
+        var buffer = HTTPOutputBuffer(capacity: 16)
+        var body = body
+        let closes = body.withUTF8 {
+            writer.writeResponse(response, body: UnsafeRawBufferPointer($0), requestIsHEAD: head,
+                                 persistence: persistence, into: &buffer)
+        }
+        return (text(buffer), closes)
+    }
+
+    func testPlaintextResponse() {
+        let response = HTTPResponse(status: .ok, headerFields: [.server: "Spindle", .contentType: "text/plain"])
+        let (out, closes) = write(response, body: "Hello, World!")
+        XCTAssertEqual(out, "HTTP/1.1 200 OK\r\nServer: Spindle\r\nContent-Type: text/plain\r\n" + date
+                       + "Content-Length: 13\r\n\r\nHello, World!")
+        XCTAssertFalse(closes)
+    }
+
+    func testHEADHasTheLengthButNoBody() {
+        let (out, _) = write(HTTPResponse(status: .ok), body: "Hello, World!", head: true)
+        XCTAssertEqual(out, "HTTP/1.1 200 OK\r\n" + date + "Content-Length: 13\r\n\r\n")
+    }
+
+    func testConnectionClose() {
+        let (out, closes) = write(HTTPResponse(status: .notFound), body: "", persistence: .close)
+        XCTAssertEqual(out, "HTTP/1.1 404 Not Found\r\n" + date + "Content-Length: 0\r\nConnection: close\r\n\r\n")
+        XCTAssertTrue(closes)
+    }
+
+    func testHTTP10KeepAlive() {
+        let (out, closes) = write(HTTPResponse(status: .ok), body: "x", persistence: .keepAliveHTTP10)
+        XCTAssertEqual(out, "HTTP/1.1 200 OK\r\n" + date + "Content-Length: 1\r\nConnection: keep-alive\r\n\r\nx")
+        XCTAssertFalse(closes)
+    }
+
+    func testChunkedResponse() {
+        var buffer = HTTPOutputBuffer()
+        writer.writeHead(HTTPResponse(status: .ok), framing: .chunked, persistence: .keepAlive, into: &buffer)
+        for piece in ["Hello", ", ", "", String(repeating: "z", count: 255)] {
+            var piece = piece
+            piece.withUTF8 { HTTPChunkedEncoder.writeChunk(UnsafeRawBufferPointer($0), into: &buffer) }
+        }
+        HTTPChunkedEncoder.writeLastChunk(into: &buffer)
+        XCTAssertEqual(text(buffer), "HTTP/1.1 200 OK\r\n" + date + "Transfer-Encoding: chunked\r\n\r\n"
+                       + "5\r\nHello\r\n2\r\n, \r\nff\r\n" + String(repeating: "z", count: 255) + "\r\n0\r\n\r\n")
+    }
+
+    func testLastChunkWithTrailers() {
+        var buffer = HTTPOutputBuffer()
+        HTTPChunkedEncoder.writeLastChunk(trailers: [HTTPField.Name("X-Checksum")!: "abc"], into: &buffer)
+        XCTAssertEqual(text(buffer), "0\r\nX-Checksum: abc\r\n\r\n")
+    }
+
+    func testChunkedOutputDecodesBack() {
+        var buffer = HTTPOutputBuffer()
+        var payload = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        for range in [0..<1, 1..<17, 17..<4096, 4096..<5000] {
+            payload.withUnsafeBytes { HTTPChunkedEncoder.writeChunk(UnsafeRawBufferPointer(rebasing: $0[range]), into: &buffer) }
+        }
+        HTTPChunkedEncoder.writeLastChunk(into: &buffer)
+        var decoded = Array(buffer.readableBytes)
+        var decoder = HTTPChunkedDecoder(limits: HTTPLimits(maxBodyBytes: 0))
+        let r = try? decoded.withUnsafeMutableBytes { try decoder.decodeInPlace($0) }
+        XCTAssertEqual(r?.isComplete, true)
+        XCTAssertEqual(Array(decoded[..<(r?.bodyBytes ?? 0)]), payload)
+        payload.removeAll()
+    }
+
+    func testNoContentAndNotModifiedHaveNoFraming() {
+        XCTAssertEqual(write(HTTPResponse(status: .noContent), body: "").0, "HTTP/1.1 204 No Content\r\n" + date + "\r\n")
+        XCTAssertEqual(write(HTTPResponse(status: .notModified), body: "ignored").0, "HTTP/1.1 304 Not Modified\r\n" + date + "\r\n")
+        var buffer = HTTPOutputBuffer()
+        writer.writeHead(HTTPResponse(status: .switchingProtocols), framing: .chunked, persistence: .keepAlive, into: &buffer)
+        XCTAssertEqual(text(buffer), "HTTP/1.1 101 Switching Protocols\r\n" + date + "\r\n")
+    }
+
+    func testCustomReasonAndUnknownStatus() {
+        XCTAssertEqual(write(HTTPResponse(status: .init(code: 200, reasonPhrase: "Fine")), body: "").0,
+                       "HTTP/1.1 200 Fine\r\n" + date + "Content-Length: 0\r\n\r\n")
+        XCTAssertEqual(write(HTTPResponse(status: .init(code: 299)), body: "").0,
+                       "HTTP/1.1 299 \r\n" + date + "Content-Length: 0\r\n\r\n")
+        XCTAssertEqual(write(HTTPResponse(status: .init(code: 418, reasonPhrase: "I'm a teapot")), body: "").0,
+                       "HTTP/1.1 418 I'm a teapot\r\n" + date + "Content-Length: 0\r\n\r\n")
+    }
+
+    func testWriterOwnsFramingAndKeepsCallerDate() {
+        var fields = HTTPFields()
+        fields[.contentLength] = "999"
+        fields[.transferEncoding] = "gzip"
+        fields[.connection] = "upgrade"
+        fields[.date] = "Mon, 07 Nov 1994 00:00:00 GMT"
+        fields[.cacheControl] = "no-store"
+        let (out, _) = write(HTTPResponse(status: .ok, headerFields: fields), body: "abc")
+        XCTAssertEqual(out, "HTTP/1.1 200 OK\r\nDate: Mon, 07 Nov 1994 00:00:00 GMT\r\nCache-Control: no-store\r\n"
+                       + "Content-Length: 3\r\n\r\nabc")
+    }
+
+    func testCloseDelimited() {
+        var buffer = HTTPOutputBuffer()
+        let closes = writer.writeHead(HTTPResponse(status: .ok), framing: .closeDelimited, persistence: .keepAliveHTTP10, into: &buffer)
+        XCTAssertTrue(closes)
+        XCTAssertEqual(text(buffer), "HTTP/1.1 200 OK\r\n" + date + "Connection: close\r\n\r\n")
+    }
+
+    func testErrorResponse() {
+        var buffer = HTTPOutputBuffer()
+        writer.writeError(HTTPParseError(.missingHost), into: &buffer)
+        let body = "HTTP/1.1 request without Host\n"
+        XCTAssertEqual(text(buffer), "HTTP/1.1 400 Bad Request\r\n" + date + "Content-Type: text/plain; charset=utf-8\r\n"
+                       + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
+        buffer.removeAll()
+        writer.writeError(HTTPParseError(.headerSectionTooLarge), into: &buffer)
+        XCTAssertTrue(text(buffer).hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"))
+    }
+
+    func testContinue() {
+        var buffer = HTTPOutputBuffer()
+        HTTPResponseWriter.writeContinue(into: &buffer)
+        XCTAssertEqual(text(buffer), "HTTP/1.1 100 Continue\r\n\r\n")
+    }
+
+    func testStatusLines() {
+        let codes = [100, 101, 200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 405, 408, 409,
+                     411, 413, 414, 415, 417, 422, 429, 431, 500, 501, 502, 503, 504, 505]
+        for code in codes {
+            let standard = HTTPResponse.Status(code: code)  // empty reason: formatted, not precomputed
+            var buffer = HTTPOutputBuffer()
+            writer.writeHead(HTTPResponse(status: standard), framing: .contentLength(0), persistence: .keepAlive, into: &buffer)
+            XCTAssertTrue(text(buffer).hasPrefix("HTTP/1.1 \(code) \r\n"), "\(code)")
+        }
+        // And the named statuses use their standard reason phrase.
+        let named: [HTTPResponse.Status] = [.ok, .created, .noContent, .movedPermanently, .found, .notModified, .badRequest,
+                                            .notFound, .contentTooLarge, .uriTooLong, .requestHeaderFieldsTooLarge,
+                                            .internalServerError, .notImplemented, .httpVersionNotSupported]
+        for status in named {
+            var buffer = HTTPOutputBuffer()
+            writer.writeHead(HTTPResponse(status: status), framing: .contentLength(0), persistence: .keepAlive, into: &buffer)
+            XCTAssertTrue(text(buffer).hasPrefix("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"), "\(status)")
+        }
+    }
+
+    func testOutputBuffer() {
+        var buffer = HTTPOutputBuffer(capacity: 1)
+        XCTAssertEqual(buffer.capacity, 64)
+        for k in 0..<100 { buffer.append(decimal: k) }
+        XCTAssertEqual(text(buffer), (0..<100).map(String.init).joined())
+        XCTAssertGreaterThanOrEqual(buffer.capacity, buffer.count)
+        buffer.removeFirst(10)
+        XCTAssertTrue(text(buffer).hasPrefix("1011121314"))
+        buffer.removeAll()
+        XCTAssertEqual(buffer.count, 0)
+        buffer.append(decimal: Int.max)
+        buffer.append(byte: 0x20)
+        buffer.append(hex: 0)
+        buffer.append(byte: 0x20)
+        buffer.append(hex: Int.max)
+        buffer.append(" ü" as String)
+        XCTAssertEqual(text(buffer), "\(Int.max) 0 7fffffffffffffff ü")
+    }
+}
