@@ -8,16 +8,16 @@ import Glibc
 /// picked by the kernel only when data arrives, so a connection waiting to read pins no buffer
 /// of its own. Buffers are slab-allocated in one mapping at worker start (seed: "slab buffers
 /// for I/O", "pools preallocated at worker start").
-final class BufferRing {
+package final class BufferRing {
     /// Sizes of the ring. Defaults: 1,024 buffers of 16 KiB (16 MiB of address space per worker,
     /// committed as used).
-    struct Configuration: Sendable {
-        var count: Int = 1024
-        var size: Int = 16 << 10
-        var group: UInt16 = 1
+    package struct Configuration: Sendable {
+        package var count: Int = 1024
+        package var size: Int = 16 << 10
+        package var group: UInt16 = 1
     }
 
-    let configuration: Configuration
+    package let configuration: Configuration
     private let ring: UnsafeMutablePointer<io_uring>
     private let control: UnsafeMutablePointer<io_uring_buf_ring>
     private let controlBytes: Int
@@ -65,14 +65,14 @@ final class BufferRing {
     }
 
     /// The bytes of buffer `id`.
-    func bytes(_ id: UInt16) -> UnsafeMutableRawPointer { memory + Int(id) * configuration.size }
+    package func bytes(_ id: UInt16) -> UnsafeMutableRawPointer { memory + Int(id) * configuration.size }
 
     private func add(_ id: UInt16, offset: Int32) {
         io_uring_buf_ring_add(control, bytes(id), UInt32(configuration.size), id, mask, offset)
     }
 
     /// Gives buffer `id` back to the kernel.
-    func recycle(_ id: UInt16) {
+    package func recycle(_ id: UInt16) {
         add(id, offset: 0)
         io_uring_buf_ring_advance(control, 1)
     }

@@ -29,8 +29,18 @@ struct Completion {
     var timeout = __kernel_timespec()
 }
 
-/// Something that receives the CQEs of a multishot operation (e.g. a listener's accept).
-protocol MultishotHandler: AnyObject {
+/// Receives the CQEs of an operation no fiber waits for: a multishot accept, or a connection's
+/// fiber-less receive (so an idle keep-alive connection holds no fiber and no stack).
+/// `complete` runs on the worker thread, in the scheduler loop (outside any fiber).
+/// Something that keeps operations armed on a ring beyond one fiber's wait.
+protocol ReactorBound: AnyObject {
+    /// The ring is being torn down; drop every reference to the reactor.
+    func reactorWillStop()
+}
+
+package protocol CompletionHandler: AnyObject {
+    /// One CQE: `result` (bytes, fd, or -errno) and `flags` (`IORING_CQE_F_MORE` when a
+    /// multishot operation stays armed, `IORING_CQE_F_BUFFER` with a provided buffer id).
     func complete(result: Int32, flags: UInt32)
 }
 
@@ -38,14 +48,14 @@ protocol MultishotHandler: AnyObject {
 /// Each loop turn submits every queued SQE with one `io_uring_enter` and reaps all CQEs; when
 /// nothing is runnable the thread waits in the kernel (no spinning) until a completion, the next
 /// timer, or a cross-thread wake on the scheduler's eventfd.
-final class Reactor: SchedulerDriver {
+package final class Reactor: SchedulerDriver {
     static let wakerTag: UInt64 = 1
     static let multishotTag: UInt64 = 2
 
     let ring: Ring
     unowned(unsafe) let scheduler: Scheduler
     /// Provided receive buffers shared by this worker's connections (nil: feature missing).
-    let buffers: BufferRing?
+    package let buffers: BufferRing?
     /// Operations whose CQE has not arrived yet (including armed multishots).
     @exclusivity(unchecked) var inFlight = 0
     @exclusivity(unchecked) private var wakerArmed = false
@@ -74,13 +84,22 @@ final class Reactor: SchedulerDriver {
     }
 
     func uninstall() {
+        for object in bound.values { object.reactorWillStop() }
+        bound.removeAll()
         scheduler.driver = nil
         spindle_set_current_reactor(nil)
     }
 
+    /// Objects with operations armed on this ring that outlive a fiber (multishot accepts):
+    /// told when the ring goes away so they never touch it afterwards.
+    @exclusivity(unchecked) private var bound: [ObjectIdentifier: ReactorBound] = [:]
+
+    func track(_ object: ReactorBound) { bound[ObjectIdentifier(object)] = object }
+    func untrack(_ object: ReactorBound) { bound[ObjectIdentifier(object)] = nil }
+
     /// The reactor of the calling thread; stops with a message naming `operation` otherwise.
     @inline(__always)
-    static func current(_ operation: @autoclosure () -> String) -> Reactor {
+    package static func current(_ operation: @autoclosure () -> String) -> Reactor {
         guard let raw = spindle_current_reactor() else {
             misuse("\(operation()) needs an io_uring worker: run it inside Runtime.run { } (a plain Scheduler.run has no I/O reactor)")
         }
@@ -89,7 +108,7 @@ final class Reactor: SchedulerDriver {
 
     // MARK: - SchedulerDriver
 
-    func poll(_ scheduler: Scheduler, wait: Bool, until deadline: Deadline?) {
+    package func poll(_ scheduler: Scheduler, wait: Bool, until deadline: Deadline?) {
         if !wakerArmed { armWaker() }
         if wait {
             var timeout: UInt64? = nil
@@ -130,7 +149,7 @@ final class Reactor: SchedulerDriver {
         if userData & 7 == Self.multishotTag {
             if flags & IORING_CQE_F_MORE == 0 { inFlight -= 1 }
             let handler = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(userData & ~7))!)
-            handler._withUnsafeGuaranteedRef { ($0 as! MultishotHandler).complete(result: result, flags: flags) }
+            handler._withUnsafeGuaranteedRef { ($0 as! CompletionHandler).complete(result: result, flags: flags) }
             return
         }
         let completion = UnsafeMutablePointer<Completion>(bitPattern: UInt(userData))!
@@ -152,6 +171,37 @@ final class Reactor: SchedulerDriver {
 
     // MARK: - Operations
 
+    /// The `user_data` that routes a CQE to `handler`.
+    package static func userData(for handler: CompletionHandler) -> UInt64 {
+        UInt64(UInt(bitPattern: Unmanaged.passUnretained(handler as AnyObject).toOpaque())) | multishotTag
+    }
+
+    /// Queues a receive on `fd` into the provided-buffer ring whose CQE goes to `handler`
+    /// (no fiber parks). With `deadline` (an absolute monotonic time the caller keeps valid
+    /// until the CQE), a linked timeout ends it with `-ECANCELED`. The caller keeps `handler`
+    /// alive until its CQE arrives. Requires provided buffer rings.
+    package func receive(fd: Int32, handler: CompletionHandler, deadline: UnsafeMutablePointer<__kernel_timespec>?) {
+        let ring = buffers!
+        if deadline != nil && io_uring_sq_space_left(self.ring.ring) < 2 { self.ring.submit() }
+        let sqe = self.ring.nextSQE()
+        io_uring_prep_recv(sqe, fd, nil, ring.configuration.size, 0)
+        spindle_sqe_set(sqe, Self.userData(for: handler), SPINDLE_IOSQE_BUFFER_SELECT | (deadline != nil ? SPINDLE_IOSQE_IO_LINK : 0))
+        spindle_sqe_set_buf_group(sqe, ring.configuration.group)
+        if let deadline {
+            let timeout = self.ring.nextSQE()
+            io_uring_prep_link_timeout(timeout, deadline, IORING_TIMEOUT_ABS)
+            spindle_sqe_set(timeout, 0, 0)
+        }
+        inFlight += 1
+    }
+
+    /// Asks the kernel to cancel `handler`'s pending operation; its CQE (`-ECANCELED`) follows.
+    package func cancel(_ handler: CompletionHandler) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_cancel64(sqe, Self.userData(for: handler), 0)
+        spindle_sqe_set(sqe, 0, 0)
+    }
+
     /// Queues one operation prepared by `prepare`, parks the calling fiber until its CQE, and
     /// returns the CQE's result and flags. With a `deadline`, a linked timeout cancels the
     /// operation when it passes (`TimeoutError`); cancelling the fiber cancels the operation
@@ -159,7 +209,7 @@ final class Reactor: SchedulerDriver {
     /// successful result is returned even if cancellation raced it, so no data is lost.
     /// Negative results become `IOError(operation, errno)`.
     @inline(__always)
-    func perform(
+    package func perform(
         _ operation: @autoclosure () -> String,
         deadline: Deadline? = nil,
         _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void

@@ -93,8 +93,13 @@ public final class Runtime: @unchecked Sendable {
     /// Asks every worker to finish: cancels the body fibers and lets the loops end when their
     /// fibers are done. Safe from any thread, including a worker's fibers.
     public func stop() {
-        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let schedulers = state.withLock { $0.schedulers }
+        // Setting `stopping` and reading the registered schedulers happen under the lock the
+        // workers register under, so each worker is stopped exactly once: here, or by itself.
+        let schedulers: [Scheduler?]? = state.withLock { state in
+            guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return nil }
+            return state.schedulers
+        }
+        guard let schedulers else { return }
         for (index, scheduler) in schedulers.enumerated() {
             scheduler?.submit { [self] in
                 let root = state.withLock { $0.roots[index] }
@@ -131,11 +136,13 @@ public final class Runtime: @unchecked Sendable {
             do { try body(worker) } catch is CancellationError where isStopping {
             } catch { record(error); stop() }
         }
-        state.withLock {
-            $0.schedulers[index] = scheduler
-            $0.roots[index] = WorkerRoot(fiber: root.fiber)
+        let stoppedBeforeRegistering = state.withLock { state -> Bool in
+            if isStopping { return true }
+            state.schedulers[index] = scheduler
+            state.roots[index] = WorkerRoot(fiber: root.fiber)
+            return false
         }
-        if isStopping {  // stop() ran before this worker registered
+        if stoppedBeforeRegistering {  // stop() ran before this worker registered
             root.cancel()
             scheduler.keepAliveCount -= 1
         }

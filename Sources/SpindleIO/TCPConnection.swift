@@ -10,15 +10,15 @@ import Glibc
 /// `timeout` sets one for every call. Owned by one fiber at a time on one worker; `close()`
 /// (or deinit) releases the descriptor. Errors are `IOError`s naming the call and errno.
 public final class TCPConnection {
-    let fd: Int32
-    unowned(unsafe) let reactor: Reactor
+    package let fd: Int32
+    package unowned(unsafe) let reactor: Reactor
     /// A per-call timeout applied when a call has no explicit deadline.
     public var timeout: Duration? = nil
     /// Received bytes not yet handed to the caller: (buffer id, offset, remaining).
     private var leftover: (id: UInt16, offset: Int, count: Int)? = nil
     private var isClosed = false
 
-    init(fd: Int32, reactor: Reactor) {
+    package init(fd: Int32, reactor: Reactor) {
         self.fd = fd
         self.reactor = reactor
     }

@@ -49,6 +49,7 @@ public final class TCPListener: @unchecked Sendable {
     public func accept(deadline: Deadline? = nil) throws -> TCPConnection {
         let reactor = Reactor.current("TCPListener.accept")
         let me = Fiber.currentCore("TCPListener.accept")
+        if me.isCancelRequested { throw CancellationError() }
         acceptor.bind(to: reactor, fd: fd)
         while true {
             if let result = acceptor.ready.popFirst() {
@@ -76,7 +77,7 @@ public final class TCPListener: @unchecked Sendable {
 }
 
 /// The multishot accept of one listener on one worker.
-final class Acceptor: MultishotHandler {
+final class Acceptor: CompletionHandler, ReactorBound {
     @exclusivity(unchecked) var ready = RingQueue<Int32>()
     let waiters = WaitQueue()
     @exclusivity(unchecked) var closed = false
@@ -104,11 +105,24 @@ final class Acceptor: MultishotHandler {
         reactor.inFlight += 1
         armed = true
         _ = Unmanaged.passRetained(self)  // kept alive while the kernel may still post CQEs
+        reactor.track(self)
+    }
+
+    /// The worker's ring is going away (its operations die with it): forget it, so a later
+    /// `close()` only closes descriptors.
+    func reactorWillStop() {
+        guard reactor != nil else { return }
+        reactor = nil
+        if armed {
+            armed = false
+            Unmanaged.passUnretained(self).release()
+        }
     }
 
     func complete(result: Int32, flags: UInt32) {
         if flags & IORING_CQE_F_MORE == 0 {
             armed = false
+            reactor?.untrack(self)
             Unmanaged.passUnretained(self).release()
         }
         if closed {

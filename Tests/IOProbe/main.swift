@@ -1,2 +1,332 @@
-// Placeholder: replaced by the I/O test probe.
-print("spindle-io-probe")
+// spindle-io-probe: the client side and the process-level experiments of SpindleIOTests, in a
+// process of its own (10,000 client sockets need their own descriptors; a seccomp filter or a
+// crash must not touch the test process).
+//
+//   spindle-io-probe echo-clients <port> <count> <messageBytes> [--wait-go]
+//       Opens <count> connections to 127.0.0.1:<port> at once (one fiber each, on a one-worker
+//       Runtime), waits until all are connected (with --wait-go it then prints
+//       "connected <count>" and waits for a line "go" on stdin), then every connection sends
+//       one message of <messageBytes> bytes unique to it and checks that the echo is identical.
+//       Prints "ok <count>" and exits 0; on any failure prints "FAIL: <reason>" to stderr and
+//       exits 1.
+//   spindle-io-probe uring-blocked
+//       Installs a seccomp filter that makes io_uring_setup fail with EPERM, then runs a
+//       Runtime; prints "error: <the thrown error>" and exits 0 when run threw, exits 1 otherwise.
+//   spindle-io-probe listener-outlives-runtime
+//       A TCPListener that accepted on a worker is closed after Runtime.run returned (the
+//       pattern of Examples/Echo, where listeners are created outside run). Prints "ok" and
+//       exits 0 when that is safe.
+//   spindle-io-probe stop-race <seconds> [workers]
+//       For <seconds>, starts Runtimes (default one worker) and calls stop() while they start up;
+//       each run must return within 5 s. Prints "ok <iterations>" or "FAIL: ..." (exit 1).
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import SpindleFibers
+import SpindleIO
+import Synchronization
+
+/// Writes a line to stdout unbuffered.
+func say(_ line: String) {
+    let text = line + "\n"
+    _ = text.withCString { write(1, $0, strlen($0)) }
+}
+
+/// Prints the reason to stderr and exits 1.
+func fail(_ reason: String) -> Never {
+    let text = "FAIL: " + reason + "\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+    exit(1)
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
+@discardableResult
+func raiseDescriptorLimit() -> UInt64 {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { fail("getrlimit: errno \(errno)") }
+    limit.rlim_cur = limit.rlim_max
+    guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { fail("setrlimit: errno \(errno)") }
+    return UInt64(limit.rlim_cur)
+}
+
+/// The message connection `index` sends: `bytes` bytes that differ from every other connection's.
+func message(index: Int, bytes: Int) -> [UInt8] {
+    var state = UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15 &+ 1
+    var out = [UInt8](repeating: 0, count: bytes)
+    for i in 0..<bytes {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        out[i] = UInt8(truncatingIfNeeded: state)
+    }
+    // The index in the first bytes, so two connections' messages can never be equal.
+    for i in 0..<min(8, bytes) { out[i] = UInt8(truncatingIfNeeded: index >> (8 * i)) }
+    return out
+}
+
+// MARK: - echo-clients
+
+func echoClients(port: Int, count: Int, messageBytes: Int, waitForGo: Bool) {
+    let limit = raiseDescriptorLimit()
+    if UInt64(count) + 64 > limit { fail("\(count) connections need more descriptors than RLIMIT_NOFILE \(limit)") }
+    let runtime = Runtime(configuration: .init(workers: 1))
+    let succeeded = Atomic<Int>(0)
+    do {
+        try runtime.run { worker in
+            defer { worker.runtime.stop() }
+            let allConnected = Event()
+            let go = Event()
+            let group = WaitGroup()
+            var connected = 0
+            for index in 0..<count {
+                group.add()
+                Fiber.spawn {
+                    defer { group.done() }
+                    let connection: TCPConnection
+                    do {
+                        connection = try TCPConnection.connect(host: "127.0.0.1", port: port, deadline: .now + .seconds(60))
+                    } catch {
+                        fail("connect #\(index) (after \(connected) connected): \(error)")
+                    }
+                    defer { connection.close() }
+                    connected += 1
+                    if connected == count { allConnected.set() }
+                    do {
+                        try go.wait(deadline: .now + .seconds(180))
+                        let sent = message(index: index, bytes: messageBytes)
+                        try connection.write(sent, deadline: .now + .seconds(60))
+                        var received: [UInt8] = []
+                        received.reserveCapacity(messageBytes)
+                        while received.count < messageBytes {
+                            let chunk = try connection.read(upTo: messageBytes - received.count, deadline: .now + .seconds(60))
+                            if chunk.isEmpty { fail("connection #\(index): end of stream after \(received.count) of \(messageBytes) echoed bytes") }
+                            received += chunk
+                        }
+                        guard received == sent else {
+                            let at = zip(received, sent).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1
+                            fail("connection #\(index): echo differs from the message at byte \(at)")
+                        }
+                        succeeded.add(1, ordering: .relaxed)
+                    } catch {
+                        fail("connection #\(index): \(error)")
+                    }
+                }
+            }
+            do {
+                try allConnected.wait(deadline: .now + .seconds(120))
+            } catch {
+                fail("only \(connected) of \(count) connected within 120 s")
+            }
+            if waitForGo {
+                say("connected \(count)")
+                let line = try Fiber.offload { readLine() }
+                guard line == "go" else { fail("expected \"go\" on stdin, got \(line.map { "\"\($0)\"" } ?? "end of input")") }
+            }
+            go.set()
+            try group.wait()
+        }
+    } catch {
+        fail("runtime: \(error)")
+    }
+    let ok = succeeded.load(ordering: .relaxed)
+    guard ok == count else { fail("\(ok) of \(count) connections echoed correctly") }
+    say("ok \(ok)")
+    exit(0)
+}
+
+// MARK: - uring-blocked
+
+/// `struct sock_filter` of <linux/filter.h> (Glibc does not import it).
+struct SockFilter {
+    var code: UInt16
+    var jt: UInt8
+    var jf: UInt8
+    var k: UInt32
+}
+
+/// `struct sock_fprog` of <linux/filter.h>.
+struct SockFprog {
+    var len: UInt16
+    var filter: UnsafeMutablePointer<SockFilter>?
+}
+
+/// `prctl(2)`: variadic in <sys/prctl.h>, so Swift does not import it; called through dlsym with
+/// the five-argument form (integer arguments pass alike in registers on x86_64).
+typealias PrctlFunction = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
+
+func prctlFunction() -> PrctlFunction {
+    guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "prctl") else { fail("dlsym(prctl) failed") }
+    return unsafeBitCast(symbol, to: PrctlFunction.self)
+}
+
+/// Makes io_uring_setup (syscall 425 on x86_64) fail with EPERM in this process, as a container
+/// runtime's seccomp profile does.
+func blockIOUringSetup() {
+    #if arch(x86_64)
+    let PR_SET_NO_NEW_PRIVS: Int32 = 38
+    let PR_SET_SECCOMP: Int32 = 22
+    let SECCOMP_MODE_FILTER: UInt = 2
+    let BPF_LD_W_ABS: UInt16 = 0x00 | 0x00 | 0x20     // BPF_LD | BPF_W | BPF_ABS
+    let BPF_JMP_JEQ_K: UInt16 = 0x05 | 0x10 | 0x00    // BPF_JMP | BPF_JEQ | BPF_K
+    let BPF_RET_K: UInt16 = 0x06 | 0x00               // BPF_RET | BPF_K
+    let SECCOMP_RET_ERRNO: UInt32 = 0x0005_0000
+    let SECCOMP_RET_ALLOW: UInt32 = 0x7fff_0000
+    let AUDIT_ARCH_X86_64: UInt32 = 0xC000_003E
+    let offsetOfNr: UInt32 = 0                        // struct seccomp_data { int nr; __u32 arch; ... }
+    let offsetOfArch: UInt32 = 4
+    let ioUringSetup: UInt32 = 425                    // __NR_io_uring_setup on x86_64
+    var program: [SockFilter] = [
+        SockFilter(code: BPF_LD_W_ABS, jt: 0, jf: 0, k: offsetOfArch),
+        SockFilter(code: BPF_JMP_JEQ_K, jt: 0, jf: 3, k: AUDIT_ARCH_X86_64),  // other arch: allow
+        SockFilter(code: BPF_LD_W_ABS, jt: 0, jf: 0, k: offsetOfNr),
+        SockFilter(code: BPF_JMP_JEQ_K, jt: 0, jf: 1, k: ioUringSetup),
+        SockFilter(code: BPF_RET_K, jt: 0, jf: 0, k: SECCOMP_RET_ERRNO | UInt32(EPERM)),
+        SockFilter(code: BPF_RET_K, jt: 0, jf: 0, k: SECCOMP_RET_ALLOW),
+    ]
+    let prctl = prctlFunction()
+    guard prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 else { fail("prctl(PR_SET_NO_NEW_PRIVS): errno \(errno)") }
+    let rc = program.withUnsafeMutableBufferPointer { filters -> Int32 in
+        var fprog = SockFprog(len: UInt16(filters.count), filter: filters.baseAddress)
+        return withUnsafeMutablePointer(to: &fprog) { prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, UInt(bitPattern: $0), 0, 0) }
+    }
+    guard rc == 0 else { fail("prctl(PR_SET_SECCOMP): errno \(errno)") }
+    #else
+    fail("uring-blocked knows only the x86_64 system call number of io_uring_setup")
+    #endif
+}
+
+func uringBlocked() {
+    blockIOUringSetup()
+    say("seccomp filter installed")
+    let runtime = Runtime(configuration: .init(workers: 1))
+    do {
+        try runtime.run { _ in }
+    } catch {
+        say("error: \(error)")
+        say("type: \(type(of: error))")
+        exit(0)
+    }
+    fail("Runtime.run returned normally although io_uring_setup is blocked")
+}
+
+// MARK: - listener-outlives-runtime
+
+func listenerOutlivesRuntime() {
+    let listener: TCPListener
+    do { listener = try TCPListener(host: "127.0.0.1", port: 0) } catch { fail("listen: \(error)") }
+    let runtime = Runtime(configuration: .init(workers: 1))
+    let accepting = Atomic<Bool>(false)
+    let thread = Thread {
+        while !accepting.load(ordering: .acquiring) { usleep(1000) }
+        usleep(50_000)  // the worker is parked in accept with its multishot accept armed
+        runtime.stop()
+    }
+    thread.start()
+    do {
+        try runtime.run { _ in
+            accepting.store(true, ordering: .releasing)
+            _ = try listener.accept()
+        }
+    } catch {
+        fail("runtime: \(error)")
+    }
+    say("runtime ended; closing the listener")
+    listener.close()
+    say("ok")
+    exit(0)
+}
+
+// MARK: - stop-race
+
+/// Carries a worker's scheduler out of the runtime, only to read its counters once the worker
+/// is stuck (racy by design: a diagnostic of a hang).
+final class SchedulerSlot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var schedulers: [Int: Scheduler] = [:]
+    func set(_ index: Int, _ scheduler: Scheduler?) { lock.lock(); schedulers[index] = scheduler; lock.unlock() }
+    var all: [Int: Scheduler] { lock.lock(); defer { lock.unlock() }; return schedulers }
+}
+
+func stopRace(seconds: Int, workers: Int) {
+    // When does a worker register itself with the runtime after `run` begins? Just before its
+    // body starts. The body start times of recent runs (all workers) are kept, and stop() is
+    // aimed just before one of them: that is when the registration races stop().
+    var recent: [UInt64] = []
+    var generator = SystemRandomNumberGenerator()
+    let end = Deadline.now + .seconds(seconds)
+    var iteration = 0
+    while Deadline.now < end {
+        iteration += 1
+        let runtime = Runtime(configuration: .init(workers: workers))
+        let finished = DispatchSemaphore(value: 0)
+        let slot = SchedulerSlot()
+        let starts = Locked<[UInt64]>([])
+        let delay: UInt64
+        if recent.count < 32 {
+            delay = 10_000_000  // calibration: stop well after start-up
+        } else {
+            let aim = recent.randomElement(using: &generator)!
+            delay = aim - min(aim, UInt64.random(in: 0...15_000, using: &generator))
+        }
+        let begin = Deadline.now.nanoseconds
+        let thread = Thread {
+            do {
+                try runtime.run { worker in
+                    let now = Deadline.now.nanoseconds
+                    starts.withLock { $0.append(now - begin) }
+                    slot.set(worker.index, Scheduler.current)
+                    try Fiber.sleep(for: .seconds(30))
+                }
+            } catch { fail("runtime: \(error)") }
+            finished.signal()
+        }
+        thread.start()
+        while Deadline.now.nanoseconds - begin < delay {}
+        runtime.stop()
+        if finished.wait(timeout: .now() + 5) == .timedOut {
+            let state = (0..<workers).map { index in
+                "worker \(index): " + (slot.all[index].map { "liveFibers=\($0.liveFibers) keepAliveCount=\($0.keepAliveCount)" } ?? "body never ran")
+            }.joined(separator: ", ")
+            fail("iteration \(iteration): Runtime.run did not return within 5 s after stop() (called \(delay) ns after run began); \(state)")
+        }
+        recent += starts.withLock { $0 }
+        if recent.count > 256 { recent.removeFirst(recent.count - 256) }
+    }
+    say("ok \(iteration)")
+    exit(0)
+}
+
+/// A value shared between threads, behind a lock.
+final class Locked<Value>: @unchecked Sendable {
+    // @unchecked Sendable: every access holds `lock`.
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+// MARK: - main
+
+let arguments = CommandLine.arguments
+let mode = arguments.count > 1 ? arguments[1] : "help"
+switch mode {
+case "echo-clients":
+    guard arguments.count >= 5, let port = Int(arguments[2]), let count = Int(arguments[3]), let bytes = Int(arguments[4]),
+          count > 0, bytes > 0 else {
+        fail("usage: spindle-io-probe echo-clients <port> <count> <messageBytes> [--wait-go]")
+    }
+    echoClients(port: port, count: count, messageBytes: bytes, waitForGo: arguments.dropFirst(5).contains("--wait-go"))
+case "uring-blocked":
+    uringBlocked()
+case "listener-outlives-runtime":
+    listenerOutlivesRuntime()
+case "stop-race":
+    stopRace(seconds: arguments.count > 2 ? Int(arguments[2]) ?? 10 : 10, workers: arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1)
+default:
+    fail("unknown mode \(mode); modes: echo-clients, uring-blocked, listener-outlives-runtime, stop-race")
+}

@@ -18,5 +18,16 @@ final class RingTests: XCTestCase {
         XCTAssertTrue(Ring.unavailable(errno: ENOSYS).description.contains("kernel has no io_uring"))
         XCTAssertTrue(Ring.unavailable(errno: EPERM).description.contains("seccomp"))
         XCTAssertTrue(Ring.unavailable(errno: ENOMEM).description.contains("RLIMIT_MEMLOCK"))
+        XCTAssertTrue(Ring.unavailable(errno: EMFILE).description.contains("ulimit -n"))
+        let other = Ring.unavailable(errno: EINVAL)
+        XCTAssertEqual(other.errno, EINVAL)
+        XCTAssertTrue(other.description.hasPrefix("Spindle cannot use io_uring: io_uring_setup failed with EINVAL"), other.description)
+    }
+
+    /// The feature summary names every probed feature with its value (what a startup log shows).
+    func testFeatureDescriptionListsEveryFeature() throws {
+        let ring = try Ring(entries: 8)
+        XCTAssertEqual(ring.features.description,
+                       "multishot-accept=yes multishot-recv=yes buffer-rings=yes send-zc=yes linked-timeouts=yes nodrop=yes fast-poll=yes")
     }
 }

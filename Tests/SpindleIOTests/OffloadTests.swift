@@ -1,0 +1,167 @@
+// Fiber.offload: blocking work on the offload pool's threads while only the calling fiber parks.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import SpindleFibers
+import SpindleIO
+import Synchronization
+import XCTest
+
+enum OffloadFailure: Error, Equatable {
+    case boom(Int)
+}
+
+final class OffloadTests: IOTestCase {
+    /// The closure's value comes back to the fiber, computed on another OS thread.
+    func testResultReturnedFromAnotherThread() throws {
+        let result = try onWorker { _ -> (Int, Bool) in
+            let workerThread = pthread_self()
+            let (value, thread) = try Fiber.offload { (6 * 7, pthread_self()) }
+            return (value, thread != workerThread)
+        }
+        XCTAssertEqual(result.0, 42)
+        XCTAssertTrue(result.1, "offloaded work ran on the worker thread")
+    }
+
+    /// The closure's error is rethrown unchanged.
+    func testErrorRethrown() throws {
+        let caught = try onWorker { _ -> OffloadFailure? in
+            do {
+                _ = try Fiber.offload { () throws -> Int in throw OffloadFailure.boom(7) }
+                return nil
+            } catch let error as OffloadFailure {
+                return error
+            }
+        }
+        XCTAssertEqual(caught, .boom(7))
+    }
+
+    /// While one fiber's offloaded work sleeps 300 ms (usleep: the thread is blocked), another
+    /// fiber on the same worker keeps running.
+    func testParksOnlyTheFiber() throws {
+        let ticks = try onWorker { _ -> Int in
+            var ticks = 0
+            var done = false
+            let ticker = Fiber.spawn {
+                while !done {
+                    try Fiber.sleep(for: .milliseconds(5))
+                    ticks += 1
+                }
+            }
+            let start = Deadline.now
+            let value = try Fiber.offload { usleep(300_000); return 1 }
+            XCTAssertEqual(value, 1)
+            XCTAssertGreaterThanOrEqual(milliseconds(since: start), 300)
+            done = true
+            try ticker.wait()
+            return ticks
+        }
+        // 300 ms / 5 ms = 60 ticks if the worker is never held up; a blocked worker gives ≤ 1.
+        XCTAssertGreaterThanOrEqual(ticks, 5)
+    }
+
+    /// The offloaded closure blocks its thread until a *fiber on the same worker* releases it:
+    /// this can only finish if the worker thread keeps running fibers meanwhile.
+    func testOffloadedWorkWaitsForAnotherFiber() throws {
+        let released = try onWorker { _ -> Bool in
+            let gate = DispatchSemaphore(value: 0)
+            let opener = Fiber.spawn {
+                try Fiber.sleep(for: .milliseconds(20))
+                gate.signal()
+            }
+            let released = try Fiber.offload { gate.wait(timeout: .now() + 5) == .success }
+            try opener.wait()
+            return released
+        }
+        XCTAssertTrue(released)
+    }
+
+    /// A pool with one thread and a queue of one: one job running, one queued, the third is
+    /// rejected with OffloadRejectedError at once; the first two still complete.
+    func testQueueFullRejects() throws {
+        let outcome = try onWorker { _ -> [String] in
+            let pool = OffloadPool(configuration: .init(threads: 1, queueLimit: 1))
+            let gate = DispatchSemaphore(value: 0)
+            let running = Atomic<Bool>(false)
+            var log: [String] = []
+            let first = Fiber.spawn { () throws -> Int in
+                try Fiber.offload(pool: pool) {
+                    running.store(true, ordering: .releasing)
+                    return gate.wait(timeout: .now() + 10) == .success ? 1 : -1
+                }
+            }
+            while !running.load(ordering: .acquiring) { try Fiber.sleep(for: .milliseconds(1)) }
+            let second = Fiber.spawn { () throws -> Int in try Fiber.offload(pool: pool) { 2 } }
+            Fiber.yield()  // the second fiber has queued its job (it is parked now)
+            let start = Deadline.now
+            do {
+                _ = try Fiber.offload(pool: pool) { 3 }
+                log.append("third accepted")
+            } catch let error as OffloadRejectedError {
+                log.append("rejected limit=\(error.queueLimit)")
+                log.append(error.description.contains("offload queue full (1 waiting)") ? "described" : error.description)
+                log.append(milliseconds(since: start) < 100 ? "at once" : "slow")
+            }
+            gate.signal()
+            log.append("first=\(try first.join())")
+            log.append("second=\(try second.join())")
+            // The pool accepts again once its queue has drained.
+            log.append("again=\(try Fiber.offload(pool: pool) { 4 })")
+            return log
+        }
+        XCTAssertEqual(outcome, ["rejected limit=1", "described", "at once", "first=1", "second=2", "again=4"])
+    }
+
+    /// Cancelling a fiber while its work is offloaded: it still waits for the work (which cannot
+    /// be interrupted); a successful result is returned, a failure becomes CancellationError;
+    /// the fiber stays cancelled afterwards.
+    func testCancellationWhileOffloaded() throws {
+        let outcome = try onWorker { _ -> [String] in
+            var log: [String] = []
+            let succeeding = Fiber.spawn { () throws -> Int in
+                let value = try Fiber.offload { usleep(100_000); return 5 }
+                do { try Fiber.sleep(for: .milliseconds(1)) } catch is CancellationError { return value * 10 }
+                return value
+            }
+            let failing = Fiber.spawn { () throws -> Int in
+                try Fiber.offload { () throws -> Int in usleep(100_000); throw OffloadFailure.boom(1) }
+            }
+            try Fiber.sleep(for: .milliseconds(20))
+            let start = Deadline.now
+            succeeding.cancel()
+            failing.cancel()
+            // 5 returned by offload, then the next wait saw the cancellation: 50.
+            log.append("succeeding=\(try succeeding.join())")
+            do {
+                log.append("failing=\(try failing.join())")
+            } catch {
+                log.append("failing threw \(type(of: error))")
+            }
+            let waited = milliseconds(since: start)
+            log.append(waited >= 60 ? "waited for the work" : "returned after \(waited) ms")
+            return log
+        }
+        XCTAssertEqual(outcome, ["succeeding=50", "failing threw CancellationError", "waited for the work"])
+    }
+
+    /// Many fibers offloading at once (more than the pool has threads) all get their own result.
+    func testManyConcurrentOffloads() throws {
+        let results = try onWorker { _ -> [Int] in
+            let pool = OffloadPool(configuration: .init(threads: 3, queueLimit: 1000))
+            var results = [Int](repeating: -1, count: 200)
+            let group = WaitGroup()
+            for i in 0..<200 {
+                group.add()
+                Fiber.spawn {
+                    defer { group.done() }
+                    results[i] = (try? Fiber.offload(pool: pool) { usleep(100); return i * i }) ?? -2
+                }
+            }
+            try group.wait()
+            return results
+        }
+        XCTAssertEqual(results, (0..<200).map { $0 * $0 })
+    }
+}

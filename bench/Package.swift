@@ -1,0 +1,30 @@
+// swift-tools-version: 6.1
+//
+// Spindle's benchmarks: a package of its own so benchmark code and its dependencies never enter
+// the core's dependency graph. Build and run from the repository root with `make bench-fibers`,
+// or directly with `make -C bench fibers` (see Docs/benchmarks.md).
+import PackageDescription
+
+let package = Package(
+    name: "SpindleBench",
+    dependencies: [
+        // The core, built in release with its default traits (mimalloc is the process malloc).
+        .package(name: "Spindle", path: ".."),
+    ],
+    targets: [
+        // C baselines: a raw boost.context ping-pong and the exclusivity-swap loop.
+        .target(
+            name: "CFiberBench",
+            linkerSettings: [.linkedLibrary("boost_context")]
+        ),
+        // One executable runs every fiber benchmark and prints the table (`fiber-bench help`).
+        .executableTarget(
+            name: "fiber-bench",
+            dependencies: [
+                "CFiberBench",
+                .product(name: "SpindleFibers", package: "Spindle"),
+                .product(name: "SpindleMemory", package: "Spindle"),
+            ]
+        ),
+    ]
+)

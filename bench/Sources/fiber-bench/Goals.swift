@@ -1,0 +1,58 @@
+/// The goals of the "Fiber core" issue, checked against the measured medians.
+enum Goals {
+    /// One verdict per goal; a goal whose measurement is missing is reported as "n/a".
+    static func check(pooled: [String: Samples], report: Report) -> [Report.Goal] {
+        func median(_ name: String) -> Double? { pooled[name].flatMap { $0.isEmpty ? nil : $0.median } }
+        var goals: [Report.Goal] = []
+
+        /// Adds a goal "Spindle is ≥ `factor`× faster than `peer`" (ratio peer/Spindle).
+        func faster(_ text: String, spindle: String, peer: String, factor: Double) {
+            guard let s = median(spindle), let p = median(peer) else {
+                goals.append(.init(text: text, measured: "missing", passed: nil))
+                return
+            }
+            goals.append(.init(text: text, measured: speedup(p / s), passed: p / s >= factor))
+        }
+
+        if let sw = median("yield"), let raw = median("raw") {
+            goals.append(.init(text: "scheduler switch ≤ 5× raw jump", measured: "\(fixed(sw / raw, 2))× raw", passed: sw / raw <= 5))
+        } else {
+            goals.append(.init(text: "scheduler switch ≤ 5× raw jump", measured: "missing", passed: nil))
+        }
+        faster("scheduler switch ≥ 10× faster than Swift Task ping-pong", spindle: "yield", peer: "task", factor: 10)
+        faster("scheduler switch ≥ 5× faster than Go ping-pong", spindle: "yield", peer: "go-pingpong", factor: 5)
+        if let spawn = median("spawn") {
+            goals.append(.init(text: "spawn+finish ≤ 150 ns", measured: "\(fixed(spawn, 1)) ns", passed: spawn <= 150))
+        } else {
+            goals.append(.init(text: "spawn+finish ≤ 150 ns", measured: "missing", passed: nil))
+        }
+        faster("spawn+finish ≥ 4× faster than go f()", spindle: "spawn", peer: "go-spawn", factor: 4)
+
+        if let delta = report.spawnSyscallDelta {
+            // "No syscalls": fewer than one per 1,000 spawns. A constant few (the allocator, the
+            // pool) would not scale with the loop; one per spawn would show as ≥ 1M.
+            let total = delta.values.reduce(0, +)
+            let perSpawn = Double(total) / Double(report.spawnSyscallFibers)
+            goals.append(.init(text: "spawn+finish makes no system calls",
+                               measured: "\(total) calls / \(report.spawnSyscallFibers) spawns", passed: perSpawn < 0.001))
+        } else {
+            goals.append(.init(text: "spawn+finish makes no system calls", measured: "strace failed", passed: nil))
+        }
+
+        if let million = report.parked.first(where: { $0.result.fibers == 1_000_000 })?.result {
+            goals.append(.init(text: "1M parked fibers created in ≤ 1.5 s",
+                               measured: "\(fixed(million.createNs / 1e9, 2)) s", passed: million.createNs <= 1.5e9))
+            goals.append(.init(text: "1M parked fibers ≤ 4.5 KiB RSS per fiber",
+                               measured: "\(fixed(million.residentPerFiber / 1024, 2)) KiB", passed: million.residentPerFiber <= 4.5 * 1024))
+        } else {
+            goals.append(.init(text: "1M parked fibers created in ≤ 1.5 s", measured: "not run", passed: nil))
+            goals.append(.init(text: "1M parked fibers ≤ 4.5 KiB RSS per fiber", measured: "not run", passed: nil))
+        }
+        return goals
+    }
+
+    /// "12.0× faster" for a peer/Spindle ratio of 12, "1.2× slower" for 0.83.
+    private static func speedup(_ peerOverSpindle: Double) -> String {
+        peerOverSpindle >= 1 ? "\(fixed(peerOverSpindle, 1))× faster" : "\(fixed(1 / peerOverSpindle, 1))× slower"
+    }
+}

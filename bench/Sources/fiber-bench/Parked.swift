@@ -1,0 +1,104 @@
+import CFiberBench
+import SpindleFibers
+import SpindleMemory
+
+/// (h) Many parked fibers: each is spawned, runs, and parks on one shared `Event`.
+/// Meant to run in a fresh process (`fiber-bench parked N`) so the RSS delta is clean.
+enum Parked {
+    /// What one run measured.
+    struct Result {
+        var fibers: Int
+        /// Wall time from the first spawn until every fiber has run to its park.
+        var createNs: Double
+        /// Growth of VmRSS / VmPTE over the same span.
+        var residentBytes: Int
+        var pageTableBytes: Int
+        /// Memory mappings afterwards (`/proc/self/maps` lines; `vm.max_map_count` is the limit).
+        var mappings: Int
+        /// The stack pool's guard mode ("MADV_GUARD_INSTALL", "mprotect" or "canary").
+        var guardMode: String
+
+        var nsPerFiber: Double { createNs / Double(fibers) }
+        var residentPerFiber: Double { Double(residentBytes) / Double(fibers) }
+        var pageTablePerFiber: Double { Double(pageTableBytes) / Double(fibers) }
+
+        /// One line for the parent process: `parked <fibers> <ns> <rss> <pte> <maps> <guard>`.
+        var line: String {
+            "parked \(fibers) \(Int(createNs)) \(residentBytes) \(pageTableBytes) \(mappings) \(guardMode)"
+        }
+
+        /// Parses `line`; nil when the child printed something else.
+        init?(line: String) {
+            let f = line.split(separator: " ")
+            guard f.count == 7, f[0] == "parked", let n = Int(f[1]), let ns = Double(f[2]),
+                  let rss = Int(f[3]), let pte = Int(f[4]), let maps = Int(f[5]) else { return nil }
+            self.init(fibers: n, createNs: ns, residentBytes: rss, pageTableBytes: pte,
+                      mappings: maps, guardMode: String(f[6]))
+        }
+
+        init(fibers: Int, createNs: Double, residentBytes: Int, pageTableBytes: Int, mappings: Int, guardMode: String) {
+            self.fibers = fibers
+            self.createNs = createNs
+            self.residentBytes = residentBytes
+            self.pageTableBytes = pageTableBytes
+            self.mappings = mappings
+            self.guardMode = guardMode
+        }
+    }
+
+    /// The medians of several fresh-process runs of one size, and the page-fault floor.
+    struct Summary {
+        var result: Result
+        var runs: Int
+        /// `bench_first_touch_ns` for the same count at the pool's slot stride (median), if measured.
+        var firstTouchNs: Double?
+
+        /// Field-wise medians of `results` (all of one size).
+        init?(_ results: [Result], firstTouchNs: Double?) {
+            guard var median = results.first else { return nil }
+            median.createNs = Samples(results.map(\.createNs)).median
+            median.residentBytes = Int(Samples(results.map { Double($0.residentBytes) }).median)
+            median.pageTableBytes = Int(Samples(results.map { Double($0.pageTableBytes) }).median)
+            median.mappings = results.map(\.mappings).max() ?? 0
+            self.result = median
+            self.runs = results.count
+            self.firstTouchNs = firstTouchNs
+        }
+    }
+
+    /// Bytes between the tops of two neighbouring stacks in the pool (stack + guard), which is
+    /// the stride the first-touch floor uses.
+    static var slotStride: Int {
+        let c = StackPool.Configuration.fromEnvironment
+        return c.stackSize + c.guardSize
+    }
+
+    /// `fiber-bench touch N`: the first-touch floor in this fresh process, one line
+    /// `touch <count> <ns>`.
+    static func firstTouchLine(count: Int) -> String {
+        "touch \(count) \(Int(bench_first_touch_ns(UInt64(count), UInt64(slotStride))))"
+    }
+
+    /// Spawns `count` fibers that park on an `Event`, measures, then sets the event so every
+    /// fiber finishes and `Scheduler.run` returns.
+    static func run(count: Int) -> Result {
+        Scheduler.run {
+            let scheduler = Scheduler.current!
+            let release = Event()
+            let before = ProcessMemory.current()
+            let start = bench_now_ns()
+            for _ in 0..<count {
+                Fiber.spawn { try release.wait() }
+            }
+            Fiber.yield()  // FIFO: every new fiber runs up to its park before we continue
+            let elapsed = bench_now_ns() - start
+            let after = ProcessMemory.current()
+            precondition(scheduler.liveFibers == count + 1, "parked: only \(scheduler.liveFibers - 1) of \(count) fibers are alive")
+            release.set()
+            return Result(fibers: count, createNs: Double(elapsed),
+                          residentBytes: after.residentBytes - before.residentBytes,
+                          pageTableBytes: after.pageTableBytes - before.pageTableBytes,
+                          mappings: after.mappings, guardMode: scheduler.stacks.guardMode.rawValue)
+        }
+    }
+}
