@@ -1,6 +1,7 @@
 # Spindle — the two commands: `make run` and `make test`. Both install what they need first.
 #
-#   make run           build the example in release and start it
+#   make run           build the example server in release and start it (PORT=8080)
+#   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release
 #   make bench-fibers  fiber benchmarks (see Docs/benchmarks.md)
 
@@ -9,7 +10,7 @@ APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev pkg-config
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run test test-debug test-release build deps bench bench-fibers clean
+.PHONY: run demo test test-debug test-release build deps bench bench-fibers bench-io clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -18,9 +19,19 @@ deps:
 build: deps
 	$(SWIFT) build -c release
 
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+# Builds the example server (Examples/Hello) in release and serves on http://$(HOST):$(PORT),
+# one worker per CPU, until Ctrl-C (graceful shutdown).
 run: deps
+	$(SWIFT) build -c release --product Hello
+	@echo "Spindle example server: http://$(HOST):$(PORT)/plaintext  /json  /sleep?ms=100  POST /echo"
+	./.build/release/Hello --host $(HOST) --port $(PORT)
+
+# The fiber demo: 100,000 fibers ping-ponging over channels.
+demo: deps
 	$(SWIFT) build -c release --product FiberDemo
-	@echo "Running Examples/FiberDemo (release): 100,000 fibers ping-ponging over channels"
 	./.build/release/FiberDemo
 
 test: test-debug test-release
@@ -34,11 +45,15 @@ test-release: deps
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 
-bench: bench-fibers
+bench: bench-fibers bench-io
 
 bench-fibers: deps
 	@./.ci/install-deps $(BENCH_PACKAGES)
 	$(MAKE) -C bench fibers
+
+bench-io: deps
+	@./.ci/install-deps $(BENCH_PACKAGES)
+	$(MAKE) -C bench io
 
 clean:
 	rm -rf .build bench/.build

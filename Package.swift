@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "SpindleMemory", targets: ["SpindleMemory"]),
         .library(name: "SpindleIO", targets: ["SpindleIO"]),
         .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
+        .library(name: "Spindle", targets: ["Spindle"]),
+        .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
     ],
@@ -25,6 +27,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
     ],
     targets: [
         // The only C in the library: boost.context declarations, thread-locals the fast path
@@ -52,6 +56,14 @@ let package = Package(
         .testTarget(name: "SpindleFibersTests", dependencies: ["SpindleFibers", "spindle-probe"]),
         // Client side of the I/O tests in its own process (10,000 connections need their own fds).
         .executableTarget(name: "spindle-io-probe", dependencies: ["SpindleIO", "SpindleFibers"], path: "Tests/IOProbe"),
+        .target(name: "Spindle", dependencies: [
+            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "Hello", dependencies: [
+            "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Examples/Hello"),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "spindle-io-probe"]),
     ]

@@ -54,7 +54,7 @@ package final class BufferRing {
             munmap(memory, bytes)
             throw IOError("io_uring_register_buf_ring", errno: -rc)
         }
-        for id in 0..<configuration.count { add(UInt16(id), offset: 0) }
+        for id in 0..<configuration.count { add(UInt16(id), offset: Int32(id)) }
         io_uring_buf_ring_advance(self.control, Int32(configuration.count))
     }
 

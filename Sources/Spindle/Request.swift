@@ -1,0 +1,103 @@
+import HTTPTypes
+import SpindleHTTP
+
+/// The request a handler serves. Its head points into the connection's receive buffer: valid
+/// during the handler only (copy what you keep). Strings and `HTTPFields` are made on demand.
+public struct Request {
+    let head: HTTPRequestHead
+    unowned let connection: HTTPConnection
+
+    /// The method (no allocation for standard methods).
+    public var method: HTTPRequest.Method { head.method }
+
+    /// The path of the target, without the query (allocates a String).
+    public var path: String { String(decoding: head.routingPath, as: UTF8.self) }
+
+    /// The query string after `?` (allocates), or nil.
+    public var query: String? {
+        let target = head.targetBytes
+        guard let q = target.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: target[(q + 1)...]), as: UTF8.self)
+    }
+
+    /// The decoded value of query parameter `name` (`a=1&b=2` style, `+` and %-escapes decoded).
+    public func queryParameter(_ name: String) -> String? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if percentDecode(parts[0]) == name { return parts.count > 1 ? percentDecode(parts[1]) : "" }
+        }
+        return nil
+    }
+
+    /// The first value of header `name` (case-insensitive), or nil. Allocates the String.
+    public func header(_ name: String) -> String? {
+        head.firstValue(named: name).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// All header fields in the swift-http-types vocabulary (allocates).
+    public var headerFields: HTTPFields { head.headerFields }
+
+    /// The HTTP version.
+    public var version: HTTPVersion { head.version }
+
+    /// The request body, read in blocking style (parks the fiber while bytes are in flight).
+    public var body: RequestBody { RequestBody(connection: connection) }
+}
+
+/// Reads the request body: `Content-Length` or chunked, decoded. Sends `100 Continue` first
+/// when the client asked for it. Bodies over the configured limit throw `HTTPError(413)`.
+public struct RequestBody {
+    unowned let connection: HTTPConnection
+
+    /// Reads up to `buffer.count` body bytes; 0 at the end of the body.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try connection.readBody(into: buffer)
+    }
+
+    /// Reads the whole body (at most `maxBytes`, default the server's body limit).
+    public func readAll(maxBytes: Int? = nil) throws -> [UInt8] {
+        let limit = maxBytes ?? connection.worker.configuration.limits.maxBodyBytes
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try read(into: $0) }
+            if n == 0 { return result }
+            if limit > 0 && result.count + n > limit { throw HTTPError(.contentTooLarge, "request body over \(limit) bytes") }
+            result.append(contentsOf: chunk[0..<n])
+        }
+    }
+}
+
+private func percentDecode(_ text: Substring) -> String {
+    var bytes: [UInt8] = []
+    var iterator = text.utf8.makeIterator()
+    while let byte = iterator.next() {
+        if byte == UInt8(ascii: "+") { bytes.append(UInt8(ascii: " ")); continue }
+        if byte == UInt8(ascii: "%"), let hi = iterator.next(), let lo = iterator.next(),
+           let h = hexValue(hi), let l = hexValue(lo) {
+            bytes.append(h << 4 | l)
+            continue
+        }
+        bytes.append(byte)
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+private func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+    default: nil
+    }
+}
+
+extension HTTPRequestHead {
+    /// The path without the query: what routes match. No allocation.
+    var routingPath: UnsafeRawBufferPointer {
+        let path = pathBytes
+        guard let q = path.firstIndex(of: UInt8(ascii: "?")) else { return path }
+        return UnsafeRawBufferPointer(rebasing: path[..<q])
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import HTTPTypes
+
+/// What a handler returns: a status, header fields and a body.
+///
+/// Cost: `text` and `bytes` bodies are written with one `send` together with the head; `json`
+/// encodes with Foundation's `JSONEncoder` (allocates); `stream` bodies go out chunked as the
+/// closure writes.
+public struct Response {
+    /// The body of a response.
+    public enum Body {
+        /// No body (`Content-Length: 0`).
+        case empty
+        /// These bytes.
+        case bytes([UInt8])
+        /// A chunked body produced by the closure, which may park (sleep, I/O) between writes.
+        case stream((BodyWriter) throws -> Void)
+    }
+
+    /// The status (200 by default).
+    public var status: HTTPResponse.Status
+    /// Header fields. The server adds `Date`, framing (`Content-Length`/`Transfer-Encoding`)
+    /// and `Connection` itself and ignores those names here.
+    public var headerFields: HTTPFields
+    /// The body.
+    public var body: Body
+
+    /// A response with `status`, `headerFields` and `body`.
+    public init(status: HTTPResponse.Status = .ok, headerFields: HTTPFields = [:], body: Body = .empty) {
+        self.status = status
+        self.headerFields = headerFields
+        self.body = body
+    }
+
+    /// A `text/plain; charset=utf-8` response.
+    public static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headerFields: [.contentType: "text/plain; charset=utf-8"], body: .bytes(Array(text.utf8)))
+    }
+
+    /// A response with raw bytes and the given content type.
+    public static func bytes(_ bytes: [UInt8], contentType: String = "application/octet-stream", status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headerFields: [.contentType: contentType], body: .bytes(bytes))
+    }
+
+    /// An `application/json` response with `value` encoded by `JSONEncoder`. Throws its errors.
+    public static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try JSONEncoder().encode(value)
+        return Response(status: status, headerFields: [.contentType: "application/json"], body: .bytes(Array(data)))
+    }
+
+    /// A chunked response whose body `produce` writes piece by piece.
+    public static func stream(contentType: String = "application/octet-stream", status: HTTPResponse.Status = .ok,
+                              _ produce: @escaping (BodyWriter) throws -> Void) -> Response {
+        Response(status: status, headerFields: [.contentType: contentType], body: .stream(produce))
+    }
+}
+
+/// Writes a streamed (chunked) response body. Each `write` sends one chunk and parks the fiber
+/// until the kernel took it (backpressure). Valid only inside the `stream` closure.
+public final class BodyWriter {
+    let send: (UnsafeRawBufferPointer) throws -> Void
+
+    init(send: @escaping (UnsafeRawBufferPointer) throws -> Void) { self.send = send }
+
+    /// Sends `bytes` as one chunk (nothing for an empty collection).
+    public func write(_ bytes: some Collection<UInt8>) throws {
+        if let done = try bytes.withContiguousStorageIfAvailable({ try send(UnsafeRawBufferPointer($0)) }) { return done }
+        try Array(bytes).withUnsafeBytes { try send($0) }
+    }
+
+    /// Sends `text` (UTF-8) as one chunk.
+    public func write(_ text: String) throws {
+        var text = text
+        try text.withUTF8 { try send(UnsafeRawBufferPointer($0)) }
+    }
+}

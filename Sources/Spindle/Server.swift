@@ -1,0 +1,150 @@
+import CSpindle
+import Logging
+import SpindleFibers
+import SpindleHTTP
+import SpindleIO
+import SpindleMemory
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Server tunables; each has a default here and a `SPINDLE_*` environment override where noted.
+public struct ServerConfiguration: Sendable {
+    /// Numeric address to listen on (default 127.0.0.1).
+    public var host: String
+    /// Port (default 8080; 0 picks a free one, see `Server.address`).
+    public var port: Int
+    /// Worker threads, one listener/ring/scheduler each (default: usable CPUs; `SPINDLE_WORKERS`).
+    public var workers: Int?
+    /// Pin worker i to the i-th allowed CPU (`SPINDLE_PIN_WORKERS=1`).
+    public var pinWorkers: Bool?
+    /// Parser limits (`SPINDLE_HTTP_MAX_*`, see `HTTPLimits`).
+    public var limits: HTTPLimits
+    /// How long an idle keep-alive connection stays open (default 60 s).
+    public var idleTimeout: Duration
+    /// How long a request head may take to arrive, from its first byte (default 10 s).
+    public var headTimeout: Duration
+    /// How long each body read may wait (default 30 s).
+    public var bodyTimeout: Duration
+    /// How long each response write may wait (default 30 s).
+    public var writeTimeout: Duration
+    /// Open connections per worker; beyond, new ones get 503 and are closed
+    /// (default 65,536; `SPINDLE_MAX_CONNECTIONS` per worker).
+    public var maxConnectionsPerWorker: Int
+    /// How long `stop()` lets requests in flight finish before cancelling them (default 10 s).
+    public var shutdownGracePeriod: Duration
+    /// Receive buffers, parsers and arenas made at worker start (default 64).
+    public var preallocatedRequests: Int
+
+    /// The defaults, with environment overrides.
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.host = host
+        self.port = port
+        self.workers = nil
+        self.pinWorkers = nil
+        self.limits = .fromEnvironment
+        self.idleTimeout = .seconds(60)
+        self.headTimeout = .seconds(10)
+        self.bodyTimeout = .seconds(30)
+        self.writeTimeout = .seconds(30)
+        self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS") ?? 65_536
+        self.shutdownGracePeriod = .seconds(10)
+        self.preallocatedRequests = 64
+    }
+}
+
+/// An HTTP/1.1 server: per-core workers, each with its own `SO_REUSEPORT` listener, io_uring
+/// and scheduler; a fiber per request running a plain synchronous handler.
+///
+///     let router = Router<Handler>()
+///     router.on(.get, "/plaintext") { _, _ in .text("Hello, World!") }
+///     try Server(router: router, configuration: .init(port: 8080)).run()
+public final class Server: Sendable {
+    /// The configuration it runs with.
+    public let configuration: ServerConfiguration
+    private let router: UnsafeSendableBox<Router<Handler>>
+    private let runtime: Runtime
+    private let listeners: Mutex<[UnsafeSendableBox<TCPListener>]> = Mutex([])
+    private let logger: Logger
+
+    /// Creates a server; nothing listens until `run()` or `start()`.
+    public init(router: Router<Handler>, configuration: ServerConfiguration = ServerConfiguration(),
+                logger: Logger = Logger(label: "spindle")) {
+        self.configuration = configuration
+        self.router = UnsafeSendableBox(router)
+        self.logger = logger
+        runtime = Runtime(configuration: .init(workers: configuration.workers, pinWorkers: configuration.pinWorkers))
+    }
+
+    /// The address the first listener is bound to (after `start()`/`run()` began).
+    public var address: SocketAddress? { listeners.withLock { $0.first?.value.address } }
+
+    /// Binds the listeners (one per worker, `SO_REUSEPORT`). Throws if the address is taken.
+    private func bind() throws {
+        let first = try TCPListener(host: configuration.host, port: configuration.port)
+        var all = [UnsafeSendableBox(first)]
+        for _ in 1..<runtime.configuration.workers {
+            all.append(UnsafeSendableBox(try TCPListener(address: first.address)))
+        }
+        listeners.withLock { $0 = all }
+    }
+
+    /// Serves until `stop()` (or, with `handleSignals`, SIGTERM/SIGINT): then stops accepting,
+    /// closes idle connections, lets requests in flight finish (up to the grace period) and
+    /// returns. Blocks the calling thread.
+    public func run(handleSignals: Bool = true) throws {
+        router.value.freeze()
+        try bind()
+        if handleSignals { SignalWatcher.start { [self] in stop() } }
+        let all = listeners.withLock { $0 }
+        let router = self.router
+        let configuration = self.configuration
+        let logger = self.logger
+        logger.info("listening on http://\(all[0].value.address) with \(runtime.configuration.workers) workers")
+        try runtime.run { worker in
+            let state = ServerWorker(index: worker.index, configuration: configuration, router: router.value, logger: logger)
+            try state.acceptLoop(listener: all[worker.index].value)
+        }
+    }
+
+    /// Starts serving on background threads and returns once listening (for tests and
+    /// embedding). `stop()` ends it; `wait()` blocks until it has.
+    public func start() throws -> SocketAddress {
+        router.value.freeze()
+        try bind()
+        let all = listeners.withLock { $0 }
+        let router = self.router
+        let configuration = self.configuration
+        let logger = self.logger
+        let done = finished
+        _ = try OSThreadStarter.start { [runtime] in
+            do {
+                try runtime.run { worker in
+                    let state = ServerWorker(index: worker.index, configuration: configuration, router: router.value, logger: logger)
+                    try state.acceptLoop(listener: all[worker.index].value)
+                }
+            } catch {
+                logger.error("server stopped with error: \(error)")
+            }
+            done.signal()
+        }
+        return all[0].value.address
+    }
+
+    private let finished = Latch()
+
+    /// Blocks until a server started with `start()` has stopped.
+    public func wait() { finished.wait() }
+
+    /// Stops gracefully (see `run`). Safe from any thread, including handlers.
+    public func stop() { runtime.stop() }
+}
+
+/// A value handed across threads whose use stays on one thread at a time by construction.
+struct UnsafeSendableBox<Value>: @unchecked Sendable {
+    // @unchecked Sendable: the router is frozen (read-only) before workers start; a listener is
+    // used by exactly one worker.
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,145 @@
+import Logging
+import SpindleFibers
+import SpindleHTTP
+import SpindleIO
+import SpindleMemory
+
+/// A connection's receive buffer: bytes of the current head (and of pipelined requests and
+/// body) between `start` and `end`. Taken from the worker's pool when bytes arrive, given back
+/// when the connection goes idle, so an idle keep-alive connection holds none.
+final class ReceiveBuffer {
+    let memory: UnsafeMutableRawPointer
+    let capacity: Int
+    var start = 0
+    var end = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        memory = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { memory.deallocate() }
+
+    var isEmpty: Bool { start == end }
+    var readable: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: memory + start, count: end - start) }
+    var freeSpace: Int { capacity - end }
+
+    /// Moves the unread bytes to the front.
+    func compact() {
+        if start == 0 { return }
+        if start < end { (memory).copyMemory(from: memory + start, byteCount: end - start) }
+        end -= start
+        start = 0
+    }
+
+    func append(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
+        if count > freeSpace { compact() }
+        guard count <= freeSpace else { return false }
+        (memory + end).copyMemory(from: bytes, byteCount: count)
+        end += count
+        return true
+    }
+}
+
+/// A pooled parser (its field table is allocated once per pool entry, not per connection).
+final class ParserBox {
+    var parser: HTTPRequestParser
+    init(limits: HTTPLimits) { parser = HTTPRequestParser(limits: limits) }
+}
+
+/// A pooled response buffer.
+final class OutputBox {
+    var buffer = HTTPOutputBuffer(capacity: 4096)
+    var writer = HTTPResponseWriter()
+}
+
+/// One worker's share of the server: its pools (connections' buffers, parsers, output buffers,
+/// request arenas — preallocated at worker start), its connections, and its counters.
+/// Touched only on its worker thread.
+final class ServerWorker {
+    let index: Int
+    let configuration: ServerConfiguration
+    let router: Router<Handler>
+    var logger: Logger
+    let receiveBuffers: ObjectPool<ReceiveBuffer>
+    let parsers: ObjectPool<ParserBox>
+    let outputs: ObjectPool<OutputBox>
+    let arenas: ObjectPool<RequestArena>
+    /// Open connections (idle ones are cancelled at shutdown).
+    var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    /// Requests being handled now.
+    var activeRequests = 0
+    var nextRequestID: UInt64 = 0
+    var stopping = false
+    let drained = Event()
+
+    init(index: Int, configuration: ServerConfiguration, router: Router<Handler>, logger: Logger) {
+        self.index = index
+        self.configuration = configuration
+        self.router = router
+        self.logger = logger
+        let limits = configuration.limits
+        let bufferSize = limits.maxHeadLength + 4096
+        let warm = configuration.preallocatedRequests
+        receiveBuffers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { ReceiveBuffer(capacity: bufferSize) },
+                                    prepareForReuse: { $0.start = 0; $0.end = 0 })
+        parsers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { ParserBox(limits: limits) },
+                             prepareForReuse: { $0.parser.reset() })
+        outputs = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { OutputBox() },
+                             prepareForReuse: { $0.buffer.removeAll() })
+        arenas = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { RequestArena() },
+                            prepareForReuse: { $0.reset() })
+    }
+
+    /// The accept loop: the worker's first fiber. Ends (and drains) when cancelled by stop.
+    func acceptLoop(listener: TCPListener) throws {
+        defer { listener.close() }
+        while true {
+            let socket: TCPConnection
+            do {
+                socket = try listener.accept()
+            } catch is CancellationError {
+                try drain()
+                return
+            }
+            if connections.count >= configuration.maxConnectionsPerWorker {
+                refuse(socket)
+                continue
+            }
+            let connection = HTTPConnection(worker: self, socket: socket)
+            connections[ObjectIdentifier(connection)] = connection
+            connection.startReceiving()
+        }
+    }
+
+    /// Over the connection cap: answer 503 and close, in a fiber of its own.
+    private func refuse(_ socket: TCPConnection) {
+        Fiber.spawn {
+            let reply = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 1\r\n\r\n"
+            try? socket.write(Array(reply.utf8), deadline: .now + .seconds(1))
+            socket.close()
+        }
+    }
+
+    /// Graceful shutdown of this worker: idle connections close now, requests in flight finish
+    /// (up to the grace period), then the remaining connections are closed.
+    private func drain() throws {
+        stopping = true
+        for connection in connections.values { connection.closeIfIdle() }
+        let deadline = Deadline.now + configuration.shutdownGracePeriod
+        while activeRequests > 0 && Deadline.now < deadline {
+            drained.reset()
+            try? drained.wait(deadline: deadline)
+        }
+        for connection in Array(connections.values) { connection.forceClose() }
+    }
+
+    func connectionClosed(_ connection: HTTPConnection) {
+        connections[ObjectIdentifier(connection)] = nil
+    }
+
+    func requestFinished() {
+        activeRequests -= 1
+        if stopping && activeRequests == 0 { drained.set() }
+    }
+}
