@@ -117,8 +117,7 @@ public final class Server: Sendable {
         let router = self.router
         let configuration = self.configuration
         let logger = self.logger
-        let done = finished
-        _ = try OSThreadStarter.start { [runtime] in
+        let thread = try OSThread.start(name: "spindle-server") { [runtime] in
             do {
                 try runtime.run { worker in
                     let state = ServerWorker(index: worker.index, configuration: configuration, router: router.value, logger: logger)
@@ -127,15 +126,21 @@ public final class Server: Sendable {
             } catch {
                 logger.error("server stopped with error: \(error)")
             }
-            done.signal()
         }
+        background.withLock { $0 = thread }
         return all[0].value.address
     }
 
-    private let finished = Latch()
+    private let background = Mutex<OSThread?>(nil)
 
-    /// Blocks until a server started with `start()` has stopped.
-    public func wait() { finished.wait() }
+    /// Blocks until a server started with `start()` has stopped. Call it from one thread, once;
+    /// later calls return at once.
+    public func wait() {
+        background.withLock { thread -> OSThread? in
+            defer { thread = nil }
+            return thread
+        }?.join()
+    }
 
     /// Stops gracefully (see `run`). Safe from any thread, including handlers.
     public func stop() { runtime.stop() }

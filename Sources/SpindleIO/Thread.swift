@@ -5,7 +5,7 @@ import CSpindle
 import SpindleMemory
 
 /// A plain OS thread running one closure (runtime workers, offload threads).
-final class OSThread: @unchecked Sendable {
+package final class OSThread: @unchecked Sendable {
     // @unchecked Sendable: `handle` is written once before the thread starts and read by join.
     private var handle = pthread_t()
     private let body: () -> Void
@@ -17,7 +17,7 @@ final class OSThread: @unchecked Sendable {
     }
 
     /// Starts a thread running `body`.
-    static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(IOError) -> OSThread {
+    package static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(IOError) -> OSThread {
         let thread = OSThread(name: name, body: body)
         let context = Unmanaged.passRetained(thread).toOpaque()
         let rc = pthread_create(&thread.handle, nil, { raw in
@@ -34,5 +34,5 @@ final class OSThread: @unchecked Sendable {
     }
 
     /// Waits for the thread to finish.
-    func join() { pthread_join(handle, nil) }
+    package func join() { pthread_join(handle, nil) }
 }
