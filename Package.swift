@@ -66,5 +66,7 @@ let package = Package(
         ], path: "Examples/Hello"),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "spindle-io-probe"]),
+        .executableTarget(name: "spindle-server-probe", dependencies: ["Spindle", "SpindleFibers", "SpindleIO"], path: "Tests/ServerProbe"),
+        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "spindle-server-probe", .product(name: "HTTPTypes", package: "swift-http-types")]),
     ]
 )

@@ -35,6 +35,10 @@ final class HTTPConnection: CompletionHandler {
     private var bodyDecoder: HTTPBodyDecoder? = nil
     private var expectsContinue = false
     private var closeAfterResponse = false
+    /// Where the body starts in the receive buffer (the head before it stays valid).
+    private var bodyBase = 0
+    /// Decoded body bytes already consumed from the decoder but not yet handed out.
+    private var decodedPending: Range<Int> = 0..<0
 
     init(worker: ServerWorker, socket: TCPConnection) {
         self.worker = worker
@@ -139,6 +143,8 @@ final class HTTPConnection: CompletionHandler {
     /// Serves one request; returns whether the connection stays open.
     private func handle(_ head: HTTPRequestHead) -> Bool {
         buffer!.start += headLength
+        bodyBase = buffer!.start
+        decodedPending = 0..<0
         bodyDecoder = HTTPBodyDecoder(framing: head.framing, limits: worker.configuration.limits)
         expectsContinue = head.expectsContinue
         closeAfterResponse = false
@@ -168,7 +174,9 @@ final class HTTPConnection: CompletionHandler {
             response.headerFields[.allow] = names.joined(separator: ", ")
         }
         // Leave the body behind us: small rests are drained, large ones end the connection.
-        if bodyDecoder?.isComplete == false && !skipBody(upTo: 64 << 10) { closeAfterResponse = true }
+        if expectsContinue && bodyDecoder?.isComplete == false {
+            closeAfterResponse = true  // 100 was never sent: do not ask for the body now
+        } else if bodyDecoder?.isComplete == false && !skipBody(upTo: 64 << 10) { closeAfterResponse = true }
         let keepAlive = head.keepAlive && !closeAfterResponse
         let mustClose: Bool
         do {
@@ -183,7 +191,14 @@ final class HTTPConnection: CompletionHandler {
 
     /// Reads decoded body bytes (0 at the end). Buffered bytes first, then the socket.
     func readBody(into out: UnsafeMutableRawBufferPointer) throws -> Int {
-        guard out.count > 0, var decoder = bodyDecoder, !decoder.isComplete, let buffer else { return 0 }
+        guard out.count > 0, let buffer else { return 0 }
+        if !decodedPending.isEmpty {
+            let n = min(out.count, decodedPending.count)
+            out.baseAddress!.copyMemory(from: buffer.memory + decodedPending.lowerBound, byteCount: n)
+            decodedPending = (decodedPending.lowerBound + n)..<decodedPending.upperBound
+            return n
+        }
+        guard var decoder = bodyDecoder, !decoder.isComplete else { return 0 }
         defer { bodyDecoder = decoder }
         let deadline = Deadline.now + worker.configuration.bodyTimeout
         while true {
@@ -193,8 +208,9 @@ final class HTTPConnection: CompletionHandler {
                 case .data(let range):
                     let n = min(range.count, out.count)
                     out.baseAddress!.copyMemory(from: input.baseAddress! + range.lowerBound, byteCount: n)
-                    buffer.start += range.lowerBound + n
-                    if n < range.count { misuse("HTTPConnection: body decoder delivered more than asked") }
+                    let base = buffer.start
+                    buffer.start += range.lowerBound + range.count
+                    if n < range.count { decodedPending = (base + range.lowerBound + n)..<(base + range.upperBound) }
                     return n
                 case .needMore:
                     buffer.start += input.count
@@ -215,7 +231,7 @@ final class HTTPConnection: CompletionHandler {
             }
             // Read into the receive buffer's free space (never moving the head the handler may
             // still look at); a buffer without room means a huge chunked body: read in slices.
-            buffer.start = buffer.end == buffer.start ? buffer.end : buffer.start
+            if buffer.start == buffer.end { buffer.start = bodyBase; buffer.end = bodyBase }
             let room = buffer.freeSpace
             guard room > 0 else {
                 closeAfterResponse = true
@@ -263,6 +279,22 @@ final class HTTPConnection: CompletionHandler {
             }
             try socket.write(output.buffer.readableBytes, deadline: deadline)
             return close
+        case .stream(let produce) where !head.version.hasHTTP11Semantics:
+            // HTTP/1.0 clients do not know chunked: the body ends with the connection.
+            _ = output.writer.writeHead(httpResponse, framing: .closeDelimited, persistence: .close, into: &output.buffer)
+            try socket.write(output.buffer.readableBytes, deadline: deadline)
+            if head.isHEAD { return true }
+            let socket = self.socket
+            let timeout = worker.configuration.writeTimeout
+            do {
+                try produce(BodyWriter { chunk in
+                    guard chunk.count > 0 else { return }
+                    try socket.write(chunk, deadline: .now + timeout)
+                })
+            } catch {
+                worker.logger.error("streaming handler failed: \(error)")
+            }
+            return true
         case .stream(let produce):
             let close = output.writer.writeHead(httpResponse, framing: .chunked, persistence: persistence, into: &output.buffer)
             try socket.write(output.buffer.readableBytes, deadline: deadline)

@@ -79,7 +79,7 @@ final class ServerWorker {
         self.router = router
         self.logger = logger
         let limits = configuration.limits
-        let bufferSize = limits.maxHeadLength + 4096
+        let bufferSize = limits.maxHeadLength + (16 << 10) + 4096  // a whole provided buffer fits after any incomplete head
         let warm = configuration.preallocatedRequests
         receiveBuffers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { ReceiveBuffer(capacity: bufferSize) },
                                     prepareForReuse: { $0.start = 0; $0.end = 0 })
@@ -99,7 +99,11 @@ final class ServerWorker {
             do {
                 socket = try listener.accept()
             } catch is CancellationError {
-                try drain()
+                // Stop accepting at once; drain in a fiber that is not cancelled (this one is:
+                // that is how stop() reached it, and a cancelled fiber cannot park). The fiber
+                // keeps the worker alive until the last request has finished.
+                listener.close()
+                Fiber.spawn { [self] in drain() }
                 return
             }
             if connections.count >= configuration.maxConnectionsPerWorker {
@@ -123,15 +127,20 @@ final class ServerWorker {
 
     /// Graceful shutdown of this worker: idle connections close now, requests in flight finish
     /// (up to the grace period), then the remaining connections are closed.
-    private func drain() throws {
+    private func drain() {
         stopping = true
-        for connection in connections.values { connection.closeIfIdle() }
+        for connection in Array(connections.values) { connection.closeIfIdle() }
         let deadline = Deadline.now + configuration.shutdownGracePeriod
         while activeRequests > 0 && Deadline.now < deadline {
             drained.reset()
             try? drained.wait(deadline: deadline)
         }
         for connection in Array(connections.values) { connection.forceClose() }
+        // Cancelled requests still run to their end (and touch this worker): wait for them.
+        while activeRequests > 0 {
+            drained.reset()
+            try? drained.wait(deadline: .now + .seconds(1))
+        }
     }
 
     func connectionClosed(_ connection: HTTPConnection) {

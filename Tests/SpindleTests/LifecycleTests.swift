@@ -1,0 +1,273 @@
+// The server's life around requests: graceful shutdown, the connection cap, idle and head
+// timeouts, and the process allocator.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Spindle
+import SpindleFibers
+import SpindleHTTP
+import SpindleMemory
+import XCTest
+
+final class LifecycleTests: ServerTestCase {
+    // MARK: Graceful shutdown
+
+    /// Runs in a `spindle-server-probe serve` subprocess: a shutdown that goes wrong here has
+    /// ended in SIGSEGV, which must fail this test, not end the test run.
+    func testGracefulShutdownFinishesRequestsInFlight() throws {
+        let probe = try startProbe(["serve", "--grace", "10000", "--workers", "2"])
+        let port = Int(try probe.waitForLine(prefix: "port ", timeout: .seconds(30)).dropFirst(5))!
+        let inFlightCount = 24
+        let idleCount = 6
+
+        // Idle keep-alive connections: one request each, then nothing.
+        var idle: [TestClient] = []
+        for _ in 0..<idleCount {
+            let client = try TestClient(port: port)
+            try client.send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(try client.readResponse().status, 200)
+            idle.append(client)
+        }
+
+        // Requests in flight: each handler sleeps 300 ms.
+        let results = Locked<[Int: String]>([:])
+        let finished = DispatchGroup()
+        for i in 0..<inFlightCount {
+            finished.enter()
+            let thread = Thread {
+                defer { finished.leave() }
+                do {
+                    let client = try TestClient(port: port)
+                    try client.send("GET /sleep?ms=300 HTTP/1.1\r\nHost: a\r\n\r\n")
+                    let r = try client.readResponse()
+                    let closed = (try? client.isClosedByPeer(within: .seconds(5))) ?? false
+                    results.withLock { $0[i] = "\(r.status) \(r.bodyString.trimmingCharacters(in: .whitespacesAndNewlines))\(closed ? " closed" : " open")" }
+                } catch {
+                    results.withLock { $0[i] = "error: \(error)" }
+                }
+            }
+            thread.start()
+        }
+        var polls = 0
+        let allInFlight = waitUntil(timeout: .seconds(10)) {
+            polls += 1
+            try? probe.send(line: "inflight")
+            usleep(5_000)
+            return probe.stdout.contains("inflight \(inFlightCount)\n")
+        }
+        XCTAssertTrue(allInFlight, "not all \(inFlightCount) handlers in flight: \(probe.stdout.split(separator: "\n").last ?? "")")
+
+        try probe.send(line: "stop")
+        _ = try probe.waitForLine(prefix: "stopping", timeout: .seconds(5))
+        let stopStart = Deadline.now
+        // New connections are refused from now on — while the requests in flight still run.
+        let refusedDuringDrain = waitUntil(timeout: .milliseconds(250)) {
+            do {
+                let late = try TestClient(port: port)
+                late.close()
+                usleep(5_000)
+                return false
+            } catch let e as TestClient.ConnectError {
+                return e.errno == ECONNREFUSED
+            } catch {
+                return false
+            }
+        }
+        XCTAssertTrue(refusedDuringDrain, "connections still accepted \(Int(milliseconds(since: stopStart))) ms after stop() while requests drain (the listener stays open during the grace period)")
+        // Idle connections are closed at once (well before the sleeping handlers finish).
+        var idleOpen = 0
+        for client in idle where try !client.isClosedByPeer(within: .milliseconds(500)) { idleOpen += 1 }
+        XCTAssertEqual(idleOpen, 0, "\(idleOpen) of \(idleCount) idle connections still open 500 ms after stop()")
+        let idleClosedAfter = milliseconds(since: stopStart)
+
+        let stopped = (try? probe.waitForLine(prefix: "stopped", timeout: .seconds(20))) ?? "(no \"stopped\" line)"
+        let result = try probe.waitForExit(timeout: .seconds(10))
+        XCTAssertEqual(finished.wait(timeout: .now() + 10), .success, "clients did not finish")
+        XCTAssertTrue(result.exited && result.status == 0, "server process ended with status \(result.status) (exited: \(result.exited)):\n\(result.stderr.prefix(3000))")
+        let all = results.current
+        XCTAssertEqual(all.count, inFlightCount)
+        var lost = 0
+        for i in 0..<inFlightCount where all[i] != "200 slept 300 closed" {
+            lost += 1
+            XCTFail("request \(i) in flight at stop(): \(all[i] ?? "no result")")
+        }
+        func field(_ name: String) -> Int? {
+            stopped.split(separator: " ").first { $0.hasPrefix(name + "=") }.flatMap { Int($0.dropFirst(name.count + 1)) }
+        }
+        XCTAssertEqual(field("completed"), inFlightCount, stopped)
+        XCTAssertEqual(field("failed"), 0, stopped)
+        XCTAssertEqual(field("fds_before"), field("fds_after"), "descriptors of the server process: \(stopped)")
+        let waitMs = field("wait_ms") ?? -1
+        XCTAssertLessThan(waitMs, 3000, "stop + wait took \(waitMs) ms for 300 ms handlers")
+        print("LifecycleTests: graceful stop with \(inFlightCount) requests in flight (300 ms handlers) and \(idleCount) idle connections: idle closed within \(Int(idleClosedAfter)) ms, stop()+wait() \(waitMs) ms, \(lost) lost (\(stopped))")
+        // After wait() the port is closed.
+        XCTAssertThrowsError(try TestClient(port: port))
+    }
+
+    func testStopWithNothingRunningReturnsQuickly() throws {
+        let app = TestApplication()
+        let server = try startServer(routes: app.install)
+        let client = try TestClient(port: server.port)
+        try client.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().status, 200)
+        let ms = try server.stop(timeout: .seconds(10))
+        XCTAssertLessThan(ms, 2000)
+        XCTAssertTrue(try client.isClosedByPeer(within: .seconds(1)))
+    }
+
+    // MARK: Connection cap
+
+    func testConnectionCapAnswers503AndCloses() throws {
+        let app = TestApplication()
+        let server = try startServer(configure: {
+            $0.workers = 1
+            $0.maxConnectionsPerWorker = 2
+        }, routes: app.install)
+        let first = try TestClient(port: server.port)
+        let second = try TestClient(port: server.port)
+        for client in [first, second] {
+            try client.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(try client.readResponse().status, 200)
+        }
+        let third = try TestClient(port: server.port)
+        try? third.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        let refused = try third.readResponse()
+        XCTAssertEqual(refused.status, 503)
+        XCTAssertTrue(refused.saysClose)
+        XCTAssertTrue(try third.isClosedByPeer(), "the connection over the cap stays open")
+        // The two within the cap are unaffected.
+        for client in [first, second] {
+            try client.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(try client.readResponse().status, 200)
+        }
+        // Closing one makes room again (the server notices the close asynchronously).
+        first.close()
+        var servedAfterRoomMade = false
+        for _ in 0..<50 where !servedAfterRoomMade {
+            let fourth = try TestClient(port: server.port)
+            try? fourth.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+            if let r = try? fourth.readResponse(), r.status == 200 { servedAfterRoomMade = true } else { usleep(20_000) }
+        }
+        XCTAssertTrue(servedAfterRoomMade, "no room after a connection closed")
+        try server.stop()
+    }
+
+    // MARK: Timeouts
+
+    func testIdleTimeoutClosesOnlyIdleConnections() throws {
+        let app = TestApplication()
+        let server = try startServer(configure: {
+            $0.idleTimeout = .milliseconds(200)
+            $0.headTimeout = .seconds(10)
+        }, routes: app.install)
+        // Idle after a request.
+        let afterRequest = try TestClient(port: server.port)
+        try afterRequest.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try afterRequest.readResponse().status, 200)
+        let idleStart = Deadline.now
+        // Idle from the start (never sent a byte).
+        let silent = try TestClient(port: server.port)
+        // Busy: a request every 100 ms for 1.2 s on one connection — never idle for 200 ms.
+        let busy = try TestClient(port: server.port)
+        var busyOK = 0
+        let busyStart = Deadline.now
+        while milliseconds(since: busyStart) < 1200 {
+            try busy.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+            if try busy.readResponse().status == 200 { busyOK += 1 }
+            usleep(100_000)
+        }
+        XCTAssertTrue(try afterRequest.isClosedByPeer(within: .seconds(2)), "idle connection not closed")
+        let closedAfter = milliseconds(since: idleStart)
+        XCTAssertTrue(try silent.isClosedByPeer(within: .seconds(2)), "connection that never sent a byte not closed")
+        XCTAssertGreaterThanOrEqual(busyOK, 10)
+        try busy.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try busy.readResponse().status, 200, "busy connection affected by the idle timeout")
+        // How long until an idle connection is closed (≈ 200 ms).
+        let timed = try TestClient(port: server.port)
+        try timed.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        _ = try timed.readResponse()
+        let t0 = Deadline.now
+        XCTAssertTrue(try timed.isClosedByPeer(within: .seconds(3)))
+        let measured = milliseconds(since: t0)
+        XCTAssertGreaterThanOrEqual(measured, 150, "closed before the idle timeout")
+        XCTAssertLessThan(measured, 1000, "closed long after the idle timeout")
+        print("LifecycleTests: idle timeout 200 ms closed an idle connection after \(Int(measured)) ms (the first within \(Int(closedAfter)) ms of the check); a busy connection served \(busyOK) requests meanwhile")
+        try server.stop()
+    }
+
+    func testHeadTimeoutClosesSlowloris() throws {
+        let app = TestApplication()
+        let server = try startServer(configure: {
+            $0.idleTimeout = .seconds(10)
+            $0.headTimeout = .milliseconds(200)
+        }, routes: app.install)
+        let slow = try TestClient(port: server.port)
+        let silent = try TestClient(port: server.port)  // idle, not a slow head: must survive
+        let healthy = try TestClient(port: server.port)
+        let drip = bytes("GET /ok HTTP/1.1\r\nHost: a\r\n" + String(repeating: "X-Drip: 1\r\n", count: 100))
+        let start = Deadline.now
+        var sent = 0
+        var sendFailed = false
+        var healthyOK = 0
+        while sent < drip.count && milliseconds(since: start) < 3000 {
+            do { try slow.send([drip[sent]]) } catch { sendFailed = true; break }
+            sent += 1
+            if sent % 3 == 0 {
+                try healthy.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+                if try healthy.readResponse().status == 200 { healthyOK += 1 }
+            }
+            usleep(20_000)
+            if sent % 5 == 0, (try? slow.isClosedByPeer(within: .milliseconds(1))) == true { break }
+        }
+        let closedAfter = milliseconds(since: start)
+        XCTAssertTrue(try sendFailed || slow.isClosedByPeer(within: .seconds(2)), "slowloris connection not closed")
+        XCTAssertLessThan(closedAfter, 1500, "slowloris survived \(Int(closedAfter)) ms with a 200 ms head timeout")
+        XCTAssertGreaterThanOrEqual(closedAfter, 150)
+        // Neither the idle connection nor the healthy one was affected.
+        try silent.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try silent.readResponse().status, 200, "idle connection closed by the head timeout")
+        try healthy.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try healthy.readResponse().status, 200)
+        XCTAssertGreaterThan(healthyOK, 0)
+        // A request head that arrives in pieces within the timeout is served.
+        let pieces = try TestClient(port: server.port)
+        for piece in ["GET /ok HT", "TP/1.1\r\nHo", "st: a\r\n", "\r\n"] {
+            try pieces.send(piece)
+            usleep(30_000)
+        }
+        XCTAssertEqual(try pieces.readResponse().status, 200)
+        print("LifecycleTests: head timeout 200 ms closed a slowloris after \(Int(closedAfter)) ms (\(sent) bytes dripped); \(healthyOK) healthy requests meanwhile")
+        try server.stop()
+    }
+
+    // MARK: Allocator
+
+    func testMimallocIsTheProcessAllocator() throws {
+        #if Mimalloc
+        XCTAssertTrue(Allocator.mimallocLinked, "the Mimalloc trait is on but mimalloc is not linked")
+        XCTAssertTrue(Allocator.mallocIsMimalloc, "malloc is not served by mimalloc in the default build")
+        #else
+        XCTAssertFalse(Allocator.mallocIsMimalloc, "built without the Mimalloc trait, yet malloc is mimalloc")
+        #endif
+        // Inside a handler on a worker thread of a running server, too.
+        let seen = Locked<(Bool, String)?>(nil)
+        let server = try startServer(configure: { $0.workers = 1 }, routes: { router in
+            router.on(.get, "/allocator") { _, _ in
+                let object = [UInt8](repeating: 1, count: 100)  // a Swift heap object made here
+                seen.set((Allocator.mallocIsMimalloc, Allocator.activeName))
+                return .text(Allocator.activeName + " \(object.count)")
+            }
+        })
+        let client = try TestClient(port: server.port)
+        try client.send("GET /allocator HTTP/1.1\r\nHost: a\r\n\r\n")
+        let r = try client.readResponse()
+        XCTAssertEqual(r.status, 200)
+        #if Mimalloc
+        XCTAssertEqual(seen.current?.0, true)
+        XCTAssertTrue(r.bodyString.hasPrefix("mimalloc "), r.bodyString)
+        #endif
+        print("LifecycleTests: allocator in the server's handlers: \(r.bodyString.split(separator: " ").dropLast().joined(separator: " "))")
+        try server.stop()
+    }
+}
