@@ -123,10 +123,22 @@ enum TestEnvironment {
         let done = DispatchSemaphore(value: 0)
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(1)) { done.signal() }
         done.wait()
-        Task.detached {
-            try? await Task.sleep(for: .milliseconds(1))
+        // Several concurrent sleeps, so every thread of the concurrency pool has set up its
+        // timer (Dispatch opens a timerfd lazily, per pool thread that first waits on a timer).
+        for _ in 0..<8 {
+            Task.detached {
+                try? await Task.sleep(for: .milliseconds(5))
+                done.signal()
+            }
+        }
+        for _ in 0..<8 { done.wait() }
+        // Long sleeps land in another Dispatch timer bucket (larger leeway), with its own timerfd.
+        let long = Task.detached {
+            try? await Task.sleep(for: .seconds(10))
             done.signal()
         }
+        usleep(20_000)
+        long.cancel()
         done.wait()
         let thread = Thread { done.signal() }
         thread.start()
