@@ -10,7 +10,7 @@ APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev pkg-config
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test test-debug test-release build deps bench bench-fibers bench-io clean
+.PHONY: run demo test test-debug test-release build deps bench bench-fibers bench-io bench-http clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -45,7 +45,7 @@ test-release: deps
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 
-bench: bench-fibers bench-io
+bench: bench-fibers bench-io bench-http
 
 bench-fibers: deps
 	@./.ci/install-deps $(BENCH_PACKAGES)
@@ -54,6 +54,10 @@ bench-fibers: deps
 bench-io: deps
 	@./.ci/install-deps $(BENCH_PACKAGES)
 	$(MAKE) -C bench io
+
+bench-http: deps
+	@./.ci/install-deps $(BENCH_PACKAGES) wrk nginx-light
+	$(MAKE) -C bench http
 
 clean:
 	rm -rf .build bench/.build

@@ -3,6 +3,7 @@
 // It is the per-core upper bound Spindle's echo server is compared with.
 //
 //   c-echo-server <port>
+#include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
