@@ -11,6 +11,8 @@
 #                               inclusive time of request-path functions, who allocates; then
 #                               share per binary, self time per function (Swift names demangled)
 #                               and inclusive time per function
+#   OUT/http-perf-counts.txt    SQEs and system calls per request (perf stat, tracepoints), both
+#                               servers at pipelining 1 and DEPTH
 #
 #   perf.sh BUILD_DIR SERVER_CPU CLIENT_CPU PORT OUT [DEPTH [CONNECTIONS [SECONDS]]]
 set -euo pipefail
@@ -37,6 +39,10 @@ profile() {  # NAME COMMAND...
     perf record -q -g -e cpu-clock -F 4999 -p "$server" -o "$out/http-perf-$name.data" -- sleep "$seconds"
     wait "$client"
     kill "$server"; wait "$server" 2>/dev/null || true; server=""
+}
+
+report() {  # NAME: the text report of a recorded profile (after the servers are gone)
+    local name=$1
     {
         echo "# $name: wrk -t1 -c$connections, pipelining $depth, $((seconds + 4)) s (perf record for $seconds s of it)"
         grep -E "requests in|Requests/sec|RAWLAT" "$out/http-perf-$name.wrk" | sed 's/^/#   /'
@@ -54,6 +60,38 @@ profile() {  # NAME COMMAND...
     echo "http-perf: wrote $out/http-perf-$name.data and $out/http-perf-$name.txt"
 }
 
+# Kernel work per request: SQEs (io_uring:io_uring_submit_req tracepoint) and system calls
+# (raw_syscalls:sys_enter) counted with perf stat over a whole 4 s wrk run, divided by the
+# requests wrk completed. Tracepoints slow the server a little; the ratios are what matters.
+count() {  # NAME DEPTH COMMAND...
+    local name=$1 d=$2; shift 2
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null || break; sleep 0.2; done
+    taskset -c "$server_cpu" "$@" >/dev/null &
+    server=$!
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+    perf stat -x, -e io_uring:io_uring_submit_req,raw_syscalls:sys_enter -p "$server" -o "$out/http-perf-count.tmp" -- sleep 5 &
+    local stat=$!
+    sleep 0.3
+    local requests
+    requests=$(WRK_CONNECTIONS=$connections taskset -c "$client_cpu" wrk -t1 -c"$connections" -d4s \
+        -s "$here/pipeline.lua" "http://127.0.0.1:$port/plaintext" -- "$d" | awk '/requests in/ {print $1}')
+    wait "$stat" || true
+    kill "$server"; wait "$server" 2>/dev/null || true; server=""
+    awk -F, -v n="$name" -v d="$d" -v r="$requests" '
+        /io_uring_submit_req/ { sqe = $1 } /sys_enter/ { sys = $1 }
+        END { if (r > 0 && sqe != "") printf "  %-8s pipelining %2d: %10d requests, %6.3f SQEs and %6.3f system calls per request\n", n, d, r, sqe / r, sys / r
+              else printf "  %-8s pipelining %2d: no counts (tracepoints need root)\n", n, d }' "$out/http-perf-count.tmp"
+    rm -f "$out/http-perf-count.tmp"
+}
+
 profile spindle "$dir/Hello" --host 127.0.0.1 --port "$port" --workers 1
 profile c "$dir/c-http-server" "$port"
+for name in spindle c; do report "$name"; done
+{
+    echo "# kernel work per request (perf stat tracepoints over a 4 s wrk run, $connections connections)"
+    for d in 1 "$depth"; do
+        count spindle "$d" "$dir/Hello" --host 127.0.0.1 --port "$port" --workers 1
+        count c "$d" "$dir/c-http-server" "$port"
+    done
+} | tee "$out/http-perf-counts.txt"
 for name in spindle c; do echo; head -60 "$out/http-perf-$name.txt"; done
