@@ -195,7 +195,8 @@ def main():
         print(f"  {pct(n):6.2f} %  {g}")
     print("# inclusive time of request-path functions")
     for name, _ in INCLUSIVE:
-        print(f"  {pct(inclusive[name]):6.2f} %  {name}")
+        if inclusive[name]:  # functions the profiled server does not have are left out
+            print(f"  {pct(inclusive[name]):6.2f} %  {name}")
     for title, counter in (("allocation (self time) by nearest Spindle/library caller", alloc_callers),
                            ("generic metadata / witness-table lookups (self time) by nearest caller", meta_callers),
                            ("retain/release (self time) by nearest caller", rr_callers)):

@@ -16,8 +16,11 @@ pipelining depth 1 (plain keep-alive) and 16. Each server gets a 1 s warm-up per
 the servers take turns (order rotated every repetition) for REPS repetitions of SECONDS each.
 For every turn: requests/s (wrk), latency percentiles, and the server's utime+stime from
 /proc/PID/stat (all threads) read just before wrk starts and just after it exits, giving
-requests per server-CPU-second. Medians over the repetitions; goals (Spindle vs nginx) printed
-as PASS/FAIL; a CSV of every turn and median.
+requests per server-CPU-second. A turn where other processes took more than --max-other % of
+either CPU (/proc/stat busy time minus the server's and wrk's) is run again, within a time
+budget; medians use the undisturbed turns when there are at least 3. Latency percentiles come
+from pipeline.lua (wrk's own are wrong under pipelining). Medians over the repetitions; goals
+(Spindle vs nginx) printed as PASS/FAIL; a CSV of every turn and median.
 
 Standard library only. Exit status 0 when every measurement ran (a FAIL is a result), 1 when
 something broke (a server died, a port was taken, wrk failed). See Docs/benchmarks.md,
