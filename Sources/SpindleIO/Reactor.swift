@@ -15,8 +15,9 @@ import Glibc
 //
 // `user_data` encoding: a pointer to the `Completion` on the waiting fiber's stack (8-aligned,
 // low bits 0); `0` for CQEs nobody waits for (linked timeouts, cancel requests); `wakerTag` for
-// the scheduler's eventfd poll; a pointer to a `MultishotHandler` with `multishotTag` in the low
-// bits for multishot operations (accept). A CQE therefore resumes at most the one fiber that
+// the scheduler's eventfd poll; a pointer to a `CompletionHandler` with `multishotTag` in the low
+// bits for operations no fiber waits for (multishot accept, a connection's fiber-less
+// receive). A CQE therefore resumes at most the one fiber that
 // waits for it, and `Scheduler.unpark` refuses any fiber that is not parked.
 
 /// The state of one in-flight operation, on the stack of the fiber waiting for it.

@@ -100,8 +100,7 @@ final class Acceptor: CompletionHandler, ReactorBound {
         guard !armed, !closed, let reactor else { return }
         let sqe = reactor.ring.nextSQE()
         io_uring_prep_multishot_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-        let tagged = UInt64(UInt(bitPattern: Unmanaged.passUnretained(self as AnyObject).toOpaque())) | Reactor.multishotTag
-        spindle_sqe_set(sqe, tagged, 0)
+        spindle_sqe_set(sqe, Reactor.userData(for: self), 0)
         reactor.inFlight += 1
         armed = true
         _ = Unmanaged.passRetained(self)  // kept alive while the kernel may still post CQEs
