@@ -10,10 +10,30 @@ public struct Context {
     public let parameters: Parameters
     /// A per-worker unique request id (also in log lines).
     public let requestID: UInt64
-    /// The server's logger, with the request id as metadata.
-    public var logger: Logger
     /// Request-lifetime memory, reset after the response: allocate here instead of the heap.
     public let arena: RequestArena
+    let serverLogger: Logger
+    private var replacedLogger: Logger? = nil
+
+    init(parameters: Parameters, requestID: UInt64, serverLogger: Logger, arena: RequestArena) {
+        self.parameters = parameters
+        self.requestID = requestID
+        self.serverLogger = serverLogger
+        self.arena = arena
+    }
+
+    /// The server's logger with the request id as metadata (`request`). Built on each read
+    /// until set (a logger copy and one metadata entry, which allocates): requests that never
+    /// log never pay for it; keep it in a local when logging several times.
+    public var logger: Logger {
+        get {
+            if let replacedLogger { return replacedLogger }
+            var logger = serverLogger
+            logger[metadataKey: "request"] = "\(requestID)"
+            return logger
+        }
+        set { replacedLogger = newValue }
+    }
 
     /// Runs a blocking call on the offload pool and parks this fiber until it returns.
     public func offload<T>(_ work: @escaping @Sendable () throws -> T) throws -> T {

@@ -14,21 +14,32 @@ import SpindleMemory
 ///
 /// While idle or waiting for the rest of a head, no fiber and no stack is involved: a receive
 /// into the worker's provided-buffer ring is armed and its completion comes back here
-/// (`CompletionHandler`), in the scheduler loop. Only a complete head takes a fiber, which
-/// serves that request and any pipelined ones after it, in order, then re-arms the receive and
-/// ends. An idle connection holds this object, its socket object and a 16-byte deadline, and no
-/// receive buffer, parser or stack.
+/// (`CompletionHandler`), in the scheduler loop; its deadline is an entry in the worker's
+/// `ConnectionTimeouts`. Only a complete head takes a fiber, which serves that request and any
+/// pipelined ones after it, in order, then re-arms the receive and ends. An idle connection
+/// holds this object and its socket object, and no receive buffer, parser or stack.
+///
+/// Responses to pipelined requests are gathered in one output buffer and sent together when no
+/// further complete request is buffered (or before anything that waits on the client: reading
+/// a body, a streamed response), so a batch of N pipelined requests costs one `send`, not N.
 final class HTTPConnection: CompletionHandler {
     unowned(unsafe) let worker: ServerWorker
     let socket: TCPConnection
-    /// The linked-timeout deadline of the armed receive (kept valid until its CQE).
-    private let receiveDeadline = UnsafeMutablePointer<__kernel_timespec>.allocate(capacity: 1)
+    // Links and deadline in the worker's `ConnectionTimeouts` (owned by it).
+    var timeoutArmed = false
+    var timeoutDeadline: UInt64 = 0
+    unowned(unsafe) var timeoutNext: HTTPConnection? = nil
+    unowned(unsafe) var timeoutPrevious: HTTPConnection? = nil
+    /// Whether the armed deadline is the head timeout (kept across receives) or the idle one.
+    private var timeoutIsForHead = false
     private var buffer: ReceiveBuffer? = nil
     private var parserBox: ParserBox? = nil
     private var headStartedAt: Deadline? = nil
     private var receiving = false
     private var closed = false
     private var serving: Fiber? = nil
+    /// Responses written but not sent yet (pipelined batch).
+    private var pendingOutput: OutputBox? = nil
     // The request being served.
     private var pendingHead: HTTPRequestHead? = nil
     private var headLength = 0
@@ -45,20 +56,30 @@ final class HTTPConnection: CompletionHandler {
         self.socket = socket
     }
 
-    deinit { receiveDeadline.deallocate() }
-
     // MARK: - Fiber-less receiving
 
-    /// Arms a receive whose completion calls `complete`: idle timeout between requests, head
-    /// timeout (from the head's first byte) while a head is incomplete.
+    /// Arms a receive whose completion calls `complete`, with a deadline: the idle timeout
+    /// between requests, the head timeout (from the head's first byte) while a head is
+    /// incomplete.
     func startReceiving() {
         guard !closed else { return }
-        let timeout = headStartedAt.map { $0 + worker.configuration.headTimeout } ?? .now + worker.configuration.idleTimeout
-        receiveDeadline.pointee = __kernel_timespec(tv_sec: Int64(timeout.nanoseconds / 1_000_000_000),
-                                                    tv_nsec: Int64(timeout.nanoseconds % 1_000_000_000))
+        if let headStartedAt {
+            if !(timeoutArmed && timeoutIsForHead) {
+                worker.timeouts.arm(self, deadline: headStartedAt + worker.configuration.headTimeout)
+                timeoutIsForHead = true
+            }
+        } else {
+            worker.timeouts.arm(self, deadline: .now + worker.configuration.idleTimeout)
+            timeoutIsForHead = false
+        }
         receiving = true
         _ = Unmanaged.passRetained(self)  // until the CQE
-        socket.reactor.receive(fd: socket.fd, handler: self, deadline: receiveDeadline)
+        socket.reactor.receive(fd: socket.fd, handler: self)
+    }
+
+    /// The deadline of the armed receive passed: cancel it (its CQE, `-ECANCELED`, closes).
+    func timedOut() {
+        if receiving { socket.reactor.cancel(self) }
     }
 
     func complete(result: Int32, flags: UInt32) {
@@ -91,10 +112,12 @@ final class HTTPConnection: CompletionHandler {
         case .incomplete:
             startReceiving()
         case .complete(let head, let consumed):
+            worker.timeouts.disarm(self)
             pendingHead = head
             headLength = consumed
             serving = Fiber.spawn(name: nil) { [self] in serve() }.fiber
         case .error(let error):
+            worker.timeouts.disarm(self)
             failInFiber(error)
         }
     }
@@ -120,7 +143,7 @@ final class HTTPConnection: CompletionHandler {
             headStartedAt = nil
             let keepAlive = handle(head)
             parserBox?.parser.reset()
-            guard keepAlive, !worker.stopping, !closed else { close(); return }
+            guard keepAlive, !worker.stopping, !closed else { flushThenClose(); return }
             guard let buffer, !buffer.isEmpty else { break }
             headStartedAt = .now
             switch parserBox!.parser.parseHead(buffer.readable) {
@@ -128,14 +151,17 @@ final class HTTPConnection: CompletionHandler {
                 pendingHead = next
                 headLength = consumed
             case .incomplete:
-                startReceiving()  // keep buffer and parser: half a pipelined head is here
+                // Keep buffer and parser: half a pipelined head is here.
+                guard flushOutput() else { close(); return }
+                startReceiving()
                 return
             case .error(let error):
-                writeError(error)
-                close()
+                appendError(error)
+                flushThenClose()
                 return
             }
         }
+        guard flushOutput() else { close(); return }
         releaseBuffers()
         startReceiving()
     }
@@ -155,15 +181,13 @@ final class HTTPConnection: CompletionHandler {
         var response: Response
         switch worker.router.match(method: head.methodBytes, path: head.routingPath) {
         case .found(let handler, let parameters):
-            var logger = worker.logger
-            logger[metadataKey: "request"] = "\(requestID)"
-            let context = Context(parameters: parameters, requestID: requestID, logger: logger, arena: arena)
+            let context = Context(parameters: parameters, requestID: requestID, serverLogger: worker.logger, arena: arena)
             do {
                 response = try handler(Request(head: head, connection: self), context)
             } catch let error as HTTPError {
                 response = .text(error.message + "\n", status: error.status)
             } catch {
-                logger.error("handler failed: \(error)", metadata: ["method": "\(head.methodString)", "target": "\(head.targetString)"])
+                context.logger.error("handler failed: \(error)", metadata: ["method": "\(head.methodString)", "target": "\(head.targetString)"])
                 response = .text("Internal Server Error (request \(requestID))\n", status: .internalServerError)
             }
         case .notFound:
@@ -223,12 +247,12 @@ final class HTTPConnection: CompletionHandler {
                     throw HTTPError(error.status, error.reason.explanation)
                 }
             }
+            // Earlier pipelined responses go out before we wait on the client.
             if expectsContinue {
                 expectsContinue = false
-                var output = HTTPOutputBuffer(capacity: 64)
-                HTTPResponseWriter.writeContinue(into: &output)
-                try socket.write(output.readableBytes, deadline: deadline)
+                HTTPResponseWriter.writeContinue(into: &takeOutput().buffer)
             }
+            try flushOutput(deadline: deadline)
             // Read into the receive buffer's free space (never moving the head the handler may
             // still look at); a buffer without room means a huge chunked body: read in slices.
             if buffer.start == buffer.end { buffer.start = bodyBase; buffer.end = bodyBase }
@@ -260,29 +284,67 @@ final class HTTPConnection: CompletionHandler {
 
     // MARK: - Responses
 
-    /// Writes `response`; returns true when the connection must close afterwards.
-    private func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool) throws -> Bool {
+    /// The output buffer of the batch being answered (taken from the pool on first use).
+    private func takeOutput() -> OutputBox {
+        if let pendingOutput { return pendingOutput }
         let output = worker.outputs.take() ?? OutputBox()
+        pendingOutput = output
+        return output
+    }
+
+    /// Sends the batched responses (if any) and gives the buffer back. Parks until sent.
+    private func flushOutput(deadline: Deadline? = nil) throws {
+        guard let output = pendingOutput else { return }
+        pendingOutput = nil
         defer { worker.outputs.giveBack(output) }
+        guard output.buffer.count > 0 else { return }
+        try socket.write(output.buffer.readableBytes, deadline: deadline ?? .now + worker.configuration.writeTimeout)
+    }
+
+    /// `flushOutput`, returning whether it succeeded (a failed send means the peer is gone).
+    private func flushOutput() -> Bool {
+        do { try flushOutput(deadline: nil); return true } catch { return false }
+    }
+
+    private func flushThenClose() {
+        _ = flushOutput()
+        close()
+    }
+
+    /// Batched responses are sent once they reach this size, even if more requests are buffered.
+    private static let flushThreshold = 64 << 10
+
+    /// Writes `response` (into the batch for content-length bodies, straight out for streamed
+    /// ones); returns true when the connection must close afterwards.
+    private func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool) throws -> Bool {
         let persistence: HTTPConnectionPersistence = keepAlive ? head.persistence : .close
-        let deadline = Deadline.now + worker.configuration.writeTimeout
-        let httpResponse = HTTPResponse(status: response.status, headerFields: response.headerFields)
+        let output = takeOutput()
         switch response.body {
         case .empty:
-            let close = output.writer.writeResponse(httpResponse, body: UnsafeRawBufferPointer(start: nil, count: 0),
+            let close = output.writer.writeResponse(status: response.status, fields: response.headerFields,
+                                                    body: UnsafeRawBufferPointer(start: nil, count: 0),
                                                     requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
-            try socket.write(output.buffer.readableBytes, deadline: deadline)
+            if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: nil) }
             return close
         case .bytes(let bytes):
             let close = bytes.withUnsafeBytes {
-                output.writer.writeResponse(httpResponse, body: $0, requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
+                output.writer.writeResponse(status: response.status, fields: response.headerFields, body: $0,
+                                            requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
             }
-            try socket.write(output.buffer.readableBytes, deadline: deadline)
+            if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: nil) }
+            return close
+        case .text(var text):
+            let close = text.withUTF8 {
+                output.writer.writeResponse(status: response.status, fields: response.headerFields, body: UnsafeRawBufferPointer($0),
+                                            requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
+            }
+            if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: nil) }
             return close
         case .stream(let produce) where !head.version.hasHTTP11Semantics:
             // HTTP/1.0 clients do not know chunked: the body ends with the connection.
-            _ = output.writer.writeHead(httpResponse, framing: .closeDelimited, persistence: .close, into: &output.buffer)
-            try socket.write(output.buffer.readableBytes, deadline: deadline)
+            _ = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .closeDelimited,
+                                        persistence: .close, into: &output.buffer)
+            try flushOutput(deadline: nil)
             if head.isHEAD { return true }
             let socket = self.socket
             let timeout = worker.configuration.writeTimeout
@@ -296,16 +358,19 @@ final class HTTPConnection: CompletionHandler {
             }
             return true
         case .stream(let produce):
-            let close = output.writer.writeHead(httpResponse, framing: .chunked, persistence: persistence, into: &output.buffer)
-            try socket.write(output.buffer.readableBytes, deadline: deadline)
+            let close = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .chunked,
+                                                persistence: persistence, into: &output.buffer)
+            try flushOutput(deadline: nil)
             if head.isHEAD { return close }
             let socket = self.socket
             let timeout = worker.configuration.writeTimeout
+            let chunkOutput = worker.outputs.take() ?? OutputBox()
+            defer { worker.outputs.giveBack(chunkOutput) }
             let writer = BodyWriter { chunk in
                 guard chunk.count > 0 else { return }
-                output.buffer.removeAll()
-                HTTPChunkedEncoder.writeChunk(chunk, into: &output.buffer)
-                try socket.write(output.buffer.readableBytes, deadline: .now + timeout)
+                chunkOutput.buffer.removeAll()
+                HTTPChunkedEncoder.writeChunk(chunk, into: &chunkOutput.buffer)
+                try socket.write(chunkOutput.buffer.readableBytes, deadline: .now + timeout)
             }
             do {
                 try produce(writer)
@@ -314,23 +379,27 @@ final class HTTPConnection: CompletionHandler {
                 worker.logger.error("streaming handler failed: \(error)")
                 return true
             }
-            output.buffer.removeAll()
-            HTTPChunkedEncoder.writeLastChunk(into: &output.buffer)
-            try socket.write(output.buffer.readableBytes, deadline: deadline)
+            HTTPChunkedEncoder.writeLastChunk(into: &takeOutput().buffer)
             return close
         }
     }
 
+    /// Appends the response for a malformed request to the batch (the caller closes after it).
+    private func appendError(_ error: HTTPParseError) {
+        let output = takeOutput()
+        output.writer.writeError(error, into: &output.buffer)
+    }
+
     private func writeError(_ error: HTTPParseError) {
-        var output = HTTPOutputBuffer(capacity: 256)
-        var writer = HTTPResponseWriter()
-        writer.writeError(error, into: &output)
-        try? socket.write(output.readableBytes, deadline: .now + .seconds(1))
+        appendError(error)
+        _ = flushOutput()
     }
 
     // MARK: - Closing
 
     private func releaseBuffers() {
+        if let pendingOutput { worker.outputs.giveBack(pendingOutput) }
+        pendingOutput = nil
         if let buffer { worker.receiveBuffers.giveBack(buffer) }
         if let parserBox { worker.parsers.giveBack(parserBox) }
         buffer = nil
@@ -340,6 +409,7 @@ final class HTTPConnection: CompletionHandler {
     func close() {
         guard !closed else { return }
         closed = true
+        worker.timeouts.disarm(self)
         if receiving { socket.reactor.cancel(self) }
         releaseBuffers()
         socket.close()

@@ -13,6 +13,8 @@ public struct Response {
         case empty
         /// These bytes.
         case bytes([UInt8])
+        /// This text, UTF-8 (written straight from the string's storage: no copy).
+        case text(String)
         /// A chunked body produced by the closure, which may park (sleep, I/O) between writes.
         case stream((BodyWriter) throws -> Void)
     }
@@ -32,20 +34,23 @@ public struct Response {
         self.body = body
     }
 
-    /// A `text/plain; charset=utf-8` response.
+    /// A `text/plain; charset=utf-8` response. Cost: no allocation beyond the string itself
+    /// (the header fields are shared).
     public static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headerFields: [.contentType: "text/plain; charset=utf-8"], body: .bytes(Array(text.utf8)))
+        Response(status: status, headerFields: FieldsCache.text, body: .text(text))
     }
 
     /// A response with raw bytes and the given content type.
     public static func bytes(_ bytes: [UInt8], contentType: String = "application/octet-stream", status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headerFields: [.contentType: contentType], body: .bytes(bytes))
+        let fields = contentType == "application/octet-stream" ? FieldsCache.octetStream : [.contentType: contentType]
+        return Response(status: status, headerFields: fields, body: .bytes(bytes))
     }
 
     /// An `application/json` response with `value` encoded by `JSONEncoder`. Throws its errors.
+    /// Cost: `JSONEncoder` allocates (the encoder, its containers, the `Data`).
     public static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try JSONEncoder().encode(value)
-        return Response(status: status, headerFields: [.contentType: "application/json"], body: .bytes(Array(data)))
+        return Response(status: status, headerFields: FieldsCache.json, body: .bytes(Array(data)))
     }
 
     /// A chunked response whose body `produce` writes piece by piece.
@@ -53,6 +58,13 @@ public struct Response {
                               _ produce: @escaping (BodyWriter) throws -> Void) -> Response {
         Response(status: status, headerFields: [.contentType: contentType], body: .stream(produce))
     }
+}
+
+/// Header fields of the common responses, built once (copies share their storage).
+private enum FieldsCache {
+    static let text: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+    static let json: HTTPFields = [.contentType: "application/json"]
+    static let octetStream: HTTPFields = [.contentType: "application/octet-stream"]
 }
 
 /// Writes a streamed (chunked) response body. Each `write` sends one chunk and parks the fiber

@@ -65,6 +65,8 @@ final class ServerWorker {
     let parsers: ObjectPool<ParserBox>
     let outputs: ObjectPool<OutputBox>
     let arenas: ObjectPool<RequestArena>
+    /// Deadlines of idle connections and incomplete heads (swept by one fiber).
+    let timeouts = ConnectionTimeouts()
     /// Open connections (idle ones are cancelled at shutdown).
     var connections: [ObjectIdentifier: HTTPConnection] = [:]
     /// Requests being handled now.
@@ -94,6 +96,7 @@ final class ServerWorker {
     /// The accept loop: the worker's first fiber. Ends (and drains) when cancelled by stop.
     func acceptLoop(listener: TCPListener) throws {
         defer { listener.close() }
+        Fiber.spawn { [timeouts] in timeouts.sweep() }
         while true {
             let socket: TCPConnection
             do {
@@ -141,6 +144,7 @@ final class ServerWorker {
             drained.reset()
             try? drained.wait(deadline: .now + .seconds(1))
         }
+        timeouts.stop()
     }
 
     func connectionClosed(_ connection: HTTPConnection) {

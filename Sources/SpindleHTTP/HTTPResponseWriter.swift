@@ -37,10 +37,17 @@ public struct HTTPResponseWriter {
     public mutating func writeHead(_ response: HTTPResponse, framing: HTTPResponseFraming,
                                    persistence: HTTPConnectionPersistence,
                                    into buffer: inout HTTPOutputBuffer) -> Bool {
-        let status = response.status
+        writeHead(status: response.status, fields: response.headerFields, framing: framing, persistence: persistence, into: &buffer)
+    }
+
+    /// `writeHead` from a status and fields, without building an `HTTPResponse` (which
+    /// allocates its pseudo-header storage).
+    @discardableResult
+    public mutating func writeHead(status: HTTPResponse.Status, fields: HTTPFields, framing: HTTPResponseFraming,
+                                   persistence: HTTPConnectionPersistence,
+                                   into buffer: inout HTTPOutputBuffer) -> Bool {
         StatusLine.write(status, into: &buffer)
         var hasDate = false
-        let fields = response.headerFields
         // An index loop: `for in` over HTTPFields goes through the generic IndexingIterator,
         // which allocates a coroutine frame per element when unspecialised (debug builds).
         var k = fields.startIndex
@@ -90,8 +97,18 @@ public struct HTTPResponseWriter {
                                        requestIsHEAD: Bool = false,
                                        persistence: HTTPConnectionPersistence,
                                        into buffer: inout HTTPOutputBuffer) -> Bool {
-        let closes = writeHead(response, framing: .contentLength(body.count), persistence: persistence, into: &buffer)
-        let code = response.status.code
+        writeResponse(status: response.status, fields: response.headerFields, body: body,
+                      requestIsHEAD: requestIsHEAD, persistence: persistence, into: &buffer)
+    }
+
+    /// `writeResponse` from a status and fields, without building an `HTTPResponse`.
+    @discardableResult
+    public mutating func writeResponse(status: HTTPResponse.Status, fields: HTTPFields, body: UnsafeRawBufferPointer,
+                                       requestIsHEAD: Bool = false,
+                                       persistence: HTTPConnectionPersistence,
+                                       into buffer: inout HTTPOutputBuffer) -> Bool {
+        let closes = writeHead(status: status, fields: fields, framing: .contentLength(body.count), persistence: persistence, into: &buffer)
+        let code = status.code
         if !requestIsHEAD && code >= 200 && code != 204 && code != 304 { buffer.append(body) }
         return closes
     }

@@ -7,14 +7,19 @@ import Glibc
 
 // THE io_uring LIFETIME RULE (every operation in SpindleIO follows it):
 //
-//   Memory referenced by an in-flight SQE — buffers, iovecs, timespecs and the `Completion`
-//   record itself — outlives its CQE. An operation's fiber does not return from `perform`, not
-//   on cancellation and not on timeout, until the CQE of its operation has arrived: after a
-//   cancel (or a linked timeout) it asks the kernel to cancel and parks again, uncancellably,
+//   Memory referenced by an in-flight SQE — buffers, iovecs and the `Completion` record
+//   itself — outlives its CQE. An operation's fiber does not return from `perform`, not on
+//   cancellation and not on timeout, until the CQE of its operation has arrived: after a
+//   cancel (or its deadline) it asks the kernel to cancel and parks again, uncancellably,
 //   until the target CQE is in. So the record and buffers can live on the fiber's own stack.
 //
+// Deadlines are the scheduler's timers (a heap in user space), not linked timeout SQEs: an
+// operation costs one SQE, and only an operation that is actually late costs a second (the
+// cancel). Operations no fiber waits for (a connection's idle receive) have no deadline here;
+// their owner cancels them (see `cancel(_:)`).
+//
 // `user_data` encoding: a pointer to the `Completion` on the waiting fiber's stack (8-aligned,
-// low bits 0); `0` for CQEs nobody waits for (linked timeouts, cancel requests); `wakerTag` for
+// low bits 0); `0` for CQEs nobody waits for (cancel requests); `wakerTag` for
 // the scheduler's eventfd poll; a pointer to a `CompletionHandler` with `multishotTag` in the low
 // bits for operations no fiber waits for (multishot accept, a connection's fiber-less
 // receive). A CQE therefore resumes at most the one fiber that
@@ -26,8 +31,6 @@ struct Completion {
     var result: Int32 = 0
     var flags: UInt32 = 0
     var done = false
-    /// Absolute deadline for a linked timeout (must live until submission; lives until the CQE).
-    var timeout = __kernel_timespec()
 }
 
 /// Receives the CQEs of an operation no fiber waits for: a multishot accept, or a connection's
@@ -67,7 +70,6 @@ package final class Reactor: SchedulerDriver {
         self.scheduler = scheduler
         self.ring = try Ring(entries: entries)
         try Ring.require(ring.features.noDrop, "IORING_FEAT_NODROP (completions are never dropped)")
-        try Ring.require(ring.features.linkedTimeouts, "IORING_OP_LINK_TIMEOUT")
         if let receiveBuffers, ring.features.providedBufferRings {
             self.buffers = try BufferRing(ring: ring, configuration: receiveBuffers)
         } else {
@@ -178,21 +180,15 @@ package final class Reactor: SchedulerDriver {
     }
 
     /// Queues a receive on `fd` into the provided-buffer ring whose CQE goes to `handler`
-    /// (no fiber parks). With `deadline` (an absolute monotonic time the caller keeps valid
-    /// until the CQE), a linked timeout ends it with `-ECANCELED`. The caller keeps `handler`
-    /// alive until its CQE arrives. Requires provided buffer rings.
-    package func receive(fd: Int32, handler: CompletionHandler, deadline: UnsafeMutablePointer<__kernel_timespec>?) {
+    /// (no fiber parks). It has no deadline: the owner ends it with `cancel(_:)` (`-ECANCELED`).
+    /// The caller keeps `handler` alive until its CQE arrives. Requires provided buffer rings.
+    /// Cost: one SQE, submitted with the loop's next `io_uring_enter`.
+    package func receive(fd: Int32, handler: CompletionHandler) {
         let ring = buffers!
-        if deadline != nil && io_uring_sq_space_left(self.ring.ring) < 2 { self.ring.submit() }
         let sqe = self.ring.nextSQE()
         io_uring_prep_recv(sqe, fd, nil, ring.configuration.size, 0)
-        spindle_sqe_set(sqe, Self.userData(for: handler), SPINDLE_IOSQE_BUFFER_SELECT | (deadline != nil ? SPINDLE_IOSQE_IO_LINK : 0))
+        spindle_sqe_set(sqe, Self.userData(for: handler), SPINDLE_IOSQE_BUFFER_SELECT)
         spindle_sqe_set_buf_group(sqe, ring.configuration.group)
-        if let deadline {
-            let timeout = self.ring.nextSQE()
-            io_uring_prep_link_timeout(timeout, deadline, IORING_TIMEOUT_ABS)
-            spindle_sqe_set(timeout, 0, 0)
-        }
         inFlight += 1
     }
 
@@ -204,11 +200,11 @@ package final class Reactor: SchedulerDriver {
     }
 
     /// Queues one operation prepared by `prepare`, parks the calling fiber until its CQE, and
-    /// returns the CQE's result and flags. With a `deadline`, a linked timeout cancels the
-    /// operation when it passes (`TimeoutError`); cancelling the fiber cancels the operation
-    /// (`CancellationError`). Either way the CQE is awaited first (the lifetime rule). A
-    /// successful result is returned even if cancellation raced it, so no data is lost.
-    /// Negative results become `IOError(operation, errno)`.
+    /// returns the CQE's result and flags. With a `deadline` (a scheduler timer, no extra SQE),
+    /// the operation is cancelled when it passes (`TimeoutError`); cancelling the fiber cancels
+    /// the operation (`CancellationError`). Either way the CQE is awaited first (the lifetime
+    /// rule). A successful result is returned even if a timeout or cancellation raced it, so no
+    /// data is lost. Negative results become `IOError(operation, errno)`.
     @inline(__always)
     package func perform(
         _ operation: @autoclosure () -> String,
@@ -218,24 +214,16 @@ package final class Reactor: SchedulerDriver {
         let core = Fiber.currentCore(operation())
         if core.isCancelRequested { throw CancellationError() }
         var completion = Completion(core: core)
+        var timedOut = false
         let (result, flags) = withUnsafeMutablePointer(to: &completion) { c -> (Int32, UInt32) in
             let userData = UInt64(UInt(bitPattern: c))
-            if deadline != nil && io_uring_sq_space_left(ring.ring) < 2 { ring.submit() }
             let sqe = ring.nextSQE()
             prepare(sqe)
-            if let deadline {
-                c.pointee.timeout = __kernel_timespec(tv_sec: Int64(deadline.nanoseconds / 1_000_000_000),
-                                                      tv_nsec: Int64(deadline.nanoseconds % 1_000_000_000))
-                spindle_sqe_set(sqe, userData, SPINDLE_IOSQE_IO_LINK)
-                let timeout = ring.nextSQE()
-                io_uring_prep_link_timeout(timeout, &c.pointee.timeout, IORING_TIMEOUT_ABS)
-                spindle_sqe_set(timeout, 0, 0)
-            } else {
-                spindle_sqe_set(sqe, userData, 0)
-            }
+            spindle_sqe_set(sqe, userData, 0)
             inFlight += 1
-            _ = Fiber.park(core, cancellable: true, deadline: nil)
+            let reason = Fiber.park(core, cancellable: true, deadline: deadline)
             if !c.pointee.done {
+                timedOut = reason == .timedOut
                 let cancel = ring.nextSQE()
                 io_uring_prep_cancel64(cancel, userData, 0)
                 spindle_sqe_set(cancel, 0, 0)
@@ -245,8 +233,8 @@ package final class Reactor: SchedulerDriver {
         }
         if result >= 0 { return (result, flags) }
         if result == -Int32(ECANCELED) {
+            if timedOut { throw TimeoutError() }
             if core.isCancelRequested { throw CancellationError() }
-            if deadline != nil { throw TimeoutError() }
         }
         throw IOError(operation(), errno: -result)
     }
