@@ -5,6 +5,7 @@
 #   make test          build and run every test, in debug and in release
 #   make bench-fibers  fiber benchmarks (see Docs/benchmarks.md)
 #   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks.md, "Peers")
+#   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks.md, "Scalability")
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev pkg-config
@@ -67,6 +68,15 @@ bench-peers: deps
 	@python3 -c "import gevent, matplotlib" 2>/dev/null || python3 -m pip install --quiet gevent matplotlib \
 		|| ./.ci/install-deps python3-gevent python3-matplotlib
 	$(MAKE) -C bench peers
+
+# Go for the Go peer, then gevent, greenlet and matplotlib (plots) for the Python side (pip;
+# Debian's packages where pip may not install).
+.PHONY: bench-scale
+bench-scale: deps
+	@./.ci/install-deps $(BENCH_PACKAGES) python3-pip
+	@python3 -c "import gevent, greenlet, matplotlib" 2>/dev/null || python3 -m pip install --quiet gevent greenlet matplotlib \
+		|| ./.ci/install-deps python3-gevent python3-greenlet python3-matplotlib
+	$(MAKE) -C bench scale
 
 clean:
 	rm -rf .build bench/.build

@@ -44,7 +44,7 @@ from benchutil import cpu_ticks, die, die_with_parent, start_server  # noqa: E40
 import report  # noqa: E402  (bench/scale/report.py: tables and plots)
 
 benchutil.PROGRAM = "bench-scale"
-benchutil.PORT_HINT = "pick other ports with SCALE_PORT=... (make -C bench scale SCALE_PORT=7650)"
+benchutil.PORT_HINT = "pick other ports with SCALE_PORT=... (make -C bench scale SCALE_PORT=7750)"
 
 RUNTIMES = ("Spindle", "Go", "gevent")
 GEVENT_PEER = os.path.join(HERE, "gevent_scale_peer.py")
@@ -287,7 +287,7 @@ def main():
     parser.add_argument("--fiber-cpu", type=int, default=0)
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
-    parser.add_argument("--port", type=int, default=7600, help="base port; runs use PORT+1, PORT+2, …")
+    parser.add_argument("--port", type=int, default=7700, help="base port; runs use PORT+1, PORT+2, …")
     parser.add_argument("--quick", action="store_true",
                         help="sizes 1k-100k once, levels 1k and 10k, 500 ms × 2 rounds: a smoke test")
     args = parser.parse_args()
