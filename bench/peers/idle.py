@@ -5,7 +5,7 @@ run.py; not run by itself.
 hold_idle(...) reads the server's VmRSS, opens COUNT connections to it from this process
 (pinned to the client CPU) in batches of BATCH — each sends one `GET /plaintext` and reads the
 whole response before the next batch starts, so the server's accept backlog never overflows —
-waits a second, checks that every connection is still open (a non-blocking read that would
+waits half a second, checks that every connection is still open (a non-blocking read that would
 block), reads VmRSS again and closes them all with a reset (SO_LINGER 0: no TIME_WAIT left to
 exhaust the ephemeral ports for the next server). Growth ÷ connections held = KiB per idle
 connection. A connection the server refused, answered with something other than 200, or
@@ -52,11 +52,14 @@ def open_batch(port, count, request, body, selector, failures):
     the sockets that got a complete 200 response ending in `body`."""
     pending, done = {}, []
     for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.settimeout(5)
+            s.connect(("127.0.0.1", port))  # no name lookup: create_connection's getaddrinfo costs more
             s.sendall(request)
             s.setblocking(False)
         except OSError as e:
+            s.close()
             failures[f"connect/send {reason(e)}"] += 1
             continue
         pending[s] = b""
@@ -125,7 +128,7 @@ def hold_idle(server, port, count, batch, client_cpu, body=b"Hello, World!"):
     held = []
     started = time.monotonic()
     try:
-        time.sleep(0.5)  # let the server settle after its last load
+        time.sleep(0.3)  # let the server settle after its last load
         rss_before = rss_kib(server.pid)
         with selectors.DefaultSelector() as selector:
             while len(held) < count:
@@ -134,7 +137,7 @@ def hold_idle(server, port, count, batch, client_cpu, body=b"Hello, World!"):
                 if not got:  # a whole batch failed: the server holds no more
                     break
         open_seconds = time.monotonic() - started
-        time.sleep(1.0)
+        time.sleep(0.5)
         alive = [s for s in held if still_open(s)]
         if len(alive) < len(held):
             failures["closed while idle"] += len(held) - len(alive)

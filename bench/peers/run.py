@@ -67,13 +67,14 @@ def parse_arguments():
     parser.add_argument("--nginx", default="/usr/sbin/nginx")
     parser.add_argument("--h2o", default="/usr/bin/h2o")
     parser.add_argument("--python", default=sys.executable, help="the Python that has gevent")
+    parser.add_argument("--core", help="the checkout Hello was built from (default: this repository)")
     parser.add_argument("--workdir", required=True, help="where configs and server logs go")
     parser.add_argument("--out", default=out, help="directory of peers.csv, peers.md and the plots")
     parser.add_argument("--name", default="peers", help="file name stem of the outputs")
     parser.add_argument("--port", type=int, default=7500, help="base port; uses PORT+1..PORT+6")
     parser.add_argument("--idle-connections", type=int, default=10000)
     parser.add_argument("--idle-batch", type=int, default=200, help="connections opened before waiting for responses")
-    add_wrk_arguments(parser, reps=3, seconds=4, retry_budget=15, wait_quiet=5)
+    add_wrk_arguments(parser, reps=3, seconds=4, retry_budget=10, wait_quiet=5)
     parser.add_argument("--quick", action="store_true", help="1 turn of 1 s per server and workload: a smoke test")
     args = parser.parse_args()
     if args.quick:
@@ -174,7 +175,7 @@ def main():
     nofile = idle.raise_nofile(args.idle_connections + 4096)  # before any server starts: they inherit it
     install_cleanup()
     started = time.monotonic()
-    root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    root = os.path.abspath(args.core or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     header = print_header(args, root, "Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent "
                           "(one worker on one core each)",
                           report.tool_versions(args))
