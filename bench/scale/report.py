@@ -141,6 +141,8 @@ def plots(rows, folder):
         ax.set_xscale("log")
         if logy:
             ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
         ax.set_xlabel("fibers / goroutines / greenlets (log)")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
