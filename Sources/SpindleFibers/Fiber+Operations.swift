@@ -33,15 +33,16 @@ extension Fiber {
 
     /// Starts a new fiber running `body` on the current scheduler. The new fiber is queued and
     /// the caller continues; it first runs at the caller's next suspension point.
-    /// Cost: one object allocation plus the closure's captures; a stack from the pool (no system
-    /// call while the pool has free stacks). Stops the process with advice when the stack pool
+    /// Cost: a recycled fiber object (or one allocation when none is free), one allocation for
+    /// the closure's captures when it has any (plus the wrapper when `Success` is not `Void`), a
+    /// stack from the pool (no system call while the pool has free stacks). Stops the process with advice when the stack pool
     /// is exhausted (`SPINDLE_STACKS_MAX`).
     /// Call on a scheduler thread: inside `Scheduler.run`, a fiber, or submitted work.
     @inlinable @discardableResult
     public static func spawn<Success>(name: String? = nil, _ body: @escaping () throws -> Success) -> FiberHandle<Success> {
         // Inlinable so the caller specialises the wrapper for `Success` (no run-time
         // generic-metadata lookup per spawn).
-        let fiber = Fiber(name: name, scheduler: Scheduler.requireCurrent("Fiber.spawn"))
+        let fiber = Fiber.make(name: name, scheduler: Scheduler.requireCurrent("Fiber.spawn"))
         fiber.entry = { [unowned(unsafe) fiber] in
             // unowned(unsafe): the entry runs while the scheduler holds the fiber alive.
             fiber.value = try body()
@@ -54,7 +55,7 @@ extension Fiber {
     /// as is, saving the wrapper's allocation.
     @inlinable @discardableResult
     public static func spawn(name: String? = nil, _ body: @escaping () throws -> Void) -> FiberHandle<Void> {
-        let fiber = Fiber(name: name, scheduler: Scheduler.requireCurrent("Fiber.spawn"))
+        let fiber = Fiber.make(name: name, scheduler: Scheduler.requireCurrent("Fiber.spawn"))
         fiber.entry = body
         fiber.scheduler.start(fiber)
         return FiberHandle(typed: fiber)

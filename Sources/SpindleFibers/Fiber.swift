@@ -20,19 +20,21 @@ public final class Fiber {
         case finished
     }
 
-    /// Unique in the process: the scheduler's number in the high 24 bits, a counter below.
-    public final let id: UInt64
-    /// A name for diagnostics (overflow reports, dumps); nil unless given at spawn.
-    public final let name: String?
-
     // Scheduler bookkeeping. All of it is touched only on the owning scheduler's thread.
     // `@exclusivity(unchecked)`: never accessed inside an inout/modify that spans a fiber
     // switch, and only on the owner thread, so the runtime's dynamic exclusivity checks could
     // never fire here; on the switch path they would cost ~10 ns per access.
+
+    /// Unique in the process: the scheduler's number in the high 24 bits, a counter below.
+    /// (A `var` only because finished, unreferenced fiber objects are recycled: see `recycle`.)
+    @exclusivity(unchecked) public private(set) final var id: UInt64
+    /// A name for diagnostics (overflow reports, dumps); nil unless given at spawn.
+    @exclusivity(unchecked) public private(set) final var name: String?
+
     @usableFromInline final unowned(unsafe) let scheduler: Scheduler
-    final let stack: FiberStack
+    @exclusivity(unchecked) final var stack: FiberStack
     /// The switch-path state, in the stack's control block; valid until the fiber finishes.
-    final let core: CorePointer
+    @exclusivity(unchecked) final var core: CorePointer
     @exclusivity(unchecked) final var finished = false
     /// Whether it was cancelled, kept here once the core is gone (after finishing).
     @exclusivity(unchecked) final var cancelledWhenFinished = false
@@ -40,11 +42,13 @@ public final class Fiber {
     @exclusivity(unchecked) final var joiners: WaitQueue? = nil
     /// `FiberLocal` values (created on first write).
     @exclusivity(unchecked) final var locals: [ObjectIdentifier: Any]? = nil
+    /// Next object in the scheduler's list of recycled fibers (while this one is in it).
+    @exclusivity(unchecked) final var nextRecycled: Unmanaged<Fiber>? = nil
 
     @usableFromInline
     init(name: String?, scheduler: Scheduler) {
         // Allocation is the caller's; the stack comes from the scheduler's pool (O(1)).
-        guard let stack = scheduler.stacks.allocate() else { scheduler.stacksExhausted() }
+        let stack = Self.takeStack(scheduler)
         self.id = scheduler.nextFiberID()
         self.name = name
         self.scheduler = scheduler
@@ -52,6 +56,36 @@ public final class Fiber {
         self.core = stack.control.bindMemory(to: FiberCore.self, capacity: 1)
         // `self` is fully initialised here; the core points back at it unretained.
         FiberCore.initialize(core, for: self, stack: stack)
+    }
+
+    /// A fiber object ready to start on `scheduler`: a recycled one when the scheduler has one
+    /// (no allocation), else a new one. Either way it has a fresh id, stack and core.
+    @usableFromInline
+    static func make(name: String?, scheduler: Scheduler) -> Fiber {
+        guard let fiber = scheduler.takeRecycledFiber() else { return Fiber(name: name, scheduler: scheduler) }
+        let stack = takeStack(scheduler)
+        fiber.id = scheduler.nextFiberID()
+        if name != nil || fiber.name != nil { fiber.name = name }
+        fiber.stack = stack
+        fiber.core = stack.control.bindMemory(to: FiberCore.self, capacity: 1)
+        fiber.finished = false
+        fiber.cancelledWhenFinished = false
+        FiberCore.initialize(fiber.core, for: fiber, stack: stack)
+        return fiber
+    }
+
+    @inline(__always)
+    private static func takeStack(_ scheduler: Scheduler) -> FiberStack {
+        guard let stack = scheduler.stacks.allocate() else { scheduler.stacksExhausted() }
+        return stack
+    }
+
+    /// Drops what a finished fiber still holds (its value, error, joiner queue) before the object
+    /// is kept for reuse. Only called when nothing but the scheduler references the object.
+    final func clearForReuse() {
+        value = nil
+        failure = nil
+        joiners = nil
     }
 
     /// The fiber's life-cycle state.

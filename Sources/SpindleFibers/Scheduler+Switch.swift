@@ -74,7 +74,7 @@ extension Scheduler {
             switchingFromFinished = false
             let fiber = from.pointee.fiber
             fiber._withUnsafeGuaranteedRef { stacks.release($0.stack) }
-            fiber.release()  // the reference taken in `start`
+            recycleOrRelease(fiber)  // the reference taken in `start`
         } else {
             from.pointee.context = context
         }

@@ -59,6 +59,10 @@ public final class Scheduler: @unchecked Sendable {
     @exclusivity(unchecked) public internal(set) var switches: UInt64 = 0
     /// Reasons the loop must keep running without live fibers (e.g. an I/O runtime worker).
     @exclusivity(unchecked) package var keepAliveCount = 0
+    /// Finished fiber objects nobody references any more, kept for the next spawns (see
+    /// Scheduler+Recycling); each holds one retain, released when the scheduler detaches.
+    @exclusivity(unchecked) var recycledFibers: Unmanaged<Fiber>? = nil
+    @exclusivity(unchecked) var recycledCount = 0
 
     /// Work posted by other threads, run by the loop outside any fiber.
     let inbox = Mutex<Inbox>(Inbox())
@@ -93,7 +97,12 @@ public final class Scheduler: @unchecked Sendable {
     package func detach() {
         misusePrecondition(liveFibers == 0, "Scheduler detached with \(liveFibers) unfinished fibers")
         inbox.withLock { $0.closed = true }
+        dropRecycledFibers()
         spindle_set_current_scheduler(nil)
+    }
+
+    deinit {
+        dropRecycledFibers()
     }
 
     /// The scheduler of the calling thread, or nil when the thread runs none.

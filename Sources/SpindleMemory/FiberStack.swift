@@ -1,8 +1,8 @@
 /// One fixed-size stack handed out by a `StackPool`.
 ///
-/// The highest `StackPool.controlSize` bytes of the slot are reserved for the owner's control
-/// block (fiber bookkeeping that must sit at a fixed address, in the page the fiber touches
-/// first anyway); the stack proper grows down from `top`.
+/// `StackPool.controlSize` bytes near the slot's end (staggered by the pool's cache colouring)
+/// are reserved for the owner's control block (fiber bookkeeping that must sit at a fixed
+/// address, in the page the fiber touches first anyway); the stack proper grows down from `top`.
 /// Valid from `StackPool.allocate()` until `StackPool.release(_:)`; not thread-safe.
 public struct FiberStack {
     /// Highest usable address of the stack (16-byte aligned); the stack grows down from here.

@@ -1,0 +1,81 @@
+// Recycled fiber objects: a finished fiber nobody references is reused by a later spawn with a
+// fresh id and name, its value and error are dropped, and a fiber still referenced by a handle
+// keeps its identity and result however many spawns follow.
+import SpindleFibers
+import XCTest
+
+final class RecyclingTests: XCTestCase {
+    final class Payload {}
+
+    func testAHeldHandleKeepsItsFiber() throws {
+        try Scheduler.run {
+            let kept = Fiber.spawn(name: "kept") { 42 }
+            let id = kept.fiber.id
+            XCTAssertEqual(try kept.join(), 42)
+            for _ in 0..<200 { Fiber.spawn {} }
+            Fiber.yield()
+            XCTAssertEqual(kept.fiber.id, id)
+            XCTAssertEqual(kept.fiber.name, "kept")
+            XCTAssertTrue(kept.isFinished)
+            XCTAssertEqual(try kept.join(), 42)
+        }
+    }
+
+    func testDroppedFibersAreReusedWithAFreshIdentity() {
+        var ids = Set<UInt64>()
+        var names: [String?] = []
+        Scheduler.run {
+            let scheduler = Scheduler.current!
+            XCTAssertEqual(scheduler.recycledFiberCount, 0)
+            for i in 0..<100 {
+                Fiber.spawn(name: i % 2 == 0 ? "even \(i)" : nil) {
+                    let me = Fiber.current!
+                    ids.insert(me.id)
+                    names.append(me.name)
+                    XCTAssertFalse(me.isFinished)
+                    XCTAssertFalse(me.isCancelled)
+                }
+                Fiber.yield()
+                XCTAssertEqual(scheduler.recycledFiberCount, 1, "the finished fiber's object is kept, and reused by the next spawn")
+            }
+        }
+        XCTAssertEqual(ids.count, 100, "every spawn gets a new id")
+        XCTAssertEqual(names, (0..<100).map { $0 % 2 == 0 ? "even \($0)" : nil }, "names do not leak into the next fiber")
+    }
+
+    func testAFinishedUnreferencedFiberDropsItsValueAndError() {
+        weak var value: Payload? = nil
+        weak var error: ErrorPayload? = nil
+        Scheduler.run {
+            Fiber.spawn { () -> Payload in
+                let payload = Payload()
+                value = payload
+                return payload
+            }
+            Fiber.spawn { () throws -> Void in
+                let failure = ErrorPayload()
+                error = failure
+                throw failure
+            }
+            Fiber.yield()
+            XCTAssertNil(value, "the value of a fiber nobody can join is released")
+            XCTAssertNil(error, "the error of a fiber nobody can join is released")
+        }
+    }
+
+    func testACancelledFiberDoesNotPassItsStateOn() throws {
+        try Scheduler.run {
+            let sleeper = Fiber.spawn { try Fiber.sleep(for: .seconds(60)) }
+            Fiber.yield()
+            sleeper.cancel()
+            XCTAssertThrowsError(try sleeper.join())
+            XCTAssertTrue(sleeper.fiber.isCancelled)
+            _ = consume sleeper
+            let next = Fiber.spawn { Fiber.isCancelled }
+            XCTAssertFalse(try next.join())
+            XCTAssertFalse(next.fiber.isCancelled)
+        }
+    }
+}
+
+final class ErrorPayload: Error {}
