@@ -35,7 +35,12 @@ static void open_self_pidfd(void) {
 #endif
 }
 
-int spindle_guard_install_strided(void *base, size_t stride, size_t length, size_t count) {
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+// `advice` for `count` ranges of `length` bytes spaced `stride` apart, 1024 ranges per call.
+static int advise_strided(void *base, size_t stride, size_t length, size_t count, int advice) {
 #if defined(SYS_process_madvise)
     pthread_once(&pidfd_once, open_self_pidfd);
     if (self_pidfd < 0) return ENOSYS;
@@ -48,7 +53,7 @@ int spindle_guard_install_strided(void *base, size_t stride, size_t length, size
             ranges[i].iov_base = (char *)base + (done + i) * stride;
             ranges[i].iov_len = length;
         }
-        long r = syscall(SYS_process_madvise, self_pidfd, ranges, n, MADV_GUARD_INSTALL, 0);
+        long r = syscall(SYS_process_madvise, self_pidfd, ranges, n, advice, 0);
         if (r < 0) {
             if (errno == EINTR) continue;
             return errno;
@@ -58,7 +63,15 @@ int spindle_guard_install_strided(void *base, size_t stride, size_t length, size
     }
     return 0;
 #else
-    (void)base; (void)stride; (void)length; (void)count;
+    (void)base; (void)stride; (void)length; (void)count; (void)advice;
     return ENOSYS;
 #endif
+}
+
+int spindle_guard_install_strided(void *base, size_t stride, size_t length, size_t count) {
+    return advise_strided(base, stride, length, count, MADV_GUARD_INSTALL);
+}
+
+int spindle_populate_strided(void *base, size_t stride, size_t length, size_t count) {
+    return advise_strided(base, stride, length, count, MADV_POPULATE_WRITE);
 }

@@ -18,4 +18,9 @@ int spindle_wait_readable(int fd, int64_t timeout_ns);
 /// then falls back to one `madvise` per range, or to other guards).
 int spindle_guard_install_strided(void *base, size_t stride, size_t length, size_t count);
 
+/// Commits (`MADV_POPULATE_WRITE`) `count` ranges of `length` bytes spaced `stride` bytes apart
+/// from `base`, batched like `spindle_guard_install_strided`: the page faults of a prefault
+/// without taking them one by one. Returns 0, or an errno (the caller then touches the pages).
+int spindle_populate_strided(void *base, size_t stride, size_t length, size_t count);
+
 #endif

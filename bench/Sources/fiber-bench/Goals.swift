@@ -19,7 +19,13 @@ enum Goals {
         } else {
             goals.append(.init(text: "scheduler switch ≤ 5× raw jump", measured: "missing", passed: nil))
         }
-        faster("scheduler switch ≥ 10× faster than Swift Task ping-pong", spindle: "yield", peer: "task", factor: 10)
+        // Judged against the faster of the two Task variants (pinned or unpinned) in this run: the
+        // peer's best case, so the stricter test. The goal text names which one it was.
+        let taskPeer = [("task", "pinned"), ("task-unpinned", "unpinned")]
+            .compactMap { name, label in median(name).map { (name, label, $0) } }
+            .min { $0.2 < $1.2 }
+        faster("scheduler switch ≥ 10× faster than Swift Task ping-pong (\(taskPeer?.1 ?? "pinned"), the faster Task run)",
+               spindle: "yield", peer: taskPeer?.0 ?? "task", factor: 10)
         faster("scheduler switch ≥ 5× faster than Go ping-pong", spindle: "yield", peer: "go-pingpong", factor: 5)
         if let spawn = median("spawn") {
             goals.append(.init(text: "spawn+finish ≤ 150 ns", measured: "\(fixed(spawn, 1)) ns", passed: spawn <= 150))
@@ -39,7 +45,7 @@ enum Goals {
             goals.append(.init(text: "spawn+finish makes no system calls", measured: "strace failed", passed: nil))
         }
 
-        if let million = report.parked.first(where: { $0.result.fibers == 1_000_000 })?.result {
+        if let million = report.parked.first(where: { $0.result.fibers == 1_000_000 && !$0.prefaulted })?.result {
             goals.append(.init(text: "1M parked fibers created in ≤ 1.5 s",
                                measured: "\(fixed(million.createNs / 1e9, 2)) s", passed: million.createNs <= 1.5e9))
             goals.append(.init(text: "1M parked fibers ≤ 4.5 KiB RSS per fiber",

@@ -55,22 +55,24 @@ enum Peers {
         return counts
     }
 
-    /// Runs `fiber-bench parked <count>` `runs` times, each in a fresh process, and
-    /// `fiber-bench touch <count>` as often for the page-fault floor; returns the medians.
-    static func parked(count: Int, runs: Int) -> Parked.Summary? {
+    /// Runs `fiber-bench parked <count>` `runs` times, each in a fresh process, and (for the
+    /// default pool) `fiber-bench touch <count>` as often for the page-fault floor; returns the
+    /// medians. `prefaulted`: the pool is preallocated for all fibers and prefaulted at start-up.
+    static func parked(count: Int, runs: Int, prefaulted: Bool = false) -> Parked.Summary? {
         let me = Subprocess.quote(Subprocess.selfPath)
+        let environment = prefaulted ? Parked.prefaultEnvironment(count: count) + " " : ""
         var results: [Parked.Result] = []
         var floor = Samples()
         for _ in 0..<runs {
-            if let text = Subprocess.output(of: "\(me) parked \(count)"),
+            if let text = Subprocess.output(of: "\(environment)\(me) parked \(count)"),
                let result = text.split(separator: "\n").lazy.compactMap({ Parked.Result(line: String($0)) }).first {
                 results.append(result)
             }
-            if let text = Subprocess.output(of: "\(me) touch \(count)") {
+            if !prefaulted, let text = Subprocess.output(of: "\(me) touch \(count)") {
                 let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
                 if f.count == 3, f[0] == "touch", let ns = Double(f[2]), ns >= 0 { floor.append(ns) }
             }
         }
-        return Parked.Summary(results, firstTouchNs: floor.isEmpty ? nil : floor.median)
+        return Parked.Summary(results, firstTouchNs: floor.isEmpty ? nil : floor.median, prefaulted: prefaulted)
     }
 }

@@ -56,12 +56,13 @@ struct Report {
             out += "**\(total)**" + (names.isEmpty ? "" : " (\(names.joined(separator: ", ")))") + "\n"
         }
         if !parked.isEmpty {
-            out += "\n| parked fibers | create + run to park | per fiber | first-touch floor (C) | RSS Δ per fiber | page tables Δ per fiber | mappings | guard |\n"
-            out += "|---:|---:|---:|---:|---:|---:|---:|---|\n"
+            out += "\n| parked fibers | stack pool | pool start-up (not in create) | create + run to park | per fiber | first-touch floor (C) | RSS Δ per fiber | page tables Δ per fiber | mappings | guard |\n"
+            out += "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n"
             for summary in parked {
                 let p = summary.result
                 let floor = summary.firstTouchNs.map { "\(fixed($0 / 1e6, 1)) ms" } ?? "n/a"
-                out += "| \(p.fibers) | \(fixed(p.createNs / 1e6, 1)) ms | \(fixed(p.nsPerFiber, 0)) ns | \(floor) | "
+                let pool = summary.prefaulted ? "preallocated + prefaulted" : "default (grows on demand)"
+                out += "| \(p.fibers) | \(pool) | \(fixed(p.startupNs / 1e6, 1)) ms | \(fixed(p.createNs / 1e6, 1)) ms | \(fixed(p.nsPerFiber, 0)) ns | \(floor) | "
                 out += "\(fixed(p.residentPerFiber / 1024, 2)) KiB | \(fixed(p.pageTablePerFiber / 1024, 2)) KiB | \(p.mappings) | \(p.guardMode) |\n"
             }
             out += "(medians of \(parked.first?.runs ?? 0) fresh processes per size)\n"
@@ -86,12 +87,14 @@ struct Report {
         }
         for summary in parked {
             let p = summary.result
-            out += "parked,\(p.fibers) fibers create+park,\(fixed(p.nsPerFiber, 1)),ns/fiber,,,,,\n"
+            let kind = summary.prefaulted ? "parked-prefaulted" : "parked"
+            out += "\(kind),\(p.fibers) pool start-up,\(fixed(p.startupNs / 1e6, 1)),ms,,,,,\n"
+            out += "\(kind),\(p.fibers) fibers create+park,\(fixed(p.nsPerFiber, 1)),ns/fiber,,,,,\n"
             if let floor = summary.firstTouchNs {
                 out += "parked,\(p.fibers) first-touch floor,\(fixed(floor / Double(p.fibers), 1)),ns/fiber,,,,,\n"
             }
-            out += "parked,\(p.fibers) fibers RSS,\(fixed(p.residentPerFiber, 0)),bytes/fiber,,,,,\n"
-            out += "parked,\(p.fibers) fibers page tables,\(fixed(p.pageTablePerFiber, 0)),bytes/fiber,,,,,\n"
+            out += "\(kind),\(p.fibers) fibers RSS,\(fixed(p.residentPerFiber, 0)),bytes/fiber,,,,,\n"
+            out += "\(kind),\(p.fibers) fibers page tables,\(fixed(p.pageTablePerFiber, 0)),bytes/fiber,,,,,\n"
         }
         for goal in goals {
             out += "goal," + [goal.text, goal.measured, "", "", "", "", "", goal.verdict].map(field).joined(separator: ",") + "\n"

@@ -24,6 +24,8 @@ struct Suite {
         /// Spawn batches (of `SpindleBenchmarks.spawnBatch`) in the run watched by strace.
         var stracedSpawnBatches = 1000
         var parkedCounts = [10_000, 100_000, 1_000_000]
+        /// Sizes also run with a pool preallocated and prefaulted for every fiber.
+        var prefaultedParkedCounts = [1_000_000]
         /// Fresh-process runs per parked size (medians reported).
         var parkedRuns = 3
         /// Path of the Go peer binary (nil: Go rows are skipped).
@@ -43,12 +45,13 @@ struct Suite {
             spawnBatches = 2
             stracedSpawnBatches = 10
             parkedCounts = [10_000]
+            prefaultedParkedCounts = [10_000]
             parkedRuns = 1
         }
     }
 
     /// The benchmarks `fiber-bench one NAME` runs in-process, in suite order.
-    static let inProcess = ["raw", "exclusivity", "yield", "channel", "spawn", "task"]
+    static let inProcess = ["raw", "exclusivity", "yield", "channel", "spawn", "task", "task-unpinned"]
 
     var options: Options
 
@@ -62,6 +65,10 @@ struct Suite {
         case "channel": return SpindleBenchmarks.channelPingPong(roundTrips: options.channelRoundTrips, repetitions: reps)
         case "spawn": return SpindleBenchmarks.spawnFinish(batches: options.spawnBatches, repetitions: reps)
         case "task": return TaskPingPong.run(roundTrips: options.taskRoundTrips, repetitions: reps)
+        case "task-unpinned":
+            // The default executor as a user runs it: its threads may use every CPU.
+            guard bench_unpin() > 0 else { fputsStderr("fiber-bench: could not unpin the Task peer"); return nil }
+            return TaskPingPong.run(roundTrips: options.taskRoundTrips, repetitions: reps)
         default: return nil
         }
     }
@@ -86,6 +93,10 @@ struct Suite {
             progress("\(count) parked fibers (\(options.parkedRuns) fresh processes)")
             if let summary = Peers.parked(count: count, runs: options.parkedRuns) { parked.append(summary) }
         }
+        for count in options.prefaultedParkedCounts {
+            progress("\(count) parked fibers, pool preallocated and prefaulted (\(options.parkedRuns) fresh processes)")
+            if let summary = Peers.parked(count: count, runs: options.parkedRuns, prefaulted: true) { parked.append(summary) }
+        }
 
         let raw = pooled["raw"], yieldSwitch = pooled["yield"]
         let goPingPong = pooled["go-pingpong"], goSpawn = pooled["go-spawn"]
@@ -96,7 +107,9 @@ struct Suite {
                   peerName: "raw jump", peer: raw),
             .init(name: "Spindle Fiber.yield ping-pong", unit: "ns/switch", samples: yieldSwitch,
                   peerName: "raw jump", peer: raw),
-            .init(name: "Swift Task ping-pong, UnsafeContinuation", unit: "ns/switch", samples: pooled["task"],
+            .init(name: "Swift Task ping-pong, pinned to 1 CPU", unit: "ns/switch", samples: pooled["task"],
+                  peerName: "Spindle yield", peer: yieldSwitch),
+            .init(name: "Swift Task ping-pong, unpinned (all CPUs)", unit: "ns/switch", samples: pooled["task-unpinned"],
                   peerName: "Spindle yield", peer: yieldSwitch),
             .init(name: "Go goroutine ping-pong, unbuffered chan", unit: "ns/switch", samples: goPingPong,
                   peerName: "Spindle yield", peer: yieldSwitch),
@@ -119,7 +132,9 @@ struct Suite {
         let expected = Self.inProcess + (options.goPeer == nil ? [] : ["go-pingpong", "go-spawn"])
         report.missing = expected.filter { pooled[$0] == nil }
             + (base == nil || loaded == nil ? ["strace"] : [])
-            + options.parkedCounts.filter { count in !parked.contains { $0.result.fibers == count } }.map { "parked \($0)" }
+            + options.parkedCounts.filter { count in !parked.contains { $0.result.fibers == count && !$0.prefaulted } }.map { "parked \($0)" }
+            + options.prefaultedParkedCounts.filter { count in !parked.contains { $0.result.fibers == count && $0.prefaulted } }
+                .map { "parked \($0) prefaulted" }
         return report
     }
 

@@ -3,7 +3,9 @@ import Dispatch
 import Synchronization
 
 /// (d) The Swift concurrency peer: two `Task`s handing a turn back and forth through
-/// `withUnsafeContinuation`, on the default global executor.
+/// `withUnsafeContinuation`, on the default global executor. `fiber-bench one task` runs it
+/// pinned like the rest of the suite; `one task-unpinned` first lets the process use every CPU
+/// (`bench_unpin`), as a user would run it.
 enum TaskPingPong {
     /// Runs `repetitions` (+1 warm-up) measurements of `roundTrips` round trips and returns ns per
     /// hand-off (two per round trip). Blocks the calling thread, which must not be a Swift

@@ -13,6 +13,10 @@ uint64_t bench_now_ns(void);
 /// CPUs in this process's affinity mask (1 under `taskset -c 0`), or -1 on error.
 int bench_allowed_cpus(void);
 
+/// Lets this process run on every online CPU again (undoes an inherited `taskset`), so a peer
+/// can be measured the way a user would run it. Returns the CPUs now allowed, or -1 on error.
+int bench_unpin(void);
+
 /// Two boost.context contexts (this thread's and one on a private stack) bouncing with
 /// `jump_fcontext` for `round_trips` round trips. Returns ns per switch (one jump).
 /// Returns a negative value when the stack cannot be mapped.
