@@ -72,20 +72,21 @@ func parked(n int) {
 // roundRobin starts n goroutines that wait at a gate, then call runtime.Gosched() rounds+1
 // times each; the first call is the unmeasured warm-up (the gate keeps goroutines that sysmon's
 // preemption lets run early from starting before the rest exist). The clock starts once every
-// goroutine has made its warm-up call and runs until all have finished. Go's run queues are not
-// strictly FIFO (local queue, global queue, runnext), so some goroutines may be further along
-// when the clock starts: every goroutine counts its calls in its own slot, and the switches
-// are the calls made after the clock started.
+// goroutine has made its warm-up call and stops when all have made their last one and parked
+// on a channel (so no goroutine exits while the clock runs; the park is a switch too). Go's run
+// queues are not strictly FIFO (local queue, global queue, runnext), so some goroutines are
+// further along than others when the clock starts: each counts its switches in its own slot,
+// and only those made after the clock started are counted.
 func roundRobin(n, rounds int) {
-	gate := make(chan struct{})
-	calls := make([]int32, n)
+	gate, exit := make(chan struct{}), make(chan struct{})
+	switches := make([]int32, n)
 	var started, warmed, finished sync.WaitGroup
 	started.Add(n)
 	warmed.Add(n)
 	finished.Add(n)
 	rss0, pte0 := memory()
 	for i := 0; i < n; i++ {
-		slot := &calls[i]
+		slot := &switches[i]
 		go func() {
 			started.Done()
 			<-gate
@@ -96,22 +97,25 @@ func roundRobin(n, rounds int) {
 				*slot++
 				runtime.Gosched()
 			}
+			*slot++
 			finished.Done()
+			<-exit
 		}()
 	}
 	started.Wait()
 	close(gate)
 	warmed.Wait()
 	before := 0
-	for _, c := range calls {
-		before += int(c)
+	for _, s := range switches {
+		before += int(s)
 	}
 	start := time.Now()
 	finished.Wait()
 	elapsed := time.Since(start)
 	rss1, pte1 := memory()
-	switches := n*(rounds+1) - before
-	fmt.Printf("round-robin %d %d %d %d %d %d\n", n, rounds, switches, elapsed.Nanoseconds(), rss1-rss0, pte1-pte0)
+	close(exit)
+	timed := n*(rounds+2) - before
+	fmt.Printf("round-robin %d %d %d %d %d %d\n", n, rounds, timed, elapsed.Nanoseconds(), rss1-rss0, pte1-pte0)
 }
 
 // serveHTTP answers GET /sleep?ms=N after sleeping N ms, on 127.0.0.1:port.
