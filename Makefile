@@ -6,13 +6,14 @@
 #   make bench-fibers  fiber benchmarks (see Docs/benchmarks.md)
 #   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks.md, "Peers")
 #   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks.md, "Scalability")
+#   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks.md, "Allocators")
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev pkg-config
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test test-debug test-release build deps bench bench-fibers bench-io bench-http bench-peers clean
+.PHONY: run demo test test-debug test-release build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -68,6 +69,14 @@ bench-peers: deps
 	@python3 -c "import gevent, matplotlib" 2>/dev/null || python3 -m pip install --quiet gevent matplotlib \
 		|| ./.ci/install-deps python3-gevent python3-matplotlib
 	$(MAKE) -C bench peers
+
+# The allocators the benchmark preloads (jemalloc, tcmalloc), wrk, and matplotlib for the plots
+# (pip; Debian's python3-matplotlib where pip may not install).
+bench-alloc: deps
+	@./.ci/install-deps wrk libjemalloc2 libtcmalloc-minimal4 python3-pip
+	@python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install --quiet matplotlib \
+		|| ./.ci/install-deps python3-matplotlib
+	$(MAKE) -C bench alloc
 
 # Go for the Go peer, then gevent, greenlet and matplotlib (plots) for the Python side (pip;
 # Debian's packages where pip may not install).

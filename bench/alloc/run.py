@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""The allocator benchmark behind `make bench-alloc` / `make -C bench alloc`.
+
+Spindle's Hello server (Examples/Hello, `--workers 1`, pinned to SERVER_CPU) with each process
+allocator, and with pools and arenas switched off:
+
+  mimalloc             the default build (package trait `Mimalloc`: libmimalloc linked)
+  glibc                built with `--disable-default-traits` (glibc malloc)
+  jemalloc             the glibc build with LD_PRELOAD=libjemalloc.so.2
+  tcmalloc             the glibc build with LD_PRELOAD=libtcmalloc_minimal.so.4
+  mimalloc, pools off  the default build with SPINDLE_POOLS=off (ObjectPool keeps nothing,
+                       RequestArena mallocs every allocation)
+  mimalloc, no shim    the default build without allocstats.so: plaintext only, to show what
+                       the counting costs (no allocator statistics for this row)
+
+Every server runs with bench/alloc/allocstats.so preloaded first (see allocstats.c): it counts
+malloc/free calls and live bytes and, on SIGUSR2, writes which allocator serves malloc (by the
+allocator's own ownership test of a probe block) and the allocator's own statistics. Each turn
+starts a fresh server, checks which allocator is really active (the shim's report, the library
+in /proc/PID/maps, the probe blocks' mappings) and prints it; a mismatch is a FAIL.
+
+Workloads (wrk -t1 pinned to CLIENT_CPU, 64 keep-alive connections, one request per write):
+
+  plaintext  GET /plaintext        ("Hello, World!")
+  json       GET /json             ({"message":"Hello, World!"})
+  echo       POST /echo, 64 KiB    (echo.lua; the body comes back)
+  idle       idle_client.py opens IDLE connections (10,000), one GET /plaintext each, holds them
+
+Per turn: req/s and p50/p99 latency (wrk; pipeline.lua's RAWLAT line), peak RSS (VmHWM, reset
+through /proc/PID/clear_refs before the load), steady RSS (VmRSS SETTLE s after the load, or
+with the idle connections held), VSZ (VmSize), allocations per second and per request (the
+shim's count over the load), bytes in use (the allocator's own statistics: jemalloc
+stats.allocated, tcmalloc generic.current_allocated_bytes, glibc mallinfo2; for mimalloc, whose
+Debian build keeps none, the shim's live bytes) and the fragmentation ratio RSS / in use (and
+the allocator's own held bytes / in use where it reports them).
+
+Turns rotate through the variants, REPS per workload (one for idle); medians over the turns.
+Writes OUT/NAME.csv (every turn and median), NAME.md (the tables and the allocator verified in
+every turn) and NAME-rps.png, NAME-rss.png (matplotlib, Agg); NAME is `alloc` by default. Exit status 0 when every measurement ran and every
+allocator was verified, 1 otherwise. Standard library only, plus matplotlib for the plots.
+See Docs/benchmarks.md, section "Allocators".
+"""
+import argparse
+import copy
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import benchutil  # noqa: E402
+from benchutil import (CHILDREN, RetryBudget, add_wrk_arguments, die, die_with_parent, fmt_us,  # noqa: E402
+                       install_cleanup, kept, measured_turn, print_footer, print_header, probe, run_wrk,
+                       start_server, tool_version, write_csv)
+
+benchutil.PROGRAM = "bench-alloc"
+benchutil.PORT_HINT = "pick other ports with ALLOC_PORT=... (make -C bench alloc ALLOC_PORT=7550)"
+
+ALLOCATORS = ("mimalloc", "glibc", "jemalloc", "tcmalloc")
+WORKLOADS = {  # name: (path, wrk script or None for the idle connections)
+    "plaintext": ("/plaintext", os.path.join(HERE, "..", "http", "pipeline.lua")),
+    "json": ("/json", os.path.join(HERE, "..", "http", "pipeline.lua")),
+    "echo": ("/echo", os.path.join(HERE, "echo.lua")),
+    "idle": ("/plaintext", None),
+}
+POOLS_OFF = "mimalloc, pools off"
+NO_SHIM = "mimalloc, no shim"
+PACKAGES = ("libmimalloc2.0", "libjemalloc2", "libtcmalloc-minimal4", "libc6")
+
+
+class Variant:
+    def __init__(self, name, allocator, binary, preload, env=None, workloads=tuple(WORKLOADS), shim=True):
+        self.name, self.allocator, self.binary, self.preload = name, allocator, binary, preload
+        self.env, self.workloads, self.shim = env or {}, workloads, shim
+
+
+def variants(args):
+    shim = [args.shim]
+    return [
+        Variant("mimalloc", "mimalloc", args.mimalloc, shim),
+        Variant("glibc", "glibc", args.glibc, shim),
+        Variant("jemalloc", "jemalloc", args.glibc, shim + [args.jemalloc]),
+        Variant("tcmalloc", "tcmalloc", args.glibc, shim + [args.tcmalloc]),
+        Variant(POOLS_OFF, "mimalloc", args.mimalloc, shim, env={"SPINDLE_POOLS": "off"}),
+        Variant(NO_SHIM, "mimalloc", args.mimalloc, [], workloads=("plaintext",), shim=False),
+    ]
+
+
+# ---------------------------------------------------------------- the server's memory and allocator
+
+def proc_status(pid):
+    """VmHWM, VmRSS, VmSize of /proc/PID/status in KiB."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS", "VmSize"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+def reset_peak_rss(pid):
+    """Resets VmHWM to the current RSS (writing 5 to /proc/PID/clear_refs, Linux 4.0+)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+def read_stats(path):
+    stats = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                key, sep, value = line.rstrip("\n").partition("=")
+                if sep:
+                    stats[key] = int(value) if value.lstrip("-").isdigit() else value
+    except FileNotFoundError:
+        pass
+    return stats
+
+
+def dump_stats(server, path):
+    """SIGUSR2 to the server; allocstats.so's thread rewrites `path`. Returns the new report."""
+    before = read_stats(path).get("seq", 0)
+    os.kill(server.pid, signal.SIGUSR2)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        stats = read_stats(path)
+        if stats.get("seq", 0) > before:
+            return stats
+        time.sleep(0.01)
+    die(f"no allocator report in {path} 5 s after SIGUSR2 (is allocstats.so preloaded?)")
+
+
+def mappings(pid):
+    """[(start, end, name)] of /proc/PID/maps; name is the path, [heap], or "" (anonymous)."""
+    result = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split(maxsplit=5)
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            result.append((start, end, fields[5].strip() if len(fields) > 5 else ""))
+    return result
+
+
+def region(maps, address):
+    for start, end, name in maps:
+        if start <= address < end:
+            return name or "anonymous"
+    return None
+
+
+def verify(server, variant, stats):
+    """(ok, text): is the allocator serving malloc the one this variant is meant to measure?"""
+    maps = mappings(server.pid)
+    mapped = {os.path.realpath(name) for _, _, name in maps if name.startswith("/")}
+    if not variant.shim:
+        wanted = [name for name in mapped if variant.allocator in os.path.basename(name)]
+        return bool(wanted), (f"{variant.allocator} (maps only: {os.path.basename(wanted[0])})" if wanted
+                              else f"FAIL: no {variant.allocator} library in /proc/{server.pid}/maps")
+    problems = []
+    found = stats.get("allocator", "?")
+    library = stats.get("malloc_from", "?")
+    if found != variant.allocator:
+        problems.append(f"malloc is {found} ({library}), expected {variant.allocator}")
+    if os.path.realpath(library) not in mapped:
+        problems.append(f"{library} not in /proc/{server.pid}/maps")
+    if stats.get("usable_from") != library:
+        problems.append(f"malloc_usable_size from {stats.get('usable_from')}, malloc from {library}")
+    probes = {}
+    for probe_name in ("probe_small", "probe_large"):
+        where = region(maps, int(str(stats.get(probe_name, "0")), 16))
+        probes[probe_name] = where
+        if where is None or where.startswith("/"):
+            problems.append(f"{probe_name} lies in {where or 'no mapping'}, not in heap memory")
+    if variant.allocator == "glibc":
+        if stats.get("symbols_present"):
+            problems.append(f"another allocator's symbols are present: {stats['symbols_present']}")
+        test = "no other allocator loaded"
+    else:
+        if stats.get("owned_small") != 1 or stats.get("owned_large") != 1:
+            problems.append(f"{stats.get('owner_test', 'ownership test')} does not own the probes")
+        test = f"{stats.get('owner_test')} owns the probes"
+    if problems:
+        return False, "FAIL: " + "; ".join(problems)
+    return True, (f"{found} ({os.path.basename(library)}; {test}; 256 KiB probe in "
+                  f"{probes['probe_large']}, 64 B probe in {probes['probe_small']})")
+
+
+def allocator_numbers(stats, steady_rss_kib):
+    """In use, held, and the ratios, from one report taken at the steady point."""
+    own = "own_in_use" in stats
+    in_use = stats["own_in_use"] if own else stats.get("live_bytes", 0)
+    held = stats.get("own_held")
+    return {
+        "live_kib": stats.get("live_bytes", 0) / 1024,
+        "in_use_kib": in_use / 1024,
+        "in_use_source": stats.get("own_stats", "").split(" /")[0] if own else "shim live bytes",
+        "held_kib": held / 1024 if held is not None else float("nan"),
+        "rss_per_in_use": steady_rss_kib * 1024 / in_use if in_use > 0 else float("nan"),
+        "held_per_in_use": held / in_use if held is not None and in_use > 0 else float("nan"),
+    }
+
+
+def counted(before, after, per, per_second):
+    """Allocations (and frees) between two reports, per unit of work and per second."""
+    allocations = after["allocations"] - before["allocations"]
+    frees = after["frees"] - before["frees"]
+    own = after.get("own_requests", 0) - before.get("own_requests", 0) if "own_requests" in after else float("nan")
+    return {"allocations": allocations, "allocs_per_unit": allocations / per if per else float("nan"),
+            "frees_per_unit": frees / per if per else float("nan"),
+            "allocs_per_s": allocations / per_second if per_second else float("nan"),
+            # jemalloc's own count (small + large nrequests): a cross-check of the interposed one
+            "own_allocs_per_unit": own / per if per else float("nan")}
+
+
+# ---------------------------------------------------------------- turns
+
+def launch(args, variant, workload, rep, port):
+    """A fresh server for one turn; returns (server, stats path, verification)."""
+    label = f"{variant.name.replace(', ', '-').replace(' ', '-')}-{workload}-{rep}"
+    stats_path = os.path.join(args.workdir, f"stats-{label}")
+    env = dict(os.environ, **variant.env)
+    if variant.preload:
+        env["LD_PRELOAD"] = " ".join(variant.preload)
+        env["ALLOCSTATS_OUT"] = stats_path
+    log = open(os.path.join(args.workdir, f"server-{label}.log"), "w")
+    argv = [variant.binary, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    server = start_server(variant.name, argv, port, args.server_cpu, log, env=env)
+    probe(variant.name, port)
+    stats = dump_stats(server, stats_path) if variant.shim else {}
+    ok, text = verify(server, variant, stats)
+    return server, stats_path, ok, text
+
+
+def stop(server):
+    server.terminate()
+    try:
+        server.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=5)
+
+
+def wrk_turn(args, budget, variant, workload, rep, port):
+    server, stats_path, ok, verified = launch(args, variant, workload, rep, port)
+    path, lua = WORKLOADS[workload]
+    wrk_args = copy.copy(args)
+    wrk_args.lua = lua
+    run_wrk(wrk_args, server, port, 1, args.warmup, path)
+
+    def turn():
+        reset_peak_rss(server.pid)
+        before = dump_stats(server, stats_path) if variant.shim else None
+        s = run_wrk(wrk_args, server, port, 1, args.seconds, path)
+        after = dump_stats(server, stats_path) if variant.shim else None
+        if before:
+            s.update(counted(before, after, s["requests"], s["seconds"]))
+        return s
+
+    s = measured_turn(args, budget, f"{workload:<9} {variant.name}", turn)
+    time.sleep(args.settle)
+    status = proc_status(server.pid)
+    s.update(peak_rss_kib=status["VmHWM"], steady_rss_kib=status["VmRSS"], vsz_kib=status["VmSize"])
+    if variant.shim:
+        s.update(allocator_numbers(dump_stats(server, stats_path), status["VmRSS"]))
+    stop(server)
+    return dict(s, verified=verified, verified_ok=int(ok))
+
+
+def idle_turn(args, variant, rep, port):
+    server, stats_path, ok, verified = launch(args, variant, "idle", rep, port)
+    time.sleep(args.settle)
+    baseline = proc_status(server.pid)
+    before = dump_stats(server, stats_path)
+    reset_peak_rss(server.pid)
+    client = subprocess.Popen(["taskset", "-c", str(args.client_cpu), sys.executable,
+                               os.path.join(HERE, "idle_client.py"), str(port), str(args.idle)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    CHILDREN.append(client)
+    ready, _, _ = select.select([client.stdout], [], [], 120)
+    line = client.stdout.readline() if ready else ""
+    if not line.startswith("READY"):
+        die(f"idle client: {line.strip() or 'no answer in 120 s'} (status {client.poll()})")
+    fields = dict(item.split("=") for item in line.split()[1:])
+    seconds = float(fields["seconds"])
+    time.sleep(args.settle)
+    status = proc_status(server.pid)
+    after = dump_stats(server, stats_path)
+    client.stdin.close()
+    client.wait(timeout=30)
+    stop(server)
+    s = {"requests": args.idle, "seconds": seconds, "req_per_s": args.idle / seconds,
+         "p50_us": float(fields["p50_us"]), "p99_us": float(fields["p99_us"]), "errors": 0, "disturbed": 0,
+         "peak_rss_kib": status["VmHWM"], "steady_rss_kib": status["VmRSS"], "vsz_kib": status["VmSize"],
+         "rss_per_connection_b": (status["VmRSS"] - baseline["VmRSS"]) * 1024 / args.idle,
+         "live_per_connection_b": (after["live_bytes"] - before["live_bytes"]) / args.idle,
+         **counted(before, after, args.idle, seconds), **allocator_numbers(after, status["VmRSS"])}
+    return dict(s, verified=verified, verified_ok=int(ok))
+
+
+# ---------------------------------------------------------------- report
+
+def medians(samples):
+    ss = kept(samples)
+    keys = [k for k, v in ss[0].items() if isinstance(v, (int, float)) and k not in ("rep", "disturbed")]
+    m = {k: statistics.median(s[k] for s in ss) for k in keys}
+    m["rps_min"], m["rps_max"] = min(s["req_per_s"] for s in ss), max(s["req_per_s"] for s in ss)
+    m["turns"], m["disturbed_turns"] = len(ss), sum(s["disturbed"] for s in ss)
+    m["verified"] = "; ".join(sorted({s["verified"] for s in samples}))
+    m["verified_ok"] = min(s["verified_ok"] for s in samples)
+    m["in_use_source"] = samples[0].get("in_use_source", "")
+    return m
+
+
+def kib(value):
+    if value != value:
+        return "—"
+    return f"{value / 1024:,.1f} MiB" if value >= 10 * 1024 else f"{value:,.0f} KiB"
+
+
+def ratio(value):
+    return "—" if value != value else f"{value:.2f}"
+
+
+def allocator_label(name, m):
+    return f"{name}" + ("" if m["verified_ok"] else " **(not verified)**")
+
+
+def tables(results, args):
+    """The Markdown tables of alloc.md (also printed)."""
+    out = []
+    for workload in ("plaintext", "json", "echo"):
+        base = results[("mimalloc", workload)]["req_per_s"]
+        out.append(f"\n**{workload}** (`{'POST' if workload == 'echo' else 'GET'} {WORKLOADS[workload][0]}`"
+                   + (", 64 KiB body" if workload == "echo" else "") + ")\n")
+        out.append("| allocator | req/s (median) | min–max | vs mimalloc | p50 | p99 | peak RSS | steady RSS | VSZ "
+                   "| allocations/s | allocations/request | in use | RSS / in use | held / in use | turns |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name in ALLOCATORS:
+            m = results[(name, workload)]
+            out.append(f"| {allocator_label(name, m)} | {m['req_per_s']:,.0f} | {m['rps_min']:,.0f}–{m['rps_max']:,.0f} "
+                       f"| {m['req_per_s'] / base:.2f}× | {fmt_us(m['p50_us'])} | {fmt_us(m['p99_us'])} "
+                       f"| {kib(m['peak_rss_kib'])} | {kib(m['steady_rss_kib'])} | {kib(m['vsz_kib'])} "
+                       f"| {m['allocs_per_s']:,.0f} | {m['allocs_per_unit']:.1f} | {kib(m['in_use_kib'])} "
+                       f"| {ratio(m['rss_per_in_use'])} | {ratio(m['held_per_in_use'])} "
+                       f"| {m['turns']} ({m['disturbed_turns']}) |")
+        out.append(f"\nCross-check: jemalloc's own count (stats small + large nrequests; its thread cache reports "
+                   f"late) says {results[('jemalloc', workload)]['own_allocs_per_unit']:.1f} allocations/request.")
+    out.append(f"\n**idle** ({args.idle:,} keep-alive connections, one `GET /plaintext` each, then held)\n")
+    out.append("| allocator | connections/s (open + 1 request) | p50 | p99 | peak RSS | RSS held | VSZ | RSS per connection "
+               "| live bytes per connection | allocations per connection | in use | RSS / in use | held / in use |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name in ALLOCATORS + (POOLS_OFF,):
+        m = results[(name, "idle")]
+        out.append(f"| {allocator_label(name, m)} | {m['req_per_s']:,.0f} | {fmt_us(m['p50_us'])} | {fmt_us(m['p99_us'])} "
+                   f"| {kib(m['peak_rss_kib'])} | {kib(m['steady_rss_kib'])} | {kib(m['vsz_kib'])} "
+                   f"| {m['rss_per_connection_b']:,.0f} B | {m['live_per_connection_b']:,.0f} B "
+                   f"| {m['allocs_per_unit']:.1f} | {kib(m['in_use_kib'])} | {ratio(m['rss_per_in_use'])} "
+                   f"| {ratio(m['held_per_in_use'])} |")
+    out.append("\n**pools and arenas on/off** (mimalloc; off = `SPINDLE_POOLS=off`)\n")
+    out.append("| workload | req/s on | req/s off | off / on | p99 on | p99 off | allocations/request on | off "
+               "| peak RSS on | off | steady RSS on | off |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for workload in WORKLOADS:
+        on, off = results[("mimalloc", workload)], results[(POOLS_OFF, workload)]
+        unit = "connection" if workload == "idle" else "request"
+        out.append(f"| {workload} | {on['req_per_s']:,.0f} | {off['req_per_s']:,.0f} | {off['req_per_s'] / on['req_per_s']:.2f}× "
+                   f"| {fmt_us(on['p99_us'])} | {fmt_us(off['p99_us'])} | {on['allocs_per_unit']:.1f} "
+                   f"| {off['allocs_per_unit']:.1f} (per {unit}) | {kib(on['peak_rss_kib'])} | {kib(off['peak_rss_kib'])} "
+                   f"| {kib(on['steady_rss_kib'])} | {kib(off['steady_rss_kib'])} |")
+    shim, bare = results[("mimalloc", "plaintext")], results[(NO_SHIM, "plaintext")]
+    out.append(f"\nCounting shim's cost (plaintext, mimalloc): {bare['req_per_s']:,.0f} req/s without allocstats.so, "
+               f"{shim['req_per_s']:,.0f} with it ({shim['req_per_s'] / bare['req_per_s']:.2f}×); every variant "
+               f"above runs with it.")
+    return out
+
+
+def plots(results, directory, name):
+    """DIRECTORY/NAME-rps.png and NAME-rss.png; returns the paths (none without matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench-alloc: matplotlib is missing (pip install matplotlib): no plots", file=sys.stderr)
+        return []
+    names = list(ALLOCATORS) + [POOLS_OFF]
+    colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
+    paths = []
+    fig, axes = plt.subplots(1, len(WORKLOADS), figsize=(16, 4.5))
+    for ax, workload in zip(axes, WORKLOADS):
+        ms = [results[(n, workload)] for n in names]
+        values = [m["req_per_s"] for m in ms]
+        errors = [[v - m["rps_min"] for v, m in zip(values, ms)], [m["rps_max"] - v for v, m in zip(values, ms)]]
+        ax.bar(range(len(names)), values, yerr=errors, color=colors, capsize=3)
+        ax.set_xticks(range(len(names)), [n.replace(", ", "\n") for n in names], fontsize=8)
+        ax.set_title(workload + (" (connections/s)" if workload == "idle" else " (req/s)"))
+    fig.suptitle("Spindle Hello, one worker: throughput per allocator (median, min–max)")
+    fig.tight_layout()
+    paths.append(os.path.join(directory, f"{name}-rps.png"))
+    fig.savefig(paths[-1], dpi=100)
+    fig, axes = plt.subplots(1, len(WORKLOADS), figsize=(16, 4.5))
+    width = 0.4
+    for ax, workload in zip(axes, WORKLOADS):
+        ms = [results[(n, workload)] for n in names]
+        x = range(len(names))
+        ax.bar([i - width / 2 for i in x], [m["peak_rss_kib"] / 1024 for m in ms], width, label="peak (VmHWM)", color="#4c72b0")
+        ax.bar([i + width / 2 for i in x], [m["steady_rss_kib"] / 1024 for m in ms], width,
+               label="held" if workload == "idle" else "after the load", color="#55a868")
+        ax.set_xticks(list(x), [n.replace(", ", "\n") for n in names], fontsize=8)
+        ax.set_title(f"{workload}: RSS (MiB)")
+        ax.legend(fontsize=8, loc="lower center")
+    fig.suptitle("Spindle Hello, one worker: resident memory per allocator (median)")
+    fig.tight_layout()
+    paths.append(os.path.join(directory, f"{name}-rss.png"))
+    fig.savefig(paths[-1], dpi=100)
+    plt.close("all")
+    return paths
+
+
+def package_versions():
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\\n", *PACKAGES], capture_output=True, text=True)
+    return r.stdout.strip().replace("\n", ", ") or "unknown"
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mimalloc", required=True, help="Hello built with the default traits (mimalloc)")
+    parser.add_argument("--glibc", required=True, help="Hello built with --disable-default-traits (glibc malloc)")
+    parser.add_argument("--shim", required=True, help="allocstats.so (bench/alloc/allocstats.c)")
+    parser.add_argument("--jemalloc", default="/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+    parser.add_argument("--tcmalloc", default="/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
+    parser.add_argument("--workdir", required=True, help="where the allocator reports and server logs go")
+    parser.add_argument("--out", default=os.path.join(HERE, "..", "out"), help="directory of the results")
+    parser.add_argument("--name", default="alloc", help="results are OUT/NAME.csv, NAME.md, NAME-rps.png, NAME-rss.png")
+    parser.add_argument("--port", type=int, default=7600, help="base port; uses PORT+1..PORT+6")
+    parser.add_argument("--idle", type=int, default=10000, help="idle keep-alive connections")
+    parser.add_argument("--settle", type=float, default=0.5, help="seconds between the load and the steady reading")
+    parser.add_argument("--quick", action="store_true", help="1 turn of 1 s per variant and workload, 1,000 idle connections")
+    add_wrk_arguments(parser, reps=2, seconds=4, retry_budget=20, wait_quiet=10)
+    args = parser.parse_args()
+    if args.quick:
+        args.reps, args.seconds, args.warmup, args.idle, args.wait_quiet = 1, 1, 1, 1000, 5
+    args.workdir = os.path.abspath(args.workdir)
+    os.makedirs(args.workdir, exist_ok=True)
+    os.makedirs(args.out, exist_ok=True)
+    for path in (args.mimalloc, args.glibc, args.shim, args.jemalloc, args.tcmalloc):
+        if not os.path.exists(path):
+            die(f"{path} is missing (make -C bench alloc builds and installs what it needs)")
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < args.idle + 1024:
+        die(f"the open-file limit ({hard}) is below {args.idle + 1024}: lower IDLE or raise ulimit -n")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers and the idle client inherit it
+    install_cleanup()
+
+    started = time.monotonic()
+    root = os.path.abspath(os.path.join(HERE, "..", ".."))
+    print_header(args, root, "allocator matrix and pools on/off (Spindle Hello, one worker on one core)",
+                 [tool_version([args.wrk, "--version"]), package_versions()])
+    vs = variants(args)
+    ports = {v.name: args.port + 1 + i for i, v in enumerate(vs)}
+    wrk_workloads = [w for w in WORKLOADS if WORKLOADS[w][1]]
+    # Variants rotate by one place every repetition, so no variant always runs first or last.
+    plan = [(rep, w, v) for rep in range(args.reps) for w in wrk_workloads
+            for v in vs[rep % len(vs):] + vs[:rep % len(vs)] if w in v.workloads]
+    idle_plan = [v for v in vs if "idle" in v.workloads]
+    total = len(plan) + len(idle_plan)
+    print(f"samples    {args.reps} turn(s) of {args.seconds} s per variant and workload (after a {args.warmup} s "
+          f"warm-up each, a fresh server per turn, variants rotating), one idle turn of {args.idle:,} connections "
+          f"per variant: {total} turns\n")
+
+    samples = {}
+    rows = []
+    budget = RetryBudget()
+    failures = []
+    done = 0
+
+    def record(variant, workload, rep, s):
+        nonlocal done
+        done += 1
+        samples.setdefault((variant.name, workload), []).append(s)
+        rows.append({"kind": "sample", "variant": variant.name, "allocator": variant.allocator,
+                     "workload": workload, "rep": rep + 1, **s})
+        if not s["verified_ok"]:
+            failures.append(f"{variant.name} {workload} turn {rep + 1}: {s['verified']}")
+        allocs = (f", {s['allocs_per_unit']:.1f} allocations/{'connection' if workload == 'idle' else 'request'}"
+                  if "allocs_per_unit" in s else "")
+        print(f"[{done:>2}/{total} {time.monotonic() - started:4.0f} s] {workload:<9} {variant.name:<19} "
+              f"{s['req_per_s']:>9,.0f} {'conn' if workload == 'idle' else 'req'}/s, p50 {fmt_us(s['p50_us']):>8}, "
+              f"p99 {fmt_us(s['p99_us']):>8}, peak RSS {kib(s['peak_rss_kib'])}, steady {kib(s['steady_rss_kib'])}"
+              f"{allocs}" + (f", {s['errors']} ERRORS" if s["errors"] else "")
+              + f"\n{'':>16}allocator: {s['verified']}", flush=True)
+
+    for rep, workload, variant in plan:
+        record(variant, workload, rep, wrk_turn(args, budget, variant, workload, rep, ports[variant.name]))
+    for variant in idle_plan:
+        record(variant, "idle", 0, idle_turn(args, variant, 0, ports[variant.name]))
+
+    results = {key: medians(ss) for key, ss in samples.items()}
+    for (name, workload), m in results.items():
+        rows.append({"kind": "median", "variant": name, "workload": workload, **m})
+    md = tables(results, args)
+    print("\n".join(md))
+    paths = plots(results, args.out, args.name)
+
+    fields = ["kind", "variant", "allocator", "workload", "rep", "verified_ok", "verified", "req_per_s", "rps_min",
+              "rps_max", "p50_us", "p90_us", "p99_us", "max_us", "requests", "seconds", "errors", "server_cpu_pct",
+              "req_per_cpu_s", "peak_rss_kib", "steady_rss_kib", "vsz_kib", "allocations", "allocs_per_s",
+              "allocs_per_unit", "frees_per_unit", "own_allocs_per_unit", "live_kib", "in_use_kib", "in_use_source", "held_kib",
+              "rss_per_in_use", "held_per_in_use", "rss_per_connection_b", "live_per_connection_b",
+              "other_on_server_cpu_pct", "other_on_client_cpu_pct", "disturbed", "turns", "disturbed_turns"]
+    csv_path = os.path.join(args.out, f"{args.name}.csv")
+    write_csv(csv_path, fields, rows)
+    md_path = os.path.join(args.out, f"{args.name}.md")
+    with open(md_path, "w") as f:
+        f.write(f"# Allocators ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
+                f"`bench/alloc/run.py{' --quick' if args.quick else ''}`: Spindle Hello, `--workers 1` on CPU "
+                f"{args.server_cpu}, wrk -t1 -c{args.connections} on CPU {args.client_cpu}; {args.reps} turn(s) of "
+                f"{args.seconds} s per cell, medians. {package_versions()}. Allocation counts: allocstats.so "
+                f"(interposed malloc/free); in use: the allocator's own statistics (mimalloc: the shim's live "
+                f"bytes); RSS / in use = steady RSS ÷ in use; held = the allocator's resident/held bytes.\n")
+        f.write("\n".join(md) + "\n\n## Allocator verified per turn\n\n| variant | workload | turn | verified |\n|---|---|---:|---|\n")
+        for row in rows:
+            if row["kind"] == "sample":
+                f.write(f"| {row['variant']} | {row['workload']} | {row['rep']} | {row['verified']} |\n")
+        for path in paths:
+            f.write(f"\n![{os.path.basename(path)}]({os.path.basename(path)})\n")
+
+    for failure in failures:
+        print(f"FAIL  allocator not verified: {failure}")
+    if not failures:
+        print(f"\nPASS  every turn ran with the allocator it names ({done} turns verified)")
+    print_footer(args, budget, [ss for key, ss in samples.items() if key[1] != "idle"], started,
+                 f"written: {csv_path}, {md_path}" + "".join(f", {p}" for p in paths))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
