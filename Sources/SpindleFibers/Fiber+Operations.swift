@@ -35,19 +35,19 @@ extension Fiber {
     /// the caller continues; it first runs at the caller's next suspension point.
     /// Cost: a recycled fiber object (or one allocation when none is free), one allocation for
     /// the closure's captures when it has any (plus the wrapper when `Success` is not `Void`), a
-    /// stack from the pool (no system call while the pool has free stacks). Stops the process with advice when the stack pool
-    /// is exhausted (`SPINDLE_STACKS_MAX`).
+    /// stack from the pool (no system call while the pool has free stacks). Stops the process
+    /// with advice when the stack pool is exhausted (`SPINDLE_STACKS_MAX`).
     /// Call on a scheduler thread: inside `Scheduler.run`, a fiber, or submitted work.
     @inlinable @discardableResult
     public static func spawn<Success>(name: String? = nil, _ body: @escaping () throws -> Success) -> FiberHandle<Success> {
         // Inlinable so the caller specialises the wrapper for `Success` (no run-time
         // generic-metadata lookup per spawn).
-        let fiber = Fiber.make(name: name, scheduler: Scheduler.requireCurrent("Fiber.spawn"))
+        let fiber = Fiber.makeOnCurrentScheduler(name: name)
         fiber.entry = { [unowned(unsafe) fiber] in
             // unowned(unsafe): the entry runs while the scheduler holds the fiber alive.
             fiber.value = try body()
         }
-        fiber.scheduler.start(fiber)
+        fiber.start()
         return FiberHandle(typed: fiber)
     }
 
@@ -55,10 +55,26 @@ extension Fiber {
     /// as is, saving the wrapper's allocation.
     @inlinable @discardableResult
     public static func spawn(name: String? = nil, _ body: @escaping () throws -> Void) -> FiberHandle<Void> {
-        let fiber = Fiber.make(name: name, scheduler: Scheduler.requireCurrent("Fiber.spawn"))
+        let fiber = Fiber.makeOnCurrentScheduler(name: name)
         fiber.entry = body
-        fiber.scheduler.start(fiber)
+        fiber.start()
         return FiberHandle(typed: fiber)
+    }
+
+    /// A fiber object for `spawn` on the calling thread's scheduler (see `make`). Out of line and
+    /// without touching the scheduler's reference count: that is the part of `spawn` that does
+    /// not depend on `Success`.
+    @usableFromInline
+    static func makeOnCurrentScheduler(name: String?) -> Fiber {
+        guard let raw = spindle_current_scheduler() else { _ = Scheduler.requireCurrent("Fiber.spawn"); fatalError() }
+        // Guaranteed (unretained) use: the scheduler outlives every fiber it runs.
+        return Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef { make(name: name, scheduler: $0) }
+    }
+
+    /// Queues this freshly made fiber on its scheduler (see `Scheduler.start`).
+    @usableFromInline
+    final func start() {
+        Unmanaged.passUnretained(scheduler)._withUnsafeGuaranteedRef { $0.start(self) }
     }
 
     /// Lets every other runnable fiber run once, then continues. Returns at once when no other

@@ -5,18 +5,34 @@
 /// address, in the page the fiber touches first anyway); the stack proper grows down from `top`.
 /// Valid from `StackPool.allocate()` until `StackPool.release(_:)`; not thread-safe.
 public struct FiberStack {
+    // Four words, so that a `FiberStack` travels in registers: an indirect copy of a larger
+    // struct, written with vector stores and read back with integer loads, stalled store
+    // forwarding on every release.
+
     /// Highest usable address of the stack (16-byte aligned); the stack grows down from here.
     public let top: UnsafeMutableRawPointer
-    /// Usable bytes below `top`.
-    public let size: Int
-    /// `StackPool.controlSize` zero-initialised bytes above `top` for the owner's use.
-    public let control: UnsafeMutableRawPointer
-    /// The pool-wide slot number (stable for the pool's lifetime).
-    public let slot: Int
     /// Lowest usable word, holding `StackPool.canaryValue`, when no guard page protects this stack.
     let canary: UnsafeMutablePointer<UInt64>?
     /// The registry entry the overflow handler reads to name this stack's fiber.
     let owner: UnsafeMutablePointer<UInt64>
+    private let usableBytes: UInt32
+    private let slotNumber: UInt32
+
+    /// Usable bytes below `top`.
+    public var size: Int { Int(usableBytes) }
+    /// `StackPool.controlSize` zero-initialised bytes at `top` for the owner's use.
+    public var control: UnsafeMutableRawPointer { top }
+    /// The pool-wide slot number (stable for the pool's lifetime).
+    public var slot: Int { Int(slotNumber) }
+
+    init(top: UnsafeMutableRawPointer, size: Int, slot: Int, canary: UnsafeMutablePointer<UInt64>?,
+         owner: UnsafeMutablePointer<UInt64>) {
+        self.top = top
+        self.usableBytes = UInt32(size)
+        self.slotNumber = UInt32(slot)
+        self.canary = canary
+        self.owner = owner
+    }
 
     /// The canary word, for stacks without a guard page (nil when a guard page protects it).
     public var canaryWord: UnsafeMutablePointer<UInt64>? { canary }

@@ -68,7 +68,9 @@ extension StackPool {
             misusePrecondition(stackSize >= 16 << 10,
                          "StackPool: stackSize \(stackSize) is below 16 KiB; Swift code needs more (default 256 KiB)")
             misusePrecondition(guardSize >= 0, "StackPool: guardSize must be >= 0")
-            misusePrecondition(maximumCount >= 1, "StackPool: maximumCount must be >= 1")
+            misusePrecondition(stackSize <= 1 << 31, "StackPool: stackSize \(stackSize) is above 2 GiB")
+            misusePrecondition(maximumCount >= 1 && maximumCount <= Int(UInt32.max),
+                               "StackPool: maximumCount must be between 1 and \(UInt32.max)")
             misusePrecondition(initialCount >= 0 && initialCount <= maximumCount,
                          "StackPool: initialCount \(initialCount) must be between 0 and maximumCount \(maximumCount)")
             misusePrecondition(warmCount >= 0, "StackPool: warmCount must be >= 0")

@@ -213,8 +213,7 @@ public final class StackPool {
             // The canary is the lowest usable word (the padding leaves a gap above the guard).
             if canary != nil { canary = (control - usable).assumingMemoryBound(to: UInt64.self) }
             canary?.pointee = Self.canaryValue
-            mapped.append(FiberStack(top: control, size: usable, control: control,
-                                     slot: slot, canary: canary, owner: ids + i))
+            mapped.append(FiberStack(top: control, size: usable, slot: slot, canary: canary, owner: ids + i))
         }
         let registration = spindle_overflow_register(base, slotSize, guardSize, configuration.stackSize, count, ids)
         chunks.append(Chunk(base: base, count: count, firstSlot: mappedCount, bytes: bytes,
