@@ -179,9 +179,10 @@ def main():
     header = print_header(args, root, "Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent "
                           "(one worker on one core each)",
                           report.tool_versions(args))
-    print(f"samples    {args.reps} rotating turns per server and workload, {args.seconds:g} s each (after a "
-          f"{args.warmup:g} s warm-up per server and workload); medians (min–max); idle test "
-          f"{args.idle_connections:,} connections (RLIMIT_NOFILE {nofile})\n")
+    header.append(("samples", f"{args.reps} rotating turns per server and workload, {args.seconds:g} s each (after a "
+                              f"{args.warmup:g} s warm-up per server and workload); medians (min–max); idle test "
+                              f"{args.idle_connections:,} connections (RLIMIT_NOFILE {nofile})"))
+    print(f"{'samples':<10} {header[-1][1]}\n")
     servers, ports = start_servers(args, workdir)
     print()
     samples, rows, budget = run_turns(args, servers, ports)
