@@ -24,7 +24,8 @@ Workloads (wrk -t1 pinned to CLIENT_CPU, 64 keep-alive connections, one request 
   plaintext  GET /plaintext        ("Hello, World!")
   json       GET /json             ({"message":"Hello, World!"})
   echo       POST /echo, 64 KiB    (echo.lua; the body comes back)
-  idle       idle_client.py opens IDLE connections (10,000), one GET /plaintext each, holds them
+  idle       IDLE connections (10,000) opened from this process pinned to CLIENT_CPU, in batches of
+             256, one GET /plaintext each, then held (bench/peers/idle.py's client)
 
 Per turn: req/s and p50/p99 latency (wrk; pipeline.lua's RAWLAT line), peak RSS (VmHWM, reset
 through /proc/PID/clear_refs before the load), steady RSS (VmRSS SETTLE s after the load, or
@@ -41,9 +42,10 @@ allocator was verified, 1 otherwise. Standard library only, plus matplotlib for 
 See Docs/benchmarks.md, section "Allocators".
 """
 import argparse
+import collections
 import copy
 import os
-import select
+import selectors
 import signal
 import statistics
 import subprocess
@@ -51,11 +53,12 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path[:0] = [os.path.join(HERE, "..", "lib"), os.path.join(HERE, "..", "peers")]
 import benchutil  # noqa: E402
-from benchutil import (CHILDREN, RetryBudget, add_wrk_arguments, die, die_with_parent, fmt_us,  # noqa: E402
-                       install_cleanup, kept, measured_turn, print_footer, print_header, probe, run_wrk,
-                       start_server, tool_version, write_csv)
+import idle  # noqa: E402  (bench/peers/idle.py: the idle keep-alive client of the peers benchmark)
+from benchutil import (RetryBudget, add_wrk_arguments, die, fmt_us, install_cleanup, kept,  # noqa: E402
+                       measured_turn, print_footer, print_header, probe, run_wrk, start_server, tool_version,
+                       write_csv)
 
 benchutil.PROGRAM = "bench-alloc"
 benchutil.PORT_HINT = "pick other ports with ALLOC_PORT=... (make -C bench alloc ALLOC_PORT=7550)"
@@ -67,6 +70,7 @@ WORKLOADS = {  # name: (path, wrk script or None for the idle connections)
     "echo": ("/echo", os.path.join(HERE, "echo.lua")),
     "idle": ("/plaintext", None),
 }
+IDLE_BATCH = 256  # idle connections opened (and answered) before the next ones
 POOLS_OFF = "mimalloc, pools off"
 NO_SHIM = "mimalloc, no shim"
 PACKAGES = ("libmimalloc2.0", "libjemalloc2", "libtcmalloc-minimal4", "libc6")
@@ -124,12 +128,13 @@ def read_stats(path):
 
 def dump_stats(server, path):
     """SIGUSR2 to the server; allocstats.so's thread rewrites `path`. Returns the new report."""
-    before = read_stats(path).get("seq", 0)
+    old = read_stats(path)
+    before = old.get("seq", 0) if old.get("pid") == server.pid else 0
     os.kill(server.pid, signal.SIGUSR2)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         stats = read_stats(path)
-        if stats.get("seq", 0) > before:
+        if stats.get("pid") == server.pid and stats.get("seq", 0) > before:
             return stats
         time.sleep(0.01)
     die(f"no allocator report in {path} 5 s after SIGUSR2 (is allocstats.so preloaded?)")
@@ -223,6 +228,8 @@ def launch(args, variant, workload, rep, port):
     """A fresh server for one turn; returns (server, stats path, verification)."""
     label = f"{variant.name.replace(', ', '-').replace(' ', '-')}-{workload}-{rep}"
     stats_path = os.path.join(args.workdir, f"stats-{label}")
+    if os.path.exists(stats_path):
+        os.remove(stats_path)  # a report of an earlier run
     env = dict(os.environ, **variant.env)
     if variant.preload:
         env["LD_PRELOAD"] = " ".join(variant.preload)
@@ -272,33 +279,46 @@ def wrk_turn(args, budget, variant, workload, rep, port):
 
 
 def idle_turn(args, variant, rep, port):
+    """Opens args.idle connections from this process (pinned to the client CPU meanwhile), one
+    request each, and measures the server while it holds them; a connection refused, answered
+    wrongly or closed counts as an error."""
     server, stats_path, ok, verified = launch(args, variant, "idle", rep, port)
     time.sleep(args.settle)
     baseline = proc_status(server.pid)
     before = dump_stats(server, stats_path)
     reset_peak_rss(server.pid)
-    client = subprocess.Popen(["taskset", "-c", str(args.client_cpu), sys.executable,
-                               os.path.join(HERE, "idle_client.py"), str(port), str(args.idle)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
-    CHILDREN.append(client)
-    ready, _, _ = select.select([client.stdout], [], [], 120)
-    line = client.stdout.readline() if ready else ""
-    if not line.startswith("READY"):
-        die(f"idle client: {line.strip() or 'no answer in 120 s'} (status {client.poll()})")
-    fields = dict(item.split("=") for item in line.split()[1:])
-    seconds = float(fields["seconds"])
-    time.sleep(args.settle)
-    status = proc_status(server.pid)
-    after = dump_stats(server, stats_path)
-    client.stdin.close()
-    client.wait(timeout=30)
+    request = f"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {args.client_cpu})
+    failures, held, alive = collections.Counter(), [], []
+    try:
+        started = time.monotonic()
+        with selectors.DefaultSelector() as selector:
+            while len(held) < args.idle:
+                got = idle.open_batch(port, min(IDLE_BATCH, args.idle - len(held)), request, b"Hello, World!",
+                                      selector, failures)
+                held += got
+                if not got:  # a whole batch failed: the server holds no more
+                    break
+        seconds = time.monotonic() - started
+        time.sleep(args.settle)
+        alive = [s for s in held if idle.still_open(s)]
+        status = proc_status(server.pid)
+        after = dump_stats(server, stats_path)
+    finally:
+        idle.close_with_reset(held)
+        os.sched_setaffinity(0, affinity)
     stop(server)
-    s = {"requests": args.idle, "seconds": seconds, "req_per_s": args.idle / seconds,
-         "p50_us": float(fields["p50_us"]), "p99_us": float(fields["p99_us"]), "errors": 0, "disturbed": 0,
+    if len(alive) < args.idle:
+        failures["closed while idle"] += len(held) - len(alive)
+        print(f"  idle {variant.name}: {len(alive)} of {args.idle} connections held ("
+              + "; ".join(f"{n} {why}" for why, n in failures.most_common()) + ")", flush=True)
+    s = {"requests": len(alive), "seconds": seconds, "req_per_s": len(held) / seconds,
+         "p50_us": float("nan"), "p99_us": float("nan"), "errors": args.idle - len(alive), "disturbed": 0,
          "peak_rss_kib": status["VmHWM"], "steady_rss_kib": status["VmRSS"], "vsz_kib": status["VmSize"],
-         "rss_per_connection_b": (status["VmRSS"] - baseline["VmRSS"]) * 1024 / args.idle,
-         "live_per_connection_b": (after["live_bytes"] - before["live_bytes"]) / args.idle,
-         **counted(before, after, args.idle, seconds), **allocator_numbers(after, status["VmRSS"])}
+         "rss_per_connection_b": (status["VmRSS"] - baseline["VmRSS"]) * 1024 / max(1, len(alive)),
+         "live_per_connection_b": (after["live_bytes"] - before["live_bytes"]) / max(1, len(alive)),
+         **counted(before, after, max(1, len(alive)), seconds), **allocator_numbers(after, status["VmRSS"])}
     return dict(s, verified=verified, verified_ok=int(ok))
 
 
@@ -351,12 +371,13 @@ def tables(results, args):
         out.append(f"\nCross-check: jemalloc's own count (stats small + large nrequests; its thread cache reports "
                    f"late) says {results[('jemalloc', workload)]['own_allocs_per_unit']:.1f} allocations/request.")
     out.append(f"\n**idle** ({args.idle:,} keep-alive connections, one `GET /plaintext` each, then held)\n")
-    out.append("| allocator | connections/s (open + 1 request) | p50 | p99 | peak RSS | RSS held | VSZ | RSS per connection "
-               "| live bytes per connection | allocations per connection | in use | RSS / in use | held / in use |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| allocator | connections held | connections/s (open + 1 request) | peak RSS | RSS held | VSZ "
+               "| RSS per connection | live bytes per connection | allocations per connection | in use | RSS / in use "
+               "| held / in use |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in ALLOCATORS + (POOLS_OFF,):
         m = results[(name, "idle")]
-        out.append(f"| {allocator_label(name, m)} | {m['req_per_s']:,.0f} | {fmt_us(m['p50_us'])} | {fmt_us(m['p99_us'])} "
+        out.append(f"| {allocator_label(name, m)} | {m['requests']:,.0f} | {m['req_per_s']:,.0f} "
                    f"| {kib(m['peak_rss_kib'])} | {kib(m['steady_rss_kib'])} | {kib(m['vsz_kib'])} "
                    f"| {m['rss_per_connection_b']:,.0f} B | {m['live_per_connection_b']:,.0f} B "
                    f"| {m['allocs_per_unit']:.1f} | {kib(m['in_use_kib'])} | {ratio(m['rss_per_in_use'])} "
@@ -453,11 +474,7 @@ def main():
     for path in (args.mimalloc, args.glibc, args.shim, args.jemalloc, args.tcmalloc):
         if not os.path.exists(path):
             die(f"{path} is missing (make -C bench alloc builds and installs what it needs)")
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < args.idle + 1024:
-        die(f"the open-file limit ({hard}) is below {args.idle + 1024}: lower IDLE or raise ulimit -n")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers and the idle client inherit it
+    idle.raise_nofile(args.idle + 1024)  # the servers inherit it
     install_cleanup()
 
     started = time.monotonic()
