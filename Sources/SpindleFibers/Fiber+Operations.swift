@@ -84,9 +84,7 @@ extension Fiber {
         // Guaranteed (unretained) use: the scheduler outlives every fiber it runs.
         Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef { scheduler in
             guard let core = scheduler.currentCore else { notInFiber("Fiber.yield()") }
-            core.pointee.state = .runnable
-            scheduler.runQueue.append(core)
-            scheduler.switchAway(from: core)
+            scheduler.yield(core)
         }
     }
 

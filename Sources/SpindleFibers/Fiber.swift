@@ -83,7 +83,10 @@ public final class Fiber {
     /// Drops what a finished fiber still holds (its value, error, joiner queue) before the object
     /// is kept for reuse. Only called when nothing but the scheduler references the object.
     final func clearForReuse() {
-        value = nil
+        if hasValue {
+            storedValue = nil
+            hasValue = false
+        }
         failure = nil
         joiners = nil
     }
@@ -99,7 +102,17 @@ public final class Fiber {
     @usableFromInline @exclusivity(unchecked) final var entry: (() throws -> Void)? = nil
     /// The body's return value (nil for `Void` bodies); type-erased so that `Fiber` is not
     /// generic — a generic class's deinit looks up generic metadata at run time (~70 ns).
-    @usableFromInline @exclusivity(unchecked) final var value: Any? = nil
+    @usableFromInline final var value: Any? {
+        get { hasValue ? storedValue : nil }
+        set {
+            storedValue = newValue
+            hasValue = true
+        }
+    }
+    @exclusivity(unchecked) final var storedValue: Any? = nil
+    /// Whether `storedValue` was ever set: lets `clearForReuse` skip destroying an empty `Any?`
+    /// (a type-metadata lookup and a value-witness call) for the common `Void` fiber.
+    @exclusivity(unchecked) final var hasValue = false
     /// The error the body threw, if any.
     @usableFromInline @exclusivity(unchecked) final var failure: (any Error)? = nil
 

@@ -30,7 +30,6 @@ extension Scheduler {
     /// budget is spent. Returns when `core`'s fiber is resumed.
     @inline(__always)
     func switchAway(from core: CorePointer) {
-        var target = loopContext
         var next: CorePointer? = nil
         if switchesLeft > 0, let first = runQueue.popFirst() {
             switchesLeft &-= 1
@@ -39,8 +38,36 @@ extension Scheduler {
                 return
             }
             next = first
-            first.pointee.state = .running
-            target = first.pointee.context
+        }
+        transfer(from: core, to: next)
+    }
+
+    /// `Fiber.yield()` for the running fiber `core`: queues it behind the other runnable fibers
+    /// and resumes the first of them (or the loop when the switch budget is spent); returns at
+    /// once when no other fiber is runnable. The next fiber is taken *before* `core` is queued,
+    /// so the queue's links are read without waiting on the store that queues `core`.
+    @inline(__always)
+    func yield(_ core: CorePointer) {
+        var next: CorePointer? = nil
+        if switchesLeft > 0 {
+            // Spent even when nobody else runs, so a yield loop still lets the loop in (timers, I/O).
+            switchesLeft &-= 1
+            guard let first = runQueue.popFirst() else { return }
+            next = first
+        }
+        core.pointee.state = .runnable
+        runQueue.append(core)
+        transfer(from: core, to: next)
+    }
+
+    /// Step 1 of the protocol for a fiber that stays alive: switches from `core` to `next`, or to
+    /// the loop when `next` is nil. Returns when `core`'s fiber is resumed.
+    @inline(__always)
+    private func transfer(from core: CorePointer, to next: CorePointer?) {
+        var target = loopContext
+        if let next {
+            next.pointee.state = .running
+            target = next.pointee.context
         }
         leave(core)
         switchingFrom = core

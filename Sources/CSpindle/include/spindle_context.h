@@ -24,10 +24,23 @@ spindle_fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(spindle_trans
 spindle_transfer_t ontop_fcontext(spindle_fcontext_t const to, void *vp,
                                   spindle_transfer_t (*fn)(spindle_transfer_t));
 
+// On x86_64 System V, switch.c carries a copy of boost's jump_fcontext that returns with `ret`
+// (keeping the CPU's return predictions in step; see there). Elsewhere boost's own is used.
+#if defined(__x86_64__) && defined(__ELF__) && !defined(_WIN32)
+#define SPINDLE_HAS_OWN_JUMP 1
+spindle_transfer_t spindle_jump_fcontext(spindle_fcontext_t const to, void *vp);
+#else
+#define SPINDLE_HAS_OWN_JUMP 0
+#endif
+
 /// Suspends the running context and resumes `to`, handing it `data`.
 static inline __attribute__((always_inline))
 spindle_transfer_t spindle_jump(spindle_fcontext_t to, void *data) {
+#if SPINDLE_HAS_OWN_JUMP
+    return spindle_jump_fcontext(to, data);
+#else
     return jump_fcontext(to, data);
+#endif
 }
 
 /// Prepares a new context on the stack whose highest address is `stack_top`.
