@@ -126,6 +126,21 @@ def plots(rows, folder):
     os.makedirs(folder, exist_ok=True)
     written = []
 
+    def style(ax, xlabel, ylabel, title):
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+
+    def save(fig, name):
+        path = os.path.join(folder, name)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
     def fiber_plot(name, mode, field, scale, ylabel, title, logy):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for rt in RUNTIMES:
@@ -138,21 +153,12 @@ def plots(rows, folder):
                 if x:
                     ax.plot(x, [(a + b) * scale for a, b in zip(y, r)], "--", color=COLORS[rt], alpha=0.6,
                             label=f"{rt} RSS + page tables")
-        ax.set_xscale("log")
         if logy:
             ax.set_yscale("log")
         else:
             ax.set_ylim(bottom=0)
-        ax.set_xlabel("fibers / goroutines / greenlets (log)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        path = os.path.join(folder, name)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        style(ax, "fibers / goroutines / greenlets (log)", ylabel, title)
+        save(fig, name)
 
     fiber_plot("scale-memory.png", "parked", "rss_per_fiber", 1 / 1024, "KiB per parked fiber",
                "Memory per parked fiber (VmRSS growth)", False)
@@ -172,17 +178,7 @@ def plots(rows, folder):
         ms = http[0]["ms"]
         right.axhline(ms, color="grey", linestyle=":", label=f"hold time {ms} ms")
         left.set_ylim(bottom=0)
-        for ax, ylabel, title in ((left, "KiB server RSS per in-flight request", "Server memory per parked request"),
-                                  (right, "p99 latency (ms)", "p99 latency")):
-            ax.set_xscale("log")
-            ax.set_xlabel("concurrent requests (log)")
-            ax.set_ylabel(ylabel)
-            ax.set_title(title)
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend()
-        path = os.path.join(folder, "scale-http.png")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        style(left, "concurrent requests (log)", "KiB server RSS per in-flight request", "Server memory per parked request")
+        style(right, "concurrent requests (log)", "p99 latency (ms)", "p99 latency")
+        save(fig, "scale-http.png")
     return written
