@@ -40,6 +40,13 @@ final class HTTPConnection: CompletionHandler {
     private var serving: Fiber? = nil
     /// Responses written but not sent yet (pipelined batch).
     private var pendingOutput: OutputBox? = nil
+    /// The batch being sent after its fiber ended (owned by the send until its CQE).
+    private var asyncSend: OutputBox? = nil
+    private var asyncSendFailed = false
+    /// A fiber waiting for `asyncSend` before it writes.
+    private var asyncSendWaiter: CorePointer? = nil
+    /// Close once `asyncSend` is done (shutdown reached an otherwise idle connection).
+    private var closeAfterAsyncSend = false
     // The request being served.
     private var pendingHead: HTTPRequestHead? = nil
     private var headLength = 0
@@ -69,7 +76,7 @@ final class HTTPConnection: CompletionHandler {
                 timeoutIsForHead = true
             }
         } else {
-            worker.timeouts.arm(self, deadline: .now + worker.configuration.idleTimeout)
+            worker.timeouts.arm(self, deadline: .coarseNow + worker.configuration.idleTimeout)
             timeoutIsForHead = false
         }
         receiving = true
@@ -99,7 +106,7 @@ final class HTTPConnection: CompletionHandler {
         guard let buffer else { ring.recycle(id); close(); return }
         let fits = buffer.append(ring.bytes(id), count: Int(result))
         ring.recycle(id)
-        if headStartedAt == nil { headStartedAt = .now }
+        if headStartedAt == nil { headStartedAt = .coarseNow }
         guard fits else { failInFiber(HTTPParseError(.headerSectionTooLarge)); return }
         parseHead()
     }
@@ -145,14 +152,14 @@ final class HTTPConnection: CompletionHandler {
             parserBox?.parser.reset()
             guard keepAlive, !worker.stopping, !closed else { flushThenClose(); return }
             guard let buffer, !buffer.isEmpty else { break }
-            headStartedAt = .now
+            headStartedAt = .coarseNow
             switch parserBox!.parser.parseHead(buffer.readable) {
             case .complete(let next, let consumed):
                 pendingHead = next
                 headLength = consumed
             case .incomplete:
                 // Keep buffer and parser: half a pipelined head is here.
-                guard flushOutput() else { close(); return }
+                sendOutputAndEnd()
                 startReceiving()
                 return
             case .error(let error):
@@ -161,7 +168,7 @@ final class HTTPConnection: CompletionHandler {
                 return
             }
         }
-        guard flushOutput() else { close(); return }
+        sendOutputAndEnd()
         releaseBuffers()
         startReceiving()
     }
@@ -294,11 +301,79 @@ final class HTTPConnection: CompletionHandler {
 
     /// Sends the batched responses (if any) and gives the buffer back. Parks until sent.
     private func flushOutput(deadline: Deadline? = nil) throws {
+        try waitForAsyncSend()
         guard let output = pendingOutput else { return }
         pendingOutput = nil
         defer { worker.outputs.giveBack(output) }
         guard output.buffer.count > 0 else { return }
-        try socket.write(output.buffer.readableBytes, deadline: deadline ?? .now + worker.configuration.writeTimeout)
+        try socket.write(output.buffer.readableBytes, deadline: deadline ?? .coarseNow + worker.configuration.writeTimeout)
+    }
+
+    /// The serving fiber is about to end: hand the batch to a send that completes without it
+    /// (`asyncSendCompleted`), so the fiber need not park and the next receive is armed in the
+    /// same submission. Writes that follow wait for it (`waitForAsyncSend`), so responses never
+    /// interleave; a send the client does not drain is bounded by the idle timeout (its receive
+    /// is armed) or by the write timeout of the next response.
+    private func sendOutputAndEnd() {
+        if asyncSend != nil {
+            // Rare (the previous batch is still in flight): send this one in order, now.
+            if !flushOutput() { close() }
+            return
+        }
+        guard let output = pendingOutput else { return }
+        pendingOutput = nil
+        guard output.buffer.count > 0 else { worker.outputs.giveBack(output); return }
+        output.connection = self
+        output.sent = 0
+        asyncSend = output
+        _ = Unmanaged.passRetained(self)  // until the send's last CQE
+        worker.asyncSends += 1
+        submit(output)
+    }
+
+    private func submit(_ output: OutputBox) {
+        socket.reactor.send(fd: socket.fd, from: output.buffer.readableBytes.baseAddress! + output.sent,
+                            count: output.buffer.count - output.sent, handler: output)
+    }
+
+    /// The CQE of `asyncSend`: continue a short send, or finish (waking a waiting writer).
+    func asyncSendCompleted(_ output: OutputBox, result: Int32) {
+        if result > 0 {
+            output.sent += Int(result)
+            if output.sent < output.buffer.count && !closed { submit(output); return }
+        } else {
+            asyncSendFailed = true
+        }
+        asyncSend = nil
+        output.connection = nil
+        worker.outputs.giveBack(output)
+        worker.asyncSends -= 1
+        if let waiter = asyncSendWaiter {
+            asyncSendWaiter = nil
+            waiter.scheduler._withUnsafeGuaranteedRef { _ = $0.unpark(waiter, with: .ready) }
+        }
+        if asyncSendFailed || closeAfterAsyncSend { close() }
+        Unmanaged.passUnretained(self).release()
+        if worker.stopping { worker.drained.set() }
+    }
+
+    /// Parks until the previous batch's send is done (bounded by the write timeout: then it is
+    /// cancelled). Throws when that send failed: the connection is unusable.
+    private func waitForAsyncSend() throws {
+        if let output = asyncSend {
+            let core = Fiber.currentCore("HTTPConnection.waitForAsyncSend")
+            let deadline = Deadline.coarseNow + worker.configuration.writeTimeout
+            asyncSendWaiter = core
+            if Fiber.park(core, cancellable: false, deadline: deadline) == .timedOut && asyncSend != nil {
+                socket.reactor.cancel(output)
+                while asyncSend != nil {
+                    asyncSendWaiter = core
+                    _ = Fiber.park(core, cancellable: false, deadline: nil)
+                }
+            }
+            asyncSendWaiter = nil
+        }
+        if asyncSendFailed { throw IOError("send", errno: EPIPE) }
     }
 
     /// `flushOutput`, returning whether it succeeded (a failed send means the peer is gone).
@@ -411,14 +486,22 @@ final class HTTPConnection: CompletionHandler {
         closed = true
         worker.timeouts.disarm(self)
         if receiving { socket.reactor.cancel(self) }
+        if let asyncSend { socket.reactor.cancel(asyncSend) }
         releaseBuffers()
         socket.close()
         worker.connectionClosed(self)
     }
 
-    /// At shutdown: close now unless a request is being served.
+    /// At shutdown: close now unless a request is being served or its response is still
+    /// being sent (then close when that is done).
     func closeIfIdle() {
-        if serving == nil { close() }
+        guard serving == nil else { return }
+        if asyncSend != nil {
+            closeAfterAsyncSend = true
+            if receiving { socket.reactor.cancel(self) }
+        } else {
+            close()
+        }
     }
 
     /// At the end of the grace period: cancel whatever is still running, then close.

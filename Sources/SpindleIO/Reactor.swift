@@ -192,6 +192,16 @@ package final class Reactor: SchedulerDriver {
         inFlight += 1
     }
 
+    /// Queues a send of `count` bytes at `bytes` on `fd` whose CQE goes to `handler` (no fiber
+    /// parks; the result may be short). The caller keeps the bytes and `handler` alive until
+    /// the CQE. No deadline: end it with `cancel(_:)`. Cost: one SQE.
+    package func send(fd: Int32, from bytes: UnsafeRawPointer, count: Int, handler: CompletionHandler) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_send(sqe, fd, bytes, count, Int32(MSG_NOSIGNAL))
+        spindle_sqe_set(sqe, Self.userData(for: handler), 0)
+        inFlight += 1
+    }
+
     /// Asks the kernel to cancel `handler`'s pending operation; its CQE (`-ECANCELED`) follows.
     package func cancel(_ handler: CompletionHandler) {
         let sqe = ring.nextSQE()
