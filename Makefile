@@ -4,13 +4,15 @@
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release
 #   make bench-fibers  fiber benchmarks (see Docs/benchmarks.md)
+#   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks.md, "Peers")
+#   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks.md, "Scalability")
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev pkg-config
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test test-debug test-release build deps bench bench-fibers bench-io bench-http clean
+.PHONY: run demo test test-debug test-release build deps bench bench-fibers bench-io bench-http bench-peers clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -58,6 +60,23 @@ bench-io: deps
 bench-http: deps
 	@./.ci/install-deps $(BENCH_PACKAGES) wrk nginx-light
 	$(MAKE) -C bench http
+
+# The peers' Debian packages, then gevent and matplotlib for the Python that runs the benchmark
+# (pip; Debian's python3-gevent/python3-matplotlib where pip may not install).
+bench-peers: deps
+	@./.ci/install-deps $(BENCH_PACKAGES) wrk nginx-light h2o python3-pip
+	@python3 -c "import gevent, matplotlib" 2>/dev/null || python3 -m pip install --quiet gevent matplotlib \
+		|| ./.ci/install-deps python3-gevent python3-matplotlib
+	$(MAKE) -C bench peers
+
+# Go for the Go peer, then gevent, greenlet and matplotlib (plots) for the Python side (pip;
+# Debian's packages where pip may not install).
+.PHONY: bench-scale
+bench-scale: deps
+	@./.ci/install-deps $(BENCH_PACKAGES) python3-pip
+	@python3 -c "import gevent, greenlet, matplotlib" 2>/dev/null || python3 -m pip install --quiet gevent greenlet matplotlib \
+		|| ./.ci/install-deps python3-gevent python3-greenlet python3-matplotlib
+	$(MAKE) -C bench scale
 
 clean:
 	rm -rf .build bench/.build

@@ -1,59 +1,82 @@
+// ObjectPool: pool-per-type for the server's per-connection and per-request objects.
+// `take()`/`giveBack(_:)` are `@inlinable` so that callers in other modules get code specialised
+// for their object type (an unspecialised generic call looks up metadata and witness tables at
+// run time on every call).
+
 /// A pool of reusable objects of one type (the seed's pool-per-type, recipe 2): objects are made
 /// up front at worker start, taken and given back in O(1) (LIFO, so hot objects are reused),
 /// and made on demand when the pool runs dry, up to `maximumCount` objects in circulation.
 /// Free objects beyond `retainedCount` are dropped so a spike does not stay resident.
+/// With `pooling` off (`SPINDLE_POOLS=off`) the pool keeps nothing: every `take()` makes a new
+/// object and `giveBack` drops it, so the allocator does all the work.
 /// Single-thread: one pool per worker.
 public final class ObjectPool<Object: AnyObject> {
-    private let make: () -> Object
-    private let prepareForReuse: (Object) -> Void
-    @exclusivity(unchecked) private var free: [Object] = []
-    /// Objects handed out now.
-    @exclusivity(unchecked) public private(set) var inUse = 0
-    /// The most objects in use at once.
-    @exclusivity(unchecked) public private(set) var peakInUse = 0
-    /// Objects created because the pool was empty.
-    @exclusivity(unchecked) public private(set) var misses = 0
+    @usableFromInline let make: () -> Object
+    @usableFromInline let prepareForReuse: (Object) -> Void
+    // `@exclusivity(unchecked)`: one worker thread, short non-overlapping accesses.
+    @exclusivity(unchecked) @usableFromInline var free: [Object] = []
+    @exclusivity(unchecked) @usableFromInline var inUseCount = 0
+    @exclusivity(unchecked) @usableFromInline var peakInUseCount = 0
+    @exclusivity(unchecked) @usableFromInline var missCount = 0
+
     /// The most objects that may be in use at once (`take()` returns nil beyond).
     public let maximumCount: Int
-    /// Free objects kept for reuse; more are released.
+    /// Free objects kept for reuse; more are released. 0 when `pooling` is off.
     public let retainedCount: Int
-
-    // `@exclusivity(unchecked)`: one worker thread, short non-overlapping accesses.
+    /// Whether given-back objects are kept for reuse (`MemoryOptions.pooling` unless set at init).
+    public let pooling: Bool
 
     /// Creates a pool holding `preallocate` objects made by `make`; `prepareForReuse` runs on
-    /// every object given back (reset its fields there).
+    /// every object given back (reset its fields there). With `pooling` off nothing is
+    /// preallocated or kept and `prepareForReuse` never runs.
     public init(preallocate: Int, maximumCount: Int = .max, retainedCount: Int? = nil,
+                pooling: Bool = MemoryOptions.pooling,
                 make: @escaping () -> Object, prepareForReuse: @escaping (Object) -> Void = { _ in }) {
         misusePrecondition(preallocate >= 0 && preallocate <= maximumCount, "ObjectPool: preallocate must be within 0...maximumCount")
         self.make = make
         self.prepareForReuse = prepareForReuse
         self.maximumCount = maximumCount
-        self.retainedCount = retainedCount ?? max(preallocate, 64)
+        self.pooling = pooling
+        self.retainedCount = pooling ? retainedCount ?? max(preallocate, 64) : 0
+        guard pooling else { return }
         free.reserveCapacity(preallocate)
         for _ in 0..<preallocate { free.append(make()) }
     }
 
     /// Free objects ready for reuse.
     public var available: Int { free.count }
+    /// Objects handed out now.
+    public var inUse: Int { inUseCount }
+    /// The most objects in use at once.
+    public var peakInUse: Int { peakInUseCount }
+    /// Objects created because the pool was empty (every `take()` when `pooling` is off).
+    public var misses: Int { missCount }
 
     /// Takes an object (made if none is free); nil when `maximumCount` are in use.
-    @inline(__always)
+    /// Cost: an array pop; `make()` when the pool is empty.
+    @inlinable @inline(__always)
     public func take() -> Object? {
-        guard inUse < maximumCount else { return nil }
-        inUse += 1
-        if inUse > peakInUse { peakInUse = inUse }
+        guard inUseCount < maximumCount else { return nil }
+        inUseCount += 1
+        if inUseCount > peakInUseCount { peakInUseCount = inUseCount }
         if let object = free.popLast() { return object }
-        misses += 1
+        missCount += 1
         return make()
     }
 
     /// Gives an object back; it is prepared for reuse, or dropped above `retainedCount`.
-    @inline(__always)
+    /// Cost: `prepareForReuse` and an array append; a release when dropped.
+    @inlinable @inline(__always)
     public func giveBack(_ object: Object) {
-        misusePrecondition(inUse > 0, "ObjectPool.giveBack: more objects given back than taken")
-        inUse -= 1
+        if _slowPath(inUseCount <= 0) { givenBackTooOften() }
+        inUseCount -= 1
         guard free.count < retainedCount else { return }
         prepareForReuse(object)
         free.append(object)
+    }
+
+    @usableFromInline @inline(never)
+    func givenBackTooOften() -> Never {
+        misuse("ObjectPool.giveBack: more objects given back than taken")
     }
 }

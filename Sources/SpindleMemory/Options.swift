@@ -1,3 +1,6 @@
+// Spindle's tunables: `Environment` reads `SPINDLE_*` variables (integers with K/M/G suffixes, on/off
+// flags) and `MemoryOptions` holds the process-wide memory switches. Every tunable is listed in
+// Docs/memory.md ("Tunables").
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -29,4 +32,27 @@ public enum Environment {
         }
         return value * scale
     }
+
+    /// The on/off value of `name` (`on`/`off`, `1`/`0`, `true`/`false`, `yes`/`no`, any case), or
+    /// nil when unset or empty. Any other value stops the process with a message naming the variable.
+    public static func flag(_ name: String) -> Bool? {
+        guard let raw = getenv(name) else { return nil }
+        let text = String(cString: raw).trimmingWhitespace()
+        switch text.lowercased() {
+        case "": return nil
+        case "on", "1", "true", "yes": return true
+        case "off", "0", "false", "no": return false
+        default: fatalError("\(name)=\(text) is not on or off (also accepted: 1/0, true/false, yes/no)")
+        }
+    }
+}
+
+/// Process-wide memory switches, each read once from the environment at first use.
+public enum MemoryOptions {
+    /// Whether object pools and request arenas recycle memory (default on). `SPINDLE_POOLS=off`
+    /// turns both into plain heap allocation, for comparing against the allocator alone:
+    /// `ObjectPool` keeps nothing (every `take()` makes a new object, `giveBack` drops it) and
+    /// `RequestArena` serves every allocation with `malloc` and frees them all at `reset()`.
+    /// Pools and arenas made with an explicit `pooling:` argument ignore it.
+    public static let pooling: Bool = Environment.flag("SPINDLE_POOLS") ?? true
 }

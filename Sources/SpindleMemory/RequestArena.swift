@@ -1,3 +1,6 @@
+// RequestArena: request-lifetime bump allocation (and ArenaBytes, handles to bytes copied into it).
+// Under `SPINDLE_POOLS=off` (`Configuration.pooling` false) every allocation is a malloc freed at
+// reset, the plain-heap baseline the allocator benchmark compares against.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,6 +9,8 @@ import Glibc
 /// from fixed-size blocks; allocation is a pointer bump (inline fast path); when a block is full
 /// the arena chains another block and counts the overflow; allocations larger than a quarter
 /// block bypass the blocks; `reset()` rewinds to the first block instead of freeing.
+/// With `Configuration.pooling` off there are no blocks: every allocation is a `malloc`, and
+/// `reset()` frees them all.
 ///
 /// One arena serves one request at a time on one worker thread (take it from an `ArenaPool`).
 /// Memory from it is valid until the next `reset()`. In debug builds `reset()` poisons the
@@ -18,10 +23,14 @@ public final class RequestArena {
         public var blockSize: Int
         /// Blocks kept after a reset, beyond the first (default 4); more are freed.
         public var retainedBlocks: Int
+        /// Bump allocation in blocks (default `MemoryOptions.pooling`, on unless `SPINDLE_POOLS=off`);
+        /// false: each allocation is a `malloc`, freed at `reset()`.
+        public var pooling: Bool
 
-        public init(blockSize: Int? = nil, retainedBlocks: Int = 4) {
+        public init(blockSize: Int? = nil, retainedBlocks: Int = 4, pooling: Bool = MemoryOptions.pooling) {
             self.blockSize = max(256, blockSize ?? Environment.integer("SPINDLE_ARENA_BLOCK_SIZE") ?? 16 << 10)
             self.retainedBlocks = max(0, retainedBlocks)
+            self.pooling = pooling
         }
     }
 
@@ -33,6 +42,8 @@ public final class RequestArena {
         public var overflows = 0
         /// Allocations too large for a block, served by malloc and freed at reset.
         public var largeAllocations = 0
+        /// Allocations served by malloc because `pooling` is off (freed at reset).
+        public var heapAllocations = 0
         /// The most bytes one request used.
         public var peakBytes = 0
     }
@@ -44,6 +55,8 @@ public final class RequestArena {
     @exclusivity(unchecked) @usableFromInline var limit: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var large: [UnsafeMutableRawPointer] = []
     @exclusivity(unchecked) private var usedInFullBlocks = 0
+    /// Bytes asked for since the last reset when `pooling` is off.
+    @exclusivity(unchecked) private var heapBytes = 0
     /// Incremented by every `reset()`; `ArenaBytes` remember it.
     @exclusivity(unchecked) public private(set) var generation: UInt64 = 0
     @exclusivity(unchecked) public private(set) var statistics = Statistics()
@@ -51,13 +64,24 @@ public final class RequestArena {
     // `@exclusivity(unchecked)`: an arena belongs to one request on one thread and its fields
     // are never accessed inside a long-lived inout access; dynamic checks would only cost time.
 
-    /// Creates an arena with its first block allocated.
+    /// Creates an arena with its first block allocated (none when `pooling` is off).
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
+        guard configuration.pooling else {
+            (cursor, limit) = Self.noBlock
+            return
+        }
         let first = UnsafeMutableRawPointer.allocate(byteCount: configuration.blockSize, alignment: 16)
         blocks = [first]
         cursor = first
         limit = first + configuration.blockSize
+    }
+
+    /// Cursor and limit without a block: the limit lies below the (16-aligned) cursor, so the
+    /// inline fast path fails for every size and alignment and `allocateSlow` serves all.
+    /// Never dereferenced.
+    private static var noBlock: (UnsafeMutableRawPointer, UnsafeMutableRawPointer) {
+        (UnsafeMutableRawPointer(bitPattern: 64)!, UnsafeMutableRawPointer(bitPattern: 63)!)
     }
 
     deinit {
@@ -65,11 +89,12 @@ public final class RequestArena {
         for p in large { free(p) }
     }
 
-    /// Bytes handed out since the last reset.
-    public var bytesInUse: Int { usedInFullBlocks + (cursor - blocks[current]) }
+    /// Bytes handed out since the last reset (large allocations not included).
+    public var bytesInUse: Int { configuration.pooling ? usedInFullBlocks + (cursor - blocks[current]) : heapBytes }
 
     /// Allocates `byteCount` bytes aligned to `alignment` (a power of two ≤ 16). Cost: a pointer
-    /// bump; a block allocation or malloc only on overflow or for large requests.
+    /// bump; a block allocation or malloc only on overflow or for large requests (every time
+    /// when `pooling` is off).
     @inlinable
     public func allocate(byteCount: Int, alignment: Int = 8) -> UnsafeMutableRawPointer {
         let aligned = UnsafeMutableRawPointer(bitPattern: (UInt(bitPattern: cursor) + UInt(alignment - 1)) & ~UInt(alignment - 1))!
@@ -85,11 +110,14 @@ public final class RequestArena {
         misusePrecondition(alignment > 0 && alignment & (alignment - 1) == 0 && alignment <= 16,
                      "RequestArena.allocate: alignment \(alignment) must be a power of two up to 16")
         misusePrecondition(byteCount >= 0, "RequestArena.allocate: negative byteCount \(byteCount)")
+        guard configuration.pooling else {
+            statistics.heapAllocations += 1
+            heapBytes += byteCount
+            return allocateFromHeap(byteCount: byteCount)
+        }
         if byteCount > configuration.blockSize / 4 {
-            guard let p = malloc(max(byteCount, 1)) else { fatalError("RequestArena: out of memory for \(byteCount) bytes") }
-            large.append(p)
             statistics.largeAllocations += 1
-            return p
+            return allocateFromHeap(byteCount: byteCount)
         }
         usedInFullBlocks += cursor - blocks[current]
         statistics.overflows += 1
@@ -102,6 +130,13 @@ public final class RequestArena {
         return allocate(byteCount: byteCount, alignment: alignment)
     }
 
+    /// A malloc'd block (16-byte aligned, like every malloc here), freed at the next reset.
+    private func allocateFromHeap(byteCount: Int) -> UnsafeMutableRawPointer {
+        guard let p = malloc(max(byteCount, 1)) else { fatalError("RequestArena: out of memory for \(byteCount) bytes") }
+        large.append(p)
+        return p
+    }
+
     /// Copies `bytes` into the arena and returns a handle to the copy.
     public func copy(_ bytes: UnsafeRawBufferPointer) -> ArenaBytes {
         let p = allocate(byteCount: bytes.count, alignment: 1)
@@ -110,24 +145,29 @@ public final class RequestArena {
     }
 
     /// Ends the request: all memory handed out becomes invalid and is reused by the next one.
-    /// Extra blocks beyond `retainedBlocks` and large allocations are freed.
+    /// Extra blocks beyond `retainedBlocks` and large allocations are freed (with `pooling` off:
+    /// every allocation).
     public func reset() {
         statistics.peakBytes = max(statistics.peakBytes, bytesInUse)
         statistics.resets += 1
+        generation &+= 1
+        for p in large { free(p) }
+        large.removeAll(keepingCapacity: true)
+        guard configuration.pooling else {
+            heapBytes = 0
+            return
+        }
         #if DEBUG
         for i in 0...current {
             let end = i == current ? cursor : blocks[i] + configuration.blockSize
             (blocks[i]).initializeMemory(as: UInt8.self, repeating: 0xDE, count: end - blocks[i])
         }
         #endif
-        for p in large { free(p) }
-        large.removeAll(keepingCapacity: true)
         while blocks.count > configuration.retainedBlocks + 1 { blocks.removeLast().deallocate() }
         current = 0
         usedInFullBlocks = 0
         cursor = blocks[0]
         limit = cursor + configuration.blockSize
-        generation &+= 1
     }
 }
 

@@ -5,6 +5,7 @@
 //                                                          `NAME <ns> <ns> …` (one per repetition)
 //   fiber-bench parked N                                   N parked fibers (one line)
 //   fiber-bench touch N                                    their page-fault floor (C)
+//   fiber-bench round-robin N [ROUNDS]                     N fibers yielding in turn (Scale.swift)
 //   fiber-bench spawn-only BATCHES                         the loop strace watches
 //
 // `all` runs the others as child processes of this same executable. Run it through
@@ -23,6 +24,7 @@ func usage(_ status: Int32) -> Never {
                fiber-bench one \(Suite.inProcess.joined(separator: "|")) [--reps N] [--quick]
                fiber-bench parked N
                fiber-bench touch N
+               fiber-bench round-robin N [ROUNDS]
                fiber-bench spawn-only BATCHES
         """)
     exit(status)
@@ -89,6 +91,12 @@ case "parked":
 case "touch":
     guard let n = arguments.first.flatMap({ Int($0) }), n > 0 else { usage(2) }
     writeLine(Parked.firstTouchLine(count: n))
+
+case "round-robin":
+    guard let n = arguments.first.flatMap({ Int($0) }), n > 0 else { usage(2) }
+    let rounds = arguments.dropFirst().first.flatMap { Int($0) } ?? RoundRobin.defaultRounds(fibers: n)
+    guard rounds > 0 else { usage(2) }
+    writeLine(RoundRobin.line(count: n, rounds: rounds))
 
 case "spawn-only":
     guard let batches = arguments.first.flatMap({ Int($0) }), batches >= 0 else { usage(2) }

@@ -1,0 +1,158 @@
+"""Idle keep-alive memory for `make -C bench peers` (bench/peers/run.py): how much resident
+memory a server adds per connection that made one request and then sits idle. Imported by
+run.py; not run by itself.
+
+hold_idle(...) reads the server's VmRSS, opens COUNT connections to it from this process
+(pinned to the client CPU) in batches of BATCH — each sends one `GET /plaintext` and reads the
+whole response before the next batch starts, so the server's accept backlog never overflows —
+waits half a second, checks that every connection is still open (a non-blocking read that would
+block), reads VmRSS again and closes them all with a reset (SO_LINGER 0: no TIME_WAIT left to
+exhaust the ephemeral ports for the next server). Growth ÷ connections held = KiB per idle
+connection. A connection the server refused, answered with something other than 200, or
+closed counts as not held, and the result says so; the client raises its own RLIMIT_NOFILE
+first (raise_nofile), so a limit on this side is never mistaken for the server's.
+"""
+import collections
+import errno
+import os
+import resource
+import selectors
+import socket
+import struct
+import time
+
+from benchutil import die, rss_kib
+
+RESPONSE_WAIT = 10  # seconds a batch may wait for its responses
+
+
+def raise_nofile(needed):
+    """Raises this process's RLIMIT_NOFILE (soft and, as root, hard) to at least `needed`;
+    servers started afterwards inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft
+    target = needed if hard == resource.RLIM_INFINITY else max(hard, needed)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
+    except (ValueError, OSError):
+        if hard < needed:
+            die(f"RLIMIT_NOFILE is {soft}/{hard} and cannot be raised to {needed}: run `ulimit -n {needed}` "
+                f"as root first, or pass --idle-connections {max(0, hard - 1000)}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def reason(error):
+    return errno.errorcode.get(error.errno, type(error).__name__) if isinstance(error, OSError) else str(error)
+
+
+def open_batch(port, count, request, body, selector, failures):
+    """Opens `count` connections, sends `request` on each and waits for the responses; returns
+    the sockets that got a complete 200 response ending in `body`."""
+    pending, done = {}, []
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.settimeout(5)
+            s.connect(("127.0.0.1", port))  # no name lookup: create_connection's getaddrinfo costs more
+            s.sendall(request)
+            s.setblocking(False)
+        except OSError as e:
+            s.close()
+            failures[f"connect/send {reason(e)}"] += 1
+            continue
+        pending[s] = b""
+        selector.register(s, selectors.EVENT_READ)
+
+    def drop(s, why):
+        failures[why] += 1
+        selector.unregister(s)
+        del pending[s]
+        s.close()
+
+    deadline = time.monotonic() + RESPONSE_WAIT
+    while pending and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=0.5):
+            s = key.fileobj
+            try:
+                chunk = s.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                drop(s, f"recv {reason(e)}")
+                continue
+            if not chunk:
+                drop(s, "closed before responding")
+                continue
+            data = pending[s] + chunk
+            if b"\r\n\r\n" in data and data.endswith(body):
+                if not data.startswith(b"HTTP/1.1 200"):
+                    drop(s, f"answered {data.split(b' ', 2)[1].decode(errors='replace')}")
+                    continue
+                selector.unregister(s)
+                del pending[s]
+                done.append(s)
+            else:
+                pending[s] = data
+    for s in list(pending):
+        drop(s, f"no response within {RESPONSE_WAIT} s")
+    return done
+
+
+def still_open(s):
+    try:
+        return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""  # bytes nobody asked for: open, but odd
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def close_with_reset(sockets):
+    linger = struct.pack("ii", 1, 0)
+    for s in sockets:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        except OSError:
+            pass
+        s.close()
+
+
+def hold_idle(server, port, count, batch, client_cpu, body=b"Hello, World!"):
+    """The idle test against one running server; returns its measurements (see the module's doc)."""
+    request = f"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {client_cpu})
+    failures = collections.Counter()
+    held = []
+    started = time.monotonic()
+    try:
+        time.sleep(0.3)  # let the server settle after its last load
+        rss_before = rss_kib(server.pid)
+        with selectors.DefaultSelector() as selector:
+            while len(held) < count:
+                got = open_batch(port, min(batch, count - len(held)), request, body, selector, failures)
+                held += got
+                if not got:  # a whole batch failed: the server holds no more
+                    break
+        open_seconds = time.monotonic() - started
+        time.sleep(0.5)
+        alive = [s for s in held if still_open(s)]
+        if len(alive) < len(held):
+            failures["closed while idle"] += len(held) - len(alive)
+        if server.poll() is not None:
+            die(f"server on port {port} exited with status {server.returncode} during the idle test")
+        rss_after = rss_kib(server.pid)
+    finally:
+        close_with_reset(held)
+        os.sched_setaffinity(0, affinity)
+    return {
+        "connections": count,
+        "held": len(alive),
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "kib_per_connection": (rss_after - rss_before) / len(alive) if alive else float("nan"),
+        "open_s": open_seconds,
+        "failures": "; ".join(f"{n} {why}" for why, n in failures.most_common()),
+    }

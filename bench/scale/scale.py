@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""The fiber-count scalability benchmark behind `make bench-scale` / `make -C bench scale`.
+
+Part 1, fibers (each measurement a fresh process pinned to --fiber-cpu; Spindle, Go with
+GOMAXPROCS=1, Python gevent; sizes 1k, 10k, 100k, 1M):
+
+  parked       N fibers / goroutines / greenlets each run and park on one event or channel:
+               create time per fiber (spawn + run to the park), VmRSS and VmPTE growth per fiber
+               (`fiber-bench parked N`, `scalepeer parked N`, `gevent_scale_peer.py parked N`)
+  round-robin  N of them yield in turn (Fiber.yield, runtime.Gosched, gevent.sleep(0)); ns per
+               switch over the timed rounds after a warm-up round (`… round-robin N ROUNDS`)
+
+Sizes below 100k run --reps times (medians), larger ones once. A size is skipped, with the
+reason printed, when the previous size of the same runtime and mode predicts more than
+--run-limit seconds (everything but the timed switches scaled linearly with the count) or more
+than 60 % of MemAvailable; a run that still exceeds 3 × --run-limit is killed and reported as
+capped.
+
+Part 2, HTTP (Spindle's Examples/Hello with --workers 1, Go net/http, gevent.pywsgi; one process
+pinned to --server-cpu, a fresh one per level): hold-client (pinned to --client-cpu) opens C
+keep-alive connections and keeps C requests `GET /sleep?ms=MS` in flight, ROUNDS per
+connection: req/s, p50/p99/max latency, server RSS per idle connection and per in-flight
+request, server CPU per request. Levels 1k, 10k, 50k; a level above what RLIMIT_NOFILE lets
+one server process hold (hard limit minus 1000) is run at that limit instead, and says so.
+PASS when every request got its 200, FAIL otherwise.
+
+Output: the tables (also --md), one CSV line per run (--csv), PNG plots (--plots, matplotlib).
+Exit status 0 when every measurement ran or was capped with a reason, 1 when something broke.
+See Docs/benchmarks.md, section "Scalability".
+"""
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import benchutil  # noqa: E402
+from benchutil import cpu_ticks, die, die_with_parent, start_server  # noqa: E402
+
+import report  # noqa: E402  (bench/scale/report.py: tables and plots)
+
+benchutil.PROGRAM = "bench-scale"
+benchutil.PORT_HINT = "pick other ports with SCALE_PORT=... (make -C bench scale SCALE_PORT=7750)"
+
+RUNTIMES = ("Spindle", "Go", "gevent")
+GEVENT_PEER = os.path.join(HERE, "gevent_scale_peer.py")
+# Timed switches per round-robin run (rounds = max(3, target // N)); gevent's switches cost
+# ~50× more, so it gets fewer to stay inside the time budget.
+SWITCH_TARGET = {"Spindle": 2_000_000, "Go": 2_000_000, "gevent": 200_000}
+SINGLE_RUN_FROM = 100_000  # sizes from here on run once
+FD_MARGIN = 1000  # descriptors a server keeps for itself (ring, listener, logs, Python modules)
+
+STARTED = time.monotonic()
+
+
+def progress(text):
+    print(f"[{time.monotonic() - STARTED:5.0f} s] {text}", flush=True)
+
+
+def mem_available():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+# ---------------------------------------------------------------- part 1: fibers
+
+def fiber_command(args, runtime, mode, n, rounds):
+    tail = [mode, str(n)] + ([str(rounds)] if mode == "round-robin" else [])
+    program = {"Spindle": [args.fiber_bench], "Go": [args.go_peer], "gevent": [sys.executable, GEVENT_PEER]}
+    return ["taskset", "-c", str(args.fiber_cpu)] + program[runtime] + tail
+
+
+def parse_fiber_line(mode, line):
+    """The numbers of a `parked …` or `round-robin …` line as a dict, or None."""
+    f = line.split()
+    try:
+        if mode == "parked" and f[0] == "parked" and len(f) >= 5:
+            n, ns, rss, pte = (int(x) for x in f[1:5])
+            return {"size": n, "create_ns_per_fiber": ns / n, "rss_per_fiber": rss / n, "pte_per_fiber": pte / n,
+                    "guard": f[6] if len(f) >= 7 else ""}
+        if mode == "round-robin" and f[0] == "round-robin" and len(f) == 7:
+            n, rounds, switches, ns, rss, pte = (int(x) for x in f[1:7])
+            return {"size": n, "rounds": rounds, "switches": switches, "switch_ns": ns / max(1, switches),
+                    "rss_per_fiber": rss / n, "pte_per_fiber": pte / n}
+    except (ValueError, IndexError):
+        pass
+    return None
+
+
+def run_fiber(args, runtime, mode, n, rep):
+    """One fresh process; returns a row (with 'cap' set when it did not finish in time)."""
+    rounds = max(3, SWITCH_TARGET[runtime] // n)
+    command = fiber_command(args, runtime, mode, n, rounds)
+    row = {"kind": "fiber-run", "runtime": runtime, "mode": mode, "size": n, "rep": rep}
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(command, capture_output=True, text=True, timeout=3 * args.run_limit,
+                           preexec_fn=die_with_parent)
+    except subprocess.TimeoutExpired:
+        row["cap"] = f"killed after {3 * args.run_limit:g} s (3 × the {args.run_limit:g} s run limit)"
+        return row
+    row["wall_s"] = time.monotonic() - t0
+    values = parse_fiber_line(mode, r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip() else None
+    if values is None:
+        die(f"`{' '.join(command)}` failed (status {r.returncode}): {r.stderr.strip()[-2000:]} {r.stdout.strip()[-500:]}")
+    row.update(values)
+    return row
+
+
+def describe_fiber(row):
+    if row["mode"] == "parked":
+        return (f"{row['create_ns_per_fiber']:,.0f} ns/fiber to create, {row['rss_per_fiber'] / 1024:.2f} KiB RSS "
+                f"+ {row['pte_per_fiber'] / 1024:.2f} KiB page tables per fiber")
+    return f"{row['switch_ns']:,.1f} ns/switch ({row['switches']:,} switches, {row['rounds']} rounds)"
+
+
+def predicted_seconds(row, n):
+    """Wall time a run of `n` is expected to take, from `row` (the last run of the same runtime
+    and mode): everything but the timed switches scales with the fiber count; the switches of a
+    round-robin run are max(3, target // n) rounds at the last run's ns per switch."""
+    if row["mode"] == "parked":
+        return row["wall_s"] * n / row["size"]
+    switching = row["switches"] * row["switch_ns"] / 1e9
+    rounds = max(3, SWITCH_TARGET[row["runtime"]] // n)
+    return (row["wall_s"] - switching) * n / row["size"] + rounds * n * row["switch_ns"] / 1e9
+
+
+def cap_reason(args, last, n):
+    """Why a run of `n` should be skipped, judged from the last run of its kind, or None."""
+    seconds = predicted_seconds(last, n)
+    if seconds > args.run_limit:
+        return (f"{n:,} skipped: {last['size']:,} took {last['wall_s']:.1f} s, so {n:,} would take ~{seconds:.0f} s "
+                f"(> {args.run_limit:g} s per run)")
+    memory = last["rss_per_fiber"] * n
+    if memory > 0.6 * mem_available():
+        return f"{n:,} skipped: ~{memory / 2**30:.1f} GiB predicted from {last['size']:,} (> 60 % of MemAvailable)"
+    return None
+
+
+def fiber_part(args, rows):
+    caps = {}  # (runtime, mode) -> reason; larger sizes are skipped too
+    last = {}  # (runtime, mode) -> the last finished run
+    for n in args.sizes:
+        reps = args.reps if n < SINGLE_RUN_FROM else 1
+        for mode in ("parked", "round-robin"):
+            for rep in range(1, reps + 1):
+                for runtime in RUNTIMES:
+                    key = (runtime, mode)
+                    if key not in caps and key in last and rep == 1:
+                        reason = cap_reason(args, last[key], n)
+                        if reason:
+                            caps[key] = reason
+                            rows.append({"kind": "fiber-cap", "runtime": runtime, "mode": mode, "size": n, "note": reason})
+                            progress(f"{runtime:<7} {mode:<11} {reason}")
+                    if key in caps:
+                        continue
+                    row = run_fiber(args, runtime, mode, n, rep)
+                    rows.append(row)
+                    if "cap" in row:
+                        caps[key] = f"{n:,}: {row['cap']}"
+                        rows.append({"kind": "fiber-cap", "runtime": runtime, "mode": mode, "size": n, "note": caps[key]})
+                        progress(f"{runtime:<7} {mode:<11} {caps[key]}")
+                        continue
+                    last[key] = row
+                    progress(f"{runtime:<7} {mode:<11} {n:>9,} (run {rep}/{reps}, {row['wall_s']:.1f} s): "
+                             + describe_fiber(row))
+
+
+def fiber_medians(rows):
+    """One median row per runtime, mode and size."""
+    medians = []
+    groups = {}
+    for r in rows:
+        if r["kind"] == "fiber-run" and "cap" not in r:
+            groups.setdefault((r["runtime"], r["mode"], r["size"]), []).append(r)
+    for (runtime, mode, n), runs in groups.items():
+        m = {"kind": "fiber-median", "runtime": runtime, "mode": mode, "size": n, "rep": len(runs)}
+        for field in ("create_ns_per_fiber", "rss_per_fiber", "pte_per_fiber", "switch_ns", "wall_s"):
+            if field in runs[0]:
+                m[field] = statistics.median(r[field] for r in runs)
+        for field in ("rounds", "switches", "guard"):
+            if field in runs[0]:
+                m[field] = runs[0][field]
+        medians.append(m)
+    return medians
+
+
+# ---------------------------------------------------------------- part 2: HTTP
+
+def server_argv(args, name, port):
+    return {
+        "Spindle": [args.hello, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        "Go": [args.go_peer, "http", str(port)],
+        "gevent": [sys.executable, GEVENT_PEER, "http", str(port)],
+    }[name]
+
+
+def parse_pairs(line):
+    out = {}
+    for pair in line.split():
+        key, _, value = pair.partition("=")
+        out[key] = float(value) if "." in value else int(value)
+    return out
+
+
+def run_http(args, name, level, requested, port, log):
+    server = start_server(name, server_argv(args, name, port), port, args.server_cpu, log)
+    benchutil.probe(name, port, "/sleep?ms=0", b"slept 0 ms\n")
+    time.sleep(0.3)
+    timeout = 20 + 4 * args.rounds * args.ms / 1000
+    command = ["taskset", "-c", str(args.client_cpu), args.hold_client, str(port), str(level), str(args.ms),
+               str(args.rounds), f"{timeout:g}", str(server.pid)]
+    ticks0 = cpu_ticks(server.pid)
+    r = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 60, preexec_fn=die_with_parent)
+    if server.poll() is not None:
+        die(f"{name} exited with status {server.returncode} during {' '.join(command)} (log: {log.name})")
+    cpu_s = (cpu_ticks(server.pid) - ticks0) / benchutil.CLK_TCK
+    server.kill()
+    server.wait()
+    if r.returncode != 0:
+        die(f"`{' '.join(command)}` failed (status {r.returncode}): {r.stderr.strip()}")
+    m = parse_pairs(r.stdout.strip().splitlines()[-1])
+    held = max(1, m["connected"])
+    complete = m["errors"] == 0 and m["unfinished"] == 0 and m["connect_errors"] == 0 and m["connected"] == level
+    return {
+        "kind": "http-run", "runtime": name, "size": level, "requested": requested, "ms": args.ms,
+        "rounds": args.rounds, **m,
+        "ideal_req_per_s": m["connected"] / (args.ms / 1000) if args.ms else float("nan"),
+        "rss_per_connection": (m["rss_connected"] - m["rss_base"]) / held,
+        "rss_per_request": (m["rss_full"] - m["rss_base"]) / held,
+        "server_cpu_s": cpu_s,
+        "cpu_us_per_request": 1e6 * cpu_s / m["requests"] if m["requests"] else float("nan"),
+        "result": "PASS" if complete else "FAIL",
+        "note": "" if level == requested else f"{requested:,} requested; RLIMIT_NOFILE allows {level:,}",
+    }
+
+
+def http_part(args, rows):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # servers and the client inherit it
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    most = (hard if hard != resource.RLIM_INFINITY else 1 << 20) - FD_MARGIN
+    progress(f"HTTP: RLIMIT_NOFILE {hard} (hard; raising it needs CAP_SYS_RESOURCE): at most {most:,} "
+             f"connections per server process")
+    os.makedirs(args.workdir, exist_ok=True)
+    port = args.port
+    for i, requested in enumerate(args.levels):
+        level = min(requested, most)
+        order = RUNTIMES[i % 3:] + RUNTIMES[:i % 3]
+        for name in order:
+            port += 1
+            with open(os.path.join(args.workdir, f"{name.lower()}-{level}.log"), "w") as log:
+                row = run_http(args, name, level, requested, port, log)
+            rows.append(row)
+            progress(f"{name:<7} HTTP {level:>6,} × {args.ms} ms × {args.rounds}: {row['req_per_s']:,.0f} req/s "
+                     f"(ideal {row['ideal_req_per_s']:,.0f}), p99 {row['p99_us'] / 1000:,.0f} ms, "
+                     f"{row['rss_per_request'] / 1024:.1f} KiB RSS per in-flight request, "
+                     f"{row['requests']:,} answered, {row['errors']} errors, {row['unfinished']} unfinished "
+                     f"(connect {row['connect_s']:.1f} s) {row['result']}" + (f" — {row['note']}" if row["note"] else ""))
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fiber-bench", required=True, help="fiber-bench executable (bench/)")
+    parser.add_argument("--go-peer", required=True, help="scalepeer executable (bench/go/scalepeer.go)")
+    parser.add_argument("--hello", required=True, help="Hello executable (Examples/Hello)")
+    parser.add_argument("--hold-client", required=True, help="hold-client executable (bench/scale/hold-client.c)")
+    parser.add_argument("--workdir", required=True, help="where the server logs go")
+    parser.add_argument("--csv", default=os.path.join(HERE, "..", "out", "scale.csv"))
+    parser.add_argument("--md", default=os.path.join(HERE, "..", "out", "scale.md"))
+    parser.add_argument("--plots", default=os.path.join(HERE, "..", "out"), help="folder for scale-*.png")
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000", help="fiber counts")
+    parser.add_argument("--reps", type=int, default=3, help="fresh processes per size below 100k")
+    parser.add_argument("--run-limit", type=float, default=40, help="seconds one fiber run may be predicted to take")
+    parser.add_argument("--levels", default="1000,10000,50000", help="concurrent requests")
+    parser.add_argument("--ms", type=int, default=1000, help="how long each request is held in its handler")
+    parser.add_argument("--rounds", type=int, default=3, help="requests per connection")
+    parser.add_argument("--fiber-cpu", type=int, default=0)
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--port", type=int, default=7700, help="base port; runs use PORT+1, PORT+2, …")
+    parser.add_argument("--quick", action="store_true",
+                        help="sizes 1k-100k once, levels 1k and 10k, 500 ms × 2 rounds: a smoke test")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.reps, args.run_limit = "1000,10000,100000", 1, 20
+        args.levels, args.ms, args.rounds = "1000,10000", 500, 2
+    args.sizes = [int(x) for x in args.sizes.split(",")]
+    args.levels = [int(x) for x in args.levels.split(",")]
+    args.workdir = os.path.abspath(args.workdir)
+    benchutil.install_cleanup()
+    benchutil.check_cpus(args)
+
+    root = os.path.abspath(os.path.join(HERE, "..", ".."))
+    header = report.header(root, args)
+    for label, text in header:
+        print(f"{label:<10} {text}")
+    print()
+    rows = []
+    fiber_part(args, rows)
+    rows += fiber_medians(rows)
+    http_part(args, rows)
+
+    markdown = report.markdown(header, rows, args)
+    print("\n" + markdown)
+    os.makedirs(os.path.dirname(os.path.abspath(args.md)), exist_ok=True)
+    with open(args.md, "w") as f:
+        f.write(markdown)
+    benchutil.write_csv(args.csv, report.CSV_FIELDS, rows)
+    plots = report.plots(rows, args.plots)
+    benchutil.kill_children()
+    print(f"CSV written to {args.csv}, tables to {args.md}, plots: {', '.join(plots) or 'none (see above)'}; "
+          f"wall time {time.monotonic() - STARTED:.0f} s; load {benchutil.load_average()}")
+
+
+if __name__ == "__main__":
+    main()
