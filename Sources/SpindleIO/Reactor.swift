@@ -152,7 +152,12 @@ package final class Reactor: SchedulerDriver {
         if userData & 7 == Self.multishotTag {
             if flags & IORING_CQE_F_MORE == 0 { inFlight -= 1 }
             let handler = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(userData & ~7))!)
-            handler._withUnsafeGuaranteedRef { ($0 as! CompletionHandler).complete(result: result, flags: flags) }
+            // `as?` and not `as!`: in -O builds the forced cast trapped for a handler class declared
+            // in another module (Spindle's OutputBox) although the conformance is there.
+            guard let target = handler.takeUnretainedValue() as? CompletionHandler else {
+                fatalError("io_uring user_data \(userData) names an object that is not a CompletionHandler")
+            }
+            target.complete(result: result, flags: flags)
             return
         }
         let completion = UnsafeMutablePointer<Completion>(bitPattern: UInt(userData))!
