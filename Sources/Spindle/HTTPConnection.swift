@@ -25,38 +25,41 @@ import SpindleMemory
 final class HTTPConnection: CompletionHandler {
     unowned(unsafe) let worker: ServerWorker
     let socket: TCPConnection
+    // `@exclusivity(unchecked)` on the fields below: they are touched only on the worker's
+    // thread, in short statements that never span a fiber switch, so the dynamic checks (about
+    // 2 % of the CPU per request) could never fire.
     // Links and deadline in the worker's `ConnectionTimeouts` (owned by it).
-    var timeoutArmed = false
-    var timeoutDeadline: UInt64 = 0
-    unowned(unsafe) var timeoutNext: HTTPConnection? = nil
-    unowned(unsafe) var timeoutPrevious: HTTPConnection? = nil
+    @exclusivity(unchecked) var timeoutArmed = false
+    @exclusivity(unchecked) var timeoutDeadline: UInt64 = 0
+    @exclusivity(unchecked) unowned(unsafe) var timeoutNext: HTTPConnection? = nil
+    @exclusivity(unchecked) unowned(unsafe) var timeoutPrevious: HTTPConnection? = nil
     /// Whether the armed deadline is the head timeout (kept across receives) or the idle one.
-    private var timeoutIsForHead = false
-    private var buffer: ReceiveBuffer? = nil
-    private var parserBox: ParserBox? = nil
-    private var headStartedAt: Deadline? = nil
-    private var receiving = false
-    private var closed = false
-    private var serving: Fiber? = nil
+    @exclusivity(unchecked) private var timeoutIsForHead = false
+    @exclusivity(unchecked) private var buffer: ReceiveBuffer? = nil
+    @exclusivity(unchecked) private var parserBox: ParserBox? = nil
+    @exclusivity(unchecked) private var headStartedAt: Deadline? = nil
+    @exclusivity(unchecked) private var receiving = false
+    @exclusivity(unchecked) private var closed = false
+    @exclusivity(unchecked) private var serving: Fiber? = nil
     /// Responses written but not sent yet (pipelined batch).
-    private var pendingOutput: OutputBox? = nil
+    @exclusivity(unchecked) private var pendingOutput: OutputBox? = nil
     /// The batch being sent after its fiber ended (owned by the send until its CQE).
-    private var asyncSend: OutputBox? = nil
-    private var asyncSendFailed = false
+    @exclusivity(unchecked) private var asyncSend: OutputBox? = nil
+    @exclusivity(unchecked) private var asyncSendFailed = false
     /// A fiber waiting for `asyncSend` before it writes.
-    private var asyncSendWaiter: CorePointer? = nil
+    @exclusivity(unchecked) private var asyncSendWaiter: CorePointer? = nil
     /// Close once `asyncSend` is done (shutdown reached an otherwise idle connection).
-    private var closeAfterAsyncSend = false
+    @exclusivity(unchecked) private var closeAfterAsyncSend = false
     // The request being served.
-    private var pendingHead: HTTPRequestHead? = nil
-    private var headLength = 0
-    private var bodyDecoder: HTTPBodyDecoder? = nil
-    private var expectsContinue = false
-    private var closeAfterResponse = false
+    @exclusivity(unchecked) private var pendingHead: HTTPRequestHead? = nil
+    @exclusivity(unchecked) private var headLength = 0
+    @exclusivity(unchecked) private var bodyDecoder: HTTPBodyDecoder? = nil
+    @exclusivity(unchecked) private var expectsContinue = false
+    @exclusivity(unchecked) private var closeAfterResponse = false
     /// Where the body starts in the receive buffer (the head before it stays valid).
-    private var bodyBase = 0
+    @exclusivity(unchecked) private var bodyBase = 0
     /// Decoded body bytes already consumed from the decoder but not yet handed out.
-    private var decodedPending: Range<Int> = 0..<0
+    @exclusivity(unchecked) private var decodedPending: Range<Int> = 0..<0
 
     init(worker: ServerWorker, socket: TCPConnection) {
         self.worker = worker
@@ -68,7 +71,7 @@ final class HTTPConnection: CompletionHandler {
     /// Arms a receive whose completion calls `complete`, with a deadline: the idle timeout
     /// between requests, the head timeout (from the head's first byte) while a head is
     /// incomplete.
-    func startReceiving() {
+    func startReceiving(dataUnlikely: Bool = true) {
         guard !closed else { return }
         if let headStartedAt {
             if !(timeoutArmed && timeoutIsForHead) {
@@ -81,7 +84,7 @@ final class HTTPConnection: CompletionHandler {
         }
         receiving = true
         _ = Unmanaged.passRetained(self)  // until the CQE
-        socket.reactor.receive(fd: socket.fd, handler: self)
+        socket.reactor.receive(fd: socket.fd, handler: self, dataUnlikely: dataUnlikely)
     }
 
     /// The deadline of the armed receive passed: cancel it (its CQE, `-ECANCELED`, closes).

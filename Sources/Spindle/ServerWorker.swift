@@ -63,7 +63,8 @@ final class OutputBox: CompletionHandler {
 
 /// One worker's share of the server: its pools (connections' buffers, parsers, output buffers,
 /// request arenas — preallocated at worker start), its connections, and its counters.
-/// Touched only on its worker thread.
+/// Touched only on its worker thread (hence `@exclusivity(unchecked)` on its counters: short
+/// accesses that never span a fiber switch).
 final class ServerWorker {
     let index: Int
     let configuration: ServerConfiguration
@@ -76,13 +77,13 @@ final class ServerWorker {
     /// Deadlines of idle connections and incomplete heads (swept by one fiber).
     let timeouts = ConnectionTimeouts()
     /// Open connections (idle ones are cancelled at shutdown).
-    var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    @exclusivity(unchecked) var connections: [ObjectIdentifier: HTTPConnection] = [:]
     /// Requests being handled now.
-    var activeRequests = 0
+    @exclusivity(unchecked) var activeRequests = 0
     /// Responses still being sent after their fiber ended.
-    var asyncSends = 0
-    var nextRequestID: UInt64 = 0
-    var stopping = false
+    @exclusivity(unchecked) var asyncSends = 0
+    @exclusivity(unchecked) var nextRequestID: UInt64 = 0
+    @exclusivity(unchecked) var stopping = false
     let drained = Event()
 
     init(index: Int, configuration: ServerConfiguration, router: Router<Handler>, logger: Logger) {
@@ -125,7 +126,7 @@ final class ServerWorker {
             }
             let connection = HTTPConnection(worker: self, socket: socket)
             connections[ObjectIdentifier(connection)] = connection
-            connection.startReceiving()
+            connection.startReceiving(dataUnlikely: false)  // the request may be here already
         }
     }
 

@@ -187,11 +187,14 @@ package final class Reactor: SchedulerDriver {
     /// Queues a receive on `fd` into the provided-buffer ring whose CQE goes to `handler`
     /// (no fiber parks). It has no deadline: the owner ends it with `cancel(_:)` (`-ECANCELED`).
     /// The caller keeps `handler` alive until its CQE arrives. Requires provided buffer rings.
-    /// Cost: one SQE, submitted with the loop's next `io_uring_enter`.
-    package func receive(fd: Int32, handler: CompletionHandler) {
+    /// `dataUnlikely` (e.g. right after answering a request) skips the kernel's first,
+    /// futile receive attempt and waits for readiness at once. Cost: one SQE, submitted with
+    /// the loop's next `io_uring_enter`.
+    package func receive(fd: Int32, handler: CompletionHandler, dataUnlikely: Bool = false) {
         let ring = buffers!
         let sqe = self.ring.nextSQE()
         io_uring_prep_recv(sqe, fd, nil, ring.configuration.size, 0)
+        if dataUnlikely { spindle_sqe_set_poll_first(sqe) }
         spindle_sqe_set(sqe, Self.userData(for: handler), SPINDLE_IOSQE_BUFFER_SELECT)
         spindle_sqe_set_buf_group(sqe, ring.configuration.group)
         inFlight += 1
