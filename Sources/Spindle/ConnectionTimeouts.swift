@@ -14,13 +14,14 @@ import SpindleFibers
 /// Invariant: a connection is in the list only while it is open; `HTTPConnection.close()`
 /// disarms before the worker drops its reference, so the unowned links never dangle.
 final class ConnectionTimeouts {
-    private unowned(unsafe) var first: HTTPConnection? = nil
-    private unowned(unsafe) var last: HTTPConnection? = nil
+    // `@exclusivity(unchecked)`: worker thread only, short accesses (see HTTPConnection).
+    @exclusivity(unchecked) private unowned(unsafe) var first: HTTPConnection? = nil
+    @exclusivity(unchecked) private unowned(unsafe) var last: HTTPConnection? = nil
     /// Set when the sweeper must recompute its sleep (an earlier deadline, or stop).
     private let changed = Event()
     /// When the sweeper wakes next on its own (`.max`: not before `changed`).
-    private var sweeperWakesAt = UInt64.max
-    private var stopped = false
+    @exclusivity(unchecked) private var sweeperWakesAt = UInt64.max
+    @exclusivity(unchecked) private var stopped = false
 
     /// Puts `connection` in the list with `deadline` (moving it if it was there already).
     func arm(_ connection: HTTPConnection, deadline: Deadline) {

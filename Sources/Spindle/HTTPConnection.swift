@@ -25,31 +25,41 @@ import SpindleMemory
 final class HTTPConnection: CompletionHandler {
     unowned(unsafe) let worker: ServerWorker
     let socket: TCPConnection
+    // `@exclusivity(unchecked)` on the fields below: they are touched only on the worker's
+    // thread, in short statements that never span a fiber switch, so the dynamic checks (about
+    // 2 % of the CPU per request) could never fire.
     // Links and deadline in the worker's `ConnectionTimeouts` (owned by it).
-    var timeoutArmed = false
-    var timeoutDeadline: UInt64 = 0
-    unowned(unsafe) var timeoutNext: HTTPConnection? = nil
-    unowned(unsafe) var timeoutPrevious: HTTPConnection? = nil
+    @exclusivity(unchecked) var timeoutArmed = false
+    @exclusivity(unchecked) var timeoutDeadline: UInt64 = 0
+    @exclusivity(unchecked) unowned(unsafe) var timeoutNext: HTTPConnection? = nil
+    @exclusivity(unchecked) unowned(unsafe) var timeoutPrevious: HTTPConnection? = nil
     /// Whether the armed deadline is the head timeout (kept across receives) or the idle one.
-    private var timeoutIsForHead = false
-    private var buffer: ReceiveBuffer? = nil
-    private var parserBox: ParserBox? = nil
-    private var headStartedAt: Deadline? = nil
-    private var receiving = false
-    private var closed = false
-    private var serving: Fiber? = nil
+    @exclusivity(unchecked) private var timeoutIsForHead = false
+    @exclusivity(unchecked) private var buffer: ReceiveBuffer? = nil
+    @exclusivity(unchecked) private var parserBox: ParserBox? = nil
+    @exclusivity(unchecked) private var headStartedAt: Deadline? = nil
+    @exclusivity(unchecked) private var receiving = false
+    @exclusivity(unchecked) private var closed = false
+    @exclusivity(unchecked) private var serving: Fiber? = nil
     /// Responses written but not sent yet (pipelined batch).
-    private var pendingOutput: OutputBox? = nil
+    @exclusivity(unchecked) private var pendingOutput: OutputBox? = nil
+    /// The batch being sent after its fiber ended (owned by the send until its CQE).
+    @exclusivity(unchecked) private var asyncSend: OutputBox? = nil
+    @exclusivity(unchecked) private var asyncSendFailed = false
+    /// A fiber waiting for `asyncSend` before it writes.
+    @exclusivity(unchecked) private var asyncSendWaiter: CorePointer? = nil
+    /// Close once `asyncSend` is done (shutdown reached an otherwise idle connection).
+    @exclusivity(unchecked) private var closeAfterAsyncSend = false
     // The request being served.
-    private var pendingHead: HTTPRequestHead? = nil
-    private var headLength = 0
-    private var bodyDecoder: HTTPBodyDecoder? = nil
-    private var expectsContinue = false
-    private var closeAfterResponse = false
+    @exclusivity(unchecked) private var pendingHead: HTTPRequestHead? = nil
+    @exclusivity(unchecked) private var headLength = 0
+    @exclusivity(unchecked) private var bodyDecoder: HTTPBodyDecoder? = nil
+    @exclusivity(unchecked) private var expectsContinue = false
+    @exclusivity(unchecked) private var closeAfterResponse = false
     /// Where the body starts in the receive buffer (the head before it stays valid).
-    private var bodyBase = 0
+    @exclusivity(unchecked) private var bodyBase = 0
     /// Decoded body bytes already consumed from the decoder but not yet handed out.
-    private var decodedPending: Range<Int> = 0..<0
+    @exclusivity(unchecked) private var decodedPending: Range<Int> = 0..<0
 
     init(worker: ServerWorker, socket: TCPConnection) {
         self.worker = worker
@@ -61,7 +71,7 @@ final class HTTPConnection: CompletionHandler {
     /// Arms a receive whose completion calls `complete`, with a deadline: the idle timeout
     /// between requests, the head timeout (from the head's first byte) while a head is
     /// incomplete.
-    func startReceiving() {
+    func startReceiving(dataUnlikely: Bool = true) {
         guard !closed else { return }
         if let headStartedAt {
             if !(timeoutArmed && timeoutIsForHead) {
@@ -69,12 +79,12 @@ final class HTTPConnection: CompletionHandler {
                 timeoutIsForHead = true
             }
         } else {
-            worker.timeouts.arm(self, deadline: .now + worker.configuration.idleTimeout)
+            worker.timeouts.arm(self, deadline: .coarseNow + worker.configuration.idleTimeout)
             timeoutIsForHead = false
         }
         receiving = true
         _ = Unmanaged.passRetained(self)  // until the CQE
-        socket.reactor.receive(fd: socket.fd, handler: self)
+        socket.reactor.receive(fd: socket.fd, handler: self, dataUnlikely: dataUnlikely)
     }
 
     /// The deadline of the armed receive passed: cancel it (its CQE, `-ECANCELED`, closes).
@@ -99,7 +109,7 @@ final class HTTPConnection: CompletionHandler {
         guard let buffer else { ring.recycle(id); close(); return }
         let fits = buffer.append(ring.bytes(id), count: Int(result))
         ring.recycle(id)
-        if headStartedAt == nil { headStartedAt = .now }
+        if headStartedAt == nil { headStartedAt = .coarseNow }
         guard fits else { failInFiber(HTTPParseError(.headerSectionTooLarge)); return }
         parseHead()
     }
@@ -145,14 +155,14 @@ final class HTTPConnection: CompletionHandler {
             parserBox?.parser.reset()
             guard keepAlive, !worker.stopping, !closed else { flushThenClose(); return }
             guard let buffer, !buffer.isEmpty else { break }
-            headStartedAt = .now
+            headStartedAt = .coarseNow
             switch parserBox!.parser.parseHead(buffer.readable) {
             case .complete(let next, let consumed):
                 pendingHead = next
                 headLength = consumed
             case .incomplete:
                 // Keep buffer and parser: half a pipelined head is here.
-                guard flushOutput() else { close(); return }
+                sendOutputAndEnd()
                 startReceiving()
                 return
             case .error(let error):
@@ -161,7 +171,7 @@ final class HTTPConnection: CompletionHandler {
                 return
             }
         }
-        guard flushOutput() else { close(); return }
+        sendOutputAndEnd()
         releaseBuffers()
         startReceiving()
     }
@@ -294,11 +304,79 @@ final class HTTPConnection: CompletionHandler {
 
     /// Sends the batched responses (if any) and gives the buffer back. Parks until sent.
     private func flushOutput(deadline: Deadline? = nil) throws {
+        try waitForAsyncSend()
         guard let output = pendingOutput else { return }
         pendingOutput = nil
         defer { worker.outputs.giveBack(output) }
         guard output.buffer.count > 0 else { return }
-        try socket.write(output.buffer.readableBytes, deadline: deadline ?? .now + worker.configuration.writeTimeout)
+        try socket.write(output.buffer.readableBytes, deadline: deadline ?? .coarseNow + worker.configuration.writeTimeout)
+    }
+
+    /// The serving fiber is about to end: hand the batch to a send that completes without it
+    /// (`asyncSendCompleted`), so the fiber need not park and the next receive is armed in the
+    /// same submission. Writes that follow wait for it (`waitForAsyncSend`), so responses never
+    /// interleave; a send the client does not drain is bounded by the idle timeout (its receive
+    /// is armed) or by the write timeout of the next response.
+    private func sendOutputAndEnd() {
+        if asyncSend != nil {
+            // Rare (the previous batch is still in flight): send this one in order, now.
+            if !flushOutput() { close() }
+            return
+        }
+        guard let output = pendingOutput else { return }
+        pendingOutput = nil
+        guard output.buffer.count > 0 else { worker.outputs.giveBack(output); return }
+        output.connection = self
+        output.sent = 0
+        asyncSend = output
+        _ = Unmanaged.passRetained(self)  // until the send's last CQE
+        worker.asyncSends += 1
+        submit(output)
+    }
+
+    private func submit(_ output: OutputBox) {
+        socket.reactor.send(fd: socket.fd, from: output.buffer.readableBytes.baseAddress! + output.sent,
+                            count: output.buffer.count - output.sent, handler: output)
+    }
+
+    /// The CQE of `asyncSend`: continue a short send, or finish (waking a waiting writer).
+    func asyncSendCompleted(_ output: OutputBox, result: Int32) {
+        if result > 0 {
+            output.sent += Int(result)
+            if output.sent < output.buffer.count && !closed { submit(output); return }
+        } else {
+            asyncSendFailed = true
+        }
+        asyncSend = nil
+        output.connection = nil
+        worker.outputs.giveBack(output)
+        worker.asyncSends -= 1
+        if let waiter = asyncSendWaiter {
+            asyncSendWaiter = nil
+            waiter.scheduler._withUnsafeGuaranteedRef { _ = $0.unpark(waiter, with: .ready) }
+        }
+        if asyncSendFailed || closeAfterAsyncSend { close() }
+        Unmanaged.passUnretained(self).release()
+        if worker.stopping { worker.drained.set() }
+    }
+
+    /// Parks until the previous batch's send is done (bounded by the write timeout: then it is
+    /// cancelled). Throws when that send failed: the connection is unusable.
+    private func waitForAsyncSend() throws {
+        if let output = asyncSend {
+            let core = Fiber.currentCore("HTTPConnection.waitForAsyncSend")
+            let deadline = Deadline.coarseNow + worker.configuration.writeTimeout
+            asyncSendWaiter = core
+            if Fiber.park(core, cancellable: false, deadline: deadline) == .timedOut && asyncSend != nil {
+                socket.reactor.cancel(output)
+                while asyncSend != nil {
+                    asyncSendWaiter = core
+                    _ = Fiber.park(core, cancellable: false, deadline: nil)
+                }
+            }
+            asyncSendWaiter = nil
+        }
+        if asyncSendFailed { throw IOError("send", errno: EPIPE) }
     }
 
     /// `flushOutput`, returning whether it succeeded (a failed send means the peer is gone).
@@ -411,14 +489,22 @@ final class HTTPConnection: CompletionHandler {
         closed = true
         worker.timeouts.disarm(self)
         if receiving { socket.reactor.cancel(self) }
+        if let asyncSend { socket.reactor.cancel(asyncSend) }
         releaseBuffers()
         socket.close()
         worker.connectionClosed(self)
     }
 
-    /// At shutdown: close now unless a request is being served.
+    /// At shutdown: close now unless a request is being served or its response is still
+    /// being sent (then close when that is done).
     func closeIfIdle() {
-        if serving == nil { close() }
+        guard serving == nil else { return }
+        if asyncSend != nil {
+            closeAfterAsyncSend = true
+            if receiving { socket.reactor.cancel(self) }
+        } else {
+            close()
+        }
     }
 
     /// At the end of the grace period: cancel whatever is still running, then close.

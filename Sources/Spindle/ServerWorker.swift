@@ -47,15 +47,24 @@ final class ParserBox {
     init(limits: HTTPLimits) { parser = HTTPRequestParser(limits: limits) }
 }
 
-/// A pooled response buffer.
-final class OutputBox {
+/// A pooled response buffer. While a batch is sent after its fiber ended, it is also the
+/// send's completion handler (and the connection stays retained until then).
+final class OutputBox: CompletionHandler {
     var buffer = HTTPOutputBuffer(capacity: 4096)
     var writer = HTTPResponseWriter()
+    /// Bytes of `buffer` already sent, and the connection, during an asynchronous send.
+    var sent = 0
+    unowned(unsafe) var connection: HTTPConnection? = nil
+
+    func complete(result: Int32, flags: UInt32) {
+        connection!.asyncSendCompleted(self, result: result)
+    }
 }
 
 /// One worker's share of the server: its pools (connections' buffers, parsers, output buffers,
 /// request arenas — preallocated at worker start), its connections, and its counters.
-/// Touched only on its worker thread.
+/// Touched only on its worker thread (hence `@exclusivity(unchecked)` on its counters: short
+/// accesses that never span a fiber switch).
 final class ServerWorker {
     let index: Int
     let configuration: ServerConfiguration
@@ -68,11 +77,13 @@ final class ServerWorker {
     /// Deadlines of idle connections and incomplete heads (swept by one fiber).
     let timeouts = ConnectionTimeouts()
     /// Open connections (idle ones are cancelled at shutdown).
-    var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    @exclusivity(unchecked) var connections: [ObjectIdentifier: HTTPConnection] = [:]
     /// Requests being handled now.
-    var activeRequests = 0
-    var nextRequestID: UInt64 = 0
-    var stopping = false
+    @exclusivity(unchecked) var activeRequests = 0
+    /// Responses still being sent after their fiber ended.
+    @exclusivity(unchecked) var asyncSends = 0
+    @exclusivity(unchecked) var nextRequestID: UInt64 = 0
+    @exclusivity(unchecked) var stopping = false
     let drained = Event()
 
     init(index: Int, configuration: ServerConfiguration, router: Router<Handler>, logger: Logger) {
@@ -115,7 +126,7 @@ final class ServerWorker {
             }
             let connection = HTTPConnection(worker: self, socket: socket)
             connections[ObjectIdentifier(connection)] = connection
-            connection.startReceiving()
+            connection.startReceiving(dataUnlikely: false)  // the request may be here already
         }
     }
 
@@ -134,13 +145,13 @@ final class ServerWorker {
         stopping = true
         for connection in Array(connections.values) { connection.closeIfIdle() }
         let deadline = Deadline.now + configuration.shutdownGracePeriod
-        while activeRequests > 0 && Deadline.now < deadline {
+        while (activeRequests > 0 || asyncSends > 0) && Deadline.now < deadline {
             drained.reset()
             try? drained.wait(deadline: deadline)
         }
         for connection in Array(connections.values) { connection.forceClose() }
-        // Cancelled requests still run to their end (and touch this worker): wait for them.
-        while activeRequests > 0 {
+        // Cancelled requests and sends still run to their end (and touch this worker): wait.
+        while activeRequests > 0 || asyncSends > 0 {
             drained.reset()
             try? drained.wait(deadline: .now + .seconds(1))
         }

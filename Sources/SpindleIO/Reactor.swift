@@ -152,7 +152,12 @@ package final class Reactor: SchedulerDriver {
         if userData & 7 == Self.multishotTag {
             if flags & IORING_CQE_F_MORE == 0 { inFlight -= 1 }
             let handler = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(userData & ~7))!)
-            handler._withUnsafeGuaranteedRef { ($0 as! CompletionHandler).complete(result: result, flags: flags) }
+            // `as?` and not `as!`: in -O builds the forced cast trapped for a handler class declared
+            // in another module (Spindle's OutputBox) although the conformance is there.
+            guard let target = handler.takeUnretainedValue() as? CompletionHandler else {
+                fatalError("io_uring user_data \(userData) names an object that is not a CompletionHandler")
+            }
+            target.complete(result: result, flags: flags)
             return
         }
         let completion = UnsafeMutablePointer<Completion>(bitPattern: UInt(userData))!
@@ -182,13 +187,26 @@ package final class Reactor: SchedulerDriver {
     /// Queues a receive on `fd` into the provided-buffer ring whose CQE goes to `handler`
     /// (no fiber parks). It has no deadline: the owner ends it with `cancel(_:)` (`-ECANCELED`).
     /// The caller keeps `handler` alive until its CQE arrives. Requires provided buffer rings.
-    /// Cost: one SQE, submitted with the loop's next `io_uring_enter`.
-    package func receive(fd: Int32, handler: CompletionHandler) {
+    /// `dataUnlikely` (e.g. right after answering a request) skips the kernel's first,
+    /// futile receive attempt and waits for readiness at once. Cost: one SQE, submitted with
+    /// the loop's next `io_uring_enter`.
+    package func receive(fd: Int32, handler: CompletionHandler, dataUnlikely: Bool = false) {
         let ring = buffers!
         let sqe = self.ring.nextSQE()
         io_uring_prep_recv(sqe, fd, nil, ring.configuration.size, 0)
+        if dataUnlikely { spindle_sqe_set_poll_first(sqe) }
         spindle_sqe_set(sqe, Self.userData(for: handler), SPINDLE_IOSQE_BUFFER_SELECT)
         spindle_sqe_set_buf_group(sqe, ring.configuration.group)
+        inFlight += 1
+    }
+
+    /// Queues a send of `count` bytes at `bytes` on `fd` whose CQE goes to `handler` (no fiber
+    /// parks; the result may be short). The caller keeps the bytes and `handler` alive until
+    /// the CQE. No deadline: end it with `cancel(_:)`. Cost: one SQE.
+    package func send(fd: Int32, from bytes: UnsafeRawPointer, count: Int, handler: CompletionHandler) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_send(sqe, fd, bytes, count, Int32(MSG_NOSIGNAL))
+        spindle_sqe_set(sqe, Self.userData(for: handler), 0)
         inFlight += 1
     }
 
