@@ -39,6 +39,10 @@ final class TestApplication: @unchecked Sendable {
         router.on(.get, "/ok") { _, _ in .text("ok") }
         router.on(.get, "/hello") { _, _ in .text("Hello, World!") }
         router.on(.get, "/seq/:n") { _, context in .text("seq \(try context.parameters.require("n", as: Int.self))") }
+        router.on(.get, "/big/:n") { _, context in
+            let n = try context.parameters.require("n", as: Int.self)
+            return .bytes(pattern(seed: n, count: 4 << 20))
+        }
         router.on(.post, "/echo") { request, _ in .bytes(try request.body.readAll()) }
         router.on(.post, "/count") { request, _ in
             var total = 0

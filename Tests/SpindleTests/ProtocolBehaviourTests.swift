@@ -57,6 +57,24 @@ final class ProtocolBehaviourTests: ServerTestCase {
         try server.stop()
     }
 
+    /// A 4 MiB response outlives its fiber (the client does not read yet, so its send stays in
+    /// flight); the next request on the connection must wait for it: bytes arrive in order.
+    func testResponseStillSendingWhenTheNextRequestArrives() throws {
+        let server = try startTestServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /big/1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        usleep(200_000)  // the first fiber has ended; its send waits for the client to read
+        try client.send("GET /big/2 HTTP/1.1\r\nHost: a\r\n\r\nGET /seq/3 HTTP/1.1\r\nHost: a\r\n\r\n")
+        usleep(100_000)
+        let first = try client.readResponse()
+        XCTAssertEqual(first.status, 200)
+        XCTAssertTrue(first.body == pattern(seed: 1, count: 4 << 20), "first body corrupted or interleaved")
+        let second = try client.readResponse()
+        XCTAssertTrue(second.body == pattern(seed: 2, count: 4 << 20), "second body corrupted or interleaved")
+        XCTAssertEqual(try client.readResponse().bodyString, "seq 3")
+        try server.stop()
+    }
+
     func testPipelinedRequestsSplitAcrossWritesAtEveryOffset() throws {
         let server = try startTestServer()
         let two = bytes("GET /seq/1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nxyz")
