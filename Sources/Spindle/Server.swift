@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGracePeriod: Duration
     /// Receive buffers, parsers and arenas made at worker start (default 64).
     public var preallocatedRequests: Int
+    /// `SO_SNDBUF` of accepted connections (default nil: the kernel's autotuning, which is what
+    /// a server wants; a small fixed size bounds the memory a slow reader can pin in the kernel).
+    public var socketSendBufferSize: Int?
 
     /// The defaults, with environment overrides.
     public init(host: String = "127.0.0.1", port: Int = 8080) {
@@ -51,6 +54,7 @@ public struct ServerConfiguration: Sendable {
         self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS") ?? 65_536
         self.shutdownGracePeriod = .seconds(10)
         self.preallocatedRequests = 64
+        self.socketSendBufferSize = nil
     }
 }
 
@@ -82,10 +86,11 @@ public final class Server: Sendable {
 
     /// Binds the listeners (one per worker, `SO_REUSEPORT`). Throws if the address is taken.
     private func bind() throws {
-        let first = try TCPListener(host: configuration.host, port: configuration.port)
+        let first = try TCPListener(host: configuration.host, port: configuration.port,
+                                    sendBufferSize: configuration.socketSendBufferSize)
         var all = [UnsafeSendableBox(first)]
         for _ in 1..<runtime.configuration.workers {
-            all.append(UnsafeSendableBox(try TCPListener(address: first.address)))
+            all.append(UnsafeSendableBox(try TCPListener(address: first.address, sendBufferSize: configuration.socketSendBufferSize)))
         }
         listeners.withLock { $0 = all }
     }

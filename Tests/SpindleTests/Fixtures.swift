@@ -41,7 +41,7 @@ final class TestApplication: @unchecked Sendable {
         router.on(.get, "/seq/:n") { _, context in .text("seq \(try context.parameters.require("n", as: Int.self))") }
         router.on(.get, "/big/:n") { _, context in
             let n = try context.parameters.require("n", as: Int.self)
-            return .bytes(pattern(seed: n, count: 4 << 20))
+            return .bytes(pattern(seed: n, count: 60 << 10))  // below the 64 KiB batch threshold
         }
         router.on(.post, "/echo") { request, _ in .bytes(try request.body.readAll()) }
         router.on(.post, "/count") { request, _ in

@@ -57,21 +57,24 @@ final class ProtocolBehaviourTests: ServerTestCase {
         try server.stop()
     }
 
-    /// A 4 MiB response outlives its fiber (the client does not read yet, so its send stays in
-    /// flight); the next request on the connection must wait for it: bytes arrive in order.
-    func testResponseStillSendingWhenTheNextRequestArrives() throws {
-        let server = try startTestServer()
+    /// Responses that outlive their fiber: each 60 KiB response is sent after its fiber ended,
+    /// into a 4 KiB socket send buffer, and the client reads nothing until three such requests
+    /// were sent one by one, so the later ones find the previous send still in flight and must
+    /// wait for it. Every body must arrive whole and in order.
+    func testResponsesStillSendingWhenTheNextRequestArrives() throws {
+        let server = try startTestServer { $0.socketSendBufferSize = 4096 }
         let client = try TestClient(port: server.port)
-        try client.send("GET /big/1 HTTP/1.1\r\nHost: a\r\n\r\n")
-        usleep(200_000)  // the first fiber has ended; its send waits for the client to read
-        try client.send("GET /big/2 HTTP/1.1\r\nHost: a\r\n\r\nGET /seq/3 HTTP/1.1\r\nHost: a\r\n\r\n")
-        usleep(100_000)
-        let first = try client.readResponse()
-        XCTAssertEqual(first.status, 200)
-        XCTAssertTrue(first.body == pattern(seed: 1, count: 4 << 20), "first body corrupted or interleaved")
-        let second = try client.readResponse()
-        XCTAssertTrue(second.body == pattern(seed: 2, count: 4 << 20), "second body corrupted or interleaved")
-        XCTAssertEqual(try client.readResponse().bodyString, "seq 3")
+        for n in 1...3 {
+            try client.send("GET /big/\(n) HTTP/1.1\r\nHost: a\r\n\r\n")
+            usleep(50_000)  // this request's fiber ends; its send waits for the client to read
+        }
+        try client.send("GET /seq/4 HTTP/1.1\r\nHost: a\r\n\r\n")
+        for n in 1...3 {
+            let response = try client.readResponse()
+            XCTAssertEqual(response.status, 200, "response \(n)")
+            XCTAssertTrue(response.body == pattern(seed: n, count: 60 << 10), "body \(n) corrupted, cut or out of order")
+        }
+        XCTAssertEqual(try client.readResponse().bodyString, "seq 4")
         try server.stop()
     }
 
