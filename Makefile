@@ -3,7 +3,10 @@
 #   make run           build the example server in release and start it (PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release
+#   make bench         every benchmark below, one after another (about 19 minutes once built)
 #   make bench-fibers  fiber benchmarks (see Docs/benchmarks.md)
+#   make bench-io      echo over io_uring: Spindle vs a C liburing server (Docs/benchmarks.md, "I/O (echo)")
+#   make bench-http    plaintext: Spindle vs nginx vs a C liburing responder (Docs/benchmarks.md, "HTTP (plaintext)")
 #   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks.md, "Peers")
 #   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks.md, "Scalability")
 #   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks.md, "Allocators")
@@ -48,7 +51,10 @@ test-release: deps
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 
-bench: bench-fibers bench-io bench-http
+# All suites in sequence (never in parallel: they pin CPUs 0 and 1). Each writes bench/out/NAME.*;
+# Docs/benchmarks.md quotes them. About 19 minutes on a quiet 2-core machine once everything is
+# built (the first build of the Hummingbird peer alone takes 5 to 15 minutes).
+bench: bench-fibers bench-io bench-http bench-peers bench-alloc bench-scale
 
 bench-fibers: deps
 	@./.ci/install-deps $(BENCH_PACKAGES)
