@@ -19,106 +19,25 @@ measurement ran (a FAIL is a result), 1 when something broke (a server died, a p
 See Docs/benchmarks.md, section "I/O (echo)".
 """
 import argparse
-import atexit
 import csv
-import ctypes
 import os
 import platform
 import resource
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-CHILDREN = []  # every server this script started; killed on any exit
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from benchutil import (CHILDREN, CLK_TCK, background_busy, cpu_model, cpu_ticks, die, git_revision,  # noqa: E402
+                       install_cleanup, load_average, start_server)
+import benchutil  # noqa: E402
 
-
-def die_with_parent():
-    """In the child before exec: SIGKILL when this script dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def kill_children():
-    for p in CHILDREN:
-        if p.poll() is None:
-            try:
-                p.kill()
-            except ProcessLookupError:
-                pass
-    for p in CHILDREN:
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-    CHILDREN.clear()
-
-
-def on_signal(signum, _frame):
-    kill_children()
-    sys.exit(128 + signum)
-
-
-def die(message):
-    print(f"bench-io: {message}", file=sys.stderr)
-    sys.exit(1)
+benchutil.PROGRAM = "bench-io"
+benchutil.PORT_HINT = "pick other ports with IO_PORT=... (make -C bench io IO_PORT=7350)"
 
 
 # ---------------------------------------------------------------- machine and process facts
-
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
-
-
-def load_average():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def background_busy(seconds=1.0):
-    """Percent busy of each CPU over `seconds` while this benchmark runs nothing (/proc/stat)."""
-    def sample():
-        cpus = {}
-        with open("/proc/stat") as f:
-            for line in f:
-                if line.startswith("cpu") and line[3].isdigit():
-                    name, *v = line.split()
-                    v = [int(x) for x in v]
-                    cpus[int(name[3:])] = (sum(v[:8]), v[3] + v[4])  # total, idle + iowait
-        return cpus
-    a = sample()
-    time.sleep(seconds)
-    b = sample()
-    return {cpu: 100 * (1 - (b[cpu][1] - a[cpu][1]) / max(1, b[cpu][0] - a[cpu][0])) for cpu in b}
-
-
-def git_revision(root):
-    try:
-        rev = subprocess.run(["git", "-C", root, "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", root, "status", "--short", "--", "Sources", "Examples", "Package.swift"],
-                               capture_output=True, text=True, timeout=10).stdout.split("\n")
-        dirty = [line for line in dirty if line.strip()]
-        return rev + (f" ({len(dirty)} uncommitted change(s) under Sources/, Examples/, Package.swift)" if dirty else "")
-    except Exception:
-        return "unknown"
-
-
-def cpu_ticks(pid):
-    """utime + stime (fields 14 and 15 of /proc/PID/stat), all threads, in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # fields[0] is field 3 (state)
-
 
 def thread_stats(pid):
     """(ns on CPU, context switches) summed over the process's threads (schedstat, status)."""
@@ -137,42 +56,6 @@ def thread_stats(pid):
 
 
 # ---------------------------------------------------------------- servers
-
-def port_free(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine, a listener is not
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def start_server(name, argv, port, cpu):
-    # A server that just exited can hold its port for a moment: io_uring tears a ring down in a
-    # kernel worker after the process is gone, and the multishot accept keeps the listener open
-    # until then. So wait a little before calling the port taken.
-    deadline = time.monotonic() + 10
-    while not port_free(port):
-        if time.monotonic() > deadline:
-            die(f"port {port} is in use; pick other ports with IO_PORT=... (make -C bench io IO_PORT=7350)")
-        time.sleep(0.2)
-    command = (["taskset", "-c", str(cpu)] if cpu is not None else []) + argv
-    p = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
-    CHILDREN.append(p)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if p.poll() is not None:
-            die(f"{name} exited with status {p.returncode} at start-up: {' '.join(command)}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return p
-        except OSError:
-            time.sleep(0.05)
-    die(f"{name} did not accept connections on port {port} within 15 s")
-
 
 def stop_server(p):
     if p.poll() is None:
@@ -281,9 +164,7 @@ def main():
         c, s = item.lower().split("x")
         configs.append((int(c), int(s)))
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    atexit.register(kill_children)
+    install_cleanup()
 
     allowed = sorted(os.sched_getaffinity(0))
     for cpu in (args.server_cpu, args.client_cpu):

@@ -229,22 +229,24 @@ def port_free(port):
         s.close()
 
 
-def start_server(name, argv, port, cpu, log, env=None):
-    """Starts argv pinned to `cpu` (taskset), output to the open file `log`, killed with this
-    script; returns the Popen once 127.0.0.1:port accepts a connection."""
+def start_server(name, argv, port, cpu, log=None, env=None):
+    """Starts argv pinned to `cpu` (taskset; None: not pinned), output to the open file `log`
+    (None: discarded), killed with this script; returns the Popen once 127.0.0.1:port accepts a
+    connection."""
     deadline = time.monotonic() + 10
     while not port_free(port):  # an io_uring server that just exited can hold its port a moment
         if time.monotonic() > deadline:
             die(f"port {port} is in use; {PORT_HINT}")
         time.sleep(0.2)
-    command = ["taskset", "-c", str(cpu)] + argv
-    p = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    command = (["taskset", "-c", str(cpu)] if cpu is not None else []) + argv
+    p = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
                          preexec_fn=die_with_parent, env=env)
     CHILDREN.append(p)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if p.poll() is not None:
-            die(f"{name} exited with status {p.returncode} at start-up: {' '.join(command)} (log: {log.name})")
+            where = f" (log: {log.name})" if log else ""
+            die(f"{name} exited with status {p.returncode} at start-up: {' '.join(command)}{where}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return p
