@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from benchutil import (CHILDREN, CLK_TCK, background_busy, cpu_model, cpu_ticks, die, git_revision,  # noqa: E402
-                       install_cleanup, load_average, start_server)
+                       install_cleanup, load_average, proc_stat_cpus, start_server)
 import benchutil  # noqa: E402
 
 benchutil.PROGRAM = "bench-io"
@@ -72,14 +72,7 @@ def stop_server(p):
 
 def cpu_times():
     """{cpu: (busy, steal)} in clock ticks from /proc/stat; busy is everything but idle, iowait, steal."""
-    out = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith("cpu") and line[3].isdigit():
-                name, *v = line.split()
-                v = [int(x) for x in v[:8]]
-                out[int(name[3:])] = (v[0] + v[1] + v[2] + v[5] + v[6], v[7])
-    return out
+    return {cpu: (v[0] + v[1] + v[2] + v[5] + v[6], v[7]) for cpu, v in proc_stat_cpus().items()}
 
 
 def run_client(args, server, port, connections, size):

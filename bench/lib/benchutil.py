@@ -95,17 +95,21 @@ def load_average():
         return " ".join(f.read().split()[:3])
 
 
+def proc_stat_cpus():
+    """{cpu: [user, nice, system, idle, iowait, irq, softirq, steal]} in clock ticks (/proc/stat)."""
+    cpus = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *v = line.split()
+                cpus[int(name[3:])] = [int(x) for x in v[:8]]
+    return cpus
+
+
 def background_busy(seconds=1.0):
     """Percent busy of each CPU over `seconds` (/proc/stat)."""
     def sample():
-        cpus = {}
-        with open("/proc/stat") as f:
-            for line in f:
-                if line.startswith("cpu") and line[3].isdigit():
-                    name, *v = line.split()
-                    v = [int(x) for x in v]
-                    cpus[int(name[3:])] = (sum(v[:8]), v[3] + v[4])
-        return cpus
+        return {cpu: (sum(v), v[3] + v[4]) for cpu, v in proc_stat_cpus().items()}
     a = sample()
     time.sleep(seconds)
     b = sample()
@@ -134,14 +138,7 @@ def tool_version(argv):
 
 def cpu_busy_ticks():
     """{cpu: busy clock ticks since boot} from /proc/stat (all fields but idle and iowait)."""
-    cpus = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith("cpu") and line[3].isdigit():
-                name, *v = line.split()
-                v = [int(x) for x in v]
-                cpus[int(name[3:])] = sum(v[:8]) - v[3] - v[4]
-    return cpus
+    return {cpu: sum(v) - v[3] - v[4] for cpu, v in proc_stat_cpus().items()}
 
 
 def cpu_ticks(pid):
