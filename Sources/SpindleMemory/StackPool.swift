@@ -8,11 +8,11 @@ import CSpindle
 /// Guard pages use `MADV_GUARD_INSTALL` where the kernel has it (no VMA cost); otherwise
 /// `mprotect` up to `protectedGuardBudget` stacks, then a canary word checked on every switch-out.
 ///
-/// Cache colouring: the padding makes the slot stride an odd number of pages, and each slot's
-/// control block (and so its stack top) sits `colourOffset(slot)` bytes below the slot end. Without
-/// both, every control block and the hottest frames of every stack would share the same cache
-/// sets (the slots are 68 pages apart), and a thousand runnable fibers would evict each other
-/// from L1 and L2 on every spawn and switch.
+/// Cache colouring: each slot's control block (and so its stack top) sits `colourOffset(slot)`
+/// bytes below the slot end, and the padding makes the slot stride an odd number of pages.
+/// Without the offset every control block and the hottest frames of every stack would sit at
+/// the same offset in their page, so in the same L1 sets (the L1 is indexed by address bits
+/// inside a page); the L2 is indexed by physical address, which only the kernel chooses.
 ///
 /// Reuse is LIFO so hot pages are reused first. Released stacks beyond `warmCount` have their
 /// pages returned to the kernel. Allocation and release are O(1) and make no system call
