@@ -5,7 +5,9 @@ import SpindleHTTP
 /// during the handler only (copy what you keep). Strings and `HTTPFields` are made on demand.
 public struct Request {
     let head: HTTPRequestHead
-    unowned let connection: HTTPConnection
+    // unowned(unsafe): a Request is valid only during its handler, while the connection is
+    // alive (it is retained by the worker and by the fiber serving it); no refcount traffic.
+    unowned(unsafe) let connection: HTTPConnection
 
     /// The method (no allocation for standard methods).
     public var method: HTTPRequest.Method { head.method }
@@ -48,7 +50,7 @@ public struct Request {
 /// Reads the request body: `Content-Length` or chunked, decoded. Sends `100 Continue` first
 /// when the client asked for it. Bodies over the configured limit throw `HTTPError(413)`.
 public struct RequestBody {
-    unowned let connection: HTTPConnection
+    unowned(unsafe) let connection: HTTPConnection  // valid during the handler (see Request)
 
     /// Reads up to `buffer.count` body bytes; 0 at the end of the body.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {

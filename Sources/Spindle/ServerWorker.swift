@@ -10,8 +10,9 @@ import SpindleMemory
 final class ReceiveBuffer {
     let memory: UnsafeMutableRawPointer
     let capacity: Int
-    var start = 0
-    var end = 0
+    // `@exclusivity(unchecked)` here and in the boxes below: worker thread only, short accesses.
+    @exclusivity(unchecked) var start = 0
+    @exclusivity(unchecked) var end = 0
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -43,18 +44,18 @@ final class ReceiveBuffer {
 
 /// A pooled parser (its field table is allocated once per pool entry, not per connection).
 final class ParserBox {
-    var parser: HTTPRequestParser
+    @exclusivity(unchecked) var parser: HTTPRequestParser
     init(limits: HTTPLimits) { parser = HTTPRequestParser(limits: limits) }
 }
 
 /// A pooled response buffer. While a batch is sent after its fiber ended, it is also the
 /// send's completion handler (and the connection stays retained until then).
 final class OutputBox: CompletionHandler {
-    var buffer = HTTPOutputBuffer(capacity: 4096)
-    var writer = HTTPResponseWriter()
+    @exclusivity(unchecked) var buffer = HTTPOutputBuffer(capacity: 4096)
+    @exclusivity(unchecked) var writer = HTTPResponseWriter()
     /// Bytes of `buffer` already sent, and the connection, during an asynchronous send.
-    var sent = 0
-    unowned(unsafe) var connection: HTTPConnection? = nil
+    @exclusivity(unchecked) var sent = 0
+    @exclusivity(unchecked) unowned(unsafe) var connection: HTTPConnection? = nil
 
     func complete(result: Int32, flags: UInt32) {
         connection!.asyncSendCompleted(self, result: result)
