@@ -356,8 +356,8 @@ final class HTTPConnection: CompletionHandler {
             waiter.scheduler._withUnsafeGuaranteedRef { _ = $0.unpark(waiter, with: .ready) }
         }
         if asyncSendFailed || closeAfterAsyncSend { close() }
-        Unmanaged.passUnretained(self).release()
         if worker.stopping { worker.drained.set() }
+        Unmanaged.passUnretained(self).release()  // may free self: nothing after this line
     }
 
     /// Parks until the previous batch's send is done (bounded by the write timeout: then it is
