@@ -397,27 +397,20 @@ final class HTTPConnection: CompletionHandler {
     private func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool) throws -> Bool {
         let persistence: HTTPConnectionPersistence = keepAlive ? head.persistence : .close
         let output = takeOutput()
-        switch response.body {
-        case .empty:
-            let close = output.writer.writeResponse(status: response.status, fields: response.headerFields,
-                                                    body: UnsafeRawBufferPointer(start: nil, count: 0),
+        /// Appends a `Content-Length` response to the batch; sends the batch once it is large.
+        func appendToBatch(_ body: UnsafeRawBufferPointer) throws -> Bool {
+            let close = output.writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
                                                     requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
             if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: nil) }
             return close
+        }
+        switch response.body {
+        case .empty:
+            return try appendToBatch(UnsafeRawBufferPointer(start: nil, count: 0))
         case .bytes(let bytes):
-            let close = bytes.withUnsafeBytes {
-                output.writer.writeResponse(status: response.status, fields: response.headerFields, body: $0,
-                                            requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
-            }
-            if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: nil) }
-            return close
+            return try bytes.withUnsafeBytes { try appendToBatch($0) }
         case .text(var text):
-            let close = text.withUTF8 {
-                output.writer.writeResponse(status: response.status, fields: response.headerFields, body: UnsafeRawBufferPointer($0),
-                                            requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
-            }
-            if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: nil) }
-            return close
+            return try text.withUTF8 { try appendToBatch(UnsafeRawBufferPointer($0)) }
         case .stream(let produce) where !head.version.hasHTTP11Semantics:
             // HTTP/1.0 clients do not know chunked: the body ends with the connection.
             _ = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .closeDelimited,
