@@ -61,9 +61,12 @@ final class HTTPConnection: CompletionHandler {
     /// Decoded body bytes already consumed from the decoder but not yet handed out.
     @exclusivity(unchecked) private var decodedPending: Range<Int> = 0..<0
 
+    let completionRoute = CompletionRoute()
+
     init(worker: ServerWorker, socket: TCPConnection) {
         self.worker = worker
         self.socket = socket
+        completionRoute.handler = self
     }
 
     // MARK: - Fiber-less receiving

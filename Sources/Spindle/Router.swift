@@ -9,17 +9,20 @@ import HTTPTypes
 /// parameters, parameters over wildcards. A path that matches a route but not its method gives
 /// 405 with `Allow`; no route gives 404.
 public final class Router<Handler> {
+    // `@exclusivity(unchecked)`: nodes change only while routes are registered, on one thread,
+    // before the server starts; afterwards the workers only read them (no dynamic checks on
+    // every lookup).
     final class Node {
-        var segment: [UInt8]
-        var children: [Node] = []
-        var parameter: (name: String, node: Node)? = nil
-        var wildcard: Node? = nil
-        var handlers: [(method: HTTPRequest.Method, bytes: [UInt8], handler: Handler)] = []
+        @exclusivity(unchecked) var segment: [UInt8]
+        @exclusivity(unchecked) var children: [Node] = []
+        @exclusivity(unchecked) var parameter: (name: String, node: Node)? = nil
+        @exclusivity(unchecked) var wildcard: Node? = nil
+        @exclusivity(unchecked) var handlers: [(method: HTTPRequest.Method, bytes: [UInt8], handler: Handler)] = []
         init(segment: [UInt8]) { self.segment = segment }
     }
 
     let root = Node(segment: [])
-    private(set) var isFrozen = false
+    @exclusivity(unchecked) private(set) var isFrozen = false
 
     /// Creates an empty router.
     public init() {}

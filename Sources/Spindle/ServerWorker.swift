@@ -56,6 +56,9 @@ final class OutputBox: CompletionHandler {
     /// Bytes of `buffer` already sent, and the connection, during an asynchronous send.
     @exclusivity(unchecked) var sent = 0
     @exclusivity(unchecked) unowned(unsafe) var connection: HTTPConnection? = nil
+    let completionRoute = CompletionRoute()
+
+    init() { completionRoute.handler = self }
 
     func complete(result: Int32, flags: UInt32) {
         connection!.asyncSendCompleted(self, result: result)

@@ -92,6 +92,9 @@ final class Acceptor: CompletionHandler, ReactorBound {
     @exclusivity(unchecked) private var owner: UnsafeMutableRawPointer? = nil
     @exclusivity(unchecked) private var fd: Int32 = -1
     private var closeOnce = false
+    let completionRoute = CompletionRoute()
+
+    init() { completionRoute.handler = self }
 
     func bind(to reactor: Reactor, fd: Int32) {
         let me = Unmanaged.passUnretained(reactor).toOpaque()
