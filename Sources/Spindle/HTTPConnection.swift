@@ -82,17 +82,17 @@ final class HTTPConnection: CompletionHandler {
                 timeoutIsForHead = true
             }
         } else {
-            worker.timeouts.arm(self, deadline: .coarseNow + worker.configuration.idleTimeout)
+            worker.timeouts.arm(self, deadline: worker.idleDeadline)
             timeoutIsForHead = false
         }
         receiving = true
         _ = Unmanaged.passRetained(self)  // until the CQE
-        socket.reactor.receive(fd: socket.fd, handler: self, dataUnlikely: dataUnlikely)
+        socket.reactor.receive(fd: socket.fd, route: completionRoute, dataUnlikely: dataUnlikely)
     }
 
     /// The deadline of the armed receive passed: cancel it (its CQE, `-ECANCELED`, closes).
     func timedOut() {
-        if receiving { socket.reactor.cancel(self) }
+        if receiving { socket.reactor.cancel(completionRoute) }
     }
 
     func complete(result: Int32, flags: UInt32) {
@@ -339,7 +339,7 @@ final class HTTPConnection: CompletionHandler {
 
     private func submit(_ output: OutputBox) {
         socket.reactor.send(fd: socket.fd, from: output.buffer.readableBytes.baseAddress! + output.sent,
-                            count: output.buffer.count - output.sent, handler: output)
+                            count: output.buffer.count - output.sent, route: output.completionRoute)
     }
 
     /// The CQE of `asyncSend`: continue a short send, or finish (waking a waiting writer).
@@ -371,7 +371,7 @@ final class HTTPConnection: CompletionHandler {
             let deadline = Deadline.coarseNow + worker.configuration.writeTimeout
             asyncSendWaiter = core
             if Fiber.park(core, cancellable: false, deadline: deadline) == .timedOut && asyncSend != nil {
-                socket.reactor.cancel(output)
+                socket.reactor.cancel(output.completionRoute)
                 while asyncSend != nil {
                     asyncSendWaiter = core
                     _ = Fiber.park(core, cancellable: false, deadline: nil)
@@ -484,8 +484,8 @@ final class HTTPConnection: CompletionHandler {
         guard !closed else { return }
         closed = true
         worker.timeouts.disarm(self)
-        if receiving { socket.reactor.cancel(self) }
-        if let asyncSend { socket.reactor.cancel(asyncSend) }
+        if receiving { socket.reactor.cancel(completionRoute) }
+        if let asyncSend { socket.reactor.cancel(asyncSend.completionRoute) }
         releaseBuffers()
         socket.close()
         worker.connectionClosed(self)
@@ -497,7 +497,7 @@ final class HTTPConnection: CompletionHandler {
         guard serving == nil else { return }
         if asyncSend != nil {
             closeAfterAsyncSend = true
-            if receiving { socket.reactor.cancel(self) }
+            if receiving { socket.reactor.cancel(completionRoute) }
         } else {
             close()
         }

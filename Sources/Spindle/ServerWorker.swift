@@ -89,12 +89,22 @@ final class ServerWorker {
     @exclusivity(unchecked) var nextRequestID: UInt64 = 0
     @exclusivity(unchecked) var stopping = false
     let drained = Event()
+    /// `configuration.idleTimeout` in nanoseconds, converted once (Duration arithmetic costs
+    /// about 20 ns, and every keep-alive request arms this timeout).
+    private let idleTimeoutNanoseconds: UInt64
+
+    /// When a connection going idle now times out (coarse clock).
+    var idleDeadline: Deadline {
+        let (sum, overflow) = Deadline.coarseNow.nanoseconds.addingReportingOverflow(idleTimeoutNanoseconds)
+        return Deadline(nanoseconds: overflow ? .max : sum)
+    }
 
     init(index: Int, configuration: ServerConfiguration, router: Router<Handler>, logger: Logger) {
         self.index = index
         self.configuration = configuration
         self.router = router
         self.logger = logger
+        idleTimeoutNanoseconds = (Deadline(nanoseconds: 0) + configuration.idleTimeout).nanoseconds
         let limits = configuration.limits
         let bufferSize = limits.maxHeadLength + (16 << 10) + 4096  // a whole provided buffer fits after any incomplete head
         let warm = configuration.preallocatedRequests

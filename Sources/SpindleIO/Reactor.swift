@@ -33,18 +33,18 @@ struct Completion {
     var done = false
 }
 
-/// Receives the CQEs of an operation no fiber waits for: a multishot accept, or a connection's
-/// fiber-less receive (so an idle keep-alive connection holds no fiber and no stack).
-/// `complete` runs on the worker thread, in the scheduler loop (outside any fiber).
 /// Something that keeps operations armed on a ring beyond one fiber's wait.
 protocol ReactorBound: AnyObject {
     /// The ring is being torn down; drop every reference to the reactor.
     func reactorWillStop()
 }
 
+/// Receives the CQEs of an operation no fiber waits for: a multishot accept, or a connection's
+/// fiber-less receive (so an idle keep-alive connection holds no fiber and no stack).
+/// `complete` runs on the worker thread, in the scheduler loop (outside any fiber).
+/// A handler owns one `CompletionRoute` (made with it, `route.handler = self` at the end of its
+/// init) and passes that route to the operations whose CQEs it wants.
 package protocol CompletionHandler: AnyObject {
-    /// The handler's route (made with it, `route.handler = self` at the end of its init).
-    var completionRoute: CompletionRoute { get }
     /// One CQE: `result` (bytes, fd, or -errno) and `flags` (`IORING_CQE_F_MORE` when a
     /// multishot operation stays armed, `IORING_CQE_F_BUFFER` with a provided buffer id).
     func complete(result: Int32, flags: UInt32)
@@ -188,41 +188,43 @@ package final class Reactor: SchedulerDriver {
 
     // MARK: - Operations
 
-    /// The `user_data` that routes a CQE to `handler`.
-    package static func userData(for handler: CompletionHandler) -> UInt64 {
-        UInt64(UInt(bitPattern: Unmanaged.passUnretained(handler.completionRoute).toOpaque())) | multishotTag
+    /// The `user_data` that routes a CQE to the handler of `route`.
+    @inline(__always)
+    package static func userData(for route: CompletionRoute) -> UInt64 {
+        UInt64(UInt(bitPattern: Unmanaged.passUnretained(route).toOpaque())) | multishotTag
     }
 
-    /// Queues a receive on `fd` into the provided-buffer ring whose CQE goes to `handler`
-    /// (no fiber parks). It has no deadline: the owner ends it with `cancel(_:)` (`-ECANCELED`).
-    /// The caller keeps `handler` alive until its CQE arrives. Requires provided buffer rings.
+    /// Queues a receive on `fd` into the provided-buffer ring whose CQE goes to the handler of
+    /// `route` (no fiber parks). It has no deadline: the owner ends it with `cancel(_:)`
+    /// (`-ECANCELED`). The caller keeps the handler alive until its CQE arrives. Requires provided buffer rings.
     /// `dataUnlikely` (e.g. right after answering a request) skips the kernel's first,
     /// futile receive attempt and waits for readiness at once. Cost: one SQE, submitted with
     /// the loop's next `io_uring_enter`.
-    package func receive(fd: Int32, handler: CompletionHandler, dataUnlikely: Bool = false) {
+    package func receive(fd: Int32, route: CompletionRoute, dataUnlikely: Bool = false) {
         let ring = buffers!
         let sqe = self.ring.nextSQE()
         io_uring_prep_recv(sqe, fd, nil, ring.configuration.size, 0)
         if dataUnlikely { spindle_sqe_set_poll_first(sqe) }
-        spindle_sqe_set(sqe, Self.userData(for: handler), SPINDLE_IOSQE_BUFFER_SELECT)
+        spindle_sqe_set(sqe, Self.userData(for: route), SPINDLE_IOSQE_BUFFER_SELECT)
         spindle_sqe_set_buf_group(sqe, ring.configuration.group)
         inFlight += 1
     }
 
-    /// Queues a send of `count` bytes at `bytes` on `fd` whose CQE goes to `handler` (no fiber
-    /// parks; the result may be short). The caller keeps the bytes and `handler` alive until
-    /// the CQE. No deadline: end it with `cancel(_:)`. Cost: one SQE.
-    package func send(fd: Int32, from bytes: UnsafeRawPointer, count: Int, handler: CompletionHandler) {
+    /// Queues a send of `count` bytes at `bytes` on `fd` whose CQE goes to the handler of `route`
+    /// (no fiber parks; the result may be short). The caller keeps the bytes and the handler
+    /// alive until the CQE. No deadline: end it with `cancel(_:)`. Cost: one SQE.
+    package func send(fd: Int32, from bytes: UnsafeRawPointer, count: Int, route: CompletionRoute) {
         let sqe = ring.nextSQE()
         io_uring_prep_send(sqe, fd, bytes, count, Int32(MSG_NOSIGNAL))
-        spindle_sqe_set(sqe, Self.userData(for: handler), 0)
+        spindle_sqe_set(sqe, Self.userData(for: route), 0)
         inFlight += 1
     }
 
-    /// Asks the kernel to cancel `handler`'s pending operation; its CQE (`-ECANCELED`) follows.
-    package func cancel(_ handler: CompletionHandler) {
+    /// Asks the kernel to cancel the pending operation of `route`'s handler; its CQE
+    /// (`-ECANCELED`) follows.
+    package func cancel(_ route: CompletionRoute) {
         let sqe = ring.nextSQE()
-        io_uring_prep_cancel64(sqe, Self.userData(for: handler), 0)
+        io_uring_prep_cancel64(sqe, Self.userData(for: route), 0)
         spindle_sqe_set(sqe, 0, 0)
     }
 

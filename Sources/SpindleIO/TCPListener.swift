@@ -109,7 +109,7 @@ final class Acceptor: CompletionHandler, ReactorBound {
         guard !armed, !closed, let reactor else { return }
         let sqe = reactor.ring.nextSQE()
         io_uring_prep_multishot_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-        spindle_sqe_set(sqe, Reactor.userData(for: self), 0)
+        spindle_sqe_set(sqe, Reactor.userData(for: completionRoute), 0)
         reactor.inFlight += 1
         armed = true
         _ = Unmanaged.passRetained(self)  // kept alive while the kernel may still post CQEs
