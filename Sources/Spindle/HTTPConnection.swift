@@ -12,12 +12,17 @@ import SpindleMemory
 ///       ▲                                                             │
 ///       └───────────── keep-alive, nothing buffered ◀─────────────────┘
 ///
-/// While idle or waiting for the rest of a head, no fiber and no stack is involved: a receive
-/// into the worker's provided-buffer ring is armed and its completion comes back here
-/// (`CompletionHandler`), in the scheduler loop; its deadline is an entry in the worker's
+/// One multishot receive into the worker's provided-buffer ring stays armed for the life of the
+/// connection (re-armed only when the kernel ends it); its CQEs come back here
+/// (`CompletionHandler`), in the scheduler loop. While idle or waiting for the rest of a head,
+/// no fiber and no stack is involved, and the deadline is an entry in the worker's
 /// `ConnectionTimeouts`. Only a complete head takes a fiber, which serves that request and any
-/// pipelined ones after it, in order, then re-arms the receive and ends. An idle connection
-/// holds this object and its socket object, and no receive buffer, parser or stack.
+/// pipelined ones after it, in order, then ends. Bytes that arrive while it serves (a body, the
+/// next requests) are appended to the receive buffer, or to an `overflow` array when they do
+/// not fit behind the bytes in use (provided buffers always go straight back to the ring);
+/// past `overflowLimit` the receive is cancelled until the fiber has caught up.
+/// An idle connection holds this object and its socket object, and no receive buffer, parser
+/// or stack.
 ///
 /// Responses to pipelined requests are gathered in one output buffer and sent together when no
 /// further complete request is buffered (or before anything that waits on the client: reading
@@ -38,7 +43,22 @@ final class HTTPConnection: CompletionHandler {
     @exclusivity(unchecked) private var buffer: ReceiveBuffer? = nil
     @exclusivity(unchecked) private var parserBox: ParserBox? = nil
     @exclusivity(unchecked) private var headStartedAt: Deadline? = nil
-    @exclusivity(unchecked) private var receiving = false
+    /// A receive is armed: until its ending CQE (no `IORING_CQE_F_MORE`) it holds a reference
+    /// to this connection.
+    @exclusivity(unchecked) private var receiveArmed = false
+    /// The armed receive was cancelled because `overflow` passed `overflowLimit`: its
+    /// `-ECANCELED` ends that pause, not the connection.
+    @exclusivity(unchecked) private var receivePaused = false
+    /// Bytes received while serving that did not fit in `buffer` behind the bytes in use, from
+    /// `overflowStart` on (allocated only then; freed once absorbed).
+    @exclusivity(unchecked) private var overflow: [UInt8] = []
+    @exclusivity(unchecked) private var overflowStart = 0
+    /// The client closed its side (a receive returned 0) while a request was being served.
+    @exclusivity(unchecked) private var peerClosed = false
+    /// The errno of a receive that failed while a request was being served.
+    @exclusivity(unchecked) private var receiveError: Int32 = 0
+    /// The serving fiber, parked in `readBody` until bytes arrive.
+    @exclusivity(unchecked) private var bytesWaiter: CorePointer? = nil
     @exclusivity(unchecked) private var closed = false
     @exclusivity(unchecked) private var serving: Fiber? = nil
     /// Responses written but not sent yet (pipelined batch).
@@ -71,10 +91,13 @@ final class HTTPConnection: CompletionHandler {
 
     // MARK: - Fiber-less receiving
 
-    /// Arms a receive whose completion calls `complete`, with a deadline: the idle timeout
-    /// between requests, the head timeout (from the head's first byte) while a head is
-    /// incomplete.
-    func startReceiving(dataUnlikely: Bool = true) {
+    /// Overflow bytes past which the receive is paused (bytes already in flight still arrive,
+    /// up to what the socket had buffered).
+    static let overflowLimit = 64 << 10
+
+    /// Waits for bytes with a deadline: the idle timeout between requests, the head timeout
+    /// (from the head's first byte) while a head is incomplete. Arms the receive if it is not.
+    func startReceiving() {
         guard !closed else { return }
         if let headStartedAt {
             if !(timeoutArmed && timeoutIsForHead) {
@@ -85,25 +108,43 @@ final class HTTPConnection: CompletionHandler {
             worker.timeouts.arm(self, deadline: worker.idleDeadline)
             timeoutIsForHead = false
         }
-        receiving = true
-        _ = Unmanaged.passRetained(self)  // until the CQE
-        socket.reactor.receive(fd: socket.fd, route: completionRoute, dataUnlikely: dataUnlikely)
+        if !receiveArmed { armReceive() }
     }
 
-    /// The deadline of the armed receive passed: cancel it (its CQE, `-ECANCELED`, closes).
+    private func armReceive() {
+        receiveArmed = true
+        _ = Unmanaged.passRetained(self)  // until the receive's ending CQE
+        socket.reactor.receive(fd: socket.fd, route: completionRoute)
+    }
+
+    /// The deadline passed while idle or in a head: cancel the receive (its `-ECANCELED` closes).
     func timedOut() {
-        if receiving { socket.reactor.cancel(completionRoute) }
+        if receiveArmed { socket.reactor.cancel(completionRoute) }
     }
 
     func complete(result: Int32, flags: UInt32) {
+        let ended = flags & IORING_CQE_F_MORE == 0
         let this = Unmanaged.passUnretained(self)
-        defer { this.release() }
-        receiving = false
+        if ended { receiveArmed = false }
+        defer { if ended { this.release() } }  // the armed receive's reference; may free self
         let ring = socket.reactor.buffers!
         let id: UInt16? = flags & IORING_CQE_F_BUFFER != 0 ? UInt16(flags >> IORING_CQE_BUFFER_SHIFT) : nil
+        if closed {
+            if let id { ring.recycle(id) }
+            return
+        }
+        if serving != nil {
+            receivedWhileServing(result: result, id: id)
+            return
+        }
         guard result > 0, let id else {
             if let id { ring.recycle(id) }
-            if result == -Int32(ENOBUFS) && !closed { startReceiving(); return }  // ring empty: retry
+            if result == -Int32(ENOBUFS) || (result == -Int32(ECANCELED) && receivePaused) {
+                receivePaused = false  // the ring ran dry, or a pause ended: listen again
+                startReceiving()
+                return
+            }
+            if result == -Int32(ECANCELED) && closeAfterAsyncSend && asyncSend != nil { return }  // its CQE closes
             // 0: the peer closed; -ECANCELED: idle/head timeout or shutdown; else an error.
             close()
             return
@@ -115,6 +156,58 @@ final class HTTPConnection: CompletionHandler {
         if headStartedAt == nil { headStartedAt = .coarseNow }
         guard fits else { failInFiber(HTTPParseError(.headerSectionTooLarge)); return }
         parseHead()
+        if ended && serving == nil { startReceiving() }  // the kernel ended the receive: re-arm
+    }
+
+    /// A CQE while the fiber serves: keep the bytes (in `buffer` behind the bytes in use, else
+    /// in `overflow`) and wake the fiber if it waits for them.
+    private func receivedWhileServing(result: Int32, id: UInt16?) {
+        let ring = socket.reactor.buffers!
+        if result > 0, let id {
+            let bytes = UnsafeRawBufferPointer(start: ring.bytes(id), count: Int(result))
+            if overflow.isEmpty, let buffer, bytes.count <= buffer.freeSpace {
+                (buffer.memory + buffer.end).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                buffer.end += bytes.count
+            } else {
+                overflow.append(contentsOf: bytes)
+                if overflow.count - overflowStart > Self.overflowLimit && receiveArmed && !receivePaused {
+                    receivePaused = true
+                    socket.reactor.cancel(completionRoute)
+                }
+            }
+            ring.recycle(id)
+        } else {
+            if let id { ring.recycle(id) }
+            switch -result {
+            case 0: peerClosed = true
+            case ENOBUFS: break  // re-armed when the fiber needs bytes or goes idle
+            case ECANCELED: receivePaused = false
+            default: receiveError = -result
+            }
+        }
+        if let waiter = bytesWaiter {
+            bytesWaiter = nil
+            waiter.scheduler._withUnsafeGuaranteedRef { _ = $0.unpark(waiter, with: .ready) }
+        }
+    }
+
+    /// Moves overflow bytes into `buffer`: behind the bytes in use, or (`compacting`, between
+    /// requests, when no view into the buffer is alive) after moving the unread bytes to the front.
+    private func absorbOverflow(compacting: Bool) {
+        guard overflowStart < overflow.count, let buffer else { return }
+        let remaining = overflow.count - overflowStart
+        if compacting && remaining > buffer.freeSpace { buffer.compact() }
+        let n = min(remaining, buffer.freeSpace)
+        overflow.withUnsafeBytes { (buffer.memory + buffer.end).copyMemory(from: $0.baseAddress! + overflowStart, byteCount: n) }
+        buffer.end += n
+        overflowStart += n
+        if overflowStart == overflow.count {
+            overflow = []
+            overflowStart = 0
+        } else if overflowStart >= Self.overflowLimit {
+            overflow.removeFirst(overflowStart)  // keep the array to the bytes still pending
+            overflowStart = 0
+        }
     }
 
     /// Parses the buffered bytes: serve a complete head in a fiber, or wait for more.
@@ -135,12 +228,14 @@ final class HTTPConnection: CompletionHandler {
         }
     }
 
-    /// Answers a malformed request with its status and closes (in a short fiber, for the send).
+    /// Answers a malformed request with its status and closes (in a short fiber, for the send;
+    /// as `serving`, so bytes that still arrive are only kept until the close).
     private func failInFiber(_ error: HTTPParseError) {
-        Fiber.spawn { [self] in
+        serving = Fiber.spawn { [self] in
             writeError(error)
             close()
-        }
+            serving = nil
+        }.fiber
     }
 
     // MARK: - Serving (in a fiber)
@@ -157,26 +252,48 @@ final class HTTPConnection: CompletionHandler {
             let keepAlive = handle(head)
             parserBox?.parser.reset()
             guard keepAlive, !worker.stopping, !closed else { flushThenClose(); return }
-            guard let buffer, !buffer.isEmpty else { break }
-            headStartedAt = .coarseNow
-            switch parserBox!.parser.parseHead(buffer.readable) {
-            case .complete(let next, let consumed):
-                pendingHead = next
-                headLength = consumed
-            case .incomplete:
-                // Keep buffer and parser: half a pipelined head is here.
+            guard parseNextHead() else { return }
+            if pendingHead == nil {
+                // No complete request is buffered: send the batch (this parks only behind an
+                // earlier send, and bytes may arrive meanwhile), then look once more.
                 sendOutputAndEnd()
-                startReceiving()
-                return
-            case .error(let error):
-                appendError(error)
-                flushThenClose()
-                return
+                guard !closed, parseNextHead() else { return }
             }
         }
-        sendOutputAndEnd()
-        releaseBuffers()
+        // Idle, or half a head buffered.
+        if peerClosed || receiveError != 0 {
+            if asyncSend != nil { closeAfterAsyncSend = true } else { close() }
+            return
+        }
+        if !overflow.isEmpty {
+            // The buffer is full of an incomplete head and more bytes wait behind it.
+            writeError(HTTPParseError(.headerSectionTooLarge))
+            close()
+            return
+        }
+        if buffer?.isEmpty ?? true { releaseBuffers() }
         startReceiving()
+    }
+
+    /// Parses the next pipelined head from the buffered bytes (overflow absorbed first; the
+    /// previous request's views are gone, so the buffer may be compacted) and sets
+    /// `pendingHead` when one is complete. False when the bytes are malformed (answered, closed).
+    private func parseNextHead() -> Bool {
+        absorbOverflow(compacting: true)
+        guard let buffer, !buffer.isEmpty else { return true }
+        if headStartedAt == nil { headStartedAt = .coarseNow }
+        switch parserBox!.parser.parseHead(buffer.readable) {
+        case .complete(let next, let consumed):
+            pendingHead = next
+            headLength = consumed
+            return true
+        case .incomplete:
+            return true  // keep buffer and parser: half a pipelined head is here
+        case .error(let error):
+            appendError(error)
+            flushThenClose()
+            return false
+        }
     }
 
     /// Serves one request; returns whether the connection stays open.
@@ -213,7 +330,9 @@ final class HTTPConnection: CompletionHandler {
         // Leave the body behind us: small rests are drained, large ones end the connection.
         if expectsContinue && bodyDecoder?.isComplete == false {
             closeAfterResponse = true  // 100 was never sent: do not ask for the body now
-        } else if bodyDecoder?.isComplete == false && !skipBody(upTo: 64 << 10) { closeAfterResponse = true }
+        } else if !closeAfterResponse && bodyDecoder?.isComplete == false && !skipBody(upTo: 64 << 10) {
+            closeAfterResponse = true
+        }
         let keepAlive = head.keepAlive && !closeAfterResponse
         let mustClose: Bool
         do {
@@ -266,20 +385,46 @@ final class HTTPConnection: CompletionHandler {
                 HTTPResponseWriter.writeContinue(into: &takeOutput().buffer)
             }
             try flushOutput(deadline: deadline)
-            // Read into the receive buffer's free space (never moving the head the handler may
-            // still look at); a buffer without room means a huge chunked body: read in slices.
+            // Receive into the buffer's free space (never moving the head the handler may still
+            // look at); a buffer without room means a huge chunked body: read in slices.
             if buffer.start == buffer.end { buffer.start = bodyBase; buffer.end = bodyBase }
-            let room = buffer.freeSpace
-            guard room > 0 else {
+            guard buffer.freeSpace > 0 else {
                 closeAfterResponse = true
                 throw HTTPError(.contentTooLarge, "request body framing larger than the receive buffer")
             }
-            let n = try socket.read(into: UnsafeMutableRawBufferPointer(start: buffer.memory + buffer.end, count: room), deadline: deadline)
-            if n == 0 {
+            try waitForBytes(deadline: deadline)
+        }
+    }
+
+    /// Parks the serving fiber until more received bytes are in `buffer` (overflow first),
+    /// re-arming the receive if the kernel ended it. Errors end the connection after the response.
+    private func waitForBytes(deadline: Deadline) throws {
+        let before = buffer!.end
+        absorbOverflow(compacting: false)
+        while buffer!.end == before {
+            if peerClosed {
                 closeAfterResponse = true
                 throw HTTPError(.badRequest, "the client closed the connection before the end of the body")
             }
-            buffer.end += n
+            if receiveError != 0 {
+                closeAfterResponse = true
+                throw IOError("recv", errno: receiveError)
+            }
+            if !receiveArmed { armReceive() }
+            let core = Fiber.currentCore("RequestBody.read")
+            bytesWaiter = core
+            let reason = Fiber.park(core, cancellable: true, deadline: deadline)
+            bytesWaiter = nil
+            switch reason {
+            case .ready:
+                absorbOverflow(compacting: false)
+            case .timedOut:
+                closeAfterResponse = true
+                throw TimeoutError()
+            default:
+                closeAfterResponse = true
+                throw CancellationError()
+            }
         }
     }
 
@@ -484,8 +629,9 @@ final class HTTPConnection: CompletionHandler {
         guard !closed else { return }
         closed = true
         worker.timeouts.disarm(self)
-        if receiving { socket.reactor.cancel(completionRoute) }
+        if receiveArmed { socket.reactor.cancel(completionRoute) }
         if let asyncSend { socket.reactor.cancel(asyncSend.completionRoute) }
+        overflow = []
         releaseBuffers()
         socket.close()
         worker.connectionClosed(self)
@@ -497,7 +643,7 @@ final class HTTPConnection: CompletionHandler {
         guard serving == nil else { return }
         if asyncSend != nil {
             closeAfterAsyncSend = true
-            if receiving { socket.reactor.cancel(completionRoute) }
+            if receiveArmed { socket.reactor.cancel(completionRoute) }
         } else {
             close()
         }

@@ -140,7 +140,7 @@ final class ServerWorker {
             }
             let connection = HTTPConnection(worker: self, socket: socket)
             connections[ObjectIdentifier(connection)] = connection
-            connection.startReceiving(dataUnlikely: false)  // the request may be here already
+            connection.startReceiving()
         }
     }
 

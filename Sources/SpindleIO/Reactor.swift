@@ -194,19 +194,23 @@ package final class Reactor: SchedulerDriver {
         UInt64(UInt(bitPattern: Unmanaged.passUnretained(route).toOpaque())) | multishotTag
     }
 
-    /// Queues a receive on `fd` into the provided-buffer ring whose CQE goes to the handler of
-    /// `route` (no fiber parks). It has no deadline: the owner ends it with `cancel(_:)`
-    /// (`-ECANCELED`). The caller keeps the handler alive until its CQE arrives. Requires provided buffer rings.
-    /// `dataUnlikely` (e.g. right after answering a request) skips the kernel's first,
-    /// futile receive attempt and waits for readiness at once. Cost: one SQE, submitted with
-    /// the loop's next `io_uring_enter`.
-    package func receive(fd: Int32, route: CompletionRoute, dataUnlikely: Bool = false) {
-        let ring = buffers!
-        let sqe = self.ring.nextSQE()
-        io_uring_prep_recv(sqe, fd, nil, ring.configuration.size, 0)
-        if dataUnlikely { spindle_sqe_set_poll_first(sqe) }
+    /// Arms a receive on `fd` into the provided-buffer ring whose CQEs go to the handler of
+    /// `route` (no fiber parks). Multishot where the kernel has it (6.0+): it stays armed and
+    /// posts one CQE per arrival of bytes, with `IORING_CQE_F_MORE` while it stays armed; a CQE
+    /// without that flag ends it (end of stream, an error, `-ENOBUFS` when the ring ran dry, or
+    /// `cancel(_:)`: `-ECANCELED`). Without multishot, every CQE ends it. No deadline. The
+    /// caller keeps the handler alive until the ending CQE. Requires provided buffer rings.
+    /// Cost: one SQE, once per arming rather than once per arrival.
+    package func receive(fd: Int32, route: CompletionRoute) {
+        let buffers = buffers!
+        let sqe = ring.nextSQE()
+        if ring.features.multishotRecv {
+            io_uring_prep_recv_multishot(sqe, fd, nil, 0, 0)
+        } else {
+            io_uring_prep_recv(sqe, fd, nil, buffers.configuration.size, 0)
+        }
         spindle_sqe_set(sqe, Self.userData(for: route), SPINDLE_IOSQE_BUFFER_SELECT)
-        spindle_sqe_set_buf_group(sqe, ring.configuration.group)
+        spindle_sqe_set_buf_group(sqe, buffers.configuration.group)
         inFlight += 1
     }
 

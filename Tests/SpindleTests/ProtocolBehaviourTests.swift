@@ -78,6 +78,44 @@ final class ProtocolBehaviourTests: ServerTestCase {
         try server.stop()
     }
 
+    /// Bytes that arrive while a handler sleeps: 40 pipelined echo requests (about 600 KiB)
+    /// behind a sleeping one, far more than the receive buffer takes, so the server holds
+    /// received buffers, pauses receiving at its limit, and resumes as the handlers consume.
+    /// Every response must come back whole and in order.
+    func testPipelinedBurstArrivingWhileTheHandlerSleeps() throws {
+        let server = try startTestServer()
+        let client = try TestClient(port: server.port)
+        var burst = bytes("GET /sleep?ms=150 HTTP/1.1\r\nHost: a\r\n\r\n")
+        let bodies = (0..<40).map { pattern(seed: $0, count: 15_000 + $0 * 100) }
+        for body in bodies {
+            burst += bytes("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.count)\r\n\r\n") + body
+        }
+        let finishSending = client.sendInBackground(burst)
+        XCTAssertEqual(try client.readResponse().bodyString, "slept 150\n")
+        for (i, body) in bodies.enumerated() {
+            let response = try client.readResponse()
+            XCTAssertEqual(response.status, 200, "response \(i)")
+            XCTAssertTrue(response.body == body, "echo \(i) differs (\(response.body.count) of \(body.count) bytes)")
+        }
+        XCTAssertNil(finishSending())
+        try client.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().bodyString, "ok")
+        try server.stop()
+    }
+
+    /// The client sends two requests and closes its side while the first handler still runs:
+    /// both are answered, in order, and then the server closes.
+    func testHalfCloseWhileServingPipelinedRequests() throws {
+        let server = try startTestServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /sleep?ms=100 HTTP/1.1\r\nHost: a\r\n\r\nGET /seq/2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        client.shutdownWrite()
+        XCTAssertEqual(try client.readResponse().bodyString, "slept 100\n")
+        XCTAssertEqual(try client.readResponse().bodyString, "seq 2")
+        XCTAssertTrue(try client.isClosedByPeer())
+        try server.stop()
+    }
+
     func testPipelinedRequestsSplitAcrossWritesAtEveryOffset() throws {
         let server = try startTestServer()
         let two = bytes("GET /seq/1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nxyz")

@@ -36,12 +36,6 @@ static inline void spindle_sqe_set(struct io_uring_sqe *sqe, uint64_t user_data,
     sqe->flags |= flags;
 }
 
-/// Marks a send/recv SQE to wait for readiness before its first attempt
-/// (`IORING_RECVSEND_POLL_FIRST`): for a receive that almost surely finds no data yet.
-static inline void spindle_sqe_set_poll_first(struct io_uring_sqe *sqe) {
-    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-}
-
 /// Sets the buffer group of a buffer-select SQE.
 static inline void spindle_sqe_set_buf_group(struct io_uring_sqe *sqe, uint16_t group) {
     sqe->buf_group = group;
