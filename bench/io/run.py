@@ -132,7 +132,7 @@ def main():
     parser.add_argument("--csv", default=os.path.join(here, "..", "out", "io.csv"))
     parser.add_argument("--configs", default="64x64,64x4096,1000x64",
                         help="client settings, CONNECTIONSxBYTES, comma-separated")
-    parser.add_argument("--reps", type=int, default=5, help="turns per server and setting")
+    parser.add_argument("--reps", type=int, default=4, help="turns per server and setting")
     parser.add_argument("--seconds", type=float, default=4.5, help="measured interval of a turn")
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured ping-pong before it")
     parser.add_argument("--idle-seconds", type=float, default=10)
