@@ -82,11 +82,20 @@ final class HTTPConnection: CompletionHandler {
     @exclusivity(unchecked) private var decodedPending: Range<Int> = 0..<0
 
     let completionRoute = CompletionRoute()
+    /// The body of every serving fiber of this connection, made once (a closure written at the
+    /// spawn would allocate its context per request). It captures the connection unowned, so
+    /// it keeps nothing alive by itself; the strong reference it takes on entry keeps the
+    /// connection alive while the fiber serves (until then the worker's table holds it).
+    @exclusivity(unchecked) private var serveEntry: () -> Void = {}
 
     init(worker: ServerWorker, socket: TCPConnection) {
         self.worker = worker
         self.socket = socket
         completionRoute.handler = self
+        serveEntry = { [unowned(unsafe) self] in
+            let connection = self
+            connection.serve()
+        }
     }
 
     // MARK: - Fiber-less receiving
@@ -221,7 +230,7 @@ final class HTTPConnection: CompletionHandler {
             worker.timeouts.disarm(self)
             pendingHead = head
             headLength = consumed
-            serving = Fiber.spawn(name: nil) { [self] in serve() }.fiber
+            serving = Fiber.spawn(name: nil, serveEntry).fiber
         case .error(let error):
             worker.timeouts.disarm(self)
             failInFiber(error)
