@@ -12,11 +12,14 @@ import SpindleFibers
 /// sweeper parked without a timer, so an idle worker does not wake up. Worker thread only.
 ///
 /// Invariant: a connection is in the list only while it is open; `HTTPConnection.close()`
-/// disarms before the worker drops its reference, so the unowned links never dangle.
+/// disarms before the worker drops its reference, so the links never dangle. They are
+/// `Unmanaged` (no reference counting): following one is a plain load, which matters because
+/// every keep-alive request arms and disarms once.
 final class ConnectionTimeouts {
+    typealias Link = Unmanaged<HTTPConnection>
     // `@exclusivity(unchecked)`: worker thread only, short accesses (see HTTPConnection).
-    @exclusivity(unchecked) private unowned(unsafe) var first: HTTPConnection? = nil
-    @exclusivity(unchecked) private unowned(unsafe) var last: HTTPConnection? = nil
+    @exclusivity(unchecked) private var first: Link? = nil
+    @exclusivity(unchecked) private var last: Link? = nil
     /// Set when the sweeper must recompute its sleep (an earlier deadline, or stop).
     private let changed = Event()
     /// When the sweeper wakes next on its own (`.max`: not before `changed`).
@@ -28,17 +31,22 @@ final class ConnectionTimeouts {
         if connection.timeoutArmed { disarm(connection) }
         connection.timeoutArmed = true
         connection.timeoutDeadline = deadline.nanoseconds
+        let link = Link.passUnretained(connection)
         var after = last
-        while let candidate = after, candidate.timeoutDeadline > deadline.nanoseconds { after = candidate.timeoutPrevious }
+        while let candidate = after, candidate._withUnsafeGuaranteedRef({ $0.timeoutDeadline > deadline.nanoseconds }) {
+            after = candidate._withUnsafeGuaranteedRef { $0.timeoutPrevious }
+        }
         connection.timeoutPrevious = after
         if let after {
-            connection.timeoutNext = after.timeoutNext
-            after.timeoutNext = connection
+            after._withUnsafeGuaranteedRef {
+                connection.timeoutNext = $0.timeoutNext
+                $0.timeoutNext = link
+            }
         } else {
             connection.timeoutNext = first
-            first = connection
+            first = link
         }
-        if let next = connection.timeoutNext { next.timeoutPrevious = connection } else { last = connection }
+        if let next = connection.timeoutNext { next._withUnsafeGuaranteedRef { $0.timeoutPrevious = link } } else { last = link }
         if deadline.nanoseconds < sweeperWakesAt { changed.set() }
     }
 
@@ -46,8 +54,9 @@ final class ConnectionTimeouts {
     func disarm(_ connection: HTTPConnection) {
         guard connection.timeoutArmed else { return }
         connection.timeoutArmed = false
-        if let previous = connection.timeoutPrevious { previous.timeoutNext = connection.timeoutNext } else { first = connection.timeoutNext }
-        if let next = connection.timeoutNext { next.timeoutPrevious = connection.timeoutPrevious } else { last = connection.timeoutPrevious }
+        let next = connection.timeoutNext, previous = connection.timeoutPrevious
+        if let previous { previous._withUnsafeGuaranteedRef { $0.timeoutNext = next } } else { first = next }
+        if let next { next._withUnsafeGuaranteedRef { $0.timeoutPrevious = previous } } else { last = previous }
         connection.timeoutNext = nil
         connection.timeoutPrevious = nil
     }
@@ -57,7 +66,7 @@ final class ConnectionTimeouts {
     func sweep() {
         while !stopped {
             changed.reset()
-            sweeperWakesAt = first?.timeoutDeadline ?? .max
+            sweeperWakesAt = first?._withUnsafeGuaranteedRef { $0.timeoutDeadline } ?? .max
             do {
                 try changed.wait(deadline: sweeperWakesAt == .max ? nil : Deadline(nanoseconds: sweeperWakesAt))
             } catch is CancellationError {
@@ -67,7 +76,8 @@ final class ConnectionTimeouts {
             }
             sweeperWakesAt = 0  // awake: arming needs no wake-up
             let now = Deadline.now.nanoseconds
-            while let connection = first, connection.timeoutDeadline <= now {
+            while let link = first, link._withUnsafeGuaranteedRef({ $0.timeoutDeadline <= now }) {
+                let connection = link.takeUnretainedValue()  // strong while it is told
                 disarm(connection)
                 connection.timedOut()
             }

@@ -36,8 +36,8 @@ final class HTTPConnection: CompletionHandler {
     // Links and deadline in the worker's `ConnectionTimeouts` (owned by it).
     @exclusivity(unchecked) var timeoutArmed = false
     @exclusivity(unchecked) var timeoutDeadline: UInt64 = 0
-    @exclusivity(unchecked) unowned(unsafe) var timeoutNext: HTTPConnection? = nil
-    @exclusivity(unchecked) unowned(unsafe) var timeoutPrevious: HTTPConnection? = nil
+    @exclusivity(unchecked) var timeoutNext: Unmanaged<HTTPConnection>? = nil
+    @exclusivity(unchecked) var timeoutPrevious: Unmanaged<HTTPConnection>? = nil
     /// Whether the armed deadline is the head timeout (kept across receives) or the idle one.
     @exclusivity(unchecked) private var timeoutIsForHead = false
     @exclusivity(unchecked) private var buffer: ReceiveBuffer? = nil
