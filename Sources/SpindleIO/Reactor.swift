@@ -226,6 +226,11 @@ package final class Reactor: SchedulerDriver {
 
     /// Asks the kernel to cancel the pending operation of `route`'s handler; its CQE
     /// (`-ECANCELED`) follows.
+    ///
+    /// Matching is by `user_data`, i.e. the route's address, which a later object may reuse.
+    /// That is safe because SQEs are issued in queue order: a cancel queued while the target
+    /// was alive is issued before any operation of an object allocated after the target's
+    /// last CQE freed it (at worst it finds nothing and completes with `-ENOENT`, unread).
     package func cancel(_ route: CompletionRoute) {
         let sqe = ring.nextSQE()
         io_uring_prep_cancel64(sqe, Self.userData(for: route), 0)
