@@ -55,7 +55,7 @@ public final class Fiber {
         self.stack = stack
         self.core = stack.control.bindMemory(to: FiberCore.self, capacity: 1)
         // `self` is fully initialised here; the core points back at it unretained.
-        FiberCore.initialize(core, for: self, stack: stack)
+        FiberCore.initialize(core, for: self, stack: stack, scheduler: scheduler)
     }
 
     /// A fiber object ready to start on `scheduler`: a recycled one when the scheduler has one
@@ -70,13 +70,14 @@ public final class Fiber {
         fiber.core = stack.control.bindMemory(to: FiberCore.self, capacity: 1)
         fiber.finished = false
         fiber.cancelledWhenFinished = false
-        FiberCore.initialize(fiber.core, for: fiber, stack: stack)
+        FiberCore.initialize(fiber.core, for: fiber, stack: stack, scheduler: scheduler)
         return fiber
     }
 
     @inline(__always)
     private static func takeStack(_ scheduler: Scheduler) -> FiberStack {
-        guard let stack = scheduler.stacks.allocate() else { scheduler.stacksExhausted() }
+        // Not zeroed: `FiberCore.initialize` writes every field of the control block it uses.
+        guard let stack = scheduler.stacks.allocate(zeroingControl: false) else { scheduler.stacksExhausted() }
         return stack
     }
 

@@ -41,11 +41,12 @@ package typealias CorePointer = UnsafeMutablePointer<FiberCore>
 
 extension FiberCore {
     /// Initialises `core` (the control block of `stack`) for `fiber`, with a fresh context
-    /// that enters the fiber trampoline on `stack`.
-    static func initialize(_ core: CorePointer, for fiber: Fiber, stack: FiberStack) {
+    /// that enters the fiber trampoline on `stack` (made by `scheduler`, the fiber's).
+    @inline(__always)
+    static func initialize(_ core: CorePointer, for fiber: Fiber, stack: FiberStack, scheduler: Scheduler) {
         assert(MemoryLayout<FiberCore>.size <= StackPool.controlSize, "FiberCore outgrew the stack control block")
-        core.initialize(to: FiberCore(fiber: .passUnretained(fiber), canary: stack.canaryWord))
-        core.pointee.context = Scheduler.makeContext(on: stack)
+        core.initialize(to: FiberCore(context: scheduler.makeContext(on: stack), fiber: .passUnretained(fiber),
+                                      canary: stack.canaryWord))
     }
 }
 

@@ -20,9 +20,20 @@ import SpindleMemory
 // that a switch does no reference counting.
 
 extension Scheduler {
-    /// Prepares a fresh context that will enter `fiberEntry` on `stack`.
-    static func makeContext(on stack: FiberStack) -> spindle_fcontext_t {
-        spindle_make_context(stack.top, stack.size, fiberEntry)!
+    /// Prepares a fresh context that will enter `fiberEntry` on `stack`: a copy of the
+    /// scheduler's captured template (CSpindle/context.c), or `make_fcontext` when the template
+    /// could not be captured.
+    @inline(__always)
+    func makeContext(on stack: FiberStack) -> spindle_fcontext_t {
+        if contextTemplate.pointee.size != 0 { return spindle_context_from_template(contextTemplate, stack.top) }
+        return spindle_make_context(stack.top, stack.size, fiberEntry)!
+    }
+
+    /// A template of the fresh context `makeContext` copies, captured on the calling thread.
+    static func captureContextTemplate() -> UnsafeMutablePointer<spindle_context_template_t> {
+        let template = UnsafeMutablePointer<spindle_context_template_t>.allocate(capacity: 1)
+        spindle_context_template_init(template, fiberEntry)
+        return template
     }
 
     /// Suspends the running fiber (already marked parked, or queued as runnable) and resumes
