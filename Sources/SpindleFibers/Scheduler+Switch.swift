@@ -9,8 +9,9 @@ import SpindleMemory
 //  2. The side arriving — returning from its own earlier jump, or a new fiber entering through
 //     `fiberEntry` — calls `arrived(_:)` with the context the jump handed over: it is stored in
 //     the fiber (or loop) that left, or, when that fiber has finished, its stack goes back to
-//     the pool and the scheduler's reference to it is dropped. A finished fiber's stack is
-//     therefore recycled only after nobody runs on it any more.
+//     the pool (or stays with the object, kept for the next spawn) and the scheduler's reference
+//     to it is dropped. A finished fiber's stack is therefore reused only after nobody runs on
+//     it any more.
 //  3. A fiber arriving swaps its exclusivity access set back in.
 //
 // Invariants: a suspended context is resumed exactly once (fibers reach the run queue only
@@ -110,9 +111,7 @@ extension Scheduler {
         if switchingFromFinished {
             switchingFrom = nil
             switchingFromFinished = false
-            let fiber = from.pointee.fiber
-            fiber._withUnsafeGuaranteedRef { stacks.release($0.stack) }
-            recycleOrRelease(fiber)  // the reference taken in `start`
+            recycleOrRelease(from)  // drops the reference taken in `start`
         } else {
             from.pointee.context = context
         }
@@ -140,9 +139,9 @@ extension Scheduler {
         if !exclusivitySwapIsEmpty(core) {
             swift_task_exitThreadLocalContext(core.exclusivityState)
         }
-        if let canary = core.pointee.canary, _slowPath(canary.pointee != StackPool.canaryValue) {
+        if let canary = core.pointee.stack.canaryWord, _slowPath(canary.pointee != StackPool.canaryValue) {
             let fiber = core.pointee.fiber.takeUnretainedValue()
-            spindle_overflow_report(fiber.id, fiber.stack.size + StackPool.controlSize, "the canary below the stack was overwritten")
+            spindle_overflow_report(fiber.id, core.pointee.stack.size + StackPool.controlSize, "the canary below the stack was overwritten")
         }
     }
 
@@ -167,8 +166,8 @@ extension Scheduler {
             fiber.finished = true
             fiber.cancelledWhenFinished = core.pointee.cancelRequested
             if let joiners = fiber.joiners { joiners.wakeAll(.ready) }
-            if fiber.locals != nil { fiber.locals = nil }
         }
+        if core.pointee.locals != nil { core.pointee.locals = nil }
         liveFibers -= 1
         leave(core)
         switchingFrom = core

@@ -174,7 +174,7 @@ public final class Scheduler: @unchecked Sendable {
     /// finishes (dropped in `arrived` after its last switch).
     @usableFromInline
     func start(_ fiber: Fiber) {
-        stacks.setOwner(fiber.stack, fiberID: fiber.id)
+        stacks.setOwner(fiber.core.pointee.stack, fiberID: fiber.id)
         _ = Unmanaged.passRetained(fiber)
         liveFibers &+= 1
         spawnedFibers &+= 1
