@@ -121,15 +121,18 @@ public final class Fiber {
     /// The body's value, or the error it threw when `failed` (one slot for both saves a word).
     @exclusivity(unchecked) final var storedValue: Any? = nil
 
-    /// Runs the fiber's body once.
+    /// Runs the fiber's body once. Small on purpose: its frame is what the body runs under.
     final func runBody() {
-        var body: (() throws -> Void)? = nil
-        swap(&body, &entry)
-        do { try body?() } catch {
-            storedValue = error
-            hasValue = true
-            failed = true
-        }
+        guard let body = entry.take() else { return }
+        do { try body() } catch { recordFailure(error) }
+    }
+
+    /// Keeps the error the body threw for `join()` (out of line: boxing it takes stack space).
+    @inline(never)
+    final func recordFailure(_ error: any Error) {
+        storedValue = error
+        hasValue = true
+        failed = true
     }
 
     /// True once the body has returned or thrown.

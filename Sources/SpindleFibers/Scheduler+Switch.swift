@@ -145,17 +145,33 @@ extension Scheduler {
         }
     }
 
-    /// Body of every fiber: runs on the fiber's own stack. Returns the context to leave to.
+    // A new fiber's life on its own stack is three calls made one after another from
+    // `fiberEntry`, not nested, so that only the frame of the one running at a time sits below
+    // the stack top: the body runs ~140 bytes below the top instead of ~300, which keeps each
+    // fiber's share of the cache smaller when many are spawned at once.
+
+    /// Steps 2 and 3 of the protocol for a fiber entering for the first time; returns its core.
     @inline(never)
-    static func runFiber(_ transfer: spindle_transfer_t) -> spindle_fcontext_t {
+    static func enterNewFiber(_ transfer: spindle_transfer_t) -> CorePointer {
         // Guaranteed (unretained) use: the scheduler outlives its fibers.
         Unmanaged<Scheduler>.fromOpaque(transfer.data!)._withUnsafeGuaranteedRef { scheduler in
             scheduler.arrived(transfer.fctx)
             let core = scheduler.currentCore.unsafelyUnwrapped
             scheduler.enter(core)
-            core.pointee.fiber._withUnsafeGuaranteedRef { $0.runBody() }
-            return scheduler.finish(core)
+            return core
         }
+    }
+
+    /// Runs the body of the fiber whose core is `core` (the running one).
+    @inline(never)
+    static func runBody(of core: CorePointer) {
+        core.pointee.fiber._withUnsafeGuaranteedRef { $0.runBody() }
+    }
+
+    /// Finishes the running fiber `core`; returns the context to leave to for good.
+    @inline(never)
+    static func leaveFinishedFiber(_ core: CorePointer, scheduler: UnsafeMutableRawPointer) -> spindle_fcontext_t {
+        Unmanaged<Scheduler>.fromOpaque(scheduler)._withUnsafeGuaranteedRef { $0.finish(core) }
     }
 
     /// Marks the fiber finished, wakes its joiners and picks who runs next. The stack is
@@ -186,7 +202,9 @@ extension Scheduler {
 /// Entry point of every fiber's stack. Never returns: after the body it jumps away for good,
 /// holding only a raw context (no references that would leak).
 private let fiberEntry: @convention(c) (spindle_transfer_t) -> Void = { transfer in
-    let next = Scheduler.runFiber(transfer)
+    let core = Scheduler.enterNewFiber(transfer)
+    Scheduler.runBody(of: core)
+    let next = Scheduler.leaveFinishedFiber(core, scheduler: transfer.data!)
     _ = spindle_jump(next, transfer.data)
     misuse("a finished fiber was resumed")
 }
