@@ -23,7 +23,8 @@ static size_t make_in_scratch(unsigned char *top, void (*entry)(spindle_transfer
 }
 
 void spindle_context_template_init(spindle_context_template_t *template_, void (*entry)(spindle_transfer_t)) {
-    // Two scratch stacks, the second 64 bytes lower in its buffer so the addresses differ.
+    // Two scratch stacks at different addresses (separate buffers, the second one larger so the
+    // two tops cannot share an offset from a common alignment by chance).
     _Alignas(16) unsigned char first[SPINDLE_CONTEXT_TEMPLATE_MAX];
     _Alignas(16) unsigned char second[SPINDLE_CONTEXT_TEMPLATE_MAX + 64];
     template_->size = 0;

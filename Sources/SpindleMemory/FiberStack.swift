@@ -20,7 +20,8 @@ public struct FiberStack {
 
     /// Usable bytes below `top`.
     @inlinable public var size: Int { Int(usableBytes) }
-    /// `StackPool.controlSize` zero-initialised bytes at `top` for the owner's use.
+    /// `StackPool.controlSize` bytes at `top` for the owner's use (zeroed by `allocate()` unless
+    /// asked not to).
     public var control: UnsafeMutableRawPointer { top }
     /// The pool-wide slot number (stable for the pool's lifetime).
     public var slot: Int { Int(slotNumber) }
