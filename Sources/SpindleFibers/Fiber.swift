@@ -31,19 +31,25 @@ public final class Fiber {
     /// A name for diagnostics (overflow reports, dumps); nil unless given at spawn.
     @exclusivity(unchecked) public private(set) final var name: String?
 
+    // The object holds only what must outlive the fiber's stack (identity, result, joiners) and
+    // what `spawn` writes; the rest, stack included, is in its `FiberCore`. That keeps it at 128
+    // bytes (one allocator size class, two cache lines): every parked fiber pays for it in RSS.
+
     @usableFromInline final unowned(unsafe) let scheduler: Scheduler
-    @exclusivity(unchecked) final var stack: FiberStack
     /// The switch-path state, in the stack's control block; valid until the fiber finishes.
     @exclusivity(unchecked) final var core: CorePointer
+    /// Fibers blocked in `join()` on this one (created on first join).
+    @exclusivity(unchecked) final var joiners: WaitQueue? = nil
+    /// Next object in the scheduler's list of recycled fibers (while this one is in it).
+    @exclusivity(unchecked) final var nextRecycled: Unmanaged<Fiber>? = nil
     @exclusivity(unchecked) final var finished = false
     /// Whether it was cancelled, kept here once the core is gone (after finishing).
     @exclusivity(unchecked) final var cancelledWhenFinished = false
-    /// Fibers blocked in `join()` on this one (created on first join).
-    @exclusivity(unchecked) final var joiners: WaitQueue? = nil
-    /// `FiberLocal` values (created on first write).
-    @exclusivity(unchecked) final var locals: [ObjectIdentifier: Any]? = nil
-    /// Next object in the scheduler's list of recycled fibers (while this one is in it).
-    @exclusivity(unchecked) final var nextRecycled: Unmanaged<Fiber>? = nil
+    /// Whether `storedValue` was ever set: lets `clearForReuse` skip destroying an empty `Any?`
+    /// (a type-metadata lookup and a value-witness call) for the common `Void` fiber.
+    @exclusivity(unchecked) final var hasValue = false
+    /// Whether `storedValue` holds the error the body threw.
+    @exclusivity(unchecked) final var failed = false
 
     @usableFromInline
     init(name: String?, scheduler: Scheduler) {
@@ -52,43 +58,42 @@ public final class Fiber {
         self.id = scheduler.nextFiberID()
         self.name = name
         self.scheduler = scheduler
-        self.stack = stack
         self.core = stack.control.bindMemory(to: FiberCore.self, capacity: 1)
         // `self` is fully initialised here; the core points back at it unretained.
-        FiberCore.initialize(core, for: self, stack: stack)
+        FiberCore.initialize(core, for: self, stack: stack, scheduler: scheduler)
     }
 
-    /// A fiber object ready to start on `scheduler`: a recycled one when the scheduler has one
-    /// (no allocation), else a new one. Either way it has a fresh id, stack and core.
+    /// A fiber object ready to start on `scheduler`: a recycled one, with the warm stack it kept,
+    /// when the scheduler has one (no allocation, no stack pool), else a new one with a stack from
+    /// the pool. Either way it has a fresh id and core.
     @usableFromInline
     static func make(name: String?, scheduler: Scheduler) -> Fiber {
         guard let fiber = scheduler.takeRecycledFiber() else { return Fiber(name: name, scheduler: scheduler) }
-        let stack = takeStack(scheduler)
+        let stack = fiber.core.pointee.stack  // kept since it finished (Scheduler+Recycling)
         fiber.id = scheduler.nextFiberID()
         if name != nil || fiber.name != nil { fiber.name = name }
-        fiber.stack = stack
-        fiber.core = stack.control.bindMemory(to: FiberCore.self, capacity: 1)
         fiber.finished = false
         fiber.cancelledWhenFinished = false
-        FiberCore.initialize(fiber.core, for: fiber, stack: stack)
+        FiberCore.initialize(fiber.core, for: fiber, stack: stack, scheduler: scheduler)
         return fiber
     }
 
     @inline(__always)
     private static func takeStack(_ scheduler: Scheduler) -> FiberStack {
-        guard let stack = scheduler.stacks.allocate() else { scheduler.stacksExhausted() }
+        // Not zeroed: `FiberCore.initialize` writes every field of the control block it uses.
+        guard let stack = scheduler.stacks.allocate(zeroingControl: false) else { scheduler.stacksExhausted() }
         return stack
     }
 
-    /// Drops what a finished fiber still holds (its value, error, joiner queue) before the object
-    /// is kept for reuse. Only called when nothing but the scheduler references the object.
+    /// Drops what a finished fiber still holds (its value or error, joiner queue) before the
+    /// object is kept for reuse. Only called when nothing but the scheduler references the object.
     final func clearForReuse() {
         if hasValue {
             storedValue = nil
             hasValue = false
+            failed = false
         }
-        failure = nil
-        joiners = nil
+        if joiners != nil { joiners = nil }
     }
 
     /// The fiber's life-cycle state.
@@ -103,24 +108,31 @@ public final class Fiber {
     /// The body's return value (nil for `Void` bodies); type-erased so that `Fiber` is not
     /// generic — a generic class's deinit looks up generic metadata at run time (~70 ns).
     @usableFromInline final var value: Any? {
-        get { hasValue ? storedValue : nil }
+        get { hasValue && !failed ? storedValue : nil }
         set {
             storedValue = newValue
             hasValue = true
         }
     }
-    @exclusivity(unchecked) final var storedValue: Any? = nil
-    /// Whether `storedValue` was ever set: lets `clearForReuse` skip destroying an empty `Any?`
-    /// (a type-metadata lookup and a value-witness call) for the common `Void` fiber.
-    @exclusivity(unchecked) final var hasValue = false
     /// The error the body threw, if any.
-    @usableFromInline @exclusivity(unchecked) final var failure: (any Error)? = nil
+    final var failure: (any Error)? {
+        failed ? storedValue.map { $0 as! any Error } : nil
+    }
+    /// The body's value, or the error it threw when `failed` (one slot for both saves a word).
+    @exclusivity(unchecked) final var storedValue: Any? = nil
 
-    /// Runs the fiber's body once.
+    /// Runs the fiber's body once. Small on purpose: its frame is what the body runs under.
     final func runBody() {
-        var body: (() throws -> Void)? = nil
-        swap(&body, &entry)
-        do { try body?() } catch { failure = error }
+        guard let body = entry.take() else { return }
+        do { try body() } catch { recordFailure(error) }
+    }
+
+    /// Keeps the error the body threw for `join()` (out of line: boxing it takes stack space).
+    @inline(never)
+    final func recordFailure(_ error: any Error) {
+        storedValue = error
+        hasValue = true
+        failed = true
     }
 
     /// True once the body has returned or thrown.

@@ -19,8 +19,10 @@ package struct FiberCore {
     var runNext: CorePointer? = nil
     /// The fiber object (unretained: the scheduler holds a reference until the fiber finishes).
     var fiber: Unmanaged<Fiber>
-    /// The stack's canary word when it has no guard page (checked at every switch-out).
-    var canary: UnsafeMutablePointer<UInt64>? = nil
+    /// The fiber's stack (this control block sits at its top); its canary word, when it has
+    /// no guard page, is checked at every switch-out. Released by whoever runs after the fiber
+    /// finished (see Scheduler+Switch), so it is kept here, not in the `Fiber` object.
+    var stack: FiberStack
     /// The wait queue this fiber is parked in, and its neighbours there.
     var waitQueue: Unmanaged<WaitQueue>? = nil
     var waitPrev: CorePointer? = nil
@@ -34,6 +36,9 @@ package struct FiberCore {
     /// Whether the current park may be ended by `cancel()`.
     var parkIsCancellable = false
     var cancelRequested = false
+    /// `FiberLocal` values (created on first write; released when the fiber finishes). A strong
+    /// reference in raw memory: `Scheduler.finish` sets it to nil before the stack is reused.
+    var locals: [ObjectIdentifier: Any]? = nil
 }
 
 /// A fiber core pointer; the scheduler's hot paths traffic in these instead of references.
@@ -41,11 +46,12 @@ package typealias CorePointer = UnsafeMutablePointer<FiberCore>
 
 extension FiberCore {
     /// Initialises `core` (the control block of `stack`) for `fiber`, with a fresh context
-    /// that enters the fiber trampoline on `stack`.
-    static func initialize(_ core: CorePointer, for fiber: Fiber, stack: FiberStack) {
+    /// that enters the fiber trampoline on `stack` (made by `scheduler`, the fiber's).
+    @inline(__always)
+    static func initialize(_ core: CorePointer, for fiber: Fiber, stack: FiberStack, scheduler: Scheduler) {
         assert(MemoryLayout<FiberCore>.size <= StackPool.controlSize, "FiberCore outgrew the stack control block")
-        core.initialize(to: FiberCore(fiber: .passUnretained(fiber), canary: stack.canaryWord))
-        core.pointee.context = Scheduler.makeContext(on: stack)
+        core.initialize(to: FiberCore(context: scheduler.makeContext(on: stack), fiber: .passUnretained(fiber),
+                                      stack: stack))
     }
 }
 

@@ -11,13 +11,13 @@ public final class FiberLocal<Value> {
     /// The running fiber's value. Must be used inside a fiber.
     public var value: Value {
         get {
-            let fiber = Fiber.requireCurrent("FiberLocal.value")
-            return fiber.locals?[ObjectIdentifier(self)] as? Value ?? defaultValue
+            let core = Fiber.currentCore("FiberLocal.value")
+            return core.pointee.locals?[ObjectIdentifier(self)] as? Value ?? defaultValue
         }
         set {
-            let fiber = Fiber.requireCurrent("FiberLocal.value")
-            if fiber.locals == nil { fiber.locals = [:] }
-            fiber.locals![ObjectIdentifier(self)] = newValue
+            let core = Fiber.currentCore("FiberLocal.value")
+            if core.pointee.locals == nil { core.pointee.locals = [:] }
+            core.pointee.locals![ObjectIdentifier(self)] = newValue
         }
     }
 

@@ -74,6 +74,9 @@ public final class Scheduler: @unchecked Sendable {
     /// CSpindle/exclusivity.c): lets a switch skip the runtime's exit/enter calls when neither
     /// side has an active access. Nil: always call the runtime (`SPINDLE_EXCLUSIVITY_FASTPATH=0`).
     let accessSetHead: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    /// The fresh fiber context every spawn copies (see `makeContext(on:)`); captured at init,
+    /// so new fibers start with this thread's FP control state as of then. Freed in deinit.
+    let contextTemplate: UnsafeMutablePointer<spindle_context_template_t>
     /// The event source the loop waits on when idle (SpindleIO installs its reactor here).
     @exclusivity(unchecked) package var driver: (any SchedulerDriver)? = nil
 
@@ -86,6 +89,7 @@ public final class Scheduler: @unchecked Sendable {
         self.stacks = try StackPool(configuration: configuration.stacks)
         self.number = Self.schedulerCounter.add(1, ordering: .relaxed).newValue
         self.waker = try Waker()
+        self.contextTemplate = Self.captureContextTemplate()
         self.accessSetHead = Environment.integer("SPINDLE_EXCLUSIVITY_FASTPATH") == 0
             ? nil : spindle_exclusivity_locate_head()
         let altstack = spindle_thread_install_altstack()
@@ -103,6 +107,7 @@ public final class Scheduler: @unchecked Sendable {
 
     deinit {
         dropRecycledFibers()
+        contextTemplate.deallocate()
     }
 
     /// The scheduler of the calling thread, or nil when the thread runs none.
@@ -169,7 +174,7 @@ public final class Scheduler: @unchecked Sendable {
     /// finishes (dropped in `arrived` after its last switch).
     @usableFromInline
     func start(_ fiber: Fiber) {
-        stacks.setOwner(fiber.stack, fiberID: fiber.id)
+        stacks.setOwner(fiber.core.pointee.stack, fiberID: fiber.id)
         _ = Unmanaged.passRetained(fiber)
         liveFibers &+= 1
         spawnedFibers &+= 1

@@ -12,15 +12,16 @@ public struct FiberStack {
     /// Highest usable address of the stack (16-byte aligned); the stack grows down from here.
     public let top: UnsafeMutableRawPointer
     /// Lowest usable word, holding `StackPool.canaryValue`, when no guard page protects this stack.
-    let canary: UnsafeMutablePointer<UInt64>?
+    @usableFromInline let canary: UnsafeMutablePointer<UInt64>?
     /// The registry entry the overflow handler reads to name this stack's fiber.
     let owner: UnsafeMutablePointer<UInt64>
-    private let usableBytes: UInt32
+    @usableFromInline let usableBytes: UInt32
     private let slotNumber: UInt32
 
     /// Usable bytes below `top`.
-    public var size: Int { Int(usableBytes) }
-    /// `StackPool.controlSize` zero-initialised bytes at `top` for the owner's use.
+    @inlinable public var size: Int { Int(usableBytes) }
+    /// `StackPool.controlSize` bytes at `top` for the owner's use (zeroed by `allocate()` unless
+    /// asked not to).
     public var control: UnsafeMutableRawPointer { top }
     /// The pool-wide slot number (stable for the pool's lifetime).
     public var slot: Int { Int(slotNumber) }
@@ -35,7 +36,7 @@ public struct FiberStack {
     }
 
     /// The canary word, for stacks without a guard page (nil when a guard page protects it).
-    public var canaryWord: UnsafeMutablePointer<UInt64>? { canary }
+    @inlinable public var canaryWord: UnsafeMutablePointer<UInt64>? { canary }
 
     /// True when this stack is protected by a guard page (an overflow faults at once and is
     /// reported); false when only a canary, checked at each switch, can notice an overflow.

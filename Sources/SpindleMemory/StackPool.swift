@@ -108,11 +108,13 @@ public final class StackPool {
     }
 
     /// Takes a stack: the most recently released warm one if any, else a never-used one, else a
-    /// cold one, else maps a new chunk. Its control block is zeroed.
+    /// cold one, else maps a new chunk. Its control block is zeroed unless `zeroingControl` is
+    /// false: then its bytes are unspecified (a warm stack's hold the pool's free-list node), for
+    /// an owner that initialises every control-block byte it reads (as `Fiber` does).
     /// Returns nil when `maximumCount` stacks are in use or the kernel refuses more memory.
     /// Cost: O(1), no system call unless a chunk is mapped.
     @inline(__always)
-    public func allocate() -> FiberStack? {
+    public func allocate(zeroingControl: Bool = true) -> FiberStack? {
         let stack: FiberStack
         if let head = warmHead {
             let node = FreeNode.take(from: head)
@@ -125,7 +127,7 @@ public final class StackPool {
             guard let s = allocateSlow() else { return nil }
             stack = s
         }
-        stack.control.initializeMemory(as: UInt64.self, repeating: 0, count: Self.controlSize / 8)
+        if zeroingControl { stack.control.initializeMemory(as: UInt64.self, repeating: 0, count: Self.controlSize / 8) }
         inUse &+= 1
         if inUse > peakInUse { peakInUse = inUse }
         return stack

@@ -1,6 +1,7 @@
 // Recycled fiber objects: a finished fiber nobody references is reused by a later spawn with a
 // fresh id and name, its value and error are dropped, and a fiber still referenced by a handle
-// keeps its identity and result however many spawns follow.
+// keeps its identity and result however many spawns follow. A kept object keeps its stack, which
+// goes back to the pool when the scheduler stops.
 import SpindleFibers
 import XCTest
 
@@ -61,6 +62,36 @@ final class RecyclingTests: XCTestCase {
             XCTAssertNil(value, "the value of a fiber nobody can join is released")
             XCTAssertNil(error, "the error of a fiber nobody can join is released")
         }
+    }
+
+    func testAReusedObjectStartsWithoutTheLastError() throws {
+        try Scheduler.run {
+            Fiber.spawn { () throws -> Void in throw ErrorPayload() }
+            Fiber.yield()
+            XCTAssertEqual(Scheduler.current!.recycledFiberCount, 1)
+            let next = Fiber.spawn { 7 }
+            XCTAssertEqual(try next.join(), 7)
+            let failing = Fiber.spawn { () throws -> Int in throw ErrorPayload() }
+            XCTAssertThrowsError(try failing.join()) { XCTAssertTrue($0 is ErrorPayload) }
+        }
+    }
+
+    func testKeptObjectsHoldTheirStacksUntilTheSchedulerStops() {
+        var scheduler: Scheduler? = nil
+        Scheduler.run {
+            let current = Scheduler.current!
+            scheduler = current
+            for _ in 0..<10 { Fiber.spawn {} }
+            Fiber.yield()
+            XCTAssertEqual(current.recycledFiberCount, 10)
+            XCTAssertEqual(current.stacks.inUse, 11, "the main fiber's stack, and one kept with each recycled object")
+            for _ in 0..<10 { Fiber.spawn {} }
+            XCTAssertEqual(current.recycledFiberCount, 0)
+            XCTAssertEqual(current.stacks.inUse, 11, "the spawns run on the kept objects' stacks")
+            Fiber.yield()
+        }
+        XCTAssertEqual(scheduler?.stacks.inUse, 0, "every stack is back in the pool once the scheduler stopped")
+        XCTAssertEqual(scheduler?.recycledFiberCount, 0)
     }
 
     func testACancelledFiberDoesNotPassItsStateOn() throws {

@@ -90,6 +90,18 @@ final class StackPoolTests: XCTestCase {
         pool.release(again)
     }
 
+    func testAllocateWithoutZeroingLeavesTheControlBlockAlone() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 1, maximumCount: 4, warmCount: 4))
+        let stack = try XCTUnwrap(pool.allocate())
+        stack.control.initializeMemory(as: UInt8.self, repeating: 0x5A, count: StackPool.controlSize)
+        pool.release(stack)
+        let again = try XCTUnwrap(pool.allocate(zeroingControl: false))
+        XCTAssertEqual(again.slot, stack.slot)
+        XCTAssertEqual(again.control.load(fromByteOffset: StackPool.controlSize - 1, as: UInt8.self), 0x5A,
+                       "bytes past the pool's free-list node keep what the last owner wrote")
+        pool.release(again)
+    }
+
     func testGrowsInChunksUpToMaximumThenNil() throws {
         let maximum = 40
         let pool = try StackPool(configuration: .init(stackSize: 32 << 10, initialCount: 4, maximumCount: maximum, warmCount: 64))

@@ -50,6 +50,42 @@ spindle_fcontext_t spindle_make_context(void *stack_top, size_t size, void (*ent
     return make_fcontext(stack_top, size, entry);
 }
 
+/// A fresh context captured once (see context.c): the bytes `make_fcontext` writes below a
+/// 16-byte-aligned stack top, to be copied onto each new fiber's stack instead of calling it.
+/// `size` is 0 when the capture could not prove the bytes position-independent: then
+/// `spindle_context_from_template` must not be used (call `spindle_make_context`).
+#define SPINDLE_CONTEXT_TEMPLATE_MAX 256
+typedef struct spindle_context_template {
+    size_t size;
+    _Alignas(16) unsigned char bytes[SPINDLE_CONTEXT_TEMPLATE_MAX];
+} spindle_context_template_t;
+
+/// Captures the context `make_fcontext` builds for `entry`, with the calling thread's current
+/// floating-point control words (MXCSR, x87 control word on x86_64) in it.
+void spindle_context_template_init(spindle_context_template_t *template_, void (*entry)(spindle_transfer_t));
+
+/// 64 bytes, the size of a fresh x86_64 context, copied as one value.
+typedef struct spindle_context_words { _Alignas(16) unsigned long long words[8]; } spindle_context_words_t;
+
+/// Copies a template of any other size (out of line).
+void spindle_context_copy(void *context, const spindle_context_template_t *template_);
+
+/// The context `make_fcontext(stack_top, size, entry)` would return, built by copying
+/// `template_` (captured for that `entry`, `size` != 0) below `stack_top`: a few stores instead
+/// of the call, which also reads the FP control registers each time.
+static inline __attribute__((always_inline))
+spindle_fcontext_t spindle_context_from_template(const spindle_context_template_t *template_, void *stack_top) {
+    unsigned char *top = (unsigned char *)((unsigned long)stack_top & ~15UL);
+    unsigned char *context = top - template_->size;
+    if (template_->size == sizeof(spindle_context_words_t)) {
+        // x86_64 (and any other layout of that size): four vector stores, no call.
+        *(spindle_context_words_t *)context = *(const spindle_context_words_t *)template_->bytes;
+    } else {
+        spindle_context_copy(context, template_);
+    }
+    return context;
+}
+
 // Swift's exclusivity checker keeps the set of active accesses per thread. Fibers sharing a
 // thread must swap it like Swift concurrency does for tasks: exit before switching away, enter
 // after being resumed. `state` is a zeroed buffer of SPINDLE_EXCLUSIVITY_STATE_SIZE bytes owned
