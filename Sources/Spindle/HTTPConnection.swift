@@ -164,8 +164,7 @@ final class HTTPConnection: CompletionHandler {
         ring.recycle(id)
         if headStartedAt == nil { headStartedAt = .coarseNow }
         guard fits else { failInFiber(HTTPParseError(.headerSectionTooLarge)); return }
-        parseHead()
-        if ended && serving == nil { startReceiving() }  // the kernel ended the receive: re-arm
+        parseHead()  // every outcome re-arms (startReceiving), serves, or closes
     }
 
     /// A CQE while the fiber serves: keep the bytes (in `buffer` behind the bytes in use, else

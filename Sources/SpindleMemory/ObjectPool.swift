@@ -13,13 +13,13 @@
 public final class ObjectPool<Object: AnyObject> {
     @usableFromInline let make: () -> Object
     @usableFromInline let prepareForReuse: (Object) -> Void
-    // The free objects: a fixed buffer of `capacity` slots, of which `0..<freeCount` hold an
+    // The free objects: a fixed buffer of `max(retainedCount, 1)` slots, of which `0..<freeCount` hold an
     // object (owned by the pool: +1 each); the rest are uninitialized. A plain buffer rather
     // than an Array: take/giveBack move an object in or out with no uniqueness check, no
     // capacity check and no extra retain/release (about 1 % of a keep-alive request's CPU).
-    // Invariant: freeCount <= retainedCount <= capacity (giveBack keeps at most retainedCount).
+    // Invariant: freeCount <= retainedCount <= the buffer's slots (giveBack keeps at most
+    // retainedCount; the buffer has max(retainedCount, 1)).
     @usableFromInline let free: UnsafeMutablePointer<Object>
-    @usableFromInline let capacity: Int
     // `@exclusivity(unchecked)`: one worker thread, short non-overlapping accesses.
     @exclusivity(unchecked) @usableFromInline var freeCount = 0
     @exclusivity(unchecked) @usableFromInline var inUseCount = 0
@@ -45,8 +45,7 @@ public final class ObjectPool<Object: AnyObject> {
         self.maximumCount = maximumCount
         self.pooling = pooling
         self.retainedCount = pooling ? max(retainedCount ?? max(preallocate, 64), preallocate) : 0
-        capacity = max(self.retainedCount, 1)
-        free = .allocate(capacity: capacity)
+        free = .allocate(capacity: max(self.retainedCount, 1))
         guard pooling else { return }
         for _ in 0..<preallocate {
             (free + freeCount).initialize(to: make())
