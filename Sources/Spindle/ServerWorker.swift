@@ -121,7 +121,7 @@ final class ServerWorker {
     /// The accept loop: the worker's first fiber. Ends (and drains) when cancelled by stop.
     func acceptLoop(listener: TCPListener) throws {
         defer { listener.close() }
-        Fiber.spawn { [timeouts] in timeouts.sweep() }
+        Fiber.spawnDetached { [timeouts] in timeouts.sweep() }
         while true {
             let socket: TCPConnection
             do {
@@ -131,7 +131,7 @@ final class ServerWorker {
                 // that is how stop() reached it, and a cancelled fiber cannot park). The fiber
                 // keeps the worker alive until the last request has finished.
                 listener.close()
-                Fiber.spawn { [self] in drain() }
+                Fiber.spawnDetached { [self] in drain() }
                 return
             }
             if connections.count >= configuration.maxConnectionsPerWorker {
@@ -146,7 +146,7 @@ final class ServerWorker {
 
     /// Over the connection cap: answer 503 and close, in a fiber of its own.
     private func refuse(_ socket: TCPConnection) {
-        Fiber.spawn {
+        Fiber.spawnDetached {
             let reply = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 1\r\n\r\n"
             try? socket.write(Array(reply.utf8), deadline: .now + .seconds(1))
             socket.close()

@@ -36,7 +36,9 @@ extension Fiber {
     /// Cost: a recycled fiber object (or one allocation when none is free), one allocation for
     /// the closure's captures when it has any (plus the wrapper when `Success` is not `Void`), a
     /// stack from the pool (no system call while the pool has free stacks). Stops the process
-    /// with advice when the stack pool is exhausted (`SPINDLE_STACKS_MAX`).
+    /// with advice when the stack pool is exhausted (`SPINDLE_STACKS_MAX`). The handle holds a
+    /// reference (an atomic retain, and a release when dropped); a fiber nobody joins or
+    /// cancels is cheaper started with `spawnDetached`.
     /// Call on a scheduler thread: inside `Scheduler.run`, a fiber, or submitted work.
     @inlinable @discardableResult
     public static func spawn<Success>(name: String? = nil, _ body: @escaping () throws -> Success) -> FiberHandle<Success> {
@@ -61,12 +63,31 @@ extension Fiber {
         return FiberHandle(typed: fiber)
     }
 
+    /// Starts a new fiber running `body` that nobody will join or cancel: `spawn` without the
+    /// handle, as `go f()` is in Go. The scheduler holds the only reference, so the spawn does
+    /// no reference counting (`spawn` with a discarded handle pays an atomic retain/release
+    /// pair), and the object and its stack are reused as soon as the body ends.
+    /// An error the body throws is dropped with the fiber: catch it in the body.
+    /// Cost otherwise as `spawn`. Call on a scheduler thread (see `spawn`).
+    public static func spawnDetached(name: String? = nil, _ body: @escaping () throws -> Void) {
+        // The +1 that `make` returns goes straight into the scheduler's reference (`Unmanaged`
+        // right away, so no ARC traffic is left for the optimiser to pair up or not).
+        let fiber = Unmanaged.passRetained(Fiber.makeOnCurrentScheduler(name: name, detached: true))
+        fiber._withUnsafeGuaranteedRef { fiber in
+            fiber.entry = body
+            Unmanaged.passUnretained(fiber.scheduler)._withUnsafeGuaranteedRef { $0.enqueueNew(fiber) }
+        }
+    }
+
     /// A fiber object for `spawn` on the calling thread's scheduler (see `make`). Out of line and
     /// without touching the scheduler's reference count: that is the part of `spawn` that does
     /// not depend on `Success`.
     @usableFromInline
-    static func makeOnCurrentScheduler(name: String?) -> Fiber {
-        guard let raw = spindle_current_scheduler() else { _ = Scheduler.requireCurrent("Fiber.spawn"); fatalError() }
+    static func makeOnCurrentScheduler(name: String?, detached: Bool = false) -> Fiber {
+        guard let raw = spindle_current_scheduler() else {
+            _ = Scheduler.requireCurrent(detached ? "Fiber.spawnDetached" : "Fiber.spawn")
+            fatalError()
+        }
         // Guaranteed (unretained) use: the scheduler outlives every fiber it runs.
         return Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef { make(name: name, scheduler: $0) }
     }

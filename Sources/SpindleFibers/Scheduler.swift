@@ -171,14 +171,21 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     /// Queues a freshly created fiber and takes the reference that keeps it alive until it
-    /// finishes (dropped in `arrived` after its last switch).
+    /// finishes (dropped in `arrived` after its last switch): one retain.
     @usableFromInline
     func start(_ fiber: Fiber) {
-        stacks.setOwner(fiber.core.pointee.stack, fiberID: fiber.id)
         _ = Unmanaged.passRetained(fiber)
+        enqueueNew(fiber)
+    }
+
+    /// `start` for a fiber whose reference the caller already handed over (`spawnDetached`).
+    @inline(__always)
+    func enqueueNew(_ fiber: Fiber) {
+        let core = fiber.core
+        stacks.setOwner(core.pointee.stack, fiberID: fiber.id)
         liveFibers &+= 1
         spawnedFibers &+= 1
-        runQueue.append(fiber.core)
+        runQueue.append(core)
     }
 
     func stacksExhausted() -> Never {

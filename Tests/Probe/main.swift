@@ -111,6 +111,9 @@ case "misuse-park-outside":
 case "spawn-outside":
     Fiber.spawn { say("probe: ran") }
 
+case "spawn-detached-outside":
+    Fiber.spawnDetached { say("probe: ran") }
+
 case "join-self":
     Scheduler.run {
         let box = HandleBox()
@@ -182,7 +185,7 @@ case "exclusivity-violation-after-yield":
 default:
     print("""
         usage: spindle-probe <mode>
-        modes: ok overflow overflow-small overflow-in-thread misuse-park-outside spawn-outside join-self
+        modes: ok overflow overflow-small overflow-in-thread misuse-park-outside spawn-outside spawn-detached-outside join-self
                park-in-submitted-work nested-run cancel-from-other-thread stacks-exhausted
                bad-env exclusivity-violation exclusivity-violation-after-yield
         """)

@@ -33,6 +33,7 @@ final class MisuseTests: XCTestCase {
 
     func testSpawnOutsideAnyScheduler() throws {
         try assertTrap("spawn-outside", message: "Fiber.spawn needs a Spindle scheduler")
+        try assertTrap("spawn-detached-outside", message: "Fiber.spawnDetached needs a Spindle scheduler")
     }
 
     func testJoinSelf() throws {

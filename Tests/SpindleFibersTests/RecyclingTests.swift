@@ -76,6 +76,38 @@ final class RecyclingTests: XCTestCase {
         }
     }
 
+    func testDetachedFibersRunInOrderAndTheirObjectsAreReused() {
+        var order: [Int] = []
+        Scheduler.run {
+            let scheduler = Scheduler.current!
+            for i in 0..<50 { Fiber.spawnDetached { order.append(i) } }
+            XCTAssertEqual(scheduler.liveFibers, 51, "queued, not yet run")
+            Fiber.yield()
+            XCTAssertEqual(order, Array(0..<50))
+            XCTAssertEqual(scheduler.recycledFiberCount, 50, "nothing else references a detached fiber")
+            for i in 50..<100 { Fiber.spawnDetached(name: "d\(i)") { order.append(i) } }
+            XCTAssertEqual(scheduler.recycledFiberCount, 0, "the second batch runs on the kept objects")
+            Fiber.yield()
+        }
+        XCTAssertEqual(order, Array(0..<100))
+    }
+
+    func testADetachedFiberThatParksKeepsTheSchedulerRunningAndItsErrorIsDropped() {
+        weak var error: ErrorPayload? = nil
+        var woke = false
+        Scheduler.run {
+            Fiber.spawnDetached {
+                try Fiber.sleep(for: .milliseconds(5))
+                woke = true
+                let failure = ErrorPayload()
+                error = failure
+                throw failure
+            }
+        }
+        XCTAssertTrue(woke, "Scheduler.run waits for detached fibers too")
+        XCTAssertNil(error, "the error of a detached fiber is released with it")
+    }
+
     func testKeptObjectsHoldTheirStacksUntilTheSchedulerStops() {
         var scheduler: Scheduler? = nil
         Scheduler.run {

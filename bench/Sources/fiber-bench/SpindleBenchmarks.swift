@@ -50,9 +50,15 @@ enum SpindleBenchmarks {
     /// Spawns `batches` × `spawnBatch` empty fibers: spawn a batch, yield once so each runs and
     /// finishes (FIFO: the yielding fiber comes back after all of them). Stacks come from the
     /// warm pool after the first batch. Stops if any fiber of a batch did not finish.
-    static func spawnBatches(_ batches: Int) {
+    /// `detached`: `Fiber.spawnDetached` (no handle, like `go f()`); else `Fiber.spawn` with the
+    /// handle dropped at once.
+    static func spawnBatches(_ batches: Int, detached: Bool = false) {
         for _ in 0..<batches {
-            for _ in 0..<spawnBatch { Fiber.spawn {} }
+            if detached {
+                for _ in 0..<spawnBatch { Fiber.spawnDetached {} }
+            } else {
+                for _ in 0..<spawnBatch { Fiber.spawn {} }
+            }
             Fiber.yield()
             let scheduler = Scheduler.current!
             precondition(scheduler.liveFibers == 1, "spawn benchmark: \(scheduler.liveFibers - 1) fibers still alive after the batch yield")
@@ -61,11 +67,11 @@ enum SpindleBenchmarks {
 
     /// (f) Spawn + first run + finish of a trivial fiber, amortised over `batches` batches.
     /// Returns ns per fiber.
-    static func spawnFinish(batches: Int, repetitions: Int) -> Samples {
+    static func spawnFinish(batches: Int, detached: Bool, repetitions: Int) -> Samples {
         Scheduler.run {
             repeatedly(repetitions) {
                 let start = bench_now_ns()
-                spawnBatches(batches)
+                spawnBatches(batches, detached: detached)
                 return nsPerOperation(since: start, operations: batches * spawnBatch)
             }
         }
@@ -76,8 +82,8 @@ enum SpindleBenchmarks {
     /// system calls is what the measured spawns cost.
     static func spawnOnly(batches: Int) {
         Scheduler.run {
-            spawnBatches(2)
-            spawnBatches(batches)
+            spawnBatches(2, detached: true)
+            spawnBatches(batches, detached: true)
         }
     }
 }

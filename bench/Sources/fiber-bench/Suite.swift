@@ -51,7 +51,7 @@ struct Suite {
     }
 
     /// The benchmarks `fiber-bench one NAME` runs in-process, in suite order.
-    static let inProcess = ["raw", "exclusivity", "yield", "channel", "spawn", "task", "task-unpinned"]
+    static let inProcess = ["raw", "exclusivity", "yield", "channel", "spawn-detached", "spawn", "task", "task-unpinned"]
 
     var options: Options
 
@@ -63,7 +63,9 @@ struct Suite {
         case "exclusivity": return repeatedly(reps) { bench_exclusivity_pair_ns(UInt64(options.exclusivityPairs)) }
         case "yield": return SpindleBenchmarks.yieldSwitch(yieldsPerFiber: options.yieldsPerFiber, repetitions: reps)
         case "channel": return SpindleBenchmarks.channelPingPong(roundTrips: options.channelRoundTrips, repetitions: reps)
-        case "spawn": return SpindleBenchmarks.spawnFinish(batches: options.spawnBatches, repetitions: reps)
+        case "spawn-detached":
+            return SpindleBenchmarks.spawnFinish(batches: options.spawnBatches, detached: true, repetitions: reps)
+        case "spawn": return SpindleBenchmarks.spawnFinish(batches: options.spawnBatches, detached: false, repetitions: reps)
         case "task": return TaskPingPong.run(roundTrips: options.taskRoundTrips, repetitions: reps)
         case "task-unpinned":
             // The default executor as a user runs it: its threads may use every CPU.
@@ -115,7 +117,9 @@ struct Suite {
                   peerName: "Spindle yield", peer: yieldSwitch),
             .init(name: "Spindle Channel(capacity: 1) ping-pong", unit: "ns/switch", samples: pooled["channel"],
                   peerName: "Go ping-pong", peer: goPingPong),
-            .init(name: "Spindle spawn+run+finish, warm pool", unit: "ns/fiber", samples: pooled["spawn"],
+            .init(name: "Spindle spawnDetached+run+finish, warm pool", unit: "ns/fiber", samples: pooled["spawn-detached"],
+                  peerName: "go f() + wg.Done", peer: goSpawn),
+            .init(name: "Spindle spawn (handle dropped)+run+finish, warm pool", unit: "ns/fiber", samples: pooled["spawn"],
                   peerName: "go f() + wg.Done", peer: goSpawn),
             .init(name: "Go go f() + wg.Done", unit: "ns/goroutine", samples: goSpawn),
         ]
