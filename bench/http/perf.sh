@@ -22,23 +22,18 @@ command -v perf >/dev/null || { echo "http-perf: perf is not installed (apt-get 
 command -v wrk >/dev/null || { echo "http-perf: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 demangle=cat
 command -v swift-demangle >/dev/null && demangle="swift-demangle --simplified"
-server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM HUP
+source "$here/../lib/pinned-server.sh"
 
 profile() {  # NAME COMMAND...
     local name=$1; shift
-    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null || break; sleep 0.2; done
-    taskset -c "$server_cpu" "$@" >/dev/null &
-    server=$!
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+    start_server "$server_cpu" "$port" "$@"
     WRK_CONNECTIONS=$connections taskset -c "$client_cpu" wrk -t1 -c"$connections" -d$((seconds + 4))s --latency \
         -s "$here/pipeline.lua" "http://127.0.0.1:$port/plaintext" -- "$depth" >"$out/http-perf-$name.wrk" &
     local client=$!
     sleep 2
     perf record -q -g -e cpu-clock -F 4999 -p "$server" -o "$out/http-perf-$name.data" -- sleep "$seconds"
     wait "$client"
-    kill "$server"; wait "$server" 2>/dev/null || true; server=""
+    stop_server
 }
 
 report() {  # NAME: the text report of a recorded profile (after the servers are gone)
@@ -65,10 +60,7 @@ report() {  # NAME: the text report of a recorded profile (after the servers are
 # requests wrk completed. Tracepoints slow the server a little; the ratios are what matters.
 count() {  # NAME DEPTH COMMAND...
     local name=$1 d=$2; shift 2
-    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null || break; sleep 0.2; done
-    taskset -c "$server_cpu" "$@" >/dev/null &
-    server=$!
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+    start_server "$server_cpu" "$port" "$@"
     perf stat -x, -e io_uring:io_uring_submit_req,raw_syscalls:sys_enter -p "$server" -o "$out/http-perf-count.tmp" -- sleep 5 &
     local stat=$!
     sleep 0.3
@@ -76,7 +68,7 @@ count() {  # NAME DEPTH COMMAND...
     requests=$(WRK_CONNECTIONS=$connections taskset -c "$client_cpu" wrk -t1 -c"$connections" -d4s \
         -s "$here/pipeline.lua" "http://127.0.0.1:$port/plaintext" -- "$d" | awk '/requests in/ {print $1}')
     wait "$stat" || true
-    kill "$server"; wait "$server" 2>/dev/null || true; server=""
+    stop_server
     awk -F, -v n="$name" -v d="$d" -v r="$requests" '
         /io_uring_submit_req/ { sqe = $1 } /sys_enter/ { sys = $1 }
         END { if (r > 0 && sqe != "") printf "  %-8s pipelining %2d: %10d requests, %6.3f SQEs and %6.3f system calls per request\n", n, d, r, sqe / r, sys / r

@@ -14,18 +14,11 @@
 set -euo pipefail
 dir=$1 server_cpu=$2 client_cpu=$3 port=$4 out=$5 connections=${6:-64} size=${7:-64}
 command -v perf >/dev/null || { echo "io-perf: perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
-server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM HUP
+source "$(dirname "$0")/../lib/pinned-server.sh"
 
 profile() {  # NAME COMMAND...
     local name=$1; shift
-    # The previous server's port can stay open for a moment after it exits (io_uring tears its
-    # ring down asynchronously, and the multishot accept holds the listener until then).
-    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null || break; sleep 0.2; done
-    taskset -c "$server_cpu" "$@" >/dev/null &
-    server=$!
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+    start_server "$server_cpu" "$port" "$@"
     # 1 s warm-up, then 8 s measured by the client (round trips, server CPU) while perf records
     # and counts io_uring_enter calls and completions over the same 8 s.
     taskset -c "$client_cpu" "$dir/echo-client" "$port" "$connections" "$size" 8 1 "$server" >"$out/io-perf-$name.trips" &
@@ -37,7 +30,7 @@ profile() {  # NAME COMMAND...
     rm -f "$out/io-perf-$name.data"
     perf record -q -g -e cpu-clock -F 4999 -p "$server" -o "$out/io-perf-$name.data" -- sleep 8
     wait "$client" "$stat"
-    kill "$server"; wait "$server" 2>/dev/null || true; server=""
+    stop_server
     {
         local trips seconds cpu enters cqes
         read -r trips seconds cpu _ <"$out/io-perf-$name.trips"
