@@ -52,8 +52,10 @@ let package = Package(
 
         // A tiny program the tests run in a subprocess to prove crash reports (stack overflow).
         .executableTarget(name: "spindle-probe", dependencies: ["SpindleFibers"], path: "Tests/Probe"),
+        // Helpers the test targets share (locks, bounded waits, descriptor counting, probe subprocesses).
+        .target(name: "SpindleTestSupport", dependencies: ["SpindleFibers"], path: "Tests/SpindleTestSupport"),
         .testTarget(name: "SpindleMemoryTests", dependencies: ["SpindleMemory"]),
-        .testTarget(name: "SpindleFibersTests", dependencies: ["SpindleFibers", "spindle-probe"]),
+        .testTarget(name: "SpindleFibersTests", dependencies: ["SpindleFibers", "SpindleTestSupport", "spindle-probe"]),
         // Client side of the I/O tests in its own process (10,000 connections need their own fds).
         .executableTarget(name: "spindle-io-probe", dependencies: ["SpindleIO", "SpindleFibers"], path: "Tests/IOProbe"),
         .target(name: "Spindle", dependencies: [
@@ -65,8 +67,8 @@ let package = Package(
             "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Examples/Hello"),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
-        .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "spindle-io-probe"]),
+        .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe"]),
         .executableTarget(name: "spindle-server-probe", dependencies: ["Spindle", "SpindleFibers", "SpindleIO"], path: "Tests/ServerProbe"),
-        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "spindle-server-probe", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", .product(name: "HTTPTypes", package: "swift-http-types")]),
     ]
 )

@@ -2,6 +2,7 @@
 // wait throws CancellationError; cancelling before it parks; checkCancellation; what cancel
 // does not interrupt.
 import SpindleFibers
+import SpindleTestSupport
 import XCTest
 
 final class CancellationTests: XCTestCase {

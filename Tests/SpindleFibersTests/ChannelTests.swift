@@ -1,6 +1,7 @@
 // Channels: bounded (senders park when full, in an exact order), unbounded, close semantics,
 // deadlines, iteration, many producers and consumers.
 import SpindleFibers
+import SpindleTestSupport
 import XCTest
 
 final class ChannelTests: XCTestCase {

@@ -2,6 +2,7 @@
 // memory each parked fiber costs is reported.
 import SpindleFibers
 import SpindleMemory
+import SpindleTestSupport
 import XCTest
 
 final class ScalabilityTests: XCTestCase {

@@ -7,6 +7,7 @@ import Musl
 #endif
 import SpindleFibers
 import SpindleMemory
+import SpindleTestSupport
 import Synchronization
 import XCTest
 

@@ -1,6 +1,7 @@
 // FiberMutex (exclusion across a critical section that parks, FIFO handoff, tryLock),
 // WaitGroup, Event (set, reset, wait with deadline).
 import SpindleFibers
+import SpindleTestSupport
 import XCTest
 
 final class SyncTests: XCTestCase {

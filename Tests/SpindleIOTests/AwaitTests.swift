@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import SpindleFibers
 import SpindleIO
+import SpindleTestSupport
 import Synchronization
 import XCTest
 

@@ -7,6 +7,7 @@ import Glibc
 import Foundation
 import SpindleFibers
 import SpindleIO
+import SpindleTestSupport
 import XCTest
 
 /// What a timed operation ended with, and when.

@@ -6,6 +6,7 @@ import Glibc
 import Foundation
 import SpindleFibers
 import SpindleIO
+import SpindleTestSupport
 import XCTest
 
 /// Starts an echo server: `workers` workers, one SO_REUSEPORT listener each on the same port.

@@ -5,6 +5,7 @@ import Glibc
 import Foundation
 import SpindleFibers
 import SpindleIO
+import SpindleTestSupport
 import XCTest
 
 final class FileTests: IOTestCase {

@@ -6,6 +6,7 @@ import Dispatch
 import Foundation
 import SpindleFibers
 import SpindleIO
+import SpindleTestSupport
 import Synchronization
 import XCTest
 

@@ -6,6 +6,7 @@ import Glibc
 import Foundation
 import SpindleFibers
 import SpindleIO
+import SpindleTestSupport
 import XCTest
 
 /// Carries a worker's scheduler out of the runtime, read only after run returned (the join of

@@ -6,13 +6,14 @@ import Glibc
 import Foundation
 import SpindleFibers
 import SpindleIO
+import SpindleTestSupport
 import XCTest
 
 final class ScaleTests: IOTestCase {
     func testTenThousandConnectionsParkedInRead() throws {
         let connections = 10_000
         let messageBytes = 100
-        let limit = TestEnvironment.raiseDescriptorLimit()
+        let limit = raiseDescriptorLimit()
         XCTAssertGreaterThanOrEqual(limit, connections + 200, "RLIMIT_NOFILE hard limit too low for this test")
 
         let parkedInRead = HighWaterCounter()

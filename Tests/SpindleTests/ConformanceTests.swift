@@ -5,6 +5,7 @@
 import Foundation
 import Spindle
 import SpindleHTTP
+import SpindleTestSupport
 import XCTest
 
 /// One row: what is sent and what must come back.

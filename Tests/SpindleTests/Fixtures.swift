@@ -5,6 +5,7 @@ import HTTPTypes
 import Spindle
 import SpindleFibers
 import SpindleHTTP
+import SpindleTestSupport
 
 /// Limits of the conformance server: 256-byte targets, 1 KiB field sections, 12 fields,
 /// 256 KiB bodies (several receive buffers: the receive buffer holds `maxHeadLength` + 4 KiB).

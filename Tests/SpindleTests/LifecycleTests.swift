@@ -8,6 +8,7 @@ import Spindle
 import SpindleFibers
 import SpindleHTTP
 import SpindleMemory
+import SpindleTestSupport
 import XCTest
 
 final class LifecycleTests: ServerTestCase {

@@ -5,6 +5,7 @@
 import Foundation
 import Spindle
 import SpindleHTTP
+import SpindleTestSupport
 import XCTest
 
 final class ProtocolBehaviourTests: ServerTestCase {

@@ -8,6 +8,7 @@ import Foundation
 import Spindle
 import SpindleFibers
 import SpindleMemory
+import SpindleTestSupport
 import XCTest
 
 final class ScaleTests: ServerTestCase {
@@ -18,7 +19,7 @@ final class ScaleTests: ServerTestCase {
     func testTenThousandConcurrentSleepingRequests() throws {
         let count = 10_000
         let sleepMs = 1000
-        let limit = TestEnvironment.raiseDescriptorLimit()
+        let limit = raiseDescriptorLimit()
         XCTAssertGreaterThanOrEqual(limit, count + 200, "RLIMIT_NOFILE hard limit too low for this test")
 
         let inFlight = HighWaterCounter()
@@ -77,7 +78,7 @@ final class ScaleTests: ServerTestCase {
 
     func testTenThousandIdleKeepAliveConnections() throws {
         let count = 10_000
-        let limit = TestEnvironment.raiseDescriptorLimit()
+        let limit = raiseDescriptorLimit()
         XCTAssertGreaterThanOrEqual(limit, count + 200, "RLIMIT_NOFILE hard limit too low for this test")
         let served = Locked(0)
         let server = try startServer(configure: {
