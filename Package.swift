@@ -51,13 +51,13 @@ let package = Package(
         .executableTarget(name: "spindle-echo", dependencies: ["SpindleIO", "SpindleFibers"], path: "Examples/Echo"),
 
         // A tiny program the tests run in a subprocess to prove crash reports (stack overflow).
-        .executableTarget(name: "spindle-probe", dependencies: ["SpindleFibers"], path: "Tests/Probe"),
+        .executableTarget(name: "spindle-probe", dependencies: ["SpindleFibers", "SpindleTestSupport"], path: "Tests/Probe"),
         // Helpers the test targets share (locks, bounded waits, descriptor counting, probe subprocesses).
         .target(name: "SpindleTestSupport", dependencies: ["SpindleFibers"], path: "Tests/SpindleTestSupport"),
         .testTarget(name: "SpindleMemoryTests", dependencies: ["SpindleMemory"]),
         .testTarget(name: "SpindleFibersTests", dependencies: ["SpindleFibers", "SpindleTestSupport", "spindle-probe"]),
         // Client side of the I/O tests in its own process (10,000 connections need their own fds).
-        .executableTarget(name: "spindle-io-probe", dependencies: ["SpindleIO", "SpindleFibers"], path: "Tests/IOProbe"),
+        .executableTarget(name: "spindle-io-probe", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport"], path: "Tests/IOProbe"),
         .target(name: "Spindle", dependencies: [
             "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory",
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -68,7 +68,7 @@ let package = Package(
         ], path: "Examples/Hello"),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe"]),
-        .executableTarget(name: "spindle-server-probe", dependencies: ["Spindle", "SpindleFibers", "SpindleIO"], path: "Tests/ServerProbe"),
+        .executableTarget(name: "spindle-server-probe", dependencies: ["Spindle", "SpindleFibers", "SpindleIO", "SpindleTestSupport"], path: "Tests/ServerProbe"),
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", .product(name: "HTTPTypes", package: "swift-http-types")]),
     ]
 )

@@ -97,8 +97,39 @@ public final class Server: Sendable {
 
     /// Serves until `stop()` (or, with `handleSignals`, SIGTERM/SIGINT): then stops accepting,
     /// closes idle connections, lets requests in flight finish (up to the grace period) and
-    /// returns. Blocks the calling thread.
+    /// returns. Blocks the calling thread. The signals are blocked in the calling thread and in
+    /// every thread started after it, and taken by a watcher thread; a thread started before the
+    /// call that leaves them unblocked would receive them with their default action (the
+    /// process ends), so call `run` before starting threads of your own.
     public func run(handleSignals: Bool = true) throws {
+        let (address, serve) = try prepare(handleSignals: handleSignals)
+        logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers")
+        try runtime.run(serve)
+    }
+
+    /// Starts serving on background threads and returns once listening (for tests and
+    /// embedding). `stop()` ends it; `wait()` blocks until it has. With `handleSignals`,
+    /// SIGTERM/SIGINT stop it too (see `run`): they are blocked in the calling thread and in
+    /// every thread started after it, and a watcher thread takes them; threads started before
+    /// the call keep the default action (end the process), so call it before starting others.
+    public func start(handleSignals: Bool = false) throws -> SocketAddress {
+        let (address, serve) = try prepare(handleSignals: handleSignals)
+        let logger = self.logger
+        let thread = try OSThread.start(name: "spindle-server") { [runtime] in
+            do {
+                try runtime.run(serve)
+            } catch {
+                logger.error("server stopped with error: \(error)")
+            }
+        }
+        background.withLock { $0 = thread }
+        return address
+    }
+
+    /// What `run` and `start` share: freezes the router, binds the listeners, starts the signal
+    /// watcher when asked, and returns the listening address and what each worker runs (its
+    /// accept loop on its own listener).
+    private func prepare(handleSignals: Bool) throws -> (SocketAddress, @Sendable (Runtime.Worker) throws -> Void) {
         router.value.freeze()
         try bind()
         if handleSignals { SignalWatcher.start { [self] in stop() } }
@@ -106,34 +137,10 @@ public final class Server: Sendable {
         let router = self.router
         let configuration = self.configuration
         let logger = self.logger
-        logger.info("listening on http://\(all[0].value.address) with \(runtime.configuration.workers) workers")
-        try runtime.run { worker in
+        return (all[0].value.address, { worker in
             let state = ServerWorker(index: worker.index, configuration: configuration, router: router.value, logger: logger)
             try state.acceptLoop(listener: all[worker.index].value)
-        }
-    }
-
-    /// Starts serving on background threads and returns once listening (for tests and
-    /// embedding). `stop()` ends it; `wait()` blocks until it has.
-    public func start() throws -> SocketAddress {
-        router.value.freeze()
-        try bind()
-        let all = listeners.withLock { $0 }
-        let router = self.router
-        let configuration = self.configuration
-        let logger = self.logger
-        let thread = try OSThread.start(name: "spindle-server") { [runtime] in
-            do {
-                try runtime.run { worker in
-                    let state = ServerWorker(index: worker.index, configuration: configuration, router: router.value, logger: logger)
-                    try state.acceptLoop(listener: all[worker.index].value)
-                }
-            } catch {
-                logger.error("server stopped with error: \(error)")
-            }
-        }
-        background.withLock { $0 = thread }
-        return all[0].value.address
+        })
     }
 
     private let background = Mutex<OSThread?>(nil)

@@ -25,41 +25,12 @@ import Glibc
 import Foundation
 import SpindleFibers
 import SpindleIO
+import SpindleTestSupport
 import Synchronization
-
-/// Writes a line to stdout unbuffered.
-func say(_ line: String) {
-    let text = line + "\n"
-    _ = text.withCString { write(1, $0, strlen($0)) }
-}
-
-/// Prints the reason to stderr and exits 1.
-func fail(_ reason: String) -> Never {
-    let text = "FAIL: " + reason + "\n"
-    _ = text.withCString { write(2, $0, strlen($0)) }
-    exit(1)
-}
-
-/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
-@discardableResult
-func raiseDescriptorLimit() -> UInt64 {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { fail("getrlimit: errno \(errno)") }
-    limit.rlim_cur = limit.rlim_max
-    guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { fail("setrlimit: errno \(errno)") }
-    return UInt64(limit.rlim_cur)
-}
 
 /// The message connection `index` sends: `bytes` bytes that differ from every other connection's.
 func message(index: Int, bytes: Int) -> [UInt8] {
-    var state = UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15 &+ 1
-    var out = [UInt8](repeating: 0, count: bytes)
-    for i in 0..<bytes {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        out[i] = UInt8(truncatingIfNeeded: state)
-    }
+    var out = pattern(seed: index, count: bytes)
     // The index in the first bytes, so two connections' messages can never be equal.
     for i in 0..<min(8, bytes) { out[i] = UInt8(truncatingIfNeeded: index >> (8 * i)) }
     return out
@@ -69,7 +40,7 @@ func message(index: Int, bytes: Int) -> [UInt8] {
 
 func echoClients(port: Int, count: Int, messageBytes: Int, waitForGo: Bool) {
     let limit = raiseDescriptorLimit()
-    if UInt64(count) + 64 > limit { fail("\(count) connections need more descriptors than RLIMIT_NOFILE \(limit)") }
+    if count + 64 > limit { fail("\(count) connections need more descriptors than RLIMIT_NOFILE \(limit)") }
     let runtime = Runtime(configuration: .init(workers: 1))
     let succeeded = Atomic<Int>(0)
     do {

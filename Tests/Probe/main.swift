@@ -11,12 +11,8 @@ import Glibc
 import Musl
 #endif
 import SpindleFibers
+import SpindleTestSupport
 
-/// Writes a line to stdout unbuffered, so it is there even when the process then crashes.
-func say(_ line: String) {
-    let text = line + "\n"
-    _ = text.withCString { write(1, $0, strlen($0)) }
-}
 
 /// Keeps the optimiser from removing or tail-calling the recursion below.
 @inline(never)

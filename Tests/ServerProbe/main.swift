@@ -15,10 +15,11 @@
 //       "established <count>", then holds them idle until a line "release" arrives on stdin
 //       (or <holdSeconds> pass). Then sends a second request on every connection (it must still
 //       be open: keep-alive), closes them all, prints "ok <count>" and exits 0.
-//   spindle-server-probe serve [--grace <ms>] [--workers <n>]
+//   spindle-server-probe serve [--grace <ms>] [--workers <n>] [--signals]
 //       Runs a Spindle server on 127.0.0.1 (port 0) for scenarios that may stop the process
 //       (see `serve`), prints "port <n>", and serves until stdin reaches its end or reads
-//       "stop"; then stops gracefully, prints "stopped …" and exits 0.
+//       "stop" (with --signals: until SIGTERM or SIGINT); then stops gracefully, prints
+//       "stopped …" and exits 0.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,35 +27,10 @@ import Foundation
 import Spindle
 import SpindleFibers
 import SpindleIO
+import SpindleTestSupport
 import Synchronization
 
-/// Writes a line to stdout unbuffered.
-func say(_ line: String) {
-    let text = line + "\n"
-    _ = text.withCString { write(1, $0, strlen($0)) }
-}
 
-/// Prints the reason to stderr and exits 1.
-func fail(_ reason: String) -> Never {
-    let text = "FAIL: " + reason + "\n"
-    _ = text.withCString { write(2, $0, strlen($0)) }
-    exit(1)
-}
-
-/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
-@discardableResult
-func raiseDescriptorLimit() -> UInt64 {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { fail("getrlimit: errno \(errno)") }
-    limit.rlim_cur = limit.rlim_max
-    guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { fail("setrlimit: errno \(errno)") }
-    return UInt64(limit.rlim_cur)
-}
-
-func milliseconds(since start: Deadline) -> Double {
-    let d = Deadline.now - start
-    return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-}
 
 // MARK: - A minimal response reader (Content-Length bodies only)
 
@@ -125,7 +101,7 @@ final class Failures {
 
 func sleepers(port: Int, count: Int, sleepMs: Int, waitForGo: Bool) {
     let limit = raiseDescriptorLimit()
-    if UInt64(count) + 64 > limit { fail("\(count) connections need more descriptors than RLIMIT_NOFILE \(limit)") }
+    if count + 64 > limit { fail("\(count) connections need more descriptors than RLIMIT_NOFILE \(limit)") }
     let runtime = Runtime(configuration: .init(workers: 1))
     let summary = Mutex<String>("")
     let failed = Atomic<Int>(0)
@@ -206,7 +182,7 @@ func sleepers(port: Int, count: Int, sleepMs: Int, waitForGo: Bool) {
 
 func idle(port: Int, count: Int, holdSeconds: Int, concurrency: Int) {
     let limit = raiseDescriptorLimit()
-    if UInt64(count) + 64 > limit { fail("\(count) connections need more descriptors than RLIMIT_NOFILE \(limit)") }
+    if count + 64 > limit { fail("\(count) connections need more descriptors than RLIMIT_NOFILE \(limit)") }
     let runtime = Runtime(configuration: .init(workers: 1))
     do {
         try runtime.run { worker in
@@ -290,11 +266,14 @@ func openDescriptorCount() -> Int {
 ///   POST /echo         echoes the body (`readAll`).
 ///   GET  /hello        "Hello, World!"
 ///   GET  /sleep?ms=N   parks the handler N ms (counted: in flight, completed, failed)
-/// Options: `--grace <ms>` shutdown grace period (default 2000), `--workers <n>` (default 1).
+/// Options: `--grace <ms>` shutdown grace period (default 2000), `--workers <n>` (default 1),
+/// `--signals`: the server is started with `handleSignals: true` and stops on SIGTERM/SIGINT.
 /// Commands on stdin: `inflight` prints "inflight <n>"; `stop` (or end of input) prints
 /// "stopping", calls stop() and wait(), then prints
 /// "stopped wait_ms=<ms> completed=<n> failed=<n> fds_before=<n> fds_after=<n>" and exits 0.
-func serve(graceMilliseconds: Int, workers: Int) {
+/// With `--signals`, `stop` is not a command: the main thread waits for the server, and
+/// wait_ms is -1 (the sender of the signal times it).
+func serve(graceMilliseconds: Int, workers: Int, signals: Bool) {
     raiseDescriptorLimit()
     let inFlight = Atomic<Int>(0)
     let completed = Atomic<Int>(0)
@@ -340,16 +319,27 @@ func serve(graceMilliseconds: Int, workers: Int) {
     configuration.shutdownGracePeriod = .milliseconds(graceMilliseconds)
     let server = Server(router: router, configuration: configuration)
     let address: SocketAddress
-    do { address = try server.start() } catch { fail("start: \(error)") }
+    do { address = try server.start(handleSignals: signals) } catch { fail("start: \(error)") }
     say("port \(address.port)")
-    while let line = readLine(), line != "stop" {
-        if line == "inflight" { say("inflight \(inFlight.load(ordering: .relaxed))") }
+    @Sendable func answerQueries(until stopLine: String?) {
+        while let line = readLine(), line != stopLine {
+            if line == "inflight" { say("inflight \(inFlight.load(ordering: .relaxed))") }
+        }
     }
-    say("stopping")
-    let start = Deadline.now
-    server.stop()
-    server.wait()
-    let waited = milliseconds(since: start)
+    let waited: Double
+    if signals {
+        // The thread answering on stdin starts after `start`, so it blocks the signals too.
+        Thread { answerQueries(until: nil) }.start()
+        server.wait()
+        waited = -1
+    } else {
+        answerQueries(until: "stop")
+        say("stopping")
+        let start = Deadline.now
+        server.stop()
+        server.wait()
+        waited = milliseconds(since: start)
+    }
     usleep(100_000)  // descriptors closed by threads that are finishing
     say("stopped wait_ms=\(Int(waited)) completed=\(completed.load(ordering: .relaxed)) failed=\(failed.load(ordering: .relaxed)) fds_before=\(fdsBefore) fds_after=\(openDescriptorCount())")
     exit(0)
@@ -377,7 +367,8 @@ case "idle":
     }
     idle(port: port, count: count, holdSeconds: hold, concurrency: max(1, option("--concurrency", default: 64)))
 case "serve":
-    serve(graceMilliseconds: option("--grace", default: 2000), workers: option("--workers", default: 1))
+    serve(graceMilliseconds: option("--grace", default: 2000), workers: option("--workers", default: 1),
+          signals: arguments.contains("--signals"))
 default:
     fail("unknown mode \(mode); modes: sleepers, idle, serve")
 }

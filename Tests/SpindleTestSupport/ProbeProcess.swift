@@ -154,6 +154,14 @@ open class ProbeProcess: @unchecked Sendable {
         }
     }
 
+    /// Sends `signal` (e.g. SIGTERM) to the probe process; throws when it has already exited.
+    public func send(signal: Int32) throws {
+        guard process.isRunning else { throw TestFailure("\(name) has already exited; cannot send signal \(signal)") }
+        guard kill(process.processIdentifier, signal) == 0 else {
+            throw TestFailure("kill(\(process.processIdentifier), \(signal)) for \(name): errno \(errno)")
+        }
+    }
+
     /// Waits for the probe to exit: at most `timeout` (then kills it and throws), or without
     /// bound when `timeout` is nil. Safe to call again (a test case's tearDown may).
     @discardableResult
