@@ -1,10 +1,12 @@
-import CSpindle
 import HTTPTypes
 import Logging
 import SpindleFibers
 import SpindleHTTP
 import SpindleIO
 import SpindleMemory
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One client connection and its state machine:
 ///
@@ -27,7 +29,7 @@ import SpindleMemory
 /// Responses to pipelined requests are gathered in one output buffer and sent together when no
 /// further complete request is buffered (or before anything that waits on the client: reading
 /// a body, a streamed response), so a batch of N pipelined requests costs one `send`, not N.
-final class HTTPConnection: CompletionHandler {
+final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     unowned(unsafe) let worker: ServerWorker
     let socket: TCPConnection
     // `@exclusivity(unchecked)` on the fields below: they are touched only on the worker's
@@ -43,12 +45,6 @@ final class HTTPConnection: CompletionHandler {
     @exclusivity(unchecked) private var buffer: ReceiveBuffer? = nil
     @exclusivity(unchecked) private var parserBox: ParserBox? = nil
     @exclusivity(unchecked) private var headStartedAt: Deadline? = nil
-    /// A receive is armed: until its ending CQE (no `IORING_CQE_F_MORE`) it holds a reference
-    /// to this connection.
-    @exclusivity(unchecked) private var receiveArmed = false
-    /// The armed receive was cancelled because `overflow` passed `overflowLimit`: its
-    /// `-ECANCELED` ends that pause, not the connection.
-    @exclusivity(unchecked) private var receivePaused = false
     /// Bytes received while serving that did not fit in `buffer` behind the bytes in use, from
     /// `overflowStart` on (allocated only then; freed once absorbed).
     @exclusivity(unchecked) private var overflow: [UInt8] = []
@@ -81,7 +77,6 @@ final class HTTPConnection: CompletionHandler {
     /// Decoded body bytes already consumed from the decoder but not yet handed out.
     @exclusivity(unchecked) private var decodedPending: Range<Int> = 0..<0
 
-    let completionRoute = CompletionRoute()
     /// The body of every serving fiber of this connection, made once (a closure written at the
     /// spawn would allocate its context per request). It captures the connection unowned, so
     /// it keeps nothing alive by itself; the strong reference it takes on entry keeps the
@@ -91,7 +86,6 @@ final class HTTPConnection: CompletionHandler {
     init(worker: ServerWorker, socket: TCPConnection) {
         self.worker = worker
         self.socket = socket
-        completionRoute.handler = self
         serveEntry = { [unowned(unsafe) self] in
             let connection = self
             connection.serve()
@@ -117,81 +111,49 @@ final class HTTPConnection: CompletionHandler {
             worker.timeouts.arm(self, deadline: worker.idleDeadline)
             timeoutIsForHead = false
         }
-        if !receiveArmed { armReceive() }
+        socket.startReceiving(self)
     }
 
-    private func armReceive() {
-        receiveArmed = true
-        _ = Unmanaged.passRetained(self)  // until the receive's ending CQE
-        socket.reactor.receive(fd: socket.fd, route: completionRoute)
-    }
-
-    /// The deadline passed while idle or in a head: cancel the receive (its `-ECANCELED` closes).
+    /// The deadline passed while idle or in a head: close.
     func timedOut() {
-        if receiveArmed { socket.reactor.cancel(completionRoute) }
+        close()
     }
 
-    func complete(result: Int32, flags: UInt32) {
-        let ended = flags & IORING_CQE_F_MORE == 0
-        let this = Unmanaged.passUnretained(self)
-        if ended { receiveArmed = false }
-        defer { if ended { this.release() } }  // the armed receive's reference; may free self
-        let ring = socket.reactor.buffers!
-        let id: UInt16? = flags & IORING_CQE_F_BUFFER != 0 ? UInt16(flags >> IORING_CQE_BUFFER_SHIFT) : nil
-        if closed {
-            if let id { ring.recycle(id) }
-            return
-        }
+    /// Bytes, end of stream or an error from the fiber-less receive (scheduler loop).
+    func received(_ event: StreamEvent) {
+        if closed { return }
         if serving != nil {
-            receivedWhileServing(result: result, id: id)
+            receivedWhileServing(event)
             return
         }
-        guard result > 0, let id else {
-            if let id { ring.recycle(id) }
-            if result == -Int32(ENOBUFS) || (result == -Int32(ECANCELED) && receivePaused) {
-                receivePaused = false  // the ring ran dry, or a pause ended: listen again
-                startReceiving()
-                return
-            }
-            if result == -Int32(ECANCELED) && closeAfterAsyncSend && asyncSend != nil { return }  // its CQE closes
-            // 0: the peer closed; -ECANCELED: idle/head timeout or shutdown; else an error.
-            close()
+        guard case .bytes(let bytes) = event else {
+            close()  // the peer closed, or the receive failed, while idle or in a head
             return
         }
         if buffer == nil { buffer = worker.receiveBuffers.take() }
-        guard let buffer else { ring.recycle(id); close(); return }
-        let fits = buffer.append(ring.bytes(id), count: Int(result))
-        ring.recycle(id)
+        guard let buffer else { close(); return }
+        let fits = buffer.append(bytes.baseAddress!, count: bytes.count)
         if headStartedAt == nil { headStartedAt = .coarseNow }
         guard fits else { failInFiber(HTTPParseError(.headerSectionTooLarge)); return }
         parseHead()  // every outcome re-arms (startReceiving), serves, or closes
     }
 
-    /// A CQE while the fiber serves: keep the bytes (in `buffer` behind the bytes in use, else
-    /// in `overflow`) and wake the fiber if it waits for them.
-    private func receivedWhileServing(result: Int32, id: UInt16?) {
-        let ring = socket.reactor.buffers!
-        if result > 0, let id {
-            let bytes = UnsafeRawBufferPointer(start: ring.bytes(id), count: Int(result))
+    /// An event while the fiber serves: keep the bytes (in `buffer` behind the bytes in use, else
+    /// in `overflow`, pausing the receive past `overflowLimit`) and wake the fiber if it waits.
+    private func receivedWhileServing(_ event: StreamEvent) {
+        switch event {
+        case .bytes(let bytes):
             if overflow.isEmpty, let buffer, bytes.count <= buffer.freeSpace {
                 (buffer.memory + buffer.end).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
                 buffer.end += bytes.count
             } else {
                 overflow.append(contentsOf: bytes)
-                if overflow.count - overflowStart > Self.overflowLimit && receiveArmed && !receivePaused {
-                    receivePaused = true
-                    socket.reactor.cancel(completionRoute)
-                }
+                if overflow.count - overflowStart > Self.overflowLimit { socket.pauseReceiving() }
             }
-            ring.recycle(id)
-        } else {
-            if let id { ring.recycle(id) }
-            switch -result {
-            case 0: peerClosed = true
-            case ENOBUFS: break  // re-armed when the fiber needs bytes or goes idle
-            case ECANCELED: receivePaused = false
-            default: receiveError = -result
-            }
+        case .end:
+            peerClosed = true
+        case .failed(let code):
+            receiveError = code
         }
         if let waiter = bytesWaiter {
             bytesWaiter = nil
@@ -418,7 +380,7 @@ final class HTTPConnection: CompletionHandler {
                 closeAfterResponse = true
                 throw IOError("recv", errno: receiveError)
             }
-            if !receiveArmed { armReceive() }
+            if socket.receiveMode != .receiving { socket.startReceiving(self) }
             let core = Fiber.currentCore("RequestBody.read")
             bytesWaiter = core
             let reason = Fiber.park(core, cancellable: true, deadline: deadline)
@@ -469,7 +431,7 @@ final class HTTPConnection: CompletionHandler {
     }
 
     /// The serving fiber is about to end: hand the batch to a send that completes without it
-    /// (`asyncSendCompleted`), so the fiber need not park and the next receive is armed in the
+    /// (`sendCompleted`), so the fiber need not park and the next receive is armed in the
     /// same submission. Writes that follow wait for it (`waitForAsyncSend`), so responses never
     /// interleave; a send the client does not drain is bounded by the idle timeout (its receive
     /// is armed) or by the write timeout of the next response.
@@ -482,30 +444,16 @@ final class HTTPConnection: CompletionHandler {
         guard let output = pendingOutput else { return }
         pendingOutput = nil
         guard output.buffer.count > 0 else { worker.outputs.giveBack(output); return }
-        output.connection = self
-        output.sent = 0
         asyncSend = output
-        _ = Unmanaged.passRetained(self)  // until the send's last CQE
         worker.asyncSends += 1
-        submit(output)
+        socket.sendAsync(output.buffer.readableBytes, delegate: self)  // holds self until done
     }
 
-    private func submit(_ output: OutputBox) {
-        socket.reactor.send(fd: socket.fd, from: output.buffer.readableBytes.baseAddress! + output.sent,
-                            count: output.buffer.count - output.sent, route: output.completionRoute)
-    }
-
-    /// The CQE of `asyncSend`: continue a short send, or finish (waking a waiting writer).
-    func asyncSendCompleted(_ output: OutputBox, result: Int32) {
-        if result > 0 {
-            output.sent += Int(result)
-            if output.sent < output.buffer.count && !closed { submit(output); return }
-        } else {
-            asyncSendFailed = true
-        }
+    /// `asyncSend` is done (scheduler loop): give its buffer back, wake a waiting writer.
+    func sendCompleted(errno: Int32) {
+        if errno != 0 { asyncSendFailed = true }
+        if let output = asyncSend { worker.outputs.giveBack(output) }
         asyncSend = nil
-        output.connection = nil
-        worker.outputs.giveBack(output)
         worker.asyncSends -= 1
         if let waiter = asyncSendWaiter {
             asyncSendWaiter = nil
@@ -513,18 +461,17 @@ final class HTTPConnection: CompletionHandler {
         }
         if asyncSendFailed || closeAfterAsyncSend { close() }
         if worker.stopping { worker.drained.set() }
-        Unmanaged.passUnretained(self).release()  // may free self: nothing after this line
     }
 
     /// Parks until the previous batch's send is done (bounded by the write timeout: then it is
     /// cancelled). Throws when that send failed: the connection is unusable.
     private func waitForAsyncSend() throws {
-        if let output = asyncSend {
+        if asyncSend != nil {
             let core = Fiber.currentCore("HTTPConnection.waitForAsyncSend")
             let deadline = Deadline.coarseNow + worker.configuration.writeTimeout
             asyncSendWaiter = core
             if Fiber.park(core, cancellable: false, deadline: deadline) == .timedOut && asyncSend != nil {
-                socket.reactor.cancel(output.completionRoute)
+                socket.cancelAsyncSend()
                 while asyncSend != nil {
                     asyncSendWaiter = core
                     _ = Fiber.park(core, cancellable: false, deadline: nil)
@@ -637,8 +584,6 @@ final class HTTPConnection: CompletionHandler {
         guard !closed else { return }
         closed = true
         worker.timeouts.disarm(self)
-        if receiveArmed { socket.reactor.cancel(completionRoute) }
-        if let asyncSend { socket.reactor.cancel(asyncSend.completionRoute) }
         overflow = []
         releaseBuffers()
         socket.close()
@@ -651,7 +596,7 @@ final class HTTPConnection: CompletionHandler {
         guard serving == nil else { return }
         if asyncSend != nil {
             closeAfterAsyncSend = true
-            if receiveArmed { socket.reactor.cancel(completionRoute) }
+            socket.stopReceiving()
         } else {
             close()
         }

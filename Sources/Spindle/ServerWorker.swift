@@ -48,21 +48,11 @@ final class ParserBox {
     init(limits: HTTPLimits) { parser = HTTPRequestParser(limits: limits) }
 }
 
-/// A pooled response buffer. While a batch is sent after its fiber ended, it is also the
-/// send's completion handler (and the connection stays retained until then).
-final class OutputBox: CompletionHandler {
+/// A pooled response buffer (the batch of responses being written, or being sent after its
+/// fiber ended).
+final class OutputBox {
     @exclusivity(unchecked) var buffer = HTTPOutputBuffer(capacity: 4096)
     @exclusivity(unchecked) var writer = HTTPResponseWriter()
-    /// Bytes of `buffer` already sent, and the connection, during an asynchronous send.
-    @exclusivity(unchecked) var sent = 0
-    @exclusivity(unchecked) unowned(unsafe) var connection: HTTPConnection? = nil
-    let completionRoute = CompletionRoute()
-
-    init() { completionRoute.handler = self }
-
-    func complete(result: Int32, flags: UInt32) {
-        connection!.asyncSendCompleted(self, result: result)
-    }
 }
 
 /// One worker's share of the server: its pools (connections' buffers, parsers, output buffers,

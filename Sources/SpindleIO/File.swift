@@ -1,16 +1,16 @@
-import CSpindle
 import SpindleFibers
 import SpindleMemory
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A file opened through io_uring: open, positional read/write, `statx` and close each park the
-/// calling fiber while the kernel works (file I/O never stalls the worker thread).
+/// A file opened through the worker's I/O backend: open, positional read/write, `statx` and
+/// close each park the calling fiber while the kernel works (io_uring), or while a thread of the
+/// offload pool does (epoll), so file I/O never stalls the worker thread.
 public final class File {
     /// The file descriptor (valid until `close()`).
     public let descriptor: Int32
-    unowned(unsafe) let reactor: Reactor
+    unowned(unsafe) let backend: any IOBackend
     private var isClosed = false
 
     /// How to open a file.
@@ -35,12 +35,12 @@ public final class File {
         /// Last modification, seconds since the epoch.
         public var modificationTime: Int64
         /// True for a directory.
-        public var isDirectory: Bool { Int32(mode) & S_IFMT == S_IFDIR }
+        public var isDirectory: Bool { mode_t(mode) & S_IFMT == S_IFDIR }
     }
 
-    private init(descriptor: Int32, reactor: Reactor) {
+    private init(descriptor: Int32, backend: any IOBackend) {
         self.descriptor = descriptor
-        self.reactor = reactor
+        self.backend = backend
     }
 
     deinit {
@@ -50,22 +50,15 @@ public final class File {
     /// Opens `path` (relative to the working directory) with `options`; `permissions` apply when
     /// creating. Throws `IOError` naming the path (e.g. `openat(/x): ENOENT`).
     public static func open(_ path: String, options: Options = .readOnly, permissions: UInt32 = 0o644) throws -> File {
-        let reactor = Reactor.current("File.open")
-        let fd: Int32 = try path.withCString { cPath in
-            try reactor.perform("openat(\(path))") { sqe in
-                io_uring_prep_openat(sqe, AT_FDCWD, cPath, options.rawValue | O_CLOEXEC, permissions)
-            }.result
-        }
-        return File(descriptor: fd, reactor: reactor)
+        let backend = IOBackends.current("File.open")
+        let fd = try backend.openFile(path, flags: options.rawValue | O_CLOEXEC, permissions: permissions)
+        return File(descriptor: fd, backend: backend)
     }
 
     /// Reads up to `buffer.count` bytes at `offset`; returns how many (0 at end of file).
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
         misusePrecondition(!isClosed, "File.read after close()")
-        let fd = descriptor
-        return Int(try reactor.perform("read") { sqe in
-            io_uring_prep_read(sqe, fd, buffer.baseAddress, UInt32(clamping: buffer.count), UInt64(offset))
-        }.result)
+        return try backend.readFile(descriptor, into: buffer, at: offset)
     }
 
     /// Reads the whole file from `offset` to its end.
@@ -85,13 +78,10 @@ public final class File {
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
         misusePrecondition(!isClosed, "File.write after close()")
         var done = 0
-        let fd = descriptor
         while done < bytes.count {
-            let n = try reactor.perform("write") { sqe in
-                io_uring_prep_write(sqe, fd, bytes.baseAddress! + done, UInt32(clamping: bytes.count - done), UInt64(offset + done))
-            }.result
+            let n = try backend.writeFile(descriptor, UnsafeRawBufferPointer(rebasing: bytes[done...]), at: offset + done)
             if n == 0 { throw IOError("write", errno: EIO) }
-            done += Int(n)
+            done += n
         }
     }
 
@@ -102,20 +92,14 @@ public final class File {
 
     /// Size, mode and modification time (`statx`).
     public func status() throws -> Status {
-        let fd = descriptor
-        let decoded = try withUnsafeTemporaryAllocation(byteCount: Int(SPINDLE_STATX_BUFFER_SIZE), alignment: 16) { buffer in
-            _ = try reactor.perform("statx") { sqe in spindle_prep_statx_fd(sqe, fd, buffer.baseAddress) }
-            return spindle_statx_decode(buffer.baseAddress)
-        }
-        return Status(size: Int(decoded.size), mode: UInt16(truncatingIfNeeded: decoded.mode),
-                      modificationTime: decoded.modification_seconds)
+        misusePrecondition(!isClosed, "File.status after close()")
+        return try backend.statusOfFile(descriptor)
     }
 
-    /// Closes the file through the ring. Idempotent.
+    /// Closes the file through the backend. Idempotent.
     public func close() throws {
         guard !isClosed else { return }
         isClosed = true
-        let fd = descriptor
-        _ = try reactor.perform("close") { sqe in io_uring_prep_close(sqe, fd) }
+        try backend.closeFile(descriptor)
     }
 }

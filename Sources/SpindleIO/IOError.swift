@@ -21,3 +21,12 @@ public struct IOUringUnavailableError: Error, CustomStringConvertible, Sendable 
     /// What is wrong and how to fix it.
     public let description: String
 }
+
+extension IOUringUnavailableError {
+    /// True when io_uring is denied outright (seccomp, an LSM, a sysctl, a kernel without it):
+    /// the runtime then runs on epoll instead. Other failures (no memory for the ring, no
+    /// descriptor left) are problems epoll would hit too, and stay errors.
+    public var fallsBackToEpoll: Bool {
+        errno == EPERM || errno == ENOSYS || errno == EACCES || errno == 0
+    }
+}

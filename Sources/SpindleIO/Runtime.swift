@@ -31,14 +31,23 @@ public final class Runtime: @unchecked Sendable {
         public var ringEntries: Int
         /// Each worker's scheduler (stack pool sizes and the like).
         public var scheduler: Scheduler.Configuration
+        /// The I/O backend: nil (the default) picks io_uring and falls back to epoll when the
+        /// kernel or a seccomp filter denies io_uring; `SPINDLE_IO=uring|epoll` forces one.
+        public var backend: IOBackendKind?
 
         /// Defaults with environment overrides.
         public init(workers: Int? = nil, pinWorkers: Bool? = nil, ringEntries: Int? = nil,
-                    scheduler: Scheduler.Configuration = Scheduler.Configuration()) {
+                    scheduler: Scheduler.Configuration = Scheduler.Configuration(), backend: IOBackendKind? = nil) {
             self.workers = workers ?? Environment.integer("SPINDLE_WORKERS") ?? Int(spindle_available_cpus())
             self.pinWorkers = pinWorkers ?? (Environment.integer("SPINDLE_PIN_WORKERS") ?? 0 != 0)
             self.ringEntries = ringEntries ?? Environment.integer("SPINDLE_RING_ENTRIES") ?? 4096
             self.scheduler = scheduler
+            self.backend = backend ?? Environment.string("SPINDLE_IO").map { name in
+                guard let kind = IOBackendKind(rawValue: name) else {
+                    misuse("SPINDLE_IO=\(name) is not a backend; use SPINDLE_IO=uring or SPINDLE_IO=epoll (or leave it unset to choose automatically)")
+                }
+                return kind
+            }
             misusePrecondition(self.workers >= 1, "Runtime: workers must be at least 1")
         }
     }
@@ -59,6 +68,7 @@ public final class Runtime: @unchecked Sendable {
         var schedulers: [Scheduler?] = []
         var roots: [WorkerRoot?] = []
         var errors: [any Error] = []
+        var backendChoice: IOBackendChoice? = nil
     }
 
     /// Creates a runtime (no threads start until `run`).
@@ -109,6 +119,9 @@ public final class Runtime: @unchecked Sendable {
         }
     }
 
+    /// The backend the workers run on and why, once `run` has chosen it (nil before).
+    public var backendChoice: IOBackendChoice? { state.withLock { $0.backendChoice } }
+
     /// True once `stop()` was called.
     public var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
@@ -119,17 +132,16 @@ public final class Runtime: @unchecked Sendable {
             return
         }
         defer { scheduler.detach() }
-        let reactor: Reactor
+        let backend: any IOBackend
         do {
-            reactor = try Reactor(scheduler: scheduler, entries: UInt32(configuration.ringEntries),
-                                  receiveBuffers: BufferRing.Configuration())
+            backend = try makeBackend(scheduler: scheduler)
         } catch {
             record(error)
             stop()
             return
         }
-        reactor.install()
-        defer { reactor.uninstall() }
+        backend.install()
+        defer { backend.uninstall() }
         scheduler.keepAliveCount += 1
         let worker = Worker(index: index, runtime: self)
         let root = Fiber.spawn(name: "worker-\(index)") { [self] in
@@ -153,9 +165,49 @@ public final class Runtime: @unchecked Sendable {
         }
     }
 
+    /// The backend for one worker: the configured one, or io_uring with a fall-back to epoll
+    /// when io_uring is denied (the first worker's choice is recorded for `backendChoice`).
+    private func makeBackend(scheduler: Scheduler) throws -> any IOBackend {
+        let entries = UInt32(clamping: configuration.ringEntries)
+        switch configuration.backend {
+        case .uring?:
+            let backend = try UringBackend(scheduler: scheduler, entries: entries, receiveBuffers: BufferRing.Configuration())
+            noteChoice(IOBackendChoice(kind: .uring, reason: "chosen by configuration (SPINDLE_IO=uring or Runtime.Configuration.backend)"))
+            return backend
+        case .epoll?:
+            let backend = try EpollBackend(scheduler: scheduler)
+            noteChoice(IOBackendChoice(kind: .epoll, reason: "chosen by configuration (SPINDLE_IO=epoll or Runtime.Configuration.backend)"))
+            return backend
+        case nil:
+            do {
+                let backend = try UringBackend(scheduler: scheduler, entries: entries, receiveBuffers: BufferRing.Configuration())
+                noteChoice(IOBackendChoice(kind: .uring, reason: "io_uring is available"))
+                return backend
+            } catch let error as IOUringUnavailableError where error.fallsBackToEpoll {
+                let backend = try EpollBackend(scheduler: scheduler)
+                noteChoice(IOBackendChoice(kind: .epoll, reason: error.description))
+                return backend
+            }
+        }
+    }
+
+    private func noteChoice(_ choice: IOBackendChoice) {
+        state.withLock { if $0.backendChoice == nil { $0.backendChoice = choice } }
+    }
+
     private func record(_ error: any Error) {
         state.withLock { $0.errors.append(error) }
     }
+}
+
+/// Which I/O backend a runtime's workers use, and why.
+public struct IOBackendChoice: Sendable, CustomStringConvertible {
+    /// The backend.
+    public let kind: IOBackendKind
+    /// Why it was chosen (for the one log line a server prints at start).
+    public let reason: String
+
+    public var description: String { "I/O backend \(kind): \(reason)" }
 }
 
 /// A worker's body fiber, held by the runtime so `stop()` can cancel it.

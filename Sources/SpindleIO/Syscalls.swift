@@ -43,6 +43,15 @@ enum Socket {
         return SocketAddress(storage: storage)
     }
 
+    static func shutdown(_ fd: Int32, _ direction: TCPConnection.ShutdownDirection) throws(IOError) {
+        let how: Int32 = switch direction {
+        case .read: Int32(SHUT_RD)
+        case .write: Int32(SHUT_WR)
+        case .both: Int32(SHUT_RDWR)
+        }
+        _ = try check(Glibc.shutdown(fd, how), "shutdown")
+    }
+
     static func close(_ fd: Int32) {
         // close(2) must not be retried on EINTR on Linux: the descriptor is gone either way.
         _ = Glibc.close(fd)

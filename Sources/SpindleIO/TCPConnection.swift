@@ -1,4 +1,3 @@
-import CSpindle
 import SpindleFibers
 import SpindleMemory
 #if canImport(Glibc)
@@ -6,35 +5,38 @@ import Glibc
 #endif
 
 /// A connected TCP socket with blocking-style I/O: `read` and `write` park the calling fiber
-/// (never the thread) until io_uring completes them. Every call takes an optional deadline;
-/// `timeout` sets one for every call. Owned by one fiber at a time on one worker; `close()`
-/// (or deinit) releases the descriptor. Errors are `IOError`s naming the call and errno.
+/// (never the thread) until the worker's I/O backend completes them. Every call takes an
+/// optional deadline; `timeout` sets one for every call. Owned by one fiber at a time on one
+/// worker; `close()` (or deinit) releases the descriptor. Errors are `IOError`s naming the call
+/// and errno.
+///
+/// The server also drives a connection without a fiber (package API): a `StreamReceiver` hands
+/// arriving bytes to a delegate in the scheduler loop, and an `AsyncSend` sends a response
+/// after the fiber that wrote it has ended.
 public final class TCPConnection {
+    /// The socket (for the backend and the listener; nothing above SpindleIO uses it).
     package let fd: Int32
-    package unowned(unsafe) let reactor: Reactor
+    package unowned(unsafe) let backend: any IOBackend
     /// A per-call timeout applied when a call has no explicit deadline.
     public var timeout: Duration? = nil
-    /// Received bytes not yet handed to the caller: (buffer id, offset, remaining).
-    private var leftover: (id: UInt16, offset: Int, count: Int)? = nil
-    private var isClosed = false
+    // `@exclusivity(unchecked)`: worker thread only, short accesses that never span a switch.
+    @exclusivity(unchecked) private var isClosed = false
+    @exclusivity(unchecked) private var receiver: StreamReceiver? = nil
+    @exclusivity(unchecked) private var sender: AsyncSend? = nil
 
-    package init(fd: Int32, reactor: Reactor) {
+    package init(fd: Int32, backend: any IOBackend) {
         self.fd = fd
-        self.reactor = reactor
+        self.backend = backend
     }
 
     deinit { close() }
 
     /// Connects to `address`, parking until connected.
     public static func connect(to address: SocketAddress, deadline: Deadline? = nil) throws -> TCPConnection {
-        let reactor = Reactor.current("TCPConnection.connect")
+        let backend = IOBackends.current("TCPConnection.connect")
         let fd = try Socket.tcp(family: address.family)
-        let connection = TCPConnection(fd: fd, reactor: reactor)
-        try address.withSockaddr { sa, len in
-            _ = try reactor.perform("connect(\(address))", deadline: deadline) { sqe in
-                io_uring_prep_connect(sqe, fd, sa, len)
-            }
-        }
+        let connection = TCPConnection(fd: fd, backend: backend)
+        try backend.connect(fd, to: address, deadline: deadline)
         return connection
     }
 
@@ -48,48 +50,10 @@ public final class TCPConnection {
     }
 
     /// Reads up to `buffer.count` bytes; returns 0 at end of stream (peer closed its side).
-    /// Data arrives in a worker-owned provided buffer and is copied out, so a fiber parked here
-    /// pins no receive buffer; when the ring is empty (`ENOBUFS`) it falls back to receiving
-    /// straight into `buffer`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline? = nil) throws -> Int {
         misusePrecondition(!isClosed, "TCPConnection.read after close()")
         guard buffer.count > 0 else { return 0 }
-        if let pending = leftover { return copyLeftover(pending, into: buffer) }
-        let deadline = effectiveDeadline(deadline)
-        if let ring = reactor.buffers {
-            do {
-                let fd = self.fd
-                let (n, flags) = try reactor.perform("recv", deadline: deadline) { sqe in
-                    io_uring_prep_recv(sqe, fd, nil, ring.configuration.size, 0)
-                    spindle_sqe_set(sqe, 0, SPINDLE_IOSQE_BUFFER_SELECT)
-                    spindle_sqe_set_buf_group(sqe, ring.configuration.group)
-                }
-                guard flags & IORING_CQE_F_BUFFER != 0 else { return 0 }
-                let id = UInt16(flags >> IORING_CQE_BUFFER_SHIFT)
-                if n == 0 { ring.recycle(id); return 0 }
-                return copyLeftover((id, 0, Int(n)), into: buffer)
-            } catch let error as IOError where error.errno == ENOBUFS {
-                ring.exhaustedCount += 1
-            }
-        }
-        let fd = self.fd
-        let (n, _) = try reactor.perform("recv", deadline: deadline) { sqe in
-            io_uring_prep_recv(sqe, fd, buffer.baseAddress, buffer.count, 0)
-        }
-        return Int(n)
-    }
-
-    private func copyLeftover(_ pending: (id: UInt16, offset: Int, count: Int), into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let ring = reactor.buffers!
-        let n = min(pending.count, buffer.count)
-        buffer.baseAddress!.copyMemory(from: ring.bytes(pending.id) + pending.offset, byteCount: n)
-        if n == pending.count {
-            leftover = nil
-            ring.recycle(pending.id)
-        } else {
-            leftover = (pending.id, pending.offset + n, pending.count - n)
-        }
-        return n
+        return try backend.receive(fd, into: buffer, deadline: effectiveDeadline(deadline))
     }
 
     /// Reads up to `maxBytes` into a new array (empty at end of stream).
@@ -105,12 +69,8 @@ public final class TCPConnection {
         misusePrecondition(!isClosed, "TCPConnection.write after close()")
         let deadline = effectiveDeadline(deadline)
         var offset = 0
-        let fd = self.fd
         while offset < bytes.count {
-            let (n, _) = try reactor.perform("send", deadline: deadline) { sqe in
-                io_uring_prep_send(sqe, fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-            }
-            offset += Int(n)
+            offset += try backend.send(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]), deadline: deadline)
         }
     }
 
@@ -129,19 +89,10 @@ public final class TCPConnection {
         let deadline = effectiveDeadline(deadline)
         var vectors = buffers.filter { $0.count > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
         var first = 0
-        let fd = self.fd
         while first < vectors.count {
-            var message = msghdr()
-            let (n, _) = try vectors.withUnsafeMutableBufferPointer { v in
-                message.msg_iov = v.baseAddress! + first
-                message.msg_iovlen = v.count - first
-                return try withUnsafePointer(to: &message) { m in
-                    try reactor.perform("sendmsg", deadline: deadline) { sqe in
-                        io_uring_prep_sendmsg(sqe, fd, m, UInt32(MSG_NOSIGNAL))
-                    }
-                }
+            var sent = try vectors.withUnsafeMutableBufferPointer { v in
+                try backend.send(fd, vectors: UnsafeMutableBufferPointer(rebasing: v[first...]), deadline: deadline)
             }
-            var sent = Int(n)
             while first < vectors.count && sent >= vectors[first].iov_len {
                 sent -= vectors[first].iov_len
                 first += 1
@@ -156,22 +107,62 @@ public final class TCPConnection {
     /// Which direction(s) `shutdown` closes.
     public enum ShutdownDirection: Sendable { case read, write, both }
 
-    /// Half-closes the connection (e.g. `.write` sends FIN while still reading).
+    /// Half-closes the connection (e.g. `.write` sends FIN while still reading). Never parks.
     public func shutdown(_ direction: ShutdownDirection = .write) throws {
-        let how: Int32 = switch direction {
-        case .read: Int32(SHUT_RD)
-        case .write: Int32(SHUT_WR)
-        case .both: Int32(SHUT_RDWR)
-        }
-        let fd = self.fd
-        _ = try reactor.perform("shutdown") { sqe in io_uring_prep_shutdown(sqe, fd, how) }
+        misusePrecondition(!isClosed, "TCPConnection.shutdown after close()")
+        try Socket.shutdown(fd, direction)
     }
 
-    /// Closes the descriptor (idempotent). Buffered received bytes are dropped.
+    /// Closes the descriptor (idempotent). A fiber-less receive or send still armed is cancelled
+    /// first (its delegate hears nothing more from the receive; the send reports `ECANCELED`).
     public func close() {
         guard !isClosed else { return }
         isClosed = true
-        if let pending = leftover { reactor.buffers?.recycle(pending.id); leftover = nil }
+        receiver?.stop()
+        sender?.cancel()
         Socket.close(fd)
     }
+
+    /// True after `close()`.
+    package var isOpen: Bool { !isClosed }
+
+    // MARK: - Fiber-less operations (the server's)
+
+    /// Starts (or resumes) handing arriving bytes to `delegate` in the scheduler loop (see
+    /// `StreamReceiver`). Allocates the receiver on first use.
+    package func startReceiving(_ delegate: any StreamReceiverDelegate) {
+        misusePrecondition(!isClosed, "TCPConnection.startReceiving after close()")
+        if receiver == nil { receiver = StreamReceiver(fd: fd, backend: backend) }
+        receiver!.start(delegate)
+    }
+
+    /// Stops reading until `resumeReceiving()` (bytes already read are still delivered).
+    package func pauseReceiving() { receiver?.pause() }
+
+    /// Reads again after `pauseReceiving()`.
+    package func resumeReceiving() { receiver?.resume() }
+
+    /// Stops the fiber-less receive for good (no event after this call).
+    package func stopReceiving() { receiver?.stop() }
+
+    /// What the fiber-less receive is doing (`.stopped` when never started).
+    package var receiveMode: StreamReceiver.Mode { receiver?.mode ?? .stopped }
+
+    /// True while the backend still has the receive armed (it holds the delegate until then).
+    package var isReceiveArmed: Bool { receiver?.isArmed ?? false }
+
+    /// Sends all of `bytes` without a fiber; `delegate` hears once when done. The caller keeps
+    /// the bytes alive until then. One at a time.
+    package func sendAsync(_ bytes: UnsafeRawBufferPointer, delegate: any AsyncSendDelegate) {
+        misusePrecondition(!isClosed, "TCPConnection.sendAsync after close()")
+        if sender == nil { sender = AsyncSend(fd: fd, backend: backend) }
+        sender!.start(bytes, delegate: delegate)
+    }
+
+    /// Cancels the asynchronous send in flight (its delegate hears `ECANCELED` unless it
+    /// completed first).
+    package func cancelAsyncSend() { sender?.cancel() }
+
+    /// True while an asynchronous send is in flight.
+    package var isSendingAsync: Bool { sender?.isInFlight ?? false }
 }

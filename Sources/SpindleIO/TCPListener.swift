@@ -1,4 +1,3 @@
-import CSpindle
 import SpindleFibers
 import SpindleMemory
 #if canImport(Glibc)
@@ -18,7 +17,7 @@ public final class TCPListener: @unchecked Sendable {
     /// The bound address (with the real port when bound to port 0).
     public let address: SocketAddress
     let fd: Int32
-    private let acceptor = Acceptor()
+    private let acceptor: Acceptor
 
     /// Binds and listens on `address`. `sendBufferSize` fixes accepted connections' `SO_SNDBUF`
     /// (nil: the kernel sizes it and grows it with the connection). Cost: four or five system
@@ -38,6 +37,7 @@ public final class TCPListener: @unchecked Sendable {
             throw error
         }
         self.fd = fd
+        self.acceptor = Acceptor(fd: fd)
     }
 
     /// Binds `host:port` (numeric host; port 0 picks a free port).
@@ -52,20 +52,42 @@ public final class TCPListener: @unchecked Sendable {
     /// Waits for the next connection. Parks the fiber while none is queued. Throws
     /// `CancellationError` when the fiber is cancelled, `TimeoutError` after `deadline`,
     /// `IOError` when the listener fails or was closed. Must run on one worker's fibers.
+    ///
+    /// Accept errors that say nothing about the listener never end accepting: a connection
+    /// aborted before it was taken (`ECONNABORTED` and the network errors Linux passes on) is
+    /// skipped; running out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`)
+    /// is counted in `transientErrors`, reported to `onTransientError`, and waited out with a
+    /// back-off from 10 to 100 ms (the kernel keeps the connection queued meanwhile).
     public func accept(deadline: Deadline? = nil) throws -> TCPConnection {
-        let reactor = Reactor.current("TCPListener.accept")
+        let backend = IOBackends.current("TCPListener.accept")
         let me = Fiber.currentCore("TCPListener.accept")
         if me.isCancelRequested { throw CancellationError() }
-        acceptor.bind(to: reactor, fd: fd)
+        acceptor.bind(to: backend)
         while true {
             if let result = acceptor.ready.popFirst() {
-                if result < 0 { throw IOError("accept", errno: -result) }
-                // Small responses go out at once (HTTP and echo traffic); one setsockopt per connection.
-                try? Socket.setOption(result, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-                return TCPConnection(fd: result, reactor: reactor)
+                if result >= 0 {
+                    backOff = .zero
+                    // Small responses go out at once (HTTP and echo traffic); one setsockopt per connection.
+                    try? Socket.setOption(result, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+                    return TCPConnection(fd: result, backend: backend)
+                }
+                let code = -result
+                switch AcceptFailure(errno: code) {
+                case .connectionGone:
+                    transientErrors += 1
+                    continue
+                case .outOfResources:
+                    transientErrors += 1
+                    backOff = backOff == .zero ? .milliseconds(10) : min(backOff * 2, .milliseconds(100))
+                    onTransientError?(IOError("accept", errno: code), backOff)
+                    try Fiber.sleep(for: backOff)
+                    continue
+                case .fatal:
+                    throw IOError("accept", errno: code)
+                }
             }
-            if acceptor.closed { throw IOError("accept", errno: EBADF) }
-            acceptor.rearmIfNeeded()
+            if acceptor.isClosed { throw IOError("accept", errno: EBADF) }
+            acceptor.armIfNeeded()
             acceptor.waiters.append(me)
             switch Fiber.park(me, cancellable: true, deadline: deadline) {
             case .cancelled: throw CancellationError()
@@ -75,103 +97,38 @@ public final class TCPListener: @unchecked Sendable {
         }
     }
 
+    /// Accept errors skipped or waited out so far (see `accept`). Worker thread.
+    public private(set) var transientErrors = 0
+    /// Called (on the worker, in the accepting fiber) with each resource error `accept` waits
+    /// out and the back-off it chose; a server logs it here (rate-limited by the caller).
+    public var onTransientError: ((IOError, Duration) -> Void)? = nil
+    private var backOff: Duration = .zero
+
     /// Stops accepting and closes the socket; fibers parked in `accept` get an error.
     /// Queued but unaccepted connections are closed. Idempotent.
     public func close() {
-        acceptor.close(fd: fd)
+        acceptor.close()
     }
 }
 
-/// The multishot accept of one listener on one worker.
-final class Acceptor: CompletionHandler, ReactorBound {
-    @exclusivity(unchecked) var ready = RingQueue<Int32>()
-    let waiters = WaitQueue()
-    @exclusivity(unchecked) var closed = false
-    @exclusivity(unchecked) private var armed = false
-    @exclusivity(unchecked) private unowned(unsafe) var reactor: Reactor? = nil
-    @exclusivity(unchecked) private var owner: UnsafeMutableRawPointer? = nil
-    @exclusivity(unchecked) private var fd: Int32 = -1
-    private var closeOnce = false
-    let completionRoute = CompletionRoute()
+/// How `TCPListener.accept` treats a failed accept.
+enum AcceptFailure {
+    /// The connection died before it was taken; take the next one.
+    case connectionGone
+    /// The process or system ran out of descriptors or memory; wait and try again.
+    case outOfResources
+    /// The listener itself is broken.
+    case fatal
 
-    init() { completionRoute.handler = self }
-
-    func bind(to reactor: Reactor, fd: Int32) {
-        let me = Unmanaged.passUnretained(reactor).toOpaque()
-        if owner == me { return }
-        misusePrecondition(owner == nil, "TCPListener used from a second worker; create one listener per worker (SO_REUSEPORT spreads connections)")
-        owner = me
-        self.reactor = reactor
-        self.fd = fd
-    }
-
-    func rearmIfNeeded() {
-        guard !armed, !closed, let reactor else { return }
-        let sqe = reactor.ring.nextSQE()
-        io_uring_prep_multishot_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-        spindle_sqe_set(sqe, Reactor.userData(for: completionRoute), 0)
-        reactor.inFlight += 1
-        armed = true
-        _ = Unmanaged.passRetained(self)  // kept alive while the kernel may still post CQEs
-        reactor.track(self)
-    }
-
-    /// The worker's ring is going away (its operations die with it): forget it, so a later
-    /// `close()` only closes descriptors.
-    func reactorWillStop() {
-        guard reactor != nil else { return }
-        reactor = nil
-        if armed {
-            armed = false
-            Unmanaged.passUnretained(self).release()
+    init(errno code: Int32) {
+        switch code {
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            self = .outOfResources
+        case ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
+             ENETUNREACH, ETIMEDOUT, ECONNRESET, EAGAIN, EINTR:
+            self = .connectionGone
+        default:
+            self = .fatal
         }
-    }
-
-    func complete(result: Int32, flags: UInt32) {
-        if flags & IORING_CQE_F_MORE == 0 {
-            armed = false
-            reactor?.untrack(self)
-            Unmanaged.passUnretained(self).release()
-        }
-        if closed {
-            if result >= 0 { Socket.close(result) }
-            return
-        }
-        if result != -Int32(ECANCELED) {
-            ready.append(result)
-            waiters.wakeOne()
-        }
-    }
-
-    func close(fd: Int32) {
-        guard !closeOnce else { return }
-        closeOnce = true
-        closed = true
-        if armed, let reactor {
-            let sqe = reactor.ring.nextSQE()
-            io_uring_prep_cancel_fd(sqe, fd, 0)
-            spindle_sqe_set(sqe, 0, 0)
-            reactor.ring.submit()
-        }
-        while let pending = ready.popFirst() { if pending >= 0 { Socket.close(pending) } }
-        Socket.close(fd)
-        waiters.wakeAll(.closing)
-    }
-}
-
-/// A small growable FIFO of trivial values.
-struct RingQueue<Element> {
-    private var items: [Element] = []
-    private var head = 0
-    var isEmpty: Bool { head == items.count }
-
-    mutating func append(_ value: Element) { items.append(value) }
-
-    mutating func popFirst() -> Element? {
-        guard head < items.count else { return nil }
-        let value = items[head]
-        head += 1
-        if head == items.count { items.removeAll(keepingCapacity: true); head = 0 }
-        return value
     }
 }

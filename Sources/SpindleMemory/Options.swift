@@ -33,6 +33,13 @@ public enum Environment {
         return value * scale
     }
 
+    /// The trimmed value of `name`, or nil when unset or empty.
+    public static func string(_ name: String) -> String? {
+        guard let raw = getenv(name) else { return nil }
+        let text = String(cString: raw).trimmingWhitespace()
+        return text.isEmpty ? nil : String(text)
+    }
+
     /// The on/off value of `name` (`on`/`off`, `1`/`0`, `true`/`false`, `yes`/`no`, any case), or
     /// nil when unset or empty. Any other value stops the process with a message naming the variable.
     public static func flag(_ name: String) -> Bool? {

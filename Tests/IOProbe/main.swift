@@ -11,7 +11,8 @@
 //       exits 1.
 //   spindle-io-probe uring-blocked
 //       Installs a seccomp filter that makes io_uring_setup fail with EPERM, then runs a
-//       Runtime; prints "error: <the thrown error>" and exits 0 when run threw, exits 1 otherwise.
+//       Runtime configured for io_uring explicitly (automatic selection would fall back to
+//       epoll); prints "error: <the thrown error>" and exits 0 when run threw, exits 1 otherwise.
 //   spindle-io-probe listener-outlives-runtime
 //       A TCPListener that accepted on a worker is closed after Runtime.run returned (the
 //       pattern of Examples/Echo, where listeners are created outside run). Prints "ok" and
@@ -170,7 +171,7 @@ func blockIOUringSetup() {
 func uringBlocked() {
     blockIOUringSetup()
     say("seccomp filter installed")
-    let runtime = Runtime(configuration: .init(workers: 1))
+    let runtime = Runtime(configuration: .init(workers: 1, backend: .uring))
     do {
         try runtime.run { _ in }
     } catch {

@@ -1,5 +1,6 @@
-// When io_uring cannot be used (here: a seccomp filter refuses io_uring_setup, as container
-// runtimes do), Runtime.run throws an error that names the cause and the fix.
+// When io_uring is asked for explicitly but cannot be used (here: a seccomp filter refuses
+// io_uring_setup, as container runtimes do), Runtime.run throws an error that names the cause
+// and the fix.
 import Foundation
 import SpindleIO
 import XCTest

@@ -1,0 +1,63 @@
+import SpindleFibers
+import SpindleMemory
+
+/// The owner of an `AsyncSend`: told once, on the worker thread in the scheduler loop (outside
+/// any fiber), when all the bytes were sent or the send failed. It must not park.
+package protocol AsyncSendDelegate: AnyObject {
+    /// `errno` is 0 when every byte was sent, else why not (`ECANCELED` after `cancel()`,
+    /// `EPIPE`/`ECONNRESET` when the peer went away, ...).
+    func sendCompleted(errno: Int32)
+}
+
+/// A send no fiber waits for: the bytes go out (short sends are continued by the backend) while
+/// the fiber that wrote them has moved on or ended. One at a time per connection. The caller
+/// keeps the bytes alive and unchanged until the delegate hears; the backend holds the delegate
+/// strongly until then. Worker thread only.
+package final class AsyncSend {
+    /// The socket (for the backend).
+    package let fd: Int32
+    package unowned(unsafe) let backend: any IOBackend
+    // `@exclusivity(unchecked)`: worker thread only, short accesses that never span a switch.
+    /// The bytes being sent and how many went out so far (for the backend).
+    @exclusivity(unchecked) package private(set) var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+    @exclusivity(unchecked) package var sent = 0
+    /// Set by the owner's `cancel()`; the backend stops continuing short sends.
+    @exclusivity(unchecked) package private(set) var isCancelled = false
+    @exclusivity(unchecked) private var delegate: (any AsyncSendDelegate)? = nil
+    /// Backend-private state.
+    @exclusivity(unchecked) package var backendState: AnyObject? = nil
+
+    package init(fd: Int32, backend: any IOBackend) {
+        self.fd = fd
+        self.backend = backend
+    }
+
+    /// True from `start` until the delegate has been told.
+    package var isInFlight: Bool { delegate != nil }
+
+    /// Sends all of `bytes`; `delegate` hears when done. Misuse while another send is in flight.
+    package func start(_ bytes: UnsafeRawBufferPointer, delegate: any AsyncSendDelegate) {
+        misusePrecondition(self.delegate == nil, "AsyncSend.start while a send is in flight; wait for sendCompleted")
+        self.bytes = bytes
+        sent = 0
+        isCancelled = false
+        self.delegate = delegate
+        backend.startSending(self)
+    }
+
+    /// Cancels the send in flight (nothing if none).
+    package func cancel() {
+        guard delegate != nil, !isCancelled else { return }
+        isCancelled = true
+        backend.cancelSending(self)
+    }
+
+    /// For backends: the send is over. Tells the delegate and drops the reference to it (which may
+    /// free this object: the caller must not touch it afterwards).
+    package func finish(errno: Int32) {
+        guard let delegate else { return }
+        self.delegate = nil
+        bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+        delegate.sendCompleted(errno: errno)
+    }
+}

@@ -1,0 +1,114 @@
+import CSpindle
+import SpindleFibers
+import SpindleMemory
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The parking operations of the io_uring backend: each prepares one SQE whose `user_data`
+/// points to a `Completion` on the calling fiber's stack, and parks until its CQE.
+extension UringBackend {
+    /// Queues one operation prepared by `prepare`, parks the calling fiber until its CQE, and
+    /// returns the CQE's result and flags. With a `deadline` (a scheduler timer, no extra SQE),
+    /// the operation is cancelled when it passes (`TimeoutError`); cancelling the fiber cancels
+    /// the operation (`CancellationError`). Either way the CQE is awaited first (the lifetime
+    /// rule). A successful result is returned even if a timeout or cancellation raced it, so no
+    /// data is lost. Negative results become `IOError(operation, errno)`.
+    @inline(__always)
+    func perform(
+        _ operation: @autoclosure () -> String,
+        deadline: Deadline? = nil,
+        _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
+    ) throws -> (result: Int32, flags: UInt32) {
+        let core = Fiber.currentCore(operation())
+        if core.isCancelRequested { throw CancellationError() }
+        var completion = Completion(core: core)
+        var timedOut = false
+        let (result, flags) = withUnsafeMutablePointer(to: &completion) { c -> (Int32, UInt32) in
+            let userData = UInt64(UInt(bitPattern: c))
+            let sqe = ring.nextSQE()
+            prepare(sqe)
+            spindle_sqe_set(sqe, userData, 0)
+            inFlight += 1
+            let reason = Fiber.park(core, cancellable: true, deadline: deadline)
+            if !c.pointee.done {
+                timedOut = reason == .timedOut
+                let cancel = ring.nextSQE()
+                io_uring_prep_cancel64(cancel, userData, 0)
+                spindle_sqe_set(cancel, 0, 0)
+                while !c.pointee.done { _ = Fiber.park(core, cancellable: false, deadline: nil) }
+            }
+            return (c.pointee.result, c.pointee.flags)
+        }
+        if result >= 0 { return (result, flags) }
+        if result == -Int32(ECANCELED) {
+            if timedOut { throw TimeoutError() }
+            if core.isCancelRequested { throw CancellationError() }
+        }
+        throw IOError(operation(), errno: -result)
+    }
+
+    package func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws -> Int {
+        Int(try perform("recv", deadline: deadline) { sqe in
+            io_uring_prep_recv(sqe, fd, buffer.baseAddress, buffer.count, 0)
+        }.result)
+    }
+
+    package func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws -> Int {
+        Int(try perform("send", deadline: deadline) { sqe in
+            io_uring_prep_send(sqe, fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+        }.result)
+    }
+
+    package func send(_ fd: Int32, vectors: UnsafeMutableBufferPointer<iovec>, deadline: Deadline?) throws -> Int {
+        var message = msghdr()
+        message.msg_iov = vectors.baseAddress
+        message.msg_iovlen = vectors.count
+        return try withUnsafePointer(to: &message) { m in
+            Int(try perform("sendmsg", deadline: deadline) { sqe in
+                io_uring_prep_sendmsg(sqe, fd, m, UInt32(MSG_NOSIGNAL))
+            }.result)
+        }
+    }
+
+    package func connect(_ fd: Int32, to address: SocketAddress, deadline: Deadline?) throws {
+        try address.withSockaddr { sa, len in
+            _ = try perform("connect(\(address))", deadline: deadline) { sqe in
+                io_uring_prep_connect(sqe, fd, sa, len)
+            }
+        }
+    }
+
+    package func openFile(_ path: String, flags: Int32, permissions: UInt32) throws -> Int32 {
+        try path.withCString { cPath in
+            try perform("openat(\(path))") { sqe in
+                io_uring_prep_openat(sqe, AT_FDCWD, cPath, flags, permissions)
+            }.result
+        }
+    }
+
+    package func readFile(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        Int(try perform("read") { sqe in
+            io_uring_prep_read(sqe, fd, buffer.baseAddress, UInt32(clamping: buffer.count), UInt64(offset))
+        }.result)
+    }
+
+    package func writeFile(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws -> Int {
+        Int(try perform("write") { sqe in
+            io_uring_prep_write(sqe, fd, bytes.baseAddress, UInt32(clamping: bytes.count), UInt64(offset))
+        }.result)
+    }
+
+    package func statusOfFile(_ fd: Int32) throws -> File.Status {
+        let decoded = try withUnsafeTemporaryAllocation(byteCount: Int(SPINDLE_STATX_BUFFER_SIZE), alignment: 16) { buffer in
+            _ = try perform("statx") { sqe in spindle_prep_statx_fd(sqe, fd, buffer.baseAddress) }
+            return spindle_statx_decode(buffer.baseAddress)
+        }
+        return File.Status(size: Int(decoded.size), mode: UInt16(truncatingIfNeeded: decoded.mode),
+                           modificationTime: decoded.modification_seconds)
+    }
+
+    package func closeFile(_ fd: Int32) throws {
+        _ = try perform("close") { sqe in io_uring_prep_close(sqe, fd) }
+    }
+}

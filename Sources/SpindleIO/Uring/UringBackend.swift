@@ -1,0 +1,290 @@
+import CSpindle
+import SpindleFibers
+import SpindleMemory
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// THE io_uring LIFETIME RULE (every operation of this backend follows it):
+//
+//   Memory referenced by an in-flight SQE — buffers, iovecs and the `Completion` record
+//   itself — outlives its CQE. An operation's fiber does not return from `perform`, not on
+//   cancellation and not on timeout, until the CQE of its operation has arrived: after a
+//   cancel (or its deadline) it asks the kernel to cancel and parks again, uncancellably,
+//   until the target CQE is in. So the record and buffers can live on the fiber's own stack.
+//   Fiber-less operations (accept, stream receive, async send) keep their object — and,
+//   through it, their owner — alive with a strong reference taken when armed and dropped at
+//   the operation's last CQE.
+//
+// Deadlines are the scheduler's timers (a heap in user space), not linked timeout SQEs: an
+// operation costs one SQE, and only an operation that is actually late costs a second (the
+// cancel). Fiber-less operations have no deadline here; their owner cancels them.
+//
+// `user_data` encoding, in one place (`Tag`): a pointer to the `Completion` on the waiting
+// fiber's stack (8-aligned, low bits 0); `0` for CQEs nobody reads (cancel requests); `1` for
+// the scheduler's eventfd poll; the address of an `Acceptor`, `StreamReceiver` or `AsyncSend`
+// (16-aligned objects) with its tag in the low bits. A CQE therefore resumes at most the one
+// fiber that waits for it, and `Scheduler.unpark` refuses any fiber that is not parked.
+
+/// The state of one in-flight operation, on the stack of the fiber waiting for it.
+struct Completion {
+    let core: CorePointer
+    var result: Int32 = 0
+    var flags: UInt32 = 0
+    var done = false
+}
+
+/// The io_uring backend of one worker: plugs into the worker's `Scheduler` as its driver.
+/// Each loop turn submits every queued SQE with one `io_uring_enter` and reaps all CQEs; when
+/// nothing is runnable the thread waits in the kernel (no spinning) until a completion, the next
+/// timer, or a cross-thread wake on the scheduler's eventfd.
+package final class UringBackend: IOBackend {
+    /// The low bits of `user_data`.
+    enum Tag: UInt64 {
+        case waker = 1, acceptor = 2, receiver = 3, send = 4
+        static let mask: UInt64 = 7
+    }
+
+    package var kind: IOBackendKind { .uring }
+    let ring: Ring
+    unowned(unsafe) let scheduler: Scheduler
+    /// Provided receive buffers shared by this worker's stream receivers.
+    let buffers: BufferRing
+    /// Operations whose CQE has not arrived yet (including armed multishots).
+    @exclusivity(unchecked) var inFlight = 0
+    /// Receives that found the provided buffers exhausted (`-ENOBUFS`) and were re-armed.
+    @exclusivity(unchecked) package private(set) var receiveBufferExhaustions = 0
+    @exclusivity(unchecked) private var wakerArmed = false
+    /// Armed acceptors (told when the ring goes away so they never touch it afterwards).
+    @exclusivity(unchecked) private var acceptors: [ObjectIdentifier: Acceptor] = [:]
+    private let batch: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
+    private let batchSize = 256
+    private let slot: IOThreadState
+
+    /// Sets up a ring of `entries` and its provided receive buffers; throws
+    /// `IOUringUnavailableError` naming the cause when io_uring or a feature it needs is missing.
+    init(scheduler: Scheduler, entries: UInt32, receiveBuffers: BufferRing.Configuration) throws {
+        self.scheduler = scheduler
+        self.ring = try Ring(entries: entries)
+        try Ring.require(ring.features.noDrop, "IORING_FEAT_NODROP (completions are never dropped)")
+        try Ring.require(ring.features.providedBufferRings, "provided buffer rings")
+        self.buffers = try BufferRing(ring: ring, configuration: receiveBuffers)
+        batch = .allocate(capacity: batchSize)
+        slot = IOThreadState()
+        slot.backend = self
+    }
+
+    deinit { batch.deallocate() }
+
+    package func install() {
+        scheduler.driver = self
+        slot.install()
+    }
+
+    package func uninstall() {
+        for acceptor in acceptors.values { acceptor.backendWillStop() }
+        acceptors.removeAll()
+        scheduler.driver = nil
+        slot.uninstall()
+    }
+
+    // MARK: - SchedulerDriver
+
+    package func poll(_ scheduler: Scheduler, wait: Bool, until deadline: Deadline?) {
+        if !wakerArmed { armWaker() }
+        if wait {
+            var timeout: UInt64? = nil
+            if let deadline {
+                let now = Deadline.now
+                timeout = deadline > now ? deadline.nanoseconds - now.nanoseconds : 0
+            }
+            ring.submitAndWait(timeoutNanoseconds: timeout)
+        } else if inFlight > 0 || ring.pendingSubmissions > 0 {
+            ring.submit()
+        } else {
+            return
+        }
+        reap()
+    }
+
+    /// Processes every available CQE.
+    private func reap() {
+        while true {
+            let n = Int(io_uring_peek_batch_cqe(ring.ring, batch, UInt32(batchSize)))
+            if n == 0 { return }
+            for i in 0..<n {
+                let cqe = batch[i]!
+                dispatch(userData: cqe.pointee.user_data, result: cqe.pointee.res, flags: cqe.pointee.flags)
+            }
+            io_uring_cq_advance(ring.ring, UInt32(n))
+        }
+    }
+
+    @inline(__always)
+    private func dispatch(userData: UInt64, result: Int32, flags: UInt32) {
+        if userData == 0 { return }
+        let tag = userData & Tag.mask
+        if tag == 0 {
+            let completion = UnsafeMutablePointer<Completion>(bitPattern: UInt(userData))!
+            completion.pointee.result = result
+            completion.pointee.flags = flags
+            completion.pointee.done = true
+            inFlight -= 1
+            scheduler.unpark(completion.pointee.core, with: .ready)
+            return
+        }
+        let object = UnsafeRawPointer(bitPattern: UInt(userData & ~Tag.mask))
+        let ended = flags & IORING_CQE_F_MORE == 0
+        switch Tag(rawValue: tag) {
+        case .receiver:
+            if ended { inFlight -= 1 }
+            Unmanaged<StreamReceiver>.fromOpaque(object!)._withUnsafeGuaranteedRef {
+                receiverCompleted($0, result: result, flags: flags, ended: ended)
+            }
+        case .send:
+            inFlight -= 1
+            Unmanaged<AsyncSend>.fromOpaque(object!)._withUnsafeGuaranteedRef { sendCompleted($0, result: result) }
+        case .acceptor:
+            if ended { inFlight -= 1 }
+            Unmanaged<Acceptor>.fromOpaque(object!)._withUnsafeGuaranteedRef {
+                acceptorCompleted($0, result: result, ended: ended)
+            }
+        case .waker:
+            scheduler.waker.drain()
+            if ended { wakerArmed = false }
+        case nil:
+            misuse("io_uring completion with an unknown user_data tag \(tag): a Spindle bug")
+        }
+    }
+
+    /// Keeps a multishot poll on the scheduler's eventfd, so `Scheduler.submit` from other
+    /// threads wakes a worker waiting in `io_uring_enter`.
+    private func armWaker() {
+        let sqe = ring.nextSQE()
+        io_uring_prep_poll_multishot(sqe, scheduler.waker.fd, UInt32(POLLIN))
+        spindle_sqe_set(sqe, Tag.waker.rawValue, 0)
+        wakerArmed = true
+    }
+
+    @inline(__always)
+    private static func userData(_ object: AnyObject, _ tag: Tag) -> UInt64 {
+        UInt64(UInt(bitPattern: Unmanaged.passUnretained(object).toOpaque())) | tag.rawValue
+    }
+
+    /// Asks the kernel to cancel the operation whose `user_data` is `userData`; its CQE
+    /// (`-ECANCELED`) follows. Matching by an object's address, which a later object may reuse,
+    /// is safe because SQEs are issued in queue order: a cancel queued while the target was
+    /// alive is issued before any operation of an object allocated after the target's last CQE
+    /// freed it (at worst it finds nothing and completes with `-ENOENT`, unread).
+    private func cancel(userData: UInt64) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_cancel64(sqe, userData, 0)
+        spindle_sqe_set(sqe, 0, 0)
+    }
+
+    // MARK: - Accepting
+
+    package func startAccepting(_ acceptor: Acceptor) {
+        guard !acceptor.isArmed else { return }
+        let sqe = ring.nextSQE()
+        io_uring_prep_multishot_accept(sqe, acceptor.fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        spindle_sqe_set(sqe, Self.userData(acceptor, .acceptor), 0)
+        inFlight += 1
+        acceptor.isArmed = true
+        acceptors[ObjectIdentifier(acceptor)] = acceptor  // keeps it alive until its last CQE
+    }
+
+    package func stopAccepting(_ acceptor: Acceptor) {
+        guard acceptor.isArmed else { return }
+        let sqe = ring.nextSQE()
+        io_uring_prep_cancel_fd(sqe, acceptor.fd, 0)
+        spindle_sqe_set(sqe, 0, 0)
+        ring.submit()  // before the caller closes the descriptor
+    }
+
+    private func acceptorCompleted(_ acceptor: Acceptor, result: Int32, ended: Bool) {
+        if ended { acceptor.isArmed = false }
+        if result != -Int32(ECANCELED) { acceptor.deliver(result) }
+        if ended { acceptors[ObjectIdentifier(acceptor)] = nil }  // may free it: last
+    }
+
+    // MARK: - Stream receiving
+
+    package func startReceiving(_ receiver: StreamReceiver) {
+        guard !receiver.isArmed else { return }  // an armed (or cancelling) read re-arms itself
+        armReceive(receiver)
+    }
+
+    /// Multishot where the kernel has it (6.0+): one SQE per arming rather than per arrival.
+    private func armReceive(_ receiver: StreamReceiver) {
+        let sqe = ring.nextSQE()
+        if ring.features.multishotRecv {
+            io_uring_prep_recv_multishot(sqe, receiver.fd, nil, 0, 0)
+        } else {
+            io_uring_prep_recv(sqe, receiver.fd, nil, buffers.configuration.size, 0)
+        }
+        spindle_sqe_set(sqe, Self.userData(receiver, .receiver), SPINDLE_IOSQE_BUFFER_SELECT)
+        spindle_sqe_set_buf_group(sqe, buffers.configuration.group)
+        inFlight += 1
+        if receiver.armedDelegate == nil { receiver.armedDelegate = receiver.currentDelegate }
+    }
+
+    package func stopReceiving(_ receiver: StreamReceiver) {
+        guard receiver.isArmed, !receiver.cancelling else { return }
+        receiver.cancelling = true
+        cancel(userData: Self.userData(receiver, .receiver))
+    }
+
+    private func receiverCompleted(_ receiver: StreamReceiver, result: Int32, flags: UInt32, ended: Bool) {
+        if flags & IORING_CQE_F_BUFFER != 0 {
+            let id = UInt16(flags >> IORING_CQE_BUFFER_SHIFT)
+            if result > 0 { receiver.deliver(.bytes(UnsafeRawBufferPointer(start: buffers.bytes(id), count: Int(result)))) }
+            buffers.recycle(id)
+        }
+        if result == 0 {
+            receiver.deliver(.end)
+        } else if result < 0 {
+            switch -result {
+            case ENOBUFS: receiveBufferExhaustions += 1  // re-armed below: buffers were recycled
+            case ECANCELED: break                        // paused or stopped
+            default: receiver.deliver(.failed(-result))
+            }
+        }
+        guard ended else { return }
+        receiver.cancelling = false
+        if receiver.mode == .receiving, receiver.currentDelegate != nil {
+            armReceive(receiver)  // ended by the kernel (buffers ran dry), or resumed while cancelling
+            return
+        }
+        let delegate = receiver.armedDelegate
+        receiver.armedDelegate = nil
+        _ = delegate  // released last: it may own (and free) the receiver
+    }
+
+    // MARK: - Asynchronous sends
+
+    package func startSending(_ send: AsyncSend) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_send(sqe, send.fd, send.bytes.baseAddress! + send.sent, send.bytes.count - send.sent, Int32(MSG_NOSIGNAL))
+        spindle_sqe_set(sqe, Self.userData(send, .send), 0)
+        inFlight += 1
+    }
+
+    package func cancelSending(_ send: AsyncSend) {
+        cancel(userData: Self.userData(send, .send))
+    }
+
+    private func sendCompleted(_ send: AsyncSend, result: Int32) {
+        if result > 0 {
+            send.sent += Int(result)
+            if send.sent < send.bytes.count {
+                if !send.isCancelled { startSending(send); return }
+                send.finish(errno: ECANCELED)
+                return
+            }
+            send.finish(errno: 0)  // may free `send`: last
+        } else {
+            send.finish(errno: result == 0 ? EPIPE : -result)
+        }
+    }
+}
