@@ -70,13 +70,14 @@ open class ProbeProcess: @unchecked Sendable {
     private let reaped = Locked(false)
 
     /// Starts `name <arguments>` with `environment` added to this process's environment minus
-    /// any `SPINDLE_*` variable.
+    /// any `SPINDLE_*` variable except `SPINDLE_IO` (so a suite run with `SPINDLE_IO=epoll` runs
+    /// its probes on the same backend).
     public init(executable name: String, arguments: [String], environment: [String: String] = [:]) throws {
         self.name = name
         self.arguments = arguments
         process.executableURL = try ProbeProcess.executable(named: name)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SPINDLE_") }
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SPINDLE_") || $0.key == "SPINDLE_IO" }
         // Swift's crash backtracer would add seconds of symbolication to every expected crash.
         env["SWIFT_BACKTRACE"] = "enable=no"
         for (key, value) in environment { env[key] = value }
