@@ -29,9 +29,13 @@ public struct ServerConfiguration: Sendable {
     public var bodyTimeout: Duration
     /// How long each response write may wait (default 30 s).
     public var writeTimeout: Duration
-    /// Open connections per worker; beyond, new ones get 503 and are closed
-    /// (default 65,536; `SPINDLE_MAX_CONNECTIONS` per worker).
-    public var maxConnectionsPerWorker: Int
+    /// Open connections per worker; beyond, new ones get 503 and are closed. nil (the default,
+    /// unless `SPINDLE_MAX_CONNECTIONS` sets it) derives it from the descriptor limit at start:
+    /// the soft `RLIMIT_NOFILE` is raised to the hard limit, a reserve is kept for files,
+    /// offload, logging and the runtime's own descriptors (see `descriptorReserve`), and the
+    /// rest is shared by the workers. A cap above what the limit allows makes accept run out of
+    /// descriptors (`EMFILE`), which the server survives by backing off, less gracefully.
+    public var maxConnectionsPerWorker: Int?
     /// How long `stop()` lets requests in flight finish before cancelling them (default 10 s).
     public var shutdownGracePeriod: Duration
     /// Receive buffers, parsers and arenas made at worker start (default 64).
@@ -51,10 +55,26 @@ public struct ServerConfiguration: Sendable {
         self.headTimeout = .seconds(10)
         self.bodyTimeout = .seconds(30)
         self.writeTimeout = .seconds(30)
-        self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS") ?? 65_536
+        self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS")
         self.shutdownGracePeriod = .seconds(10)
         self.preallocatedRequests = 64
         self.socketSendBufferSize = nil
+    }
+}
+
+extension ServerConfiguration {
+    /// Descriptors kept out of the connection cap for everything else a server opens: an eighth
+    /// of the limit, at least 32 and at most 1,024.
+    public static func descriptorReserve(forLimit limit: Int) -> Int {
+        min(1024, max(32, limit / 8))
+    }
+
+    /// The connection cap per worker this configuration gives with `workers` workers and a soft
+    /// descriptor limit of `descriptorLimit` (see `maxConnectionsPerWorker`).
+    public func connectionCapPerWorker(workers: Int, descriptorLimit: Int) -> Int {
+        if let maxConnectionsPerWorker { return max(1, maxConnectionsPerWorker) }
+        let limit = min(descriptorLimit, 1 << 24)
+        return max(1, (limit - Self.descriptorReserve(forLimit: limit)) / max(1, workers))
     }
 }
 
@@ -131,14 +151,24 @@ public final class Server: Sendable {
     /// accept loop on its own listener).
     private func prepare(handleSignals: Bool) throws -> (SocketAddress, @Sendable (Runtime.Worker) throws -> Void) {
         router.value.freeze()
+        let softLimitBefore = DescriptorLimit.current
+        let descriptorLimit = DescriptorLimit.raiseToHardLimit()
+        let workers = runtime.configuration.workers
+        let connectionCap = configuration.connectionCapPerWorker(workers: workers, descriptorLimit: descriptorLimit)
         try bind()
         if handleSignals { SignalWatcher.start { [self] in stop() } }
         let all = listeners.withLock { $0 }
         let router = self.router
         let configuration = self.configuration
         let logger = self.logger
+        let runtime = self.runtime
+        let limitNote = descriptorLimit == softLimitBefore ? "\(descriptorLimit)" : "\(descriptorLimit), raised from \(softLimitBefore)"
         return (all[0].value.address, { worker in
-            let state = ServerWorker(index: worker.index, configuration: configuration, router: router.value, logger: logger)
+            if worker.index == 0, let choice = runtime.backendChoice {
+                logger.info("\(choice); up to \(connectionCap) connections per worker (descriptor limit \(limitNote))")
+            }
+            let state = ServerWorker(index: worker.index, configuration: configuration, connectionCap: connectionCap,
+                                     router: router.value, logger: logger)
             try state.acceptLoop(listener: all[worker.index].value)
         })
     }

@@ -68,6 +68,8 @@ final class ServerWorker {
     let parsers: ObjectPool<ParserBox>
     let outputs: ObjectPool<OutputBox>
     let arenas: ObjectPool<RequestArena>
+    /// Open connections this worker takes; beyond, 503 and close.
+    let connectionCap: Int
     /// Deadlines of idle connections and incomplete heads (swept by one fiber).
     let timeouts = ConnectionTimeouts()
     /// Open connections (idle ones are cancelled at shutdown).
@@ -89,9 +91,10 @@ final class ServerWorker {
         return Deadline(nanoseconds: overflow ? .max : sum)
     }
 
-    init(index: Int, configuration: ServerConfiguration, router: Router<Handler>, logger: Logger) {
+    init(index: Int, configuration: ServerConfiguration, connectionCap: Int, router: Router<Handler>, logger: Logger) {
         self.index = index
         self.configuration = configuration
+        self.connectionCap = connectionCap
         self.router = router
         self.logger = logger
         idleTimeoutNanoseconds = (Deadline(nanoseconds: 0) + configuration.idleTimeout).nanoseconds
@@ -108,23 +111,38 @@ final class ServerWorker {
                             prepareForReuse: { $0.reset() })
     }
 
-    /// The accept loop: the worker's first fiber. Ends (and drains) when cancelled by stop.
+    /// The accept loop: the worker's first fiber. Ends (and drains) when cancelled by stop, or
+    /// when the listener fails for good (then it drains too, and rethrows so the runtime stops).
+    /// Running out of descriptors never ends it: `accept` backs off, and this logs it at most
+    /// once a second.
     func acceptLoop(listener: TCPListener) throws {
         defer { listener.close() }
         Fiber.spawnDetached { [timeouts] in timeouts.sweep() }
+        var lastReport = Deadline(nanoseconds: 0)
+        var unreported = 0
+        listener.onTransientError = { [logger, connectionCap] error, backOff in
+            unreported += 1
+            let now = Deadline.coarseNow
+            guard now.nanoseconds &- lastReport.nanoseconds >= 1_000_000_000 else { return }
+            lastReport = now
+            logger.warning("accept failed \(unreported) time(s) since the last report, now with \(error); retrying in \(backOff). The process is out of descriptors or memory: raise `ulimit -n` (hard limit) or lower maxConnectionsPerWorker (\(connectionCap))")
+            unreported = 0
+        }
         while true {
             let socket: TCPConnection
             do {
                 socket = try listener.accept()
-            } catch is CancellationError {
-                // Stop accepting at once; drain in a fiber that is not cancelled (this one is:
-                // that is how stop() reached it, and a cancelled fiber cannot park). The fiber
-                // keeps the worker alive until the last request has finished.
+            } catch {
+                // Stop accepting at once; drain in a fiber that is not cancelled (this one may
+                // be: that is how stop() reached it, and a cancelled fiber cannot park). The
+                // fiber keeps the worker alive until the last request has finished.
                 listener.close()
                 Fiber.spawnDetached { [self] in drain() }
-                return
+                if error is CancellationError { return }
+                logger.error("worker \(index) stops accepting: \(error)")
+                throw error
             }
-            if connections.count >= configuration.maxConnectionsPerWorker {
+            if connections.count >= connectionCap {
                 refuse(socket)
                 continue
             }

@@ -57,3 +57,29 @@ enum Socket {
         _ = Glibc.close(fd)
     }
 }
+
+/// The process's limit on open descriptors (`RLIMIT_NOFILE`).
+public enum DescriptorLimit {
+    /// The soft limit now in force (`Int.max` when unlimited). One `getrlimit`.
+    public static var current: Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return limit.rlim_cur == rlim_t.max ? .max : Int(clamping: limit.rlim_cur)
+    }
+
+    /// Raises the soft limit to the hard limit (what Go and nginx's `worker_rlimit_nofile` do:
+    /// the soft limit of 1,024 most services start with is a relic of `select`) and returns the
+    /// soft limit in force afterwards. Never lowers it; a refusal leaves it as it was.
+    /// Cost: two system calls.
+    @discardableResult
+    public static func raiseToHardLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return current }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised)
+        }
+        return current
+    }
+}
