@@ -57,7 +57,10 @@ let package = Package(
         .testTarget(name: "SpindleMemoryTests", dependencies: ["SpindleMemory"]),
         .testTarget(name: "SpindleFibersTests", dependencies: ["SpindleFibers", "SpindleTestSupport", "spindle-probe"]),
         // Client side of the I/O tests in its own process (10,000 connections need their own fds).
-        .executableTarget(name: "spindle-io-probe", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport"], path: "Tests/IOProbe"),
+        .executableTarget(name: "spindle-io-probe", dependencies: ["SpindleIO", "SpindleFibers", "SpindleMemory", "CSpindle", "SpindleTestSupport"], path: "Tests/IOProbe"),
+        // C wrapper the tests run a probe under to deny it io_uring with a seccomp filter, as
+        // Docker's default profile does (`ProbeProcess(..., ioUringBlocked: true)`).
+        .executableTarget(name: "spindle-seccomp-exec", path: "Tests/SeccompExec"),
         .target(name: "Spindle", dependencies: [
             "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory",
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -67,8 +70,8 @@ let package = Package(
             "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Examples/Hello"),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
-        .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe"]),
+        .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe", "spindle-seccomp-exec"]),
         .executableTarget(name: "spindle-server-probe", dependencies: ["Spindle", "SpindleFibers", "SpindleIO", "SpindleTestSupport"], path: "Tests/ServerProbe"),
-        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-seccomp-exec", .product(name: "HTTPTypes", package: "swift-http-types")]),
     ]
 )

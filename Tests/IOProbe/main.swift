@@ -13,6 +13,14 @@
 //       Installs a seccomp filter that makes io_uring_setup fail with EPERM, then runs a
 //       Runtime configured for io_uring explicitly (automatic selection would fall back to
 //       epoll); prints "error: <the thrown error>" and exits 0 when run threw, exits 1 otherwise.
+//   spindle-io-probe uring-syscalls
+//       Reports what this process may do with io_uring, for runs under spindle-seccomp-exec
+//       and without it: "seccomp <mode> filters <count>" (from /proc/self/status), then for
+//       `Ring(entries:)` on the main thread and on a new thread "setup <thread>: ok flags=0x…"
+//       or "setup <thread>: errno <NAME>" and "error <thread>: <the thrown error>", then
+//       "enter: errno <NAME>" and "register: errno <NAME>" for io_uring_enter and
+//       io_uring_register on a descriptor that is not open (EBADF when allowed, EPERM when
+//       filtered). Exits 0.
 //   spindle-io-probe listener-outlives-runtime
 //       A TCPListener that accepted on a worker is closed after Runtime.run returned (the
 //       pattern of Examples/Echo, where listeners are created outside run). Prints "ok" and
@@ -23,9 +31,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSpindle
 import Foundation
 import SpindleFibers
 import SpindleIO
+import SpindleMemory
 import SpindleTestSupport
 import Synchronization
 
@@ -182,6 +192,56 @@ func uringBlocked() {
     fail("Runtime.run returned normally although io_uring_setup is blocked")
 }
 
+// MARK: - uring-syscalls
+
+/// "<mode> filters <count>" from the Seccomp lines of /proc/self/status ("? filters ?" when absent).
+func seccompStatus() -> String {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    func field(_ key: String) -> String {
+        status.split(separator: "\n").first { $0.hasPrefix(key + ":") }
+            .map { $0.dropFirst(key.count + 1).trimmingCharacters(in: .whitespaces) } ?? "?"
+    }
+    return "\(field("Seccomp")) filters \(field("Seccomp_filters"))"
+}
+
+/// Sets up a ring on the calling thread and says how that went, labelled `label`.
+func reportRingSetup(_ label: String) {
+    do throws(IOUringUnavailableError) {
+        let ring = try Ring(entries: 8)
+        say("setup \(label): ok flags=0x\(String(ring.setupFlags, radix: 16))")
+    } catch {
+        say("setup \(label): errno \(Errno.name(error.errno))")
+        say("error \(label): \(error)")
+    }
+}
+
+/// The errno of a liburing system call wrapper's result (-errno on failure; errno itself is not
+/// set, and -1 is EPERM), or nil when it succeeded.
+func errnoOf(_ rc: Int32) -> Int32? {
+    rc < 0 ? -rc : nil
+}
+
+func uringSyscalls() {
+    say("seccomp \(seccompStatus())")
+    reportRingSetup("main")
+    // The filter must hold on every thread, not only the one that exec'd: workers set up rings.
+    let finished = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        reportRingSetup("thread")
+        finished.signal()
+    }
+    thread.start()
+    finished.wait()
+    // A descriptor that is never open (above any RLIMIT_NOFILE): the kernel answers EBADF unless
+    // a filter refuses the call first. Not -1, which io_uring_register takes as "no ring" (6.14+).
+    let badDescriptor = UInt32(Int32.max)
+    let enter = errnoOf(io_uring_enter(badDescriptor, 0, 0, 0, nil))
+    say("enter: \(enter.map { "errno \(Errno.name($0))" } ?? "ok")")
+    let register = errnoOf(io_uring_register(badDescriptor, UInt32(IORING_REGISTER_BUFFERS), nil, 0))
+    say("register: \(register.map { "errno \(Errno.name($0))" } ?? "ok")")
+    exit(0)
+}
+
 // MARK: - listener-outlives-runtime
 
 func listenerOutlivesRuntime() {
@@ -295,10 +355,12 @@ case "echo-clients":
     echoClients(port: port, count: count, messageBytes: bytes, waitForGo: arguments.dropFirst(5).contains("--wait-go"))
 case "uring-blocked":
     uringBlocked()
+case "uring-syscalls":
+    uringSyscalls()
 case "listener-outlives-runtime":
     listenerOutlivesRuntime()
 case "stop-race":
     stopRace(seconds: arguments.count > 2 ? Int(arguments[2]) ?? 10 : 10, workers: arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1)
 default:
-    fail("unknown mode \(mode); modes: echo-clients, uring-blocked, listener-outlives-runtime, stop-race")
+    fail("unknown mode \(mode); modes: echo-clients, uring-blocked, uring-syscalls, listener-outlives-runtime, stop-race")
 }

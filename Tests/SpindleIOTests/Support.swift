@@ -209,13 +209,14 @@ final class TestClient {
 /// A running `spindle-io-probe` subprocess (the client side and process-level experiments of
 /// these tests) with its three standard streams piped.
 final class IOProbe: ProbeProcess, @unchecked Sendable {
-    /// Starts `spindle-io-probe <arguments>` (without the caller's SPINDLE_* variables).
-    init(_ arguments: [String]) throws {
-        try super.init(executable: "spindle-io-probe", arguments: arguments)
+    /// Starts `spindle-io-probe <arguments>` (without the caller's SPINDLE_* variables); with
+    /// `ioUringBlocked`, under `spindle-seccomp-exec` (its io_uring calls fail with EPERM).
+    init(_ arguments: [String], ioUringBlocked: Bool = false) throws {
+        try super.init(executable: "spindle-io-probe", arguments: arguments, ioUringBlocked: ioUringBlocked)
     }
 
     /// Runs the probe to completion (bounded by `timeout`).
-    static func run(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> ProbeOutcome {
-        try IOProbe(arguments).waitForExit(timeout: timeout)
+    static func run(_ arguments: [String], ioUringBlocked: Bool = false, timeout: Duration = .seconds(60)) throws -> ProbeOutcome {
+        try IOProbe(arguments, ioUringBlocked: ioUringBlocked).waitForExit(timeout: timeout)
     }
 }

@@ -1,6 +1,7 @@
 // Runs a test probe (a small executable target SwiftPM builds next to the test bundle) as a
 // subprocess with its three standard streams piped: lines to its stdin, its output collected as
-// it comes, and a bounded wait for its exit that kills it when it overstays.
+// it comes, and a bounded wait for its exit that kills it when it overstays. Optionally under
+// `spindle-seccomp-exec`, without io_uring (SeccompExec.swift).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,8 +37,9 @@ open class ProbeProcess: @unchecked Sendable {
 
     /// The executable `name`, which SwiftPM builds into the same products directory as the test
     /// bundle (`<scratch>/<triple>/<configuration>/`). Searched from the test binary's location
-    /// upwards.
+    /// upwards. An absolute path is taken as it is.
     public static func executable(named name: String) throws -> URL {
+        if name.hasPrefix("/") { return URL(fileURLWithPath: name) }
         var starts: [URL] = [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0])]
         if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
             starts.append(URL(fileURLWithPath: exe))
@@ -59,6 +61,8 @@ open class ProbeProcess: @unchecked Sendable {
     public let name: String
     /// The arguments it was started with.
     public let arguments: [String]
+    /// Whether it runs under `spindle-seccomp-exec` (io_uring system calls fail with EPERM).
+    public let ioUringBlocked: Bool
     private let process = Process()
     private let input = Pipe()
     private let output = Pipe()
@@ -71,12 +75,22 @@ open class ProbeProcess: @unchecked Sendable {
 
     /// Starts `name <arguments>` with `environment` added to this process's environment minus
     /// any `SPINDLE_*` variable except `SPINDLE_IO` (so a suite run with `SPINDLE_IO=epoll` runs
-    /// its probes on the same backend).
-    public init(executable name: String, arguments: [String], environment: [String: String] = [:]) throws {
+    /// its probes on the same backend). With `ioUringBlocked`, under `spindle-seccomp-exec`: the
+    /// probe's io_uring_setup, io_uring_enter and io_uring_register fail with EPERM, as in a
+    /// container under Docker's default seccomp profile.
+    public init(executable name: String, arguments: [String], environment: [String: String] = [:], ioUringBlocked: Bool = false) throws {
         self.name = name
         self.arguments = arguments
-        process.executableURL = try ProbeProcess.executable(named: name)
-        process.arguments = arguments
+        self.ioUringBlocked = ioUringBlocked
+        let program = try ProbeProcess.executable(named: name)
+        if ioUringBlocked {
+            let command = try SeccompExec.command(running: program, arguments: arguments)
+            process.executableURL = command.executable
+            process.arguments = command.arguments
+        } else {
+            process.executableURL = program
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SPINDLE_") || $0.key == "SPINDLE_IO" }
         // Swift's crash backtracer would add seconds of symbolication to every expected crash.
         env["SWIFT_BACKTRACE"] = "enable=no"
@@ -102,6 +116,11 @@ open class ProbeProcess: @unchecked Sendable {
         }
     }
 
+    /// The command line as failure messages show it.
+    private var commandLine: String {
+        (ioUringBlocked ? "\(SeccompExec.name) -- " : "") + ([name] + arguments).joined(separator: " ")
+    }
+
     /// True until the probe has exited.
     public var isRunning: Bool { process.isRunning }
     /// What the probe wrote to stdout so far.
@@ -120,7 +139,7 @@ open class ProbeProcess: @unchecked Sendable {
         // One last look: the line may have come with the exit.
         usleep(50_000)
         if let line = stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
-        throw TestFailure("\(name) \(arguments.joined(separator: " ")): no line \"\(prefix)…\" \(ok ? "before it exited (status \(process.isRunning ? -1 : process.terminationStatus))" : "within \(timeout)")\n--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)")
+        throw TestFailure("\(commandLine): no line \"\(prefix)…\" \(ok ? "before it exited (status \(process.isRunning ? -1 : process.terminationStatus))" : "within \(timeout)")\n--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)")
     }
 
     /// Writes `line` and a newline to the probe's standard input. A probe that has died makes
@@ -181,7 +200,7 @@ open class ProbeProcess: @unchecked Sendable {
             try? errors.fileHandleForReading.close()
         }
         if !exitedInTime, let timeout {
-            throw TestFailure("\(name) \(arguments.joined(separator: " ")) did not exit within \(timeout); killed.\n--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)")
+            throw TestFailure("\(commandLine) did not exit within \(timeout); killed.\n--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)")
         }
         return ProbeOutcome(status: process.terminationStatus, reason: process.terminationReason, stdout: stdout, stderr: stderr)
     }

@@ -84,10 +84,11 @@ class ServerTestCase: XCTestCase {
 
     private var probes: [ServerProbe] = []
 
-    /// Starts `spindle-server-probe <arguments>`; tearDown makes sure it has exited (killing it
-    /// after 5 s) and its pipes are closed.
-    func startProbe(_ arguments: [String]) throws -> ServerProbe {
-        let probe = try ServerProbe(arguments)
+    /// Starts `spindle-server-probe <arguments>` (with `ioUringBlocked`, without io_uring, under
+    /// `spindle-seccomp-exec`); tearDown makes sure it has exited (killing it after 5 s) and its
+    /// pipes are closed.
+    func startProbe(_ arguments: [String], ioUringBlocked: Bool = false) throws -> ServerProbe {
+        let probe = try ServerProbe(arguments, ioUringBlocked: ioUringBlocked)
         probes.append(probe)
         return probe
     }
@@ -346,8 +347,9 @@ func chunked(_ body: [UInt8], chunkSize: Int) -> [UInt8] {
 /// A running `spindle-server-probe` subprocess (clients and crash-prone servers of these tests)
 /// with its three standard streams piped.
 final class ServerProbe: ProbeProcess, @unchecked Sendable {
-    /// Starts `spindle-server-probe <arguments>` (without the caller's SPINDLE_* variables).
-    init(_ arguments: [String]) throws {
-        try super.init(executable: "spindle-server-probe", arguments: arguments)
+    /// Starts `spindle-server-probe <arguments>` (without the caller's SPINDLE_* variables); with
+    /// `ioUringBlocked`, under `spindle-seccomp-exec` (its io_uring calls fail with EPERM).
+    init(_ arguments: [String], ioUringBlocked: Bool = false) throws {
+        try super.init(executable: "spindle-server-probe", arguments: arguments, ioUringBlocked: ioUringBlocked)
     }
 }
