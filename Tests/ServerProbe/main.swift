@@ -15,11 +15,12 @@
 //       "established <count>", then holds them idle until a line "release" arrives on stdin
 //       (or <holdSeconds> pass). Then sends a second request on every connection (it must still
 //       be open: keep-alive), closes them all, prints "ok <count>" and exits 0.
-//   spindle-server-probe serve [--grace <ms>] [--workers <n>] [--signals]
+//   spindle-server-probe serve [--grace <ms>] [--workers <n>] [--signals] [--nofile <n>]
 //       Runs a Spindle server on 127.0.0.1 (port 0) for scenarios that may stop the process
 //       (see `serve`), prints "port <n>", and serves until stdin reaches its end or reads
 //       "stop" (with --signals: until SIGTERM or SIGINT); then stops gracefully, prints
-//       "stopped …" and exits 0.
+//       "stopped …" and exits 0. With --nofile, RLIMIT_NOFILE (soft and hard) is set to <n>
+//       first, as `ulimit -n <n>` does.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -273,8 +274,13 @@ func openDescriptorCount() -> Int {
 /// "stopped wait_ms=<ms> completed=<n> failed=<n> fds_before=<n> fds_after=<n>" and exits 0.
 /// With `--signals`, `stop` is not a command: the main thread waits for the server, and
 /// wait_ms is -1 (the sender of the signal times it).
-func serve(graceMilliseconds: Int, workers: Int, signals: Bool) {
-    raiseDescriptorLimit()
+func serve(graceMilliseconds: Int, workers: Int, signals: Bool, descriptorLimit: Int?) {
+    if let descriptorLimit {
+        var limit = rlimit(rlim_cur: rlim_t(descriptorLimit), rlim_max: rlim_t(descriptorLimit))
+        guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { fail("setrlimit(RLIMIT_NOFILE, \(descriptorLimit)): errno \(errno)") }
+    } else {
+        raiseDescriptorLimit()
+    }
     let inFlight = Atomic<Int>(0)
     let completed = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
@@ -368,7 +374,7 @@ case "idle":
     idle(port: port, count: count, holdSeconds: hold, concurrency: max(1, option("--concurrency", default: 64)))
 case "serve":
     serve(graceMilliseconds: option("--grace", default: 2000), workers: option("--workers", default: 1),
-          signals: arguments.contains("--signals"))
+          signals: arguments.contains("--signals"), descriptorLimit: arguments.contains("--nofile") ? option("--nofile", default: 256) : nil)
 default:
     fail("unknown mode \(mode); modes: sleepers, idle, serve")
 }

@@ -87,8 +87,8 @@ class ServerTestCase: XCTestCase {
     /// Starts `spindle-server-probe <arguments>` (with `ioUringBlocked`, without io_uring, under
     /// `spindle-seccomp-exec`); tearDown makes sure it has exited (killing it after 5 s) and its
     /// pipes are closed.
-    func startProbe(_ arguments: [String], ioUringBlocked: Bool = false) throws -> ServerProbe {
-        let probe = try ServerProbe(arguments, ioUringBlocked: ioUringBlocked)
+    func startProbe(_ arguments: [String], environment: [String: String] = [:], ioUringBlocked: Bool = false) throws -> ServerProbe {
+        let probe = try ServerProbe(arguments, environment: environment, ioUringBlocked: ioUringBlocked)
         probes.append(probe)
         return probe
     }
@@ -349,7 +349,7 @@ func chunked(_ body: [UInt8], chunkSize: Int) -> [UInt8] {
 final class ServerProbe: ProbeProcess, @unchecked Sendable {
     /// Starts `spindle-server-probe <arguments>` (without the caller's SPINDLE_* variables); with
     /// `ioUringBlocked`, under `spindle-seccomp-exec` (its io_uring calls fail with EPERM).
-    init(_ arguments: [String], ioUringBlocked: Bool = false) throws {
-        try super.init(executable: "spindle-server-probe", arguments: arguments, ioUringBlocked: ioUringBlocked)
+    init(_ arguments: [String], environment: [String: String] = [:], ioUringBlocked: Bool = false) throws {
+        try super.init(executable: "spindle-server-probe", arguments: arguments, environment: environment, ioUringBlocked: ioUringBlocked)
     }
 }
