@@ -79,7 +79,7 @@ final class ServerWorker {
     let outputs: ObjectPool<OutputBox>
     let arenas: ObjectPool<RequestArena>
     /// Deadlines of idle connections and incomplete heads (swept by one fiber).
-    let timeouts = ConnectionTimeouts()
+    let timeouts = ConnectionTimeouts<HTTPConnection>()
     /// Open connections (idle ones are cancelled at shutdown).
     @exclusivity(unchecked) var connections: [ObjectIdentifier: HTTPConnection] = [:]
     /// Requests being handled now.
