@@ -118,20 +118,23 @@ final class ServerWorker {
                             prepareForReuse: { $0.reset() })
     }
 
-    /// The accept loop: the worker's first fiber. Ends (and drains) when cancelled by stop.
+    /// The accept loop: the worker's first fiber. Ends (and drains) when cancelled by stop, or
+    /// when accepting fails (it rethrows that error; the runtime then stops the other workers).
     func acceptLoop(listener: TCPListener) throws {
-        defer { listener.close() }
         Fiber.spawnDetached { [timeouts] in timeouts.sweep() }
+        // However the loop ends, stop accepting at once and drain in a fiber that is not
+        // cancelled (this one is when stop() ended it, and a cancelled fiber cannot park). The
+        // drain keeps the worker alive until the last request has finished, then ends the
+        // sweeper; without it the sweeper would stay parked and `Runtime.run` never return.
+        defer {
+            listener.close()
+            Fiber.spawnDetached { [self] in drain() }
+        }
         while true {
             let socket: TCPConnection
             do {
                 socket = try listener.accept()
             } catch is CancellationError {
-                // Stop accepting at once; drain in a fiber that is not cancelled (this one is:
-                // that is how stop() reached it, and a cancelled fiber cannot park). The fiber
-                // keeps the worker alive until the last request has finished.
-                listener.close()
-                Fiber.spawnDetached { [self] in drain() }
                 return
             }
             if connections.count >= configuration.maxConnectionsPerWorker {
