@@ -36,12 +36,7 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     // thread, in short statements that never span a fiber switch, so the dynamic checks (about
     // 2 % of the CPU per request) could never fire.
     // Links and deadline in the worker's `ConnectionTimeouts` (owned by it).
-    @exclusivity(unchecked) var timeoutArmed = false
-    @exclusivity(unchecked) var timeoutDeadline: UInt64 = 0
-    @exclusivity(unchecked) var timeoutNext: Unmanaged<HTTPConnection>? = nil
-    @exclusivity(unchecked) var timeoutPrevious: Unmanaged<HTTPConnection>? = nil
-    /// Whether the armed deadline is the head timeout (kept across receives) or the idle one.
-    @exclusivity(unchecked) private var timeoutIsForHead = false
+    @exclusivity(unchecked) var timeoutLinks = TimeoutLinks<HTTPConnection>()
     @exclusivity(unchecked) private var buffer: ReceiveBuffer? = nil
     @exclusivity(unchecked) private var parserBox: ParserBox? = nil
     @exclusivity(unchecked) private var headStartedAt: Deadline? = nil
@@ -103,13 +98,11 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     func startReceiving() {
         guard !closed else { return }
         if let headStartedAt {
-            if !(timeoutArmed && timeoutIsForHead) {
-                worker.timeouts.arm(self, deadline: headStartedAt + worker.configuration.headTimeout)
-                timeoutIsForHead = true
+            if timeoutLinks.kind != .head {  // kept across receives
+                worker.timeouts.arm(self, .head, deadline: headStartedAt + worker.configuration.headTimeout)
             }
         } else {
-            worker.timeouts.arm(self, deadline: worker.idleDeadline)
-            timeoutIsForHead = false
+            worker.timeouts.arm(self, .idle, deadline: worker.idleDeadline)
         }
         socket.startReceiving(self)
     }

@@ -71,7 +71,7 @@ final class ServerWorker {
     /// Open connections this worker takes; beyond, 503 and close.
     let connectionCap: Int
     /// Deadlines of idle connections and incomplete heads (swept by one fiber).
-    let timeouts = ConnectionTimeouts()
+    let timeouts = ConnectionTimeouts<HTTPConnection>()
     /// Open connections (idle ones are cancelled at shutdown).
     @exclusivity(unchecked) var connections: [ObjectIdentifier: HTTPConnection] = [:]
     /// Requests being handled now.
@@ -116,8 +116,15 @@ final class ServerWorker {
     /// Running out of descriptors never ends it: `accept` backs off, and this logs it at most
     /// once a second.
     func acceptLoop(listener: TCPListener) throws {
-        defer { listener.close() }
         Fiber.spawnDetached { [timeouts] in timeouts.sweep() }
+        // However the loop ends, stop accepting at once and drain in a fiber that is not
+        // cancelled (this one is when stop() ended it, and a cancelled fiber cannot park). The
+        // drain keeps the worker alive until the last request has finished, then ends the
+        // sweeper; without it the sweeper would stay parked and `Runtime.run` never return.
+        defer {
+            listener.close()
+            Fiber.spawnDetached { [self] in drain() }
+        }
         var lastReport = Deadline(nanoseconds: 0)
         var unreported = 0
         listener.onTransientError = { [logger, connectionCap] error, backOff in
@@ -132,13 +139,9 @@ final class ServerWorker {
             let socket: TCPConnection
             do {
                 socket = try listener.accept()
+            } catch is CancellationError {
+                return
             } catch {
-                // Stop accepting at once; drain in a fiber that is not cancelled (this one may
-                // be: that is how stop() reached it, and a cancelled fiber cannot park). The
-                // fiber keeps the worker alive until the last request has finished.
-                listener.close()
-                Fiber.spawnDetached { [self] in drain() }
-                if error is CancellationError { return }
                 logger.error("worker \(index) stops accepting: \(error)")
                 throw error
             }

@@ -1,5 +1,5 @@
-// The server's life around requests: graceful shutdown, the connection cap, idle and head
-// timeouts, and the process allocator.
+// The server's life around requests: graceful shutdown, a worker whose accept fails, the
+// connection cap, idle and head timeouts, and the process allocator.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -141,6 +141,29 @@ final class LifecycleTests: ServerTestCase {
     }
 
     // MARK: Connection cap
+
+    /// A worker whose accept fails (an error, not a stop) ends like a stopped one: the runtime
+    /// stops the server, the worker drains (its idle connection and its half-received head are
+    /// closed) and its timeout sweeper ends, so `Runtime.run`, and with it `wait()`, returns
+    /// instead of waiting forever for the sweeper.
+    func testAcceptFailureDrainsTheWorkerAndEndsTheServer() throws {
+        let app = TestApplication()
+        let server = try startServer(configure: { $0.workers = 1 }, routes: app.install)
+        let idle = try TestClient(port: server.port)
+        try idle.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try idle.readResponse().status, 200)
+        let halfHead = try TestClient(port: server.port)
+        try halfHead.send("GET /ok HTTP/1.1\r\nHo")
+        usleep(50_000)  // both deadlines armed: the sweeper sleeps until the head's (10 s)
+        // shutdown(2) of a listening socket fails its pending accept (EINVAL), under the worker.
+        let listener = try XCTUnwrap(listeningSocket(port: server.port), "no listening socket on port \(server.port)")
+        XCTAssertEqual(shutdown(listener, Int32(SHUT_RDWR)), 0)
+        let start = Deadline.now
+        try withTimeout(.seconds(8), "Server.wait() after a failed accept") { [server = server.server] in server.wait() }
+        XCTAssertTrue(try idle.isClosedByPeer(within: .seconds(1)), "idle connection left open")
+        XCTAssertTrue(try halfHead.isClosedByPeer(within: .seconds(1)), "connection with half a head left open")
+        print("LifecycleTests: a failed accept ended the server in \(Int(milliseconds(since: start))) ms")
+    }
 
     func testConnectionCapAnswers503AndCloses() throws {
         let app = TestApplication()
@@ -294,4 +317,20 @@ final class LifecycleTests: ServerTestCase {
         print("LifecycleTests: allocator in the server's handlers: \(r.bodyString.split(separator: " ").dropLast().joined(separator: " "))")
         try server.stop()
     }
+}
+
+/// The listening socket of this process bound to `port` (from /proc/self/fd).
+private func listeningSocket(port: Int) -> Int32? {
+    for fd in openFileDescriptors().keys.sorted() {
+        var accepting: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0, accepting == 1 else { continue }
+        var address = sockaddr_in()
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &size) }
+        }
+        if named == 0 && Int(UInt16(bigEndian: address.sin_port)) == port { return fd }
+    }
+    return nil
 }
