@@ -16,7 +16,7 @@ APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev pkg-config
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test test-debug test-release build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc clean
+.PHONY: run demo test check test-debug test-release build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -40,7 +40,11 @@ demo: deps
 	$(SWIFT) build -c release --product FiberDemo
 	./.build/release/FiberDemo
 
-test: test-debug test-release
+test: check test-debug test-release
+
+# Static checks of the tree: the C crossings stay fenced (.ci/check-c-crossings).
+check:
+	@./.ci/check-c-crossings
 
 test-debug: deps
 	$(SWIFT) build --build-tests

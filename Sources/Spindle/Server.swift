@@ -1,4 +1,3 @@
-import CSpindle
 import Logging
 import SpindleFibers
 import SpindleHTTP
@@ -78,8 +77,8 @@ extension ServerConfiguration {
     }
 }
 
-/// An HTTP/1.1 server: per-core workers, each with its own `SO_REUSEPORT` listener, io_uring
-/// and scheduler; a fiber per request running a plain synchronous handler.
+/// An HTTP/1.1 server: per-core workers, each with its own `SO_REUSEPORT` listener, I/O backend
+/// (io_uring, or epoll where io_uring is denied) and scheduler; a fiber per request running a plain synchronous handler.
 ///
 ///     let router = Router<Handler>()
 ///     router.on(.get, "/plaintext") { _, _ in .text("Hello, World!") }

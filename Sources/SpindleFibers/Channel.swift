@@ -1,4 +1,3 @@
-import CSpindle
 import SpindleMemory
 
 /// A FIFO channel between fibers of one scheduler: bounded (senders park when full) or
@@ -112,7 +111,7 @@ public final class Channel<Element> {
 
     @inline(__always)
     private func bind() {
-        let current = spindle_current_scheduler()
+        let current = CurrentScheduler.raw
         if _fastPath(owner == current && current != nil) { return }
         _ = Scheduler.requireCurrent("Channel")
         misusePrecondition(owner == nil, "Channel used from a second scheduler thread; channels connect fibers of one scheduler — cross threads with Scheduler.submit")

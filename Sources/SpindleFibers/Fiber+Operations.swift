@@ -1,10 +1,9 @@
-import CSpindle
 import SpindleMemory
 
 extension Fiber {
     /// The fiber running on this thread, or nil outside fibers. Cost: one thread-local load.
     public static var current: Fiber? {
-        guard let raw = spindle_current_scheduler() else { return nil }
+        guard let raw = CurrentScheduler.raw else { return nil }
         return Unmanaged<Scheduler>.fromOpaque(raw).takeUnretainedValue().current
     }
 
@@ -20,7 +19,7 @@ extension Fiber {
     /// when called outside a fiber. Cost: a thread-local load, no reference counting.
     @inline(__always)
     package static func currentCore(_ operation: @autoclosure () -> String) -> CorePointer {
-        guard let raw = spindle_current_scheduler() else { _ = Scheduler.requireCurrent(operation()); fatalError() }
+        guard let raw = CurrentScheduler.raw else { _ = Scheduler.requireCurrent(operation()); fatalError() }
         guard let core = Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef({ $0.currentCore }) else {
             notInFiber(operation())
         }
@@ -84,7 +83,7 @@ extension Fiber {
     /// not depend on `Success`.
     @usableFromInline
     static func makeOnCurrentScheduler(name: String?, detached: Bool = false) -> Fiber {
-        guard let raw = spindle_current_scheduler() else {
+        guard let raw = CurrentScheduler.raw else {
             _ = Scheduler.requireCurrent(detached ? "Fiber.spawnDetached" : "Fiber.spawn")
             fatalError()
         }
@@ -101,7 +100,7 @@ extension Fiber {
     /// Lets every other runnable fiber run once, then continues. Returns at once when no other
     /// fiber is runnable. Cost: one context switch (~tens of ns), no system call.
     public static func yield() {
-        guard let raw = spindle_current_scheduler() else { _ = Scheduler.requireCurrent("Fiber.yield()"); return }
+        guard let raw = CurrentScheduler.raw else { _ = Scheduler.requireCurrent("Fiber.yield()"); return }
         // Guaranteed (unretained) use: the scheduler outlives every fiber it runs.
         Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef { scheduler in
             guard let core = scheduler.currentCore else { notInFiber("Fiber.yield()") }
@@ -138,7 +137,7 @@ extension Fiber {
 
     /// True when the running fiber was cancelled (false outside fibers).
     public static var isCancelled: Bool {
-        guard let raw = spindle_current_scheduler(),
+        guard let raw = CurrentScheduler.raw,
               let core = Unmanaged<Scheduler>.fromOpaque(raw)._withUnsafeGuaranteedRef({ $0.currentCore }) else { return false }
         return core.pointee.cancelRequested
     }

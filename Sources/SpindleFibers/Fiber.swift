@@ -1,4 +1,3 @@
-import CSpindle
 import SpindleMemory
 
 /// A cooperative thread of execution with its own fixed-size stack, running on one

@@ -1,4 +1,3 @@
-import CSpindle
 import SpindleMemory
 
 /// Everything the scheduler's hot paths touch about a fiber — switching, the run queue, wait
@@ -14,7 +13,7 @@ package struct FiberCore {
     /// Swift's exclusivity access-set save area (SPINDLE_EXCLUSIVITY_STATE_SIZE bytes, zeroed).
     var exclusivity: (UInt64, UInt64) = (0, 0)
     /// The saved machine context while suspended.
-    var context: spindle_fcontext_t? = nil
+    var context: FiberContext? = nil
     /// Next fiber in the run queue.
     var runNext: CorePointer? = nil
     /// The fiber object (unretained: the scheduler holds a reference until the fiber finishes).

@@ -1,4 +1,4 @@
-import CSpindle
+internal import CSpindle
 import SpindleMemory
 
 // The only file that switches stacks (`grep spindle_jump`). Every switch follows one protocol:
@@ -20,19 +20,30 @@ import SpindleMemory
 // no strong reference when it leaves for good. The hot path works on `FiberCore` pointers so
 // that a switch does no reference counting.
 
+/// A suspended stack's saved state (boost.context's `fcontext_t`): a pointer into that stack.
+typealias FiberContext = spindle_fcontext_t
+/// A fresh context captured once per scheduler and copied for each new fiber.
+typealias ContextTemplate = spindle_context_template_t
+
 extension Scheduler {
+    /// Where Swift's runtime keeps this thread's exclusivity access-set head (located and
+    /// verified by observation, see CSpindle/exclusivity.c), or nil when it cannot be proven.
+    static func locateExclusivityHead() -> UnsafeMutablePointer<UnsafeMutableRawPointer?>? {
+        spindle_exclusivity_locate_head()
+    }
+
     /// Prepares a fresh context that will enter `fiberEntry` on `stack`: a copy of the
     /// scheduler's captured template (CSpindle/context.c), or `make_fcontext` when the template
     /// could not be captured.
     @inline(__always)
-    func makeContext(on stack: FiberStack) -> spindle_fcontext_t {
+    func makeContext(on stack: FiberStack) -> FiberContext {
         if contextTemplate.pointee.size != 0 { return spindle_context_from_template(contextTemplate, stack.top) }
         return spindle_make_context(stack.top, stack.size, fiberEntry)!
     }
 
     /// A template of the fresh context `makeContext` copies, captured on the calling thread.
-    static func captureContextTemplate() -> UnsafeMutablePointer<spindle_context_template_t> {
-        let template = UnsafeMutablePointer<spindle_context_template_t>.allocate(capacity: 1)
+    static func captureContextTemplate() -> UnsafeMutablePointer<ContextTemplate> {
+        let template = UnsafeMutablePointer<ContextTemplate>.allocate(capacity: 1)
         spindle_context_template_init(template, fiberEntry)
         return template
     }

@@ -1,4 +1,3 @@
-import CSpindle
 import SpindleMemory
 import Synchronization
 
@@ -44,7 +43,7 @@ public final class Scheduler: @unchecked Sendable {
     /// The running fiber's core; nil while the scheduler loop itself runs.
     @exclusivity(unchecked) var currentCore: CorePointer? = nil
     /// The loop's context while a fiber runs.
-    @exclusivity(unchecked) var loopContext: spindle_fcontext_t? = nil
+    @exclusivity(unchecked) var loopContext: FiberContext? = nil
     @exclusivity(unchecked) var runQueue = RunQueue()
     @exclusivity(unchecked) var timers = TimerHeap()
     /// Who is switching away right now: read by the context being resumed (see Scheduler+Switch).
@@ -76,14 +75,14 @@ public final class Scheduler: @unchecked Sendable {
     let accessSetHead: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
     /// The fresh fiber context every spawn copies (see `makeContext(on:)`); captured at init,
     /// so new fibers start with this thread's FP control state as of then. Freed in deinit.
-    let contextTemplate: UnsafeMutablePointer<spindle_context_template_t>
+    let contextTemplate: UnsafeMutablePointer<ContextTemplate>
     /// The event source the loop waits on when idle (SpindleIO installs its reactor here).
     @exclusivity(unchecked) package var driver: (any SchedulerDriver)? = nil
 
     /// Creates a scheduler bound to the calling thread. Use `Scheduler.run` unless you drive
     /// the loop yourself (as SpindleIO's `Runtime` does).
     package init(configuration: Configuration) throws(SystemCallError) {
-        misusePrecondition(spindle_current_scheduler() == nil,
+        misusePrecondition(CurrentScheduler.raw == nil,
                      "a Scheduler already runs on this thread; spawn a fiber with Fiber.spawn instead of nesting Scheduler.run")
         self.configuration = configuration
         self.stacks = try StackPool(configuration: configuration.stacks)
@@ -91,10 +90,10 @@ public final class Scheduler: @unchecked Sendable {
         self.waker = try Waker()
         self.contextTemplate = Self.captureContextTemplate()
         self.accessSetHead = Environment.integer("SPINDLE_EXCLUSIVITY_FASTPATH") == 0
-            ? nil : spindle_exclusivity_locate_head()
-        let altstack = spindle_thread_install_altstack()
+            ? nil : Self.locateExclusivityHead()
+        let altstack = FiberSyscalls.installAlternateSignalStack()
         misusePrecondition(altstack == 0, "sigaltstack failed: \(Errno.name(altstack)); stack overflows could not be reported")
-        spindle_set_current_scheduler(Unmanaged.passUnretained(self).toOpaque())
+        CurrentScheduler.set(Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// Detaches the scheduler from its thread. Called when its loop has finished.
@@ -102,7 +101,7 @@ public final class Scheduler: @unchecked Sendable {
         misusePrecondition(liveFibers == 0, "Scheduler detached with \(liveFibers) unfinished fibers")
         inbox.withLock { $0.closed = true }
         dropRecycledFibers()
-        spindle_set_current_scheduler(nil)
+        CurrentScheduler.set(nil)
     }
 
     deinit {
@@ -112,7 +111,7 @@ public final class Scheduler: @unchecked Sendable {
 
     /// The scheduler of the calling thread, or nil when the thread runs none.
     public static var current: Scheduler? {
-        guard let raw = spindle_current_scheduler() else { return nil }
+        guard let raw = CurrentScheduler.raw else { return nil }
         return Unmanaged<Scheduler>.fromOpaque(raw).takeUnretainedValue()
     }
 
@@ -144,7 +143,7 @@ public final class Scheduler: @unchecked Sendable {
     /// The calling thread's scheduler; stops with a message naming `operation` when there is none.
     @usableFromInline @inline(__always)
     static func requireCurrent(_ operation: @autoclosure () -> String) -> Scheduler {
-        guard let raw = spindle_current_scheduler() else {
+        guard let raw = CurrentScheduler.raw else {
             misuse("\(operation()) needs a Spindle scheduler on this thread; run your code inside Scheduler.run { } (or a Runtime worker)")
         }
         return Unmanaged<Scheduler>.fromOpaque(raw).takeUnretainedValue()
@@ -153,7 +152,7 @@ public final class Scheduler: @unchecked Sendable {
     /// Stops with a message unless called on this scheduler's thread.
     @inline(__always)
     func assertOnThread(_ operation: @autoclosure () -> String) {
-        misusePrecondition(spindle_current_scheduler() == Unmanaged.passUnretained(self).toOpaque(),
+        misusePrecondition(CurrentScheduler.raw == Unmanaged.passUnretained(self).toOpaque(),
                      "\(operation()) was called on a thread that does not own this fiber's scheduler; fibers and their objects stay on one thread — use Scheduler.submit to reach another scheduler")
     }
 

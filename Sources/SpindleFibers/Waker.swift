@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSpindle
 import SpindleMemory
 
 /// How an idle scheduler without an I/O driver sleeps: `ppoll` on an eventfd with the next
@@ -15,7 +14,7 @@ package final class Waker: @unchecked Sendable {
     package let fd: Int32
 
     init() throws(SystemCallError) {
-        let fd = spindle_eventfd()
+        let fd = FiberSyscalls.eventfd()
         if fd < 0 { throw SystemCallError("eventfd", errno: errno) }
         self.fd = fd
     }
@@ -35,7 +34,7 @@ package final class Waker: @unchecked Sendable {
             let now = Deadline.now
             timeout = deadline > now ? Int64(clamping: deadline.nanoseconds - now.nanoseconds) : 0
         }
-        _ = spindle_wait_readable(fd, timeout)
+        _ = FiberSyscalls.waitReadable(fd, timeoutNanoseconds: timeout)
         var value: UInt64 = 0
         _ = read(fd, &value, 8)  // reset the counter (EAGAIN when it was a timeout)
     }

@@ -1,4 +1,3 @@
-import CSpindle
 
 /// The calling worker thread's I/O backend, in a C thread-local slot (one load to find it).
 /// The slot holds this object's address unretained: the backend owns its `IOThreadState` and
@@ -10,13 +9,13 @@ package final class IOThreadState {
     /// The current thread's backend, or nil outside an I/O worker.
     @inline(__always)
     static var current: (any IOBackend)? {
-        guard let raw = spindle_current_reactor() else { return nil }
+        guard let raw = ThreadSyscalls.currentIOSlot else { return nil }
         return Unmanaged<IOThreadState>.fromOpaque(raw).takeUnretainedValue().backend
     }
 
     /// Makes this the calling thread's slot.
-    func install() { spindle_set_current_reactor(Unmanaged.passUnretained(self).toOpaque()) }
+    func install() { ThreadSyscalls.currentIOSlot = Unmanaged.passUnretained(self).toOpaque() }
 
     /// Clears the calling thread's slot.
-    func uninstall() { spindle_set_current_reactor(nil) }
+    func uninstall() { ThreadSyscalls.currentIOSlot = nil }
 }

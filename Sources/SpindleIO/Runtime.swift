@@ -1,4 +1,3 @@
-import CSpindle
 import SpindleFibers
 import SpindleMemory
 import Synchronization
@@ -38,7 +37,7 @@ public final class Runtime: @unchecked Sendable {
         /// Defaults with environment overrides.
         public init(workers: Int? = nil, pinWorkers: Bool? = nil, ringEntries: Int? = nil,
                     scheduler: Scheduler.Configuration = Scheduler.Configuration(), backend: IOBackendKind? = nil) {
-            self.workers = workers ?? Environment.integer("SPINDLE_WORKERS") ?? Int(spindle_available_cpus())
+            self.workers = workers ?? Environment.integer("SPINDLE_WORKERS") ?? CPUs.available
             self.pinWorkers = pinWorkers ?? (Environment.integer("SPINDLE_PIN_WORKERS") ?? 0 != 0)
             self.ringEntries = ringEntries ?? Environment.integer("SPINDLE_RING_ENTRIES") ?? 4096
             self.scheduler = scheduler
@@ -86,13 +85,13 @@ public final class Runtime: @unchecked Sendable {
             $0.roots = Array(repeating: nil, count: count)
             $0.errors = []
         }
-        var allowed = [Int32](repeating: 0, count: 1024)
-        let cpuCount = Int(spindle_allowed_cpus(&allowed, 1024))
+        let allowed = CPUs.allowed
+        let cpuCount = allowed.count
         var threads: [OSThread] = []
         for index in 0..<count {
             let cpu: Int32? = configuration.pinWorkers && cpuCount > 0 ? allowed[index % cpuCount] : nil
             threads.append(try OSThread.start(name: "spindle-\(index)") { [self] in
-                if let cpu { _ = spindle_pin_thread_to_cpu(cpu) }
+                if let cpu { _ = CPUs.pinCurrentThread(to: cpu) }
                 self.workerMain(index: index, body: body)
             })
         }

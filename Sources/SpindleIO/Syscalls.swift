@@ -1,9 +1,12 @@
-// Every raw libc socket call of SpindleIO: each captures errno into an `IOError`, retries EINTR,
+// Every raw libc call and C crossing of SpindleIO outside the io_uring ring (Uring/Ring.swift,
+// Uring/BufferRing.swift): sockets, descriptor limits, threads and CPUs, the thread-local I/O
+// slot. Each socket call each captures errno into an `IOError`, retries EINTR,
 // and treats EBADF/EFAULT (which only a bug can cause) as fatal.
 #if canImport(Glibc)
 import Glibc
 #endif
 import SpindleMemory
+internal import CSpindle
 
 enum Socket {
     @inline(__always)
@@ -82,4 +85,35 @@ public enum DescriptorLimit {
         }
         return current
     }
+}
+
+/// Thread and thread-local calls of the I/O layer.
+enum ThreadSyscalls {
+    /// Names the calling thread (at most 15 characters are kept; shows in `top -H`, `perf`).
+    static func setCurrentThreadName(_ name: String) {
+        name.withCString { spindle_set_thread_name($0) }
+    }
+
+    /// The calling thread's `IOThreadState`, in a C thread-local (one load), unretained.
+    static var currentIOSlot: UnsafeMutableRawPointer? {
+        @inline(__always) get { spindle_current_reactor() }
+        set { spindle_set_current_reactor(newValue) }
+    }
+}
+
+/// The CPUs this process may run on.
+enum CPUs {
+    /// How many (`sched_getaffinity`), at least 1.
+    static var available: Int { Int(spindle_available_cpus()) }
+
+    /// Their numbers, ascending.
+    static var allowed: [Int32] {
+        var cpus = [Int32](repeating: 0, count: 1024)
+        let count = Int(spindle_allowed_cpus(&cpus, 1024))
+        return Array(cpus.prefix(max(0, count)))
+    }
+
+    /// Pins the calling thread to `cpu`; 0 or an errno.
+    @discardableResult
+    static func pinCurrentThread(to cpu: Int32) -> Int32 { spindle_pin_thread_to_cpu(cpu) }
 }

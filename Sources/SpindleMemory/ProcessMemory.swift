@@ -1,4 +1,3 @@
-import CSpindle
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -57,21 +56,21 @@ public func formatBytes(_ bytes: Int) -> String {
 /// Which allocator serves `malloc` in this process.
 public enum Allocator {
     /// True when mimalloc was linked in (the default `Mimalloc` package trait).
-    public static var mimallocLinked: Bool { spindle_mimalloc_linked() }
+    public static var mimallocLinked: Bool { MimallocIntrospection.linked }
 
     /// True when memory from `malloc` really comes from mimalloc (checked on a live allocation,
     /// not inferred from build flags). Cost: one malloc/free.
     public static var mallocIsMimalloc: Bool {
         guard let p = malloc(64) else { return false }
         defer { free(p) }
-        return spindle_mimalloc_owns(p)
+        return MimallocIntrospection.owns(p)
     }
 
     /// `"mimalloc 2.0.9"` when mimalloc serves malloc, else `"system malloc"` (glibc, or whatever
     /// LD_PRELOAD put in front of it).
     public static var activeName: String {
         if mallocIsMimalloc {
-            let v = Int(spindle_mimalloc_version())
+            let v = MimallocIntrospection.version
             return "mimalloc \(v / 100).\(v / 10 % 10).\(v % 10)"
         }
         return "system malloc"

@@ -1,4 +1,3 @@
-import CSpindle
 
 /// A pool of preallocated, fixed-size fiber stacks with guard pages, owned by one thread.
 ///
@@ -88,7 +87,7 @@ public final class StackPool {
 
     deinit {
         for chunk in chunks {
-            spindle_overflow_unregister(chunk.registration)
+            OverflowRegistry.unregister(chunk.registration)
             VirtualMemory.release(chunk.base, chunk.bytes)
             chunk.fiberIDs.deallocate()
         }
@@ -189,7 +188,7 @@ public final class StackPool {
         // Guard pages for the whole chunk in batched calls where the kernel allows.
         var guardedInBatch = false
         if guardSize > 0 && lightweightGuards {
-            guardedInBatch = spindle_guard_install_strided(base, slotSize, guardSize, count) == 0
+            guardedInBatch = VirtualMemory.installLightGuards(base, stride: slotSize, length: guardSize, count: count) == 0
         }
         for i in 0..<count {
             let slotBase = base + i * slotSize
@@ -217,7 +216,8 @@ public final class StackPool {
             canary?.pointee = Self.canaryValue
             mapped.append(FiberStack(top: control, size: usable, slot: slot, canary: canary, owner: ids + i))
         }
-        let registration = spindle_overflow_register(base, slotSize, guardSize, configuration.stackSize, count, ids)
+        let registration = OverflowRegistry.register(base: base, slotSize: slotSize, guardSize: guardSize,
+                                                    stackSize: configuration.stackSize, count: count, fiberIDs: ids)
         chunks.append(Chunk(base: base, count: count, firstSlot: mappedCount, bytes: bytes,
                             fiberIDs: ids, registration: registration))
         mappedCount += count
@@ -231,7 +231,7 @@ public final class StackPool {
     private func prefault(_ chunk: Chunk) {
         let page = VirtualMemory.pageSize
         let firstTop = chunk.base + slotSize - page
-        if spindle_populate_strided(firstTop, slotSize, page, chunk.count) == 0 { return }
+        if VirtualMemory.populate(firstTop, stride: slotSize, length: page, count: chunk.count) == 0 { return }
         for i in 0..<chunk.count { (firstTop + i * slotSize).storeBytes(of: 0, as: UInt64.self) }
     }
 

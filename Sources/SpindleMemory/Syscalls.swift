@@ -67,17 +67,17 @@ public enum Errno {
 /// Linux `madvise(MADV_GUARD_INSTALL)` (6.13+): guard pages that do not split the mapping.
 let madviseGuardInstall: Int32 = 102
 
-enum VirtualMemory {
-    static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+package enum VirtualMemory {
+    package static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     /// Reserves `size` bytes of lazily committed, read-write anonymous memory (no RSS until touched).
-    static func reserve(_ size: Int) throws(SystemCallError) -> UnsafeMutableRawPointer {
+    package static func reserve(_ size: Int) throws(SystemCallError) -> UnsafeMutableRawPointer {
         let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let p, p != MAP_FAILED else { throw SystemCallError("mmap", errno: errno) }
         return p
     }
 
-    static func release(_ base: UnsafeMutableRawPointer, _ size: Int) {
+    package static func release(_ base: UnsafeMutableRawPointer, _ size: Int) {
         // munmap of a region we mapped can only fail on a bug (EINVAL).
         let rc = munmap(base, size)
         misusePrecondition(rc == 0, "munmap(\(base), \(size)) failed: \(Errno.name(errno)); Spindle bug")
@@ -132,4 +132,45 @@ extension String {
         while let c = s.last, c.isWhitespace { s.removeLast() }
         return s
     }
+}
+
+// MARK: - C crossings (CSpindle): batched guard and populate calls, the overflow registry,
+// mimalloc introspection. The only file of SpindleMemory that calls C.
+
+internal import CSpindle
+
+extension VirtualMemory {
+    /// Installs lightweight guard regions of `length` bytes at `count` addresses `stride` apart
+    /// from `base` in batched calls (`MADV_GUARD_INSTALL`); 0, or an errno when the kernel lacks
+    /// it (the caller then guards one by one).
+    static func installLightGuards(_ base: UnsafeMutableRawPointer, stride: Int, length: Int, count: Int) -> Int32 {
+        spindle_guard_install_strided(base, stride, length, count)
+    }
+
+    /// Commits `count` ranges of `length` bytes `stride` apart from `base` (`MADV_POPULATE_WRITE`,
+    /// batched); 0, or an errno (the caller then touches the pages).
+    static func populate(_ base: UnsafeMutableRawPointer, stride: Int, length: Int, count: Int) -> Int32 {
+        spindle_populate_strided(base, stride, length, count)
+    }
+}
+
+/// The registry the stack-overflow signal handler reads (CSpindle/overflow.c): which address
+/// ranges are fiber stacks, so a fault in a guard is reported in words.
+enum OverflowRegistry {
+    /// Registers `count` stack slots of `slotSize` bytes from `base` (guard `guardSize`, usable
+    /// `stackSize`), whose running fibers' ids are at `fiberIDs`; returns the registration.
+    static func register(base: UnsafeMutableRawPointer, slotSize: Int, guardSize: Int, stackSize: Int, count: Int,
+                         fiberIDs: UnsafeMutablePointer<UInt64>) -> Int32 {
+        spindle_overflow_register(base, slotSize, guardSize, stackSize, count, fiberIDs)
+    }
+
+    /// Removes a registration (before its memory is unmapped).
+    static func unregister(_ registration: Int32) { spindle_overflow_unregister(registration) }
+}
+
+/// What mimalloc says about itself (all false/0 when it is not linked).
+enum MimallocIntrospection {
+    static var linked: Bool { spindle_mimalloc_linked() }
+    static func owns(_ pointer: UnsafeRawPointer) -> Bool { spindle_mimalloc_owns(pointer) }
+    static var version: Int { Int(spindle_mimalloc_version()) }
 }

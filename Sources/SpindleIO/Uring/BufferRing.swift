@@ -1,4 +1,4 @@
-import CSpindle
+internal import CSpindle
 import SpindleMemory
 #if canImport(Glibc)
 import Glibc
@@ -32,14 +32,13 @@ package final class BufferRing {
         self.configuration = configuration
         self.ring = ring.ring
         controlBytes = configuration.count * MemoryLayout<io_uring_buf>.stride
-        let control = mmap(nil, controlBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let control, control != MAP_FAILED else { throw IOError("mmap(buffer ring)", errno: errno) }
+        let control = try VirtualMemory.reserve(controlBytes)
         self.control = control.bindMemory(to: io_uring_buf_ring.self, capacity: 1)
         let bytes = configuration.count * configuration.size
-        let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let memory, memory != MAP_FAILED else {
-            munmap(control, controlBytes)
-            throw IOError("mmap(receive buffers)", errno: errno)
+        let memory: UnsafeMutableRawPointer
+        do { memory = try VirtualMemory.reserve(bytes) } catch {
+            VirtualMemory.release(control, controlBytes)
+            throw error
         }
         self.memory = memory
         mask = io_uring_buf_ring_mask(UInt32(configuration.count))
@@ -50,8 +49,8 @@ package final class BufferRing {
         registration.bgid = configuration.group
         let rc = io_uring_register_buf_ring(ring.ring, &registration, 0)
         if rc < 0 {
-            munmap(control, controlBytes)
-            munmap(memory, bytes)
+            VirtualMemory.release(control, controlBytes)
+            VirtualMemory.release(memory, bytes)
             throw IOError("io_uring_register_buf_ring", errno: -rc)
         }
         for id in 0..<configuration.count { add(UInt16(id), offset: Int32(id)) }
@@ -60,8 +59,8 @@ package final class BufferRing {
 
     deinit {
         _ = io_uring_unregister_buf_ring(ring, Int32(configuration.group))
-        munmap(UnsafeMutableRawPointer(control), controlBytes)
-        munmap(memory, configuration.count * configuration.size)
+        VirtualMemory.release(UnsafeMutableRawPointer(control), controlBytes)
+        VirtualMemory.release(memory, configuration.count * configuration.size)
     }
 
     /// The bytes of buffer `id`.

@@ -1,4 +1,4 @@
-import CSpindle
+internal import CSpindle
 import SpindleMemory
 #if canImport(Glibc)
 import Glibc
@@ -173,3 +173,110 @@ package final class Ring {
         return withUnsafePointer(to: &name.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
     }
 }
+
+// MARK: - Submissions and completions
+//
+// Every liburing call outside setup: preparing SQEs (typed, one method per operation) and
+// reading CQEs. `UringBackend` builds its operations from these and names no liburing symbol.
+
+/// One submission queue entry, prepared in place (valid until the next submit).
+typealias SubmissionEntry = UnsafeMutablePointer<io_uring_sqe>
+
+extension UnsafeMutablePointer where Pointee == io_uring_sqe {
+    /// Sets the entry's `user_data` (what its CQE carries back) and OR-s in `bufferSelect`.
+    @inline(__always)
+    func setUserData(_ userData: UInt64, selectingBufferFrom group: UInt16? = nil) {
+        if let group {
+            spindle_sqe_set(self, userData, SPINDLE_IOSQE_BUFFER_SELECT)
+            spindle_sqe_set_buf_group(self, group)
+        } else {
+            spindle_sqe_set(self, userData, 0)
+        }
+    }
+
+    @inline(__always) func prepareReceive(_ fd: Int32, into buffer: UnsafeMutableRawPointer?, count: Int) {
+        io_uring_prep_recv(self, fd, buffer, count, 0)
+    }
+    /// A multishot receive into provided buffers (pair with `setUserData(_:selectingBufferFrom:)`).
+    @inline(__always) func prepareMultishotReceive(_ fd: Int32) {
+        io_uring_prep_recv_multishot(self, fd, nil, 0, 0)
+    }
+    @inline(__always) func prepareSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, count: Int) {
+        io_uring_prep_send(self, fd, bytes, count, Int32(MSG_NOSIGNAL))
+    }
+    @inline(__always) func prepareSendMessage(_ fd: Int32, _ message: UnsafePointer<msghdr>) {
+        io_uring_prep_sendmsg(self, fd, message, UInt32(MSG_NOSIGNAL))
+    }
+    @inline(__always) func prepareConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, length: socklen_t) {
+        io_uring_prep_connect(self, fd, address, length)
+    }
+    @inline(__always) func prepareMultishotAccept(_ fd: Int32) {
+        io_uring_prep_multishot_accept(self, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+    }
+    @inline(__always) func preparePollMultishot(_ fd: Int32, events: UInt32) {
+        io_uring_prep_poll_multishot(self, fd, events)
+    }
+    @inline(__always) func prepareOpen(_ path: UnsafePointer<CChar>, flags: Int32, permissions: UInt32) {
+        io_uring_prep_openat(self, AT_FDCWD, path, flags, permissions)
+    }
+    @inline(__always) func prepareRead(_ fd: Int32, into buffer: UnsafeMutableRawPointer?, count: Int, at offset: Int) {
+        io_uring_prep_read(self, fd, buffer, UInt32(clamping: count), UInt64(offset))
+    }
+    @inline(__always) func prepareWrite(_ fd: Int32, _ bytes: UnsafeRawPointer?, count: Int, at offset: Int) {
+        io_uring_prep_write(self, fd, bytes, UInt32(clamping: count), UInt64(offset))
+    }
+    @inline(__always) func prepareClose(_ fd: Int32) {
+        io_uring_prep_close(self, fd)
+    }
+    /// A `statx` of `fd` into `buffer` (`Ring.statxBufferSize` bytes; decode with `Ring.decodeStatx`).
+    @inline(__always) func prepareStatx(_ fd: Int32, into buffer: UnsafeMutableRawPointer) {
+        spindle_prep_statx_fd(self, fd, buffer)
+    }
+    /// Cancels the operation whose `user_data` is `userData`.
+    @inline(__always) func prepareCancel(userData: UInt64) {
+        io_uring_prep_cancel64(self, userData, 0)
+    }
+    /// Cancels every operation on descriptor `fd`.
+    @inline(__always) func prepareCancel(descriptor fd: Int32) {
+        io_uring_prep_cancel_fd(self, fd, 0)
+    }
+}
+
+/// The CQE flags Spindle reads.
+enum CompletionFlags {
+    /// A multishot operation stays armed after this CQE.
+    static let more = UInt32(IORING_CQE_F_MORE)
+    /// The CQE carries a provided buffer's id (in the bits above `bufferShift`).
+    static let buffer = UInt32(IORING_CQE_F_BUFFER)
+    static let bufferShift = UInt32(IORING_CQE_BUFFER_SHIFT)
+}
+
+extension Ring {
+    /// Bytes `prepareStatx` writes.
+    static let statxBufferSize = Int(SPINDLE_STATX_BUFFER_SIZE)
+
+    /// Size, mode and modification time from a `struct statx` filled by `prepareStatx`.
+    static func decodeStatx(_ buffer: UnsafeRawPointer) -> File.Status {
+        let decoded = spindle_statx_decode(buffer)
+        return File.Status(size: Int(decoded.size), mode: UInt16(truncatingIfNeeded: decoded.mode),
+                           modificationTime: decoded.modification_seconds)
+    }
+
+    /// Hands every available CQE to `body` (user_data, result, flags) and marks them seen.
+    @inline(__always)
+    func forEachCompletion(batch: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>, batchSize: Int,
+                           _ body: (UInt64, Int32, UInt32) -> Void) {
+        while true {
+            let n = Int(io_uring_peek_batch_cqe(ring, batch, UInt32(batchSize)))
+            if n == 0 { return }
+            for i in 0..<n {
+                let cqe = batch[i]!
+                body(cqe.pointee.user_data, cqe.pointee.res, cqe.pointee.flags)
+            }
+            io_uring_cq_advance(ring, UInt32(n))
+        }
+    }
+}
+
+/// Storage for `Ring.forEachCompletion`'s batch of CQE pointers.
+typealias CompletionBatch = UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>

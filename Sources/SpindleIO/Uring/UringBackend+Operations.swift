@@ -1,4 +1,3 @@
-import CSpindle
 import SpindleFibers
 import SpindleMemory
 #if canImport(Glibc)
@@ -18,7 +17,7 @@ extension UringBackend {
     func perform(
         _ operation: @autoclosure () -> String,
         deadline: Deadline? = nil,
-        _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
+        _ prepare: (SubmissionEntry) -> Void
     ) throws -> (result: Int32, flags: UInt32) {
         let core = Fiber.currentCore(operation())
         if core.isCancelRequested { throw CancellationError() }
@@ -28,14 +27,14 @@ extension UringBackend {
             let userData = UInt64(UInt(bitPattern: c))
             let sqe = ring.nextSQE()
             prepare(sqe)
-            spindle_sqe_set(sqe, userData, 0)
+            sqe.setUserData(userData)
             inFlight += 1
             let reason = Fiber.park(core, cancellable: true, deadline: deadline)
             if !c.pointee.done {
                 timedOut = reason == .timedOut
                 let cancel = ring.nextSQE()
-                io_uring_prep_cancel64(cancel, userData, 0)
-                spindle_sqe_set(cancel, 0, 0)
+                cancel.prepareCancel(userData: userData)
+                cancel.setUserData(0)
                 while !c.pointee.done { _ = Fiber.park(core, cancellable: false, deadline: nil) }
             }
             return (c.pointee.result, c.pointee.flags)
@@ -50,13 +49,13 @@ extension UringBackend {
 
     package func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws -> Int {
         Int(try perform("recv", deadline: deadline) { sqe in
-            io_uring_prep_recv(sqe, fd, buffer.baseAddress, buffer.count, 0)
+            sqe.prepareReceive(fd, into: buffer.baseAddress, count: buffer.count)
         }.result)
     }
 
     package func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws -> Int {
         Int(try perform("send", deadline: deadline) { sqe in
-            io_uring_prep_send(sqe, fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+            sqe.prepareSend(fd, bytes.baseAddress, count: bytes.count)
         }.result)
     }
 
@@ -66,7 +65,7 @@ extension UringBackend {
         message.msg_iovlen = vectors.count
         return try withUnsafePointer(to: &message) { m in
             Int(try perform("sendmsg", deadline: deadline) { sqe in
-                io_uring_prep_sendmsg(sqe, fd, m, UInt32(MSG_NOSIGNAL))
+                sqe.prepareSendMessage(fd, m)
             }.result)
         }
     }
@@ -74,7 +73,7 @@ extension UringBackend {
     package func connect(_ fd: Int32, to address: SocketAddress, deadline: Deadline?) throws {
         try address.withSockaddr { sa, len in
             _ = try perform("connect(\(address))", deadline: deadline) { sqe in
-                io_uring_prep_connect(sqe, fd, sa, len)
+                sqe.prepareConnect(fd, sa, length: len)
             }
         }
     }
@@ -82,33 +81,31 @@ extension UringBackend {
     package func openFile(_ path: String, flags: Int32, permissions: UInt32) throws -> Int32 {
         try path.withCString { cPath in
             try perform("openat(\(path))") { sqe in
-                io_uring_prep_openat(sqe, AT_FDCWD, cPath, flags, permissions)
+                sqe.prepareOpen(cPath, flags: flags, permissions: permissions)
             }.result
         }
     }
 
     package func readFile(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
         Int(try perform("read") { sqe in
-            io_uring_prep_read(sqe, fd, buffer.baseAddress, UInt32(clamping: buffer.count), UInt64(offset))
+            sqe.prepareRead(fd, into: buffer.baseAddress, count: buffer.count, at: offset)
         }.result)
     }
 
     package func writeFile(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws -> Int {
         Int(try perform("write") { sqe in
-            io_uring_prep_write(sqe, fd, bytes.baseAddress, UInt32(clamping: bytes.count), UInt64(offset))
+            sqe.prepareWrite(fd, bytes.baseAddress, count: bytes.count, at: offset)
         }.result)
     }
 
     package func statusOfFile(_ fd: Int32) throws -> File.Status {
-        let decoded = try withUnsafeTemporaryAllocation(byteCount: Int(SPINDLE_STATX_BUFFER_SIZE), alignment: 16) { buffer in
-            _ = try perform("statx") { sqe in spindle_prep_statx_fd(sqe, fd, buffer.baseAddress) }
-            return spindle_statx_decode(buffer.baseAddress)
+        try withUnsafeTemporaryAllocation(byteCount: Ring.statxBufferSize, alignment: 16) { buffer in
+            _ = try perform("statx") { sqe in sqe.prepareStatx(fd, into: buffer.baseAddress!) }
+            return Ring.decodeStatx(buffer.baseAddress!)
         }
-        return File.Status(size: Int(decoded.size), mode: UInt16(truncatingIfNeeded: decoded.mode),
-                           modificationTime: decoded.modification_seconds)
     }
 
     package func closeFile(_ fd: Int32) throws {
-        _ = try perform("close") { sqe in io_uring_prep_close(sqe, fd) }
+        _ = try perform("close") { sqe in sqe.prepareClose(fd) }
     }
 }

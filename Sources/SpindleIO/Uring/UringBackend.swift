@@ -1,4 +1,3 @@
-import CSpindle
 import SpindleFibers
 import SpindleMemory
 #if canImport(Glibc)
@@ -57,7 +56,7 @@ package final class UringBackend: IOBackend {
     @exclusivity(unchecked) private var wakerArmed = false
     /// Armed acceptors (told when the ring goes away so they never touch it afterwards).
     @exclusivity(unchecked) private var acceptors: [ObjectIdentifier: Acceptor] = [:]
-    private let batch: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
+    private let batch: CompletionBatch
     private let batchSize = 256
     private let slot: IOThreadState
 
@@ -109,14 +108,8 @@ package final class UringBackend: IOBackend {
 
     /// Processes every available CQE.
     private func reap() {
-        while true {
-            let n = Int(io_uring_peek_batch_cqe(ring.ring, batch, UInt32(batchSize)))
-            if n == 0 { return }
-            for i in 0..<n {
-                let cqe = batch[i]!
-                dispatch(userData: cqe.pointee.user_data, result: cqe.pointee.res, flags: cqe.pointee.flags)
-            }
-            io_uring_cq_advance(ring.ring, UInt32(n))
+        ring.forEachCompletion(batch: batch, batchSize: batchSize) { userData, result, flags in
+            dispatch(userData: userData, result: result, flags: flags)
         }
     }
 
@@ -134,7 +127,7 @@ package final class UringBackend: IOBackend {
             return
         }
         let object = UnsafeRawPointer(bitPattern: UInt(userData & ~Tag.mask))
-        let ended = flags & IORING_CQE_F_MORE == 0
+        let ended = flags & CompletionFlags.more == 0
         switch Tag(rawValue: tag) {
         case .receiver:
             if ended { inFlight -= 1 }
@@ -161,8 +154,8 @@ package final class UringBackend: IOBackend {
     /// threads wakes a worker waiting in `io_uring_enter`.
     private func armWaker() {
         let sqe = ring.nextSQE()
-        io_uring_prep_poll_multishot(sqe, scheduler.waker.fd, UInt32(POLLIN))
-        spindle_sqe_set(sqe, Tag.waker.rawValue, 0)
+        sqe.preparePollMultishot(scheduler.waker.fd, events: UInt32(POLLIN))
+        sqe.setUserData(Tag.waker.rawValue)
         wakerArmed = true
     }
 
@@ -178,8 +171,8 @@ package final class UringBackend: IOBackend {
     /// freed it (at worst it finds nothing and completes with `-ENOENT`, unread).
     private func cancel(userData: UInt64) {
         let sqe = ring.nextSQE()
-        io_uring_prep_cancel64(sqe, userData, 0)
-        spindle_sqe_set(sqe, 0, 0)
+        sqe.prepareCancel(userData: userData)
+        sqe.setUserData(0)
     }
 
     // MARK: - Accepting
@@ -187,8 +180,8 @@ package final class UringBackend: IOBackend {
     package func startAccepting(_ acceptor: Acceptor) {
         guard !acceptor.isArmed else { return }
         let sqe = ring.nextSQE()
-        io_uring_prep_multishot_accept(sqe, acceptor.fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-        spindle_sqe_set(sqe, Self.userData(acceptor, .acceptor), 0)
+        sqe.prepareMultishotAccept(acceptor.fd)
+        sqe.setUserData(Self.userData(acceptor, .acceptor))
         inFlight += 1
         acceptor.isArmed = true
         acceptors[ObjectIdentifier(acceptor)] = acceptor  // keeps it alive until its last CQE
@@ -197,8 +190,8 @@ package final class UringBackend: IOBackend {
     package func stopAccepting(_ acceptor: Acceptor) {
         guard acceptor.isArmed else { return }
         let sqe = ring.nextSQE()
-        io_uring_prep_cancel_fd(sqe, acceptor.fd, 0)
-        spindle_sqe_set(sqe, 0, 0)
+        sqe.prepareCancel(descriptor: acceptor.fd)
+        sqe.setUserData(0)
         ring.submit()  // before the caller closes the descriptor
     }
 
@@ -219,12 +212,11 @@ package final class UringBackend: IOBackend {
     private func armReceive(_ receiver: StreamReceiver) {
         let sqe = ring.nextSQE()
         if ring.features.multishotRecv {
-            io_uring_prep_recv_multishot(sqe, receiver.fd, nil, 0, 0)
+            sqe.prepareMultishotReceive(receiver.fd)
         } else {
-            io_uring_prep_recv(sqe, receiver.fd, nil, buffers.configuration.size, 0)
+            sqe.prepareReceive(receiver.fd, into: nil, count: buffers.configuration.size)
         }
-        spindle_sqe_set(sqe, Self.userData(receiver, .receiver), SPINDLE_IOSQE_BUFFER_SELECT)
-        spindle_sqe_set_buf_group(sqe, buffers.configuration.group)
+        sqe.setUserData(Self.userData(receiver, .receiver), selectingBufferFrom: buffers.configuration.group)
         inFlight += 1
         if receiver.armedDelegate == nil { receiver.armedDelegate = receiver.currentDelegate }
     }
@@ -236,8 +228,8 @@ package final class UringBackend: IOBackend {
     }
 
     private func receiverCompleted(_ receiver: StreamReceiver, result: Int32, flags: UInt32, ended: Bool) {
-        if flags & IORING_CQE_F_BUFFER != 0 {
-            let id = UInt16(flags >> IORING_CQE_BUFFER_SHIFT)
+        if flags & CompletionFlags.buffer != 0 {
+            let id = UInt16(truncatingIfNeeded: flags >> CompletionFlags.bufferShift)
             if result > 0 { receiver.deliver(.bytes(UnsafeRawBufferPointer(start: buffers.bytes(id), count: Int(result)))) }
             buffers.recycle(id)
         }
@@ -265,8 +257,8 @@ package final class UringBackend: IOBackend {
 
     package func startSending(_ send: AsyncSend) {
         let sqe = ring.nextSQE()
-        io_uring_prep_send(sqe, send.fd, send.bytes.baseAddress! + send.sent, send.bytes.count - send.sent, Int32(MSG_NOSIGNAL))
-        spindle_sqe_set(sqe, Self.userData(send, .send), 0)
+        sqe.prepareSend(send.fd, send.bytes.baseAddress! + send.sent, count: send.bytes.count - send.sent)
+        sqe.setUserData(Self.userData(send, .send))
         inFlight += 1
     }
 

@@ -1,7 +1,7 @@
+// Threads and signals: the pthread and signal calls of SpindleIO.
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSpindle
 import SpindleMemory
 
 /// A plain OS thread running one closure (runtime workers, offload threads).
@@ -22,7 +22,7 @@ package final class OSThread: @unchecked Sendable {
         let context = Unmanaged.passRetained(thread).toOpaque()
         let rc = pthread_create(&thread.handle, nil, { raw in
             let thread = Unmanaged<OSThread>.fromOpaque(raw!).takeRetainedValue()
-            thread.name.withCString { spindle_set_thread_name($0) }
+            ThreadSyscalls.setCurrentThreadName(thread.name)
             thread.body()
             return nil
         }, context)
@@ -35,4 +35,26 @@ package final class OSThread: @unchecked Sendable {
 
     /// Waits for the thread to finish.
     package func join() { pthread_join(handle, nil) }
+}
+
+/// Turns SIGTERM/SIGINT into a call of `onSignal` (once), on a thread of its own via sigwait.
+/// The signals are blocked in the calling thread first, so threads started afterwards (the
+/// workers) inherit the mask and only the watcher receives them.
+package enum SignalWatcher {
+    /// Blocks SIGTERM and SIGINT in the calling thread and starts the watcher thread.
+    /// Cost: one thread, parked in `sigwait`.
+    package static func start(_ onSignal: @escaping @Sendable () -> Void) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let watched = set
+        _ = try? OSThread.start(name: "spindle-signals") {
+            var set = watched
+            var signal: Int32 = 0
+            sigwait(&set, &signal)
+            onSignal()
+        }
+    }
 }
