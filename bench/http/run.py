@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """The HTTP (plaintext) benchmark behind `make bench-http` / `make -C bench http`.
 
-Three servers, each with one worker pinned to one CPU (SERVER_CPU), answer `GET /plaintext` with
-"Hello, World!" over keep-alive connections on 127.0.0.1:
+Four servers (five with --baseline), each with one worker pinned to one CPU (SERVER_CPU), answer
+`GET /plaintext` with "Hello, World!" over keep-alive connections on 127.0.0.1:
 
-  Spindle   Examples/Hello (`Hello --port P --workers 1`), release build
+  Spindle   Examples/Hello (`Hello --port P --workers 1`), release build, on io_uring
+            (SPINDLE_IO=uring)
+  epoll     the same binary on the epoll backend (SPINDLE_IO=epoll)
+  base      with --baseline: Hello built from another commit (BASELINE=<commit> in the Makefile),
+            on io_uring: the A/B of a change to the io_uring path, interleaved in the same run
   nginx     nginx-light, generated config: worker_processes 1, master_process off (the one
             process is the worker; its PID is the one measured), access_log off,
             `return 200 "Hello, World!"`, keepalive_requests 1000000
@@ -39,7 +43,7 @@ import benchutil  # noqa: E402
 
 benchutil.PROGRAM = "bench-http"
 benchutil.PORT_HINT = "pick other ports with HTTP_PORT=... (make -C bench http HTTP_PORT=7450)"
-SERVERS = ("Spindle", "nginx", "C")
+SERVERS = ("Spindle", "epoll", "nginx", "C")
 DEPTHS = (1, 16)
 
 
@@ -48,6 +52,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spindle", required=True, help="Hello executable (Examples/Hello)")
     parser.add_argument("--c-server", required=True, help="c-http-server executable")
+    parser.add_argument("--baseline", help="a Hello executable built from another commit (the A/B baseline)")
+    parser.add_argument("--baseline-label", default="", help="what the baseline is (its commit), for the report")
     parser.add_argument("--nginx", default="/usr/sbin/nginx")
     parser.add_argument("--workdir", required=True, help="where the nginx config and the server logs go")
     parser.add_argument("--csv", default=os.path.join(here, "..", "out", "http.csv"))
@@ -62,37 +68,43 @@ def main():
     os.makedirs(workdir, exist_ok=True)
     install_cleanup()
 
+    servers_run = SERVERS + (("base",) if args.baseline else ())
     started = time.monotonic()
     root = os.path.abspath(os.path.join(here, "..", ".."))
-    print_header(args, root, "plaintext keep-alive, Spindle vs nginx vs C liburing (one worker on one core each)",
+    print_header(args, root, "plaintext keep-alive, Spindle (io_uring, epoll) vs nginx vs C liburing (one worker on one core each)"
+                 + (f"; A/B against {args.baseline_label or args.baseline}" if args.baseline else ""),
                  [tool_version([args.wrk, "--version"]), tool_version([args.nginx, "-v"])])
     print(f"samples    {args.reps} rotating turns per server and depth, {args.seconds:g} s each "
           f"(after a {args.warmup:g} s warm-up per server and depth); medians (min–max)\n")
 
-    ports = {"Spindle": args.port + 1, "nginx": args.port + 2, "C": args.port + 3}
-    logs = {name: open(os.path.join(workdir, f"{name.lower()}.log"), "w") for name in SERVERS}
+    ports = {"Spindle": args.port + 1, "nginx": args.port + 2, "C": args.port + 3, "epoll": args.port + 4, "base": args.port + 5}
+    logs = {name: open(os.path.join(workdir, f"{name.lower()}.log"), "w") for name in servers_run}
     nginx_dir = os.path.join(workdir, "nginx")
     argv = {
         "Spindle": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["Spindle"]), "--workers", "1"],
         "nginx": nginx_argv(args.nginx, nginx_dir, nginx_config(nginx_dir, ports["nginx"])),
         "C": [args.c_server, str(ports["C"])],
+        "epoll": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["epoll"]), "--workers", "1"],
+        "base": [args.baseline or "", "--host", "127.0.0.1", "--port", str(ports["base"]), "--workers", "1"],
     }
+    env = {"Spindle": dict(os.environ, SPINDLE_IO="uring"), "epoll": dict(os.environ, SPINDLE_IO="epoll")}
     servers = {}
-    for name in SERVERS:
-        servers[name] = start_server(name, argv[name], ports[name], args.server_cpu, logs[name])
-    for name in SERVERS:
+    for name in servers_run:
+        servers[name] = start_server(name, argv[name], ports[name], args.server_cpu, logs[name], env=env.get(name))
+    for name in servers_run:
         print(describe_server(name, servers[name], probe(name, ports[name])))
     print()
 
     for depth in DEPTHS:
-        for name in SERVERS:
+        for name in servers_run:
             run_wrk(args, servers[name], ports[name], depth, args.warmup)
 
     rows = []
-    samples = {(name, depth): [] for name in SERVERS for depth in DEPTHS}
+    samples = {(name, depth): [] for name in servers_run for depth in DEPTHS}
     budget = RetryBudget()
     for rep in range(args.reps):
-        order = SERVERS[rep % 3:] + SERVERS[:rep % 3]
+        shift = rep % len(servers_run)
+        order = servers_run[shift:] + servers_run[:shift]
         for depth in DEPTHS:
             for name in order:
                 label = f"pipeline {depth:>2}  {name:<7} turn {rep + 1}"
@@ -101,14 +113,14 @@ def main():
                 samples[(name, depth)].append(s)
                 rows.append({"kind": "sample", "server": name, "pipeline": depth, "rep": rep + 1, **s})
                 print(f"  {label}: {turn_line(s)}", flush=True)
-    for name in SERVERS:
+    for name in servers_run:
         servers[name].terminate()
 
     # Table.
     print("\n| pipeline | server | req/s (median) | min–max | p50 | p99 | max | wrk p99 | server CPU | req per server-CPU-s (median) | min–max | wrk CPU | errors | turns used (disturbed) |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for depth in DEPTHS:
-        for name in SERVERS:
+        for name in servers_run:
             every = samples[(name, depth)]
             ss = kept(every)
             wrk_p99 = med(ss, "wrk_p99_us") if depth == 1 else float("nan")
@@ -147,6 +159,22 @@ def main():
             rows.append({"kind": "ratio", "server": f"Spindle/C {key}", "pipeline": depth, "ratio": f"{ratio:.4f}"})
         ratio = med(ng, "req_per_cpu_s") / med(c, "req_per_cpu_s")
         infos.append((f"pipeline {depth}: nginx/C req per server-CPU-s", f"{ratio:.2f}×"))
+        ep = kept(samples[("epoll", depth)])
+        r_epoll = med(ep, "req_per_cpu_s") / med(ng, "req_per_cpu_s")
+        if depth == 1:
+            goals.append((f"pipeline {depth}: epoll backend req per server-CPU-s ≥ 0.9× nginx",
+                          f"{r_epoll:.2f}× ({med(ep, 'req_per_cpu_s'):,.0f} vs {med(ng, 'req_per_cpu_s'):,.0f})",
+                          "PASS" if r_epoll >= 0.9 else "FAIL", "epoll/nginx", r_epoll, depth))
+        else:
+            infos.append((f"pipeline {depth}: epoll/nginx req per server-CPU-s", f"{r_epoll:.2f}×"))
+        infos.append((f"pipeline {depth}: epoll/io_uring req per server-CPU-s",
+                      f"{med(ep, 'req_per_cpu_s') / med(sp, 'req_per_cpu_s'):.2f}×"))
+        if args.baseline:
+            base = kept(samples[("base", depth)])
+            r_base = med(sp, "req_per_cpu_s") / med(base, "req_per_cpu_s")
+            goals.append((f"pipeline {depth}: io_uring req per server-CPU-s ≥ 0.98× the baseline ({args.baseline_label or 'base'})",
+                          f"{r_base:.3f}× ({med(sp, 'req_per_cpu_s'):,.0f} vs {med(base, 'req_per_cpu_s'):,.0f})",
+                          "PASS" if r_base >= 0.98 else "FAIL", "Spindle/base", r_base, depth))
 
     print("\n| goal | measured | result |")
     print("|---|---|---|")
