@@ -1,7 +1,8 @@
 import SpindleFibers
 
 /// The deadlines of one worker's fiber-less connections: an idle keep-alive connection waiting
-/// for its next request, or one whose request head is still arriving. Their receives carry no
+/// for its next request (or sending its last response), one whose request head is still
+/// arriving, or one closing lingeringly after an error response. Their receives carry no
 /// kernel timeout (a linked timeout SQE per receive cost more than the receive's bookkeeping);
 /// instead each waiting connection sits in one list per kind of timeout, and one sweeper fiber
 /// per worker sleeps until the earliest deadline of any list and cancels the receives that are
@@ -16,7 +17,8 @@ import SpindleFibers
 /// Invariant: each list is sorted by deadline, earliest first, so the sweeper only ever looks
 /// at the heads. Appending keeps it sorted because every entry of a kind has the same timeout
 /// and is armed with a deadline taken from the monotonic (coarse) clock: idle deadlines are
-/// "now + idle timeout"; head deadlines are "first byte of the head + head timeout", and a head
+/// "now + idle timeout", linger deadlines "now + lingering-close timeout"; head deadlines are
+/// "first byte of the head + head timeout", and a head
 /// is armed as its first byte arrives, except after a pipelined request, where it is armed
 /// when the serving fiber ends. Such a late arm is what can fall behind the tail; see
 /// `placeEarly` for why clamping it there is safe. An entry is in a list only while it is open:
@@ -35,6 +37,7 @@ package final class ConnectionTimeouts<Entry: TimeoutEntry> {
     // `@exclusivity(unchecked)`: worker thread only, short accesses (see HTTPConnection).
     @exclusivity(unchecked) private var idle = List()
     @exclusivity(unchecked) private var head = List()
+    @exclusivity(unchecked) private var linger = List()
     /// Set when the sweeper must recompute its sleep (an earlier deadline, or stop).
     private let changed = Event()
     /// When the sweeper wakes next on its own (`.max`: not before `changed`).
@@ -56,6 +59,7 @@ package final class ConnectionTimeouts<Entry: TimeoutEntry> {
         switch kind {
         case .idle: body(&idle)
         case .head: body(&head)
+        case .linger: body(&linger)
         }
     }
 
@@ -139,14 +143,15 @@ package final class ConnectionTimeouts<Entry: TimeoutEntry> {
     /// The earliest deadline of any list (`.max` when all are empty).
     package var earliestDeadline: UInt64 {
         min(idle.first?._withUnsafeGuaranteedRef { $0.timeoutLinks.deadline } ?? .max,
-            head.first?._withUnsafeGuaranteedRef { $0.timeoutLinks.deadline } ?? .max)
+            head.first?._withUnsafeGuaranteedRef { $0.timeoutLinks.deadline } ?? .max,
+            linger.first?._withUnsafeGuaranteedRef { $0.timeoutLinks.deadline } ?? .max)
     }
 
     /// Disarms and tells (`timedOut()`) every entry whose deadline is at or before `now`, each
     /// list in deadline order. Returns how many it told.
     @discardableResult
     package func expire(now: UInt64) -> Int {
-        expire(.idle, now: now) + expire(.head, now: now)
+        expire(.idle, now: now) + expire(.head, now: now) + expire(.linger, now: now)
     }
 
     private func expire(_ kind: TimeoutKind, now: UInt64) -> Int {
@@ -187,10 +192,13 @@ package final class ConnectionTimeouts<Entry: TimeoutEntry> {
 
 /// The kinds of connection timeout, one list each: every entry of a list has the same timeout.
 package enum TimeoutKind: UInt8 {
-    /// Between requests on a keep-alive connection (`idleTimeout`, from when it went idle).
+    /// Between requests on a keep-alive connection (`idleTimeout`, from when it went idle), and
+    /// while the last response of a closing connection is being sent (from when it began).
     case idle
     /// While a request head is arriving (`headTimeout`, from the head's first byte).
     case head
+    /// A lingering close after an error response (`lingeringCloseTimeout`, from the FIN).
+    case linger
 }
 
 /// What `ConnectionTimeouts` keeps: an object (a final class) holding its own links, so arming

@@ -24,8 +24,20 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: Duration
     /// How long a request head may take to arrive, from its first byte (default 10 s).
     public var headTimeout: Duration
-    /// How long each body read may wait (default 30 s).
+    /// The total time a request body may keep the server waiting for it (default 60 s): the
+    /// time body reads spend waiting for the client's bytes, summed over the whole body (a
+    /// handler that works between reads is not counted against the client). Past it, the read
+    /// throws `HTTPError(408)`, the client gets `408 Request Timeout` (also when the handler
+    /// turned that error into another) and the connection closes lingeringly. It also bounds
+    /// the wait for the rest of a body the handler left unread, which the server discards.
     public var bodyTimeout: Duration
+    /// The slowest a request body may arrive, in bytes per second of that waiting time, once
+    /// `bodyRateGracePeriod` of it has passed (default 1,024; 0: no floor). Slower: 408 as for
+    /// `bodyTimeout`, without waiting for it to pass (a client dripping a body holds a fiber for
+    /// the grace period, not for the whole `bodyTimeout`).
+    public var minimumBodyRate: Int
+    /// How long a body may arrive slower than `minimumBodyRate` at its start (default 5 s).
+    public var bodyRateGracePeriod: Duration
     /// How long each response write may wait (default 30 s).
     public var writeTimeout: Duration
     /// Open connections per worker; beyond, new ones get 503 and are closed. nil (the default,
@@ -35,6 +47,13 @@ public struct ServerConfiguration: Sendable {
     /// rest is shared by the workers. A cap above what the limit allows makes accept run out of
     /// descriptors (`EMFILE`), which the server survives by backing off, less gracefully.
     public var maxConnectionsPerWorker: Int?
+    /// After an error response (4xx/5xx) that closes the connection: once the response is sent,
+    /// the server half-closes (FIN) and reads and discards what the client still sends, for at
+    /// most this long (default 2 s; zero: close at once), so that a client still sending (a body
+    /// the server refused) reads the response instead of a reset that can wipe it.
+    public var lingeringCloseTimeout: Duration
+    /// ... and at most this many bytes (default 64 KiB): then it closes.
+    public var lingeringCloseMaxBytes: Int
     /// How long `stop()` lets requests in flight finish before cancelling them (default 10 s).
     public var shutdownGracePeriod: Duration
     /// Receive buffers, parsers and arenas made at worker start (default 64).
@@ -52,9 +71,13 @@ public struct ServerConfiguration: Sendable {
         self.limits = .fromEnvironment
         self.idleTimeout = .seconds(60)
         self.headTimeout = .seconds(10)
-        self.bodyTimeout = .seconds(30)
+        self.bodyTimeout = .seconds(60)
+        self.minimumBodyRate = 1024
+        self.bodyRateGracePeriod = .seconds(5)
         self.writeTimeout = .seconds(30)
         self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS")
+        self.lingeringCloseTimeout = .seconds(2)
+        self.lingeringCloseMaxBytes = 64 << 10
         self.shutdownGracePeriod = .seconds(10)
         self.preallocatedRequests = 64
         self.socketSendBufferSize = nil

@@ -1,0 +1,156 @@
+import HTTPTypes
+import Logging
+import SpindleFibers
+import SpindleHTTP
+import SpindleIO
+
+// Responses: the batch they are written into, the fiber's parking writes, the asynchronous
+// send of the batch a fiber leaves behind, and streamed bodies.
+//
+// One send at a time, in order: while a fiber is on the connection, it alone sends (a parking
+// write once the send in flight is done, or, as it ends, an asynchronous send of its batch);
+// without a fiber, `sendCompleted` starts the batch queued behind the send that completed.
+extension HTTPConnection {
+    /// Batched responses are sent once they reach this size, even if more requests are buffered.
+    static let flushThreshold = 64 << 10
+
+    /// The output batch responses are written into (taken from the pool on first use).
+    func batchForWriting() -> OutputBox {
+        if let batch { return batch }
+        let output = worker.outputs.take() ?? OutputBox()
+        batch = output
+        return output
+    }
+
+    /// Serving fiber: sends the batch (after the send in flight) and gives its buffer back. Parks
+    /// until sent. A failure closes the connection (the fiber goes on to its end) and throws.
+    func flushOutput(deadline: Deadline) throws {
+        try waitForSend(deadline: deadline)
+        guard let output = batch else { return }
+        batch = nil
+        defer { worker.outputs.giveBack(output) }
+        guard output.buffer.count > 0 else { return }
+        do {
+            try socket.write(output.buffer.readableBytes, deadline: deadline)
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    /// Parks the serving fiber until the send in flight is done. Throws when the connection is
+    /// closing, or when the client has not taken the bytes by `deadline` (then it closes).
+    private func waitForSend(deadline: Deadline) throws {
+        while sending != nil {
+            guard case .serving = state else { throw CancellationError() }
+            switch park(deadline: deadline) {
+            case .ready:
+                continue
+            case .timedOut:
+                close()
+                throw TimeoutError()
+            case .cancelled, .closing:
+                throw CancellationError()
+            }
+        }
+        guard case .serving = state else { throw CancellationError() }
+    }
+
+    /// Hands the batch to an asynchronous send, unless one is in flight (then the batch waits
+    /// for its completion). Not while a fiber serves (it sends itself), except as it ends.
+    func sendBatch() {
+        guard sending == nil, let output = batch else { return }
+        batch = nil
+        guard output.buffer.count > 0 else { worker.outputs.giveBack(output); return }
+        sending = output
+        worker.asyncSends += 1
+        socket.sendAsync(output.buffer.readableBytes, delegate: self)  // holds self until done
+    }
+
+    /// The asynchronous send is done (scheduler loop): give its buffer back, then go on by state.
+    func sendCompleted(errno: Int32) {
+        if let sending { worker.outputs.giveBack(sending) }
+        sending = nil
+        worker.asyncSends -= 1
+        if errno != 0 {
+            close()  // the client is gone (or close() cancelled the send)
+        } else {
+            switch state {
+            case .serving:
+                wakeWaiter()
+            case .idle, .readingHead:
+                sendBatch()
+            case .sendingLast:
+                sendBatch()
+                if sending == nil { lastResponseSent() }
+            case .cancelling, .lingering, .closed:
+                break
+            }
+        }
+        if worker.stopping { worker.drained.set() }
+    }
+
+    // MARK: - Writing responses (serving fiber)
+
+    /// Writes `response` (into the batch for content-length bodies, straight out for streamed
+    /// ones); returns true when the connection must close afterwards.
+    func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool) throws -> Bool {
+        let persistence: HTTPConnectionPersistence = keepAlive ? head.persistence : .close
+        let output = batchForWriting()
+        let writeTimeout = worker.configuration.writeTimeout
+        /// Appends a `Content-Length` response to the batch; sends the batch once it is large.
+        func appendToBatch(_ body: UnsafeRawBufferPointer) throws -> Bool {
+            let close = output.writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
+                                                    requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
+            if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: .coarseNow + writeTimeout) }
+            return close
+        }
+        switch response.body {
+        case .empty:
+            return try appendToBatch(UnsafeRawBufferPointer(start: nil, count: 0))
+        case .bytes(let bytes):
+            return try bytes.withUnsafeBytes { try appendToBatch($0) }
+        case .text(var text):
+            return try text.withUTF8 { try appendToBatch(UnsafeRawBufferPointer($0)) }
+        case .stream(let produce) where !head.version.hasHTTP11Semantics:
+            // HTTP/1.0 clients do not know chunked: the body ends with the connection.
+            _ = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .closeDelimited,
+                                        persistence: .close, into: &output.buffer)
+            try flushOutput(deadline: .coarseNow + writeTimeout)
+            if head.isHEAD { return true }
+            let socket = self.socket
+            do {
+                try produce(BodyWriter { chunk in
+                    guard chunk.count > 0 else { return }
+                    try socket.write(chunk, deadline: .now + writeTimeout)
+                })
+            } catch {
+                worker.logger.error("streaming handler failed: \(error)")
+            }
+            return true
+        case .stream(let produce):
+            let close = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .chunked,
+                                                persistence: persistence, into: &output.buffer)
+            try flushOutput(deadline: .coarseNow + writeTimeout)
+            if head.isHEAD { return close }
+            let socket = self.socket
+            let chunkOutput = worker.outputs.take() ?? OutputBox()
+            defer { worker.outputs.giveBack(chunkOutput) }
+            let writer = BodyWriter { chunk in
+                guard chunk.count > 0 else { return }
+                chunkOutput.buffer.removeAll()
+                HTTPChunkedEncoder.writeChunk(chunk, into: &chunkOutput.buffer)
+                try socket.write(chunkOutput.buffer.readableBytes, deadline: .now + writeTimeout)
+            }
+            do {
+                try produce(writer)
+            } catch {
+                // Headers are gone: the only honest signal left is an aborted body.
+                worker.logger.error("streaming handler failed: \(error)")
+                return true
+            }
+            HTTPChunkedEncoder.writeLastChunk(into: &batchForWriting().buffer)
+            return close
+        }
+    }
+}

@@ -1,0 +1,206 @@
+import HTTPTypes
+import Logging
+import SpindleFibers
+import SpindleHTTP
+import SpindleIO
+import SpindleMemory
+
+/// The request a fiber is serving: its head (views into the connection's receive buffer and
+/// parser) and the state of its body. One per request, in `HTTPConnection.exchange` while a
+/// fiber serves it; no allocation.
+struct Exchange {
+    let head: HTTPRequestHead
+    var decoder: HTTPBodyDecoder
+    /// Where the body starts in the receive buffer (the head before it stays valid).
+    let bodyBase: Int
+    /// Decoded body bytes already consumed from the decoder but not yet handed out.
+    var decodedPending: Range<Int> = 0..<0
+    /// The client asked for `100 Continue` and has not been sent it.
+    var continueOwed: Bool
+    /// What the connection does after the response (raised by body failures).
+    var after: HTTPConnection.AfterResponse = .keepAlive
+    /// Why the body could not be read; later reads fail the same way.
+    var bodyFailure: BodyFailure? = nil
+    /// Nanoseconds body reads have spent waiting for the client (`bodyTimeout` bounds them), and
+    /// the body bytes that arrived meanwhile (for `minimumBodyRate`).
+    var bodyWaitNanoseconds: UInt64 = 0
+    var bodyBytesWaitedFor = 0
+}
+
+/// Why a request body could not be read: each ends the connection after the response.
+enum BodyFailure {
+    /// `bodyTimeout` of waiting passed (`rateTooLow`: the body came slower than `minimumBodyRate`).
+    case timedOut(rateTooLow: Bool)
+    /// The framing is invalid or over a limit (its status: 400, 413, 431).
+    case malformed(HTTPParseError)
+    /// A chunk line or trailer larger than the receive buffer.
+    case framingTooLarge
+    /// The client closed its side before the end of the body.
+    case clientClosed
+
+    /// The error body reads throw (and the response when the handler does not answer it itself).
+    var error: HTTPError {
+        switch self {
+        case .timedOut(let rateTooLow):
+            HTTPError(.requestTimeout, rateTooLow ? "the request body arrives too slowly" : "the request body did not arrive in time")
+        case .malformed(let error):
+            HTTPError(error.status, error.reason.explanation)
+        case .framingTooLarge:
+            HTTPError(.contentTooLarge, "request body framing larger than the receive buffer")
+        case .clientClosed:
+            HTTPError(.badRequest, "the client closed the connection before the end of the body")
+        }
+    }
+}
+
+// The serving fiber: one per complete head; it answers that request and the complete requests
+// buffered behind it, in order, then ends (`servingEnded`).
+extension HTTPConnection {
+    /// The request whose head `parseHead` just completed (`consumed` bytes of `buffer`) becomes
+    /// the one being served.
+    func beginExchange(_ head: HTTPRequestHead, consumed: Int) {
+        let buffer = self.buffer!
+        buffer.start += consumed
+        exchange = Exchange(head: head, decoder: HTTPBodyDecoder(framing: head.framing, limits: worker.configuration.limits),
+                            bodyBase: buffer.start, continueOwed: head.expectsContinue)
+    }
+
+    /// The serving fiber's body.
+    func serve() {
+        worker.activeRequests += 1
+        var after = AfterResponse.keepAlive
+        var halfHeadSince: Deadline? = nil
+        serving: while true {
+            after = respond()
+            parserBox!.parser.reset()
+            guard after == .keepAlive else { break }
+            guard case .serving = state, !worker.stopping else { after = .close; break }
+            switch parseNextHead() {
+            case .complete:
+                continue serving
+            case .nothing:
+                break
+            case .partial(let since):
+                halfHeadSince = since
+            case .malformed(let error):
+                let output = batchForWriting()
+                output.writer.writeError(error, into: &output.buffer)
+                after = .closeLingering
+            }
+            break
+        }
+        servingEnded(after, halfHeadSince: halfHeadSince)
+        worker.requestFinished()
+    }
+
+    enum NextHead {
+        case complete
+        case nothing
+        case partial(since: Deadline)
+        case malformed(HTTPParseError)
+    }
+
+    /// Parses the next pipelined head from the buffered bytes (overflow absorbed first; the
+    /// previous request's views are gone, so the buffer may be compacted); a complete one becomes
+    /// `exchange`.
+    private func parseNextHead() -> NextHead {
+        exchange = nil
+        absorbOverflow(compacting: true)
+        guard let buffer, !buffer.isEmpty else { return .nothing }
+        switch parserBox!.parser.parseHead(buffer.readable) {
+        case .complete(let head, let consumed):
+            beginExchange(head, consumed: consumed)
+            return .complete
+        case .incomplete:
+            // A full buffer of head with more bytes behind it cannot become a head.
+            return hasOverflow ? .malformed(HTTPParseError(.headerSectionTooLarge)) : .partial(since: .coarseNow)
+        case .error(let error):
+            return .malformed(error)
+        }
+    }
+
+    /// Serves `exchange`: routes, runs the handler, leaves the body behind, writes the response.
+    /// Returns what the connection does next.
+    private func respond() -> AfterResponse {
+        let head = exchange!.head
+        let arena = worker.arenas.take() ?? RequestArena()
+        defer { worker.arenas.giveBack(arena) }
+        worker.nextRequestID &+= 1
+        let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
+        var response: Response
+        switch worker.router.match(method: head.methodBytes, path: head.routingPath) {
+        case .found(let handler, let parameters):
+            let context = Context(parameters: parameters, requestID: requestID, serverLogger: worker.logger, arena: arena)
+            do {
+                response = try handler(Request(head: head, connection: self), context)
+            } catch let error as HTTPError {
+                response = .text(error.message + "\n", status: error.status)
+            } catch {
+                if let failure = exchange!.bodyFailure {
+                    // The handler passed on (or wrapped) the body's error: answer what it was.
+                    let error = failure.error
+                    response = .text(error.message + "\n", status: error.status)
+                } else {
+                    if case .serving = state {
+                        context.logger.error("handler failed: \(error)", metadata: ["method": "\(head.methodString)", "target": "\(head.targetString)"])
+                    }
+                    response = .text("Internal Server Error (request \(requestID))\n", status: .internalServerError)
+                }
+            }
+        case .notFound:
+            response = .text("Not Found\n", status: .notFound)
+        case .methodNotAllowed(let allowed):
+            response = .text("Method Not Allowed\n", status: .methodNotAllowed)
+            let names = allowed.map(\.rawValue) + (allowed.contains(.get) && !allowed.contains(.head) ? ["HEAD"] : [])
+            response.headerFields[.allow] = names.joined(separator: ", ")
+        }
+        // Leave the body behind us: small rests are read and dropped (their framing checked),
+        // large or slow ones end the connection.
+        if exchange!.bodyFailure == nil && !exchange!.decoder.isComplete {
+            if exchange!.continueOwed {
+                exchange!.after = .closeLingering  // 100 was never sent: do not ask for the body now
+            } else {
+                switch skipBody(upTo: 64 << 10) {
+                case .skipped:
+                    break
+                case .unfinished:
+                    exchange!.after = .closeLingering
+                case .invalid(let failure):
+                    let error = failure.error  // the handler never saw the body: its response goes
+                    response = .text(error.message + "\n", status: error.status)
+                }
+            }
+        }
+        var after = exchange!.after
+        let keepAlive = head.keepAlive && after == .keepAlive
+        let mustClose: Bool
+        do {
+            mustClose = try write(response, for: head, keepAlive: keepAlive)
+        } catch {
+            return .close  // the connection failed (and is closing)
+        }
+        if mustClose || !keepAlive {
+            after = max(after, response.status.code >= 400 ? .closeLingering : .close)
+        }
+        return after
+    }
+
+    // MARK: - Parking the serving fiber
+
+    /// Parks the serving fiber until `wakeWaiter` (bytes, end of input, a send's completion, a
+    /// close), `deadline`, or its cancellation.
+    func park(deadline: Deadline?) -> WakeReason {
+        let core = Fiber.currentCore("HTTPConnection.park")
+        waiter = core
+        let reason = Fiber.park(core, cancellable: true, deadline: deadline)
+        waiter = nil
+        return reason
+    }
+
+    /// Wakes the serving fiber if it is parked in `park(deadline:)` (it re-checks what it waits for).
+    func wakeWaiter() {
+        guard let waiter else { return }
+        self.waiter = nil
+        waiter.scheduler._withUnsafeGuaranteedRef { _ = $0.unpark(waiter, with: .ready) }
+    }
+}
