@@ -15,7 +15,7 @@
 //       "established <count>", then holds them idle until a line "release" arrives on stdin
 //       (or <holdSeconds> pass). Then sends a second request on every connection (it must still
 //       be open: keep-alive), closes them all, prints "ok <count>" and exits 0.
-//   spindle-server-probe serve [--grace <ms>] [--workers <n>] [--signals] [--nofile <n>]
+//   spindle-server-probe serve [--grace <ms>] [--workers <n>] [--signals] [--nofile <n>] [--send-buffer <bytes>]
 //       Runs a Spindle server on 127.0.0.1 (port 0) for scenarios that may stop the process
 //       (see `serve`), prints "port <n>", and serves until stdin reaches its end or reads
 //       "stop" (with --signals: until SIGTERM or SIGINT); then stops gracefully, prints
@@ -267,11 +267,16 @@ func openDescriptorCount() -> Int {
 ///   POST /echo         echoes the body (`readAll`).
 ///   GET  /hello        "Hello, World!"
 ///   GET  /sleep?ms=N   parks the handler N ms (counted: in flight, completed, failed)
+///   GET  /bytes?n=N    N bytes of a pattern
+///   GET  /touch-after-sleep?ms=N&probe=P  parks N ms (a cancellation ends the sleep early),
+///                      then reads its request's path and fields (views into the receive
+///                      buffer); counts (`changed`) an X-Probe field that is no longer P
 /// Options: `--grace <ms>` shutdown grace period (default 2000), `--workers <n>` (default 1),
+/// `--send-buffer <bytes>` `socketSendBufferSize` (default: the kernel's),
 /// `--signals`: the server is started with `handleSignals: true` and stops on SIGTERM/SIGINT.
 /// Commands on stdin: `inflight` prints "inflight <n>"; `stop` (or end of input) prints
 /// "stopping", calls stop() and wait(), then prints
-/// "stopped wait_ms=<ms> completed=<n> failed=<n> fds_before=<n> fds_after=<n>" and exits 0.
+/// "stopped wait_ms=<ms> completed=<n> failed=<n> changed=<n> fds_before=<n> fds_after=<n>" and exits 0.
 /// With `--signals`, `stop` is not a command: the main thread waits for the server, and
 /// wait_ms is -1 (the sender of the signal times it).
 func serve(graceMilliseconds: Int, workers: Int, signals: Bool, descriptorLimit: Int?) {
@@ -284,6 +289,7 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, descriptorLimit:
     let inFlight = Atomic<Int>(0)
     let completed = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
+    let changed = Atomic<Int>(0)
     let router = Router<Handler>()
     router.on(.post, "/small-read") { request, _ in
         var body: [UInt8] = []
@@ -297,6 +303,15 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, descriptorLimit:
     }
     router.on(.post, "/echo") { request, _ in .bytes(try request.body.readAll()) }
     router.on(.get, "/hello") { _, _ in .text("Hello, World!") }
+    router.on(.get, "/bytes") { request, _ in
+        .bytes([UInt8](repeating: UInt8(ascii: "b"), count: Int(request.queryParameter("n") ?? "") ?? 0))
+    }
+    router.on(.get, "/touch-after-sleep") { request, _ in
+        let probe = request.queryParameter("probe")
+        try? Fiber.sleep(for: .milliseconds(Int(request.queryParameter("ms") ?? "") ?? 100))
+        if let probe, request.header("x-probe") != probe { changed.add(1, ordering: .relaxed) }
+        return .text(request.path + " " + (request.header("host") ?? "-") + " " + (request.header("x-probe") ?? "-") + "\n")
+    }
     router.on(.get, "/sleep") { request, _ in
         let ms = Int(request.queryParameter("ms") ?? "") ?? 100
         inFlight.add(1, ordering: .relaxed)
@@ -323,6 +338,8 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, descriptorLimit:
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
     configuration.workers = workers
     configuration.shutdownGracePeriod = .milliseconds(graceMilliseconds)
+    let sendBuffer = option("--send-buffer", default: 0)
+    if sendBuffer > 0 { configuration.socketSendBufferSize = sendBuffer }
     let server = Server(router: router, configuration: configuration)
     let address: SocketAddress
     do { address = try server.start(handleSignals: signals) } catch { fail("start: \(error)") }
@@ -347,7 +364,7 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, descriptorLimit:
         waited = milliseconds(since: start)
     }
     usleep(100_000)  // descriptors closed by threads that are finishing
-    say("stopped wait_ms=\(Int(waited)) completed=\(completed.load(ordering: .relaxed)) failed=\(failed.load(ordering: .relaxed)) fds_before=\(fdsBefore) fds_after=\(openDescriptorCount())")
+    say("stopped wait_ms=\(Int(waited)) completed=\(completed.load(ordering: .relaxed)) failed=\(failed.load(ordering: .relaxed)) changed=\(changed.load(ordering: .relaxed)) fds_before=\(fdsBefore) fds_after=\(openDescriptorCount())")
     exit(0)
 }
 

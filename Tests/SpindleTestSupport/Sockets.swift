@@ -18,8 +18,10 @@ public struct LoopbackConnectError: Error, CustomStringConvertible {
 
 /// A blocking TCP socket connected to 127.0.0.1:`port`, with send and receive timeouts of
 /// `timeoutSeconds` (a misbehaving server fails the test instead of hanging it) and, when
-/// `noDelay`, TCP_NODELAY. Throws `LoopbackConnectError` when connect fails.
-public func connectToLoopback(port: Int, timeoutSeconds: Int, noDelay: Bool = false) throws -> Int32 {
+/// `noDelay`, TCP_NODELAY, and with `receiveBufferSize`, that `SO_RCVBUF` (set before connecting,
+/// so the window is small from the start: a client that does not read soon holds the server's
+/// sends). Throws `LoopbackConnectError` when connect fails.
+public func connectToLoopback(port: Int, timeoutSeconds: Int, noDelay: Bool = false, receiveBufferSize: Int? = nil) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
     var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
@@ -28,6 +30,9 @@ public func connectToLoopback(port: Int, timeoutSeconds: Int, noDelay: Bool = fa
     if noDelay {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+    if var size = receiveBufferSize.map(Int32.init) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)

@@ -27,12 +27,19 @@ struct PlainFailure: Error {}
 ///   GET  /stream                chunked: "alpha", (20 ms), "beta", "", 3000 pattern bytes
 ///   GET  /stream-fails          one chunk, then throws (the body is aborted)
 ///   GET  /sleep?ms=N            parks the fiber N ms
+///   GET  /bytes/:n              200 with n pattern bytes (seed n)
+///   POST /echo-wrapped          the body (readAll), any error thrown wrapped in a PlainFailure
+///   GET  /touch-after-sleep?ms=N&probe=P  parks N ms (a cancellation ends it early), then
+///                               reads its request's path and fields (views into the receive
+///                               buffer); counts an X-Probe field that is no longer P
 final class TestApplication: @unchecked Sendable {
     // @unchecked Sendable: counters are Locked.
     let smuggled = Locked(0)
     let ignoredBodies = Locked(0)
     let inFlight = HighWaterCounter()
     let completed = Locked(0)
+    /// Requests whose fields changed while their handler was parked (their buffer was reused).
+    let requestsChangedUnderHandler = Locked(0)
 
     static let streamPieces: [[UInt8]] = [bytes("alpha"), bytes("beta"), [], pattern(seed: 7, count: 3000)]
 
@@ -79,6 +86,19 @@ final class TestApplication: @unchecked Sendable {
                 try writer.write("partial")
                 throw PlainFailure()
             }
+        }
+        router.on(.get, "/bytes/:n") { _, context in
+            let n = try context.parameters.require("n", as: Int.self)
+            return .bytes(pattern(seed: n, count: n))
+        }
+        router.on(.post, "/echo-wrapped") { request, _ in
+            do { return .bytes(try request.body.readAll()) } catch { throw PlainFailure() }
+        }
+        router.on(.get, "/touch-after-sleep") { [requestsChangedUnderHandler] request, _ in
+            let probe = request.queryParameter("probe")
+            try? Fiber.sleep(for: .milliseconds(Int(request.queryParameter("ms") ?? "") ?? 100))
+            if let probe, request.header("x-probe") != probe { requestsChangedUnderHandler.withLock { $0 += 1 } }
+            return .text(request.path + " " + (request.header("host") ?? "-") + " " + (request.header("x-probe") ?? "-"))
         }
         router.on(.get, "/sleep") { [inFlight, completed] request, _ in
             let ms = Int(request.queryParameter("ms") ?? "") ?? 100

@@ -160,8 +160,10 @@ final class TestClient {
     private(set) var pending: [UInt8] = []
     private(set) var sawEndOfStream = false
 
-    init(port: Int, timeoutSeconds: Int = 10) throws {
-        fd = try connectToLoopback(port: port, timeoutSeconds: timeoutSeconds, noDelay: true)
+    /// Connects to 127.0.0.1:`port`; `receiveBufferSize` sets `SO_RCVBUF` first (a small one
+    /// keeps the server's sends pending while this client does not read).
+    init(port: Int, timeoutSeconds: Int = 10, receiveBufferSize: Int? = nil) throws {
+        fd = try connectToLoopback(port: port, timeoutSeconds: timeoutSeconds, noDelay: true, receiveBufferSize: receiveBufferSize)
     }
 
     /// `connect` failed (its errno and the port).
@@ -303,6 +305,15 @@ final class TestClient {
 
     /// Sends FIN (no more data from this side); the connection stays open for reading.
     func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Closes with a reset (RST, `SO_LINGER` 0) instead of FIN: whatever the server still sends
+    /// fails, whatever it has queued for this side is dropped.
+    func reset() {
+        guard fd >= 0 else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close()
+    }
 
     func close() {
         if fd >= 0 { Glibc.close(fd) }
