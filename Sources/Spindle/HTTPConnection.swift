@@ -25,23 +25,22 @@ import SpindleMemory
 // +Body (request bodies and their deadlines), +Output (batching, sends, streamed bodies).
 
 /// One client connection: a state machine driven by its fiber-less receive, its asynchronous
-/// sends, its timeouts and its serving fiber.
+/// sends, its timeouts and its serving fiber (`State`; the transitions are below).
 ///
-///                        bytes              head complete
-///        ┌─────▶ idle ──────────▶ readingHead ─────────────▶ serving ─────────────────┐
-///        │        │  ▲                 │  ▲                     │ │ fiber ends:      │
-///        │        │  └─────────────────┼──┼── keep-alive, ──────┘ │ keep-alive, half │
-///        │        │      nothing left  │  └───── a head left ─────┘ a head buffered  │
-///        │        │                    │ malformed                  │ close()        │
-///        │        │ FIN, response      ▼                            ▼                │
-///        │        └────still sending─▶ sendingLast ◀── must close  cancelling        │
-///        │                             │        │     (fiber ends) │ fiber ends     │
-///        │                    sent, no │        │ sent, linger     ▼                │
-///        │                     linger  │        ▼                closed ◀── timeout, │
-///        │                             └──▶ closed ◀── lingering     reset, close()  │
-///        └─────────────────────────────────────────────────────────────────────────────┘
-///                                  (serving with FIN from the client: answer what is
-///                                   buffered, then sendingLast without lingering)
+///               bytes                 head complete
+///      idle ──────────▶ readingHead ───────────────▶ serving ──── close() ────▶ cancelling
+///       │ ▲                 │   ▲                     │ │ │     (reset, failed      │
+///       │ │                 │   └─ fiber ends, half ──┘ │ │      send, shutdown's   │ fiber
+///       │ │                 │      a head buffered      │ │      force close)       │ ends
+///       │ └─ fiber ends, keep-alive, nothing buffered ──┘ │                         ▼
+///       │                   │ malformed head:             │ fiber ends: must      closed
+///       │ FIN, shutdown     │ its 4xx, no fiber           │ close (or FIN came)     ▲
+///       └────────────────▶ sendingLast ◀──────────────────┘                         │
+///                           │       │ sent, after an error response: FIN            │
+///                           │       ▼                                               │
+///                           │     lingering ── client's FIN, byte budget, timeout ──┤
+///                           └── sent, no lingering ─────────────────────────────────┤
+///      idle, readingHead, sendingLast, lingering ── timeout, reset, close() ────────┘
 ///
 /// While idle or reading a head, no fiber and no stack is involved, and the deadline is an
 /// entry in the worker's `ConnectionTimeouts`. A complete head takes a fiber, which serves that
