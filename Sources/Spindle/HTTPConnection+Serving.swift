@@ -141,7 +141,7 @@ extension HTTPConnection {
                     let error = failure.error
                     response = .text(error.message + "\n", status: error.status)
                 } else {
-                    if case .serving = state {
+                    if case .serving = state {  // (cancelled by a close: no news)
                         context.logger.error("handler failed: \(error)", metadata: ["method": "\(head.methodString)", "target": "\(head.targetString)"])
                     }
                     response = .text("Internal Server Error (request \(requestID))\n", status: .internalServerError)
@@ -154,6 +154,7 @@ extension HTTPConnection {
             let names = allowed.map(\.rawValue) + (allowed.contains(.get) && !allowed.contains(.head) ? ["HEAD"] : [])
             response.headerFields[.allow] = names.joined(separator: ", ")
         }
+        guard case .serving = state else { return .close }  // closed under the handler: nobody to answer
         // Leave the body behind us: small rests are read and dropped (their framing checked),
         // large or slow ones end the connection.
         if exchange!.bodyFailure == nil && !exchange!.decoder.isComplete {
@@ -172,7 +173,7 @@ extension HTTPConnection {
             }
         }
         var after = exchange!.after
-        let keepAlive = head.keepAlive && after == .keepAlive
+        let keepAlive = head.keepAlive && after == .keepAlive && !worker.stopping  // stopping: say so
         let mustClose: Bool
         do {
             mustClose = try write(response, for: head, keepAlive: keepAlive)
