@@ -93,10 +93,15 @@ extension HTTPConnection {
         worker.requestFinished()
     }
 
+    /// What the receive buffer holds after a response.
     enum NextHead {
+        /// A complete head: `exchange` is the next request.
         case complete
+        /// Nothing.
         case nothing
+        /// The first bytes of a head (found now, `since`).
         case partial(since: Deadline)
+        /// Bytes that cannot become a head: answer this error and close.
         case malformed(HTTPParseError)
     }
 

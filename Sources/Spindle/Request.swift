@@ -2,7 +2,9 @@ import HTTPTypes
 import SpindleHTTP
 
 /// The request a handler serves. Its head points into the connection's receive buffer: valid
-/// during the handler only (copy what you keep). Strings and `HTTPFields` are made on demand.
+/// during the handler only (copy what you keep), and for all of it, whatever the client does
+/// meanwhile (the lifetime rule atop `HTTPConnection.swift`). Strings and `HTTPFields` are made
+/// on demand.
 public struct Request {
     let head: HTTPRequestHead
     // unowned(unsafe): a Request is valid only during its handler, while the connection is
@@ -48,7 +50,12 @@ public struct Request {
 }
 
 /// Reads the request body: `Content-Length` or chunked, decoded. Sends `100 Continue` first
-/// when the client asked for it. Bodies over the configured limit throw `HTTPError(413)`.
+/// when the client asked for it. Reads park the fiber while the client's bytes are on their way.
+/// Failures throw `HTTPError` and close the connection after the response: 408 when the body
+/// does not arrive in time (`ServerConfiguration.bodyTimeout`, `minimumBodyRate`), 413 over the
+/// configured limit, 400 for invalid framing or a client that closed before the end. Once one
+/// has been thrown, later reads throw it again. A connection closed under the handler (reset,
+/// shutdown) makes them throw `CancellationError`.
 public struct RequestBody {
     unowned(unsafe) let connection: HTTPConnection  // valid during the handler (see Request)
 
