@@ -47,7 +47,7 @@ public final class FiberMutex {
         misusePrecondition(owner == me, "FiberMutex.unlock() called by a fiber that does not hold the lock")
         if let next = waiters.popFirst() {
             owner = next
-            next.scheduler._withUnsafeGuaranteedRef { $0.unpark(next, with: .ready) }
+            next.scheduler._withUnsafeGuaranteedRef { _ = $0.unpark(next, with: .ready) }
         } else {
             owner = nil
         }

@@ -50,14 +50,14 @@ package final class WaitQueue {
     @discardableResult
     package func wakeOne(_ reason: WakeReason = .ready) -> Bool {
         guard let core = popFirst() else { return false }
-        core.scheduler._withUnsafeGuaranteedRef { $0.unpark(core, with: reason) }
+        core.scheduler._withUnsafeGuaranteedRef { _ = $0.unpark(core, with: reason) }
         return true
     }
 
     /// Wakes every waiter with `reason`.
     package func wakeAll(_ reason: WakeReason = .ready) {
         while let core = popFirst() {
-            core.scheduler._withUnsafeGuaranteedRef { $0.unpark(core, with: reason) }
+            core.scheduler._withUnsafeGuaranteedRef { _ = $0.unpark(core, with: reason) }
         }
     }
 }

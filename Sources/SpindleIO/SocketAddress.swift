@@ -60,7 +60,7 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
                 }
             }
         }
-        let host = String(cString: buffer)
+        let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 

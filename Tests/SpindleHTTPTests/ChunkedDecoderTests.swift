@@ -95,7 +95,7 @@ final class ChunkedDecoderTests: XCTestCase {
         bytes("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000000000\r\n\r\n").withUnsafeBytes { b in
             guard case .complete(let head, _) = parser.parseHead(b) else { return XCTFail("rejected") }
             XCTAssertEqual(head.framing, .contentLength(5_000_000_000))
-            var decoder = HTTPBodyDecoder(framing: head.framing, limits: parser.limits)
+            let decoder = HTTPBodyDecoder(framing: head.framing, limits: parser.limits)
             XCTAssertEqual(decoder.remainingLength, 5_000_000_000)
             XCTAssertFalse(decoder.isComplete)
         }

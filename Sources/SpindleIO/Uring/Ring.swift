@@ -164,7 +164,7 @@ package final class Ring {
         defer { fclose(f) }
         var buffer = [CChar](repeating: 0, count: 64)
         guard fgets(&buffer, 64, f) != nil else { return "" }
-        return String(cString: buffer).filter { !$0.isWhitespace }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).filter { !$0.isWhitespace }
     }
 
     package static func kernelRelease() -> String {
