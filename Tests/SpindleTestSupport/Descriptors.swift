@@ -13,10 +13,13 @@ public func openFileDescriptors() -> [Int32: String] {
     var result: [Int32: String] = [:]
     guard let dir = opendir("/proc/self/fd") else { return result }
     let own = dirfd(dir)
+    let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
     while let entry = readdir(dir) {
-        let name = withUnsafePointer(to: entry.pointee.d_name) {
-            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-        }
+        // `d_name` is declared as 256 bytes, but a record ends `d_reclen` bytes after its start
+        // (the name's NUL and padding): read the name in place, within the record, never by
+        // copying the whole array (that reads past a short record at the end of the buffer).
+        let record = UnsafeRawBufferPointer(start: UnsafeRawPointer(entry), count: Int(entry.pointee.d_reclen))
+        let name = String(decoding: record[nameOffset...].prefix { $0 != 0 }, as: UTF8.self)
         guard let fd = Int32(name), fd != own else { continue }
         var target = [CChar](repeating: 0, count: 512)
         let n = readlink("/proc/self/fd/\(name)", &target, 511)
