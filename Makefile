@@ -2,7 +2,7 @@
 #
 #   make run           build the example server in release and start it (PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
-#   make test          build and run every test, in debug and in release
+#   make test          build and run every test, in debug and in release; fails on any compiler warning
 #   make bench         every benchmark below, one after another (about 19 minutes once built)
 #   make bench-fibers  fiber benchmarks (see Docs/benchmarks.md)
 #   make bench-io      echo over io_uring: Spindle vs a C liburing server (Docs/benchmarks.md, "I/O (echo)")
@@ -13,10 +13,11 @@
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev pkg-config
+TEST_PACKAGES := python3
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test check test-debug test-release build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc clean
+.PHONY: run demo test check test-debug test-release test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -46,13 +47,20 @@ test: check test-debug test-release
 check:
 	@./.ci/check-c-crossings
 
-test-debug: deps
-	$(SWIFT) build --build-tests
+# python3 runs the warnings gate.
+test-deps: deps
+	@./.ci/install-deps $(TEST_PACKAGES)
+
+# Every build of the tests goes through the warnings gate (.ci/check-warnings): it runs
+# `swift build` and fails when the project's own code (Sources/, Tests/, Examples/) has a
+# warning, including warnings of files this build did not recompile (see the script).
+test-debug: test-deps
+	SWIFT=$(SWIFT) ./.ci/check-warnings --build-tests
 	$(SWIFT) test --skip-build
 
 # The fiber tests again in release: optimisation changes stack use and ARC, which fibers feel.
-test-release: deps
-	$(SWIFT) build -c release --build-tests
+test-release: test-deps
+	SWIFT=$(SWIFT) ./.ci/check-warnings -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 
 # All suites in sequence (never in parallel: they pin CPUs 0 and 1). Each writes bench/out/NAME.*;
