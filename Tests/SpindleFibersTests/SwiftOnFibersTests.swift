@@ -3,6 +3,7 @@
 // JSON coding, Date, String(format:), deep recursion, Synchronization.Mutex, collections).
 import Foundation
 import SpindleFibers
+import SpindleTestSupport
 import Synchronization
 import XCTest
 
@@ -91,11 +92,11 @@ private func iterativeHash(_ n: Int) -> Int {
     return h
 }
 
-/// The address of a local in the caller's frame.
+/// The address of a local in the caller's frame (on the real stack also under ASan).
 @inline(never)
 private func stackAddress() -> UInt {
     var marker = 0
-    return withUnsafeMutablePointer(to: &marker) { UInt(bitPattern: $0) }
+    return withUnsafeMutablePointer(to: &marker) { AddressSanitizer.stackAddress(of: $0) }
 }
 
 final class SwiftOnFibersTests: XCTestCase {
@@ -326,7 +327,10 @@ final class SwiftOnFibersTests: XCTestCase {
     }
 
     func testDeepRecursionThatFits() throws {
-        try Scheduler.run {
+        var configuration = Scheduler.Configuration()
+        // ASan's redzones more than double each frame: the same depth needs a larger stack.
+        if AddressSanitizer.isActive { configuration.stacks.stackSize *= 4 }
+        try Scheduler.run(configuration: configuration) {
             let stackSize = Scheduler.current!.stacks.configuration.stackSize
             func deep(_ n: Int) -> FiberHandle<(Int, UInt)> {
                 Fiber.spawn { () -> (Int, UInt) in

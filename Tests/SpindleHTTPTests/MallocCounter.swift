@@ -44,6 +44,14 @@ private let countingAlignedAlloc: AlignedAlloc = { a, n in note(); return realAl
 private let countingMemalign: AlignedAlloc = { a, n in note(); return realMemalign!(a, n) }
 
 enum MallocCounter {
+    /// Why counting cannot be trusted in this process, or nil. Under AddressSanitizer
+    /// (`make test-asan`) ASan's malloc is linked into the test executable, whose instrumented
+    /// code calls it directly, through no GOT slot: those calls would go uncounted.
+    static var unavailableReason: String? {
+        guard dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil else { return nil }
+        return "under AddressSanitizer the test executable calls ASan's malloc directly, not through a GOT slot the counter can patch"
+    }
+
     /// A GOT slot and the value it held.
     private struct Slot {
         let address: UnsafeMutableRawPointer
@@ -143,6 +151,7 @@ enum MallocCounter {
 }
 #else
 enum MallocCounter {
+    static var unavailableReason: String? { nil }
     static func count(_ body: () -> Void) -> Int? { nil }
 }
 #endif
