@@ -83,6 +83,11 @@ package protocol IOBackend: SchedulerDriver {
     func startSending(_ send: AsyncSend)
     /// Cancels `send` (its delegate hears `ECANCELED` unless it completed first).
     func cancelSending(_ send: AsyncSend)
+    /// Closes a connection's socket `fd`, whose receiver was stopped and send cancelled, after
+    /// forgetting whatever the backend kept for it; fibers still parked on it (another fiber's
+    /// misuse) end with EBADF where the backend can wake them. `TCPConnection.close` calls it
+    /// on a worker thread; elsewhere it closes the descriptor directly.
+    func closeSocket(_ fd: Int32)
 
     // MARK: Worker life
 

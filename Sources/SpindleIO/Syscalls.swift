@@ -17,7 +17,8 @@ enum Socket {
         throw IOError(call(), errno: e)
     }
 
-    /// A non-blocking, close-on-exec TCP socket for `family`.
+    /// A close-on-exec TCP socket for `family` (blocking: io_uring needs no O_NONBLOCK, the epoll
+    /// backend sets it where it needs it and passes MSG_DONTWAIT otherwise).
     static func tcp(family: Int32) throws(IOError) -> Int32 {
         try check(socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
     }

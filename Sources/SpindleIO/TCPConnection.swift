@@ -120,7 +120,9 @@ public final class TCPConnection {
         isClosed = true
         receiver?.stop()
         sender?.cancel()
-        Socket.close(fd)
+        // On a worker, through its backend (the epoll backend forgets the socket's registration
+        // first); elsewhere (say, after the runtime ended) directly.
+        if let backend = IOThreadState.current { backend.closeSocket(fd) } else { Socket.close(fd) }
     }
 
     /// True after `close()`.

@@ -266,6 +266,11 @@ package final class UringBackend: IOBackend {
         cancel(userData: Self.userData(send, .send))
     }
 
+    /// Closes `fd`: an operation still in flight on it holds the socket until its CQE.
+    package func closeSocket(_ fd: Int32) {
+        Socket.close(fd)
+    }
+
     private func sendCompleted(_ send: AsyncSend, result: Int32) {
         if result > 0 {
             send.sent += Int(result)
