@@ -21,6 +21,15 @@
 //       "enter: errno <NAME>" and "register: errno <NAME>" for io_uring_enter and
 //       io_uring_register on a descriptor that is not open (EBADF when allowed, EPERM when
 //       filtered). Exits 0.
+//   spindle-io-probe uring-fallback
+//       Installs the same filter, then runs an automatically configured Runtime (SPINDLE_IO is
+//       ignored) and an echo round trip over 127.0.0.1 on it; prints "echo ok", then
+//       "backend: <kind>" and "reason: <why>" from Runtime.backendChoice, and exits 0.
+//   spindle-io-probe accept-flood <count> <headroom>
+//       Listens on 127.0.0.1:0, lowers RLIMIT_NOFILE to leave <headroom> descriptors, prints
+//       "port <port>", and accepts <count> connections (the test opens them): holds them until
+//       accepting fails with EMFILE ("stalled held=<n> transient=<n> ..."), then closes them
+//       and accepts the rest; prints "ok accepted=<count>" and exits 0.
 //   spindle-io-probe listener-outlives-runtime
 //       A TCPListener that accepted on a worker is closed after Runtime.run returned (the
 //       pattern of Examples/Echo, where listeners are created outside run). Prints "ok" and
@@ -357,10 +366,17 @@ case "uring-blocked":
     uringBlocked()
 case "uring-syscalls":
     uringSyscalls()
+case "uring-fallback":
+    uringFallback()
+case "accept-flood":
+    guard arguments.count >= 4, let count = Int(arguments[2]), let headroom = Int(arguments[3]), count > 0, headroom > 0 else {
+        fail("usage: spindle-io-probe accept-flood <count> <headroom>")
+    }
+    acceptFlood(count: count, headroom: headroom)
 case "listener-outlives-runtime":
     listenerOutlivesRuntime()
 case "stop-race":
     stopRace(seconds: arguments.count > 2 ? Int(arguments[2]) ?? 10 : 10, workers: arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1)
 default:
-    fail("unknown mode \(mode); modes: echo-clients, uring-blocked, uring-syscalls, listener-outlives-runtime, stop-race")
+    fail("unknown mode \(mode); modes: echo-clients, uring-blocked, uring-syscalls, uring-fallback, accept-flood, listener-outlives-runtime, stop-race")
 }

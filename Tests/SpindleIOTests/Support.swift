@@ -65,6 +65,21 @@ class IOTestCase: XCTestCase {
     }
 }
 
+// MARK: - The backend under test
+
+/// The I/O backend this run of the suite exercises: the one `SPINDLE_IO` forces (the runtimes
+/// and probes read it), or io_uring, which this machine kind always has.
+enum SuiteBackend {
+    static var kind: IOBackendKind {
+        ProcessInfo.processInfo.environment["SPINDLE_IO"].flatMap(IOBackendKind.init(rawValue:)) ?? .uring
+    }
+
+    /// Skips the calling test, saying why, when the suite runs on epoll.
+    static func skipOnEpoll(_ reason: String) throws {
+        if kind == .epoll { throw XCTSkip("SPINDLE_IO=epoll: \(reason)") }
+    }
+}
+
 // MARK: - Runtime on background threads
 
 /// A `Runtime` whose blocking `run` executes on a Foundation thread, so the test thread can act

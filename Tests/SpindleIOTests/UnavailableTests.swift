@@ -1,12 +1,13 @@
-// When io_uring is asked for explicitly but cannot be used (here: a seccomp filter refuses
-// io_uring_setup, as container runtimes do), Runtime.run throws an error that names the cause
-// and the fix.
+// When io_uring cannot be used (here: a seccomp filter refuses io_uring_setup, as container
+// runtimes do): asked for explicitly, Runtime.run throws an error that names the cause and the
+// fix; chosen automatically, the runtime falls back to epoll, says why, and serves.
 import Foundation
 import SpindleIO
 import XCTest
 
 final class UnavailableTests: IOTestCase {
     func testSeccompBlockedIOUringGivesAClearError() throws {
+        try SuiteBackend.skipOnEpoll("io_uring is forced explicitly here (the setting under test); it runs in the io_uring pass")
         let result = try IOProbe.run(["uring-blocked"], timeout: .seconds(30))
         let output = result.stdout + result.stderr
         XCTAssertTrue(result.exited, output)
@@ -16,5 +17,20 @@ final class UnavailableTests: IOTestCase {
         XCTAssertTrue(output.contains("seccomp"), output)
         XCTAssertTrue(output.contains("EPERM"), output)
         XCTAssertTrue(output.contains("type: IOUringUnavailableError"), output)
+    }
+
+    /// The automatic choice under the same filter: epoll, with the refusal as the reason, and
+    /// an echo round trip over real sockets works on it. (The probe ignores SPINDLE_IO, so both
+    /// passes of the suite run the same experiment.)
+    func testSeccompBlockedIOUringFallsBackToEpollAndServes() throws {
+        let result = try IOProbe.run(["uring-fallback"], timeout: .seconds(30))
+        let output = result.stdout + result.stderr
+        XCTAssertTrue(result.exited && result.status == 0, result.summary)
+        XCTAssertTrue(result.stdout.contains("seccomp filter installed"), output)
+        XCTAssertTrue(result.stdout.contains("echo ok"), output)
+        XCTAssertTrue(result.stdout.contains("backend: epoll\n"), output)
+        let reason = result.stdout.split(separator: "\n").first { $0.hasPrefix("reason: ") }.map(String.init) ?? ""
+        XCTAssertTrue(reason.contains("seccomp"), output)
+        XCTAssertTrue(reason.contains("EPERM"), output)
     }
 }
