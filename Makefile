@@ -2,7 +2,8 @@
 #
 #   make run           build the example server in release and start it (PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
-#   make test          build and run every test, in debug and in release; fails on any compiler warning
+#   make test          build and run every test, in debug and in release (I/O and server suites on both
+#                      backends); fails on any compiler warning
 #   make test-asan     build and run every test under AddressSanitizer (scratch path .build-asan)
 #   make bench         every benchmark below, one after another (about 19 minutes once built)
 #   make bench-fibers  fiber benchmarks (see Docs/benchmarks.md)
@@ -48,6 +49,10 @@ test: check test-debug test-release
 check:
 	@./.ci/check-c-crossings
 
+# The I/O and server suites run twice: on io_uring (the default here), then on the epoll
+# backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
+EPOLL_SUITES := 'SpindleIOTests|SpindleTests'
+
 # python3 runs the warnings gate.
 test-deps: deps
 	@./.ci/install-deps $(TEST_PACKAGES)
@@ -58,11 +63,13 @@ test-deps: deps
 test-debug: test-deps
 	SWIFT=$(SWIFT) ./.ci/check-warnings --build-tests
 	$(SWIFT) test --skip-build
+	SPINDLE_IO=epoll $(SWIFT) test --skip-build --filter $(EPOLL_SUITES)
 
 # The fiber tests again in release: optimisation changes stack use and ARC, which fibers feel.
 test-release: test-deps
 	SWIFT=$(SWIFT) ./.ci/check-warnings -c release --build-tests
 	$(SWIFT) test -c release --skip-build
+	SPINDLE_IO=epoll $(SWIFT) test -c release --skip-build --filter $(EPOLL_SUITES)
 
 # Every suite under AddressSanitizer, built in its own scratch path (debug). Skipped there, each
 # saying why: the checks of the allocator itself (mimalloc serving malloc, the malloc counter,

@@ -1,6 +1,6 @@
 // spindle-io-probe modes about backends and process limits (see main.swift for the list):
-// the automatic fall-back to epoll when a seccomp filter denies io_uring, and a listener that
-// runs out of descriptors and accepts again once some are free.
+// the automatic backend choice serving an echo (run under spindle-seccomp-exec: the fall-back
+// to epoll), and a listener that runs out of descriptors and accepts again once some are free.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,14 +9,13 @@ import SpindleFibers
 import SpindleIO
 import SpindleTestSupport
 
-// MARK: - uring-fallback
+// MARK: - auto-echo
 
-/// Denies io_uring_setup (seccomp, EPERM), runs an automatic Runtime (whatever SPINDLE_IO
-/// says) and an echo round trip over real sockets on it; prints what it chose and why.
-func uringFallback() {
+/// Runs an automatically configured Runtime (whatever SPINDLE_IO says) and an echo round trip
+/// over real sockets on it; prints the backend it chose and why. Under spindle-seccomp-exec
+/// (io_uring denied) that is the fall-back to epoll.
+func autoEcho() {
     unsetenv("SPINDLE_IO")
-    blockIOUringSetup()
-    say("seccomp filter installed")
     let listener: TCPListener
     do { listener = try TCPListener(host: "127.0.0.1", port: 0) } catch { fail("listen: \(error)") }
     let runtime = Runtime(configuration: .init(workers: 1))

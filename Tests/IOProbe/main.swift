@@ -21,10 +21,10 @@
 //       "enter: errno <NAME>" and "register: errno <NAME>" for io_uring_enter and
 //       io_uring_register on a descriptor that is not open (EBADF when allowed, EPERM when
 //       filtered). Exits 0.
-//   spindle-io-probe uring-fallback
-//       Installs the same filter, then runs an automatically configured Runtime (SPINDLE_IO is
-//       ignored) and an echo round trip over 127.0.0.1 on it; prints "echo ok", then
-//       "backend: <kind>" and "reason: <why>" from Runtime.backendChoice, and exits 0.
+//   spindle-io-probe auto-echo
+//       Runs an automatically configured Runtime (SPINDLE_IO is ignored) and an echo round trip
+//       over 127.0.0.1 on it; prints "echo ok", then "backend: <kind>" and "reason: <why>" from
+//       Runtime.backendChoice, and exits 0. Under spindle-seccomp-exec: the fall-back to epoll.
 //   spindle-io-probe accept-flood <count> <headroom>
 //       Listens on 127.0.0.1:0, lowers RLIMIT_NOFILE to leave <headroom> descriptors, prints
 //       "port <port>", and accepts <count> connections (the test opens them): holds them until
@@ -366,8 +366,8 @@ case "uring-blocked":
     uringBlocked()
 case "uring-syscalls":
     uringSyscalls()
-case "uring-fallback":
-    uringFallback()
+case "auto-echo":
+    autoEcho()
 case "accept-flood":
     guard arguments.count >= 4, let count = Int(arguments[2]), let headroom = Int(arguments[3]), count > 0, headroom > 0 else {
         fail("usage: spindle-io-probe accept-flood <count> <headroom>")
@@ -378,5 +378,5 @@ case "listener-outlives-runtime":
 case "stop-race":
     stopRace(seconds: arguments.count > 2 ? Int(arguments[2]) ?? 10 : 10, workers: arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1)
 default:
-    fail("unknown mode \(mode); modes: echo-clients, uring-blocked, uring-syscalls, uring-fallback, accept-flood, listener-outlives-runtime, stop-race")
+    fail("unknown mode \(mode); modes: echo-clients, uring-blocked, uring-syscalls, auto-echo, accept-flood, listener-outlives-runtime, stop-race")
 }
