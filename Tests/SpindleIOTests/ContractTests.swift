@@ -34,9 +34,11 @@ private final class RecordingSend: AsyncSendDelegate {
 }
 
 /// A stream receiver's delegate that keeps the bytes (for the test thread) and pauses the
-/// receiver once `pauseAfter` bytes have come.
+/// receiver once `pauseAfter` bytes have come. It owns its connection, as the server's
+/// `HTTPConnection` does: the backend holds the delegate while the receive is armed, and
+/// through it the connection and its receiver.
 private final class RecordingReceiver: StreamReceiverDelegate {
-    weak var connection: TCPConnection?
+    let connection: TCPConnection
     let bytes: Locked<[UInt8]>
     let count: Locked<Int>
     let pauseAfter: Int
@@ -61,7 +63,7 @@ private final class RecordingReceiver: StreamReceiverDelegate {
             let total = count.withLock { $0 += chunk.count; return $0 }
             if !paused && total >= pauseAfter {
                 paused = true
-                connection?.pauseReceiving()
+                connection.pauseReceiving()
             }
         case .end:
             ended = true
@@ -69,6 +71,35 @@ private final class RecordingReceiver: StreamReceiverDelegate {
             failure = code
         }
     }
+}
+
+/// A's delegate in the staleness test: records A's events and, at A's first bytes, closes B
+/// and notes how many events B's delegate (`onB`) had heard by then.
+private final class ClosingReceiver: StreamReceiverDelegate {
+    let closing: TCPConnection
+    let onB: RecordingReceiver
+    let recorder: RecordingReceiver
+    private var eventsOfBAtClose: Int? = nil
+
+    init(closing: TCPConnection, onB: RecordingReceiver, recorder: RecordingReceiver) {
+        self.closing = closing
+        self.onB = onB
+        self.recorder = recorder
+    }
+
+    /// All the events `onB` has heard (bytes counted one by one, end, failure).
+    private var eventsOfB: Int { onB.count.current + (onB.ended ? 1 : 0) + (onB.failure == nil ? 0 : 1) }
+
+    func received(_ event: StreamEvent) {
+        recorder.received(event)
+        if eventsOfBAtClose == nil, case .bytes = event {
+            eventsOfBAtClose = eventsOfB
+            closing.close()
+        }
+    }
+
+    /// Events B's delegate heard after B was closed.
+    var eventsOfBAfterClose: Int { eventsOfB - (eventsOfBAtClose ?? eventsOfB) }
 }
 
 final class ContractTests: IOTestCase {
@@ -198,6 +229,59 @@ final class ContractTests: IOTestCase {
         let bytes = received.current
         XCTAssertEqual(bytes.count, message.count)
         XCTAssertTrue(bytes == message, "the received bytes differ from the sent ones at \(zip(bytes, message).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)")
+    }
+
+    /// Closing inside a batch: A's bytes, a new connection C and B's bytes arrive while the
+    /// worker is busy, so they are reported together; A's delegate closes B. B's delegate hears
+    /// nothing after that (on epoll B's event is stale by then and dropped), and C — accepted
+    /// afterwards, typically with B's old descriptor number — gets its own bytes, none of B's.
+    func testEventsForASocketClosedEarlierInTheSameBatchAreDropped() throws {
+        let listener = try TCPListener(host: "127.0.0.1", port: 0)
+        let phase = Locked(0)
+        let outcome = Locked<String?>(nil)
+        let server = BackgroundRuntime { _ in
+            defer { listener.close() }
+            let a = try listener.accept(deadline: .now + .seconds(10))
+            defer { a.close() }
+            let b = try listener.accept(deadline: .now + .seconds(10))
+            let numberOfB = b.fd
+            let bBytes = Locked<[UInt8]>([]), bCount = Locked(0)
+            let onB = RecordingReceiver(connection: b, bytes: bBytes, count: bCount, pauseAfter: .max)
+            let aBytes = Locked<[UInt8]>([]), aCount = Locked(0)
+            let onA = ClosingReceiver(closing: b, onB: onB, recorder: RecordingReceiver(connection: a, bytes: aBytes, count: aCount, pauseAfter: .max))
+            a.startReceiving(onA)
+            b.startReceiving(onB)
+            phase.set(1)
+            // Keep the worker thread busy (no event handled) until the client has sent it all.
+            _ = waitUntil(timeout: .seconds(10)) { phase.current == 2 }
+            usleep(20_000)
+            try Fiber.sleep(for: .milliseconds(20))  // one loop turn: the batch
+            try waitInFiber("A's bytes") { aCount.current == 6 }
+            let c = try listener.accept(deadline: .now + .seconds(10))
+            defer { c.close() }
+            let cBytes = Locked<[UInt8]>([]), cCount = Locked(0)
+            let onC = RecordingReceiver(connection: c, bytes: cBytes, count: cCount, pauseAfter: .max)
+            c.startReceiving(onC)
+            try waitInFiber("C's bytes") { cCount.current >= 6 }
+            try Fiber.sleep(for: .milliseconds(20))
+            let cSaw = String(decoding: cBytes.current, as: UTF8.self)
+            outcome.set("A=\(String(decoding: aBytes.current, as: UTF8.self)) B after close=\(onA.eventsOfBAfterClose) C=\(cSaw) C ended=\(onC.ended) reused=\(c.fd == numberOfB)")
+        }
+        let a = try TestClient(port: listener.address.port)
+        let b = try TestClient(port: listener.address.port)
+        XCTAssertTrue(waitUntil(timeout: .seconds(10)) { phase.current == 1 })
+        try a.send("A-data")
+        let c = try TestClient(port: listener.address.port)
+        try c.send("C-data")
+        try b.send("B-data")
+        usleep(20_000)
+        phase.set(2)
+        XCTAssertTrue(waitUntil(timeout: .seconds(20)) { outcome.current != nil }, "the server did not finish")
+        a.close(); b.close(); c.close()
+        try server.stop()
+        let line = try XCTUnwrap(outcome.current)
+        XCTAssertTrue(line.hasPrefix("A=A-data B after close=0 C=C-data C ended=false reused="), line)
+        print("ContractTests: \(line)")
     }
 
     /// A listener whose process runs out of descriptors (RLIMIT_NOFILE lowered in a probe)

@@ -42,18 +42,23 @@ extension EpollBackend {
         }
     }
 
+    /// `recv`, parking while the socket is empty. Fiber of this worker; one system call when
+    /// bytes are waiting.
     package func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws -> Int {
         try perform("recv", fd, writing: false, deadline: deadline) {
             Epoll.receive(fd, buffer.baseAddress, buffer.count)
         }
     }
 
+    /// `send`, parking while the socket buffer is full. Fiber of this worker; one system call
+    /// when there is room.
     package func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws -> Int {
         try perform("send", fd, writing: true, deadline: deadline) {
             Epoll.send(fd, bytes.baseAddress, bytes.count)
         }
     }
 
+    /// `sendmsg` of `vectors`, parking while the socket buffer is full. Fiber of this worker.
     package func send(_ fd: Int32, vectors: UnsafeMutableBufferPointer<iovec>, deadline: Deadline?) throws -> Int {
         var message = msghdr()
         message.msg_iov = vectors.baseAddress
@@ -96,24 +101,29 @@ extension EpollBackend {
         return try Fiber.offload(work)
     }
 
+    /// `openat` on an offload thread; the fiber parks meanwhile.
     package func openFile(_ path: String, flags: Int32, permissions: UInt32) throws -> Int32 {
         try offloaded("File.open") { try Epoll.openFile(path, flags: flags, permissions: permissions) }
     }
 
+    /// `pread` on an offload thread into the caller's buffer; the fiber parks meanwhile.
     package func readFile(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
         let target = OffloadedBuffer(bytes: buffer)
         return try offloaded("File.read") { try Epoll.readFile(fd, target.bytes, at: offset) }
     }
 
+    /// `pwrite` on an offload thread; the fiber parks meanwhile.
     package func writeFile(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws -> Int {
         let source = OffloadedBuffer(bytes: UnsafeMutableRawBufferPointer(mutating: bytes))
         return try offloaded("File.write") { try Epoll.writeFile(fd, UnsafeRawBufferPointer(source.bytes), at: offset) }
     }
 
+    /// `fstat` on an offload thread; the fiber parks meanwhile.
     package func statusOfFile(_ fd: Int32) throws -> File.Status {
         try offloaded("File.status") { try Epoll.statusOfFile(fd) }
     }
 
+    /// `close` on an offload thread; the fiber parks meanwhile.
     package func closeFile(_ fd: Int32) throws {
         try offloaded("File.close") { try Epoll.closeFile(fd) }
     }

@@ -47,6 +47,7 @@ enum EpollDeferredWork {
 /// (`epoll_pwait2`, nanoseconds; `epoll_wait` rounded up to the next millisecond where the
 /// kernel or a seccomp filter refuses it) or a cross-thread wake on the scheduler's eventfd.
 package final class EpollBackend: IOBackend {
+    /// `.epoll`.
     package var kind: IOBackendKind { .epoll }
     /// The epoll instance.
     let epfd: Int32
@@ -103,11 +104,13 @@ package final class EpollBackend: IOBackend {
         scratch.deallocate()
     }
 
+    /// Makes this backend its scheduler's driver and the thread's backend. Worker thread.
     package func install() {
         scheduler.driver = self
         slot.install()
     }
 
+    /// Tells armed acceptors the backend is going away, then uninstalls. Worker thread.
     package func uninstall() {
         for acceptor in acceptors.values { acceptor.backendWillStop() }
         acceptors.removeAll()
@@ -117,6 +120,8 @@ package final class EpollBackend: IOBackend {
 
     // MARK: - SchedulerDriver
 
+    /// One loop turn (see the type's comment): one `epoll_wait`, blocking only when `wait` and
+    /// no deferred work is queued. Worker thread, outside any fiber.
     package func poll(_ scheduler: Scheduler, wait: Bool, until deadline: Deadline?) {
         swap(&deferred, &running)  // this turn's work; what it queues is the next turn's
         let count: Int
