@@ -82,6 +82,8 @@ test-asan: test-deps
 	SWIFT=$(SWIFT) ./.ci/check-warnings --build-tests --sanitize=address --scratch-path $(ASAN_SCRATCH)
 	SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 \
 		$(SWIFT) test --skip-build --sanitize=address --scratch-path $(ASAN_SCRATCH)
+	SPINDLE_IO=epoll SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 \
+		$(SWIFT) test --skip-build --sanitize=address --scratch-path $(ASAN_SCRATCH) --filter $(EPOLL_SUITES)
 
 # All suites in sequence (never in parallel: they pin CPUs 0 and 1). Each writes bench/out/NAME.*;
 # Docs/benchmarks.md quotes them. About 19 minutes on a quiet 2-core machine once everything is
