@@ -11,8 +11,8 @@ package protocol AsyncSendDelegate: AnyObject {
 
 /// A send no fiber waits for: the bytes go out (short sends are continued by the backend) while
 /// the fiber that wrote them has moved on or ended. One at a time per connection. The caller
-/// keeps the bytes alive and unchanged until the delegate hears; the backend holds the delegate
-/// strongly until then. Worker thread only.
+/// keeps the bytes alive and unchanged until the delegate hears; the backend holds the send and
+/// its delegate strongly until then. Worker thread only.
 package final class AsyncSend {
     /// The socket (for the backend).
     package let fd: Int32

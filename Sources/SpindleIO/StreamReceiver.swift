@@ -24,7 +24,7 @@ package protocol StreamReceiverDelegate: AnyObject {
 /// The backend keeps its receive armed (io_uring: one multishot receive into provided buffers;
 /// epoll: reads on readiness) and re-arms it when the kernel ends it for a reason that is not
 /// the connection's (io_uring's provided buffers ran dry). While armed, the backend holds the
-/// delegate strongly.
+/// receiver and its delegate strongly, so neither goes away under a read the kernel still has.
 ///
 ///     stopped ──resume()──▶ receiving ──pause()──▶ paused ──resume()──▶ receiving
 ///        ▲                     │ .end / .failed           │

@@ -218,7 +218,12 @@ package final class UringBackend: IOBackend {
         }
         sqe.setUserData(Self.userData(receiver, .receiver), selectingBufferFrom: buffers.configuration.group)
         inFlight += 1
-        if receiver.armedDelegate == nil { receiver.armedDelegate = receiver.currentDelegate }
+        if !receiver.isArmed {
+            // The kernel holds the receiver's address until the last CQE: keep it (and its
+            // delegate) alive until then, whoever owns them.
+            receiver.armedDelegate = receiver.currentDelegate
+            _ = Unmanaged.passRetained(receiver)
+        }
     }
 
     package func stopReceiving(_ receiver: StreamReceiver) {
@@ -250,12 +255,20 @@ package final class UringBackend: IOBackend {
         }
         let delegate = receiver.armedDelegate
         receiver.armedDelegate = nil
+        Unmanaged.passUnretained(receiver).release()  // the arming's reference; may free it
         _ = delegate  // released last: it may own (and free) the receiver
     }
 
     // MARK: - Asynchronous sends
 
     package func startSending(_ send: AsyncSend) {
+        _ = Unmanaged.passRetained(send)  // the kernel holds its address until the last CQE
+        submitSend(send)
+    }
+
+    /// Queues the send of what `send` has not sent yet (its first part, or the rest after a
+    /// short send).
+    private func submitSend(_ send: AsyncSend) {
         let sqe = ring.nextSQE()
         sqe.prepareSend(send.fd, send.bytes.baseAddress! + send.sent, count: send.bytes.count - send.sent)
         sqe.setUserData(Self.userData(send, .send))
@@ -272,16 +285,15 @@ package final class UringBackend: IOBackend {
     }
 
     private func sendCompleted(_ send: AsyncSend, result: Int32) {
+        let errno: Int32
         if result > 0 {
             send.sent += Int(result)
-            if send.sent < send.bytes.count {
-                if !send.isCancelled { startSending(send); return }
-                send.finish(errno: ECANCELED)
-                return
-            }
-            send.finish(errno: 0)  // may free `send`: last
+            if send.sent < send.bytes.count && !send.isCancelled { submitSend(send); return }
+            errno = send.sent < send.bytes.count ? ECANCELED : 0
         } else {
-            send.finish(errno: result == 0 ? EPIPE : -result)
+            errno = result == 0 ? EPIPE : -result
         }
+        send.finish(errno: errno)
+        Unmanaged.passUnretained(send).release()  // the reference of `startSending`; may free it: last
     }
 }
