@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// One io_uring instance (liburing), owned by one worker thread. The only type that calls
-/// liburing's setup, submit and wait functions; `Reactor` builds operations on top of it.
+/// liburing's setup, submit and wait functions; `UringBackend` builds operations on top of it.
 ///
 /// Setup tries the best flags the kernel offers — `SINGLE_ISSUER | DEFER_TASKRUN` (completions
 /// are processed only when this thread asks, no inter-processor interrupts), else
