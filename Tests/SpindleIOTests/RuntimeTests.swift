@@ -134,7 +134,7 @@ final class RuntimeTests: IOTestCase {
     }
 
     /// A cancelled fiber's accept throws CancellationError even when a connection is already
-    /// queued, as its read does (`Reactor.perform` checks first) and as `Fiber.cancel` documents
+    /// queued, as its read does (the backends check first) and as `Fiber.cancel` documents
     /// ("the next cancellable wait (… I/O) throws"). Otherwise a body whose accept queue is
     /// non-empty (a burst, a steady stream) does not see `Runtime.stop()` and keeps accepting
     /// and spawning connection fibers after it.
