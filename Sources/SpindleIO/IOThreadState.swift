@@ -1,10 +1,29 @@
 
-/// The calling worker thread's I/O backend, in a C thread-local slot (one load to find it).
-/// The slot holds this object's address unretained: the backend owns its `IOThreadState` and
-/// clears the slot in `uninstall()` before it can go away.
+import SpindleFibers
+
+/// What both backends keep per worker thread: the thread-local slot that finds the backend (one
+/// load), and the acceptors it has armed. The slot holds this object's address unretained: the
+/// backend owns its `IOThreadState` and clears the slot in `uninstall` before it can go away.
 package final class IOThreadState {
     /// Set once by the backend that owns this slot (unowned: the backend owns the slot).
     unowned(unsafe) var backend: (any IOBackend)? = nil
+    /// Armed acceptors, held while armed and told when the backend goes away (so they never
+    /// touch it afterwards). Worker thread only.
+    @exclusivity(unchecked) var acceptors: [ObjectIdentifier: Acceptor] = [:]
+
+    /// Makes `backend` the driver of `scheduler` and the calling thread's backend.
+    func install(driving scheduler: Scheduler) {
+        scheduler.driver = backend
+        install()
+    }
+
+    /// Tells the armed acceptors the backend is going away, then undoes `install(driving:)`.
+    func uninstall(from scheduler: Scheduler) {
+        for acceptor in acceptors.values { acceptor.backendWillStop() }
+        acceptors.removeAll()
+        scheduler.driver = nil
+        uninstall()
+    }
 
     /// The current thread's backend, or nil outside an I/O worker.
     @inline(__always)
@@ -14,8 +33,8 @@ package final class IOThreadState {
     }
 
     /// Makes this the calling thread's slot.
-    func install() { ThreadSyscalls.currentIOSlot = Unmanaged.passUnretained(self).toOpaque() }
+    private func install() { ThreadSyscalls.currentIOSlot = Unmanaged.passUnretained(self).toOpaque() }
 
     /// Clears the calling thread's slot.
-    func uninstall() { ThreadSyscalls.currentIOSlot = nil }
+    private func uninstall() { ThreadSyscalls.currentIOSlot = nil }
 }

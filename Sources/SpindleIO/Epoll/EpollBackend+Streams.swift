@@ -140,14 +140,14 @@ extension EpollBackend {
         let entry = adopt(acceptor.fd)
         acceptor.isArmed = true
         entry.acceptor = acceptor
-        acceptors[ObjectIdentifier(acceptor)] = acceptor  // held while armed
+        slot.acceptors[ObjectIdentifier(acceptor)] = acceptor  // held while armed
         do {
             try Epoll.setNonBlocking(acceptor.fd)
             try register(entry, listening: true)
         } catch {
             entry.acceptor = nil
             acceptor.isArmed = false
-            acceptors[ObjectIdentifier(acceptor)] = nil
+            slot.acceptors[ObjectIdentifier(acceptor)] = nil
             queue(.failAccept(acceptor, error.errno))
         }
     }
@@ -162,7 +162,7 @@ extension EpollBackend {
             entry.acceptor = nil
             entry.reset()
         }
-        acceptors[ObjectIdentifier(acceptor)] = nil
+        slot.acceptors[ObjectIdentifier(acceptor)] = nil
     }
 
     /// Accepts until the listener's queue is empty or this turn's share (`acceptShare`) is used

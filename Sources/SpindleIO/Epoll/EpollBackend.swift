@@ -59,14 +59,12 @@ package final class EpollBackend: IOBackend {
     /// allocates only when a turn queues more than any before).
     @exclusivity(unchecked) private var deferred: [EpollDeferredWork] = []
     @exclusivity(unchecked) private var running: [EpollDeferredWork] = []
-    /// Armed acceptors (told when the backend goes away so they never touch it afterwards).
-    @exclusivity(unchecked) var acceptors: [ObjectIdentifier: Acceptor] = [:]
     /// False once `epoll_pwait2` was refused: waits use `epoll_wait` (milliseconds) from then on.
     @exclusivity(unchecked) private var waitsPrecisely = true
     /// Where stream receivers read into (bytes are handed to the delegate during the call only).
     let scratch: UnsafeMutableRawPointer
     private let events: EpollEvents
-    private let slot: IOThreadState
+    let slot: IOThreadState
 
     /// Events fetched per `epoll_wait`.
     static let batchSize: Int32 = 256
@@ -106,16 +104,12 @@ package final class EpollBackend: IOBackend {
 
     /// Makes this backend its scheduler's driver and the thread's backend. Worker thread.
     package func install() {
-        scheduler.driver = self
-        slot.install()
+        slot.install(driving: scheduler)
     }
 
     /// Tells armed acceptors the backend is going away, then uninstalls. Worker thread.
     package func uninstall() {
-        for acceptor in acceptors.values { acceptor.backendWillStop() }
-        acceptors.removeAll()
-        scheduler.driver = nil
-        slot.uninstall()
+        slot.uninstall(from: scheduler)
     }
 
     // MARK: - SchedulerDriver
@@ -252,7 +246,7 @@ package final class EpollBackend: IOBackend {
         if let acceptor = entry.acceptor {
             entry.acceptor = nil
             acceptor.isArmed = false
-            acceptors[ObjectIdentifier(acceptor)] = nil
+            slot.acceptors[ObjectIdentifier(acceptor)] = nil
         }
     }
 

@@ -54,11 +54,9 @@ package final class UringBackend: IOBackend {
     /// Receives that found the provided buffers exhausted (`-ENOBUFS`) and were re-armed.
     @exclusivity(unchecked) package private(set) var receiveBufferExhaustions = 0
     @exclusivity(unchecked) private var wakerArmed = false
-    /// Armed acceptors (told when the ring goes away so they never touch it afterwards).
-    @exclusivity(unchecked) private var acceptors: [ObjectIdentifier: Acceptor] = [:]
     private let batch: CompletionBatch
     private let batchSize = 256
-    private let slot: IOThreadState
+    let slot: IOThreadState
 
     /// Sets up a ring of `entries` and its provided receive buffers; throws
     /// `IOUringUnavailableError` naming the cause when io_uring or a feature it needs is missing.
@@ -76,15 +74,11 @@ package final class UringBackend: IOBackend {
     deinit { batch.deallocate() }
 
     package func install() {
-        scheduler.driver = self
-        slot.install()
+        slot.install(driving: scheduler)
     }
 
     package func uninstall() {
-        for acceptor in acceptors.values { acceptor.backendWillStop() }
-        acceptors.removeAll()
-        scheduler.driver = nil
-        slot.uninstall()
+        slot.uninstall(from: scheduler)
     }
 
     // MARK: - SchedulerDriver
@@ -184,7 +178,7 @@ package final class UringBackend: IOBackend {
         sqe.setUserData(Self.userData(acceptor, .acceptor))
         inFlight += 1
         acceptor.isArmed = true
-        acceptors[ObjectIdentifier(acceptor)] = acceptor  // keeps it alive until its last CQE
+        slot.acceptors[ObjectIdentifier(acceptor)] = acceptor  // keeps it alive until its last CQE
     }
 
     package func stopAccepting(_ acceptor: Acceptor) {
@@ -198,7 +192,7 @@ package final class UringBackend: IOBackend {
     private func acceptorCompleted(_ acceptor: Acceptor, result: Int32, ended: Bool) {
         if ended { acceptor.isArmed = false }
         if result != -Int32(ECANCELED) { acceptor.deliver(result) }
-        if ended { acceptors[ObjectIdentifier(acceptor)] = nil }  // may free it: last
+        if ended { slot.acceptors[ObjectIdentifier(acceptor)] = nil }  // may free it: last
     }
 
     // MARK: - Stream receiving
