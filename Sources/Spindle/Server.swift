@@ -126,6 +126,9 @@ public final class Server: Sendable {
     /// The address the first listener is bound to (after `start()`/`run()` began).
     public var address: SocketAddress? { listeners.withLock { $0.first?.value.address } }
 
+    /// The I/O backend the workers run on and why (nil until they have started).
+    public var backendChoice: IOBackendChoice? { runtime.backendChoice }
+
     /// Binds the listeners (one per worker, `SO_REUSEPORT`). Throws if the address is taken.
     private func bind() throws {
         let first = try TCPListener(host: configuration.host, port: configuration.port,

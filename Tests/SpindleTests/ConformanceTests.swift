@@ -184,6 +184,29 @@ final class ConformanceTests: ServerTestCase {
         }
     }
 
+    /// The server runs on the backend this process may use: under a seccomp filter that denies
+    /// io_uring (`make test` runs this suite once so, under `spindle-seccomp-exec`), the
+    /// automatic choice is epoll and says why; otherwise io_uring, or what SPINDLE_IO forces.
+    func testTheBackendIsTheOneThisProcessMayUse() throws {
+        let server = try startConformanceServer(TestApplication())
+        let client = try TestClient(port: server.port)
+        try client.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().status, 200)
+        let choice = try XCTUnwrap(server.server.backendChoice)
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let filtered = status.split(separator: "\n").contains { $0.hasPrefix("Seccomp:") && $0.hasSuffix("2") }
+        if filtered {
+            XCTAssertEqual(choice.kind, .epoll, "\(choice)")
+            XCTAssertTrue(choice.reason.contains("seccomp") && choice.reason.contains("EPERM"), "\(choice)")
+            print("ConformanceTests: under a seccomp filter, \(choice)")
+        } else if let forced = ProcessInfo.processInfo.environment["SPINDLE_IO"] {
+            XCTAssertEqual(choice.kind.rawValue, forced, "\(choice)")
+        } else {
+            XCTAssertEqual(choice.kind, .uring, "\(choice)")
+        }
+        try server.stop()
+    }
+
     func testAcceptedRequests() throws {
         let app = TestApplication()
         let server = try startConformanceServer(app)
