@@ -36,6 +36,17 @@ enum Epoll {
         misusePrecondition(code != EFAULT, "\(call()) failed with EFAULT: a Spindle bug (bad address)")
     }
 
+    /// Runs `call` again while it fails with EINTR: its result when not negative, else `-errno`.
+    @inline(__always)
+    private static func retryingInterrupts(_ call: () -> Int) -> Int {
+        while true {
+            let n = call()
+            if n >= 0 { return n }
+            let code = errno
+            if code != EINTR { return -Int(code) }
+        }
+    }
+
     // MARK: - The epoll instance
 
     /// A close-on-exec epoll instance. One system call. Throws ENOSYS when libc has no epoll.
@@ -100,41 +111,26 @@ enum Epoll {
     /// `recv(MSG_DONTWAIT)`: bytes received (0 at end of stream), or `-errno`.
     @inline(__always)
     static func receive(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
-        while true {
-            let n = recv(fd, buffer, count, Int32(MSG_DONTWAIT))
-            if n >= 0 { return n }
-            let code = errno
-            if code == EINTR { continue }
-            checkNotABug(code, "recv(\(fd))")
-            return -Int(code)
-        }
+        let n = retryingInterrupts { recv(fd, buffer, count, Int32(MSG_DONTWAIT)) }
+        if n < 0 { checkNotABug(Int32(-n), "recv(\(fd))") }
+        return n
     }
 
     /// `send(MSG_DONTWAIT | MSG_NOSIGNAL)`: bytes sent, or `-errno` (EPIPE, not SIGPIPE, when
     /// the peer is gone).
     @inline(__always)
     static func send(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
-        while true {
-            let n = Glibc.send(fd, bytes, count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
-            if n >= 0 { return n }
-            let code = errno
-            if code == EINTR { continue }
-            checkNotABug(code, "send(\(fd))")
-            return -Int(code)
-        }
+        let n = retryingInterrupts { Glibc.send(fd, bytes, count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
+        if n < 0 { checkNotABug(Int32(-n), "send(\(fd))") }
+        return n
     }
 
     /// `sendmsg(MSG_DONTWAIT | MSG_NOSIGNAL)` of `message`'s vectors: bytes sent, or `-errno`.
     @inline(__always)
     static func send(_ fd: Int32, message: UnsafePointer<msghdr>) -> Int {
-        while true {
-            let n = sendmsg(fd, message, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
-            if n >= 0 { return n }
-            let code = errno
-            if code == EINTR { continue }
-            checkNotABug(code, "sendmsg(\(fd))")
-            return -Int(code)
-        }
+        let n = retryingInterrupts { sendmsg(fd, message, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
+        if n < 0 { checkNotABug(Int32(-n), "sendmsg(\(fd))") }
+        return n
     }
 
     /// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)` on the listening socket `fd`: the new
@@ -143,14 +139,9 @@ enum Epoll {
     static func accept(_ fd: Int32) -> Int32 {
         let flags = Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let accept4 = EpollFunctions.resolved!.accept
-        while true {
-            let n = accept4(fd, nil, nil, flags)
-            if n >= 0 { return n }
-            let code = errno
-            if code == EINTR { continue }
-            checkNotABug(code, "accept4(\(fd))")
-            return -code
-        }
+        let n = retryingInterrupts { Int(accept4(fd, nil, nil, flags)) }
+        if n < 0 { checkNotABug(Int32(-n), "accept4(\(fd))") }
+        return Int32(n)
     }
 
     /// Starts connecting the non-blocking socket `fd`: 0 when connected at once, else the errno
@@ -187,38 +178,26 @@ enum Epoll {
 
     /// `openat(AT_FDCWD, path)`; throws `IOError("openat(path)")`.
     static func openFile(_ path: String, flags: Int32, permissions: UInt32) throws(IOError) -> Int32 {
-        while true {
-            let fd = openat(AT_FDCWD, path, flags, mode_t(permissions))
-            if fd >= 0 { return fd }
-            let code = errno
-            if code == EINTR { continue }
-            checkFileCall(code, "openat(\(path))")
-            throw IOError("openat(\(path))", errno: code)
-        }
+        let fd = retryingInterrupts { Int(openat(AT_FDCWD, path, flags, mode_t(permissions))) }
+        if fd >= 0 { return Int32(fd) }
+        checkFileCall(Int32(-fd), "openat(\(path))")
+        throw IOError("openat(\(path))", errno: Int32(-fd))
     }
 
     /// `pread`; throws `IOError("read")`.
     static func readFile(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(IOError) -> Int {
-        while true {
-            let n = pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
-            if n >= 0 { return n }
-            let code = errno
-            if code == EINTR { continue }
-            checkFileCall(code, "pread(\(fd))")
-            throw IOError("read", errno: code)
-        }
+        let n = retryingInterrupts { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
+        if n >= 0 { return n }
+        checkFileCall(Int32(-n), "pread(\(fd))")
+        throw IOError("read", errno: Int32(-n))
     }
 
     /// `pwrite`; throws `IOError("write")`.
     static func writeFile(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws(IOError) -> Int {
-        while true {
-            let n = pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset))
-            if n >= 0 { return n }
-            let code = errno
-            if code == EINTR { continue }
-            checkFileCall(code, "pwrite(\(fd))")
-            throw IOError("write", errno: code)
-        }
+        let n = retryingInterrupts { pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset)) }
+        if n >= 0 { return n }
+        checkFileCall(Int32(-n), "pwrite(\(fd))")
+        throw IOError("write", errno: Int32(-n))
     }
 
     /// `fstat`; throws `IOError("fstat")`.
