@@ -3,6 +3,7 @@
 // arming walks (what arming costs).
 import Spindle
 import SpindleFibers
+import SpindleTestSupport
 import XCTest
 
 /// A stand-in for a connection: its links, and when it was told its deadline had passed.
@@ -78,7 +79,7 @@ final class ConnectionTimeoutsTests: XCTestCase {
     /// passed too).
     func testOutOfOrderDeadlinesKeepTheListsSortedAndAreNeverToldEarly() {
         let timeouts = ConnectionTimeouts<StandIn>()
-        var random = SplitMix64(seed: 0x5EED)
+        var random = SplitMix(seed: 0x5EED)
         var clock: UInt64 = 0
         var entries: [StandIn] = []
         var latestArmed: [TimeoutKind: UInt64] = [:]
@@ -163,18 +164,5 @@ final class ConnectionTimeoutsTests: XCTestCase {
         XCTAssertEqual(clamped.toldAt, 30)
         XCTAssertEqual(idle.toldAt, 25)
         XCTAssertEqual(timeouts.earliestDeadline, .max)
-    }
-}
-
-/// A seeded generator, so a failure replays.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
