@@ -10,7 +10,7 @@ extension HTTPConnection {
     /// `HTTPError` when the body fails (408, 400, 413: recorded, and the connection closes after
     /// the response) and `CancellationError` when the connection is being closed.
     func readBody(into out: UnsafeMutableRawBufferPointer) throws -> Int {
-        guard out.count > 0, let buffer, exchange != nil else { return 0 }
+        guard out.count > 0, hasFiber, let buffer, exchange != nil else { return 0 }
         if let failure = exchange!.bodyFailure { throw failure.error }
         let pending = exchange!.decodedPending
         if !pending.isEmpty {

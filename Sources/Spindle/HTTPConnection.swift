@@ -109,7 +109,10 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     /// `overflowStart` on (allocated only then; freed once absorbed).
     @exclusivity(unchecked) var overflow: [UInt8] = []
     @exclusivity(unchecked) var overflowStart = 0
-    /// The request being served (serving and cancelling; nil otherwise).
+    /// The request being served. Meaningful only while a fiber serves (serving, cancelling).
+    /// Between requests it keeps the last one's values, which nothing reads (their views point
+    /// into buffers given back), so that the next request rewrites it in place
+    /// (`Exchange.restart`) instead of building a new one; nil until the first request.
     @exclusivity(unchecked) var exchange: Exchange? = nil
     /// The serving fiber while it is parked in `park(deadline:)`, for `wakeWaiter`.
     @exclusivity(unchecked) var waiter: CorePointer? = nil
@@ -261,7 +264,6 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     /// Gives the receive buffer, the parser and the request back. Only without a fiber, or from
     /// the serving fiber as it ends (the lifetime rule).
     private func releaseBuffers() {
-        exchange = nil
         if !overflow.isEmpty { overflow = [] }
         overflowStart = 0
         if let buffer { worker.receiveBuffers.giveBack(buffer) }
