@@ -94,12 +94,13 @@ extension HTTPConnection {
 
     /// Writes `response` (into the batch for content-length bodies, straight out for streamed
     /// ones); returns true when the connection must close afterwards.
-    func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool) throws -> Bool {
+    func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool, bodyBytes: inout Int) throws -> Bool {
         let persistence: HTTPConnectionPersistence = keepAlive ? head.persistence : .close
         let output = batchForWriting()
         let writeTimeout = worker.configuration.writeTimeout
         /// Appends a `Content-Length` response to the batch; sends the batch once it is large.
-        func appendToBatch(_ body: UnsafeRawBufferPointer) throws -> Bool {
+        func appendToBatch(_ body: UnsafeRawBufferPointer, bodyBytes: inout Int) throws -> Bool {
+            if !head.isHEAD { bodyBytes = body.count }
             let close = output.writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
                                                     requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
             if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: .coarseNow + writeTimeout) }
@@ -107,11 +108,11 @@ extension HTTPConnection {
         }
         switch response.body {
         case .empty:
-            return try appendToBatch(UnsafeRawBufferPointer(start: nil, count: 0))
+            return try appendToBatch(UnsafeRawBufferPointer(start: nil, count: 0), bodyBytes: &bodyBytes)
         case .bytes(let bytes):
-            return try bytes.withUnsafeBytes { try appendToBatch($0) }
+            return try bytes.withUnsafeBytes { try appendToBatch($0, bodyBytes: &bodyBytes) }
         case .text(var text):
-            return try text.withUTF8 { try appendToBatch(UnsafeRawBufferPointer($0)) }
+            return try text.withUTF8 { try appendToBatch(UnsafeRawBufferPointer($0), bodyBytes: &bodyBytes) }
         case .stream(let produce) where !head.version.hasHTTP11Semantics:
             // HTTP/1.0 clients do not know chunked: the body ends with the connection.
             _ = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .closeDelimited,
@@ -119,11 +120,13 @@ extension HTTPConnection {
             try flushOutput(deadline: .coarseNow + writeTimeout)
             if head.isHEAD { return true }
             let socket = self.socket
+            let writer = BodyWriter { chunk in
+                guard chunk.count > 0 else { return }
+                try socket.write(chunk, deadline: .now + writeTimeout)
+            }
+            defer { bodyBytes = writer.bytesWritten }
             do {
-                try produce(BodyWriter { chunk in
-                    guard chunk.count > 0 else { return }
-                    try socket.write(chunk, deadline: .now + writeTimeout)
-                })
+                try produce(writer)
             } catch {
                 worker.logger.error("streaming handler failed: \(error)")
             }
@@ -142,6 +145,7 @@ extension HTTPConnection {
                 HTTPChunkedEncoder.writeChunk(chunk, into: &chunkOutput.buffer)
                 try socket.write(chunkOutput.buffer.readableBytes, deadline: .now + writeTimeout)
             }
+            defer { bodyBytes = writer.bytesWritten }
             do {
                 try produce(writer)
             } catch {

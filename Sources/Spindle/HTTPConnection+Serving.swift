@@ -32,6 +32,17 @@ struct Exchange {
         decoder = HTTPBodyDecoder(framing: head.framing, limits: limits)
         self.bodyBase = bodyBase
         continueOwed = head.expectsContinue
+        checkAnnouncedLength(limits)
+    }
+
+    /// A `Content-Length` over the body limit fails the body before anything reads it (the
+    /// head parser does not check it: see `ServerWorker.init`): 413, and the connection closes
+    /// lingeringly after the response, without `100 Continue`.
+    private mutating func checkAnnouncedLength(_ limits: HTTPLimits) {
+        guard case .contentLength(let length) = head.framing, limits.bodyExceeds(length) else { return }
+        bodyFailure = .malformed(HTTPParseError(.contentTooLarge))
+        after = .closeLingering
+        continueOwed = false
     }
 
     /// Makes this the exchange of the next request, as `init` would, by assigning each field in
@@ -48,6 +59,7 @@ struct Exchange {
         bodyFailure = nil
         bodyWaitNanoseconds = 0
         bodyBytesWaitedFor = 0
+        checkAnnouncedLength(limits)
     }
 }
 
@@ -150,41 +162,17 @@ extension HTTPConnection {
         }
     }
 
-    /// Serves `exchange`: routes, runs the handler, leaves the body behind, writes the response.
-    /// Returns what the connection does next.
+    /// Serves `exchange`: the router's answer (middleware, route, handler: `Router.respond`),
+    /// the body left behind, the response written, its `onWritten` handlers run. Returns what the
+    /// connection does next.
     private func respond() -> AfterResponse {
         let head = exchange!.head
         let arena = worker.arenas.take() ?? RequestArena()
         defer { worker.arenas.giveBack(arena) }
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
-        var response: Response
-        switch worker.router.match(method: head.methodBytes, path: head.routingPath) {
-        case .found(let handler, let parameters):
-            let context = Context(parameters: parameters, requestID: requestID, serverLogger: worker.logger, arena: arena)
-            do {
-                response = try handler(Request(head: head, connection: self), context)
-            } catch let error as HTTPError {
-                response = .text(error.message + "\n", status: error.status)
-            } catch {
-                if let failure = exchange!.bodyFailure {
-                    // The handler passed on (or wrapped) the body's error: answer what it was.
-                    let error = failure.error
-                    response = .text(error.message + "\n", status: error.status)
-                } else {
-                    if case .serving = state {  // (cancelled by a close: no news)
-                        context.logger.error("handler failed: \(error)", metadata: ["method": "\(head.methodString)", "target": "\(head.targetString)"])
-                    }
-                    response = .text("Internal Server Error (request \(requestID))\n", status: .internalServerError)
-                }
-            }
-        case .notFound:
-            response = .text("Not Found\n", status: .notFound)
-        case .methodNotAllowed(let allowed):
-            response = .text("Method Not Allowed\n", status: .methodNotAllowed)
-            let names = allowed.map(\.rawValue) + (allowed.contains(.get) && !allowed.contains(.head) ? ["HEAD"] : [])
-            response.headerFields[.allow] = names.joined(separator: ", ")
-        }
+        let context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
+        var response = worker.router.respond(Request(head: head, connection: self), context)
         guard case .serving = state else { return .close }  // closed under the handler: nobody to answer
         // Leave the body behind us: small rests are read and dropped (their framing checked),
         // large or slow ones end the connection.
@@ -199,22 +187,41 @@ extension HTTPConnection {
                     exchange!.after = .closeLingering
                 case .invalid(let failure):
                     let error = failure.error  // the handler never saw the body: its response goes
+                    let handlers = response.writtenHandlers
                     response = .text(error.message + "\n", status: error.status)
+                    response.writtenHandlers = handlers
                 }
             }
         }
         var after = exchange!.after
         let keepAlive = head.keepAlive && after == .keepAlive && !worker.stopping  // stopping: say so
         let mustClose: Bool
+        var bodyBytes = 0
         do {
-            mustClose = try write(response, for: head, keepAlive: keepAlive)
+            mustClose = try write(response, for: head, keepAlive: keepAlive, bodyBytes: &bodyBytes)
         } catch {
             return .close  // the connection failed (and is closing)
+        }
+        if !response.writtenHandlers.isEmpty {
+            response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
         if mustClose || !keepAlive {
             after = max(after, response.status.code >= 400 ? .closeLingering : .close)
         }
         return after
+    }
+
+    /// The error body reads throw once the body failed (nil while it has not; nil without a
+    /// fiber, when nothing may read it).
+    var bodyFailureError: HTTPError? {
+        guard hasFiber else { return nil }
+        return exchange?.bodyFailure?.error
+    }
+
+    /// True when the connection was closed under the serving fiber (it is being cancelled).
+    var isCancelling: Bool {
+        if case .cancelling = state { return true }
+        return false
     }
 
     // MARK: - Parking the serving fiber

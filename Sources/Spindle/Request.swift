@@ -10,12 +10,27 @@ public struct Request {
     // unowned(unsafe): a Request is valid only during its handler, while the connection is
     // alive (it is retained by the worker and by the fiber serving it); no refcount traffic.
     unowned(unsafe) let connection: HTTPConnection
+    /// The path a middleware set (`path`'s setter); routing uses it instead of the target's.
+    private(set) var rewrittenPath: String? = nil
+
+    init(head: HTTPRequestHead, connection: HTTPConnection) {
+        self.head = head
+        self.connection = connection
+    }
 
     /// The method (no allocation for standard methods).
     public var method: HTTPRequest.Method { head.method }
 
-    /// The path of the target, without the query (allocates a String).
-    public var path: String { String(decoding: head.routingPath, as: UTF8.self) }
+    /// The path of the target, without the query, as sent (percent-encoding kept; allocates a
+    /// String). A middleware may set it before routing (global middleware) to route the request
+    /// elsewhere; the query and the head's bytes stay as received.
+    public var path: String {
+        get { rewrittenPath ?? String(decoding: head.routingPath, as: UTF8.self) }
+        set { rewrittenPath = newValue }
+    }
+
+    /// The request target as sent (path and query; allocates a String).
+    public var target: String { head.targetString }
 
     /// The query string after `?` (allocates), or nil.
     public var query: String? {
@@ -47,6 +62,13 @@ public struct Request {
 
     /// The request body, read in blocking style (parks the fiber while bytes are in flight).
     public var body: RequestBody { RequestBody(connection: connection) }
+
+    /// Why the body could not be read (408, 400, 413), once a read failed or when the head
+    /// already announced a body over the limit; nil otherwise.
+    var bodyFailure: HTTPError? { connection.bodyFailureError }
+
+    /// True when the connection is closing under this request (nobody will read the response).
+    var isCancelled: Bool { connection.isCancelling }
 }
 
 /// Reads the request body: `Content-Length` or chunked, decoded. Sends `100 Continue` first

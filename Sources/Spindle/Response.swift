@@ -26,12 +26,30 @@ public struct Response {
     public var headerFields: HTTPFields
     /// The body.
     public var body: Body
+    /// What runs once the response is written (`onWritten`), in the order added.
+    var writtenHandlers: [(WrittenResponse) -> Void] = []
 
     /// A response with `status`, `headerFields` and `body`.
     public init(status: HTTPResponse.Status = .ok, headerFields: HTTPFields = [:], body: Body = .empty) {
         self.status = status
         self.headerFields = headerFields
         self.body = body
+    }
+
+    /// Registers `handler` to run once the server has written this response: handed to the
+    /// connection's output whole (the client may not have read it yet), or, for a streamed
+    /// body, after its last chunk. It runs in the request's fiber, before the next request on
+    /// the connection, and gets the status and the body bytes written (0 for `HEAD`; a
+    /// streamed body's bytes before chunk framing). Middleware use it for access logs and
+    /// metrics. Not run when the connection fails before the response is written.
+    /// Cost: appends to an array (allocates the first time).
+    public mutating func onWritten(_ handler: @escaping (WrittenResponse) -> Void) {
+        writtenHandlers.append(handler)
+    }
+
+    /// Runs the `onWritten` handlers in the order added (the innermost middleware's first).
+    func runWrittenHandlers(_ written: WrittenResponse) {
+        for handler in writtenHandlers { handler(written) }
     }
 
     /// A `text/plain; charset=utf-8` response. Cost: no allocation beyond the string itself
@@ -67,12 +85,27 @@ private enum FieldsCache {
     static let octetStream: HTTPFields = [.contentType: "application/octet-stream"]
 }
 
+/// What the server wrote for a response (`Response.onWritten`).
+public struct WrittenResponse: Sendable {
+    /// The status sent.
+    public let status: HTTPResponse.Status
+    /// Body bytes written (0 for `HEAD`; a streamed body's bytes before chunk framing).
+    public let bodyBytes: Int
+}
+
 /// Writes a streamed (chunked) response body. Each `write` sends one chunk and parks the fiber
 /// until the kernel took it (backpressure). Valid only inside the `stream` closure.
 public final class BodyWriter {
-    let send: (UnsafeRawBufferPointer) throws -> Void
+    private let sendChunk: (UnsafeRawBufferPointer) throws -> Void
+    /// Body bytes written so far.
+    public private(set) var bytesWritten = 0
 
-    init(send: @escaping (UnsafeRawBufferPointer) throws -> Void) { self.send = send }
+    init(send: @escaping (UnsafeRawBufferPointer) throws -> Void) { sendChunk = send }
+
+    private func send(_ bytes: UnsafeRawBufferPointer) throws {
+        try sendChunk(bytes)
+        bytesWritten += bytes.count
+    }
 
     /// Sends `bytes` as one chunk (nothing for an empty collection).
     public func write(_ bytes: some Collection<UInt8>) throws {

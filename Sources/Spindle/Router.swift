@@ -23,6 +23,11 @@ public final class Router<Handler> {
 
     let root = Node(segment: [])
     @exclusivity(unchecked) private(set) var isFrozen = false
+    /// Middleware around everything the router answers (`add(middleware:)`), outermost first.
+    @exclusivity(unchecked) var globalMiddleware: [any Middleware] = []
+    /// The global middleware around `dispatch`, composed when the server starts (nil without
+    /// global middleware: the server then calls `dispatch` directly).
+    @exclusivity(unchecked) var chainedResponder: Handler? = nil
 
     /// Creates an empty router.
     public init() {}
@@ -30,7 +35,7 @@ public final class Router<Handler> {
     /// Registers `handler` for `method` on `pattern`. Registering the same method and pattern
     /// twice, or after the server started, stops with a message.
     public func on(_ method: HTTPRequest.Method, _ pattern: String, _ handler: Handler) {
-        guard !isFrozen else { fatalError("Router: route \(method) \(pattern) added after the server started; register routes before Server.run") }
+        requireNotFrozen("route \(method) \(pattern)")
         guard pattern.hasPrefix("/") else { fatalError("Router: pattern \"\(pattern)\" must start with /") }
         var node = root
         let segments = pattern.split(separator: "/", omittingEmptySubsequences: true)
@@ -71,6 +76,11 @@ public final class Router<Handler> {
 
     /// Stops further registration (the server calls it when it starts).
     public func freeze() { isFrozen = true }
+
+    /// Stops with a message when the router is frozen: `what` was added too late.
+    func requireNotFrozen(_ what: @autoclosure () -> String) {
+        guard !isFrozen else { fatalError("Router: \(what()) added after the server started; register routes and middleware before Server.run") }
+    }
 
     /// The outcome of a lookup.
     public enum Match {
@@ -175,3 +185,8 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(status.code) \(message)" }
 }
+
+// @unchecked Sendable, for handlers that are Sendable themselves: the trie changes only while
+// routes are registered, on one thread, before `freeze()`; the server freezes it before any
+// worker starts, and after that every thread only reads it.
+extension Router: @unchecked Sendable where Handler: Sendable {}

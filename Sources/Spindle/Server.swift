@@ -109,7 +109,7 @@ extension ServerConfiguration {
 public final class Server: Sendable {
     /// The configuration it runs with.
     public let configuration: ServerConfiguration
-    private let router: UnsafeSendableBox<Router<Handler>>
+    private let router: Router<Handler>
     private let runtime: Runtime
     private let listeners: Mutex<[UnsafeSendableBox<TCPListener>]> = Mutex([])
     private let logger: Logger
@@ -118,7 +118,7 @@ public final class Server: Sendable {
     public init(router: Router<Handler>, configuration: ServerConfiguration = ServerConfiguration(),
                 logger: Logger = Logger(label: "spindle")) {
         self.configuration = configuration
-        self.router = UnsafeSendableBox(router)
+        self.router = router
         self.logger = logger
         runtime = Runtime(configuration: .init(workers: configuration.workers, pinWorkers: configuration.pinWorkers))
     }
@@ -175,7 +175,8 @@ public final class Server: Sendable {
     /// watcher when asked, and returns the listening address and what each worker runs (its
     /// accept loop on its own listener).
     private func prepare(handleSignals: Bool) throws -> (SocketAddress, @Sendable (Runtime.Worker) throws -> Void) {
-        router.value.freeze()
+        router.freeze()
+        router.prepareResponder()
         let softLimitBefore = DescriptorLimit.current
         let descriptorLimit = DescriptorLimit.raiseToHardLimit()
         let workers = runtime.configuration.workers
@@ -193,7 +194,7 @@ public final class Server: Sendable {
                 logger.info("\(choice); up to \(connectionCap) connections per worker (descriptor limit \(limitNote))")
             }
             let state = ServerWorker(index: worker.index, configuration: configuration, connectionCap: connectionCap,
-                                     router: router.value, logger: logger)
+                                     router: router, logger: logger)
             try state.acceptLoop(listener: all[worker.index].value)
         })
     }
@@ -215,8 +216,7 @@ public final class Server: Sendable {
 
 /// A value handed across threads whose use stays on one thread at a time by construction.
 struct UnsafeSendableBox<Value>: @unchecked Sendable {
-    // @unchecked Sendable: the router is frozen (read-only) before workers start; a listener is
-    // used by exactly one worker.
+    // @unchecked Sendable: a listener is used by exactly one worker.
     let value: Value
     init(_ value: Value) { self.value = value }
 }

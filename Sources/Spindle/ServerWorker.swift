@@ -103,7 +103,12 @@ final class ServerWorker {
         let warm = configuration.preallocatedRequests
         receiveBuffers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { ReceiveBuffer(capacity: bufferSize) },
                                     prepareForReuse: { $0.start = 0; $0.end = 0 })
-        parsers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { ParserBox(limits: limits) },
+        // The head parser is not given the body limit: a `Content-Length` over it becomes a
+        // request whose body has failed (`Exchange.begin`), answered 413 by the router's
+        // dispatch, inside the middleware, instead of a parse error no middleware sees.
+        var headLimits = limits
+        headLimits.maxBodyBytes = 0
+        parsers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { ParserBox(limits: headLimits) },
                              prepareForReuse: { $0.parser.reset() })
         outputs = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { OutputBox() },
                              prepareForReuse: { $0.buffer.removeAll() })

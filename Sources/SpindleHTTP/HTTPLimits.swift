@@ -83,5 +83,5 @@ public struct HTTPLimits: Sendable, Equatable {
     }
 
     /// True when `total` body bytes exceed `maxBodyBytes` (never when it is 0, unlimited).
-    func bodyExceeds(_ total: Int) -> Bool { maxBodyBytes != 0 && total > maxBodyBytes }
+    public func bodyExceeds(_ total: Int) -> Bool { maxBodyBytes != 0 && total > maxBodyBytes }
 }

@@ -1,0 +1,96 @@
+import HTTPTypes
+import SpindleHTTP
+
+// How the server answers a request with the router: the global middleware (if any) around
+// `dispatch`, which routes, runs the route's handler (inside its group's middleware) and turns
+// what it throws, or the lack of a route, into a response. Both the connections and
+// `SpindleTesting` call `respond`.
+extension Router where Handler == Responder {
+    /// Adds middleware around everything this router answers, 404 and 405 included (see
+    /// `Middleware`), after the middleware added before it. Returns the router, for chaining.
+    @discardableResult
+    public func add(middleware: any Middleware) -> Router {
+        requireNotFrozen("middleware \(type(of: middleware))")
+        globalMiddleware.append(middleware)
+        return self
+    }
+
+    /// Adds a closure as global middleware (see `add(middleware:)`).
+    @discardableResult
+    public func add(_ body: @escaping @Sendable (Request, Context, Responder) throws -> Response) -> Router {
+        add(middleware: ClosureMiddleware(body))
+    }
+
+    /// `on(.get, pattern, handler)`; returns the router, for chaining.
+    @discardableResult
+    public func get(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.get, pattern, handler); return self }
+    /// `on(.post, pattern, handler)`; returns the router, for chaining.
+    @discardableResult
+    public func post(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.post, pattern, handler); return self }
+    /// `on(.put, pattern, handler)`; returns the router, for chaining.
+    @discardableResult
+    public func put(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.put, pattern, handler); return self }
+    /// `on(.patch, pattern, handler)`; returns the router, for chaining.
+    @discardableResult
+    public func patch(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.patch, pattern, handler); return self }
+    /// `on(.delete, pattern, handler)`; returns the router, for chaining.
+    @discardableResult
+    public func delete(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.delete, pattern, handler); return self }
+
+    /// A group of routes under `prefix` with middleware of their own (see `RouteGroup`).
+    public func group(_ prefix: String) -> RouteGroup {
+        RouteGroup(router: self, prefix: RouteGroup.normalized(prefix), middleware: [])
+    }
+
+    /// Composes the global middleware around `dispatch`. The server calls it once, when it
+    /// starts, after `freeze()`.
+    func prepareResponder() {
+        guard chainedResponder == nil, !globalMiddleware.isEmpty else { return }
+        chainedResponder = chain(globalMiddleware, around: { [self] request, context in dispatch(request, context) })
+    }
+
+    /// The response to `request`: through the global middleware when there is any, else
+    /// straight to `dispatch`. Runs the handler in the calling fiber; never throws.
+    @inline(__always)
+    func respond(_ request: Request, _ context: Context) -> Response {
+        if let chainedResponder {
+            do { return try chainedResponder(request, context) } catch {
+                return ErrorResponses.response(for: error, request: request, context: context)  // (the chain answers its errors)
+            }
+        }
+        return dispatch(request, context)
+    }
+
+    /// Routes `request` and runs the route's handler: its response, or the response for what it
+    /// threw (`ErrorResponses`); `404` without a route, `405` (with `Allow`) without one for the
+    /// method; a request whose body is over the limit gets `413` without reaching a handler.
+    func dispatch(_ request: Request, _ context: Context) -> Response {
+        if let failure = request.bodyFailure {
+            return .text(failure.message + "\n", status: failure.status)
+        }
+        let match: Match
+        if let rewritten = request.rewrittenPath {
+            var path = rewritten
+            match = path.withUTF8 { self.match(method: request.head.methodBytes, path: UnsafeRawBufferPointer($0)) }
+        } else {
+            match = self.match(method: request.head.methodBytes, path: request.head.routingPath)
+        }
+        switch match {
+        case .found(let handler, let parameters):
+            var context = context
+            context.parameters = parameters
+            do {
+                return try handler(request, context)
+            } catch {
+                return ErrorResponses.response(for: error, request: request, context: context)
+            }
+        case .notFound:
+            return .text("Not Found\n", status: .notFound)
+        case .methodNotAllowed(let allowed):
+            var response = Response.text("Method Not Allowed\n", status: .methodNotAllowed)
+            let names = allowed.map(\.rawValue) + (allowed.contains(.get) && !allowed.contains(.head) ? ["HEAD"] : [])
+            response.headerFields[.allow] = names.joined(separator: ", ")
+            return response
+        }
+    }
+}
