@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "SpindleIO", targets: ["SpindleIO"]),
         .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
         .library(name: "Spindle", targets: ["Spindle"]),
+        .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
@@ -66,12 +67,19 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Testing apps built on Spindle: the router served in memory (no sockets) or live on
+        // port 0, through a blocking client returning swift-http-types responses.
+        .target(name: "SpindleTesting", dependencies: [
+            "Spindle", "SpindleHTTP", "SpindleFibers", "SpindleIO",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "Hello", dependencies: [
             "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Examples/Hello"),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe", "spindle-seccomp-exec"]),
         .executableTarget(name: "spindle-server-probe", dependencies: ["Spindle", "SpindleFibers", "SpindleIO", "SpindleTestSupport"], path: "Tests/ServerProbe"),
-        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-seccomp-exec", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-seccomp-exec", "SpindleTesting", .product(name: "HTTPTypes", package: "swift-http-types")]),
     ]
 )
