@@ -35,6 +35,9 @@ final class LiveTransport: TestTransport {
                 if received.isEmpty { reader.end() } else { reader.append(received) }
             }
         }
+        if let last = responses.last, last.headerFields[.connection]?.lowercased().contains("close") == true {
+            self.socket = nil  // the server closes it: the next request opens another
+        }
         return responses
     }
 
