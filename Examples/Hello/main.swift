@@ -6,8 +6,12 @@
 //   POST /echo          echoes the request body (Content-Length or chunked)
 //   GET  /users/:id     a route parameter
 //
-//   swift run -c release Hello [--host 127.0.0.1] [--port 8080] [--workers N]
+//   swift run -c release Hello [--host 127.0.0.1] [--port 8080] [--workers N] [--access-log on|off]
+//
+// With the access log on (the default; SPINDLE_ACCESS_LOG=off or --access-log off turns it off,
+// as the benchmarks do), every request gets an X-Request-Id and one log line once answered.
 import ArgumentParser
+import Foundation
 import Spindle
 import SpindleFibers
 
@@ -20,9 +24,14 @@ struct Hello: ParsableCommand {
     @Option(help: "Numeric address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks one).") var port = 8080
     @Option(help: "Worker threads (default: one per usable CPU).") var workers: Int?
+    @Option(help: "Request ids and a log line per request: on or off (default: SPINDLE_ACCESS_LOG, else on).")
+    var accessLog: Switch = Switch(environment: "SPINDLE_ACCESS_LOG") ?? .on
 
     func run() throws {
         let router = Router<Handler>()
+        if accessLog == .on {
+            router.add(middleware: RequestIDMiddleware()).add(middleware: AccessLogMiddleware())
+        }
         router.on(.get, "/plaintext") { _, _ in .text("Hello, World!") }
         router.on(.get, "/json") { _, _ in try .json(Message(message: "Hello, World!")) }
         router.on(.get, "/sleep") { request, _ in
@@ -43,5 +52,20 @@ struct Hello: ParsableCommand {
         let server = Server(router: router, configuration: configuration)
         print("Spindle Hello: serving on http://\(host):\(port) (Ctrl-C stops gracefully)")
         try server.run()
+    }
+}
+
+/// `on` or `off`, from the command line or an environment variable.
+enum Switch: String, ExpressibleByArgument {
+    case on, off
+
+    /// The value of `variable` when it is set to on/off (also 1/0, true/false); nil otherwise.
+    init?(environment variable: String) {
+        guard let raw = ProcessInfo.processInfo.environment[variable]?.lowercased() else { return nil }
+        switch raw {
+        case "on", "1", "true", "yes": self = .on
+        case "off", "0", "false", "no": self = .off
+        default: return nil
+        }
     }
 }
