@@ -14,8 +14,8 @@
 #   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks.md, "Allocators")
 
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev pkg-config
-TEST_PACKAGES := python3
+APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev pkg-config
+TEST_PACKAGES := python3 python3-websockets
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 

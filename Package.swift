@@ -43,6 +43,8 @@ let package = Package(
                 .linkedLibrary("mimalloc", .when(traits: ["Mimalloc"])),
             ]
         ),
+        // OpenSSL's libcrypto from Debian (libssl-dev): the WebSocket handshake's SHA-1.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "SpindleMemory", dependencies: ["CSpindle"]),
         .target(name: "SpindleFibers", dependencies: ["SpindleMemory", "CSpindle"]),
         .target(name: "SpindleIO", dependencies: ["SpindleFibers", "SpindleMemory", "CSpindle"]),
@@ -63,7 +65,7 @@ let package = Package(
         // Docker's default profile does (`ProbeProcess(..., ioUringBlocked: true)`).
         .executableTarget(name: "spindle-seccomp-exec", path: "Tests/SeccompExec"),
         .target(name: "Spindle", dependencies: [
-            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory",
+            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory", "COpenSSL",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),

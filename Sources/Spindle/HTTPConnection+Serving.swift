@@ -193,6 +193,10 @@ extension HTTPConnection {
                 }
             }
         }
+        if let upgrade = response.upgrade, response.status == .switchingProtocols, exchange!.after == .keepAlive {
+            performUpgrade(response, upgrade, written: { response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: 0)) })
+            return .close
+        }
         var after = exchange!.after
         let keepAlive = head.keepAlive && after == .keepAlive && !worker.stopping  // stopping: say so
         let mustClose: Bool

@@ -109,6 +109,11 @@ package final class MemoryExchange {
                                      requestIsHEAD: head.isHEAD, persistence: persistence, into: &output)
             return head.isHEAD ? 0 : body.count
         }
+        if response.upgrade != nil && response.status == .switchingProtocols {
+            // In memory there is no connection to hand over: the head only (test sessions live).
+            writer.writeSwitchingProtocols(fields: response.headerFields, into: &output)
+            return 0
+        }
         switch response.body {
         case .empty:
             return whole(UnsafeRawBufferPointer(start: nil, count: 0), &output)

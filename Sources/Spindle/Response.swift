@@ -28,6 +28,13 @@ public struct Response {
     public var body: Body
     /// What runs once the response is written (`onWritten`), in the order added.
     var writtenHandlers: [(WrittenResponse) -> Void] = []
+    /// For `101 Switching Protocols`: the session that takes the connection over (WebSocket).
+    var upgrade: Upgrade? = nil
+
+    /// A protocol session run on the connection after its `101` head (`Response.webSocket`).
+    struct Upgrade {
+        let session: (UpgradedConnection) -> Void
+    }
 
     /// A response with `status`, `headerFields` and `body`.
     public init(status: HTTPResponse.Status = .ok, headerFields: HTTPFields = [:], body: Body = .empty) {

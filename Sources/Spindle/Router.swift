@@ -176,11 +176,14 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public let status: HTTPResponse.Status
     /// Sent as the plain-text body.
     public let message: String
+    /// Extra response fields (`Retry-After`, `WWW-Authenticate`, `Sec-WebSocket-Version`, …).
+    public var headerFields: HTTPFields = [:]
 
-    /// An error answered with `status` and `message`.
-    public init(_ status: HTTPResponse.Status, _ message: String? = nil) {
+    /// An error answered with `status` and `message` (and `headerFields`).
+    public init(_ status: HTTPResponse.Status, _ message: String? = nil, headerFields: HTTPFields = [:]) {
         self.status = status
         self.message = message ?? status.reasonPhrase
+        self.headerFields = headerFields
     }
 
     public var description: String { "\(status.code) \(message)" }
