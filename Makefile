@@ -6,12 +6,12 @@
 #                      backends); fails on any compiler warning
 #   make test-asan     build and run every test under AddressSanitizer (scratch path .build-asan)
 #   make bench         every benchmark below, one after another (about 19 minutes once built)
-#   make bench-fibers  fiber benchmarks (see Docs/benchmarks.md)
-#   make bench-io      echo over io_uring: Spindle vs a C liburing server (Docs/benchmarks.md, "I/O (echo)")
-#   make bench-http    plaintext: Spindle vs nginx vs a C liburing responder (Docs/benchmarks.md, "HTTP (plaintext)")
-#   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks.md, "Peers")
-#   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks.md, "Scalability")
-#   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks.md, "Allocators")
+#   make bench-fibers  fiber benchmarks (Docs/benchmarks/fibers.md)
+#   make bench-io      echo over io_uring: Spindle vs a C liburing server (Docs/benchmarks/io.md)
+#   make bench-http    plaintext: Spindle vs nginx vs a C liburing responder (Docs/benchmarks/http.md)
+#   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks/peers.md)
+#   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks/scale.md)
+#   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks/alloc.md)
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev pkg-config
@@ -91,8 +91,9 @@ test-asan: test-deps
 		$(SWIFT) test --skip-build --sanitize=address --scratch-path $(ASAN_SCRATCH) --filter $(EPOLL_SUITES)
 
 # All suites in sequence (never in parallel: they pin CPUs 0 and 1). Each writes bench/out/NAME.*;
-# Docs/benchmarks.md quotes them. About 19 minutes on a quiet 2-core machine once everything is
-# built (the first build of the Hummingbird peer alone takes 5 to 15 minutes).
+# Docs/benchmarks/*.md quote them, and Docs/benchmarks.md sums them up. About 19 minutes on a quiet
+# 2-core machine once everything is built (the first build of the Hummingbird peer alone takes 5 to
+# 15 minutes).
 bench: bench-fibers bench-io bench-http bench-peers bench-alloc bench-scale
 
 bench-fibers: deps

@@ -33,8 +33,7 @@ rotation is followed by --ab-pairs back-to-back Spindle/base pairs per depth (or
 drifts more between a server's rotation turns than between two adjacent turns.
 
 Standard library only. Exit status 0 when every measurement ran (a FAIL is a result), 1 when
-something broke (a server died, a port was taken, wrk failed). See Docs/benchmarks.md,
-section "HTTP (plaintext)".
+something broke (a server died, a port was taken, wrk failed). See Docs/benchmarks/http.md.
 """
 import argparse
 import os
