@@ -3,8 +3,9 @@
 #   make run           build the example server in release and start it (PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
-#                      backends); fails on any compiler warning
+#                      backends), then build the docs; fails on any compiler or documentation warning
 #   make test-asan     build and run every test under AddressSanitizer (scratch path .build-asan)
+#   make docs          build the DocC documentation of the Spindle target; fails on any warning
 #   make bench         every benchmark below, one after another (about 19 minutes once built)
 #   make bench-fibers  fiber benchmarks (Docs/benchmarks/fibers.md)
 #   make bench-io      echo over io_uring: Spindle vs a C liburing server (Docs/benchmarks/io.md)
@@ -19,7 +20,7 @@ TEST_PACKAGES := python3 python3-websockets
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test check test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc clean
+.PHONY: run demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -43,11 +44,19 @@ demo: deps
 	$(SWIFT) build -c release --product FiberDemo
 	./.build/release/FiberDemo
 
-test: check test-debug test-release
+test: check test-debug test-release docs
 
 # Static checks of the tree: the C crossings stay fenced (.ci/check-c-crossings).
 check:
 	@./.ci/check-c-crossings
+
+# The DocC archive of the Spindle target (Sources/Spindle/Spindle.docc, its articles showing the
+# snippets of Snippets/), into .build/plugins/Swift-DocC/outputs/Spindle.doccarchive. Any warning
+# (a symbol link or a snippet that does not resolve) fails it. The snippets' code is compiled by
+# every build, and DocumentationCodeTests checks that each Swift block in README.md, Docs/ and the
+# catalog is one of them (Docs/testing.md, "The documentation's code").
+docs: deps
+	$(SWIFT) package generate-documentation --target Spindle --warnings-as-errors
 
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).

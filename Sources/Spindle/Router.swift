@@ -186,6 +186,7 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         self.headerFields = headerFields
     }
 
+    /// The status code and the message, as logged (allocates the string).
     public var description: String { "\(status.code) \(message)" }
 }
 
