@@ -117,17 +117,19 @@ final class DocumentationCodeTests: XCTestCase {
         }
     }
 
-    func testTheFibersExamplePrintsTheSumItPromises() throws {
-        let outcome = try ProbeProcess(executable: "FibersOnTheirOwn", arguments: []).waitForExit(timeout: .seconds(60))
-        XCTAssertTrue(outcome.exited && outcome.status == 0, outcome.summary)
-        XCTAssertEqual(outcome.stdout, "333833500\n", "README.md and the Fibers article promise 333833500 = 1² + … + 1000²")
+    /// The snippets that end by themselves run, and print what the documentation says they do.
+    func testTheRunnableSnippetsDoWhatTheirTextSays() throws {
         XCTAssertEqual((1...1_000).reduce(0) { $0 + $1 * $1 }, 333_833_500)
-    }
-
-    func testTheLiveServerExamplePasses() throws {
-        let outcome = try ProbeProcess(executable: "TestingWithALiveServer", arguments: []).waitForExit(timeout: .seconds(60))
-        XCTAssertTrue(outcome.exited && outcome.status == 0, outcome.summary)
-        XCTAssertEqual(outcome.stdout, "passed\n", outcome.summary)
+        let cases: [(snippet: String, output: String, promise: String)] = [
+            ("FibersOnTheirOwn", "333833500\n", "README.md and the Fibers article promise 1² + … + 1000²"),
+            ("TestingWithALiveServer", "passed\n", "a server on port 0 answers a request (Testing article)"),
+            ("TestingARouter", "passed\n", "Router.test in memory and live (Testing article)"),
+        ]
+        for test in cases {
+            let outcome = try ProbeProcess(executable: test.snippet, arguments: []).waitForExit(timeout: .seconds(60))
+            XCTAssertTrue(outcome.exited && outcome.status == 0, "\(test.snippet): \(outcome.summary)")
+            XCTAssertEqual(outcome.stdout, test.output, "\(test.snippet): \(test.promise)")
+        }
     }
 
     /// Manifest blocks (a package using Spindle) are loaded by SwiftPM itself.
