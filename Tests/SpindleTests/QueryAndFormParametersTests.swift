@@ -1,9 +1,12 @@
 // Query and form parameters, and the router's path rules, through a real server on
-// 127.0.0.1:0 with raw requests: what a handler reads, and the status of what it refuses.
+// 127.0.0.1:0 with raw requests: what a handler reads, and the status of what it refuses; and
+// the same through SpindleTesting, in memory and live.
 import Foundation
 import Spindle
+import HTTPTypes
 import SpindleHTTP
 import SpindleTestSupport
+import SpindleTesting
 import XCTest
 
 final class QueryAndFormParametersTests: ServerTestCase {
@@ -125,6 +128,27 @@ final class QueryAndFormParametersTests: ServerTestCase {
             let response = try exchange(client, "GET \(row.target) HTTP/1.1\r\nHost: a\r\n\r\n")
             XCTAssertEqual(response.status, row.status, row.target)
             if let body = row.body { XCTAssertEqual(response.bodyString, body, row.target) }
+        }
+    }
+
+    /// The same handlers in both SpindleTesting modes: the body and the query come from the
+    /// in-memory exchange as they do from a connection.
+    func testFormsQueriesAndPathRulesInBothTestModes() throws {
+        let formType: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+        for mode in [TestMode.inMemory, .live] {
+            let router = Router<Handler>()
+            router.post("/form") { request, _ in .text(Self.describe(try request.formParameters())) }
+            router.get("/query") { request, _ in .text(Self.describe(try request.queryParameters)) }
+            router.get("/users/:id") { _, context in .text("user \(context.parameters["id"] ?? "?")") }
+            try router.test(mode) { client in
+                XCTAssertEqual(try client.post("/form", headers: formType, body: "a=1&b=x+y&a=%C3%A9").bodyString, "a=1\nb=x y\na=é", "\(mode)")
+                XCTAssertEqual(try client.post("/form", headers: formType, body: "a=%E9").status, .badRequest, "\(mode)")
+                XCTAssertEqual(try client.post("/form", body: "a=1").status, .unsupportedMediaType, "\(mode)")
+                XCTAssertEqual(try client.get("/query?x=1&&x=2&y").bodyString, "x=1\nx=2\ny=", "\(mode)")
+                XCTAssertEqual(try client.get("/users/a%2Fb").bodyString, "user a/b", "\(mode)")
+                XCTAssertEqual(try client.get("/users/%2e%2e").status, .badRequest, "\(mode)")
+                XCTAssertEqual(try client.get("/users//").status, .notFound, "\(mode)")
+            }
         }
     }
 }
