@@ -91,6 +91,8 @@ extension Router where Handler == Responder {
             let names = allowed.map(\.rawValue) + (allowed.contains(.get) && !allowed.contains(.head) ? ["HEAD"] : [])
             response.headerFields[.allow] = names.joined(separator: ", ")
             return response
+        case .badPath(let reason):
+            return .text("Bad Request: \(reason)\n", status: .badRequest)
         }
     }
 }

@@ -38,16 +38,6 @@ public struct Request {
         return String(decoding: UnsafeRawBufferPointer(rebasing: target[(q + 1)...]), as: UTF8.self)
     }
 
-    /// The decoded value of query parameter `name` (`a=1&b=2` style, `+` and %-escapes decoded).
-    public func queryParameter(_ name: String) -> String? {
-        guard let query else { return nil }
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if percentDecode(parts[0]) == name { return parts.count > 1 ? percentDecode(parts[1]) : "" }
-        }
-        return nil
-    }
-
     /// The first value of header `name` (case-insensitive), or nil. Allocates the String.
     public func header(_ name: String) -> String? {
         head.firstValue(named: name).map { String(decoding: $0, as: UTF8.self) }
@@ -126,30 +116,6 @@ public struct RequestBody {
             if limit > 0 && result.count + n > limit { throw HTTPError(.contentTooLarge, "request body over \(limit) bytes") }
             result.append(contentsOf: chunk[0..<n])
         }
-    }
-}
-
-private func percentDecode(_ text: Substring) -> String {
-    var bytes: [UInt8] = []
-    var iterator = text.utf8.makeIterator()
-    while let byte = iterator.next() {
-        if byte == UInt8(ascii: "+") { bytes.append(UInt8(ascii: " ")); continue }
-        if byte == UInt8(ascii: "%"), let hi = iterator.next(), let lo = iterator.next(),
-           let h = hexValue(hi), let l = hexValue(lo) {
-            bytes.append(h << 4 | l)
-            continue
-        }
-        bytes.append(byte)
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
-private func hexValue(_ c: UInt8) -> UInt8? {
-    switch c {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-    default: nil
     }
 }
 

@@ -13,6 +13,8 @@
 //   HTTPOutputBuffer            growable, stable-address output bytes
 //   HTTPDate                    IMF-fixdate without Foundation, cached per second
 //   Conversions                 HTTPRequest / HTTPFields / Method, built lazily (they allocate)
+//   PercentEncoding             %XX decoding (strict or lenient, + as space) and encoding
+//   QueryParameters             a=1&b=2 pairs of queries and form bodies, bounded by Limits
 //
 // Feeding model: `HTTPRequestParser.parseHead(buffer)` keeps resumable state (phase + offsets),
 // so a head delivered in n pieces is scanned once in total, not re-parsed per piece; the server
