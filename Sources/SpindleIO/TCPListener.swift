@@ -55,7 +55,8 @@ public final class TCPListener: @unchecked Sendable {
     /// (`127.0.0.1`, `::1`, `[::1]`) or a name (`localhost`) resolved with `getaddrinfo` (see
     /// `SocketAddress.resolve`): the first resolved address that binds is used, in the
     /// resolver's order. Throws `HostResolutionError` when nothing resolves, the first address's
-    /// `IOError` when none binds (`EADDRINUSE`, or `EAFNOSUPPORT` for IPv6 on a kernel without it).
+    /// `IOError` when none binds (`EADDRINUSE`; for IPv6 where the machine has none,
+    /// `EAFNOSUPPORT` from `socket` or `EADDRNOTAVAIL` from `bind`).
     /// Cost: a name may block the thread on the name service (call it at startup); then four or
     /// five system calls per address tried.
     public convenience init(host: String, port: Int, reusePort: Bool = true, backlog: Int32 = 4096,
