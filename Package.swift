@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
         .library(name: "Spindle", targets: ["Spindle"]),
         .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
+        .library(name: "SpindleHTTPClient", targets: ["SpindleHTTPClient"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
@@ -74,12 +75,19 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // A blocking-style HTTP/1.1 client for fibers: pooled keep-alive connections per host,
+        // deadlines, redirects; responses parsed by SpindleHTTP's HTTPResponseParser.
+        .target(name: "SpindleHTTPClient", dependencies: [
+            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .executableTarget(name: "Hello", dependencies: [
             "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Examples/Hello"),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe", "spindle-seccomp-exec"]),
         .executableTarget(name: "spindle-server-probe", dependencies: ["Spindle", "SpindleFibers", "SpindleIO", "SpindleTestSupport"], path: "Tests/ServerProbe"),
+        .testTarget(name: "SpindleHTTPClientTests", dependencies: ["SpindleHTTPClient", "Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-seccomp-exec", "SpindleTesting", .product(name: "HTTPTypes", package: "swift-http-types")]),
     ]
 )
