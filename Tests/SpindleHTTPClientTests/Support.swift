@@ -93,7 +93,8 @@ final class ClientTestServer: @unchecked Sendable {
                 return Response(status: status, headerFields: [.location: target])
             }
         }
-        router.on(.get, "/r/relative/deeper") { _, _ in Response(status: .found, headerFields: [.location: "../plaintext"]) }
+        router.on(.get, "/r/relative/deeper") { _, _ in Response(status: .found, headerFields: [.location: "sibling?q=1"]) }
+        router.on(.get, "/r/relative/sibling") { request, _ in .text("sibling \(request.query ?? "")") }
         router.on(.get, "/r/loop") { _, _ in Response(status: .found, headerFields: [.location: "/r/loop"]) }
         router.on(.get, "/r/cross/:port") { _, context in
             let port = try context.parameters.require("port", as: Int.self)
@@ -143,10 +144,12 @@ final class RawServer {
         listener.close()
     }
 
-    /// Reads one request head (up to the empty line) from `connection`; returns its text.
+    /// Reads from `connection` until a request head (up to the empty line) has arrived, with
+    /// whatever followed it in the same reads; returns the text.
     static func readHead(_ connection: TCPConnection) throws -> String {
         var bytes: [UInt8] = []
-        while !bytes.ends(with: Array("\r\n\r\n".utf8)) {
+        let end = Array("\r\n\r\n".utf8)
+        while !bytes.contains(subsequence: end) {
             let more = try connection.read(upTo: 4096, deadline: .now + .seconds(10))
             if more.isEmpty { break }
             bytes += more
@@ -156,7 +159,10 @@ final class RawServer {
 }
 
 extension Array where Element == UInt8 {
-    func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
+    func contains(subsequence: [UInt8]) -> Bool {
+        guard count >= subsequence.count else { return false }
+        return (0...(count - subsequence.count)).contains { self[$0..<($0 + subsequence.count)].elementsEqual(subsequence) }
+    }
 }
 
 // MARK: - nginx
