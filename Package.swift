@@ -4,6 +4,7 @@
 // Layers, bottom up (each depends only on the ones above it):
 //   CSpindle (C shim) → SpindleMemory → SpindleFibers → SpindleIO
 //   SpindleHTTP (protocol core) depends on SpindleMemory and swift-http-types only
+//   SpindleHTTPClient (the client) depends on SpindleIO and SpindleHTTP
 // See Docs/architecture.md.
 import PackageDescription
 
