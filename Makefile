@@ -13,14 +13,15 @@
 #   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks/peers.md)
 #   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks/scale.md)
 #   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks/alloc.md)
+#   make bench-client  the HTTP client: requests per client-CPU-second against nginx, Spindle vs Go net/http (Docs/benchmarks/client.md)
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev pkg-config
-TEST_PACKAGES := python3 python3-websockets
+TEST_PACKAGES := python3 python3-websockets nginx-light
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc clean
+.PHONY: run demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -60,13 +61,13 @@ docs: deps
 
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
-EPOLL_SUITES := 'SpindleIOTests|SpindleTests'
+EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests'
 # The conformance table once more with the whole test process under a seccomp filter that
 # denies io_uring (spindle-seccomp-exec, as Docker's default profile does): the servers it
 # starts choose epoll by themselves, and testTheBackendIsTheOneThisProcessMayUse checks so.
 SECCOMP_SUITES := 'ConformanceTests'
 
-# python3 runs the warnings gate.
+# python3 runs the warnings gate; the HTTP client's tests start a local nginx (nginx-light).
 test-deps: deps
 	@./.ci/install-deps $(TEST_PACKAGES)
 
@@ -141,6 +142,11 @@ bench-scale: deps
 	@python3 -c "import gevent, greenlet, matplotlib" 2>/dev/null || python3 -m pip install --quiet gevent greenlet matplotlib \
 		|| ./.ci/install-deps python3-gevent python3-greenlet python3-matplotlib
 	$(MAKE) -C bench scale
+
+# The HTTP client against a local nginx, beside Go's net/http client (not part of `make bench`).
+bench-client: deps
+	@./.ci/install-deps $(BENCH_PACKAGES) nginx-light
+	$(MAKE) -C bench client
 
 clean:
 	rm -rf .build .build-asan bench/.build

@@ -4,6 +4,7 @@
 // Layers, bottom up (each depends only on the ones above it):
 //   CSpindle (C shim) → SpindleMemory → SpindleFibers → SpindleIO
 //   SpindleHTTP (protocol core) depends on SpindleMemory and swift-http-types only
+//   SpindleHTTPClient (the client) depends on SpindleIO and SpindleHTTP
 // See Docs/architecture.md.
 import PackageDescription
 
@@ -16,6 +17,7 @@ let package = Package(
         .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
         .library(name: "Spindle", targets: ["Spindle"]),
         .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
+        .library(name: "SpindleHTTPClient", targets: ["SpindleHTTPClient"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
@@ -83,6 +85,12 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // A blocking-style HTTP/1.1 client for fibers: pooled keep-alive connections per host,
+        // deadlines, redirects; responses parsed by SpindleHTTP's HTTPResponseParser.
+        .target(name: "SpindleHTTPClient", dependencies: [
+            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .executableTarget(name: "Hello", dependencies: [
             "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Configuration", package: "swift-configuration"),
@@ -96,6 +104,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/ServerProbe"),
+        .testTarget(name: "SpindleHTTPClientTests", dependencies: ["SpindleHTTPClient", "Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-seccomp-exec", "SpindleTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Configuration", package: "swift-configuration"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

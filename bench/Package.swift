@@ -26,5 +26,14 @@ let package = Package(
                 .product(name: "SpindleMemory", package: "Spindle"),
             ]
         ),
+        // The HTTP client in a loop against one URL (`make client`, bench/client/run.py).
+        .executableTarget(
+            name: "client-bench",
+            dependencies: [
+                .product(name: "SpindleHTTPClient", package: "Spindle"),
+                .product(name: "SpindleIO", package: "Spindle"),
+                .product(name: "SpindleFibers", package: "Spindle"),
+            ]
+        ),
     ]
 )

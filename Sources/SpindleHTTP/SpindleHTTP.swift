@@ -7,6 +7,9 @@
 //   HTTPBodyDecoder             Content-Length / chunked / no body, one loop for the server
 //   HTTPChunkedDecoder          chunked coding, streaming (slices) or in place
 //   HTTPParseError              status + reason for every rejection; always closes
+//   HTTPResponseParser(+Fields) the client side: response heads, same rules, safe slices
+//   HTTPResponseHead            a parsed response head (owns its fields) and its body framing
+//   HTTPResponseParseError      a reason for every rejected response head
 //   HTTPLimits                  size limits, SPINDLE_HTTP_* overrides
 //   HTTPResponseWriter          status line, fields, Date, framing, Connection
 //   HTTPChunkedEncoder          chunked response bodies
