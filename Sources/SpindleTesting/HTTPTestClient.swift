@@ -6,8 +6,9 @@ import Spindle
 /// How `Router.test` serves the requests of a test.
 public enum TestMode: Sendable {
     /// Without sockets: each request's bytes go through the real parser, the router (middleware,
-    /// routes, error responses) and the real response writer, on a fiber scheduler of the test's
-    /// own; the response bytes are read back. Fast, deterministic, no ports.
+    /// routes, error responses) and the real response writer, on an I/O worker of the test's
+    /// own (one `Runtime` worker: handlers may read files, as `StaticFiles` does); the response
+    /// bytes are read back. Fast, deterministic, no ports.
     case inMemory
     /// A real `Server` on 127.0.0.1 with port 0 (one worker unless the configuration says
     /// otherwise), and a blocking client on a keep-alive TCP connection to it.

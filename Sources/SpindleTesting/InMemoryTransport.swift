@@ -5,18 +5,21 @@ import SpindleFibers
 import SpindleHTTP
 import SpindleIO
 
-/// Serves requests without sockets on a fiber scheduler of its own (a thread started for the
-/// test): each request's bytes are parsed, routed and answered in a fiber (`MemoryExchange`),
-/// exactly as on a connection; the response bytes come back to the test thread.
+/// Serves requests without sockets on an I/O worker of its own (a one-worker `Runtime` on a
+/// thread started for the test, with the backend `SPINDLE_IO` chooses, so handlers may read
+/// files and use sockets as on a server): each request's bytes are parsed, routed and answered
+/// in a fiber (`MemoryExchange`), exactly as on a connection; the response bytes come back to
+/// the test thread.
 final class InMemoryTransport: TestTransport, @unchecked Sendable {
-    // @unchecked Sendable: `scheduler` is written once before `init` returns (published by the
-    // semaphore); `stopped` lives on the scheduler's thread only (set from a submitted closure).
+    // @unchecked Sendable: `scheduler` and `startError` are written once before `init` returns
+    // (published by the semaphore), and only read afterwards.
     private let router: Router<Handler>
     private let limits: HTTPLimits
     private let logger: Logger
+    private let runtime = Runtime(configuration: .init(workers: 1, pinWorkers: false))
     private var scheduler: Scheduler! = nil
+    private var startError: (any Error)? = nil
     private var thread: OSThread! = nil
-    private let stopped = StopSignal()
     private var nextRequestID: UInt64 = 0
     static let timeout = DispatchTimeInterval.seconds(60)
 
@@ -28,13 +31,22 @@ final class InMemoryTransport: TestTransport, @unchecked Sendable {
         self.logger = logger
         let ready = DispatchSemaphore(value: 0)
         thread = try OSThread.start(name: "spindle-test") { [self] in
-            Scheduler.run {
-                scheduler = Scheduler.current
+            do {
+                try runtime.run { [self] _ in
+                    scheduler = Scheduler.current
+                    ready.signal()
+                    try Event().wait()  // until shutdown's runtime.stop() cancels this fiber
+                }
+            } catch {
+                startError = error
                 ready.signal()
-                stopped.wait()
             }
         }
         ready.wait()
+        if let startError {
+            thread.join()
+            throw startError
+        }
     }
 
     var port: Int? { nil }
@@ -78,10 +90,11 @@ final class InMemoryTransport: TestTransport, @unchecked Sendable {
         return responses
     }
 
-    /// Ends the main fiber, joins the thread, and lets the scheduler go (closing its eventfd).
+    /// Stops the runtime (its first fiber is cancelled; requests in flight finish), joins the
+    /// thread, and lets the scheduler go.
     func shutdown() {
-        guard let scheduler, let thread else { return }
-        _ = scheduler.submit { [stopped] in stopped.set() }
+        guard scheduler != nil, let thread else { return }
+        runtime.stop()
         thread.join()
         self.thread = nil  // (its closure holds this transport)
         self.scheduler = nil
@@ -93,13 +106,4 @@ private final class ResultBox: @unchecked Sendable {
     // @unchecked Sendable: written by the fiber before the semaphore is signalled, read by the
     // test thread after it waited on it.
     var bytes: [UInt8] = []
-}
-
-/// Keeps the scheduler's main fiber parked until the transport shuts down.
-private final class StopSignal: @unchecked Sendable {
-    // @unchecked Sendable: used on the scheduler's thread only (`wait` in its main fiber, `set`
-    // from a closure submitted to it).
-    private let event = Event()
-    func wait() { try? event.wait() }
-    func set() { event.set() }
 }

@@ -24,6 +24,9 @@ typedef struct {
     uint64_t size;
     uint32_t mode;
     int64_t modification_seconds;
+    uint32_t modification_nanoseconds;
+    uint64_t inode;
+    uint64_t device;
 } spindle_file_status_t;
 
 /// Prepares a statx of the open descriptor `fd` into `buffer` (SPINDLE_STATX_BUFFER_SIZE bytes).
