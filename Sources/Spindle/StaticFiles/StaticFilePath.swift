@@ -29,7 +29,16 @@ struct StaticFilePath {
     init(urlPath: Substring) throws(Malformed) {
         var names: [String] = []
         var raw: [Substring] = []
-        for segment in urlPath.split(separator: "/", omittingEmptySubsequences: true) {
+        let segments = urlPath.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, segment) in segments.enumerated() {
+            if segment.isEmpty {
+                // Only before the first slash and after a trailing one: `//` is not merged (as
+                // the router does not: a front proxy's rule on `/a/b` does not see `/a//b`).
+                guard index == 0 || index == segments.count - 1 else {
+                    throw Malformed(description: "an empty segment (//) in the path")
+                }
+                continue
+            }
             names.append(try Self.decodedName(segment))
             raw.append(segment)
         }
