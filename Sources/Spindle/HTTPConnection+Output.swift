@@ -113,6 +113,25 @@ extension HTTPConnection {
             return try bytes.withUnsafeBytes { try appendToBatch($0, bodyBytes: &bodyBytes) }
         case .text(var text):
             return try text.withUTF8 { try appendToBatch(UnsafeRawBufferPointer($0), bodyBytes: &bodyBytes) }
+        case .sizedStream(let length, let produce):
+            let close = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .contentLength(length),
+                                                persistence: persistence, into: &output.buffer)
+            try flushOutput(deadline: .coarseNow + writeTimeout)
+            let code = response.status.code
+            if head.isHEAD || code < 200 || code == 204 || code == 304 { return close }
+            let socket = self.socket
+            let writer = BodyWriter(limit: length) { chunk in
+                guard chunk.count > 0 else { return }
+                try socket.write(chunk, deadline: .now + writeTimeout)
+            }
+            defer { bodyBytes = writer.bytesWritten }
+            do {
+                try produce(writer)
+            } catch {
+                worker.logger.error("streaming handler failed: \(error)")
+                return true  // a body cut short: only closing says so
+            }
+            return close || writer.bytesWritten != length
         case .stream(let produce) where !head.version.hasHTTP11Semantics:
             // HTTP/1.0 clients do not know chunked: the body ends with the connection.
             _ = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .closeDelimited,

@@ -121,6 +121,19 @@ package final class MemoryExchange {
             return bytes.withUnsafeBytes { whole($0, &output) }
         case .text(var text):
             return text.withUTF8 { whole(UnsafeRawBufferPointer($0), &output) }
+        case .sizedStream(let length, let produce):
+            _ = writer.writeHead(status: response.status, fields: response.headerFields, framing: .contentLength(length),
+                                 persistence: persistence, into: &output)
+            let code = response.status.code
+            if head.isHEAD || code < 200 || code == 204 || code == 304 { return 0 }
+            let collected = ChunkCollector(chunked: false)
+            let bodyWriter = BodyWriter(limit: length) { collected.add($0) }
+            do { try produce(bodyWriter) } catch {
+                collected.bytes.withUnsafeBytes { output.append($0) }  // cut short, as on a connection
+                return bodyWriter.bytesWritten
+            }
+            collected.bytes.withUnsafeBytes { output.append($0) }
+            return bodyWriter.bytesWritten
         case .stream(let produce):
             let chunked = head.version.hasHTTP11Semantics
             _ = writer.writeHead(status: response.status, fields: response.headerFields,

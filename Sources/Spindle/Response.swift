@@ -17,6 +17,12 @@ public struct Response {
         case text(String)
         /// A chunked body produced by the closure, which may park (sleep, I/O) between writes.
         case stream((BodyWriter) throws -> Void)
+        /// A body of exactly `length` bytes produced by the closure piece by piece, sent with
+        /// `Content-Length` (no chunk framing; `HEAD` gets the length without the closure
+        /// running). Writing past `length` throws `ResponseBodyLengthError`; ending short aborts
+        /// the response and closes the connection (the client sees the transfer fail, never a
+        /// short body framed as complete).
+        case sizedStream(length: Int, (BodyWriter) throws -> Void)
     }
 
     /// The status (200 by default).
@@ -104,12 +110,20 @@ public struct WrittenResponse: Sendable {
 /// until the kernel took it (backpressure). Valid only inside the `stream` closure.
 public final class BodyWriter {
     private let sendChunk: (UnsafeRawBufferPointer) throws -> Void
+    /// The most bytes the body may have (`Response.Body.sizedStream`), or nil.
+    let limit: Int?
     /// Body bytes written so far.
     public private(set) var bytesWritten = 0
 
-    init(send: @escaping (UnsafeRawBufferPointer) throws -> Void) { sendChunk = send }
+    init(limit: Int? = nil, send: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+        self.limit = limit
+        sendChunk = send
+    }
 
     private func send(_ bytes: UnsafeRawBufferPointer) throws {
+        if let limit, bytes.count > limit - bytesWritten {
+            throw ResponseBodyLengthError(length: limit, attempted: bytesWritten + bytes.count)
+        }
         try sendChunk(bytes)
         bytesWritten += bytes.count
     }
@@ -125,4 +139,13 @@ public final class BodyWriter {
         var text = text
         try text.withUTF8 { try send(UnsafeRawBufferPointer($0)) }
     }
+}
+
+/// A `sizedStream` body's producer wrote more bytes than the length it announced.
+public struct ResponseBodyLengthError: Error, CustomStringConvertible, Sendable {
+    /// The announced length.
+    public let length: Int
+    /// The length the write would have reached.
+    public let attempted: Int
+    public var description: String { "a response body announced as \(length) bytes got a write reaching \(attempted)" }
 }

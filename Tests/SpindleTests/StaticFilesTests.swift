@@ -161,11 +161,13 @@ final class StaticFilesTests: ServerTestCase {
             let full = try client.get("/static/large.bin")
             XCTAssertEqual(full.status, .ok)
             XCTAssertEqual(full.body, Self.large, "\(mode)")
-            // Larger than a chunk: streamed, so chunked until Response can stream a known length.
-            XCTAssertEqual(full.headerFields[.transferEncoding], "chunked", "\(mode)")
+            // Larger than a chunk: streamed piece by piece, with its length.
+            XCTAssertNil(full.headerFields[.transferEncoding], "\(mode)")
+            XCTAssertEqual(full.headerFields[.contentLength], String(Self.large.count), "\(mode)")
             let head = try client.execute(.head, "/static/large.bin")
             XCTAssertEqual(head.status, .ok)
             XCTAssertEqual(head.body, [])
+            XCTAssertEqual(head.headerFields[.contentLength], String(Self.large.count), "HEAD says the GET's length (\(mode))")
             XCTAssertEqual(head.headerFields[.eTag], full.headerFields[.eTag])
             let tail = try client.get("/static/large.bin", headers: [.range: "bytes=1000-"])
             XCTAssertEqual(tail.status, .partialContent)

@@ -56,7 +56,8 @@ final class StaticFilesTransferTests: ServerTestCase {
             let response = try StreamedResponse.drain(connection.fd, every: 64 << 20) { peak = max(peak, residentBytes()) }
             peak = max(peak, residentBytes())
             XCTAssertTrue(response.head.hasPrefix("HTTP/1.1 200"), response.head)
-            XCTAssertTrue(response.complete, "the body ended with its last chunk")
+            XCTAssertTrue(response.complete, "the whole body came")
+            XCTAssertTrue(response.head.lowercased().contains("content-length: \(size)"), response.head)
             XCTAssertEqual(response.bodyBytes, size)
             XCTAssertFalse(response.sawNonZeroByte, "a sparse file reads as zeros")
             XCTAssertLessThan(peak - before, 32 << 20,
@@ -90,7 +91,7 @@ final class StaticFilesTransferTests: ServerTestCase {
             let response = try StreamedResponse.drain(connection.fd, afterHead: {
                 XCTAssertEqual(truncate(site.path("shrinking.bin"), off_t(1 << 20)), 0)
             })
-            XCTAssertFalse(response.complete, "no last chunk: the client can tell the body is cut")
+            XCTAssertFalse(response.complete, "short of its Content-Length: the client can tell the body is cut")
             XCTAssertLessThan(response.bodyBytes, size)
             XCTAssertTrue(response.ended, "the server closed the connection")
             XCTAssertEqual(try client.get("/files/small.txt").bodyString, "small\n", "the server goes on")
@@ -106,12 +107,12 @@ private func residentBytes() -> Int {
     return pages * sysconf(Int32(_SC_PAGESIZE))
 }
 
-/// One chunked response read from a blocking socket without keeping its body: the head, how
-/// many body bytes came, whether the last chunk came.
+/// One response with a `Content-Length` body (or a chunked one) read from a blocking socket
+/// without keeping its body: the head, how many body bytes came, whether all of them came.
 struct StreamedResponse {
     var head = ""
     var bodyBytes = 0
-    /// The last chunk (and the empty trailer section) arrived.
+    /// The whole body arrived (all its `Content-Length`, or the last chunk and the trailers).
     var complete = false
     /// The connection ended (FIN or reset) before the response did.
     var ended = false
@@ -124,6 +125,7 @@ struct StreamedResponse {
         case data(remaining: Int)
         case dataEnd(remaining: Int)
         case trailers([UInt8])
+        case fixed(remaining: Int)
     }
 
     /// Reads the response on `fd`; `afterHead` runs once the head is in, `progress` every
@@ -149,10 +151,16 @@ struct StreamedResponse {
                     bytes.append(buffer[i]); i += 1
                     if bytes.count >= 4 && bytes.suffix(4).elementsEqual([13, 10, 13, 10]) {
                         response.head = String(decoding: bytes, as: UTF8.self)
-                        guard response.head.lowercased().contains("transfer-encoding: chunked") else {
-                            throw TestFailure("expected a chunked response: \(response.head)")
+                        let fields = response.head.lowercased()
+                        if fields.contains("transfer-encoding: chunked") {
+                            phase = .sizeLine([])
+                        } else if let line = fields.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+                                  let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) {
+                            phase = .fixed(remaining: length)
+                            response.complete = length == 0
+                        } else {
+                            throw TestFailure("expected a Content-Length or chunked response: \(response.head)")
                         }
-                        phase = .sizeLine([])
                         try afterHead()
                     } else {
                         phase = .head(bytes)
@@ -173,6 +181,17 @@ struct StreamedResponse {
                     response.bodyBytes += take
                     i += take
                     phase = remaining == take ? .dataEnd(remaining: 2) : .data(remaining: remaining - take)
+                    if response.bodyBytes >= nextProgress {
+                        nextProgress += interval
+                        progress()
+                    }
+                case .fixed(let remaining):
+                    let take = min(remaining, n - i)
+                    if buffer[i] != 0 { response.sawNonZeroByte = true }
+                    response.bodyBytes += take
+                    i += take
+                    phase = .fixed(remaining: remaining - take)
+                    response.complete = remaining == take
                     if response.bodyBytes >= nextProgress {
                         nextProgress += interval
                         progress()

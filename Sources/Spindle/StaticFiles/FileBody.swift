@@ -2,19 +2,16 @@ import SpindleIO
 
 /// The body of a file response: `range` of an open file, read `chunkSize` bytes at a time.
 ///
-/// Up to `chunkSize` bytes, it is read whole before the response is returned and sent with
-/// `Content-Length` (for `HEAD`, a zeroed buffer of that length stands in, so the head says the
-/// length a `GET` would get, and nothing is read). Larger, it becomes a streamed body that
-/// reads and sends one chunk at a time: the memory a transfer holds is one `chunkSize` buffer
-/// whatever the file's size. `Response` has no streamed body with a known length yet, so such
-/// bodies go out chunked (close-delimited to HTTP/1.0 clients), and their `HEAD` says
-/// `Transfer-Encoding: chunked` too.
+/// Up to `chunkSize` bytes, it is read whole before the response is returned. Larger, it
+/// becomes a `sizedStream` body that reads and sends one chunk at a time: the memory a
+/// transfer holds is one `chunkSize` buffer whatever the file's size. Both go out with
+/// `Content-Length`; for `HEAD` nothing is read and the head says the length a `GET` would get.
 ///
 /// The length is fixed when the response starts, from the file's status: a file that grows
 /// meanwhile is sent to that length only (its validators described that much); a file that
-/// shrinks ends the body early with `StaticFileChangedError`, which aborts the response (no
-/// last chunk: the client sees the transfer fail, never a short body framed as complete) and
-/// closes the connection.
+/// shrinks ends the body early with `StaticFileChangedError`, which aborts the response (the
+/// connection closes short of `Content-Length`: the client sees the transfer fail, never a
+/// short body framed as complete).
 struct FileBody {
     let opened: StaticFileRoot.Opened
     let range: Range<Int>
@@ -25,18 +22,18 @@ struct FileBody {
     /// done, or the file's deinit does if the body is never written). Throws read errors and
     /// `StaticFileChangedError` for a file that shrank.
     func body(isHEAD: Bool) throws -> Response.Body {
+        if isHEAD {
+            opened.close()
+            return .sizedStream(length: range.count) { _ in }
+        }
         if range.count <= chunkSize {
             defer { opened.close() }
             var bytes = [UInt8](repeating: 0, count: range.count)
-            if !isHEAD { try read(into: &bytes) }
+            try read(into: &bytes)
             return .bytes(bytes)
         }
-        if isHEAD {
-            opened.close()
-            return .stream { _ in }
-        }
         let (opened, range, chunkSize) = (self.opened, self.range, self.chunkSize)
-        return .stream { writer in
+        return .sizedStream(length: range.count) { writer in
             defer { opened.close() }
             var buffer = [UInt8](repeating: 0, count: chunkSize)
             var offset = range.lowerBound
