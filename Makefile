@@ -13,6 +13,7 @@
 #   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks/peers.md)
 #   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks/scale.md)
 #   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks/alloc.md)
+#   make bench-static  static files: Spindle's StaticFiles vs nginx (sendfile), 4 KiB and 1 MiB (Docs/benchmarks/static.md)
 #   make bench-client  the HTTP client: requests per client-CPU-second against nginx, Spindle vs Go net/http (Docs/benchmarks/client.md)
 
 SHELL := /bin/bash
@@ -21,7 +22,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client clean
+.PHONY: run demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -147,6 +148,10 @@ bench-scale: deps
 bench-client: deps
 	@./.ci/install-deps $(BENCH_PACKAGES) nginx-light
 	$(MAKE) -C bench client
+
+bench-static: deps
+	@./.ci/install-deps wrk nginx-light
+	$(MAKE) -C bench static
 
 clean:
 	rm -rf .build .build-asan bench/.build

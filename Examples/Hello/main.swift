@@ -5,6 +5,7 @@
 //   GET  /sleep?ms=N    parks the handler's fiber N ms (blocking style; the thread keeps serving)
 //   POST /echo          echoes the request body (Content-Length or chunked)
 //   GET  /users/:id     a route parameter
+//   GET  /static/…      the files of --static DIR, when given (StaticFiles)
 //
 //   swift run -c release Hello [--host 127.0.0.1] [--port 8080] [--workers N] [--access-log on|off]
 //                              [--spindle-KEY VALUE ...]
@@ -35,6 +36,7 @@ struct Hello: AsyncParsableCommand {
     @Option(help: "Worker threads (default: one per usable CPU; SPINDLE_WORKERS).") var workers: Int?
     @Option(help: "Request ids and a log line per request: on or off (default: SPINDLE_ACCESS_LOG, else on).")
     var accessLog: Switch = Switch(environment: "SPINDLE_ACCESS_LOG") ?? .on
+    @Option(help: "A directory whose files are served under /static (default: none).") var `static`: String?
     @Argument(parsing: .allUnrecognized, help: "Other settings, as --spindle-KEY VALUE (Docs/configuration.md).")
     var settings: [String] = []
 
@@ -42,6 +44,9 @@ struct Hello: AsyncParsableCommand {
         let router = Router<Handler>()
         if accessLog == .on {
             router.add(middleware: RequestIDMiddleware()).add(middleware: AccessLogMiddleware())
+        }
+        if let directory = `static` {
+            router.add(middleware: try StaticFiles(root: directory, urlPrefix: "/static"))
         }
         router.on(.get, "/plaintext") { _, _ in .text("Hello, World!") }
         router.on(.get, "/json") { _, _ in try .json(Message(message: "Hello, World!")) }
