@@ -7,9 +7,13 @@
 //   GET  /users/:id     a route parameter
 //
 //   swift run -c release Hello [--host 127.0.0.1] [--port 8080] [--workers N] [--access-log on|off]
+//                              [--admin-host 127.0.0.1] [--admin-port 9180] [--admin-token T]
 //
 // With the access log on (the default; SPINDLE_ACCESS_LOG=off or --access-log off turns it off,
 // as the benchmarks do), every request gets an X-Request-Id and one log line once answered.
+// The admin listener serves GET /metrics (Prometheus text, Docs/observability.md) on
+// --admin-host:--admin-port (default 127.0.0.1:9180, or SPINDLE_ADMIN_PORT; 0 turns it off, as
+// the benchmarks do); a host other than loopback needs --admin-token (sent as a bearer token).
 import ArgumentParser
 import Foundation
 import Spindle
@@ -26,6 +30,11 @@ struct Hello: ParsableCommand {
     @Option(help: "Worker threads (default: one per usable CPU).") var workers: Int?
     @Option(help: "Request ids and a log line per request: on or off (default: SPINDLE_ACCESS_LOG, else on).")
     var accessLog: Switch = Switch(environment: "SPINDLE_ACCESS_LOG") ?? .on
+    @Option(help: "Numeric address of the admin listener (GET /metrics).") var adminHost = "127.0.0.1"
+    @Option(help: "Port of the admin listener; 0 turns it off (default: SPINDLE_ADMIN_PORT, else 9180).")
+    var adminPort: Int = ProcessInfo.processInfo.environment["SPINDLE_ADMIN_PORT"].flatMap { Int($0) } ?? 9180
+    @Option(help: "Bearer token the admin listener requires (needed when --admin-host is not loopback).")
+    var adminToken: String?
 
     func run() throws {
         let router = Router<Handler>()
@@ -49,6 +58,9 @@ struct Hello: ParsableCommand {
         }
         var configuration = ServerConfiguration(host: host, port: port)
         configuration.workers = workers
+        configuration.adminHost = adminHost
+        configuration.adminPort = adminPort == 0 ? nil : adminPort
+        configuration.adminToken = adminToken
         let server = Server(router: router, configuration: configuration)
         print("Spindle Hello: serving on http://\(host):\(port) (Ctrl-C stops gracefully)")
         try server.run()

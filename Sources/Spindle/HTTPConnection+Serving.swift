@@ -122,6 +122,7 @@ extension HTTPConnection {
             case .partial(let since):
                 halfHeadSince = since
             case .malformed(let error):
+                worker.metrics.parseError(error)
                 let output = batchForWriting()
                 output.writer.writeError(error, into: &output.buffer)
                 after = .closeLingering
@@ -167,13 +168,18 @@ extension HTTPConnection {
     /// connection does next.
     private func respond() -> AfterResponse {
         let head = exchange!.head
+        let startedAt = worker.metrics.recordsRequests ? Deadline.now.nanoseconds : 0
         let arena = worker.arenas.take() ?? RequestArena()
         defer { worker.arenas.giveBack(arena) }
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         let context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
         var response = worker.router.respond(Request(head: head, source: .connection(.passUnretained(self))), context)
-        guard case .serving = state else { return .close }  // closed under the handler: nobody to answer
+        guard case .serving = state else {  // closed under the handler: nobody to answer
+            worker.metrics.requestsCancelled &+= 1
+            countBodyFailure()
+            return .close
+        }
         // Leave the body behind us: small rests are read and dropped (their framing checked),
         // large or slow ones end the connection.
         if exchange!.bodyFailure == nil && !exchange!.decoder.isComplete {
@@ -194,6 +200,7 @@ extension HTTPConnection {
             }
         }
         if let upgrade = response.upgrade, response.status == .switchingProtocols, exchange!.after == .keepAlive {
+            countAnswered(head, status: response.status.code, startedAt: startedAt, arena: arena)
             performUpgrade(response, upgrade, written: { response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: 0)) })
             return .close
         }
@@ -204,8 +211,10 @@ extension HTTPConnection {
         do {
             mustClose = try write(response, for: head, keepAlive: keepAlive, bodyBytes: &bodyBytes)
         } catch {
+            countAnswered(head, status: response.status.code, startedAt: startedAt, arena: arena)
             return .close  // the connection failed (and is closing)
         }
+        countAnswered(head, status: response.status.code, startedAt: startedAt, arena: arena)
         if !response.writtenHandlers.isEmpty {
             response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
@@ -213,6 +222,22 @@ extension HTTPConnection {
             after = max(after, response.status.code >= 400 ? .closeLingering : .close)
         }
         return after
+    }
+
+    /// Counts the request in the worker's metrics: method, status, time since `startedAt`, the
+    /// arena's use (when requests are counted), and how its body failed, if it did.
+    @inline(__always)
+    private func countAnswered(_ head: HTTPRequestHead, status: Int, startedAt: UInt64, arena: RequestArena) {
+        countBodyFailure()
+        guard worker.metrics.recordsRequests else { return }
+        worker.metrics.requestAnswered(method: MethodClass(head), status: status,
+                                       nanoseconds: Deadline.now.nanoseconds &- startedAt, arena: arena.usage)
+    }
+
+    /// Counts how the request's body failed (a timeout, a parse error), if it did.
+    @inline(__always)
+    private func countBodyFailure() {
+        if let failure = exchange!.bodyFailure { worker.metrics.bodyFailed(failure) }
     }
 
     /// The error body reads throw once the body failed (nil while it has not; nil without a

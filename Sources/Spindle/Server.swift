@@ -61,6 +61,21 @@ public struct ServerConfiguration: Sendable {
     /// `SO_SNDBUF` of accepted connections (default nil: the kernel's autotuning, which is what
     /// a server wants; a small fixed size bounds the memory a slow reader can pin in the kernel).
     public var socketSendBufferSize: Int?
+    /// Count and time every request for the metrics (`http_requests_total`, the duration and
+    /// arena histograms): a few integer adds and two clock reads per request, on the worker's
+    /// thread (default on; `SPINDLE_METRICS=off` turns it off). Rare events (timeouts, parse
+    /// errors, refusals) and the state a scrape reads are counted either way.
+    public var collectsRequestMetrics: Bool
+    /// Port of the admin listener, which serves `GET /metrics` (Docs/observability.md) on a
+    /// listener and worker thread of its own (default nil: no admin listener; 0 picks a free
+    /// port, see `Server.adminAddress`).
+    public var adminPort: Int?
+    /// Numeric address of the admin listener (default 127.0.0.1).
+    public var adminHost: String
+    /// The bearer token the admin listener requires (`Authorization: Bearer <token>`; default
+    /// nil: none). Required when `adminHost` is not a loopback address: the server refuses to
+    /// start without one.
+    public var adminToken: String?
 
     /// The defaults, with environment overrides.
     public init(host: String = "127.0.0.1", port: Int = 8080) {
@@ -81,6 +96,10 @@ public struct ServerConfiguration: Sendable {
         self.shutdownGracePeriod = .seconds(10)
         self.preallocatedRequests = 64
         self.socketSendBufferSize = nil
+        self.collectsRequestMetrics = Environment.flag("SPINDLE_METRICS") ?? true
+        self.adminPort = nil
+        self.adminHost = "127.0.0.1"
+        self.adminToken = nil
     }
 }
 
@@ -113,6 +132,10 @@ public final class Server: Sendable {
     private let runtime: Runtime
     private let listeners: Mutex<[UnsafeSendableBox<TCPListener>]> = Mutex([])
     private let logger: Logger
+    /// The workers' metrics, for the admin listener and `metricsHandler()`.
+    let metrics = ServerMetrics()
+    /// The admin listener, while the server runs (`configuration.adminPort`).
+    let admin = AdminListener()
 
     /// Creates a server; nothing listens until `run()` or `start()`.
     public init(router: Router<Handler>, configuration: ServerConfiguration = ServerConfiguration(),
@@ -149,6 +172,7 @@ public final class Server: Sendable {
     public func run(handleSignals: Bool = true) throws {
         let (address, serve) = try prepare(handleSignals: handleSignals)
         logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers")
+        defer { admin.stopAndWait() }
         try runtime.run(serve)
     }
 
@@ -160,12 +184,13 @@ public final class Server: Sendable {
     public func start(handleSignals: Bool = false) throws -> SocketAddress {
         let (address, serve) = try prepare(handleSignals: handleSignals)
         let logger = self.logger
-        let thread = try OSThread.start(name: "spindle-server") { [runtime] in
+        let thread = try OSThread.start(name: "spindle-server") { [runtime, admin] in
             do {
                 try runtime.run(serve)
             } catch {
                 logger.error("server stopped with error: \(error)")
             }
+            admin.stopAndWait()
         }
         background.withLock { $0 = thread }
         return address
@@ -184,17 +209,24 @@ public final class Server: Sendable {
         try bind()
         if handleSignals { SignalWatcher.start { [self] in stop() } }
         let all = listeners.withLock { $0 }
+        do {
+            try admin.start(configuration: configuration, metrics: metrics, backend: { [runtime] in runtime.backendChoice }, logger: logger)
+        } catch {
+            for listener in all { listener.value.close() }
+            throw error
+        }
         let router = self.router
         let configuration = self.configuration
         let logger = self.logger
         let runtime = self.runtime
+        let metrics = self.metrics
         let limitNote = descriptorLimit == softLimitBefore ? "\(descriptorLimit)" : "\(descriptorLimit), raised from \(softLimitBefore)"
         return (all[0].value.address, { worker in
             if worker.index == 0, let choice = runtime.backendChoice {
                 logger.info("\(choice); up to \(connectionCap) connections per worker (descriptor limit \(limitNote))")
             }
             let state = ServerWorker(index: worker.index, configuration: configuration, connectionCap: connectionCap,
-                                     router: router, logger: logger)
+                                     router: router, logger: logger, metrics: metrics)
             try state.acceptLoop(listener: all[worker.index].value)
         })
     }
@@ -210,8 +242,11 @@ public final class Server: Sendable {
         }?.join()
     }
 
-    /// Stops gracefully (see `run`). Safe from any thread, including handlers.
-    public func stop() { runtime.stop() }
+    /// Stops gracefully (see `run`), the admin listener too. Safe from any thread, including handlers.
+    public func stop() {
+        runtime.stop()
+        admin.stop()
+    }
 }
 
 /// A value handed across threads whose use stays on one thread at a time by construction.
