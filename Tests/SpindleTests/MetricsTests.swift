@@ -4,6 +4,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CoreMetrics
 import Foundation
 import Spindle
 import SpindleFibers
@@ -267,6 +268,25 @@ final class MetricsTests: ServerTestCase {
         }
         XCTAssertNil(server.adminAddress)
         // tearDown checks that the main listener it had bound was closed again.
+    }
+
+    func testSwiftMetricsShowUpAtMetricsOnceBootstrapped() throws {
+        Server.bootstrapMetrics()
+        XCTAssertFalse(Server.bootstrapMetrics(), "a second bootstrap does nothing")
+        let server = try startServer(configure: { $0.workers = 1; $0.adminPort = 0 }) { router in
+            router.post("/widgets") { _, _ in
+                CoreMetrics.Counter(label: "app_widgets_made_total").increment(by: 3)
+                return .text("made")
+            }
+        }
+        let before = try scrape(server)
+        let client = try TestClient(port: server.port)
+        for _ in 0..<2 {
+            try client.send("POST /widgets HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+            XCTAssertEqual(try client.readResponse().status, 200)
+        }
+        let after = try scrape(server)
+        XCTAssertEqual(after.value("app_widgets_made_total") - before.value("app_widgets_made_total"), 6)
     }
 
     // MARK: - Pieces
