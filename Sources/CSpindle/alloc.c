@@ -8,9 +8,12 @@
 #endif
 
 size_t spindle_glibc_malloc_bytes_in_use(void) {
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
     struct mallinfo2 info = mallinfo2();
     return info.uordblks + info.hblkhd;
+#elif defined(__GLIBC__)
+    struct mallinfo info = mallinfo();  // int fields: wrap past 2 GiB (glibc before 2.33 has no mallinfo2)
+    return (size_t)(unsigned)info.uordblks + (size_t)(unsigned)info.hblkhd;
 #else
     return 0;
 #endif

@@ -62,7 +62,7 @@ public struct ServerConfiguration: Sendable {
     /// a server wants; a small fixed size bounds the memory a slow reader can pin in the kernel).
     public var socketSendBufferSize: Int?
     /// Count and time every request for the metrics (`http_requests_total`, the duration and
-    /// arena histograms): a few integer adds and two clock reads per request, on the worker's
+    /// arena histograms): a few integer adds and a clock read per request, on the worker's
     /// thread (default on; `SPINDLE_METRICS=off` turns it off). Rare events (timeouts, parse
     /// errors, refusals) and the state a scrape reads are counted either way.
     public var collectsRequestMetrics: Bool

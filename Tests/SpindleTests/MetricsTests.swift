@@ -53,6 +53,23 @@ final class MetricsTests: ServerTestCase {
         XCTAssertEqual(buckets, buckets.sorted(), "buckets must be cumulative")
     }
 
+    func testPipelinedRequestsAreEachCountedAndTimed() throws {
+        let server = try startServer(configure: { $0.workers = 1; $0.adminPort = 0 }) { router in
+            router.get("/ok") { _, _ in .text("ok") }
+        }
+        let before = try scrape(server)
+        let client = try TestClient(port: server.port)
+        let pipelined = 5
+        try client.send(String(repeating: "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n", count: pipelined))  // one write, one fiber
+        for _ in 0..<pipelined { XCTAssertEqual(try client.readResponse().status, 200) }
+        let after = try scrape(server)
+        let labels = ["method": "GET", "status": "200"]
+        XCTAssertEqual(after.value("http_requests_total", labels) - before.value("http_requests_total", labels), Double(pipelined))
+        XCTAssertEqual(after.value("http_request_duration_seconds_count") - before.value("http_request_duration_seconds_count"),
+                       Double(pipelined))
+        XCTAssertEqual(after.value("spindle_connections_accepted_total") - before.value("spindle_connections_accepted_total"), 1)
+    }
+
     // MARK: - Arenas and pools
 
     func testArenaOverflowAndLargeAllocationsAreCounted() throws {
@@ -102,7 +119,7 @@ final class MetricsTests: ServerTestCase {
         let held = 4
         let server = try startServer(configure: { $0.workers = 1; $0.preallocatedRequests = 2; $0.adminPort = 0 }) { router in
             router.get("/hold") { _, _ in
-                try Fiber.sleep(for: .milliseconds(1500))
+                try Fiber.sleep(for: .milliseconds(2500))
                 return .text("held")
             }
         }
