@@ -62,7 +62,8 @@ struct Hello: ParsableCommand {
         configuration.adminPort = adminPort == 0 ? nil : adminPort
         configuration.adminToken = adminToken
         let server = Server(router: router, configuration: configuration)
-        print("Spindle Hello: serving on http://\(host):\(port) (Ctrl-C stops gracefully)")
+        print("Spindle Hello: serving on http://\(host):\(port) (Ctrl-C stops gracefully)"
+              + (adminPort == 0 ? "" : "; metrics on http://\(adminHost):\(adminPort)/metrics"))
         try server.run()
     }
 }

@@ -50,6 +50,14 @@ public final class OffloadPool: Sendable {
         public var completed: Int
         /// Closures refused because the queue was full (`OffloadRejectedError`).
         public var rejected: Int
+
+        /// A value with these counts (to compare against).
+        public init(queued: Int, running: Int, completed: Int, rejected: Int) {
+            self.queued = queued
+            self.running = running
+            self.completed = completed
+            self.rejected = rejected
+        }
     }
 
     /// The queue depth, running and finished closures, and refusals now. Cost: the pool's mutex;

@@ -39,7 +39,8 @@ public struct AllocatorStatistics: Sendable {
 extension Allocator {
     /// The allocator serving malloc, decided once: mimalloc when a live allocation lies in its
     /// heap; glibc when a 256 KiB allocation shows up in glibc's own counters (`mallinfo2`);
-    /// otherwise another allocator preloaded in front of glibc's.
+    /// otherwise another allocator preloaded in front of glibc's. Cost: on first use, a
+    /// malloc/free or two and two `mallinfo2` calls; then a load. Any thread.
     public static let kind: AllocatorStatistics.Kind = {
         if mallocIsMimalloc { return .mimalloc }
         return ProcessSyscalls.glibcCountsAnAllocation() ? .glibc : .other

@@ -67,6 +67,7 @@ public struct AdminListenerError: Error, CustomStringConvertible, Sendable {
     /// The non-loopback admin host.
     public let host: String
 
+    /// What to do about it: set a token, or listen on loopback.
     public var description: String {
         "the admin listener on \(host) is not on a loopback address: set ServerConfiguration.adminToken (clients then send Authorization: Bearer <token>), or listen on 127.0.0.1"
     }

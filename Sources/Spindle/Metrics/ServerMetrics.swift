@@ -51,9 +51,6 @@ final class ServerMetrics: Sendable {
         }
     }
 
-    /// Workers registered now.
-    var workerCount: Int { workers.withLock { $0.lazy.compactMap { $0 }.count } }
-
     /// Why a scrape has no answer.
     struct ScrapeError: Error, CustomStringConvertible {
         /// Workers asked, and workers that did not answer in time.
