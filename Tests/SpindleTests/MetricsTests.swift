@@ -174,8 +174,11 @@ final class MetricsTests: ServerTestCase {
             $0.adminPort = 0
             $0.idleTimeout = .milliseconds(300)
             $0.headTimeout = .milliseconds(300)
+            $0.bodyTimeout = .milliseconds(300)
+            $0.lingeringCloseTimeout = .milliseconds(300)
         }) { router in
             router.get("/") { _, _ in .text("ok") }
+            router.post("/echo") { request, _ in .bytes(try request.body.readAll()) }
         }
         let before = try scrape(server)
         let idle = try TestClient(port: server.port)
@@ -183,10 +186,17 @@ final class MetricsTests: ServerTestCase {
         XCTAssertEqual(try idle.readResponse().status, 200)
         let slowHead = try TestClient(port: server.port)
         try slowHead.send("GET / HTTP/1.1\r\nHo")
+        // A body that stops coming: 408, then a lingering close the client never ends itself.
+        let slowBody = try TestClient(port: server.port)
+        try slowBody.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab")
+        XCTAssertEqual(try slowBody.readResponse().status, 408)
         XCTAssertTrue(try idle.isClosedByPeer(within: .seconds(5)), "idle timeout")
         XCTAssertTrue(try slowHead.isClosedByPeer(within: .seconds(5)), "head timeout")
-        let after = try scrape(server)
-        for (kind, expected) in [("idle", 1.0), ("head", 1.0), ("body", 0.0), ("write", 0.0), ("linger", 0.0)] {
+        XCTAssertTrue(try slowBody.isClosedByPeer(within: .seconds(5)), "FIN after the 408")
+        // The server lingers after its FIN until the client closes or the timeout passes.
+        let lingered = { (e: Exposition) in e.value("spindle_timeouts_total", ["kind": "linger"]) }
+        let after = try scrape(server, until: { lingered($0) > lingered(before) })
+        for (kind, expected) in [("idle", 1.0), ("head", 1.0), ("body", 1.0), ("write", 0.0), ("linger", 1.0)] {
             XCTAssertEqual(after.value("spindle_timeouts_total", ["kind": kind]) - before.value("spindle_timeouts_total", ["kind": kind]),
                            expected, kind)
         }
@@ -347,7 +357,8 @@ final class MetricsTests: ServerTestCase {
     /// `/metrics` from the server's admin listener, parsed, once every worker answers (`start()`
     /// returns when the listeners are bound; each worker joins the scrapes when it begins
     /// accepting, a moment later).
-    private func scrape(_ server: TestServer) throws -> Exposition {
+    /// With `until`, scrapes again (for at most 5 s) until it holds, and returns the last.
+    private func scrape(_ server: TestServer, until: (Exposition) -> Bool = { _ in true }) throws -> Exposition {
         let address = try XCTUnwrap(server.server.adminAddress, "the server has no admin listener")
         let workers = Double(try XCTUnwrap(server.server.configuration.workers))
         let end = Deadline.now + .seconds(5)
@@ -355,20 +366,15 @@ final class MetricsTests: ServerTestCase {
             let response = try get("/metrics", port: address.port)
             guard response.status == 200 else { throw TestFailure("scrape: \(response.status) \(response.bodyString)") }
             let exposition = Exposition(response.bodyString)
-            if exposition.value("spindle_workers") == workers { return exposition }
-            guard Deadline.now < end else { throw TestFailure("\(exposition.value("spindle_workers")) of \(workers) workers answer") }
+            if exposition.value("spindle_workers") == workers && until(exposition) { return exposition }
+            guard Deadline.now < end else { return exposition }  // the caller's assertions say what is missing
             usleep(5_000)
         }
     }
 
     /// Scrapes until `name` (unlabelled) equals `value`, for at most 5 s.
     private func waitForValue(_ server: TestServer, _ name: String, equalTo value: Double) throws -> Bool {
-        let end = Deadline.now + .seconds(5)
-        while Deadline.now < end {
-            if try scrape(server).value(name) == value { return true }
-            usleep(20_000)
-        }
-        return false
+        try scrape(server, until: { $0.value(name) == value }).value(name) == value
     }
 }
 
