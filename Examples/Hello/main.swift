@@ -8,6 +8,7 @@
 //   GET  /static/…      the files of --static DIR, when given (StaticFiles)
 //
 //   swift run -c release Hello [--host 127.0.0.1] [--port 8080] [--workers N] [--access-log on|off]
+//                              [--admin-host 127.0.0.1] [--admin-port 9180] [--admin-token T]
 //                              [--spindle-KEY VALUE ...]
 //
 // With the access log on (the default; SPINDLE_ACCESS_LOG=off or --access-log off turns it off,
@@ -17,6 +18,10 @@
 // Docs/configuration.md) take precedence over `SPINDLE_*` environment variables
 // (`SPINDLE_PORT=9000`), which take precedence over the defaults. The server runs as a
 // swift-service-lifecycle service: SIGTERM or SIGINT (Ctrl-C) shuts it down gracefully.
+//
+// The admin listener serves GET /metrics (Prometheus text, Docs/observability.md) on
+// --admin-host:--admin-port (default 127.0.0.1:9180, or SPINDLE_ADMIN_PORT; 0 turns it off, as
+// the benchmarks do); a host other than loopback needs --admin-token (sent as a bearer token).
 import ArgumentParser
 import Configuration
 import Foundation
@@ -36,6 +41,11 @@ struct Hello: AsyncParsableCommand {
     @Option(help: "Worker threads (default: one per usable CPU; SPINDLE_WORKERS).") var workers: Int?
     @Option(help: "Request ids and a log line per request: on or off (default: SPINDLE_ACCESS_LOG, else on).")
     var accessLog: Switch = Switch(environment: "SPINDLE_ACCESS_LOG") ?? .on
+    @Option(help: "Numeric address of the admin listener (GET /metrics).") var adminHost = "127.0.0.1"
+    @Option(help: "Port of the admin listener; 0 turns it off (default: SPINDLE_ADMIN_PORT, else 9180).")
+    var adminPort: Int = ProcessInfo.processInfo.environment["SPINDLE_ADMIN_PORT"].flatMap { Int($0) } ?? 9180
+    @Option(help: "Bearer token the admin listener requires (needed when --admin-host is not loopback).")
+    var adminToken: String?
     @Option(help: "A directory whose files are served under /static (default: none).") var `static`: String?
     @Argument(parsing: .allUnrecognized, help: "Other settings, as --spindle-KEY VALUE (Docs/configuration.md).")
     var settings: [String] = []
@@ -73,11 +83,15 @@ struct Hello: AsyncParsableCommand {
             CommandLineArgumentsProvider(arguments: ["Hello"] + settings),
             EnvironmentVariablesProvider(),
         ])
-        let configuration = try ServerConfiguration(config: config)
+        var configuration = try ServerConfiguration(config: config)
+        configuration.adminHost = adminHost
+        configuration.adminPort = adminPort == 0 ? nil : adminPort
+        configuration.adminToken = adminToken
         let logger = Logger(label: "spindle")
         let server = Server(router: router, configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        print("Spindle Hello: starting on \(configuration.host) port \(configuration.port) (Ctrl-C stops gracefully)")
+        print("Spindle Hello: starting on \(configuration.host) port \(configuration.port) (Ctrl-C stops gracefully)"
+              + (adminPort == 0 ? "" : "; metrics on http://\(adminHost):\(adminPort)/metrics"))
         try await group.run()
     }
 }

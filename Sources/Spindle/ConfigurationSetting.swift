@@ -193,6 +193,15 @@ struct ConfigurationSettings {
         return text
     }
 
+    /// A non-empty text without control characters (a token).
+    func text(_ key: String) throws(ServerConfigurationError) -> String? {
+        guard let setting = setting(key) else { return nil }
+        guard case .text(let text) = setting, !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw invalid(key, setting, expected: "text without control characters")
+        }
+        return text
+    }
+
     /// The longest duration a setting may give: 10^9 seconds (about 31 years).
     static let longestDurationSeconds: Double = 1e9
 

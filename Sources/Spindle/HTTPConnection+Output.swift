@@ -33,6 +33,7 @@ extension HTTPConnection {
         do {
             try socket.write(output.buffer.readableBytes, deadline: deadline)
         } catch {
+            if error is TimeoutError { worker.metrics.timedOut(.write) }
             close()
             throw error
         }
@@ -47,6 +48,7 @@ extension HTTPConnection {
             case .ready:
                 continue
             case .timedOut:
+                worker.metrics.timedOut(.write)
                 close()
                 throw TimeoutError()
             case .cancelled, .closing:
@@ -139,9 +141,12 @@ extension HTTPConnection {
             try flushOutput(deadline: .coarseNow + writeTimeout)
             if head.isHEAD { return true }
             let socket = self.socket
-            let writer = BodyWriter { chunk in
+            let writer = BodyWriter { [worker] chunk in
                 guard chunk.count > 0 else { return }
-                try socket.write(chunk, deadline: .now + writeTimeout)
+                do { try socket.write(chunk, deadline: .now + writeTimeout) } catch let error as TimeoutError {
+                    worker.metrics.timedOut(.write)
+                    throw error
+                }
             }
             defer { bodyBytes = writer.bytesWritten }
             do {
@@ -158,11 +163,14 @@ extension HTTPConnection {
             let socket = self.socket
             let chunkOutput = worker.outputs.take() ?? OutputBox()
             defer { worker.outputs.giveBack(chunkOutput) }
-            let writer = BodyWriter { chunk in
+            let writer = BodyWriter { [worker] chunk in
                 guard chunk.count > 0 else { return }
                 chunkOutput.buffer.removeAll()
                 HTTPChunkedEncoder.writeChunk(chunk, into: &chunkOutput.buffer)
-                try socket.write(chunkOutput.buffer.readableBytes, deadline: .now + writeTimeout)
+                do { try socket.write(chunkOutput.buffer.readableBytes, deadline: .now + writeTimeout) } catch let error as TimeoutError {
+                    worker.metrics.timedOut(.write)
+                    throw error
+                }
             }
             defer { bodyBytes = writer.bytesWritten }
             do {

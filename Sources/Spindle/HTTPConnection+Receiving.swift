@@ -56,6 +56,7 @@ extension HTTPConnection {
     /// Answers a malformed request with its status and closes lingeringly, without a fiber: the
     /// response goes into the batch (behind any response still being sent).
     func respondWithoutFiber(_ error: HTTPParseError) {
+        worker.metrics.parseError(error)
         let output = batchForWriting()
         output.writer.writeError(error, into: &output.buffer)
         closeAfterSending(linger: true)

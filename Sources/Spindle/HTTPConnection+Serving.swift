@@ -109,8 +109,11 @@ extension HTTPConnection {
         worker.activeRequests += 1
         var after = AfterResponse.keepAlive
         var halfHeadSince: Deadline? = nil
+        // When the request being served began, for its duration: the fiber's start, then the
+        // end of the previous response (one clock read per request, not two, when pipelined).
+        var clock: UInt64 = worker.metrics.recordsRequests ? Deadline.now.nanoseconds : 0
         serving: while true {
-            after = respond()
+            after = respond(clock: &clock)
             parserBox!.parser.reset()
             guard after == .keepAlive else { break }
             guard case .serving = state, !worker.stopping else { after = .close; break }
@@ -122,6 +125,7 @@ extension HTTPConnection {
             case .partial(let since):
                 halfHeadSince = since
             case .malformed(let error):
+                worker.metrics.parseError(error)
                 let output = batchForWriting()
                 output.writer.writeError(error, into: &output.buffer)
                 after = .closeLingering
@@ -164,8 +168,8 @@ extension HTTPConnection {
 
     /// Serves `exchange`: the router's answer (middleware, route, handler: `Router.respond`),
     /// the body left behind, the response written, its `onWritten` handlers run. Returns what the
-    /// connection does next.
-    private func respond() -> AfterResponse {
+    /// connection does next. `clock`: when this request began (see `serve`); set to when it ended.
+    private func respond(clock: inout UInt64) -> AfterResponse {
         let head = exchange!.head
         let arena = worker.arenas.take() ?? RequestArena()
         defer { worker.arenas.giveBack(arena) }
@@ -173,7 +177,11 @@ extension HTTPConnection {
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         let context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
         var response = worker.router.respond(Request(head: head, source: .connection(.passUnretained(self))), context)
-        guard case .serving = state else { return .close }  // closed under the handler: nobody to answer
+        guard case .serving = state else {  // closed under the handler: nobody to answer
+            worker.metrics.requestsCancelled &+= 1
+            countBodyFailure()
+            return .close
+        }
         // Leave the body behind us: small rests are read and dropped (their framing checked),
         // large or slow ones end the connection.
         if exchange!.bodyFailure == nil && !exchange!.decoder.isComplete {
@@ -194,6 +202,7 @@ extension HTTPConnection {
             }
         }
         if let upgrade = response.upgrade, response.status == .switchingProtocols, exchange!.after == .keepAlive {
+            countAnswered(head, status: response.status.code, clock: &clock, arena: arena)
             performUpgrade(response, upgrade, written: { response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: 0)) })
             return .close
         }
@@ -204,8 +213,10 @@ extension HTTPConnection {
         do {
             mustClose = try write(response, for: head, keepAlive: keepAlive, bodyBytes: &bodyBytes)
         } catch {
+            countAnswered(head, status: response.status.code, clock: &clock, arena: arena)
             return .close  // the connection failed (and is closing)
         }
+        countAnswered(head, status: response.status.code, clock: &clock, arena: arena)
         if !response.writtenHandlers.isEmpty {
             response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
@@ -213,6 +224,24 @@ extension HTTPConnection {
             after = max(after, response.status.code >= 400 ? .closeLingering : .close)
         }
         return after
+    }
+
+    /// Counts the request in the worker's metrics: method, status, time since `clock` (which it
+    /// moves to now), the arena's use (when requests are counted), and how its body failed, if
+    /// it did.
+    @inline(__always)
+    private func countAnswered(_ head: HTTPRequestHead, status: Int, clock: inout UInt64, arena: RequestArena) {
+        countBodyFailure()
+        guard worker.metrics.recordsRequests else { return }
+        let now = Deadline.now.nanoseconds
+        worker.metrics.requestAnswered(method: MethodClass(head), status: status, nanoseconds: now &- clock, arena: arena.usage)
+        clock = now
+    }
+
+    /// Counts how the request's body failed (a timeout, a parse error), if it did.
+    @inline(__always)
+    private func countBodyFailure() {
+        if let failure = exchange!.bodyFailure { worker.metrics.bodyFailed(failure) }
     }
 
     /// The error body reads throw once the body failed (nil while it has not; nil without a

@@ -293,6 +293,12 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     /// The deadline of the current state passed (idle, head, last send, lingering): close.
     func timedOut() {
         guard !hasFiber else { return }  // never armed while a fiber serves
+        switch state {
+        case .idle, .sendingLast: worker.metrics.timedOut(.idle)
+        case .readingHead: worker.metrics.timedOut(.head)
+        case .lingering: worker.metrics.timedOut(.linger)
+        case .serving, .cancelling, .closed: break
+        }
         close()
     }
 

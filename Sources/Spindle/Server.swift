@@ -23,6 +23,10 @@ public final class Server: Sendable {
     let logger: Logger
     /// Ends the grace period early (the `Service` path's cancellation).
     let forcedStop = ForcedStop()
+    /// The workers' metrics, for the admin listener and `metricsHandler()`.
+    let metrics = ServerMetrics()
+    /// The admin listener, while the server runs (`configuration.adminPort`).
+    let admin = AdminListener()
 
     /// Creates a server; nothing listens until `run()` or `start()`.
     public init(router: Router<Handler>, configuration: ServerConfiguration = ServerConfiguration(),
@@ -67,6 +71,7 @@ public final class Server: Sendable {
     public func run(handleSignals: Bool = true) throws {
         let (address, serve) = try prepare(handleSignals: handleSignals)
         logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers")
+        defer { admin.stopAndWait() }
         try runtime.run(serve)
     }
 
@@ -78,12 +83,13 @@ public final class Server: Sendable {
     public func start(handleSignals: Bool = false) throws -> SocketAddress {
         let (address, serve) = try prepare(handleSignals: handleSignals)
         let logger = self.logger
-        let thread = try OSThread.start(name: "spindle-server") { [runtime] in
+        let thread = try OSThread.start(name: "spindle-server") { [runtime, admin] in
             do {
                 try runtime.run(serve)
             } catch {
                 logger.error("server stopped with error: \(error)")
             }
+            admin.stopAndWait()
         }
         background.withLock { $0 = thread }
         return address
@@ -102,18 +108,25 @@ public final class Server: Sendable {
         try bind()
         if handleSignals { SignalWatcher.start { [self] in stop() } }
         let all = listeners.withLock { $0 }
+        do {
+            try admin.start(configuration: configuration, metrics: metrics, backend: { [runtime] in runtime.backendChoice }, logger: logger)
+        } catch {
+            for listener in all { listener.value.close() }
+            throw error
+        }
         let router = self.router
         let configuration = self.configuration
         let logger = self.logger
         let runtime = self.runtime
         let forcedStop = self.forcedStop
+        let metrics = self.metrics
         let limitNote = descriptorLimit == softLimitBefore ? "\(descriptorLimit)" : "\(descriptorLimit), raised from \(softLimitBefore)"
         return (all[0].value.address, { worker in
             if worker.index == 0, let choice = runtime.backendChoice {
                 logger.info("\(choice); up to \(connectionCap) connections per worker (descriptor limit \(limitNote))")
             }
             let state = ServerWorker(index: worker.index, configuration: configuration, connectionCap: connectionCap,
-                                     router: router, logger: logger, forcedStop: forcedStop)
+                                     router: router, logger: logger, forcedStop: forcedStop, metrics: metrics)
             try state.acceptLoop(listener: all[worker.index].value)
         })
     }
@@ -129,8 +142,11 @@ public final class Server: Sendable {
         }?.join()
     }
 
-    /// Stops gracefully (see `run`). Safe from any thread, including handlers.
-    public func stop() { runtime.stop() }
+    /// Stops gracefully (see `run`), the admin listener too. Safe from any thread, including handlers.
+    public func stop() {
+        runtime.stop()
+        admin.stop()
+    }
 
     /// Stops without the grace period: as `stop()`, but the requests in flight are cancelled at
     /// once (their parked waits throw `CancellationError`) instead of after
@@ -138,6 +154,7 @@ public final class Server: Sendable {
     func stopNow() {
         forcedStop.request()
         runtime.stop()
+        admin.stop()
     }
 }
 

@@ -50,6 +50,10 @@ extension ServerConfiguration {
         if let value = try settings.duration("shutdownGracePeriod") { shutdownGracePeriod = value }
         if let value = try settings.integer("preallocatedRequests", in: 0...Self.mostPreallocatedRequests) { preallocatedRequests = value }
         if let value = try settings.byteCount("socketSendBufferSize", in: 1...Int(Int32.max)) { socketSendBufferSize = value }
+        if let value = try settings.flag("metrics") { collectsRequestMetrics = value }
+        if let value = try settings.integer("adminPort", in: 0...65535) { adminPort = value }
+        if let value = try settings.host("adminHost") { adminHost = value }
+        if let value = try settings.text("adminToken") { adminToken = value }
     }
 
     /// The most workers a configuration may ask for (each is a thread with its own ring).

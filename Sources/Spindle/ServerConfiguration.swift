@@ -59,15 +59,31 @@ public struct ServerConfiguration: Sendable {
     /// `SO_SNDBUF` of accepted connections (default nil: the kernel's autotuning, which is what
     /// a server wants; a small fixed size bounds the memory a slow reader can pin in the kernel).
     public var socketSendBufferSize: Int?
+    /// Count and time every request for the metrics (`http_requests_total`, the duration and
+    /// arena histograms): a few integer adds and a clock read per request, on the worker's
+    /// thread (default on; `SPINDLE_METRICS=off` turns it off). Rare events (timeouts, parse
+    /// errors, refusals) and the state a scrape reads are counted either way.
+    public var collectsRequestMetrics: Bool
+    /// Port of the admin listener, which serves `GET /metrics` (Docs/observability.md) on a
+    /// listener and worker thread of its own (default nil: no admin listener; 0 picks a free
+    /// port, see `Server.adminAddress`).
+    public var adminPort: Int?
+    /// Numeric address of the admin listener (default 127.0.0.1).
+    public var adminHost: String
+    /// The bearer token the admin listener requires (`Authorization: Bearer <token>`; default
+    /// nil: none). Required when `adminHost` is not a loopback address: the server refuses to
+    /// start without one.
+    public var adminToken: String?
 
     /// The defaults, with environment overrides: `SPINDLE_HTTP_*` (see `HTTPLimits.fromEnvironment`)
-    /// and `SPINDLE_MAX_CONNECTIONS`; `SPINDLE_WORKERS` and `SPINDLE_PIN_WORKERS` are read by the
+    /// `SPINDLE_MAX_CONNECTIONS` and `SPINDLE_METRICS`; `SPINDLE_WORKERS` and `SPINDLE_PIN_WORKERS` are read by the
     /// runtime when `workers`/`pinWorkers` are nil. A malformed value stops the process naming the
     /// variable (`ServerConfiguration(config:)` throws instead). Cost: a few `getenv` calls.
     public init(host: String = "127.0.0.1", port: Int = 8080) {
         self.init(defaultsWithHost: host, port: port)
         self.limits = .fromEnvironment
         self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS")
+        self.collectsRequestMetrics = Environment.flag("SPINDLE_METRICS") ?? true
     }
 
     /// The defaults alone, reading no environment variable.
@@ -89,6 +105,10 @@ public struct ServerConfiguration: Sendable {
         self.shutdownGracePeriod = .seconds(10)
         self.preallocatedRequests = 64
         self.socketSendBufferSize = nil
+        self.collectsRequestMetrics = true
+        self.adminPort = nil
+        self.adminHost = "127.0.0.1"
+        self.adminToken = nil
     }
 }
 

@@ -80,6 +80,10 @@ final class ServerWorker {
     @exclusivity(unchecked) var asyncSends = 0
     @exclusivity(unchecked) var nextRequestID: UInt64 = 0
     @exclusivity(unchecked) var stopping = false
+    /// This worker's counters (see `WorkerMetrics`); read only by `report()`, on this thread.
+    @exclusivity(unchecked) var metrics: WorkerMetrics
+    /// The server's metrics, which a scrape asks this worker through.
+    let serverMetrics: ServerMetrics
     let drained = Event()
     /// Set when the server's grace period ends early (its task cancelled): drain stops waiting.
     let forcedStop: ForcedStop
@@ -94,9 +98,11 @@ final class ServerWorker {
     }
 
     init(index: Int, configuration: ServerConfiguration, connectionCap: Int, router: Router<Handler>, logger: Logger,
-         forcedStop: ForcedStop) {
+         forcedStop: ForcedStop, metrics: ServerMetrics) {
         self.index = index
         self.forcedStop = forcedStop
+        self.metrics = WorkerMetrics(recordsRequests: configuration.collectsRequestMetrics)
+        serverMetrics = metrics
         self.configuration = configuration
         self.connectionCap = connectionCap
         self.router = router
@@ -126,6 +132,7 @@ final class ServerWorker {
     /// once a second.
     func acceptLoop(listener: TCPListener) throws {
         Fiber.spawnDetached { [timeouts] in timeouts.sweep() }
+        serverMetrics.workerStarted(self)
         // However the loop ends, stop accepting at once and drain in a fiber that is not
         // cancelled (this one is when stop() ended it, and a cancelled fiber cannot park). The
         // drain keeps the worker alive until the last request has finished, then ends the
@@ -155,9 +162,11 @@ final class ServerWorker {
                 throw error
             }
             if connections.count >= connectionCap {
+                metrics.connectionsRefused &+= 1
                 refuse(socket)
                 continue
             }
+            metrics.connectionsAccepted &+= 1
             let connection = HTTPConnection(worker: self, socket: socket)
             connections[ObjectIdentifier(connection)] = connection
             connection.startReceiving()
@@ -193,6 +202,7 @@ final class ServerWorker {
             try? drained.wait(deadline: .now + .seconds(1))
         }
         timeouts.stop()
+        serverMetrics.workerStopped(index: index)
     }
 
     func connectionClosed(_ connection: HTTPConnection) {

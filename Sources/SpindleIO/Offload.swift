@@ -34,7 +34,36 @@ public final class OffloadPool: Sendable {
         var jobs: [@Sendable () -> Void] = []
         var head = 0
         var started = false
+        var running = 0
+        var completed = 0
+        var rejected = 0
         var pending: Int { jobs.count - head }
+    }
+
+    /// What the pool is doing, for metrics.
+    public struct Statistics: Sendable, Equatable {
+        /// Closures waiting for a thread.
+        public var queued: Int
+        /// Closures running on the pool's threads now.
+        public var running: Int
+        /// Closures run to their end since the pool was made.
+        public var completed: Int
+        /// Closures refused because the queue was full (`OffloadRejectedError`).
+        public var rejected: Int
+
+        /// A value with these counts (to compare against).
+        public init(queued: Int, running: Int, completed: Int, rejected: Int) {
+            self.queued = queued
+            self.running = running
+            self.completed = completed
+            self.rejected = rejected
+        }
+    }
+
+    /// The queue depth, running and finished closures, and refusals now. Cost: the pool's mutex;
+    /// any thread.
+    public var statistics: Statistics {
+        queue.withLock { Statistics(queued: $0.pending, running: $0.running, completed: $0.completed, rejected: $0.rejected) }
     }
 
     /// Creates a pool; its threads start on first use.
@@ -46,7 +75,10 @@ public final class OffloadPool: Sendable {
     /// Queues `job`; false when the queue is full.
     func enqueue(_ job: @escaping @Sendable () -> Void) -> Bool {
         let (accepted, start) = queue.withLock { q -> (Bool, Bool) in
-            if q.pending >= configuration.queueLimit { return (false, false) }
+            if q.pending >= configuration.queueLimit {
+                q.rejected += 1
+                return (false, false)
+            }
             q.jobs.append(job)
             let start = !q.started
             q.started = true
@@ -70,9 +102,15 @@ public final class OffloadPool: Sendable {
                 let job = q.jobs[q.head]
                 q.head += 1
                 if q.head == q.jobs.count { q.jobs.removeAll(keepingCapacity: true); q.head = 0 }
+                q.running += 1
                 return job
             }
-            job?()
+            guard let job else { continue }
+            job()
+            queue.withLock { q in
+                q.running -= 1
+                q.completed += 1
+            }
         }
     }
 }

@@ -92,6 +92,24 @@ public final class RequestArena {
     /// Bytes handed out since the last reset (large allocations not included).
     public var bytesInUse: Int { configuration.pooling ? usedInFullBlocks + (cursor - blocks[current]) : heapBytes }
 
+    /// What one request has used of an arena (see `usage`).
+    public struct Usage: Sendable, Equatable {
+        /// Bytes handed out (`bytesInUse`: large allocations not included).
+        public var bytes: Int
+        /// Blocks chained beyond the first (0: the request fit in the first block).
+        public var overflowBlocks: Int
+        /// Allocations larger than a quarter block, served by malloc.
+        public var largeAllocations: Int
+    }
+
+    /// What the current request has used since the last reset. An arena only grows within a
+    /// request, so read just before the reset this is the request's peak. With `pooling` off,
+    /// `bytes` counts the malloc'd bytes and the other two are 0. Cost: a few loads, no allocation.
+    public var usage: Usage {
+        guard configuration.pooling else { return Usage(bytes: heapBytes, overflowBlocks: 0, largeAllocations: 0) }
+        return Usage(bytes: bytesInUse, overflowBlocks: current, largeAllocations: large.count)
+    }
+
     /// Allocates `byteCount` bytes aligned to `alignment` (a power of two ≤ 16). Cost: a pointer
     /// bump; a block allocation or malloc only on overflow or for large requests (every time
     /// when `pooling` is off).

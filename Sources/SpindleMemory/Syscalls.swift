@@ -108,6 +108,62 @@ package enum VirtualMemory {
     }
 }
 
+/// The process-wide figures `ProcessStatistics` and `Allocator.statistics()` read.
+enum ProcessSyscalls {
+    /// Descriptors open in this process: entries of /proc/self/fd, less the one reading it; nil
+    /// when /proc cannot be read.
+    static func openDescriptorCount() -> Int? {
+        guard let directory = opendir("/proc/self/fd") else { return nil }
+        defer { closedir(directory) }
+        // The name's first byte, read in place: a record may be shorter than `dirent`'s declared
+        // 256-byte name, so the whole struct is never copied.
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        var count = 0
+        while let entry = readdir(directory) {
+            let first = UnsafeRawPointer(entry).load(fromByteOffset: nameOffset, as: UInt8.self)
+            if first != UInt8(ascii: ".") { count += 1 }  // skip "." and ".."
+        }
+        return max(0, count - 1)  // the directory's own descriptor
+    }
+
+    /// The soft `RLIMIT_NOFILE`; nil when getrlimit fails or it is unlimited.
+    static func descriptorSoftLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// User plus system CPU time of every thread of the process so far, in seconds (getrusage).
+    static func cpuSeconds() -> Double? {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return nil }
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// Clock ticks per second (`_SC_CLK_TCK`), the unit of /proc/self/stat's times.
+    static var clockTicksPerSecond: Int { max(1, sysconf(Int32(_SC_CLK_TCK))) }
+
+    /// Bytes glibc's malloc has handed out and not had back (`mallinfo2`: `uordblks` in its
+    /// arenas plus `hblkhd` in mmapped chunks). Meaningful only when glibc's malloc is the one
+    /// the process uses. Cost: locks each arena in turn.
+    static func glibcMallocBytesInUse() -> Int {
+        Int(clamping: spindle_glibc_malloc_bytes_in_use())
+    }
+
+    /// True when a 256 KiB malloc shows up in glibc's counters, i.e. glibc's malloc serves the
+    /// process (an allocator preloaded in front of it leaves them unchanged). Other threads may
+    /// allocate or free meanwhile: half the probe is the threshold. Cost: one malloc/free.
+    static func glibcCountsAnAllocation() -> Bool {
+        let probeBytes = 256 << 10
+        let before = glibcMallocBytesInUse()
+        guard let probe = malloc(probeBytes) else { return false }
+        let after = glibcMallocBytesInUse()
+        free(probe)
+        return after &- before >= probeBytes / 2
+    }
+}
+
 /// Reads a small text file (a /proc entry) with plain read(2) calls.
 func readSmallFile(_ path: String) throws(SystemCallError) -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -175,4 +231,5 @@ enum MimallocIntrospection {
     static var linked: Bool { spindle_mimalloc_linked() }
     static func owns(_ pointer: UnsafeRawPointer) -> Bool { spindle_mimalloc_owns(pointer) }
     static var version: Int { Int(spindle_mimalloc_version()) }
+    static var committedBytes: Int { Int(clamping: spindle_mimalloc_committed_bytes()) }
 }

@@ -115,6 +115,41 @@ final class OffloadTests: IOTestCase {
         XCTAssertEqual(outcome, ["rejected limit=1", "described", "at once", "first=1", "second=2", "again=4"])
     }
 
+    /// `OffloadPool.statistics` (what the metrics export) while one job runs, one waits and one
+    /// is refused, and after they are done.
+    func testStatisticsCountQueuedRunningCompletedAndRejectedJobs() throws {
+        let snapshots = try onWorker { _ -> [OffloadPool.Statistics] in
+            let pool = OffloadPool(configuration: .init(threads: 1, queueLimit: 1))
+            let gate = DispatchSemaphore(value: 0)
+            let running = Atomic<Bool>(false)
+            var snapshots = [pool.statistics]
+            let first = Fiber.spawn { () throws -> Int in
+                try Fiber.offload(pool: pool) {
+                    running.store(true, ordering: .releasing)
+                    return gate.wait(timeout: .now() + 10) == .success ? 1 : -1
+                }
+            }
+            while !running.load(ordering: .acquiring) { try Fiber.sleep(for: .milliseconds(1)) }
+            let second = Fiber.spawn { () throws -> Int in try Fiber.offload(pool: pool) { 2 } }
+            Fiber.yield()  // the second fiber has queued its job
+            _ = try? Fiber.offload(pool: pool) { 3 }  // refused: the queue is full
+            snapshots.append(pool.statistics)
+            gate.signal()
+            _ = try first.join()
+            _ = try second.join()
+            // A job's result reaches its fiber just before the thread counts it finished.
+            let end = Deadline.now + .seconds(5)
+            while pool.statistics.completed < 2 && Deadline.now < end { try Fiber.sleep(for: .milliseconds(1)) }
+            snapshots.append(pool.statistics)
+            return snapshots
+        }
+        XCTAssertEqual(snapshots, [
+            OffloadPool.Statistics(queued: 0, running: 0, completed: 0, rejected: 0),
+            OffloadPool.Statistics(queued: 1, running: 1, completed: 0, rejected: 1),
+            OffloadPool.Statistics(queued: 0, running: 0, completed: 2, rejected: 1),
+        ])
+    }
+
     /// Cancelling a fiber while its work is offloaded: it still waits for the work (which cannot
     /// be interrupted); a successful result is returned, a failure becomes CancellationError;
     /// the fiber stays cancelled afterwards.

@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
 """The HTTP (plaintext) benchmark behind `make bench-http` / `make -C bench http`.
 
-Four servers (five with --baseline), each with one worker pinned to one CPU (SERVER_CPU), answer
+Six servers (seven with --baseline), each with one worker pinned to one CPU (SERVER_CPU), answer
 `GET /plaintext` with "Hello, World!" over keep-alive connections on 127.0.0.1:
 
   Spindle   Examples/Hello (`Hello --port P --workers 1`), release build, on io_uring
-            (SPINDLE_IO=uring)
+            (SPINDLE_IO=uring), with its metrics off (SPINDLE_METRICS=off, --admin-port 0), as
+            every server below but `metrics`
   epoll     the same binary on the epoll backend (SPINDLE_IO=epoll)
   logged    the same binary on io_uring with its access log on (SPINDLE_ACCESS_LOG=on: request ids
             and one swift-log line per request, to the server's log file): the cost per request
             of the two built-in middleware everyone turns on
+  metrics   the same binary on io_uring with its metrics on (the default: every request counted
+            and timed) and its admin listener open (--admin-port PORT+8), scraped (GET /metrics)
+            every second during its turns by a thread of this script: the cost of the metrics.
+            Every other Hello runs with SPINDLE_METRICS=off and no admin listener, so "metrics
+            on / off" is the metrics server against the Spindle one, compared in back-to-back
+            pairs (--metrics-pairs) like the A/B below
   base      with --baseline: Hello built from another commit (BASELINE=<commit> in the Makefile),
             on io_uring: the A/B of a change to the io_uring path, interleaved in the same run
   nginx     nginx-light, generated config: worker_processes 1, master_process off (the one
@@ -36,19 +43,22 @@ Standard library only. Exit status 0 when every measurement ran (a FAIL is a res
 something broke (a server died, a port was taken, wrk failed). See Docs/benchmarks/http.md.
 """
 import argparse
+import contextlib
+import http.client
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from benchutil import (RetryBudget, add_wrk_arguments, describe_server, fmt_us, install_cleanup,  # noqa: E402
+from benchutil import (RetryBudget, add_wrk_arguments, describe_server, die, fmt_us, install_cleanup,  # noqa: E402
                        kept, kill_children, measured_turn, med, nginx_argv, nginx_config, print_footer,
                        print_header, probe, run_wrk, start_server, tool_version, turn_line, write_csv)
 import benchutil  # noqa: E402
 
 benchutil.PROGRAM = "bench-http"
 benchutil.PORT_HINT = "pick other ports with HTTP_PORT=... (make -C bench http HTTP_PORT=7450)"
-SERVERS = ("Spindle", "epoll", "logged", "nginx", "C")
+SERVERS = ("Spindle", "epoll", "logged", "metrics", "nginx", "C")
 DEPTHS = (1, 16)
 
 
@@ -62,15 +72,17 @@ def main():
     parser.add_argument("--nginx", default="/usr/sbin/nginx")
     parser.add_argument("--workdir", required=True, help="where the nginx config and the server logs go")
     parser.add_argument("--csv", default=os.path.join(here, "..", "out", "http.csv"))
-    parser.add_argument("--port", type=int, default=7400, help="base port; uses PORT+1..PORT+3")
+    parser.add_argument("--port", type=int, default=7400, help="base port; uses PORT+1..PORT+8")
     add_wrk_arguments(parser, reps=5, seconds=5, retry_budget=60, wait_quiet=60)
     parser.add_argument("--ab-pairs", type=int, default=10,
                         help="with --baseline: back-to-back Spindle/base turn pairs per depth after the rotation (the A/B)")
     parser.add_argument("--ab-seconds", type=float, default=4, help="length of each A/B turn")
+    parser.add_argument("--metrics-pairs", type=int, default=10,
+                        help="back-to-back Spindle/metrics turn pairs per depth after the rotation (metrics on / off)")
     parser.add_argument("--quick", action="store_true", help="1 turn of 1 s per server and depth, 1 s warm-up")
     args = parser.parse_args()
     if args.quick:
-        args.reps, args.seconds, args.warmup, args.ab_pairs, args.ab_seconds = 1, 1, 1, 1, 1
+        args.reps, args.seconds, args.warmup, args.ab_pairs, args.ab_seconds, args.metrics_pairs = 1, 1, 1, 1, 1, 1
     args.lua = os.path.abspath(args.lua)
     workdir = os.path.abspath(args.workdir)
     os.makedirs(workdir, exist_ok=True)
@@ -86,30 +98,51 @@ def main():
           f"(after a {args.warmup:g} s warm-up per server and depth); medians (min–max)\n")
 
     ports = {"Spindle": args.port + 1, "nginx": args.port + 2, "C": args.port + 3, "epoll": args.port + 4, "base": args.port + 5,
-             "logged": args.port + 6}
+             "logged": args.port + 6, "metrics": args.port + 7}
+    admin_port = args.port + 8
     logs = {name: open(os.path.join(workdir, f"{name.lower()}.log"), "w") for name in servers_run}
     nginx_dir = os.path.join(workdir, "nginx")
+    no_admin = ["--admin-port", "0"]
     argv = {
-        "Spindle": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["Spindle"]), "--workers", "1"],
+        "Spindle": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["Spindle"]), "--workers", "1"] + no_admin,
         "nginx": nginx_argv(args.nginx, nginx_dir, nginx_config(nginx_dir, ports["nginx"])),
         "C": [args.c_server, str(ports["C"])],
-        "epoll": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["epoll"]), "--workers", "1"],
+        "epoll": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["epoll"]), "--workers", "1"] + no_admin,
         "base": [args.baseline or "", "--host", "127.0.0.1", "--port", str(ports["base"]), "--workers", "1"],
-        "logged": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["logged"]), "--workers", "1"],
+        "logged": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["logged"]), "--workers", "1"] + no_admin,
+        "metrics": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["metrics"]), "--workers", "1",
+                    "--admin-port", str(admin_port)],
     }
-    quiet = dict(os.environ, SPINDLE_ACCESS_LOG="off")
+    # The baseline predates the metrics (it ignores SPINDLE_METRICS and --admin-port is given
+    # only where the binary has it): every server but `metrics` runs without them.
+    quiet = dict(os.environ, SPINDLE_ACCESS_LOG="off", SPINDLE_METRICS="off", SPINDLE_ADMIN_PORT="0")
     env = {"Spindle": dict(quiet, SPINDLE_IO="uring"), "epoll": dict(quiet, SPINDLE_IO="epoll"),
-           "base": dict(quiet, SPINDLE_IO="uring"), "logged": dict(os.environ, SPINDLE_IO="uring", SPINDLE_ACCESS_LOG="on")}
+           "base": dict(quiet, SPINDLE_IO="uring"),
+           "logged": dict(os.environ, SPINDLE_IO="uring", SPINDLE_ACCESS_LOG="on", SPINDLE_METRICS="off", SPINDLE_ADMIN_PORT="0"),
+           "metrics": dict(os.environ, SPINDLE_IO="uring", SPINDLE_ACCESS_LOG="off", SPINDLE_METRICS="on")}
     servers = {}
     for name in servers_run:
         servers[name] = start_server(name, argv[name], ports[name], args.server_cpu, logs[name], env=env.get(name))
     for name in servers_run:
         print(describe_server(name, servers[name], probe(name, ports[name])))
-    print()
+    scraper = Scraper(admin_port)
+    try:
+        scraper.scrape_once()  # the admin listener answers before any turn, or the run stops here
+    except Exception as error:  # noqa: BLE001
+        die(f"metrics: the admin listener on port {admin_port} does not answer: {error}")
+    print(f"metrics    GET http://127.0.0.1:{admin_port}/metrics every {Scraper.INTERVAL:g} s during the metrics server's turns "
+          f"({len(scraper.last_text):,} bytes)\n")
+
+    def turn_of(name, depth, seconds):
+        """One wrk run against `name`; the metrics server is scraped meanwhile."""
+        if name != "metrics":
+            return run_wrk(args, servers[name], ports[name], depth, seconds)
+        with scraper.running():
+            return run_wrk(args, servers[name], ports[name], depth, seconds)
 
     for depth in DEPTHS:
         for name in servers_run:
-            run_wrk(args, servers[name], ports[name], depth, args.warmup)
+            turn_of(name, depth, args.warmup)
 
     rows = []
     samples = {(name, depth): [] for name in servers_run for depth in DEPTHS}
@@ -120,8 +153,7 @@ def main():
         for depth in DEPTHS:
             for name in order:
                 label = f"pipeline {depth:>2}  {name:<7} turn {rep + 1}"
-                s = measured_turn(args, budget, label,
-                                  lambda: run_wrk(args, servers[name], ports[name], depth, args.seconds))
+                s = measured_turn(args, budget, label, lambda: turn_of(name, depth, args.seconds))
                 samples[(name, depth)].append(s)
                 rows.append({"kind": "sample", "server": name, "pipeline": depth, "rep": rep + 1, **s})
                 print(f"  {label}: {turn_line(s)}", flush=True)
@@ -129,24 +161,30 @@ def main():
     # this machine's speed drifts by 10-25 % over a minute, so the ratio of the two medians is
     # mostly drift. Back-to-back pairs (order alternating) see the same machine; the median of
     # the pairs' ratios is the A/B result.
-    ab_ratios = {depth: [] for depth in DEPTHS}
-    if args.baseline:
+    def pairs(a, b, count, kind):
+        """`count` back-to-back turn pairs of servers `a` and `b` per depth (order alternating);
+        the ratios a/b of their req per server-CPU-s, by depth."""
+        ratios = {depth: [] for depth in DEPTHS}
         for depth in DEPTHS:
-            for pair in range(args.ab_pairs):
-                order = ("Spindle", "base") if pair % 2 == 0 else ("base", "Spindle")
+            for pair in range(count):
+                order = (a, b) if pair % 2 == 0 else (b, a)
                 got = {}
                 for name in order:
-                    label = f"pipeline {depth:>2}  {name:<7} A/B pair {pair + 1}"
-                    s = measured_turn(args, budget, label,
-                                      lambda: run_wrk(args, servers[name], ports[name], depth, args.ab_seconds))
+                    label = f"pipeline {depth:>2}  {name:<7} {kind} pair {pair + 1}"
+                    s = measured_turn(args, budget, label, lambda: turn_of(name, depth, args.ab_seconds))
                     got[name] = s
-                    rows.append({"kind": "ab-sample", "server": name, "pipeline": depth, "rep": pair + 1, **s})
-                ratio = got["Spindle"]["req_per_cpu_s"] / got["base"]["req_per_cpu_s"]
-                ab_ratios[depth].append(ratio)
-                print(f"  pipeline {depth:>2}  A/B pair {pair + 1}: Spindle {got['Spindle']['req_per_cpu_s']:,.0f}, "
-                      f"base {got['base']['req_per_cpu_s']:,.0f} req/CPU-s: {ratio:.3f}×", flush=True)
+                    rows.append({"kind": f"{kind.lower()}-sample", "server": name, "pipeline": depth, "rep": pair + 1, **s})
+                ratio = got[a]["req_per_cpu_s"] / got[b]["req_per_cpu_s"]
+                ratios[depth].append(ratio)
+                print(f"  pipeline {depth:>2}  {kind} pair {pair + 1}: {a} {got[a]['req_per_cpu_s']:,.0f}, "
+                      f"{b} {got[b]['req_per_cpu_s']:,.0f} req/CPU-s: {ratio:.3f}×", flush=True)
+        return ratios
+
+    ab_ratios = pairs("Spindle", "base", args.ab_pairs, "A/B") if args.baseline else {depth: [] for depth in DEPTHS}
+    metrics_ratios = pairs("metrics", "Spindle", args.metrics_pairs, "metrics")
     for name in servers_run:
         servers[name].terminate()
+    print(f"\nmetrics    {scraper.scrapes} scrapes, {scraper.failures} failed" + (f" (last: {scraper.last_error})" if scraper.failures else ""))
 
     # Table.
     print("\n| pipeline | server | req/s (median) | min–max | p50 | p99 | max | wrk p99 | server CPU | req per server-CPU-s (median) | min–max | wrk CPU | errors | turns used (disturbed) |")
@@ -206,16 +244,26 @@ def main():
         infos.append((f"pipeline {depth}: access log + request id: logged/plain req per server-CPU-s, and CPU per request added",
                       f"{med(lg, 'req_per_cpu_s') / med(sp, 'req_per_cpu_s'):.2f}× ({med(lg, 'req_per_cpu_s'):,.0f} vs "
                       f"{med(sp, 'req_per_cpu_s'):,.0f}): +{cost_us:.2f} µs of server CPU per request"))
+        mt = kept(samples[("metrics", depth)])
+        infos.append((f"pipeline {depth}: metrics on / off req per server-CPU-s, ratio of the rotation's medians",
+                      f"{med(mt, 'req_per_cpu_s') / med(sp, 'req_per_cpu_s'):.3f}× ({med(mt, 'req_per_cpu_s'):,.0f} vs "
+                      f"{med(sp, 'req_per_cpu_s'):,.0f})"))
+        on_off = sorted(metrics_ratios[depth])
+        r_metrics = median_of(on_off)
+        goals.append((f"pipeline {depth}: metrics on / off req per server-CPU-s ≥ 0.97× (scraped every {Scraper.INTERVAL:g} s), "
+                       f"median of {len(on_off)} back-to-back pairs",
+                       f"{r_metrics:.3f}× (pairs {on_off[0]:.3f}–{on_off[-1]:.3f})",
+                       "PASS" if r_metrics >= 0.97 else "FAIL", "metrics/Spindle", r_metrics, depth))
         if args.baseline:
             base = kept(samples[("base", depth)])
             r_rotation = med(sp, "req_per_cpu_s") / med(base, "req_per_cpu_s")
             infos.append((f"pipeline {depth}: io_uring/baseline req per server-CPU-s, ratio of the rotation's medians",
                           f"{r_rotation:.3f}× ({med(sp, 'req_per_cpu_s'):,.0f} vs {med(base, 'req_per_cpu_s'):,.0f})"))
-            pairs = sorted(ab_ratios[depth])
-            r_base = pairs[len(pairs) // 2] if len(pairs) % 2 else (pairs[len(pairs) // 2 - 1] + pairs[len(pairs) // 2]) / 2
+            ab = sorted(ab_ratios[depth])
+            r_base = median_of(ab)
             goals.append((f"pipeline {depth}: io_uring req per server-CPU-s ≥ 0.98× the baseline ({args.baseline_label or 'base'}), "
-                          f"median of {len(pairs)} back-to-back pairs",
-                          f"{r_base:.3f}× (pairs {pairs[0]:.3f}–{pairs[-1]:.3f})",
+                          f"median of {len(ab)} back-to-back pairs",
+                          f"{r_base:.3f}× (pairs {ab[0]:.3f}–{ab[-1]:.3f})",
                           "PASS" if r_base >= 0.98 else "FAIL", "Spindle/base", r_base, depth))
 
     print("\n| goal | measured | result |")
@@ -238,6 +286,58 @@ def main():
     write_csv(args.csv, fields, rows)
     kill_children()
     print_footer(args, budget, samples.values(), started, f"CSV written to {args.csv}")
+
+
+def median_of(values):
+    """The median of a sorted non-empty list."""
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+class Scraper:
+    """Scrapes the metrics server's admin listener every INTERVAL seconds from a thread, while
+    `running()` is entered (its turns). A failed scrape is counted and reported, not fatal."""
+    INTERVAL = 1.0
+
+    def __init__(self, port):
+        self.port = port
+        self.scrapes = 0
+        self.failures = 0
+        self.last_error = ""
+        self.last_text = b""
+        self._stop = threading.Event()
+
+    def scrape_once(self):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            connection.request("GET", "/metrics")
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET /metrics: {response.status} {body[:200]!r}")
+            self.last_text = body
+            self.scrapes += 1
+        finally:
+            connection.close()
+
+    def _loop(self):
+        while not self._stop.wait(self.INTERVAL):
+            try:
+                self.scrape_once()
+            except Exception as error:  # noqa: BLE001 (reported at the end)
+                self.failures += 1
+                self.last_error = str(error)
+
+    @contextlib.contextmanager
+    def running(self):
+        self._stop.clear()
+        thread = threading.Thread(target=self._loop, name="metrics-scraper", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
 
 
 if __name__ == "__main__":

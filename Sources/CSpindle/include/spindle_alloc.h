@@ -18,4 +18,14 @@ int spindle_mimalloc_version(void);
 /// Prints mimalloc's statistics to stderr (no-op without mimalloc).
 void spindle_mimalloc_print_stats(void);
 
+/// Bytes mimalloc has committed from the operating system now (`mi_process_info`'s
+/// current_commit), or 0 when not linked. mimalloc as Debian builds it (2.0.9, no MI_STAT)
+/// does not count the bytes in use by the program, only what it holds from the OS.
+size_t spindle_mimalloc_committed_bytes(void);
+
+/// Bytes glibc's malloc has handed out and not had back (`mallinfo2`: `uordblks` in its arenas
+/// plus `hblkhd` in mmapped chunks); 0 without glibc. Only glibc's own allocations: meaningless
+/// when another malloc serves the process. Locks each arena in turn.
+size_t spindle_glibc_malloc_bytes_in_use(void);
+
 #endif

@@ -1,0 +1,110 @@
+import HTTPTypes
+import Logging
+import SpindleIO
+import Synchronization
+
+/// A server's admin listener (`ServerConfiguration.adminPort`): a `Server` of its own, with one
+/// worker thread (not pinned) and a router serving `GET /metrics`, so scrapes never take a
+/// connection slot or a request count of the main port, and a main worker busy with requests
+/// does not delay them beyond the time it takes to answer the scrape's posted copy. Started
+/// and stopped with its server. Safe from any thread.
+package final class AdminListener: Sendable {
+    private let server = Mutex<Server?>(nil)
+
+    /// Starts the admin server when `configuration.adminPort` is set (nothing otherwise).
+    /// Throws `AdminListenerError` when the host is not loopback and no token is set, and what
+    /// binding throws (the port is taken). Cost: a thread, a runtime of one worker.
+    func start(configuration: ServerConfiguration, metrics: ServerMetrics,
+               backend: @escaping @Sendable () -> IOBackendChoice?, logger: Logger) throws {
+        guard let port = configuration.adminPort else { return }
+        if configuration.adminToken == nil && !Self.isLoopback(configuration.adminHost) {
+            throw AdminListenerError(host: configuration.adminHost)
+        }
+        let router = Router<Handler>()
+        router.get("/metrics", MetricsEndpoint.handler(metrics: metrics, backend: backend, token: configuration.adminToken))
+        var admin = ServerConfiguration(host: configuration.adminHost, port: port)
+        admin.workers = 1
+        admin.pinWorkers = false
+        admin.preallocatedRequests = 4
+        admin.maxConnectionsPerWorker = 64
+        admin.collectsRequestMetrics = false
+        var adminLogger = logger
+        adminLogger[metadataKey: "listener"] = "admin"
+        let adminServer = Server(router: router, configuration: admin, logger: adminLogger)
+        let address = try adminServer.start(handleSignals: false)
+        server.withLock { $0 = adminServer }
+        logger.info("admin listener on http://\(address) (GET /metrics)")
+    }
+
+    /// The admin listener's address while it runs.
+    var address: SocketAddress? { server.withLock { $0?.address } }
+
+    /// Asks the admin server to stop (returns at once).
+    func stop() {
+        server.withLock { $0 }?.stop()
+    }
+
+    /// Stops the admin server and waits until it has (once; later calls return at once).
+    func stopAndWait() {
+        let stopping = server.withLock { server -> Server? in
+            defer { server = nil }
+            return server
+        }
+        stopping?.stop()
+        stopping?.wait()
+    }
+
+    /// True for 127.0.0.0/8, `::1` and `localhost`.
+    package static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+}
+
+/// The admin listener would be reachable from other hosts without a token.
+public struct AdminListenerError: Error, CustomStringConvertible, Sendable {
+    /// The non-loopback admin host.
+    public let host: String
+
+    /// What to do about it: set a token, or listen on loopback.
+    public var description: String {
+        "the admin listener on \(host) is not on a loopback address: set ServerConfiguration.adminToken (clients then send Authorization: Bearer <token>), or listen on 127.0.0.1"
+    }
+}
+
+/// The `/metrics` handler: a scrape of one server's workers, as Prometheus text.
+package enum MetricsEndpoint {
+    /// The text format's content type (version 0.0.4).
+    static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// A handler that scrapes `metrics` (parking its fiber until the workers answered) and
+    /// answers 200 with the text; 503 when a worker did not answer in time, 401 without the
+    /// right bearer `token` (when one is set).
+    static func handler(metrics: ServerMetrics, backend: @escaping @Sendable () -> IOBackendChoice?, token: String?) -> Handler {
+        { request, _ in
+            if let token, !authorized(request.header("authorization"), token: token) {
+                throw HTTPError(.unauthorized, "a bearer token is required", headerFields: [.wwwAuthenticate: "Bearer realm=\"spindle\""])
+            }
+            do {
+                return .bytes(try metrics.scrape(backend: backend()), contentType: contentType)
+            } catch let error as ServerMetrics.ScrapeError {
+                throw HTTPError(.serviceUnavailable, error.description)
+            }
+        }
+    }
+
+    /// True when `authorization` is `Bearer <token>` (the scheme in any case). Compares every
+    /// byte of equal-length tokens, so the time taken does not tell how much of a guess matched.
+    package static func authorized(_ authorization: String?, token: String) -> Bool {
+        guard let authorization else { return false }
+        let scheme = "bearer "
+        guard authorization.count > scheme.count, authorization.prefix(scheme.count).lowercased() == scheme else { return false }
+        let given = Array(authorization.utf8.dropFirst(scheme.count))
+        let expected = Array(token.utf8)
+        guard given.count == expected.count else { return false }
+        var difference: UInt8 = 0
+        for i in 0..<given.count { difference |= given[i] ^ expected[i] }
+        return difference == 0
+    }
+}

@@ -1,0 +1,104 @@
+import SpindleFibers
+import SpindleMemory
+
+/// What one worker answers a scrape with: a copy of its counters and the state it is in now
+/// (connections, requests in flight, pools, fibers). Made on the worker's thread
+/// (`ServerWorker.report()`); summed over the workers on the scraping fiber's thread.
+struct WorkerReport: Sendable {
+    /// The counters (a copy).
+    var counters: WorkerMetrics
+    /// Open connections.
+    var openConnections = 0
+    /// Open connections idle between requests (no fiber, no buffers).
+    var idleConnections = 0
+    /// Requests being handled now.
+    var activeRequests = 0
+    /// Responses being sent after their fiber ended.
+    var pendingSends = 0
+    /// The worker's object pools, by `PoolName`.
+    var pools: [PoolStatistics]
+    /// Fiber stacks: in use now, the most at once, mapped.
+    var stacksInUse = 0
+    var stacksPeak = 0
+    var stacksMapped = 0
+    /// Unfinished fibers now, and fibers ever spawned.
+    var liveFibers = 0
+    var spawnedFibers: UInt64 = 0
+
+    /// The per-worker pools, in the order of `WorkerReport.pools`.
+    enum PoolName: Int, CaseIterable, Sendable {
+        case receiveBuffers, parsers, outputs, arenas
+
+        /// The label value (`pool`).
+        var label: String {
+            switch self {
+            case .receiveBuffers: "receive_buffers"
+            case .parsers: "parsers"
+            case .outputs: "output_buffers"
+            case .arenas: "arenas"
+            }
+        }
+    }
+
+    /// One pool's figures (`ObjectPool`).
+    struct PoolStatistics: Sendable {
+        var inUse = 0
+        var available = 0
+        /// The most in use at once (summed over workers: the sum of each worker's peak).
+        var peakInUse = 0
+        /// Objects made because the pool was empty.
+        var misses = 0
+
+        init<Object>(_ pool: ObjectPool<Object>) {
+            inUse = pool.inUse
+            available = pool.available
+            peakInUse = pool.peakInUse
+            misses = pool.misses
+        }
+
+        mutating func add(_ other: PoolStatistics) {
+            inUse &+= other.inUse
+            available &+= other.available
+            peakInUse &+= other.peakInUse
+            misses &+= other.misses
+        }
+    }
+
+    /// Adds `other` (summing workers).
+    mutating func add(_ other: WorkerReport) {
+        counters.add(other.counters)
+        openConnections &+= other.openConnections
+        idleConnections &+= other.idleConnections
+        activeRequests &+= other.activeRequests
+        pendingSends &+= other.pendingSends
+        for i in pools.indices where i < other.pools.count { pools[i].add(other.pools[i]) }
+        stacksInUse &+= other.stacksInUse
+        stacksPeak &+= other.stacksPeak
+        stacksMapped &+= other.stacksMapped
+        liveFibers &+= other.liveFibers
+        spawnedFibers &+= other.spawnedFibers
+    }
+}
+
+extension ServerWorker {
+    /// This worker's report. Worker thread only (posted there by a scrape); walks the
+    /// connection table to count idle connections, and allocates the copies.
+    func report() -> WorkerReport {
+        var idle = 0
+        for connection in connections.values where connection.isIdle { idle += 1 }
+        var report = WorkerReport(counters: metrics.copied(),
+                                  pools: [.init(receiveBuffers), .init(parsers), .init(outputs), .init(arenas)])
+        report.openConnections = connections.count
+        report.idleConnections = idle
+        report.activeRequests = activeRequests
+        report.pendingSends = asyncSends
+        if let scheduler = Scheduler.current {
+            report.stacksInUse = scheduler.stacks.inUse
+            report.stacksPeak = scheduler.stacks.peakInUse
+            report.stacksMapped = scheduler.stacks.mapped
+            report.liveFibers = scheduler.liveFibers
+            report.spawnedFibers = scheduler.spawnedFibers
+        }
+        return report
+    }
+}
