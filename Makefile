@@ -14,7 +14,7 @@
 #   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks.md, "Allocators")
 
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev pkg-config
+APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev zlib1g-dev pkg-config
 TEST_PACKAGES := python3
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift

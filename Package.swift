@@ -3,7 +3,7 @@
 // Spindle: an HTTP/1.1 server runtime for Swift on Linux built on cooperative fibers.
 // Layers, bottom up (each depends only on the ones above it):
 //   CSpindle (C shim) → SpindleMemory → SpindleFibers → SpindleIO
-//   SpindleHTTP (protocol core) depends on SpindleMemory and swift-http-types only
+//   SpindleHTTP (protocol core) depends on SpindleMemory, swift-http-types and zlib (CZlib) only
 // See Docs/architecture.md.
 import PackageDescription
 
@@ -42,10 +42,13 @@ let package = Package(
                 .linkedLibrary("mimalloc", .when(traits: ["Mimalloc"])),
             ]
         ),
+        // zlib from the system (Debian's zlib1g-dev, found with pkg-config), for gzip
+        // response compression; called from one file, SpindleHTTP/GzipCompressor.swift.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "SpindleMemory", dependencies: ["CSpindle"]),
         .target(name: "SpindleFibers", dependencies: ["SpindleMemory", "CSpindle"]),
         .target(name: "SpindleIO", dependencies: ["SpindleFibers", "SpindleMemory", "CSpindle"]),
-        .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", "CZlib", .product(name: "HTTPTypes", package: "swift-http-types")]),
 
         .executableTarget(name: "FiberDemo", dependencies: ["SpindleFibers"], path: "Examples/FiberDemo"),
         .executableTarget(name: "spindle-echo", dependencies: ["SpindleIO", "SpindleFibers"], path: "Examples/Echo"),
@@ -69,7 +72,7 @@ let package = Package(
         .executableTarget(name: "Hello", dependencies: [
             "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Examples/Hello"),
-        .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe", "spindle-seccomp-exec"]),
         .executableTarget(name: "spindle-server-probe", dependencies: ["Spindle", "SpindleFibers", "SpindleIO", "SpindleTestSupport"], path: "Tests/ServerProbe"),
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-seccomp-exec", .product(name: "HTTPTypes", package: "swift-http-types")]),

@@ -12,6 +12,8 @@
 //   HTTPChunkedEncoder          chunked response bodies
 //   HTTPOutputBuffer            growable, stable-address output bytes
 //   HTTPDate                    IMF-fixdate without Foundation, cached per second
+//   AcceptEncoding              the codings a client accepts and their weights (q-values)
+//   GzipCompressor              gzip (RFC 1952) through zlib: the one file that calls CZlib
 //   Conversions                 HTTPRequest / HTTPFields / Method, built lazily (they allocate)
 //
 // Feeding model: `HTTPRequestParser.parseHead(buffer)` keeps resumable state (phase + offsets),
