@@ -14,6 +14,7 @@
 //   HTTPDate                    IMF-fixdate without Foundation, cached per second
 //   AcceptEncoding              the codings a client accepts and their weights (q-values)
 //   GzipCompressor              gzip (RFC 1952) through zlib: the one file that calls CZlib
+//   Cookies, SetCookie          the Cookie field parsed; Set-Cookie values built and checked
 //   Conversions                 HTTPRequest / HTTPFields / Method, built lazily (they allocate)
 //
 // Feeding model: `HTTPRequestParser.parseHead(buffer)` keeps resumable state (phase + offsets),
