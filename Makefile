@@ -12,6 +12,7 @@
 #   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks.md, "Peers")
 #   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks.md, "Scalability")
 #   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks.md, "Allocators")
+#   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks.md, "JSON coders")
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev zlib1g-dev pkg-config
@@ -19,7 +20,7 @@ TEST_PACKAGES := python3
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test check test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc clean
+.PHONY: run demo test check test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-json clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -131,6 +132,10 @@ bench-scale: deps
 	@python3 -c "import gevent, greenlet, matplotlib" 2>/dev/null || python3 -m pip install --quiet gevent greenlet matplotlib \
 		|| ./.ci/install-deps python3-gevent python3-greenlet python3-matplotlib
 	$(MAKE) -C bench scale
+
+# Not part of `make bench`: a micro-benchmark of Foundation's JSON coders, no server involved.
+bench-json: deps
+	$(MAKE) -C bench json
 
 clean:
 	rm -rf .build .build-asan bench/.build
