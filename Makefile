@@ -3,24 +3,26 @@
 #   make run           build the example server in release and start it (PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
-#                      backends); fails on any compiler warning
+#                      backends), then build the docs; fails on any compiler or documentation warning
 #   make test-asan     build and run every test under AddressSanitizer (scratch path .build-asan)
+#   make docs          build the DocC documentation of the Spindle target; fails on any warning
 #   make bench         every benchmark below, one after another (about 19 minutes once built)
-#   make bench-fibers  fiber benchmarks (see Docs/benchmarks.md)
-#   make bench-io      echo over io_uring: Spindle vs a C liburing server (Docs/benchmarks.md, "I/O (echo)")
-#   make bench-http    plaintext: Spindle vs nginx vs a C liburing responder (Docs/benchmarks.md, "HTTP (plaintext)")
-#   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks.md, "Peers")
-#   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks.md, "Scalability")
-#   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks.md, "Allocators")
-#   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks.md, "JSON coders")
+#   make bench-fibers  fiber benchmarks (Docs/benchmarks/fibers.md)
+#   make bench-io      echo over io_uring: Spindle vs a C liburing server (Docs/benchmarks/io.md)
+#   make bench-http    plaintext: Spindle vs nginx vs a C liburing responder (Docs/benchmarks/http.md)
+#   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks/peers.md)
+#   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks/scale.md)
+#   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks/alloc.md)
+#   make bench-client  the HTTP client: requests per client-CPU-second against nginx, Spindle vs Go net/http (Docs/benchmarks/client.md)
+#   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks/json.md)
 
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev zlib1g-dev pkg-config
-TEST_PACKAGES := python3
+APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev pkg-config
+TEST_PACKAGES := python3 python3-websockets nginx-light
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test check test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-json clean
+.PHONY: run demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-json clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -44,21 +46,29 @@ demo: deps
 	$(SWIFT) build -c release --product FiberDemo
 	./.build/release/FiberDemo
 
-test: check test-debug test-release
+test: check test-debug test-release docs
 
 # Static checks of the tree: the C crossings stay fenced (.ci/check-c-crossings).
 check:
 	@./.ci/check-c-crossings
 
+# The DocC archive of the Spindle target (Sources/Spindle/Spindle.docc, its articles showing the
+# snippets of Snippets/), into .build/plugins/Swift-DocC/outputs/Spindle.doccarchive. Any warning
+# (a symbol link or a snippet that does not resolve) fails it. The snippets' code is compiled by
+# every build, and DocumentationCodeTests checks that each Swift block in README.md, Docs/ and the
+# catalog is one of them (Docs/testing.md, "The documentation's code").
+docs: deps
+	$(SWIFT) package generate-documentation --target Spindle --warnings-as-errors
+
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
-EPOLL_SUITES := 'SpindleIOTests|SpindleTests'
+EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests'
 # The conformance table once more with the whole test process under a seccomp filter that
 # denies io_uring (spindle-seccomp-exec, as Docker's default profile does): the servers it
 # starts choose epoll by themselves, and testTheBackendIsTheOneThisProcessMayUse checks so.
 SECCOMP_SUITES := 'ConformanceTests'
 
-# python3 runs the warnings gate.
+# python3 runs the warnings gate; the HTTP client's tests start a local nginx (nginx-light).
 test-deps: deps
 	@./.ci/install-deps $(TEST_PACKAGES)
 
@@ -92,8 +102,9 @@ test-asan: test-deps
 		$(SWIFT) test --skip-build --sanitize=address --scratch-path $(ASAN_SCRATCH) --filter $(EPOLL_SUITES)
 
 # All suites in sequence (never in parallel: they pin CPUs 0 and 1). Each writes bench/out/NAME.*;
-# Docs/benchmarks.md quotes them. About 19 minutes on a quiet 2-core machine once everything is
-# built (the first build of the Hummingbird peer alone takes 5 to 15 minutes).
+# Docs/benchmarks/*.md quote them, and Docs/benchmarks.md sums them up. About 19 minutes on a quiet
+# 2-core machine once everything is built (the first build of the Hummingbird peer alone takes 5 to
+# 15 minutes).
 bench: bench-fibers bench-io bench-http bench-peers bench-alloc bench-scale
 
 bench-fibers: deps
@@ -132,6 +143,11 @@ bench-scale: deps
 	@python3 -c "import gevent, greenlet, matplotlib" 2>/dev/null || python3 -m pip install --quiet gevent greenlet matplotlib \
 		|| ./.ci/install-deps python3-gevent python3-greenlet python3-matplotlib
 	$(MAKE) -C bench scale
+
+# The HTTP client against a local nginx, beside Go's net/http client (not part of `make bench`).
+bench-client: deps
+	@./.ci/install-deps $(BENCH_PACKAGES) nginx-light
+	$(MAKE) -C bench client
 
 # Not part of `make bench`: a micro-benchmark of Foundation's JSON coders, no server involved.
 bench-json: deps

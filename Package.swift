@@ -4,6 +4,7 @@
 // Layers, bottom up (each depends only on the ones above it):
 //   CSpindle (C shim) → SpindleMemory → SpindleFibers → SpindleIO
 //   SpindleHTTP (protocol core) depends on SpindleMemory, swift-http-types and zlib (CZlib) only
+//   SpindleHTTPClient (the client) depends on SpindleIO and SpindleHTTP
 // See Docs/architecture.md.
 import PackageDescription
 
@@ -15,6 +16,8 @@ let package = Package(
         .library(name: "SpindleIO", targets: ["SpindleIO"]),
         .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
         .library(name: "Spindle", targets: ["Spindle"]),
+        .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
+        .library(name: "SpindleHTTPClient", targets: ["SpindleHTTPClient"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
@@ -29,6 +32,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
+        // ServerConfiguration(config:) reads a ConfigReader; the trait brings CommandLineArgumentsProvider.
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["CommandLineArguments"]),
+        // Server is a ServiceLifecycle.Service (run it in a ServiceGroup).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The only C in the library: boost.context declarations, thread-locals the fast path
@@ -42,6 +50,8 @@ let package = Package(
                 .linkedLibrary("mimalloc", .when(traits: ["Mimalloc"])),
             ]
         ),
+        // OpenSSL's libcrypto from Debian (libssl-dev): the WebSocket handshake's SHA-1.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // zlib from the system (Debian's zlib1g-dev, found with pkg-config), for gzip
         // response compression; called from one file, SpindleHTTP/GzipCompressor.swift.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -65,16 +75,43 @@ let package = Package(
         // Docker's default profile does (`ProbeProcess(..., ioUringBlocked: true)`).
         .executableTarget(name: "spindle-seccomp-exec", path: "Tests/SeccompExec"),
         .target(name: "Spindle", dependencies: [
-            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory",
+            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory", "COpenSSL",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Testing apps built on Spindle: the router served in memory (no sockets) or live on
+        // port 0, through a blocking client returning swift-http-types responses.
+        .target(name: "SpindleTesting", dependencies: [
+            "Spindle", "SpindleHTTP", "SpindleFibers", "SpindleIO",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // A blocking-style HTTP/1.1 client for fibers: pooled keep-alive connections per host,
+        // deadlines, redirects; responses parsed by SpindleHTTP's HTTPResponseParser.
+        .target(name: "SpindleHTTPClient", dependencies: [
+            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .executableTarget(name: "Hello", dependencies: [
             "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Examples/Hello"),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe", "spindle-seccomp-exec"]),
-        .executableTarget(name: "spindle-server-probe", dependencies: ["Spindle", "SpindleFibers", "SpindleIO", "SpindleTestSupport"], path: "Tests/ServerProbe"),
-        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-seccomp-exec", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .executableTarget(name: "spindle-server-probe", dependencies: [
+            "Spindle", "SpindleFibers", "SpindleIO", "SpindleTestSupport",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/ServerProbe"),
+        .testTarget(name: "SpindleHTTPClientTests", dependencies: ["SpindleHTTPClient", "Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-seccomp-exec", "SpindleTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

@@ -2,7 +2,7 @@
 //
 // Spindle's benchmarks: a package of its own so benchmark code and its dependencies never enter
 // the core's dependency graph. Build and run from the repository root with `make bench-fibers`,
-// or directly with `make -C bench fibers` (see Docs/benchmarks.md).
+// or directly with `make -C bench fibers` (see Docs/benchmarks.md and Docs/benchmarks/fibers.md).
 import PackageDescription
 
 let package = Package(
@@ -24,6 +24,15 @@ let package = Package(
                 "CFiberBench",
                 .product(name: "SpindleFibers", package: "Spindle"),
                 .product(name: "SpindleMemory", package: "Spindle"),
+            ]
+        ),
+        // The HTTP client in a loop against one URL (`make client`, bench/client/run.py).
+        .executableTarget(
+            name: "client-bench",
+            dependencies: [
+                .product(name: "SpindleHTTPClient", package: "Spindle"),
+                .product(name: "SpindleIO", package: "Spindle"),
+                .product(name: "SpindleFibers", package: "Spindle"),
             ]
         ),
     ]

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 _Static_assert(sizeof(struct statx) <= SPINDLE_STATX_BUFFER_SIZE, "statx buffer too small");
 
@@ -15,7 +16,10 @@ void spindle_prep_statx_fd(struct io_uring_sqe *sqe, int fd, void *buffer) {
 
 spindle_file_status_t spindle_statx_decode(const void *buffer) {
     const struct statx *st = buffer;
-    spindle_file_status_t out = { st->stx_size, st->stx_mode, st->stx_mtime.tv_sec };
+    spindle_file_status_t out = {
+        st->stx_size, st->stx_mode, st->stx_mtime.tv_sec, st->stx_mtime.tv_nsec, st->stx_ino,
+        makedev(st->stx_dev_major, st->stx_dev_minor),
+    };
     return out;
 }
 

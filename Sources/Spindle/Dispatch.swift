@@ -44,7 +44,7 @@ extension Router where Handler == Responder {
 
     /// Composes the global middleware around `dispatch`. The server calls it once, when it
     /// starts, after `freeze()`.
-    func prepareResponder() {
+    package func prepareResponder() {
         guard chainedResponder == nil, !globalMiddleware.isEmpty else { return }
         chainedResponder = chain(globalMiddleware, around: { [self] request, context in dispatch(request, context) })
     }
@@ -91,6 +91,8 @@ extension Router where Handler == Responder {
             let names = allowed.map(\.rawValue) + (allowed.contains(.get) && !allowed.contains(.head) ? ["HEAD"] : [])
             response.headerFields[.allow] = names.joined(separator: ", ")
             return response
+        case .badPath(let reason):
+            return .text("Bad Request: \(reason)\n", status: .badRequest)
         }
     }
 }

@@ -7,7 +7,7 @@ import SpindleIO
 ///
 /// | error | response |
 /// |---|---|
-/// | `HTTPError` | its status and message |
+/// | `HTTPError` | its status, message and header fields |
 /// | an error reading the request body (408, 400, 413) — also when the handler wrapped it | that status |
 /// | `DecodingError` | `400 Bad Request` naming the coding path, no internals |
 /// | `OffloadRejectedError` (the offload queue is full) | `503 Service Unavailable`, `Retry-After: 1` |
@@ -23,7 +23,9 @@ public enum ErrorResponses {
         }
         switch error {
         case let error as HTTPError:
-            return .text(error.message + "\n", status: error.status)
+            var response = Response.text(error.message + "\n", status: error.status)
+            for field in error.headerFields { response.headerFields.append(field) }
+            return response
         case let error as DecodingError:
             return .text("Bad Request: \(describe(error))\n", status: .badRequest)
         case is OffloadRejectedError:

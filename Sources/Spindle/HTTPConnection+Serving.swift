@@ -172,7 +172,7 @@ extension HTTPConnection {
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         let context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
-        var response = worker.router.respond(Request(head: head, connection: self), context)
+        var response = worker.router.respond(Request(head: head, source: .connection(.passUnretained(self))), context)
         guard case .serving = state else { return .close }  // closed under the handler: nobody to answer
         // Leave the body behind us: small rests are read and dropped (their framing checked),
         // large or slow ones end the connection.
@@ -192,6 +192,10 @@ extension HTTPConnection {
                     response.writtenHandlers = handlers
                 }
             }
+        }
+        if let upgrade = response.upgrade, response.status == .switchingProtocols, exchange!.after == .keepAlive {
+            performUpgrade(response, upgrade, written: { response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: 0)) })
+            return .close
         }
         var after = exchange!.after
         let keepAlive = head.keepAlive && after == .keepAlive && !worker.stopping  // stopping: say so

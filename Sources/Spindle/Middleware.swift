@@ -10,7 +10,7 @@ public typealias Responder = @Sendable (Request, Context) throws -> Response
 ///
 /// Global middleware (`Router.add(middleware:)`) wraps every response the router produces:
 /// handler responses, thrown errors, `404 Not Found`, `405 Method Not Allowed`, `400` for a
-/// path with dot-segments, `413` for a body over the limit. Group middleware
+/// path with dot-segments or an invalid escape, `413` for a body over the limit. Group middleware
 /// (`RouteGroup.add(middleware:)`) wraps the group's routes only. Middleware runs in the order
 /// added, outermost first. Responses the server writes before a request exists (a malformed
 /// head's `400`/`431`, `503` past the connection cap) are not seen by any middleware.

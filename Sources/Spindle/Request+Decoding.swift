@@ -22,7 +22,7 @@ extension Request {
     /// Errors a `Decodable` initialiser throws itself (other than `DecodingError`) pass
     /// through. Cost: the body's bytes (one array, grown while read) and a `Data` copy of them,
     /// the decoder's allocations; a new `JSONDecoder()` per call by default (~0.1 µs to make,
-    /// less than the ~0.3 µs of finding one kept per thread; Docs/benchmarks.md, "JSON coders").
+    /// less than the ~0.3 µs of finding one kept per thread; Docs/benchmarks/json.md).
     public func decode<T: Decodable>(_ type: T.Type = T.self, using decoder: JSONDecoder = JSONDecoder(),
                                      maxBytes: Int? = nil) throws -> T {
         guard let contentType = header("content-type"), Self.isJSON(contentType: contentType) else {

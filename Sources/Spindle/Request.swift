@@ -7,15 +7,14 @@ import SpindleHTTP
 /// on demand.
 public struct Request {
     let head: HTTPRequestHead
-    // unowned(unsafe): a Request is valid only during its handler, while the connection is
-    // alive (it is retained by the worker and by the fiber serving it); no refcount traffic.
-    unowned(unsafe) let connection: HTTPConnection
+    /// What serves the body and owns the bytes `head` points into.
+    let source: RequestSource
     /// The path a middleware set (`path`'s setter); routing uses it instead of the target's.
     private(set) var rewrittenPath: String? = nil
 
-    init(head: HTTPRequestHead, connection: HTTPConnection) {
+    init(head: HTTPRequestHead, source: RequestSource) {
         self.head = head
-        self.connection = connection
+        self.source = source
     }
 
     /// The method (no allocation for standard methods).
@@ -39,16 +38,6 @@ public struct Request {
         return String(decoding: UnsafeRawBufferPointer(rebasing: target[(q + 1)...]), as: UTF8.self)
     }
 
-    /// The decoded value of query parameter `name` (`a=1&b=2` style, `+` and %-escapes decoded).
-    public func queryParameter(_ name: String) -> String? {
-        guard let query else { return nil }
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if percentDecode(parts[0]) == name { return parts.count > 1 ? percentDecode(parts[1]) : "" }
-        }
-        return nil
-    }
-
     /// The first value of header `name` (case-insensitive), or nil. Allocates the String.
     public func header(_ name: String) -> String? {
         head.firstValue(named: name).map { String(decoding: $0, as: UTF8.self) }
@@ -61,14 +50,41 @@ public struct Request {
     public var version: HTTPVersion { head.version }
 
     /// The request body, read in blocking style (parks the fiber while bytes are in flight).
-    public var body: RequestBody { RequestBody(connection: connection) }
+    public var body: RequestBody { RequestBody(source: source) }
 
     /// Why the body could not be read (408, 400, 413), once a read failed or when the head
     /// already announced a body over the limit; nil otherwise.
-    var bodyFailure: HTTPError? { connection.bodyFailureError }
+    var bodyFailure: HTTPError? {
+        switch source {
+        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.bodyFailureError }
+        case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.bodyFailure }
+        }
+    }
 
     /// True when the connection is closing under this request (nobody will read the response).
-    var isCancelled: Bool { connection.isCancelling }
+    var isCancelled: Bool {
+        switch source {
+        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.isCancelling }
+        case .memory: false
+        }
+    }
+}
+
+/// What serves a request's body and owns the bytes its head points into: the connection, or
+/// a `MemoryExchange` (SpindleTesting's in-memory mode). Unmanaged (no reference counting): a
+/// `Request` is valid only during its handler, while its source is kept alive by the fiber
+/// serving it.
+enum RequestSource {
+    case connection(Unmanaged<HTTPConnection>)
+    case memory(Unmanaged<MemoryExchange>)
+
+    /// The body limit `readAll` applies by default.
+    var maxBodyBytes: Int {
+        switch self {
+        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.worker.configuration.limits.maxBodyBytes }
+        case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.limits.maxBodyBytes }
+        }
+    }
 }
 
 /// Reads the request body: `Content-Length` or chunked, decoded. Sends `100 Continue` first
@@ -79,16 +95,19 @@ public struct Request {
 /// has been thrown, later reads throw it again. A connection closed under the handler (reset,
 /// shutdown) makes them throw `CancellationError`.
 public struct RequestBody {
-    unowned(unsafe) let connection: HTTPConnection  // valid during the handler (see Request)
+    let source: RequestSource  // valid during the handler (see Request)
 
-    /// Reads up to `buffer.count` body bytes; 0 at the end of the body.
+    /// Reads up to `buffer.count` body bytes; 0 at the end of the body. May park the fiber.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        try connection.readBody(into: buffer)
+        switch source {
+        case .connection(let connection): try connection._withUnsafeGuaranteedRef { try $0.readBody(into: buffer) }
+        case .memory(let exchange): try exchange._withUnsafeGuaranteedRef { try $0.readBody(into: buffer) }
+        }
     }
 
     /// Reads the whole body (at most `maxBytes`, default the server's body limit).
     public func readAll(maxBytes: Int? = nil) throws -> [UInt8] {
-        let limit = maxBytes ?? connection.worker.configuration.limits.maxBodyBytes
+        let limit = maxBytes ?? source.maxBodyBytes
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 << 10)
         while true {
@@ -97,30 +116,6 @@ public struct RequestBody {
             if limit > 0 && result.count + n > limit { throw HTTPError(.contentTooLarge, "request body over \(limit) bytes") }
             result.append(contentsOf: chunk[0..<n])
         }
-    }
-}
-
-private func percentDecode(_ text: Substring) -> String {
-    var bytes: [UInt8] = []
-    var iterator = text.utf8.makeIterator()
-    while let byte = iterator.next() {
-        if byte == UInt8(ascii: "+") { bytes.append(UInt8(ascii: " ")); continue }
-        if byte == UInt8(ascii: "%"), let hi = iterator.next(), let lo = iterator.next(),
-           let h = hexValue(hi), let l = hexValue(lo) {
-            bytes.append(h << 4 | l)
-            continue
-        }
-        bytes.append(byte)
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
-private func hexValue(_ c: UInt8) -> UInt8? {
-    switch c {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-    default: nil
     }
 }
 

@@ -28,6 +28,13 @@ public struct Response {
     public var body: Body
     /// What runs once the response is written (`onWritten`), in the order added.
     var writtenHandlers: [(WrittenResponse) -> Void] = []
+    /// For `101 Switching Protocols`: the session that takes the connection over (WebSocket).
+    var upgrade: Upgrade? = nil
+
+    /// A protocol session run on the connection after its `101` head (`Response.webSocket`).
+    struct Upgrade {
+        let session: (UpgradedConnection) -> Void
+    }
 
     /// A response with `status`, `headerFields` and `body`.
     public init(status: HTTPResponse.Status = .ok, headerFields: HTTPFields = [:], body: Body = .empty) {
@@ -69,7 +76,7 @@ public struct Response {
     /// the body. A new encoder per response is faster than one kept per thread: finding that
     /// one in `Thread.current.threadDictionary` costs ~0.3 µs. One encoder shared by every
     /// thread would save the ~0.1 µs but take its options lock on each encode, a cache line
-    /// every worker core would write (Docs/benchmarks.md, "JSON coders").
+    /// every worker core would write (Docs/benchmarks/json.md).
     public static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try JSONEncoder().encode(value)
         return Response(status: status, headerFields: FieldsCache.json, body: .bytes(Array(data)))

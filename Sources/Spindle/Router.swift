@@ -1,13 +1,43 @@
 import HTTPTypes
+import SpindleHTTP
 
-/// Maps (method, path) to a handler. Build it (mutable) at startup, then the server freezes it;
-/// lookups walk a trie over the raw path bytes without allocating (parameter routes allocate one
-/// small array for the captured ranges).
+/// Maps (method, path) to a handler. Build it (mutable) at startup, then the server freezes it
+/// and every worker reads it. A lookup checks the raw path once, then walks a trie over its
+/// segments; it allocates nothing for a route without parameters, and for one with parameters
+/// an array of captured ranges and the decoded values (`Parameters`).
 ///
-/// Patterns: static segments (`/users/list`), parameters (`/users/:id`, captured without the
-/// colon), and a trailing wildcard (`/static/*`, captured as `*`). Static segments win over
-/// parameters, parameters over wildcards. A path that matches a route but not its method gives
-/// 405 with `Allow`; no route gives 404.
+/// Patterns: literal segments (`/users/list`), parameters (`/users/:id`, captured without the
+/// colon), and a last-segment wildcard (`/static/*`, captured as `*`: the rest of the path,
+/// zero or more segments). Literal segments win over parameters, parameters over the wildcard;
+/// a branch that leads nowhere is left for the next one (backtracking). Routes may name the
+/// parameter at one position differently (`/users/:id`, `/users/:userId/posts`): each handler
+/// sees its own names.
+///
+/// Path rules (Docs/routing.md has the reasons and a table of examples). The path is the raw
+/// target path, not decoded and never normalised, so a route is reached only by the bytes a
+/// front proxy's rules see:
+/// - literal segments match the raw bytes, case-sensitively: `/%61dmin` does not reach
+///   `/admin`, `/Admin` neither (404);
+/// - a dot-segment anywhere — `.` or `..`, also spelled `%2e`, `%2E%2e`, `.%2E`, … — or a `%`
+///   not followed by two hex digits makes the lookup `.badPath` (answered 400), whatever the
+///   routes;
+/// - empty segments (`//`, `/a//b`) match nothing (404); so does a path not starting with `/`
+///   (`OPTIONS *`); the empty path (`http://host` in absolute-form) is `/`;
+/// - one trailing slash is ignored (`/users/` reaches `/users`), unless the trailing-slash form
+///   was registered (`/users/`): then that route answers `/users/` (and only it), `/users`
+///   answers `/users`; a pattern registered only with the slash is not reached without it;
+/// - parameter and wildcard values are percent-decoded, strictly: `%2F` gives a `/` inside
+///   the value (it never splits segments); a value that decodes to invalid UTF-8 makes the
+///   lookup `.badPath`. The wildcard's value keeps a trailing slash (`/static/a/` → `a/`).
+///   Decoded values may hold `/`, `..` and NUL: never join one to a file path unchecked;
+/// - `;`, `+` and every other byte are literal (no matrix parameters, `+` is not a space).
+///
+/// Methods: exact, case-sensitive; `HEAD` falls back to `GET`. A path with routes but none for
+/// the method gives `.methodNotAllowed` (405 with `Allow`); no route gives `.notFound` (404).
+///
+/// Cost: the path check is one pass without allocation; the walk visits one trie node per
+/// segment plus the branches it backtracks from, a number bounded by the routes (recursion is
+/// as deep as the longest pattern), not by the client.
 public final class Router<Handler> {
     // `@exclusivity(unchecked)`: nodes change only while routes are registered, on one thread,
     // before the server starts; afterwards the workers only read them (no dynamic checks on
@@ -15,10 +45,23 @@ public final class Router<Handler> {
     final class Node {
         @exclusivity(unchecked) var segment: [UInt8]
         @exclusivity(unchecked) var children: [Node] = []
-        @exclusivity(unchecked) var parameter: (name: String, node: Node)? = nil
+        @exclusivity(unchecked) var parameter: Node? = nil
         @exclusivity(unchecked) var wildcard: Node? = nil
-        @exclusivity(unchecked) var handlers: [(method: HTTPRequest.Method, bytes: [UInt8], handler: Handler)] = []
+        /// Routes of patterns ending here without a trailing slash (reached with or without one).
+        @exclusivity(unchecked) var routes: [Route] = []
+        /// Routes of patterns ending here with a trailing slash (reached only with one).
+        @exclusivity(unchecked) var slashRoutes: [Route] = []
         init(segment: [UInt8]) { self.segment = segment }
+    }
+
+    /// One registered handler.
+    struct Route {
+        let method: HTTPRequest.Method
+        let methodBytes: [UInt8]
+        let handler: Handler
+        /// The names of its captures, in path order (`*` for the wildcard).
+        let parameterNames: [String]
+        let pattern: String
     }
 
     let root = Node(segment: [])
@@ -32,33 +75,27 @@ public final class Router<Handler> {
     /// Creates an empty router.
     public init() {}
 
-    /// Registers `handler` for `method` on `pattern`. Registering the same method and pattern
-    /// twice, or after the server started, stops with a message.
+    /// Registers `handler` for `method` on `pattern`. A pattern no request could reach as
+    /// written, the same method on the same route twice, or a registration after the server
+    /// started stops the program with the reason (see `RouteRegistrationError`; `register`
+    /// throws it instead). Startup only; allocates the trie nodes.
     public func on(_ method: HTTPRequest.Method, _ pattern: String, _ handler: Handler) {
-        requireNotFrozen("route \(method) \(pattern)")
-        guard pattern.hasPrefix("/") else { fatalError("Router: pattern \"\(pattern)\" must start with /") }
+        do {
+            try register(method, pattern, handler)
+        } catch {
+            fatalError("Router: \(error)")
+        }
+    }
+
+    /// Registers `handler` for `method` on `pattern`, or throws why it cannot be (nothing is
+    /// registered then). Startup only, on one thread; allocates the trie nodes.
+    public func register(_ method: HTTPRequest.Method, _ pattern: String, _ handler: Handler) throws(RouteRegistrationError) {
+        guard !isFrozen else { throw .registeredAfterStart(method: method.rawValue, pattern: pattern) }
+        let parsed = try RoutePattern(pattern)
         var node = root
-        let segments = pattern.split(separator: "/", omittingEmptySubsequences: true)
-        for (index, segment) in segments.enumerated() {
-            if segment == "*" {
-                guard index == segments.count - 1 else { fatalError("Router: * must be the last segment of \"\(pattern)\"") }
-                if node.wildcard == nil { node.wildcard = Node(segment: Array("*".utf8)) }
-                node = node.wildcard!
-            } else if segment.hasPrefix(":") {
-                let name = String(segment.dropFirst())
-                guard !name.isEmpty else { fatalError("Router: empty parameter name in \"\(pattern)\"") }
-                if let existing = node.parameter {
-                    guard existing.name == name else {
-                        fatalError("Router: \"\(pattern)\" names parameter :\(name) where another route has :\(existing.name); use one name per position")
-                    }
-                    node = existing.node
-                } else {
-                    let child = Node(segment: Array(segment.utf8))
-                    node.parameter = (name, child)
-                    node = child
-                }
-            } else {
-                let bytes = Array(segment.utf8)
+        for segment in parsed.segments {
+            switch segment {
+            case .literal(let bytes):
                 if let child = node.children.first(where: { $0.segment == bytes }) {
                     node = child
                 } else {
@@ -66,12 +103,21 @@ public final class Router<Handler> {
                     node.children.append(child)
                     node = child
                 }
+            case .parameter:
+                if node.parameter == nil { node.parameter = Node(segment: []) }
+                node = node.parameter!
+            case .wildcard:
+                if node.wildcard == nil { node.wildcard = Node(segment: []) }
+                node = node.wildcard!
             }
         }
-        guard !node.handlers.contains(where: { $0.method == method }) else {
-            fatalError("Router: \(method) \(pattern) is registered twice")
+        let existing = parsed.trailingSlash ? node.slashRoutes : node.routes
+        if let clash = existing.first(where: { $0.method == method }) {
+            throw .duplicateRoute(method: method.rawValue, pattern: pattern, existing: clash.pattern)
         }
-        node.handlers.append((method, Array(method.rawValue.utf8), handler))
+        let route = Route(method: method, methodBytes: Array(method.rawValue.utf8), handler: handler,
+                          parameterNames: parsed.parameterNames, pattern: pattern)
+        if parsed.trailingSlash { node.slashRoutes.append(route) } else { node.routes.append(route) }
     }
 
     /// Stops further registration (the server calls it when it starts).
@@ -84,89 +130,86 @@ public final class Router<Handler> {
 
     /// The outcome of a lookup.
     public enum Match {
-        /// A handler, with the parameters captured from the path.
+        /// A handler, with the parameters captured from the path (decoded).
         case found(Handler, Parameters)
         /// No route matches the path.
         case notFound
         /// Routes match the path but not the method; `allowed` lists those that do.
         case methodNotAllowed(allowed: [HTTPRequest.Method])
+        /// The path breaks a rule (a dot-segment, an invalid escape, a parameter that is not
+        /// UTF-8): it is not routed; the server answers `400 Bad Request`.
+        case badPath(BadPathReason)
     }
 
-    /// Finds the handler for `method` and `path` (the path part of the target: no query).
+    /// Finds the handler for `method` and `path` (the path part of the target: no query), as
+    /// the rules in the type's comment say. Any thread once frozen; never traps, whatever the
+    /// bytes. Cost: see the type's comment.
     public func match(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer) -> Match {
-        var captures: [Parameters.Capture] = []
-        guard let node = find(root, path, from: path.first == UInt8(ascii: "/") ? 1 : 0, captures: &captures) else {
+        let trailingSlash: Bool
+        switch RoutingPath.check(path) {
+        case .bad(let reason): return .badPath(reason)
+        case .noRoute: return .notFound
+        case .routable(let slash): trailingSlash = slash
+        }
+        var captures: [Range<Int>] = []
+        let end = trailingSlash ? path.count - 1 : path.count
+        guard let routes = find(root, path, from: 1, end: end, trailingSlash: trailingSlash, captures: &captures) else {
             return .notFound
         }
-        for entry in node.handlers where entry.bytes.elementsEqual(method) {
-            return .found(entry.handler, Parameters(path: path, captures: captures))
+        for route in routes where route.methodBytes.elementsEqual(method) {
+            return found(route, path: path, captures: captures)
         }
         // HEAD falls back to GET (the server omits the body).
-        if method.elementsEqual("HEAD".utf8), let get = node.handlers.first(where: { $0.method == .get }) {
-            return .found(get.handler, Parameters(path: path, captures: captures))
+        if method.elementsEqual("HEAD".utf8), let get = routes.first(where: { $0.method == .get }) {
+            return found(get, path: path, captures: captures)
         }
-        return .methodNotAllowed(allowed: node.handlers.map(\.method))
+        return .methodNotAllowed(allowed: routes.map(\.method))
     }
 
-    /// Depth-first: static child, then parameter, then wildcard (backtracking on failure).
-    private func find(_ node: Node, _ path: UnsafeRawBufferPointer, from start: Int,
-                      captures: inout [Parameters.Capture]) -> Node? {
-        var start = start
-        while start < path.count && path[start] == UInt8(ascii: "/") { start += 1 }  // tolerate //
-        if start >= path.count {
-            if !node.handlers.isEmpty { return node }
-            if let wildcard = node.wildcard, !wildcard.handlers.isEmpty {
-                captures.append(.init(name: "*", range: start..<start))
-                return wildcard
+    /// `.found` with the route's parameters decoded, or `.badPath` when one is not UTF-8.
+    private func found(_ route: Route, path: UnsafeRawBufferPointer, captures: [Range<Int>]) -> Match {
+        do throws(BadPathReason) {
+            return .found(route.handler, try Parameters(decoding: path, captures: captures, names: route.parameterNames))
+        } catch {
+            return .badPath(error)
+        }
+    }
+
+    /// The routes for the segments of `path[start..<end]` under `node`, recording parameter
+    /// and wildcard ranges in `captures` (left as found when nil is returned). Depth-first:
+    /// literal child, then parameter, then wildcard.
+    private func find(_ node: Node, _ path: UnsafeRawBufferPointer, from start: Int, end: Int, trailingSlash: Bool,
+                      captures: inout [Range<Int>]) -> [Route]? {
+        if start >= end {
+            if trailingSlash && !node.slashRoutes.isEmpty { return node.slashRoutes }
+            if !node.routes.isEmpty { return node.routes }
+            if let wildcard = node.wildcard, !wildcard.routes.isEmpty {
+                let rest = min(start, path.count)
+                captures.append(rest..<path.count)
+                return wildcard.routes
             }
             return nil
         }
-        var end = start
-        while end < path.count && path[end] != UInt8(ascii: "/") { end += 1 }
-        let segment = UnsafeRawBufferPointer(rebasing: path[start..<end])
+        var segmentEnd = start
+        while segmentEnd < end && path[segmentEnd] != UInt8(ascii: "/") { segmentEnd += 1 }
+        let segment = UnsafeRawBufferPointer(rebasing: path[start..<segmentEnd])
         for child in node.children where child.segment.elementsEqual(segment) {
-            if let found = find(child, path, from: end, captures: &captures) { return found }
+            if let routes = find(child, path, from: segmentEnd + 1, end: end, trailingSlash: trailingSlash, captures: &captures) {
+                return routes
+            }
         }
-        if let (name, child) = node.parameter {
-            captures.append(.init(name: name, range: start..<end))
-            if let found = find(child, path, from: end, captures: &captures) { return found }
+        if let parameter = node.parameter {
+            captures.append(start..<segmentEnd)
+            if let routes = find(parameter, path, from: segmentEnd + 1, end: end, trailingSlash: trailingSlash, captures: &captures) {
+                return routes
+            }
             captures.removeLast()
         }
-        if let wildcard = node.wildcard, !wildcard.handlers.isEmpty {
-            captures.append(.init(name: "*", range: start..<path.count))
-            return wildcard
+        if let wildcard = node.wildcard, !wildcard.routes.isEmpty {
+            captures.append(start..<path.count)
+            return wildcard.routes
         }
         return nil
-    }
-}
-
-/// Path parameters captured by a route, decoded on demand.
-public struct Parameters: Sendable {
-    struct Capture: Sendable {
-        let name: String
-        let range: Range<Int>
-    }
-
-    private let values: [(name: String, value: String)]
-
-    init(path: UnsafeRawBufferPointer, captures: [Capture]) {
-        values = captures.map { ($0.name, String(decoding: UnsafeRawBufferPointer(rebasing: path[$0.range]), as: UTF8.self)) }
-    }
-
-    /// No parameters.
-    public init() { values = [] }
-
-    /// The value of `name` (`*` for the wildcard), or nil.
-    public subscript(_ name: String) -> String? {
-        values.first(where: { $0.name == name })?.value
-    }
-
-    /// The value of `name` converted to `T`; throws `HTTPError(.badRequest)` when missing or
-    /// not convertible, naming the parameter.
-    public func require<T: LosslessStringConvertible>(_ name: String, as type: T.Type = T.self) throws -> T {
-        guard let raw = self[name] else { throw HTTPError(.badRequest, "missing path parameter :\(name)") }
-        guard let value = T(raw) else { throw HTTPError(.badRequest, "path parameter :\(name) = \"\(raw)\" is not a valid \(T.self)") }
-        return value
     }
 }
 
@@ -176,13 +219,17 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public let status: HTTPResponse.Status
     /// Sent as the plain-text body.
     public let message: String
+    /// Extra response fields (`Retry-After`, `WWW-Authenticate`, `Sec-WebSocket-Version`, …).
+    public var headerFields: HTTPFields = [:]
 
-    /// An error answered with `status` and `message`.
-    public init(_ status: HTTPResponse.Status, _ message: String? = nil) {
+    /// An error answered with `status` and `message` (and `headerFields`).
+    public init(_ status: HTTPResponse.Status, _ message: String? = nil, headerFields: HTTPFields = [:]) {
         self.status = status
         self.message = message ?? status.reasonPhrase
+        self.headerFields = headerFields
     }
 
+    /// The status code and the message, as logged (allocates the string).
     public var description: String { "\(status.code) \(message)" }
 }
 

@@ -8,98 +8,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// Server tunables; each has a default here and a `SPINDLE_*` environment override where noted.
-public struct ServerConfiguration: Sendable {
-    /// Numeric address to listen on (default 127.0.0.1).
-    public var host: String
-    /// Port (default 8080; 0 picks a free one, see `Server.address`).
-    public var port: Int
-    /// Worker threads, one listener/ring/scheduler each (default: usable CPUs; `SPINDLE_WORKERS`).
-    public var workers: Int?
-    /// Pin worker i to the i-th allowed CPU (`SPINDLE_PIN_WORKERS=1`).
-    public var pinWorkers: Bool?
-    /// Parser limits (`SPINDLE_HTTP_MAX_*`, see `HTTPLimits`).
-    public var limits: HTTPLimits
-    /// How long an idle keep-alive connection stays open (default 60 s).
-    public var idleTimeout: Duration
-    /// How long a request head may take to arrive, from its first byte (default 10 s).
-    public var headTimeout: Duration
-    /// The total time a request body may keep the server waiting for it (default 60 s): the
-    /// time body reads spend waiting for the client's bytes, summed over the whole body (a
-    /// handler that works between reads is not counted against the client). Past it, the read
-    /// throws `HTTPError(408)`, the client gets `408 Request Timeout` (also when the handler
-    /// turned that error into another) and the connection closes lingeringly. It also bounds
-    /// the wait for the rest of a body the handler left unread, which the server discards.
-    public var bodyTimeout: Duration
-    /// The slowest a request body may arrive, in bytes per second of that waiting time, once
-    /// `bodyRateGracePeriod` of it has passed (default 1,024; 0: no floor). Slower: 408 as for
-    /// `bodyTimeout`, without waiting for it to pass (a client dripping a body holds a fiber for
-    /// the grace period, not for the whole `bodyTimeout`).
-    public var minimumBodyRate: Int
-    /// How long a body may arrive slower than `minimumBodyRate` at its start (default 5 s).
-    public var bodyRateGracePeriod: Duration
-    /// How long each response write may wait (default 30 s).
-    public var writeTimeout: Duration
-    /// Open connections per worker; beyond, new ones get 503 and are closed. nil (the default,
-    /// unless `SPINDLE_MAX_CONNECTIONS` sets it) derives it from the descriptor limit at start:
-    /// the soft `RLIMIT_NOFILE` is raised to the hard limit, a reserve is kept for files,
-    /// offload, logging and the runtime's own descriptors (see `descriptorReserve`), and the
-    /// rest is shared by the workers. A cap above what the limit allows makes accept run out of
-    /// descriptors (`EMFILE`), which the server survives by backing off, less gracefully.
-    public var maxConnectionsPerWorker: Int?
-    /// After an error response (4xx/5xx) that closes the connection: once the response is sent,
-    /// the server half-closes (FIN) and reads and discards what the client still sends, for at
-    /// most this long (default 2 s; zero: close at once), so that a client still sending (a body
-    /// the server refused) reads the response instead of a reset that can wipe it.
-    public var lingeringCloseTimeout: Duration
-    /// ... and at most this many bytes (default 64 KiB): then it closes.
-    public var lingeringCloseMaxBytes: Int
-    /// How long `stop()` lets requests in flight finish before cancelling them (default 10 s).
-    public var shutdownGracePeriod: Duration
-    /// Receive buffers, parsers and arenas made at worker start (default 64).
-    public var preallocatedRequests: Int
-    /// `SO_SNDBUF` of accepted connections (default nil: the kernel's autotuning, which is what
-    /// a server wants; a small fixed size bounds the memory a slow reader can pin in the kernel).
-    public var socketSendBufferSize: Int?
-
-    /// The defaults, with environment overrides.
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
-        self.host = host
-        self.port = port
-        self.workers = nil
-        self.pinWorkers = nil
-        self.limits = .fromEnvironment
-        self.idleTimeout = .seconds(60)
-        self.headTimeout = .seconds(10)
-        self.bodyTimeout = .seconds(60)
-        self.minimumBodyRate = 1024
-        self.bodyRateGracePeriod = .seconds(5)
-        self.writeTimeout = .seconds(30)
-        self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS")
-        self.lingeringCloseTimeout = .seconds(2)
-        self.lingeringCloseMaxBytes = 64 << 10
-        self.shutdownGracePeriod = .seconds(10)
-        self.preallocatedRequests = 64
-        self.socketSendBufferSize = nil
-    }
-}
-
-extension ServerConfiguration {
-    /// Descriptors kept out of the connection cap for everything else a server opens: an eighth
-    /// of the limit, at least 32 and at most 1,024.
-    public static func descriptorReserve(forLimit limit: Int) -> Int {
-        min(1024, max(32, limit / 8))
-    }
-
-    /// The connection cap per worker this configuration gives with `workers` workers and a soft
-    /// descriptor limit of `descriptorLimit` (see `maxConnectionsPerWorker`).
-    public func connectionCapPerWorker(workers: Int, descriptorLimit: Int) -> Int {
-        if let maxConnectionsPerWorker { return max(1, maxConnectionsPerWorker) }
-        let limit = min(descriptorLimit, 1 << 24)
-        return max(1, (limit - Self.descriptorReserve(forLimit: limit)) / max(1, workers))
-    }
-}
-
 /// An HTTP/1.1 server: per-core workers, each with its own `SO_REUSEPORT` listener, I/O backend
 /// (io_uring, or epoll where io_uring is denied) and scheduler; a fiber per request running a plain synchronous handler.
 ///
@@ -110,9 +18,11 @@ public final class Server: Sendable {
     /// The configuration it runs with.
     public let configuration: ServerConfiguration
     private let router: Router<Handler>
-    private let runtime: Runtime
+    let runtime: Runtime
     private let listeners: Mutex<[UnsafeSendableBox<TCPListener>]> = Mutex([])
-    private let logger: Logger
+    let logger: Logger
+    /// Ends the grace period early (the `Service` path's cancellation).
+    let forcedStop = ForcedStop()
 
     /// Creates a server; nothing listens until `run()` or `start()`.
     public init(router: Router<Handler>, configuration: ServerConfiguration = ServerConfiguration(),
@@ -129,7 +39,9 @@ public final class Server: Sendable {
     /// The I/O backend the workers run on and why (nil until they have started).
     public var backendChoice: IOBackendChoice? { runtime.backendChoice }
 
-    /// Binds the listeners (one per worker, `SO_REUSEPORT`). Throws if the address is taken.
+    /// Binds the listeners (one per worker, `SO_REUSEPORT`), resolving a host name first (the
+    /// others bind the address the first one got). Throws `HostResolutionError` when the host
+    /// resolves to nothing, an `IOError` when the address is taken.
     private func bind() throws {
         let first = try TCPListener(host: configuration.host, port: configuration.port,
                                     sendBufferSize: configuration.socketSendBufferSize)
@@ -146,6 +58,12 @@ public final class Server: Sendable {
     /// every thread started after it, and taken by a watcher thread; a thread started before the
     /// call that leaves them unblocked would receive them with their default action (the
     /// process ends), so call `run` before starting threads of your own.
+    ///
+    /// This is the blocking way to run; `run() async throws` (the `Service` conformance) is the
+    /// way inside a swift-service-lifecycle `ServiceGroup`. From synchronous code `try run()`
+    /// calls this one; from asynchronous code `try await run()` calls the `Service` one and
+    /// `try run(handleSignals:)`, with the argument written out, this one (which blocks a
+    /// thread of the cooperative pool: give it a thread of its own).
     public func run(handleSignals: Bool = true) throws {
         let (address, serve) = try prepare(handleSignals: handleSignals)
         logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers")
@@ -174,7 +92,7 @@ public final class Server: Sendable {
     /// What `run` and `start` share: freezes the router, binds the listeners, starts the signal
     /// watcher when asked, and returns the listening address and what each worker runs (its
     /// accept loop on its own listener).
-    private func prepare(handleSignals: Bool) throws -> (SocketAddress, @Sendable (Runtime.Worker) throws -> Void) {
+    func prepare(handleSignals: Bool) throws -> (SocketAddress, @Sendable (Runtime.Worker) throws -> Void) {
         router.freeze()
         router.prepareResponder()
         let softLimitBefore = DescriptorLimit.current
@@ -188,13 +106,14 @@ public final class Server: Sendable {
         let configuration = self.configuration
         let logger = self.logger
         let runtime = self.runtime
+        let forcedStop = self.forcedStop
         let limitNote = descriptorLimit == softLimitBefore ? "\(descriptorLimit)" : "\(descriptorLimit), raised from \(softLimitBefore)"
         return (all[0].value.address, { worker in
             if worker.index == 0, let choice = runtime.backendChoice {
                 logger.info("\(choice); up to \(connectionCap) connections per worker (descriptor limit \(limitNote))")
             }
             let state = ServerWorker(index: worker.index, configuration: configuration, connectionCap: connectionCap,
-                                     router: router, logger: logger)
+                                     router: router, logger: logger, forcedStop: forcedStop)
             try state.acceptLoop(listener: all[worker.index].value)
         })
     }
@@ -212,6 +131,14 @@ public final class Server: Sendable {
 
     /// Stops gracefully (see `run`). Safe from any thread, including handlers.
     public func stop() { runtime.stop() }
+
+    /// Stops without the grace period: as `stop()`, but the requests in flight are cancelled at
+    /// once (their parked waits throw `CancellationError`) instead of after
+    /// `shutdownGracePeriod`. What cancelling the task of `run()` (the `Service` path) does.
+    func stopNow() {
+        forcedStop.request()
+        runtime.stop()
+    }
 }
 
 /// A value handed across threads whose use stays on one thread at a time by construction.

@@ -81,6 +81,8 @@ final class ServerWorker {
     @exclusivity(unchecked) var nextRequestID: UInt64 = 0
     @exclusivity(unchecked) var stopping = false
     let drained = Event()
+    /// Set when the server's grace period ends early (its task cancelled): drain stops waiting.
+    let forcedStop: ForcedStop
     /// `configuration.idleTimeout` in nanoseconds, converted once (Duration arithmetic costs
     /// about 20 ns, and every keep-alive request arms this timeout).
     private let idleTimeoutNanoseconds: UInt64
@@ -91,8 +93,10 @@ final class ServerWorker {
         return Deadline(nanoseconds: overflow ? .max : sum)
     }
 
-    init(index: Int, configuration: ServerConfiguration, connectionCap: Int, router: Router<Handler>, logger: Logger) {
+    init(index: Int, configuration: ServerConfiguration, connectionCap: Int, router: Router<Handler>, logger: Logger,
+         forcedStop: ForcedStop) {
         self.index = index
+        self.forcedStop = forcedStop
         self.configuration = configuration
         self.connectionCap = connectionCap
         self.router = router
@@ -170,12 +174,15 @@ final class ServerWorker {
     }
 
     /// Graceful shutdown of this worker: idle connections close now, requests in flight finish
-    /// (up to the grace period), then the remaining connections are closed.
+    /// (up to the grace period, or until a forced stop ends it), then the remaining connections
+    /// are closed.
     private func drain() {
         stopping = true
+        if let scheduler = Scheduler.current { forcedStop.register(index: index, scheduler: scheduler, drained: drained) }
+        defer { forcedStop.unregister(index: index) }
         for connection in Array(connections.values) { connection.closeIfIdle() }
         let deadline = Deadline.now + configuration.shutdownGracePeriod
-        while (activeRequests > 0 || asyncSends > 0) && Deadline.now < deadline {
+        while (activeRequests > 0 || asyncSends > 0) && Deadline.now < deadline && !forcedStop.isRequested {
             drained.reset()
             try? drained.wait(deadline: deadline)
         }

@@ -127,6 +127,22 @@ public struct HTTPResponseWriter {
         buffer.append(byte: ASCII.lf)
     }
 
+    /// Appends a `101 Switching Protocols` head: the status line, `fields` (minus the fields the
+    /// writer owns; include `Upgrade` and the protocol's own), `Date`, `Connection: Upgrade`
+    /// and the empty line. After it the connection speaks the new protocol.
+    public mutating func writeSwitchingProtocols(fields: HTTPFields, into buffer: inout HTTPOutputBuffer) {
+        StatusLine.write(.switchingProtocols, into: &buffer)
+        var k = fields.startIndex
+        while k < fields.endIndex {
+            let field = fields[k]
+            k += 1
+            if case .other = OwnedField(field.name) { buffer.append(field) }
+        }
+        buffer.append("Date: " as StaticString)
+        dateCache.withCurrentDate { buffer.append($0) }
+        buffer.append("\r\nConnection: Upgrade\r\n\r\n" as StaticString)
+    }
+
     /// Appends the interim `HTTP/1.1 100 Continue` response (for `expectsContinue` requests,
     /// before reading the body). Cost: one memcpy.
     public static func writeContinue(into buffer: inout HTTPOutputBuffer) {

@@ -7,6 +7,9 @@
 //   HTTPBodyDecoder             Content-Length / chunked / no body, one loop for the server
 //   HTTPChunkedDecoder          chunked coding, streaming (slices) or in place
 //   HTTPParseError              status + reason for every rejection; always closes
+//   HTTPResponseParser(+Fields) the client side: response heads, same rules, safe slices
+//   HTTPResponseHead            a parsed response head (owns its fields) and its body framing
+//   HTTPResponseParseError      a reason for every rejected response head
 //   HTTPLimits                  size limits, SPINDLE_HTTP_* overrides
 //   HTTPResponseWriter          status line, fields, Date, framing, Connection
 //   HTTPChunkedEncoder          chunked response bodies
@@ -16,6 +19,8 @@
 //   GzipCompressor              gzip (RFC 1952) through zlib: the one file that calls CZlib
 //   Cookies, SetCookie          the Cookie field parsed; Set-Cookie values built and checked
 //   Conversions                 HTTPRequest / HTTPFields / Method, built lazily (they allocate)
+//   PercentEncoding             %XX decoding (strict or lenient, + as space) and encoding
+//   QueryParameters             a=1&b=2 pairs of queries and form bodies, bounded by Limits
 //
 // Feeding model: `HTTPRequestParser.parseHead(buffer)` keeps resumable state (phase + offsets),
 // so a head delivered in n pieces is scanned once in total, not re-parsed per piece; the server

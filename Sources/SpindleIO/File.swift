@@ -11,7 +11,7 @@ public final class File {
     /// The file descriptor (valid until `close()`).
     public let descriptor: Int32
     unowned(unsafe) let backend: any IOBackend
-    private var isClosed = false
+    private(set) var isClosed = false
 
     /// How to open a file.
     public struct Options: OptionSet, Sendable {
@@ -24,6 +24,11 @@ public final class File {
         public static let truncate = Options(rawValue: O_TRUNC)
         public static let append = Options(rawValue: O_APPEND)
         public static let exclusive = Options(rawValue: O_EXCL)
+        /// Opens without waiting: a FIFO with no writer (or a device that would block) opens at
+        /// once instead of parking the open forever (`O_NONBLOCK`). `open` clears the flag again
+        /// once the file is open, so reads and writes of regular files behave as usual; check
+        /// `status()` before reading anything else. Cost: one `fcntl` after the open.
+        public static let nonBlockingOpen = Options(rawValue: O_NONBLOCK)
     }
 
     /// What `status()` reports.
@@ -34,8 +39,16 @@ public final class File {
         public var mode: UInt16
         /// Last modification, seconds since the epoch.
         public var modificationTime: Int64
+        /// The nanoseconds of the last modification within its second (0 ..< 1,000,000,000).
+        public var modificationNanoseconds: Int32
+        /// The inode number (with `device`, the file's identity).
+        public var inode: UInt64
+        /// The device the file lives on.
+        public var device: UInt64
         /// True for a directory.
         public var isDirectory: Bool { mode_t(mode) & S_IFMT == S_IFDIR }
+        /// True for a regular file (not a directory, FIFO, socket or device).
+        public var isRegularFile: Bool { mode_t(mode) & S_IFMT == S_IFREG }
     }
 
     private init(descriptor: Int32, backend: any IOBackend) {
@@ -52,13 +65,22 @@ public final class File {
     public static func open(_ path: String, options: Options = .readOnly, permissions: UInt32 = 0o644) throws -> File {
         let backend = IOBackends.current("File.open")
         let fd = try backend.openFile(path, flags: options.rawValue | O_CLOEXEC, permissions: permissions)
-        return File(descriptor: fd, backend: backend)
+        let file = File(descriptor: fd, backend: backend)
+        if options.contains(.nonBlockingOpen) { try FileSyscalls.clearNonBlocking(fd) }
+        return file
     }
 
     /// Reads up to `buffer.count` bytes at `offset`; returns how many (0 at end of file).
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
         misusePrecondition(!isClosed, "File.read after close()")
         return try backend.readFile(descriptor, into: buffer, at: offset)
+    }
+
+    /// Reads up to `bytes.count` bytes at `offset` into the start of `bytes` (the array keeps
+    /// its count); returns how many (0 at end of file). Parks like `read(into:at:)`; no
+    /// allocation when `bytes` is not shared.
+    public func read(into bytes: inout [UInt8], at offset: Int) throws -> Int {
+        try bytes.withUnsafeMutableBytes { try read(into: $0, at: offset) }
     }
 
     /// Reads the whole file from `offset` to its end.

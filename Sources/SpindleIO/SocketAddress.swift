@@ -10,7 +10,8 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
     init(storage: sockaddr_storage) { self.storage = storage }
 
     /// Parses a numeric host (`127.0.0.1`, `::1`, `0.0.0.0`) and a port. Names are not resolved
-    /// here (DNS would block the thread: resolve with `Fiber.offload`).
+    /// here (DNS would block the thread): `SocketAddress.resolve(host:port:)` resolves them, at
+    /// startup or from a worker through `Fiber.offload`.
     public init(host: String, port: Int) throws(IOError) {
         misusePrecondition((0...65535).contains(port), "SocketAddress: port \(port) is outside 0...65535")
         var storage = sockaddr_storage()

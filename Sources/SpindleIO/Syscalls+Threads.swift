@@ -35,6 +35,10 @@ package final class OSThread: @unchecked Sendable {
 
     /// Waits for the thread to finish.
     package func join() { pthread_join(handle, nil) }
+
+    /// Lets the thread free its resources by itself when it ends (instead of at `join`, which
+    /// must not be called after this). For threads nobody joins.
+    package func detach() { pthread_detach(handle) }
 }
 
 /// Turns SIGTERM/SIGINT into a call of `onSignal` (once), on a thread of its own via sigwait.

@@ -24,6 +24,50 @@ public final class TCPListener: @unchecked Sendable {
     /// calls.
     public init(address: SocketAddress, reusePort: Bool = true, backlog: Int32 = 4096,
                 sendBufferSize: Int? = nil) throws(IOError) {
+        let (fd, bound) = try Self.openListeningSocket(address, reusePort: reusePort, backlog: backlog,
+                                                       sendBufferSize: sendBufferSize)
+        self.fd = fd
+        self.address = bound
+        self.acceptor = Acceptor(fd: fd)
+    }
+
+    /// Binds and listens on the first of `candidates` that binds (their order is the
+    /// preference); throws the first candidate's error when none does.
+    private init(firstBindableOf candidates: [SocketAddress], reusePort: Bool, backlog: Int32,
+                 sendBufferSize: Int?) throws(IOError) {
+        var firstError: IOError? = nil
+        for candidate in candidates {
+            do {
+                let (fd, bound) = try Self.openListeningSocket(candidate, reusePort: reusePort, backlog: backlog,
+                                                               sendBufferSize: sendBufferSize)
+                self.fd = fd
+                self.address = bound
+                self.acceptor = Acceptor(fd: fd)
+                return
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        throw firstError ?? IOError("bind (no address to bind)", errno: EADDRNOTAVAIL)
+    }
+
+    /// Binds `host:port` (port 0 picks a free port). `host` is a numeric IPv4 or IPv6 address
+    /// (`127.0.0.1`, `::1`, `[::1]`) or a name (`localhost`) resolved with `getaddrinfo` (see
+    /// `SocketAddress.resolve`): the first resolved address that binds is used, in the
+    /// resolver's order. Throws `HostResolutionError` when nothing resolves, the first address's
+    /// `IOError` when none binds (`EADDRINUSE`; for IPv6 where the machine has none,
+    /// `EAFNOSUPPORT` from `socket` or `EADDRNOTAVAIL` from `bind`).
+    /// Cost: a name may block the thread on the name service (call it at startup); then four or
+    /// five system calls per address tried.
+    public convenience init(host: String, port: Int, reusePort: Bool = true, backlog: Int32 = 4096,
+                            sendBufferSize: Int? = nil) throws {
+        let candidates = try SocketAddress.resolve(host: host, port: port)
+        try self.init(firstBindableOf: candidates, reusePort: reusePort, backlog: backlog, sendBufferSize: sendBufferSize)
+    }
+
+    /// A socket bound to `address` and listening, and the address it is bound to.
+    private static func openListeningSocket(_ address: SocketAddress, reusePort: Bool, backlog: Int32,
+                                            sendBufferSize: Int?) throws(IOError) -> (Int32, SocketAddress) {
         let fd = try Socket.tcp(family: address.family)
         do {
             try Socket.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
@@ -31,20 +75,11 @@ public final class TCPListener: @unchecked Sendable {
             if let sendBufferSize { try Socket.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: sendBufferSize)) }
             try Socket.bind(fd, address)
             try Socket.listen(fd, backlog: backlog)
-            self.address = try Socket.localAddress(fd)
+            return (fd, try Socket.localAddress(fd))
         } catch {
             Socket.close(fd)
             throw error
         }
-        self.fd = fd
-        self.acceptor = Acceptor(fd: fd)
-    }
-
-    /// Binds `host:port` (numeric host; port 0 picks a free port).
-    public convenience init(host: String, port: Int, reusePort: Bool = true, backlog: Int32 = 4096,
-                            sendBufferSize: Int? = nil) throws(IOError) {
-        try self.init(address: SocketAddress(host: host, port: port), reusePort: reusePort, backlog: backlog,
-                      sendBufferSize: sendBufferSize)
     }
 
     deinit { close() }

@@ -55,6 +55,8 @@ public enum Errno {
         case ECONNREFUSED: "ECONNREFUSED"
         case ECONNABORTED: "ECONNABORTED"
         case EADDRINUSE: "EADDRINUSE"
+        case EADDRNOTAVAIL: "EADDRNOTAVAIL"
+        case EAFNOSUPPORT: "EAFNOSUPPORT"
         case ETIMEDOUT: "ETIMEDOUT"
         case ETIME: "ETIME"
         case ECANCELED: "ECANCELED"

@@ -15,16 +15,18 @@
 //       "established <count>", then holds them idle until a line "release" arrives on stdin
 //       (or <holdSeconds> pass). Then sends a second request on every connection (it must still
 //       be open: keep-alive), closes them all, prints "ok <count>" and exits 0.
-//   spindle-server-probe serve [--grace <ms>] [--workers <n>] [--signals] [--nofile <n>] [--send-buffer <bytes>]
+//   spindle-server-probe serve [--grace <ms>] [--workers <n>] [--signals | --service-group] [--nofile <n>] [--send-buffer <bytes>]
 //       Runs a Spindle server on 127.0.0.1 (port 0) for scenarios that may stop the process
 //       (see `serve`), prints "port <n>", and serves until stdin reaches its end or reads
-//       "stop" (with --signals: until SIGTERM or SIGINT); then stops gracefully, prints
-//       "stopped …" and exits 0. With --nofile, RLIMIT_NOFILE (soft and hard) is set to <n>
-//       first, as `ulimit -n <n>` does.
+//       "stop" (with --signals or --service-group: until SIGTERM or SIGINT); then stops
+//       gracefully, prints "stopped …" and exits 0. With --nofile, RLIMIT_NOFILE (soft and
+//       hard) is set to <n> first, as `ulimit -n <n>` does.
 #if canImport(Glibc)
 import Glibc
 #endif
 import Foundation
+import Logging
+import ServiceLifecycle
 import Spindle
 import SpindleFibers
 import SpindleIO
@@ -274,12 +276,14 @@ func openDescriptorCount() -> Int {
 /// Options: `--grace <ms>` shutdown grace period (default 2000), `--workers <n>` (default 1),
 /// `--send-buffer <bytes>` `socketSendBufferSize` (default: the kernel's),
 /// `--signals`: the server is started with `handleSignals: true` and stops on SIGTERM/SIGINT.
+/// `--service-group`: the server runs as a `Service` in a swift-service-lifecycle `ServiceGroup`
+/// whose graceful-shutdown signals are SIGTERM and SIGINT (Spindle installs no watcher).
 /// Commands on stdin: `inflight` prints "inflight <n>"; `stop` (or end of input) prints
 /// "stopping", calls stop() and wait(), then prints
 /// "stopped wait_ms=<ms> completed=<n> failed=<n> changed=<n> fds_before=<n> fds_after=<n>" and exits 0.
 /// With `--signals`, `stop` is not a command: the main thread waits for the server, and
 /// wait_ms is -1 (the sender of the signal times it).
-func serve(graceMilliseconds: Int, workers: Int, signals: Bool, descriptorLimit: Int?) {
+func serve(graceMilliseconds: Int, workers: Int, signals: Bool, serviceGroup: Bool, descriptorLimit: Int?) {
     if let descriptorLimit {
         var limit = rlimit(rlim_cur: rlim_t(descriptorLimit), rlim_max: rlim_t(descriptorLimit))
         guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { fail("setrlimit(RLIMIT_NOFILE, \(descriptorLimit)): errno \(errno)") }
@@ -333,6 +337,7 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, descriptorLimit:
         warm.stop()
         warm.wait()
     } catch { fail("warm-up server: \(error)") }
+    if serviceGroup { warmUpServiceGroupSignals() }
     usleep(50_000)
     let fdsBefore = openDescriptorCount()
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
@@ -341,31 +346,66 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, descriptorLimit:
     let sendBuffer = option("--send-buffer", default: 0)
     if sendBuffer > 0 { configuration.socketSendBufferSize = sendBuffer }
     let server = Server(router: router, configuration: configuration)
-    let address: SocketAddress
-    do { address = try server.start(handleSignals: signals) } catch { fail("start: \(error)") }
-    say("port \(address.port)")
     @Sendable func answerQueries(until stopLine: String?) {
         while let line = readLine(), line != stopLine {
             if line == "inflight" { say("inflight \(inFlight.load(ordering: .relaxed))") }
         }
     }
     let waited: Double
+    if serviceGroup {
+        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: Logger(label: "spindle-server-probe")))
+        let ended = DispatchSemaphore(value: 0)
+        Task {
+            do { try await group.run() } catch { fail("ServiceGroup.run: \(error)") }
+            ended.signal()
+        }
+        guard waitUntil(timeout: .seconds(10), { server.address != nil }), let address = server.address else {
+            fail("the service did not bind within 10 s")
+        }
+        say("port \(address.port)")
+        Thread { answerQueries(until: nil) }.start()
+        ended.wait()
+        waited = -1
+    } else {
+        let address: SocketAddress
+        do { address = try server.start(handleSignals: signals) } catch { fail("start: \(error)") }
+        say("port \(address.port)")
+        waited = blockingWait(server, signals: signals, answerQueries: answerQueries)
+    }
+    usleep(100_000)  // descriptors closed by threads that are finishing
+    say("stopped wait_ms=\(Int(waited)) completed=\(completed.load(ordering: .relaxed)) failed=\(failed.load(ordering: .relaxed)) changed=\(changed.load(ordering: .relaxed)) fds_before=\(fdsBefore) fds_after=\(openDescriptorCount())")
+    exit(0)
+}
+
+/// Waits for a server started with `start`: for its signal (with `signals`), or for "stop" on
+/// stdin, then stops it. Returns how long stop() + wait() took (ms), or -1 after a signal.
+func blockingWait(_ server: Server, signals: Bool, answerQueries: @escaping @Sendable (String?) -> Void) -> Double {
+    let waited: Double
     if signals {
         // The thread answering on stdin starts after `start`, so it blocks the signals too.
-        Thread { answerQueries(until: nil) }.start()
+        Thread { answerQueries(nil) }.start()
         server.wait()
         waited = -1
     } else {
-        answerQueries(until: "stop")
+        answerQueries("stop")
         say("stopping")
         let start = Deadline.now
         server.stop()
         server.wait()
         waited = milliseconds(since: start)
     }
-    usleep(100_000)  // descriptors closed by threads that are finishing
-    say("stopped wait_ms=\(Int(waited)) completed=\(completed.load(ordering: .relaxed)) failed=\(failed.load(ordering: .relaxed)) changed=\(changed.load(ordering: .relaxed)) fds_before=\(fdsBefore) fds_after=\(openDescriptorCount())")
-    exit(0)
+    return waited
+}
+
+/// Opens, once, what the group's signal handling keeps open for the rest of the process
+/// (Dispatch's signal machinery), so the descriptor counts around the server compare like with
+/// like: a signal source for SIGUSR2 (which nothing sends), created and cancelled.
+func warmUpServiceGroupSignals() {
+    let source = DispatchSource.makeSignalSource(signal: SIGUSR2, queue: .global())
+    source.setEventHandler {}
+    source.resume()
+    source.cancel()
 }
 
 func option(_ name: String, default value: Int) -> Int {
@@ -391,7 +431,7 @@ case "idle":
     idle(port: port, count: count, holdSeconds: hold, concurrency: max(1, option("--concurrency", default: 64)))
 case "serve":
     serve(graceMilliseconds: option("--grace", default: 2000), workers: option("--workers", default: 1),
-          signals: arguments.contains("--signals"), descriptorLimit: arguments.contains("--nofile") ? option("--nofile", default: 256) : nil)
+          signals: arguments.contains("--signals"), serviceGroup: arguments.contains("--service-group"), descriptorLimit: arguments.contains("--nofile") ? option("--nofile", default: 256) : nil)
 default:
     fail("unknown mode \(mode); modes: sleepers, idle, serve")
 }

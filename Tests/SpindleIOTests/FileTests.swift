@@ -122,6 +122,96 @@ final class FileTests: IOTestCase {
         }
         XCTAssertEqual(mismatches, [])
     }
+
+    /// `status()` says which file it is (inode, device, modification time to the nanosecond),
+    /// as `stat` does, and what kind: regular, directory, or neither (a FIFO).
+    func testStatusIdentifiesTheFileAndItsKind() throws {
+        let path = directory + "/identity.txt"
+        let fifo = directory + "/fifo"
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("abc".utf8)))
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        var expected = stat()
+        XCTAssertEqual(stat(path, &expected), 0)
+        let directory = self.directory
+        let (file, folder, pipe, flags) = try onWorker { _ -> (File.Status, File.Status, File.Status, [Int32]) in
+            let file = try File.open(path, options: [.readOnly, .nonBlockingOpen])
+            let folder = try File.open(directory)
+            // Without `nonBlockingOpen` this open would wait for a writer forever.
+            let pipe = try File.open(fifo, options: [.readOnly, .nonBlockingOpen])
+            let flags = [fcntl(file.descriptor, F_GETFL), fcntl(pipe.descriptor, F_GETFL)]
+            defer { for opened in [file, folder, pipe] { try? opened.close() } }
+            return (try file.status(), try folder.status(), try pipe.status(), flags)
+        }
+        XCTAssertEqual(file.inode, UInt64(expected.st_ino))
+        XCTAssertEqual(file.device, UInt64(expected.st_dev))
+        XCTAssertEqual(file.modificationTime, Int64(expected.st_mtim.tv_sec))
+        XCTAssertEqual(Int(file.modificationNanoseconds), expected.st_mtim.tv_nsec)
+        XCTAssertEqual(file.size, 3)
+        XCTAssertTrue(file.isRegularFile)
+        XCTAssertFalse(file.isDirectory)
+        XCTAssertTrue(folder.isDirectory)
+        XCTAssertFalse(folder.isRegularFile)
+        XCTAssertFalse(pipe.isRegularFile || pipe.isDirectory, "a FIFO is neither")
+        XCTAssertEqual(flags[0] & O_NONBLOCK, 0, "the flag is cleared once the file is open")
+        XCTAssertEqual(flags[1] & O_NONBLOCK, 0)
+    }
+
+    /// `read(into:at:)` with an array fills its start and says how much; 0 at the end.
+    func testReadIntoAnArray() throws {
+        let path = directory + "/array.bin"
+        let bytes = pattern(seed: 4, count: 1000)
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        let (first, firstCount, last, lastCount, end) = try onWorker { _ -> ([UInt8], Int, [UInt8], Int, Int) in
+            let file = try File.open(path)
+            defer { try? file.close() }
+            var buffer = [UInt8](repeating: 7, count: 600)
+            let firstCount = try file.read(into: &buffer, at: 0)
+            let first = buffer
+            let lastCount = try file.read(into: &buffer, at: 600)
+            let end = try file.read(into: &buffer, at: 1000)
+            return (first, firstCount, buffer, lastCount, end)
+        }
+        XCTAssertEqual(firstCount, 600)
+        XCTAssertEqual(first, Array(bytes[0..<600]))
+        XCTAssertEqual(lastCount, 400)
+        XCTAssertEqual(Array(last[0..<400]), Array(bytes[600...]))
+        XCTAssertEqual(last.count, 600, "the array keeps its count")
+        XCTAssertEqual(end, 0)
+    }
+
+    /// `canonicalPath` resolves a path as `realpath` does; `resolvedPath` says where an open
+    /// file really is, through the links its open followed, and that it was deleted.
+    func testCanonicalAndResolvedPaths() throws {
+        let canonicalDirectory = try File.canonicalPath(directory)
+        try FileManager.default.createDirectory(atPath: directory + "/sub", withIntermediateDirectories: true)
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/sub/target.txt", contents: Data("t".utf8)))
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link", withDestinationPath: "sub/target.txt")
+        XCTAssertEqual(try File.canonicalPath(directory + "/sub/../link"), canonicalDirectory + "/sub/target.txt")
+        XCTAssertThrowsError(try File.canonicalPath(directory + "/missing")) { error in
+            XCTAssertEqual((error as? IOError)?.errno, ENOENT)
+        }
+        let directory = self.directory
+        let (viaLink, deleted) = try onWorker { _ -> (String, String) in
+            let file = try File.open(directory + "/link")
+            defer { try? file.close() }
+            let viaLink = try file.resolvedPath()
+            unlink(directory + "/sub/target.txt")
+            return (viaLink, try file.resolvedPath())
+        }
+        XCTAssertEqual(viaLink, canonicalDirectory + "/sub/target.txt")
+        XCTAssertEqual(deleted, canonicalDirectory + "/sub/target.txt (deleted)")
+    }
+
+    /// Which open errors mean "no file to read there" (`isFileUnavailable`) and which are
+    /// failures of their own.
+    func testWhichOpenErrorsMeanTheFileIsUnavailable() {
+        for code in [ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP, EACCES, EPERM] {
+            XCTAssertTrue(IOError("openat", errno: code).isFileUnavailable, "errno \(code)")
+        }
+        for code in [EMFILE, ENFILE, EIO, EEXIST, ENOMEM] {
+            XCTAssertFalse(IOError("openat", errno: code).isFileUnavailable, "errno \(code)")
+        }
+    }
 }
 
 private func currentUmask() -> Int32 {

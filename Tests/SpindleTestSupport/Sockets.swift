@@ -6,23 +6,26 @@ import Glibc
 import Dispatch
 import Foundation
 
-/// `connect` to 127.0.0.1 failed.
+/// `connect` to 127.0.0.1 (or ::1) failed.
 public struct LoopbackConnectError: Error, CustomStringConvertible {
     /// The `errno` connect set.
     public let errno: Int32
     /// The port it tried.
     public let port: Int
+    /// True when it tried ::1.
+    public var ipv6 = false
     /// The address, errno and its text.
-    public var description: String { "connect(127.0.0.1:\(port)): errno \(errno) (\(String(cString: strerror(errno))))" }
+    public var description: String { "connect(\(ipv6 ? "[::1]" : "127.0.0.1"):\(port)): errno \(errno) (\(String(cString: strerror(errno))))" }
 }
 
-/// A blocking TCP socket connected to 127.0.0.1:`port`, with send and receive timeouts of
+/// A blocking TCP socket connected to 127.0.0.1:`port` (with `ipv6`, [::1]:`port`), with send and receive timeouts of
 /// `timeoutSeconds` (a misbehaving server fails the test instead of hanging it) and, when
 /// `noDelay`, TCP_NODELAY, and with `receiveBufferSize`, that `SO_RCVBUF` (set before connecting,
 /// so the window is small from the start: a client that does not read soon holds the server's
 /// sends). Throws `LoopbackConnectError` when connect fails.
-public func connectToLoopback(port: Int, timeoutSeconds: Int, noDelay: Bool = false, receiveBufferSize: Int? = nil) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+public func connectToLoopback(port: Int, timeoutSeconds: Int, noDelay: Bool = false, receiveBufferSize: Int? = nil,
+                              ipv6: Bool = false) throws -> Int32 {
+    let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
     var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -34,17 +37,28 @@ public func connectToLoopback(port: Int, timeoutSeconds: Int, noDelay: Bool = fa
     if var size = receiveBufferSize.map(Int32.init) {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let rc = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    let rc: Int32
+    if ipv6 {
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_port = in_port_t(UInt16(port).bigEndian)
+        address.sin6_addr = in6addr_loopback
+        rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        }
+    } else {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
     }
     guard rc == 0 else {
         let e = errno
         Glibc.close(fd)
-        throw LoopbackConnectError(errno: e, port: port)
+        throw LoopbackConnectError(errno: e, port: port, ipv6: ipv6)
     }
     return fd
 }

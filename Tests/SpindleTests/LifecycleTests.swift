@@ -26,13 +26,24 @@ final class LifecycleTests: ServerTestCase {
         try gracefulShutdown(by: .sigterm)
     }
 
-    enum ShutdownTrigger { case stopCall, sigterm }
+    /// The same with the server running as a `Service` in a `ServiceGroup` whose graceful-shutdown
+    /// signal is SIGTERM (the probe's `--service-group`): the group, not Spindle, takes the signal.
+    func testSigtermToAServiceGroupFinishesRequestsInFlight() throws {
+        try gracefulShutdown(by: .serviceGroupSigterm)
+    }
+
+    enum ShutdownTrigger { case stopCall, sigterm, serviceGroupSigterm }
 
     /// 24 requests in flight (300 ms handlers) and 6 idle keep-alive connections when the
     /// server is told to stop: new connections are refused at once, idle ones closed, every
     /// request in flight answered 200 and then closed, none lost, no descriptor left open.
     private func gracefulShutdown(by trigger: ShutdownTrigger) throws {
-        let probe = try startProbe(["serve", "--grace", "10000", "--workers", "2"] + (trigger == .sigterm ? ["--signals"] : []))
+        let mode: [String] = switch trigger {
+        case .stopCall: []
+        case .sigterm: ["--signals"]
+        case .serviceGroupSigterm: ["--service-group"]
+        }
+        let probe = try startProbe(["serve", "--grace", "10000", "--workers", "2"] + mode)
         let port = Int(try probe.waitForLine(prefix: "port ", timeout: .seconds(30)).dropFirst(5))!
         let inFlightCount = 24
         let idleCount = 6
@@ -79,7 +90,7 @@ final class LifecycleTests: ServerTestCase {
         case .stopCall:
             try probe.send(line: "stop")
             _ = try probe.waitForLine(prefix: "stopping", timeout: .seconds(5))
-        case .sigterm:
+        case .sigterm, .serviceGroupSigterm:
             try probe.send(signal: SIGTERM)
         }
         // New connections are refused from now on — while the requests in flight still run.
@@ -121,7 +132,7 @@ final class LifecycleTests: ServerTestCase {
         XCTAssertEqual(field("failed"), 0, stopped)
         XCTAssertEqual(field("fds_before"), field("fds_after"), "descriptors of the server process: \(stopped)")
         // The probe times stop() + wait(); a signal's sender times it from the kill to "stopped".
-        let waitMs = trigger == .sigterm ? Int(stoppedAfter) : field("wait_ms") ?? -1
+        let waitMs = trigger == .stopCall ? field("wait_ms") ?? -1 : Int(stoppedAfter)
         XCTAssertGreaterThanOrEqual(waitMs, 0, stopped)
         XCTAssertLessThan(waitMs, 3000, "stop + wait took \(waitMs) ms for 300 ms handlers")
         print("LifecycleTests: graceful stop by \(trigger) with \(inFlightCount) requests in flight (300 ms handlers) and \(idleCount) idle connections: idle closed within \(Int(idleClosedAfter)) ms, stop until stopped \(waitMs) ms, \(lost) lost (\(stopped))")

@@ -8,6 +8,7 @@ import Logging
 import Spindle
 import SpindleFibers
 import SpindleIO
+import SpindleTesting
 import SpindleTestSupport
 import XCTest
 
@@ -64,36 +65,53 @@ private struct CapturingLogHandler: LogHandler {
 }
 
 final class MiddlewareTests: ServerTestCase {
-    private func get(_ port: Int, _ target: String, headers: String = "", method: String = "GET", body: String? = nil) throws -> WireResponse {
-        let client = try TestClient(port: port)
-        let length = body.map { "Content-Length: \($0.utf8.count)\r\n" } ?? ""
-        try client.send("\(method) \(target) HTTP/1.1\r\nHost: a\r\n\(headers)\(length)Connection: close\r\n\r\n\(body ?? "")")
-        return try client.readResponse(isHEAD: method == "HEAD")
+    /// Runs `body` with the router `routes` builds, once in memory and once live (SpindleTesting).
+    private func bothModes(configure: (inout ServerConfiguration) -> Void = { _ in }, routes: (Router<Handler>) -> Void,
+                           _ body: (HTTPTestClient, TestMode) throws -> Void) throws {
+        for mode in [TestMode.inMemory, .live] {
+            var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+            configure(&configuration)
+            let router = Router<Handler>()
+            routes(router)
+            try router.test(mode, configuration: configuration) { try body($0, mode) }
+        }
+    }
+
+    /// Sends a request through `client`; `headers` as raw `Name: value\r\n` lines.
+    private func get(_ client: HTTPTestClient, _ target: String, headers: String = "", method: String = "GET",
+                     body: String? = nil) throws -> TestResponse {
+        var fields = HTTPFields()
+        for line in headers.split(separator: "\r\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            fields.append(HTTPField(name: HTTPField.Name(String(parts[0]))!, value: parts[1].trimmingCharacters(in: .whitespaces)))
+        }
+        return try client.execute(HTTPRequest.Method(method)!, target, headers: fields, body: Array((body ?? "").utf8))
     }
 
     func testGlobalMiddlewareRunsInOrderAroundEveryResponse() throws {
-        let server = try startServer(configure: { $0.limits.maxBodyBytes = 100 }) { router in
+        try bothModes(configure: { $0.limits.maxBodyBytes = 100 }, routes: { router in
             router.add(middleware: Tracer(name: "outer")).add(middleware: Tracer(name: "inner"))
             router.get("/trace") { _, context in .text((context[TraceKey.self] ?? []).joined(separator: ",")) }
             router.get("/fail") { _, _ in throw HTTPError(HTTPResponse.Status(code: 418), "short and stout") }
             router.post("/upload") { request, _ in .text("\(try request.body.readAll().count)") }
+        }) { server, mode in
+            let ok = try get(server, "/trace")
+            XCTAssertEqual(ok.status, 200)
+            XCTAssertEqual(ok.bodyString, "outer,inner", "context values flow inward in the order added")
+            XCTAssertEqual(ok.headers("x-trace"), ["inner", "outer"], "responses flow outward: the innermost adapts first")
+            for (target, method, body, status) in [("/nowhere", "GET", nil, 404), ("/trace", "DELETE", nil, 405),
+                                                   ("/fail", "GET", nil, 418), ("/upload", "POST", String(repeating: "x", count: 101), 413)] {
+                let response = try get(server, target, method: method, body: body)
+                XCTAssertEqual(response.statusCode, status, "\(method) \(target)")
+                XCTAssertEqual(response.headers("x-trace"), ["inner", "outer"], "\(method) \(target) \(status) passes through the middleware")
+            }
+            XCTAssertEqual(try get(server, "/trace", method: "DELETE").header("allow"), "GET, HEAD")
         }
-        let ok = try get(server.port, "/trace")
-        XCTAssertEqual(ok.status, 200)
-        XCTAssertEqual(ok.bodyString, "outer,inner", "context values flow inward in the order added")
-        XCTAssertEqual(ok.headers("x-trace"), ["inner", "outer"], "responses flow outward: the innermost adapts first")
-        for (target, method, body, status) in [("/nowhere", "GET", nil, 404), ("/trace", "DELETE", nil, 405),
-                                               ("/fail", "GET", nil, 418), ("/upload", "POST", String(repeating: "x", count: 101), 413)] {
-            let response = try get(server.port, target, method: method, body: body)
-            XCTAssertEqual(response.status, status, "\(method) \(target)")
-            XCTAssertEqual(response.headers("x-trace"), ["inner", "outer"], "\(method) \(target) \(status) passes through the middleware")
-        }
-        XCTAssertEqual(try get(server.port, "/trace", method: "DELETE").header("allow"), "GET, HEAD")
     }
 
     func testMiddlewareShortCircuitsAndRewrites() throws {
         let calls = Locked(0)
-        let server = try startServer { router in
+        try bothModes(routes: { router in
             router.add { request, context, next in
                 if request.path == "/blocked" { return .text("blocked\n", status: .forbidden) }
                 var request = request
@@ -102,18 +120,19 @@ final class MiddlewareTests: ServerTestCase {
             }
             router.get("/blocked") { _, _ in calls.withLock { $0 += 1 }; return .text("reached") }
             router.get("/new/:name") { request, context in .text("new \(context.parameters["name"] ?? "?") for \(request.target)") }
+        }) { server, mode in
+            let blocked = try get(server, "/blocked")
+            XCTAssertEqual(blocked.status, 403)
+            XCTAssertEqual(blocked.bodyString, "blocked\n")
+            XCTAssertEqual(calls.current, 0, "a short-circuit never reaches the handler")
+            let moved = try get(server, "/old/page?x=1")
+            XCTAssertEqual(moved.status, 200)
+            XCTAssertEqual(moved.bodyString, "new page for /old/page?x=1", "routed by the rewritten path; the target stays as sent")
         }
-        let blocked = try get(server.port, "/blocked")
-        XCTAssertEqual(blocked.status, 403)
-        XCTAssertEqual(blocked.bodyString, "blocked\n")
-        XCTAssertEqual(calls.current, 0, "a short-circuit never reaches the handler")
-        let moved = try get(server.port, "/old/page?x=1")
-        XCTAssertEqual(moved.status, 200)
-        XCTAssertEqual(moved.bodyString, "new page for /old/page?x=1", "routed by the rewritten path; the target stays as sent")
     }
 
     func testGroupMiddlewareWrapsOnlyItsRoutesAndNests() throws {
-        let server = try startServer { router in
+        try bothModes(routes: { router in
             router.get("/public") { _, context in .text("public \(context[CurrentUser.self]?.name ?? "nobody")") }
             let api = router.group("/api").add(middleware: Authenticate())
             api.get("/me") { _, context in .text("me: \(context[CurrentUser.self]!.name)") }
@@ -123,19 +142,20 @@ final class MiddlewareTests: ServerTestCase {
             }
             admin.get("/stats") { _, context in .text("stats for \(context[CurrentUser.self]!.name)") }
             api.post("/echo") { request, _ in .text(String(decoding: try request.body.readAll(), as: UTF8.self)) }
+        }) { server, mode in
+            XCTAssertEqual(try get(server, "/public").bodyString, "public nobody")
+            XCTAssertEqual(try get(server, "/api/me").status, 401, "the group's middleware answers")
+            XCTAssertEqual(try get(server, "/api/me", headers: "Authorization: User ann\r\n").bodyString, "me: ann")
+            XCTAssertEqual(try get(server, "/api/admin/stats", headers: "Authorization: User ann\r\n").status, 403)
+            XCTAssertEqual(try get(server, "/api/admin/stats").status, 401, "the outer group's middleware runs first")
+            XCTAssertEqual(try get(server, "/api/admin/stats", headers: "Authorization: User root\r\n").bodyString, "stats for root")
+            XCTAssertEqual(try get(server, "/api/echo", headers: "Authorization: User ann\r\n", method: "POST", body: "hi").bodyString, "hi")
         }
-        XCTAssertEqual(try get(server.port, "/public").bodyString, "public nobody")
-        XCTAssertEqual(try get(server.port, "/api/me").status, 401, "the group's middleware answers")
-        XCTAssertEqual(try get(server.port, "/api/me", headers: "Authorization: User ann\r\n").bodyString, "me: ann")
-        XCTAssertEqual(try get(server.port, "/api/admin/stats", headers: "Authorization: User ann\r\n").status, 403)
-        XCTAssertEqual(try get(server.port, "/api/admin/stats").status, 401, "the outer group's middleware runs first")
-        XCTAssertEqual(try get(server.port, "/api/admin/stats", headers: "Authorization: User root\r\n").bodyString, "stats for root")
-        XCTAssertEqual(try get(server.port, "/api/echo", headers: "Authorization: User ann\r\n", method: "POST", body: "hi").bodyString, "hi")
     }
 
     func testOnWrittenRunsAfterTheResponseWithItsStatusAndSize() throws {
         let written = Locked<[String]>([])
-        let server = try startServer { router in
+        try bothModes(routes: { router in
             router.add { request, context, next in
                 var response = try next(request, context)
                 let path = request.path
@@ -149,13 +169,15 @@ final class MiddlewareTests: ServerTestCase {
                     try writer.write("defg")
                 }
             }
+        }) { server, mode in
+            written.withLock { $0 = [] }
+            _ = try get(server, "/hello")
+            _ = try get(server, "/stream")
+            _ = try get(server, "/hello", method: "HEAD")
+            _ = try get(server, "/missing")
+            XCTAssertTrue(waitUntil(timeout: .seconds(5)) { written.current.count == 4 }, "four responses written")
+            XCTAssertEqual(written.current, ["/hello 200 6", "/stream 200 7", "/hello 200 0", "/missing 404 10"], "\(mode)")
         }
-        _ = try get(server.port, "/hello")
-        _ = try get(server.port, "/stream")
-        _ = try get(server.port, "/hello", method: "HEAD")
-        _ = try get(server.port, "/missing")
-        XCTAssertTrue(waitUntil(timeout: .seconds(5)) { written.current.count == 4 }, "four responses written")
-        XCTAssertEqual(written.current, ["/hello 200 6", "/stream 200 7", "/hello 200 0", "/missing 404 10"])
     }
 
     func testErrorResponses() throws {
@@ -181,117 +203,133 @@ final class MiddlewareTests: ServerTestCase {
             }
             return .text("done")
         }
-        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
-        configuration.workers = 1
-        let server = Server(router: router, configuration: configuration, logger: logger)
-        let port = try server.start().port
-        defer {
-            release.withLock { $0 = true }
-            server.stop()
-            server.wait()
+        defer { release.withLock { $0 = true } }
+        for mode in [TestMode.inMemory, .live] {
+            lines.withLock { $0 = [] }
+            try router.test(mode, logger: logger) { client in
+                let wrongType = try get(client, "/decode", method: "POST", body: #"{"count":"three"}"#)
+                XCTAssertEqual(wrongType.status, 400)
+                XCTAssertEqual(wrongType.bodyString, "Bad Request: count: expected Int\n")
+                let missing = try get(client, "/decode", method: "POST", body: "{}")
+                XCTAssertEqual(missing.status, 400)
+                XCTAssertEqual(missing.bodyString, "Bad Request: count: required field missing\n")
+                XCTAssertEqual(try get(client, "/decode", method: "POST", body: #"{"count":3}"#).bodyString, "count 3")
+
+                let secret = try get(client, "/secret", headers: "X-Request-Id: trace-42\r\n")
+                XCTAssertEqual(secret.status, 500)
+                XCTAssertEqual(secret.bodyString, "Internal Server Error (request trace-42)\n")
+                XCTAssertFalse(secret.bodyString.contains("hunter2"))
+                let logged = lines.current.filter { $0.message.hasPrefix("handler failed") }
+                XCTAssertEqual(logged.count, 1, "\(mode)")
+                XCTAssertEqual(logged.first?.metadata["request"], "trace-42")
+                XCTAssertTrue(logged.first?.message.contains("DatabaseError") == true)
+            }
         }
-        let wrongType = try get(port, "/decode", method: "POST", body: #"{"count":"three"}"#)
-        XCTAssertEqual(wrongType.status, 400)
-        XCTAssertEqual(wrongType.bodyString, "Bad Request: count: expected Int\n")
-        let missing = try get(port, "/decode", method: "POST", body: "{}")
-        XCTAssertEqual(missing.status, 400)
-        XCTAssertEqual(missing.bodyString, "Bad Request: count: required field missing\n")
-        XCTAssertEqual(try get(port, "/decode", method: "POST", body: #"{"count":3}"#).bodyString, "count 3")
 
-        let secret = try get(port, "/secret", headers: "X-Request-Id: trace-42\r\n")
-        XCTAssertEqual(secret.status, 500)
-        XCTAssertEqual(secret.bodyString, "Internal Server Error (request trace-42)\n")
-        XCTAssertFalse(secret.bodyString.contains("hunter2"))
-        let logged = lines.current.filter { $0.message.hasPrefix("handler failed") }
-        XCTAssertEqual(logged.count, 1)
-        XCTAssertEqual(logged.first?.metadata["request"], "trace-42")
-        XCTAssertTrue(logged.first?.message.contains("DatabaseError") == true)
-
-        // One call runs, one waits in the queue: the other is rejected with 503 + Retry-After.
-        let first = try TestClient(port: port)
-        try first.send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
-        XCTAssertTrue(waitUntil(timeout: .seconds(5)) { started.current }, "the first offloaded call runs")
-        let second = try TestClient(port: port), third = try TestClient(port: port)
-        try second.send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
-        try third.send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
-        usleep(200_000)
-        release.withLock { $0 = true }
-        XCTAssertEqual(try first.readResponse().bodyString, "done")
-        let others = [try second.readResponse(), try third.readResponse()]
-        XCTAssertEqual(others.map(\.status).sorted(), [200, 503], "one queued, one rejected")
-        let rejected = others.first { $0.status == 503 }
-        XCTAssertEqual(rejected?.header("retry-after"), "1")
-        XCTAssertNotNil(rejected?.header("x-request-id"), "the 503 went through the middleware")
+        // Live, three clients at once: one call runs, one waits in the queue, the other is
+        // rejected with 503 + Retry-After.
+        try router.test(.live, logger: logger) { client in
+            let port = client.port!
+            // One call runs, one waits in the queue: the other is rejected with 503 + Retry-After.
+            let first = try TestClient(port: port)
+            try first.send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertTrue(waitUntil(timeout: .seconds(5)) { started.current }, "the first offloaded call runs")
+            let second = try TestClient(port: port), third = try TestClient(port: port)
+            try second.send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
+            try third.send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
+            usleep(200_000)
+            release.withLock { $0 = true }
+            XCTAssertEqual(try first.readResponse().bodyString, "done")
+            let others = [try second.readResponse(), try third.readResponse()]
+            XCTAssertEqual(others.map(\.status).sorted(), [200, 503], "one queued, one rejected")
+            let rejected = others.first { $0.status == 503 }
+            XCTAssertEqual(rejected?.header("retry-after"), "1")
+            XCTAssertNotNil(rejected?.header("x-request-id"), "the 503 went through the middleware")
+    
+        }
     }
 
     func testRequestIDIsReusedOrMade() throws {
-        let server = try startServer { router in
+        try bothModes(routes: { router in
             router.add(middleware: RequestIDMiddleware())
             router.get("/id") { _, context in .text(context.requestIdentifier) }
-        }
-        let reused = try get(server.port, "/id", headers: "X-Request-Id: abc-123\r\n")
-        XCTAssertEqual(reused.bodyString, "abc-123")
-        XCTAssertEqual(reused.header("x-request-id"), "abc-123")
-        let made = try get(server.port, "/id")
-        let other = try get(server.port, "/id")
-        XCTAssertEqual(made.header("x-request-id"), made.bodyString)
-        XCTAssertFalse(made.bodyString.isEmpty)
-        XCTAssertNotEqual(made.bodyString, other.bodyString)
-        for hostile in ["has space", String(repeating: "x", count: 129)] {
-            let replaced = try get(server.port, "/id", headers: "X-Request-Id: \(hostile)\r\n")
-            XCTAssertNotEqual(replaced.bodyString, hostile, "an unusable incoming id is replaced")
-            XCTAssertEqual(replaced.header("x-request-id"), replaced.bodyString)
+        }) { server, mode in
+            let reused = try get(server, "/id", headers: "X-Request-Id: abc-123\r\n")
+            XCTAssertEqual(reused.bodyString, "abc-123")
+            XCTAssertEqual(reused.header("x-request-id"), "abc-123")
+            let made = try get(server, "/id")
+            let other = try get(server, "/id")
+            XCTAssertEqual(made.header("x-request-id"), made.bodyString)
+            XCTAssertFalse(made.bodyString.isEmpty)
+            XCTAssertNotEqual(made.bodyString, other.bodyString)
+            for hostile in ["has space", String(repeating: "x", count: 129)] {
+                let replaced = try get(server, "/id", headers: "X-Request-Id: \(hostile)\r\n")
+                XCTAssertNotEqual(replaced.bodyString, hostile, "an unusable incoming id is replaced")
+                XCTAssertEqual(replaced.header("x-request-id"), replaced.bodyString)
+            }
         }
     }
 
     func testAccessLogLinePerResponse() throws {
         let lines = Locked<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
         let logger = Logger(label: "access") { _ in CapturingLogHandler(lines: lines) }
-        let server = try startServer { router in
+        try bothModes(routes: { router in
             router.add(middleware: RequestIDMiddleware()).add(middleware: AccessLogMiddleware(logger: logger))
             router.get("/hello") { _, _ in .text("Hello!") }
+        }) { server, mode in
+            lines.withLock { $0 = [] }
+            _ = try get(server, "/hello", headers: "X-Request-Id: r1\r\n")
+            _ = try get(server, "/nope", headers: "X-Request-Id: r2\r\n")
+            XCTAssertTrue(waitUntil(timeout: .seconds(5)) { lines.current.count == 2 }, "two access log lines")
+            let got = lines.current
+            XCTAssertEqual(got.map(\.message), ["GET /hello 200", "GET /nope 404"])
+            XCTAssertEqual(got.map { $0.metadata["request"]?.description }, ["r1", "r2"])
+            XCTAssertEqual(got.map { $0.metadata["bytes"]?.description }, ["6", "10"])
+            XCTAssertEqual(got.map(\.level), [.info, .info])
+            XCTAssertNotNil(got[0].metadata["duration_us"])
         }
-        _ = try get(server.port, "/hello", headers: "X-Request-Id: r1\r\n")
-        _ = try get(server.port, "/nope", headers: "X-Request-Id: r2\r\n")
-        XCTAssertTrue(waitUntil(timeout: .seconds(5)) { lines.current.count == 2 }, "two access log lines")
-        let got = lines.current
-        XCTAssertEqual(got.map(\.message), ["GET /hello 200", "GET /nope 404"])
-        XCTAssertEqual(got.map { $0.metadata["request"]?.description }, ["r1", "r2"])
-        XCTAssertEqual(got.map { $0.metadata["bytes"]?.description }, ["6", "10"])
-        XCTAssertEqual(got.map(\.level), [.info, .info])
-        XCTAssertNotNil(got[0].metadata["duration_us"])
     }
 
     func testCORS() throws {
-        let server = try startServer { router in
+        try bothModes(routes: { router in
             router.add(middleware: CORSMiddleware(allowedOrigins: .list(["https://app.example"]), exposedHeaders: ["X-Total"],
                                                   allowCredentials: true))
             router.get("/data") { _, _ in .text("data") }
+        }) { server, mode in
+            let preflight = try get(server, "/data", headers: "Origin: https://app.example\r\nAccess-Control-Request-Method: PUT\r\n"
+                                    + "Access-Control-Request-Headers: Content-Type\r\n", method: "OPTIONS")
+            XCTAssertEqual(preflight.status, 204)
+            XCTAssertEqual(preflight.header("access-control-allow-origin"), "https://app.example")
+            XCTAssertEqual(preflight.header("access-control-allow-credentials"), "true")
+            XCTAssertEqual(preflight.header("access-control-allow-headers"), "content-type")
+            XCTAssertEqual(preflight.header("access-control-max-age"), "600")
+            XCTAssertTrue(preflight.header("access-control-allow-methods")?.contains("PUT") == true)
+            let badHeader = try get(server, "/data", headers: "Origin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n"
+                                    + "Access-Control-Request-Headers: X-Secret\r\n", method: "OPTIONS")
+            XCTAssertEqual(badHeader.status, 403)
+            let stranger = try get(server, "/data", headers: "Origin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\n", method: "OPTIONS")
+            XCTAssertEqual(stranger.status, 403)
+            XCTAssertNil(stranger.header("access-control-allow-origin"))
+            let simple = try get(server, "/data", headers: "Origin: https://app.example\r\n")
+            XCTAssertEqual(simple.bodyString, "data")
+            XCTAssertEqual(simple.header("access-control-allow-origin"), "https://app.example")
+            XCTAssertEqual(simple.header("access-control-expose-headers"), "X-Total")
+            XCTAssertEqual(simple.header("vary"), "Origin")
+            let strangerSimple = try get(server, "/data", headers: "Origin: https://evil.example\r\n")
+            XCTAssertEqual(strangerSimple.status, 200)
+            XCTAssertNil(strangerSimple.header("access-control-allow-origin"))
+            let sameOrigin = try get(server, "/data")
+            XCTAssertNil(sameOrigin.header("access-control-allow-origin"))
+            XCTAssertNil(sameOrigin.header("vary"))
         }
-        let preflight = try get(server.port, "/data", headers: "Origin: https://app.example\r\nAccess-Control-Request-Method: PUT\r\n"
-                                + "Access-Control-Request-Headers: Content-Type\r\n", method: "OPTIONS")
-        XCTAssertEqual(preflight.status, 204)
-        XCTAssertEqual(preflight.header("access-control-allow-origin"), "https://app.example")
-        XCTAssertEqual(preflight.header("access-control-allow-credentials"), "true")
-        XCTAssertEqual(preflight.header("access-control-allow-headers"), "content-type")
-        XCTAssertEqual(preflight.header("access-control-max-age"), "600")
-        XCTAssertTrue(preflight.header("access-control-allow-methods")?.contains("PUT") == true)
-        let badHeader = try get(server.port, "/data", headers: "Origin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n"
-                                + "Access-Control-Request-Headers: X-Secret\r\n", method: "OPTIONS")
-        XCTAssertEqual(badHeader.status, 403)
-        let stranger = try get(server.port, "/data", headers: "Origin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\n", method: "OPTIONS")
-        XCTAssertEqual(stranger.status, 403)
-        XCTAssertNil(stranger.header("access-control-allow-origin"))
-        let simple = try get(server.port, "/data", headers: "Origin: https://app.example\r\n")
-        XCTAssertEqual(simple.bodyString, "data")
-        XCTAssertEqual(simple.header("access-control-allow-origin"), "https://app.example")
-        XCTAssertEqual(simple.header("access-control-expose-headers"), "X-Total")
-        XCTAssertEqual(simple.header("vary"), "Origin")
-        let strangerSimple = try get(server.port, "/data", headers: "Origin: https://evil.example\r\n")
-        XCTAssertEqual(strangerSimple.status, 200)
-        XCTAssertNil(strangerSimple.header("access-control-allow-origin"))
-        let sameOrigin = try get(server.port, "/data")
-        XCTAssertNil(sameOrigin.header("access-control-allow-origin"))
-        XCTAssertNil(sameOrigin.header("vary"))
     }
+}
+
+extension TestResponse {
+    /// The status code.
+    var statusCode: Int { status.code }
+    /// The first value of `name`.
+    func header(_ name: String) -> String? { headerFields[HTTPField.Name(name)!] }
+    /// Every value of `name`, in order.
+    func headers(_ name: String) -> [String] { headerFields[values: HTTPField.Name(name)!] }
 }

@@ -160,10 +160,11 @@ final class TestClient {
     private(set) var pending: [UInt8] = []
     private(set) var sawEndOfStream = false
 
-    /// Connects to 127.0.0.1:`port`; `receiveBufferSize` sets `SO_RCVBUF` first (a small one
-    /// keeps the server's sends pending while this client does not read).
-    init(port: Int, timeoutSeconds: Int = 10, receiveBufferSize: Int? = nil) throws {
-        fd = try connectToLoopback(port: port, timeoutSeconds: timeoutSeconds, noDelay: true, receiveBufferSize: receiveBufferSize)
+    /// Connects to 127.0.0.1:`port` (with `ipv6`, [::1]:`port`); `receiveBufferSize` sets
+    /// `SO_RCVBUF` first (a small one keeps the server's sends pending while this client does not read).
+    init(port: Int, timeoutSeconds: Int = 10, receiveBufferSize: Int? = nil, ipv6: Bool = false) throws {
+        fd = try connectToLoopback(port: port, timeoutSeconds: timeoutSeconds, noDelay: true, receiveBufferSize: receiveBufferSize,
+                                   ipv6: ipv6)
     }
 
     /// `connect` failed (its errno and the port).

@@ -39,7 +39,7 @@ Turns rotate through the variants, REPS per workload (one for idle); medians ove
 Writes OUT/NAME.csv (every turn and median), NAME.md (the tables and the allocator verified in
 every turn) and NAME-rps.png, NAME-rss.png (matplotlib, Agg); NAME is `alloc` by default. Exit status 0 when every measurement ran and every
 allocator was verified, 1 otherwise. Standard library only, plus matplotlib for the plots.
-See Docs/benchmarks.md, section "Allocators".
+See Docs/benchmarks/alloc.md.
 """
 import argparse
 import collections

@@ -1,5 +1,5 @@
 // fiberpeer: the Go peer of Spindle's fiber benchmarks (run by fiber-bench, see
-// Docs/benchmarks.md). Standard library only; build with `GO111MODULE=off go build fiberpeer.go`.
+// Docs/benchmarks/fibers.md). Standard library only; build with `GO111MODULE=off go build fiberpeer.go`.
 //
 // Prints one line per benchmark, "<name> <ns> <ns> …", one value (ns per operation) per timed
 // repetition; fiber-bench pools them with its own samples and takes the median:

@@ -1,5 +1,5 @@
 // httppeer: the Go net/http peer of `make -C bench peers` (bench/peers/run.py, see
-// Docs/benchmarks.md, "Peers"). Standard library only; build with
+// Docs/benchmarks/peers.md). Standard library only; build with
 // `GO111MODULE=off go build -o http-peer httppeer.go` and run with `http-peer -port 8080`.
 //
 //	GET /plaintext   "Hello, World!" (text/plain)

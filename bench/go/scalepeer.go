@@ -1,5 +1,5 @@
 // scalepeer: the Go peer of Spindle's scalability benchmark (`make -C bench scale`, driven by
-// bench/scale/scale.py; see Docs/benchmarks.md, "Scalability"). Standard library only; build with
+// bench/scale/scale.py; see Docs/benchmarks/scale.md). Standard library only; build with
 // `GO111MODULE=off go build scalepeer.go`. Runs with GOMAXPROCS=1 (also forced below), like one
 // Spindle worker. One mode per process, one output line, in the formats fiber-bench prints:
 //

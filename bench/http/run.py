@@ -7,6 +7,9 @@ Four servers (five with --baseline), each with one worker pinned to one CPU (SER
   Spindle   Examples/Hello (`Hello --port P --workers 1`), release build, on io_uring
             (SPINDLE_IO=uring)
   epoll     the same binary on the epoll backend (SPINDLE_IO=epoll)
+  logged    the same binary on io_uring with its access log on (SPINDLE_ACCESS_LOG=on: request ids
+            and one swift-log line per request, to the server's log file): the cost per request
+            of the two built-in middleware everyone turns on
   base      with --baseline: Hello built from another commit (BASELINE=<commit> in the Makefile),
             on io_uring: the A/B of a change to the io_uring path, interleaved in the same run
   nginx     nginx-light, generated config: worker_processes 1, master_process off (the one
@@ -30,8 +33,7 @@ rotation is followed by --ab-pairs back-to-back Spindle/base pairs per depth (or
 drifts more between a server's rotation turns than between two adjacent turns.
 
 Standard library only. Exit status 0 when every measurement ran (a FAIL is a result), 1 when
-something broke (a server died, a port was taken, wrk failed). See Docs/benchmarks.md,
-section "HTTP (plaintext)".
+something broke (a server died, a port was taken, wrk failed). See Docs/benchmarks/http.md.
 """
 import argparse
 import os
@@ -46,7 +48,7 @@ import benchutil  # noqa: E402
 
 benchutil.PROGRAM = "bench-http"
 benchutil.PORT_HINT = "pick other ports with HTTP_PORT=... (make -C bench http HTTP_PORT=7450)"
-SERVERS = ("Spindle", "epoll", "nginx", "C")
+SERVERS = ("Spindle", "epoll", "logged", "nginx", "C")
 DEPTHS = (1, 16)
 
 
@@ -83,7 +85,8 @@ def main():
     print(f"samples    {args.reps} rotating turns per server and depth, {args.seconds:g} s each "
           f"(after a {args.warmup:g} s warm-up per server and depth); medians (min–max)\n")
 
-    ports = {"Spindle": args.port + 1, "nginx": args.port + 2, "C": args.port + 3, "epoll": args.port + 4, "base": args.port + 5}
+    ports = {"Spindle": args.port + 1, "nginx": args.port + 2, "C": args.port + 3, "epoll": args.port + 4, "base": args.port + 5,
+             "logged": args.port + 6}
     logs = {name: open(os.path.join(workdir, f"{name.lower()}.log"), "w") for name in servers_run}
     nginx_dir = os.path.join(workdir, "nginx")
     argv = {
@@ -92,8 +95,11 @@ def main():
         "C": [args.c_server, str(ports["C"])],
         "epoll": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["epoll"]), "--workers", "1"],
         "base": [args.baseline or "", "--host", "127.0.0.1", "--port", str(ports["base"]), "--workers", "1"],
+        "logged": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["logged"]), "--workers", "1"],
     }
-    env = {"Spindle": dict(os.environ, SPINDLE_IO="uring"), "epoll": dict(os.environ, SPINDLE_IO="epoll")}
+    quiet = dict(os.environ, SPINDLE_ACCESS_LOG="off")
+    env = {"Spindle": dict(quiet, SPINDLE_IO="uring"), "epoll": dict(quiet, SPINDLE_IO="epoll"),
+           "base": dict(quiet, SPINDLE_IO="uring"), "logged": dict(os.environ, SPINDLE_IO="uring", SPINDLE_ACCESS_LOG="on")}
     servers = {}
     for name in servers_run:
         servers[name] = start_server(name, argv[name], ports[name], args.server_cpu, logs[name], env=env.get(name))
@@ -195,6 +201,11 @@ def main():
             infos.append((f"pipeline {depth}: epoll/nginx req per server-CPU-s", f"{r_epoll:.2f}×"))
         infos.append((f"pipeline {depth}: epoll/io_uring req per server-CPU-s",
                       f"{med(ep, 'req_per_cpu_s') / med(sp, 'req_per_cpu_s'):.2f}×"))
+        lg = kept(samples[("logged", depth)])
+        cost_us = (1 / med(lg, "req_per_cpu_s") - 1 / med(sp, "req_per_cpu_s")) * 1e6
+        infos.append((f"pipeline {depth}: access log + request id: logged/plain req per server-CPU-s, and CPU per request added",
+                      f"{med(lg, 'req_per_cpu_s') / med(sp, 'req_per_cpu_s'):.2f}× ({med(lg, 'req_per_cpu_s'):,.0f} vs "
+                      f"{med(sp, 'req_per_cpu_s'):,.0f}): +{cost_us:.2f} µs of server CPU per request"))
         if args.baseline:
             base = kept(samples[("base", depth)])
             r_rotation = med(sp, "req_per_cpu_s") / med(base, "req_per_cpu_s")

@@ -16,7 +16,7 @@ Then idle CPU: spindle-echo with 2 workers and no traffic for 10 s must use < 1 
 
 Standard library only. Prints the table and PASS/FAIL lines, writes a CSV. Exit status 0 when every
 measurement ran (a FAIL is a result), 1 when something broke (a server died, a port was taken).
-See Docs/benchmarks.md, section "I/O (echo)".
+See Docs/benchmarks/io.md.
 """
 import argparse
 import csv

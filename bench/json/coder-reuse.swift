@@ -1,7 +1,7 @@
 // Which JSONEncoder/JSONDecoder should a response use: a new one per operation, one kept per
 // thread (in Foundation's `Thread.current.threadDictionary`), or one shared by every thread
 // (Foundation's coders are Sendable: their options sit behind a lock)? Spindle's `Response.json`
-// and `Request.decode` use the fastest; Docs/benchmarks.md, "JSON coders", quotes the result.
+// and `Request.decode` use the fastest; Docs/benchmarks/json.md quotes the result.
 //
 // Build and run: `make -C bench json` (swiftc -O, Foundation only; pinned to two CPUs, which
 // the two-thread cases use). Each comparison runs its variants in rotating turns (A, B, C, A,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The gevent peer of `make -C bench peers` (bench/peers/run.py; Docs/benchmarks.md, "Peers").
+"""The gevent peer of `make -C bench peers` (bench/peers/run.py; Docs/benchmarks/peers.md).
 
 A WSGI application on gevent.pywsgi, one process, one OS thread, a greenlet per connection,
 no access log, TCP_NODELAY on every connection (see NoDelayWSGIServer):

@@ -35,7 +35,7 @@ def tool_versions(args):
 def markdown(header, workloads, servers, summary, idle_results, outcome):
     """The report as Markdown lines (also what run.py prints)."""
     lines = ["# Peers: Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent", "",
-             "Produced by `make -C bench peers` (bench/peers/run.py); see Docs/benchmarks.md, \"Peers\".", "",
+             "Produced by `make -C bench peers` (bench/peers/run.py); see Docs/benchmarks/peers.md.", "",
              "| | |", "|---|---|"]
     lines += [f"| {label} | {text} |" for label, text in header]
     for workload in workloads:

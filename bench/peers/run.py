@@ -26,7 +26,7 @@ idle keep-alive memory ≤ 1 KiB per connection.
 
 Output: the progress and tables on stdout; out/peers.csv (every turn, medians, idle, goals),
 out/peers.md (Markdown tables), out/peers-*.png (matplotlib plots). Exit status 0 when every
-measurement ran (a FAIL is a result), 1 when something broke. See Docs/benchmarks.md, "Peers".
+measurement ran (a FAIL is a result), 1 when something broke. See Docs/benchmarks/peers.md.
 """
 import argparse
 import collections

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The Python (gevent/greenlet) peer of Spindle's scalability benchmark (`make -C bench scale`,
-driven by bench/scale/scale.py; see Docs/benchmarks.md, "Scalability"). Needs `pip install
+driven by bench/scale/scale.py; see Docs/benchmarks/scale.md). Needs `pip install
 gevent greenlet`. One mode per process, one output line, in the formats fiber-bench prints:
 
   gevent_scale_peer.py parked N

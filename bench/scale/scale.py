@@ -26,7 +26,7 @@ PASS when every request got its 200, FAIL otherwise.
 
 Output: the tables (also --md), one CSV line per run (--csv), PNG plots (--plots, matplotlib).
 Exit status 0 when every measurement ran or was capped with a reason, 1 when something broke.
-See Docs/benchmarks.md, section "Scalability".
+See Docs/benchmarks/scale.md.
 """
 import argparse
 import os

@@ -4,6 +4,11 @@
 #ifndef SPINDLE_URING_H
 #define SPINDLE_URING_H
 
+// The kernel's io_uring.h first: liburing's bundled copy has the same include guard and is then
+// skipped, so `struct io_uring_sqe` and the rest come from one header whoever else includes it.
+// swift-system's CSystem module (a dependency of swift-configuration) includes the kernel's;
+// two modules defining these structs from two different headers fail Clang's module merge.
+#include <linux/io_uring.h>
 #include <liburing.h>
 #include <stdint.h>
 
@@ -19,6 +24,9 @@ typedef struct {
     uint64_t size;
     uint32_t mode;
     int64_t modification_seconds;
+    uint32_t modification_nanoseconds;
+    uint64_t inode;
+    uint64_t device;
 } spindle_file_status_t;
 
 /// Prepares a statx of the open descriptor `fd` into `buffer` (SPINDLE_STATX_BUFFER_SIZE bytes).

@@ -5,8 +5,8 @@ import SpindleFibers
 /// body bytes, duration and request identifier (as metadata, at `info` by default). Not
 /// installed unless added (`router.add(middleware: AccessLogMiddleware())`); the examples add
 /// it, the benchmarks do not. Put `RequestIDMiddleware` before it to log the chosen identifier.
-/// Cost per request: a clock read, a logger copy and the log call (its metadata allocates), see
-/// Docs/benchmarks for the measured cost.
+/// Cost per request: a clock read, a logger copy and the log call (its metadata allocates);
+/// `make bench-http` measures it as a server of its own (Docs/benchmarks/http.md).
 public struct AccessLogMiddleware: Middleware {
     /// The level of the lines.
     public let level: Logger.Level

@@ -10,9 +10,9 @@ import SpindleHTTP
 /// video, archives or WOFF fonts, which are compressed already), and its body is `.bytes` or
 /// `.text` of at least `minimumBytes`, or `.stream` (size unknown) when `compressesStreams`.
 /// An eligible response gets `Vary: Accept-Encoding` (its form depends on that field, so caches
-/// must key on it), and is compressed when the request is not `HEAD` and its
-/// `Accept-Encoding` prefers gzip (`AcceptEncoding.prefersGzip`: `gzip;q=0` refuses, `*`
-/// counts, a higher-weighted `identity` wins; a request without the field gets no coding).
+/// must key on it), and is compressed when the request is not `HEAD` and its `Accept-Encoding`
+/// prefers gzip (SpindleHTTP's `AcceptEncoding.prefersGzip`: `gzip;q=0` refuses, `*` counts, a
+/// higher-weighted `identity` wins; a request without the field gets no coding).
 ///
 /// Compressing sets `Content-Encoding: gzip`, turns a strong `ETag` weak (`W/"…"`: the bytes
 /// differ from the uncompressed form's, the meaning does not), drops `Accept-Ranges` (ranges
@@ -113,9 +113,9 @@ public struct ResponseCompressionMiddleware: Middleware {
     }
 
     private func acceptsGzip(_ request: Request) -> Bool {
-        var values: [String] = []
-        for field in request.head.fields where field.hasName("accept-encoding") { values.append(field.valueString) }
-        return !values.isEmpty && AcceptEncoding(fieldValues: values).prefersGzip
+        let values = request.fieldValues("accept-encoding")
+        // Qualified: StaticFiles has an internal `AcceptEncoding` of its own in this module.
+        return !values.isEmpty && SpindleHTTP.AcceptEncoding(fieldValues: values).prefersGzip
     }
 
     private func compressedIfSmaller(_ body: UnsafeRawBufferPointer) -> [UInt8]? {

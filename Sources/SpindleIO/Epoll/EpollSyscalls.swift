@@ -209,7 +209,9 @@ enum Epoll {
             throw IOError("fstat", errno: code)
         }
         return File.Status(size: Int(status.st_size), mode: UInt16(truncatingIfNeeded: status.st_mode),
-                           modificationTime: Int64(status.st_mtim.tv_sec))
+                           modificationTime: Int64(status.st_mtim.tv_sec),
+                           modificationNanoseconds: Int32(clamping: status.st_mtim.tv_nsec),
+                           inode: UInt64(status.st_ino), device: UInt64(status.st_dev))
     }
 
     /// `close`; throws `IOError("close")` (the descriptor is gone either way; never retried).

@@ -255,11 +255,13 @@ extension Ring {
     /// Bytes `prepareStatx` writes.
     static let statxBufferSize = Int(SPINDLE_STATX_BUFFER_SIZE)
 
-    /// Size, mode and modification time from a `struct statx` filled by `prepareStatx`.
+    /// Size, mode, modification time and identity from a `struct statx` filled by `prepareStatx`.
     static func decodeStatx(_ buffer: UnsafeRawPointer) -> File.Status {
         let decoded = spindle_statx_decode(buffer)
-        return File.Status(size: Int(decoded.size), mode: UInt16(truncatingIfNeeded: decoded.mode),
-                           modificationTime: decoded.modification_seconds)
+        return File.Status(size: Int(clamping: decoded.size), mode: UInt16(truncatingIfNeeded: decoded.mode),
+                           modificationTime: decoded.modification_seconds,
+                           modificationNanoseconds: Int32(clamping: decoded.modification_nanoseconds),
+                           inode: decoded.inode, device: decoded.device)
     }
 
     /// Hands every available CQE to `body` (user_data, result, flags) and marks them seen.

@@ -41,7 +41,7 @@ struct Report {
     /// Measurements that failed to run (a child process crashed or printed nothing usable).
     var missing: [String] = []
 
-    /// The Markdown tables printed by `fiber-bench` (also pasted into Docs/benchmarks.md).
+    /// The Markdown tables printed by `fiber-bench` (also pasted into Docs/benchmarks/fibers.md).
     var markdown: String {
         var out = "| benchmark | ns/op (median) | min–max | peer | ratio |\n|---|---:|---:|---|---|\n"
         for row in rows {

@@ -10,7 +10,7 @@
 //
 // `all` runs the others as child processes of this same executable. Run it through
 // `make -C bench fibers`, which builds the Go peer and pins everything to one CPU.
-// See Docs/benchmarks.md for how to read the output.
+// See Docs/benchmarks/fibers.md for how to read the output.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

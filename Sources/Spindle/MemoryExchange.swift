@@ -1,0 +1,158 @@
+import HTTPTypes
+import Logging
+import SpindleHTTP
+import SpindleMemory
+
+/// One request served without a connection, for SpindleTesting's in-memory mode: its bytes are
+/// parsed by the real parser, answered by the router (middleware, route, handler, error
+/// responses) and written by the real response writer into bytes, exactly as a connection
+/// would send them; only the socket is missing. Its head points into `buffer` and `parser`,
+/// which it keeps for the request's lifetime; its body is decoded from the bytes after the
+/// head, up front (a body the bytes do not complete fails reads with 400, as a client that
+/// closed early would).
+package final class MemoryExchange {
+    /// The limits the request is parsed and its body decoded with.
+    let limits: HTTPLimits
+    private let buffer: ReceiveBuffer
+    private let parserBox: ParserBox
+    private var decodedBody: [UInt8] = []
+    private var bodyOffset = 0
+    private var failure: BodyFailure? = nil
+    /// How many of the request bytes the request used (head and body), once served; nil when
+    /// the head was malformed or the body incomplete (nothing after it can be a request).
+    package private(set) var consumedBytes: Int? = nil
+
+    /// Copies `requestBytes` (a whole request: head and body) to parse with `limits`.
+    package init(requestBytes: [UInt8], limits: HTTPLimits) {
+        self.limits = limits
+        let buffer = ReceiveBuffer(capacity: max(requestBytes.count, 1))
+        if !requestBytes.isEmpty {
+            _ = requestBytes.withUnsafeBytes { buffer.append($0.baseAddress!, count: $0.count) }
+        }
+        self.buffer = buffer
+        var headLimits = limits
+        headLimits.maxBodyBytes = 0  // a Content-Length over the limit is answered 413 by the router (as ServerWorker does)
+        parserBox = ParserBox(limits: headLimits)
+    }
+
+    /// The response bytes the server would send for the request: parses it, lets `router`
+    /// answer it, writes the response (and runs its `onWritten` handlers). Must run in a fiber:
+    /// the handler may park. A head that is malformed or incomplete gets the error response a
+    /// connection would send.
+    package func serve(router: Router<Handler>, logger: Logger, requestID: UInt64) -> [UInt8] {
+        var output = HTTPOutputBuffer(capacity: 4096)
+        var writer = HTTPResponseWriter()
+        switch parserBox.parser.parseHead(buffer.readable) {
+        case .error(let error):
+            writer.writeError(error, into: &output)
+        case .incomplete:
+            writer.writeError(HTTPParseError(.headerSectionTooLarge), into: &output)  // never completed: what a connection gives a head that cannot end
+        case .complete(let head, let consumed):
+            decodeBody(head, from: consumed)
+            let context = Context(requestID: requestID, serverLogger: logger, arena: RequestArena())
+            let response = router.respond(Request(head: head, source: .memory(.passUnretained(self))), context)
+            let bodyBytes = write(response, for: head, writer: &writer, into: &output)
+            response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
+        }
+        return Array(output.readableBytes)
+    }
+
+    /// Decodes the body after the head (`Content-Length` or chunked) into `decodedBody`, or
+    /// records why it cannot be read.
+    private func decodeBody(_ head: HTTPRequestHead, from start: Int) {
+        if case .contentLength(let length) = head.framing, limits.bodyExceeds(length) {
+            failure = .malformed(HTTPParseError(.contentTooLarge))
+            return
+        }
+        var decoder = HTTPBodyDecoder(framing: head.framing, limits: limits)
+        let bytes = buffer.readable
+        var offset = start
+        defer { if failure == nil { consumedBytes = offset } }
+        while !decoder.isComplete {
+            let input = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            switch decoder.decode(input) {
+            case .data(let range):
+                decodedBody.append(contentsOf: input[range])
+                offset += range.upperBound
+            case .needMore:
+                failure = .clientClosed
+                return
+            case .end(let consumed):
+                offset += consumed
+            case .error(let error):
+                failure = .malformed(error)
+                return
+            }
+        }
+    }
+
+    /// Why the body cannot be read (nil: it can).
+    var bodyFailure: HTTPError? { failure?.error }
+
+    /// Copies the next decoded body bytes into `out` (0 at the end); throws the body's failure.
+    func readBody(into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        if let failure { throw failure.error }
+        let n = min(out.count, decodedBody.count - bodyOffset)
+        guard n > 0 else { return 0 }
+        decodedBody.withUnsafeBytes { out.baseAddress!.copyMemory(from: $0.baseAddress! + bodyOffset, byteCount: n) }
+        bodyOffset += n
+        return n
+    }
+
+    /// Writes `response` as a connection would (`HTTPConnection.write`): a length-delimited
+    /// body, or chunked (close-delimited for HTTP/1.0). Returns the body bytes written.
+    private func write(_ response: Response, for head: HTTPRequestHead, writer: inout HTTPResponseWriter,
+                       into output: inout HTTPOutputBuffer) -> Int {
+        let persistence = head.persistence
+        func whole(_ body: UnsafeRawBufferPointer, _ output: inout HTTPOutputBuffer) -> Int {
+            _ = writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
+                                     requestIsHEAD: head.isHEAD, persistence: persistence, into: &output)
+            return head.isHEAD ? 0 : body.count
+        }
+        if response.upgrade != nil && response.status == .switchingProtocols {
+            // In memory there is no connection to hand over: the head only (test sessions live).
+            writer.writeSwitchingProtocols(fields: response.headerFields, into: &output)
+            return 0
+        }
+        switch response.body {
+        case .empty:
+            return whole(UnsafeRawBufferPointer(start: nil, count: 0), &output)
+        case .bytes(let bytes):
+            return bytes.withUnsafeBytes { whole($0, &output) }
+        case .text(var text):
+            return text.withUTF8 { whole(UnsafeRawBufferPointer($0), &output) }
+        case .stream(let produce):
+            let chunked = head.version.hasHTTP11Semantics
+            _ = writer.writeHead(status: response.status, fields: response.headerFields,
+                                 framing: chunked ? .chunked : .closeDelimited,
+                                 persistence: chunked ? persistence : .close, into: &output)
+            if head.isHEAD { return 0 }
+            let collected = ChunkCollector(chunked: chunked)
+            let bodyWriter = BodyWriter { collected.add($0) }
+            do { try produce(bodyWriter) } catch {
+                return bodyWriter.bytesWritten  // the body ends early, as on a connection (no last chunk)
+            }
+            collected.bytes.withUnsafeBytes { output.append($0) }
+            if chunked { HTTPChunkedEncoder.writeLastChunk(into: &output) }
+            return bodyWriter.bytesWritten
+        }
+    }
+}
+
+/// The framed chunks of a streamed body, as they would have been sent.
+private final class ChunkCollector {
+    let chunked: Bool
+    var bytes: [UInt8] = []
+    init(chunked: Bool) { self.chunked = chunked }
+
+    func add(_ chunk: UnsafeRawBufferPointer) {
+        guard chunk.count > 0 else { return }
+        if chunked {
+            var framed = HTTPOutputBuffer(capacity: chunk.count + 16)
+            HTTPChunkedEncoder.writeChunk(chunk, into: &framed)
+            bytes.append(contentsOf: framed.readableBytes)
+        } else {
+            bytes.append(contentsOf: chunk)
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import SpindleHTTP
+import SpindleMemory
+
+/// Server tunables; each has a default here and a `SPINDLE_*` environment override where noted.
+/// `ServerConfiguration(config:)` reads every field from a swift-configuration `ConfigReader`
+/// instead (environment variables, command-line arguments, files); `Docs/configuration.md` lists
+/// the keys.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on (default 127.0.0.1): a numeric IPv4 or IPv6 address (`0.0.0.0`,
+    /// `::1`) or a host name (`localhost`), resolved when the server binds; the first resolved
+    /// address that binds is used (see `TCPListener.init(host:port:)`).
+    public var host: String
+    /// Port (default 8080; 0 picks a free one, see `Server.address`).
+    public var port: Int
+    /// Worker threads, one listener/ring/scheduler each (default: usable CPUs; `SPINDLE_WORKERS`).
+    public var workers: Int?
+    /// Pin worker i to the i-th allowed CPU (`SPINDLE_PIN_WORKERS=1`).
+    public var pinWorkers: Bool?
+    /// Parser limits (`SPINDLE_HTTP_MAX_*`, see `HTTPLimits`).
+    public var limits: HTTPLimits
+    /// How long an idle keep-alive connection stays open (default 60 s).
+    public var idleTimeout: Duration
+    /// How long a request head may take to arrive, from its first byte (default 10 s).
+    public var headTimeout: Duration
+    /// The total time a request body may keep the server waiting for it (default 60 s): the
+    /// time body reads spend waiting for the client's bytes, summed over the whole body (a
+    /// handler that works between reads is not counted against the client). Past it, the read
+    /// throws `HTTPError(408)`, the client gets `408 Request Timeout` (also when the handler
+    /// turned that error into another) and the connection closes lingeringly. It also bounds
+    /// the wait for the rest of a body the handler left unread, which the server discards.
+    public var bodyTimeout: Duration
+    /// The slowest a request body may arrive, in bytes per second of that waiting time, once
+    /// `bodyRateGracePeriod` of it has passed (default 1,024; 0: no floor). Slower: 408 as for
+    /// `bodyTimeout`, without waiting for it to pass (a client dripping a body holds a fiber for
+    /// the grace period, not for the whole `bodyTimeout`).
+    public var minimumBodyRate: Int
+    /// How long a body may arrive slower than `minimumBodyRate` at its start (default 5 s).
+    public var bodyRateGracePeriod: Duration
+    /// How long each response write may wait (default 30 s).
+    public var writeTimeout: Duration
+    /// Open connections per worker; beyond, new ones get 503 and are closed. nil (the default,
+    /// unless `SPINDLE_MAX_CONNECTIONS` sets it) derives it from the descriptor limit at start:
+    /// the soft `RLIMIT_NOFILE` is raised to the hard limit, a reserve is kept for files,
+    /// offload, logging and the runtime's own descriptors (see `descriptorReserve`), and the
+    /// rest is shared by the workers. A cap above what the limit allows makes accept run out of
+    /// descriptors (`EMFILE`), which the server survives by backing off, less gracefully.
+    public var maxConnectionsPerWorker: Int?
+    /// After an error response (4xx/5xx) that closes the connection: once the response is sent,
+    /// the server half-closes (FIN) and reads and discards what the client still sends, for at
+    /// most this long (default 2 s; zero: close at once), so that a client still sending (a body
+    /// the server refused) reads the response instead of a reset that can wipe it.
+    public var lingeringCloseTimeout: Duration
+    /// ... and at most this many bytes (default 64 KiB): then it closes.
+    public var lingeringCloseMaxBytes: Int
+    /// How long `stop()` lets requests in flight finish before cancelling them (default 10 s).
+    public var shutdownGracePeriod: Duration
+    /// Receive buffers, parsers and arenas made at worker start (default 64).
+    public var preallocatedRequests: Int
+    /// `SO_SNDBUF` of accepted connections (default nil: the kernel's autotuning, which is what
+    /// a server wants; a small fixed size bounds the memory a slow reader can pin in the kernel).
+    public var socketSendBufferSize: Int?
+
+    /// The defaults, with environment overrides: `SPINDLE_HTTP_*` (see `HTTPLimits.fromEnvironment`)
+    /// and `SPINDLE_MAX_CONNECTIONS`; `SPINDLE_WORKERS` and `SPINDLE_PIN_WORKERS` are read by the
+    /// runtime when `workers`/`pinWorkers` are nil. A malformed value stops the process naming the
+    /// variable (`ServerConfiguration(config:)` throws instead). Cost: a few `getenv` calls.
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.init(defaultsWithHost: host, port: port)
+        self.limits = .fromEnvironment
+        self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS")
+    }
+
+    /// The defaults alone, reading no environment variable.
+    init(defaultsWithHost host: String, port: Int) {
+        self.host = host
+        self.port = port
+        self.workers = nil
+        self.pinWorkers = nil
+        self.limits = .default
+        self.idleTimeout = .seconds(60)
+        self.headTimeout = .seconds(10)
+        self.bodyTimeout = .seconds(60)
+        self.minimumBodyRate = 1024
+        self.bodyRateGracePeriod = .seconds(5)
+        self.writeTimeout = .seconds(30)
+        self.maxConnectionsPerWorker = nil
+        self.lingeringCloseTimeout = .seconds(2)
+        self.lingeringCloseMaxBytes = 64 << 10
+        self.shutdownGracePeriod = .seconds(10)
+        self.preallocatedRequests = 64
+        self.socketSendBufferSize = nil
+    }
+}
+
+extension ServerConfiguration {
+    /// Descriptors kept out of the connection cap for everything else a server opens: an eighth
+    /// of the limit, at least 32 and at most 1,024.
+    public static func descriptorReserve(forLimit limit: Int) -> Int {
+        min(1024, max(32, limit / 8))
+    }
+
+    /// The connection cap per worker this configuration gives with `workers` workers and a soft
+    /// descriptor limit of `descriptorLimit` (see `maxConnectionsPerWorker`).
+    public func connectionCapPerWorker(workers: Int, descriptorLimit: Int) -> Int {
+        if let maxConnectionsPerWorker { return max(1, maxConnectionsPerWorker) }
+        let limit = min(descriptorLimit, 1 << 24)
+        return max(1, (limit - Self.descriptorReserve(forLimit: limit)) / max(1, workers))
+    }
+}
