@@ -15,14 +15,15 @@
 #   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks/alloc.md)
 #   make bench-static  static files: Spindle's StaticFiles vs nginx (sendfile), 4 KiB and 1 MiB (Docs/benchmarks/static.md)
 #   make bench-client  the HTTP client: requests per client-CPU-second against nginx, Spindle vs Go net/http (Docs/benchmarks/client.md)
+#   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks/json.md)
 
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev pkg-config
+APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev pkg-config
 TEST_PACKAGES := python3 python3-websockets nginx-light
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static clean
+.PHONY: run demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -152,6 +153,10 @@ bench-client: deps
 bench-static: deps
 	@./.ci/install-deps wrk nginx-light
 	$(MAKE) -C bench static
+
+# Not part of `make bench`: a micro-benchmark of Foundation's JSON coders, no server involved.
+bench-json: deps
+	$(MAKE) -C bench json
 
 clean:
 	rm -rf .build .build-asan bench/.build

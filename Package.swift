@@ -3,7 +3,7 @@
 // Spindle: an HTTP/1.1 server runtime for Swift on Linux built on cooperative fibers.
 // Layers, bottom up (each depends only on the ones above it):
 //   CSpindle (C shim) → SpindleMemory → SpindleFibers → SpindleIO
-//   SpindleHTTP (protocol core) depends on SpindleMemory and swift-http-types only
+//   SpindleHTTP (protocol core) depends on SpindleMemory, swift-http-types and zlib (CZlib) only
 //   SpindleHTTPClient (the client) depends on SpindleIO and SpindleHTTP
 // See Docs/architecture.md.
 import PackageDescription
@@ -54,10 +54,13 @@ let package = Package(
         ),
         // OpenSSL's libcrypto from Debian (libssl-dev): the WebSocket handshake's SHA-1.
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // zlib from the system (Debian's zlib1g-dev, found with pkg-config), for gzip
+        // response compression; called from one file, SpindleHTTP/GzipCompressor.swift.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "SpindleMemory", dependencies: ["CSpindle"]),
         .target(name: "SpindleFibers", dependencies: ["SpindleMemory", "CSpindle"]),
         .target(name: "SpindleIO", dependencies: ["SpindleFibers", "SpindleMemory", "CSpindle"]),
-        .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", "CZlib", .product(name: "HTTPTypes", package: "swift-http-types")]),
 
         .executableTarget(name: "FiberDemo", dependencies: ["SpindleFibers"], path: "Examples/FiberDemo"),
         .executableTarget(name: "spindle-echo", dependencies: ["SpindleIO", "SpindleFibers"], path: "Examples/Echo"),
@@ -101,7 +104,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Examples/Hello"),
-        .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe", "spindle-seccomp-exec"]),
         .executableTarget(name: "spindle-server-probe", dependencies: [
             "Spindle", "SpindleFibers", "SpindleIO", "SpindleTestSupport",

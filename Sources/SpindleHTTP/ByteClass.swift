@@ -59,6 +59,11 @@ enum ByteClass {
         return UnsafePointer(t)
     }()
 
+    /// Whether `byte` is a tchar (RFC 9110 §5.6.2): what tokens (field names, codings, cookie
+    /// names) are made of. One table load.
+    @inline(__always)
+    static func isToken(_ byte: UInt8) -> Bool { table[Int(byte)] & token != 0 }
+
     /// The value of a hex digit, or nil.
     @inline(__always)
     static func hexValue(_ c: UInt8) -> Int? {

@@ -15,6 +15,9 @@
 //   HTTPChunkedEncoder          chunked response bodies
 //   HTTPOutputBuffer            growable, stable-address output bytes
 //   HTTPDate                    IMF-fixdate without Foundation, cached per second
+//   AcceptEncoding              the codings a client accepts and their weights (q-values)
+//   GzipCompressor              gzip (RFC 1952) through zlib: the one file that calls CZlib
+//   Cookies, SetCookie          the Cookie field parsed; Set-Cookie values built and checked
 //   Conversions                 HTTPRequest / HTTPFields / Method, built lazily (they allocate)
 //   PercentEncoding             %XX decoding (strict or lenient, + as space) and encoding
 //   QueryParameters             a=1&b=2 pairs of queries and form bodies, bounded by Limits
