@@ -63,7 +63,8 @@ public struct ResponseCompressionMiddleware: Middleware {
             guard let compressed = text.withUTF8({ compressedIfSmaller(UnsafeRawBufferPointer($0)) }) else { return response }
             markEncoded(&response)
             response.body = .bytes(compressed)
-        case .stream(let produce):
+        case .stream(let produce), .sizedStream(_, let produce):
+            // (A sized body's length no longer holds once compressed: it goes out chunked.)
             guard let compressor = try? GzipCompressor(level: level) else { return response }
             markEncoded(&response)
             response.body = .stream { writer in
@@ -109,6 +110,7 @@ public struct ResponseCompressionMiddleware: Middleware {
         case .bytes(let bytes): return bytes.count >= minimumBytes
         case .text(let text): return text.utf8.count >= minimumBytes
         case .stream: return compressesStreams
+        case .sizedStream(let length, _): return compressesStreams && length >= minimumBytes
         }
     }
 
