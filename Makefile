@@ -2,6 +2,7 @@
 #
 #   make run           build the example server in release and start it (PORT=8080)
 #   make run-todo      the todo example: a JSON API on SQLite (Examples/Todo, PORT=8080)
+#   make run-gateway   the gateway example: fan-out with deadlines, a streaming proxy (Examples/Gateway, PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
 #                      backends), then build the docs; fails on any compiler or documentation warning
@@ -24,7 +25,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-todo demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json clean
+.PHONY: run run-todo run-gateway demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -49,6 +50,12 @@ run-todo: deps
 	$(SWIFT) build -c release --product Todo
 	./.build/release/Todo --host $(HOST) --port $(PORT)
 
+# The gateway example (Examples/Gateway) in release on http://$(HOST):$(PORT), with three demo
+# upstreams of its own on 127.0.0.1 (fast, slow, failing) unless given --part options.
+run-gateway: deps
+	$(SWIFT) build -c release --product Gateway
+	./.build/release/Gateway --host $(HOST) --port $(PORT)
+
 # The fiber demo: 100,000 fibers ping-ponging over channels.
 demo: deps
 	$(SWIFT) build -c release --product FiberDemo
@@ -70,7 +77,7 @@ docs: deps
 
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
-EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests'
+EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests'
 # The conformance table once more with the whole test process under a seccomp filter that
 # denies io_uring (spindle-seccomp-exec, as Docker's default profile does): the servers it
 # starts choose epoll by themselves, and testTheBackendIsTheOneThisProcessMayUse checks so.

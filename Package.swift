@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "SpindleHTTPClient", targets: ["SpindleHTTPClient"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "Todo", targets: ["Todo"]),
+        .executable(name: "Gateway", targets: ["Gateway"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
     ],
@@ -118,8 +119,23 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Examples/Todo/Todo"),
+        // The gateway example: a dashboard fanned out to three upstreams with deadlines, and a
+        // streaming reverse proxy, over SpindleHTTPClient (one client per worker).
+        .target(name: "GatewayApp", dependencies: [
+            "Spindle", "SpindleHTTPClient", "SpindleFibers",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], path: "Examples/Gateway/GatewayApp"),
+        .executableTarget(name: "Gateway", dependencies: [
+            "GatewayApp", "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Examples/Gateway/Gateway"),
         .testTarget(name: "TodoAppTests", dependencies: [
             "TodoApp", "Spindle", "SpindleTesting", "SpindleTestSupport",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
+        .testTarget(name: "GatewayAppTests", dependencies: [
+            "GatewayApp", "Spindle", "SpindleTesting", "SpindleTestSupport", "SpindleFibers", "SpindleIO", "SpindleHTTPClient",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
