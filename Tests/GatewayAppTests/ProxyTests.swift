@@ -28,7 +28,7 @@ final class ProxyTests: XCTestCase {
         let gate = upstreams.gate
         try gateway.router().test(.live) { testClient in
             let port = try XCTUnwrap(testClient.port)
-            let (received, matches, status, receivedBeforeGate) = try onWorker { () -> (Int, Bool, Int, Int) in
+            let (received, matches, status, receivedBeforeGate, chunked) = try onWorker { () -> (Int, Bool, Int, Int, Bool) in
                 let client = HTTPClient()
                 let response = try client.execute(HTTPRequest(method: .get, scheme: "http", authority: "127.0.0.1:\(port)",
                                                               path: "/proxy/gated/\(size)"))
@@ -44,9 +44,11 @@ final class ProxyTests: XCTestCase {
                         gate.set(true)  // only now may the upstream send the second half
                     }
                 }
-                return (received, matches, Int(response.status.code), receivedBeforeGate)
+                return (received, matches, Int(response.status.code), receivedBeforeGate,
+                        response.headerFields[.transferEncoding] == "chunked")
             }
             XCTAssertEqual(status, 200)
+            XCTAssertEqual(chunked, true, "a chunked upstream body stays chunked")
             XCTAssertEqual(received, size)
             XCTAssertTrue(matches, "the bytes arrived as the upstream sent them")
             XCTAssertGreaterThanOrEqual(receivedBeforeGate, 1 << 20)
@@ -84,12 +86,24 @@ final class ProxyTests: XCTestCase {
         XCTAssertEqual(kept[values: HTTPField.Name("Set-Cookie")!], ["a=1", "b=2"], "repeated fields keep their order")
     }
 
+    func testAKnownLengthIsKeptForALargeBody() throws {
+        let size = 5 << 20
+        try gateway(proxy: upstreams.fastPort).router().test(.live) { client in
+            let response = try client.get("/proxy/sized/\(size)")
+            XCTAssertEqual(response.status, .ok)
+            XCTAssertEqual(response.headerFields[.contentLength], String(size))
+            XCTAssertEqual(response.body, pattern(seed: 9, count: size))
+        }
+    }
+
     func testTheQueryAndEscapesPassAsSent() throws {
         let gateway = try gateway(proxy: upstreams.fastPort)
         try gateway.router().test(.live) { client in
             let response = try client.get("/proxy/profile/a%2Fb?x=1")
             XCTAssertEqual(response.status, .ok)
             XCTAssertEqual(try decode([String: String].self, response.body), ["name": "a/b"], "%2F reached the upstream as one segment")
+            XCTAssertEqual(response.headerFields[.contentLength], String(response.body.count), "the upstream's length is kept")
+            XCTAssertNil(response.headerFields[.transferEncoding])
             XCTAssertEqual(try client.get("/proxy/missing").status, .notFound, "the upstream's 404 passes through")
         }
     }

@@ -70,6 +70,11 @@ final class TestUpstreams: @unchecked Sendable {
                 for start in stride(from: half, to: count, by: 32 << 10) { try writer.write(body[start..<min(start + (32 << 10), count)]) }
             }
         }
+        fast.get("/sized/:n") { _, context in
+            // `n` pattern bytes with Content-Length.
+            let body = pattern(seed: 9, count: try context.parameters.require("n", as: Int.self))
+            return .bytes(body)
+        }
         let slow = Router<Handler>()
         slow.add(middleware: counting("slow"))
         slow.get("/orders/:user") { _, _ in

@@ -7,7 +7,8 @@ extension Gateway {
     /// with its status, its header fields less the hop-by-hop ones, and its body streamed:
     /// at most `proxyBufferBytes` read from the upstream, written to the client (parking
     /// until the kernel took it), then the next, so a body of any size passes through a buffer
-    /// of that size. The body is re-framed chunked. An upstream that cannot be reached is
+    /// of that size. The body keeps its length when the upstream declared one (sent with
+    /// `Content-Length`), and goes out chunked otherwise. An upstream that cannot be reached is
     /// `502`; one that sends no head in time, `504`; one that fails mid-body ends the client's
     /// response early (its connection is closed: the client sees an incomplete body, never a
     /// complete-looking one). Parks the handler's fiber.
@@ -28,7 +29,7 @@ extension Gateway {
         }
         let clients = self.clients
         let bufferBytes = configuration.proxyBufferBytes
-        return Response(status: response.status, headerFields: Self.endToEndFields(response.headerFields), body: .stream { writer in
+        let pump = { (writer: BodyWriter) throws in
             defer { clients.publishStatistics(of: client) }
             var buffer: [UInt8] = []
             buffer.reserveCapacity(bufferBytes)
@@ -36,13 +37,16 @@ extension Gateway {
                 try writer.write(buffer)
                 buffer.removeAll(keepingCapacity: true)
             }
-        })
+        }
+        let body: Response.Body = response.body.declaredLength.map { .sizedStream(length: $0, pump) } ?? .stream(pump)
+        return Response(status: response.status, headerFields: Self.endToEndFields(response.headerFields), body: body)
     }
 
     /// The fields that pass through a proxy: all but the hop-by-hop ones (RFC 9110 §7.6.1:
     /// `Connection` and the fields it names, `Keep-Alive`, `Proxy-Connection`, `TE`,
     /// `Transfer-Encoding`, `Upgrade`, `Proxy-Authenticate`, `Proxy-Authorization`, `Trailer`),
-    /// `Host` (the upstream's comes from its URL) and `Content-Length` (the body is re-framed).
+    /// `Host` (the upstream's comes from its URL) and `Content-Length` (the server writes the
+    /// framing of the body it sends).
     /// Cost: allocates the new fields and a set of names.
     public static func endToEndFields(_ fields: HTTPFields) -> HTTPFields {
         var dropped: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
