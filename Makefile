@@ -1,6 +1,8 @@
 # Spindle — the two commands: `make run` and `make test`. Both install what they need first.
 #
 #   make run           build the example server in release and start it (PORT=8080)
+#   make run-todo      the todo example: a JSON API on SQLite (Examples/Todo, PORT=8080)
+#   make run-gateway   the gateway example: fan-out with deadlines, a streaming proxy (Examples/Gateway, PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
 #                      backends), then build the docs; fails on any compiler or documentation warning
@@ -18,12 +20,12 @@
 #   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks/json.md)
 
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev pkg-config
-TEST_PACKAGES := python3 python3-websockets nginx-light
+APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev libsqlite3-dev pkg-config
+TEST_PACKAGES := python3 python3-websockets nginx-light curl
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json clean
+.PHONY: run run-todo run-gateway demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -41,6 +43,18 @@ run: deps
 	$(SWIFT) build -c release --product Hello
 	@echo "Spindle example server: http://$(HOST):$(PORT)/plaintext  /json  /sleep?ms=100  POST /echo"
 	./.build/release/Hello --host $(HOST) --port $(PORT)
+
+# The todo example (Examples/Todo) in release on http://$(HOST):$(PORT): a JSON API on SQLite,
+# its database todo.sqlite in the temporary directory (created and migrated on first start).
+run-todo: deps
+	$(SWIFT) build -c release --product Todo
+	./.build/release/Todo --host $(HOST) --port $(PORT)
+
+# The gateway example (Examples/Gateway) in release on http://$(HOST):$(PORT), with three demo
+# upstreams of its own on 127.0.0.1 (fast, slow, failing) unless given --part options.
+run-gateway: deps
+	$(SWIFT) build -c release --product Gateway
+	./.build/release/Gateway --host $(HOST) --port $(PORT)
 
 # The fiber demo: 100,000 fibers ping-ponging over channels.
 demo: deps
@@ -63,13 +77,14 @@ docs: deps
 
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
-EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests'
+EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests'
 # The conformance table once more with the whole test process under a seccomp filter that
 # denies io_uring (spindle-seccomp-exec, as Docker's default profile does): the servers it
 # starts choose epoll by themselves, and testTheBackendIsTheOneThisProcessMayUse checks so.
 SECCOMP_SUITES := 'ConformanceTests'
 
-# python3 runs the warnings gate; the HTTP client's tests start a local nginx (nginx-light).
+# python3 runs the warnings gate; the HTTP client's tests start a local nginx (nginx-light); the
+# example apps' tests run the curl command lines of README.md.
 test-deps: deps
 	@./.ci/install-deps $(TEST_PACKAGES)
 

@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
         .library(name: "SpindleHTTPClient", targets: ["SpindleHTTPClient"]),
         .executable(name: "Hello", targets: ["Hello"]),
+        .executable(name: "Todo", targets: ["Todo"]),
+        .executable(name: "Gateway", targets: ["Gateway"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
     ],
@@ -39,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // SQLite for the todo example (Examples/Todo), through Debian's libsqlite3-dev.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The only C in the library: boost.context declarations, thread-locals the fast path
@@ -104,6 +108,36 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Examples/Hello"),
+        // The todo example: a JSON REST API on SQLite (GRDB), every database call offloaded.
+        // Its routes are a library so the tests build the router without a process.
+        .target(name: "TodoApp", dependencies: [
+            "Spindle", "SpindleHTTP", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], path: "Examples/Todo/TodoApp"),
+        .executableTarget(name: "Todo", dependencies: [
+            "TodoApp", "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Examples/Todo/Todo"),
+        // The gateway example: a dashboard fanned out to three upstreams with deadlines, and a
+        // streaming reverse proxy, over SpindleHTTPClient (one client per worker).
+        .target(name: "GatewayApp", dependencies: [
+            "Spindle", "SpindleHTTPClient", "SpindleFibers",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], path: "Examples/Gateway/GatewayApp"),
+        .executableTarget(name: "Gateway", dependencies: [
+            "GatewayApp", "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Examples/Gateway/Gateway"),
+        .testTarget(name: "TodoAppTests", dependencies: [
+            "TodoApp", "Spindle", "SpindleTesting", "SpindleTestSupport",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
+        .testTarget(name: "GatewayAppTests", dependencies: [
+            "GatewayApp", "Spindle", "SpindleTesting", "SpindleTestSupport", "SpindleFibers", "SpindleIO", "SpindleHTTPClient",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleIOTests", dependencies: ["SpindleIO", "SpindleFibers", "SpindleTestSupport", "spindle-io-probe", "spindle-seccomp-exec"]),
         .executableTarget(name: "spindle-server-probe", dependencies: [
