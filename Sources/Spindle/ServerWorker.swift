@@ -135,11 +135,16 @@ final class ServerWorker {
         serverMetrics.workerStarted(self)
         // However the loop ends, stop accepting at once and drain in a fiber that is not
         // cancelled (this one is when stop() ended it, and a cancelled fiber cannot park). The
-        // drain keeps the worker alive until the last request has finished, then ends the
-        // sweeper; without it the sweeper would stay parked and `Runtime.run` never return.
+        // connections the backend accepted before it stopped are served, not closed: on a
+        // listening socket shared with other processes (a reload under the supervisor) they
+        // are nobody else's. The drain keeps the worker alive until the last request has
+        // finished, then ends the sweeper; without it the sweeper would stay parked and
+        // `Runtime.run` never return.
         defer {
-            listener.close()
-            Fiber.spawnDetached { [self] in drain() }
+            Fiber.spawnDetached { [self] in
+                for socket in listener.stopAccepting(deadline: .now + .seconds(1)) { serve(socket) }
+                drain()
+            }
         }
         var lastReport = Deadline(nanoseconds: 0)
         var unreported = 0
@@ -161,16 +166,21 @@ final class ServerWorker {
                 logger.error("worker \(index) stops accepting: \(error)")
                 throw error
             }
-            if connections.count >= connectionCap {
-                metrics.connectionsRefused &+= 1
-                refuse(socket)
-                continue
-            }
-            metrics.connectionsAccepted &+= 1
-            let connection = HTTPConnection(worker: self, socket: socket)
-            connections[ObjectIdentifier(connection)] = connection
-            connection.startReceiving()
+            serve(socket)
         }
+    }
+
+    /// A new connection: served, or refused over the connection cap.
+    private func serve(_ socket: TCPConnection) {
+        if connections.count >= connectionCap {
+            metrics.connectionsRefused &+= 1
+            refuse(socket)
+            return
+        }
+        metrics.connectionsAccepted &+= 1
+        let connection = HTTPConnection(worker: self, socket: socket)
+        connections[ObjectIdentifier(connection)] = connection
+        connection.startReceiving()
     }
 
     /// Over the connection cap: answer 503 and close, in a fiber of its own.
@@ -182,15 +192,27 @@ final class ServerWorker {
         }
     }
 
+    /// How long, at most, a stop waits for the first request of a connection accepted just
+    /// before it (see `drain`).
+    static let firstRequestGraceAtStop: Duration = .milliseconds(500)
+
     /// Graceful shutdown of this worker: idle connections close now, requests in flight finish
     /// (up to the grace period, or until a forced stop ends it), then the remaining connections
-    /// are closed.
+    /// are closed. A connection that has not had a request yet — accepted just before the stop,
+    /// its first request may be on its way — gets `firstRequestGraceAtStop` (within the grace
+    /// period) for it to arrive: then that request is served, and the connection closed after it.
     private func drain() {
         stopping = true
         if let scheduler = Scheduler.current { forcedStop.register(index: index, scheduler: scheduler, drained: drained) }
         defer { forcedStop.unregister(index: index) }
-        for connection in Array(connections.values) { connection.closeIfIdle() }
+        for connection in Array(connections.values) where !connection.awaitsFirstRequest { connection.closeIfIdle() }
         let deadline = Deadline.now + configuration.shutdownGracePeriod
+        let firstRequestDeadline = min(deadline, .now + Self.firstRequestGraceAtStop)
+        while connections.values.contains(where: \.awaitsFirstRequest) && Deadline.now < firstRequestDeadline
+                && !forcedStop.isRequested {
+            try? Fiber.sleep(until: min(firstRequestDeadline, .now + .milliseconds(5)))
+        }
+        for connection in Array(connections.values) { connection.closeIfIdle() }
         while (activeRequests > 0 || asyncSends > 0) && Deadline.now < deadline && !forcedStop.isRequested {
             drained.reset()
             try? drained.wait(deadline: deadline)

@@ -12,10 +12,17 @@ package final class Acceptor {
     @exclusivity(unchecked) var ready = RingQueue<Int32>()
     let waiters = WaitQueue()
     /// Set by the backend while it accepts for this listener (it holds the acceptor then).
-    @exclusivity(unchecked) package var isArmed = false
+    /// Its end, once stopping, wakes the fiber waiting in `TCPListener.stopAccepting`.
+    @exclusivity(unchecked) package var isArmed = false {
+        didSet { if oldValue && !isArmed && isStopping { waiters.wakeAll(.ready) } }
+    }
     /// Backend-private state (the epoll backend keeps its registration here).
     @exclusivity(unchecked) package var backendState: AnyObject? = nil
-    @exclusivity(unchecked) private(set) var isClosed = false
+    @exclusivity(unchecked) package private(set) var isClosed = false
+    /// `stop()` was called: not armed again; what the backend still delivers is kept.
+    @exclusivity(unchecked) package private(set) var isStopping = false
+    /// Accepts the backend made after `stop()` to empty the queue (io_uring's sweep).
+    @exclusivity(unchecked) package var sweptAccepts = 0
     @exclusivity(unchecked) private(set) unowned(unsafe) var backend: (any IOBackend)? = nil
     @exclusivity(unchecked) private var owner: ObjectIdentifier? = nil
 
@@ -32,7 +39,7 @@ package final class Acceptor {
 
     /// Asks the backend to accept unless it already does (or the listener is closed).
     func armIfNeeded() {
-        guard !isArmed, !isClosed, let backend else { return }
+        guard !isArmed, !isClosed, !isStopping, let backend else { return }
         backend.startAccepting(self)
     }
 
@@ -50,6 +57,15 @@ package final class Acceptor {
     package func backendWillStop() {
         isArmed = false
         backend = nil
+    }
+
+    /// Asks the backend to stop accepting, keeping the connections it has accepted and still
+    /// delivers (`isArmed` turns false once it has stopped: at once on epoll, at the multishot
+    /// accept's last completion on io_uring).
+    func stop() {
+        guard !isClosed, !isStopping else { return }
+        isStopping = true
+        if isArmed, let backend { backend.stopAccepting(self) }
     }
 
     /// Stops accepting, closes queued connections and the listening socket, wakes the waiters.

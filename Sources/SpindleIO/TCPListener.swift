@@ -144,6 +144,33 @@ public final class TCPListener: @unchecked Sendable {
     public func close() {
         acceptor.close()
     }
+
+    /// Stops accepting and closes the socket like `close()`, but returns the connections the
+    /// backend had already accepted for this worker instead of closing them, for the caller to
+    /// serve. Where several processes accept on one listening socket (the pre-fork supervisor's
+    /// worker processes), those connections were taken from the shared queue and no other
+    /// process would get them: closing them would fail their requests. Parks the calling fiber
+    /// until the backend has stopped (epoll: at once; io_uring: the multishot accept's last
+    /// completion, one loop turn or so), at most until `deadline`. Must run on the listener's
+    /// worker; a fiber parked in `accept` meanwhile may still take a connection first.
+    public func stopAccepting(deadline: Deadline) -> [TCPConnection] {
+        acceptor.stop()
+        if acceptor.isArmed {
+            let me = Fiber.currentCore("TCPListener.stopAccepting")
+            while acceptor.isArmed {
+                acceptor.waiters.append(me)
+                guard case .ready = Fiber.park(me, cancellable: true, deadline: deadline) else { break }
+            }
+        }
+        var accepted: [TCPConnection] = []
+        while let result = acceptor.ready.popFirst() {
+            guard result >= 0 else { continue }  // a failed accept: nothing to serve
+            try? Socket.setOption(result, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            accepted.append(TCPConnection(fd: result, backend: IOBackends.current("TCPListener.stopAccepting")))
+        }
+        close()
+        return accepted
+    }
 }
 
 /// How `TCPListener.accept` treats a failed accept.

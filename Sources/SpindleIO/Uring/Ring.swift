@@ -213,6 +213,12 @@ extension UnsafeMutablePointer where Pointee == io_uring_sqe {
     @inline(__always) func prepareMultishotAccept(_ fd: Int32) {
         io_uring_prep_multishot_accept(self, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
     }
+    /// One accept that completes with `-EAGAIN` instead of waiting when no connection is queued
+    /// (`IORING_ACCEPT_DONTWAIT`, Linux 6.10; older kernels complete it with `-EINVAL`).
+    @inline(__always) func prepareAcceptWithoutWaiting(_ fd: Int32) {
+        io_uring_prep_accept(self, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        self.pointee.ioprio |= 1 << 1  // IORING_ACCEPT_DONTWAIT (newer than the liburing headers)
+    }
     @inline(__always) func preparePollMultishot(_ fd: Int32, events: UInt32) {
         io_uring_prep_poll_multishot(self, fd, events)
     }

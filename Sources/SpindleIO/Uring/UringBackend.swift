@@ -190,9 +190,32 @@ package final class UringBackend: IOBackend {
     }
 
     private func acceptorCompleted(_ acceptor: Acceptor, result: Int32, ended: Bool) {
-        if ended { acceptor.isArmed = false }
-        if result != -Int32(ECANCELED) { acceptor.deliver(result) }
-        if ended { slot.acceptors[ObjectIdentifier(acceptor)] = nil }  // may free it: last
+        let sweeping = acceptor.isStopping && !acceptor.isClosed
+        if result != -Int32(ECANCELED) && !(sweeping && result < 0) { acceptor.deliver(result) }
+        guard ended else { return }
+        if sweeping && (result >= 0 || result == -Int32(ECANCELED)) && acceptor.sweptAccepts < Self.acceptSweepLimit {
+            sweepAccept(acceptor)
+            return
+        }
+        acceptor.isArmed = false
+        slot.acceptors[ObjectIdentifier(acceptor)] = nil  // may free it: last
+    }
+
+    /// The most connections a stopping listener's sweep (below) accepts.
+    static let acceptSweepLimit = 256
+
+    /// After a stopping listener's multishot accept has ended: accepts what is still queued,
+    /// one accept at a time that does not wait (until `-EAGAIN`), for the stopping worker to
+    /// serve. A connection arriving on a socket that several rings accept on wakes one of their
+    /// accepts only (io_uring's accept waits are exclusive); when that was this one, cancelled
+    /// before it could accept, no other ring is woken for the connection, which would wait on
+    /// the queue until the next one arrives. The acceptor stays armed until the sweep ends.
+    private func sweepAccept(_ acceptor: Acceptor) {
+        acceptor.sweptAccepts += 1
+        let sqe = ring.nextSQE()
+        sqe.prepareAcceptWithoutWaiting(acceptor.fd)
+        sqe.setUserData(Self.userData(acceptor, .acceptor))
+        inFlight += 1
     }
 
     // MARK: - Stream receiving
