@@ -7,7 +7,8 @@
 //   GET  /users/:id     a route parameter
 //   GET  /static/…      the files of --static DIR, when given (StaticFiles)
 //
-//   swift run -c release Hello [--host 127.0.0.1] [--port 8080] [--workers N] [--access-log on|off]
+//   swift run -c release Hello [--host 127.0.0.1] [--port 8080] [--workers N] [--processes N]
+//                              [--access-log on|off]
 //                              [--admin-host 127.0.0.1] [--admin-port 9180] [--admin-token T]
 //                              [--spindle-KEY VALUE ...]
 //
@@ -19,6 +20,12 @@
 // (`SPINDLE_PORT=9000`), which take precedence over the defaults. The server runs as a
 // swift-service-lifecycle service: SIGTERM or SIGINT (Ctrl-C) shuts it down gracefully.
 //
+// With --processes N (N > 1, or SPINDLE_PROCESSES) the process becomes a supervisor of N worker
+// processes instead, each with its own worker threads (Docs/processes.md): a worker that dies
+// is restarted, SIGTERM/Ctrl-C stops them all gracefully, SIGHUP replaces them
+// (`kill -HUP <supervisor pid>`). The supervisor forks, which only a process with one thread
+// may do, so the command is synchronous and starts Swift concurrency only for the service.
+//
 // The admin listener serves GET /metrics (Prometheus text, Docs/observability.md) on
 // --admin-host:--admin-port (default 127.0.0.1:9180, or SPINDLE_ADMIN_PORT; 0 turns it off, as
 // the benchmarks do); a host other than loopback needs --admin-token (sent as a bearer token).
@@ -29,16 +36,19 @@ import Logging
 import ServiceLifecycle
 import Spindle
 import SpindleFibers
+import Synchronization
 
 struct Message: Encodable { let message: String }
 
 @main
-struct Hello: AsyncParsableCommand {
+struct Hello: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Spindle's example HTTP server.")
 
     @Option(help: "Address or host name to listen on (default 127.0.0.1; SPINDLE_HOST).") var host: String?
     @Option(help: "Port to listen on (default 8080, 0 picks one; SPINDLE_PORT).") var port: Int?
-    @Option(help: "Worker threads (default: one per usable CPU; SPINDLE_WORKERS).") var workers: Int?
+    @Option(help: "Worker threads (default: one per usable CPU; per process with --processes; SPINDLE_WORKERS).") var workers: Int?
+    @Option(help: "Worker processes under a supervisor (default 1: serve in this process; SPINDLE_PROCESSES).")
+    var processes: Int?
     @Option(help: "Request ids and a log line per request: on or off (default: SPINDLE_ACCESS_LOG, else on).")
     var accessLog: Switch = Switch(environment: "SPINDLE_ACCESS_LOG") ?? .on
     @Option(help: "Numeric address of the admin listener (GET /metrics).") var adminHost = "127.0.0.1"
@@ -50,7 +60,7 @@ struct Hello: AsyncParsableCommand {
     @Argument(parsing: .allUnrecognized, help: "Other settings, as --spindle-KEY VALUE (Docs/configuration.md).")
     var settings: [String] = []
 
-    func run() async throws {
+    func run() throws {
         let router = Router<Handler>()
         if accessLog == .on {
             router.add(middleware: RequestIDMiddleware()).add(middleware: AccessLogMiddleware())
@@ -78,6 +88,7 @@ struct Hello: AsyncParsableCommand {
         if let host { options["spindle.host"] = ConfigValue(.string(host), isSecret: false) }
         if let port { options["spindle.port"] = ConfigValue(.int(port), isSecret: false) }
         if let workers { options["spindle.workers"] = ConfigValue(.int(workers), isSecret: false) }
+        if let processes { options["spindle.processes"] = ConfigValue(.int(processes), isSecret: false) }
         let config = ConfigReader(providers: [
             InMemoryProvider(name: "options", values: options),
             CommandLineArgumentsProvider(arguments: ["Hello"] + settings),
@@ -89,11 +100,34 @@ struct Hello: AsyncParsableCommand {
         configuration.adminToken = adminToken
         let logger = Logger(label: "spindle")
         let server = Server(router: router, configuration: configuration, logger: logger)
+        if configuration.processes > 1 {
+            // The supervisor: this thread forks the worker processes and returns after SIGTERM.
+            print("Spindle Hello: starting \(configuration.processes) worker processes on \(configuration.host) port \(configuration.port) (Ctrl-C stops them gracefully, SIGHUP replaces them)")
+            try server.run()
+            return
+        }
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         print("Spindle Hello: starting on \(configuration.host) port \(configuration.port) (Ctrl-C stops gracefully)"
               + (adminPort == 0 ? "" : "; metrics on http://\(adminHost):\(adminPort)/metrics"))
-        try await group.run()
+        try runToCompletion(group)
     }
+
+    /// Runs `group` on Swift concurrency's threads and blocks this one until it has ended.
+    private func runToCompletion(_ group: ServiceGroup) throws {
+        let outcome = Outcome()
+        let ended = DispatchSemaphore(value: 0)
+        Task {
+            do { try await group.run() } catch { outcome.failure.withLock { $0 = error } }
+            ended.signal()
+        }
+        ended.wait()
+        if let error = outcome.failure.withLock({ $0 }) { throw error }
+    }
+}
+
+/// What the service group's task ended with, handed to the blocked command thread.
+final class Outcome: Sendable {
+    let failure = Mutex<(any Error)?>(nil)
 }
 
 /// `on` or `off`, from the command line or an environment variable.

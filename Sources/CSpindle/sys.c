@@ -9,6 +9,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <time.h>
 
 int spindle_eventfd(void) {
@@ -26,14 +28,30 @@ int spindle_wait_readable(int fd, int64_t timeout_ns) {
 #define MADV_GUARD_INSTALL 102
 #endif
 
+// A pidfd of this process for process_madvise, opened once per process. The process it was
+// opened in is kept with it: a child forked by the pre-fork supervisor inherits the parent's
+// descriptor, which names the parent, so the child opens its own (and closes its copy).
+#if defined(SYS_process_madvise)
+static pthread_mutex_t pidfd_lock = PTHREAD_MUTEX_INITIALIZER;
 static int self_pidfd = -1;
-static pthread_once_t pidfd_once = PTHREAD_ONCE_INIT;
+static pid_t self_pidfd_process = 0;
 
-static void open_self_pidfd(void) {
+static int current_self_pidfd(void) {
+    pid_t me = getpid();
+    pthread_mutex_lock(&pidfd_lock);
+    if (self_pidfd_process != me) {
+        if (self_pidfd >= 0) close(self_pidfd);
+        self_pidfd = -1;
 #ifdef SYS_pidfd_open
-    self_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        self_pidfd = (int)syscall(SYS_pidfd_open, me, 0);
 #endif
+        self_pidfd_process = me;
+    }
+    int fd = self_pidfd;
+    pthread_mutex_unlock(&pidfd_lock);
+    return fd;
 }
+#endif
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -42,8 +60,8 @@ static void open_self_pidfd(void) {
 // `advice` for `count` ranges of `length` bytes spaced `stride` apart, 1024 ranges per call.
 static int advise_strided(void *base, size_t stride, size_t length, size_t count, int advice) {
 #if defined(SYS_process_madvise)
-    pthread_once(&pidfd_once, open_self_pidfd);
-    if (self_pidfd < 0) return ENOSYS;
+    int pidfd = current_self_pidfd();
+    if (pidfd < 0) return ENOSYS;
     enum { batch = 1024 };
     struct iovec ranges[batch];
     size_t done = 0;
@@ -53,7 +71,7 @@ static int advise_strided(void *base, size_t stride, size_t length, size_t count
             ranges[i].iov_base = (char *)base + (done + i) * stride;
             ranges[i].iov_len = length;
         }
-        long r = syscall(SYS_process_madvise, self_pidfd, ranges, n, advice, 0);
+        long r = syscall(SYS_process_madvise, pidfd, ranges, n, advice, 0);
         if (r < 0) {
             if (errno == EINTR) continue;
             return errno;
@@ -74,4 +92,23 @@ int spindle_guard_install_strided(void *base, size_t stride, size_t length, size
 
 int spindle_populate_strided(void *base, size_t stride, size_t length, size_t count) {
     return advise_strided(base, stride, length, count, MADV_POPULATE_WRITE);
+}
+
+int spindle_set_parent_death_signal(int signal) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
+}
+
+int spindle_signalfd(const sigset_t *signals) {
+    return signalfd(-1, signals, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int spindle_read_signal(int fd) {
+    struct signalfd_siginfo info;
+    for (;;) {
+        ssize_t n = read(fd, &info, sizeof info);
+        if (n == (ssize_t)sizeof info) return (int)info.ssi_signo;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return n < 0 ? -errno : -EIO;
+    }
 }

@@ -27,7 +27,12 @@ extension Server: Service {
     /// resumes it. Installs no signal handling (the group's `gracefulShutdownSignals` do that).
     /// From synchronous code, the blocking `run(handleSignals:)` is the one `try run()` calls.
     /// Cost: one thread besides the workers (it waits for them, then ends).
+    ///
+    /// It always serves in this process: a process running Swift concurrency has threads, and
+    /// only a process with one thread may fork, so `configuration.processes` is for the blocking
+    /// `run(handleSignals:)` (a warning is logged when it is above 1).
     public func run() async throws {
+        warnIfProcessesIgnored("Server.run() async (the Service path)")
         let (address, serve) = try prepare(handleSignals: false)
         logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers (as a service)")
         try await withTaskCancellationHandler {

@@ -10,6 +10,8 @@ import Glibc
 
 /// An HTTP/1.1 server: per-core workers, each with its own `SO_REUSEPORT` listener, I/O backend
 /// (io_uring, or epoll where io_uring is denied) and scheduler; a fiber per request running a plain synchronous handler.
+/// With `ServerConfiguration.processes` > 1, `run()` serves from worker processes under a
+/// pre-fork supervisor (Docs/processes.md).
 ///
 ///     let router = Router<Handler>()
 ///     router.on(.get, "/plaintext") { _, _ in .text("Hello, World!") }
@@ -17,9 +19,9 @@ import Glibc
 public final class Server: Sendable {
     /// The configuration it runs with.
     public let configuration: ServerConfiguration
-    private let router: Router<Handler>
+    let router: Router<Handler>
     let runtime: Runtime
-    private let listeners: Mutex<[UnsafeSendableBox<TCPListener>]> = Mutex([])
+    let listeners: Mutex<[UnsafeSendableBox<TCPListener>]> = Mutex([])
     let logger: Logger
     /// Ends the grace period early (the `Service` path's cancellation).
     let forcedStop = ForcedStop()
@@ -43,14 +45,15 @@ public final class Server: Sendable {
     /// The I/O backend the workers run on and why (nil until they have started).
     public var backendChoice: IOBackendChoice? { runtime.backendChoice }
 
-    /// Binds the listeners (one per worker, `SO_REUSEPORT`), resolving a host name first (the
-    /// others bind the address the first one got). Throws `HostResolutionError` when the host
-    /// resolves to nothing, an `IOError` when the address is taken.
-    private func bind() throws {
+    /// Binds the listeners (`count`, by default one per worker, `SO_REUSEPORT`), resolving a
+    /// host name first (the others bind the address the first one got). Throws
+    /// `HostResolutionError` when the host resolves to nothing, an `IOError` when the address is
+    /// taken.
+    func bind(count: Int? = nil) throws {
         let first = try TCPListener(host: configuration.host, port: configuration.port,
                                     sendBufferSize: configuration.socketSendBufferSize)
         var all = [UnsafeSendableBox(first)]
-        for _ in 1..<runtime.configuration.workers {
+        for _ in 1..<max(1, count ?? runtime.configuration.workers) {
             all.append(UnsafeSendableBox(try TCPListener(address: first.address, sendBufferSize: configuration.socketSendBufferSize)))
         }
         listeners.withLock { $0 = all }
@@ -68,7 +71,15 @@ public final class Server: Sendable {
     /// calls this one; from asynchronous code `try await run()` calls the `Service` one and
     /// `try run(handleSignals:)`, with the argument written out, this one (which blocks a
     /// thread of the cooperative pool: give it a thread of its own).
+    ///
+    /// With `configuration.processes` > 1 the calling thread becomes the pre-fork supervisor
+    /// instead (see Docs/processes.md): it must be the process's only thread; it binds, forks the
+    /// worker processes (which serve, and never return from here), and returns once SIGTERM or
+    /// SIGINT has stopped them all; it throws `SupervisorError` when they crash-loop at start.
+    /// The supervisor always takes SIGTERM, SIGINT and SIGHUP (`handleSignals` is not used).
     public func run(handleSignals: Bool = true) throws {
+        misusePrecondition(configuration.processes >= 1, "ServerConfiguration.processes must be at least 1 (it is \(configuration.processes))")
+        if configuration.processes > 1 { return try runSupervisor() }
         let (address, serve) = try prepare(handleSignals: handleSignals)
         logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers")
         defer { admin.stopAndWait() }
@@ -80,7 +91,11 @@ public final class Server: Sendable {
     /// SIGTERM/SIGINT stop it too (see `run`): they are blocked in the calling thread and in
     /// every thread started after it, and a watcher thread takes them; threads started before
     /// the call keep the default action (end the process), so call it before starting others.
+    ///
+    /// It always serves in this process: `configuration.processes` is for `run()` (a warning is
+    /// logged when it is above 1, e.g. from `SPINDLE_PROCESSES`).
     public func start(handleSignals: Bool = false) throws -> SocketAddress {
+        warnIfProcessesIgnored("Server.start()")
         let (address, serve) = try prepare(handleSignals: handleSignals)
         let logger = self.logger
         let thread = try OSThread.start(name: "spindle-server") { [runtime, admin] in
@@ -95,21 +110,26 @@ public final class Server: Sendable {
         return address
     }
 
-    /// What `run` and `start` share: freezes the router, binds the listeners, starts the signal
-    /// watcher when asked, and returns the listening address and what each worker runs (its
-    /// accept loop on its own listener).
-    func prepare(handleSignals: Bool) throws -> (SocketAddress, @Sendable (Runtime.Worker) throws -> Void) {
+    /// What `run`, `start` and a worker process share: freezes the router, binds the listeners
+    /// (unless `alreadyBound`: a worker process inherits them), starts the signal watcher when
+    /// asked and the admin listener (unless `withAdmin` is false), and returns the listening
+    /// address and what each worker runs (its accept loop on its own listener, after calling
+    /// `onAccepting`).
+    func prepare(handleSignals: Bool, alreadyBound: Bool = false, withAdmin: Bool = true,
+                 onAccepting: (@Sendable () -> Void)? = nil) throws -> (SocketAddress, @Sendable (Runtime.Worker) throws -> Void) {
         router.freeze()
         router.prepareResponder()
         let softLimitBefore = DescriptorLimit.current
         let descriptorLimit = DescriptorLimit.raiseToHardLimit()
         let workers = runtime.configuration.workers
         let connectionCap = configuration.connectionCapPerWorker(workers: workers, descriptorLimit: descriptorLimit)
-        try bind()
+        if !alreadyBound { try bind() }
         if handleSignals { SignalWatcher.start { [self] in stop() } }
         let all = listeners.withLock { $0 }
         do {
-            try admin.start(configuration: configuration, metrics: metrics, backend: { [runtime] in runtime.backendChoice }, logger: logger)
+            if withAdmin {
+                try admin.start(configuration: configuration, metrics: metrics, backend: { [runtime] in runtime.backendChoice }, logger: logger)
+            }
         } catch {
             for listener in all { listener.value.close() }
             throw error
@@ -127,6 +147,7 @@ public final class Server: Sendable {
             }
             let state = ServerWorker(index: worker.index, configuration: configuration, connectionCap: connectionCap,
                                      router: router, logger: logger, forcedStop: forcedStop, metrics: metrics)
+            onAccepting?()
             try state.acceptLoop(listener: all[worker.index].value)
         })
     }
@@ -142,7 +163,9 @@ public final class Server: Sendable {
         }?.join()
     }
 
-    /// Stops gracefully (see `run`), the admin listener too. Safe from any thread, including handlers.
+    /// Stops gracefully (see `run`), the admin listener too. Safe from any thread, including
+    /// handlers. In a worker process under the supervisor it ends that process only (the
+    /// supervisor starts another); SIGTERM to the supervisor stops them all.
     public func stop() {
         runtime.stop()
         admin.stop()

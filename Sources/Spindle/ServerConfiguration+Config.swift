@@ -54,10 +54,17 @@ extension ServerConfiguration {
         if let value = try settings.integer("adminPort", in: 0...65535) { adminPort = value }
         if let value = try settings.host("adminHost") { adminHost = value }
         if let value = try settings.text("adminToken") { adminToken = value }
+        if let value = try settings.integer("processes", in: 1...Self.mostProcesses) { processes = value }
+        if let value = try settings.integer("supervision.crashLoopLimit", in: 1...Int.max) { supervision.crashLoopLimit = value }
+        if let value = try settings.duration("supervision.crashLoopWindow") { supervision.crashLoopWindow = value }
+        if let value = try settings.duration("supervision.maximumRestartDelay") { supervision.maximumRestartDelay = value }
+        if let value = try settings.duration("supervision.stopMargin") { supervision.stopMargin = value }
     }
 
     /// The most workers a configuration may ask for (each is a thread with its own ring).
     static let mostWorkers = 4096
+    /// The most worker processes a configuration may ask for.
+    static let mostProcesses = 1024
     /// The most request buffers a configuration may preallocate per worker.
     static let mostPreallocatedRequests = 1 << 16
     /// The largest request-target, field section or chunk line a configuration may allow:

@@ -74,9 +74,16 @@ public struct ServerConfiguration: Sendable {
     /// nil: none). Required when `adminHost` is not a loopback address: the server refuses to
     /// start without one.
     public var adminToken: String?
+    /// Worker processes (default 1: the process that calls `run()` serves; `SPINDLE_PROCESSES`).
+    /// More than 1 makes the blocking `run()` a pre-fork supervisor: it binds the listeners,
+    /// forks this many processes of `workers` worker threads each, restarts those that die, and
+    /// stops or replaces them on SIGTERM/SIGINT or SIGHUP. See Docs/processes.md.
+    public var processes: Int
+    /// How the supervisor restarts worker processes and when it gives up (`processes` > 1).
+    public var supervision: SupervisorConfiguration
 
     /// The defaults, with environment overrides: `SPINDLE_HTTP_*` (see `HTTPLimits.fromEnvironment`)
-    /// `SPINDLE_MAX_CONNECTIONS` and `SPINDLE_METRICS`; `SPINDLE_WORKERS` and `SPINDLE_PIN_WORKERS` are read by the
+    /// `SPINDLE_MAX_CONNECTIONS`, `SPINDLE_METRICS` and `SPINDLE_PROCESSES`; `SPINDLE_WORKERS` and `SPINDLE_PIN_WORKERS` are read by the
     /// runtime when `workers`/`pinWorkers` are nil. A malformed value stops the process naming the
     /// variable (`ServerConfiguration(config:)` throws instead). Cost: a few `getenv` calls.
     public init(host: String = "127.0.0.1", port: Int = 8080) {
@@ -84,6 +91,7 @@ public struct ServerConfiguration: Sendable {
         self.limits = .fromEnvironment
         self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS")
         self.collectsRequestMetrics = Environment.flag("SPINDLE_METRICS") ?? true
+        self.processes = Environment.integer("SPINDLE_PROCESSES") ?? 1
     }
 
     /// The defaults alone, reading no environment variable.
@@ -109,6 +117,8 @@ public struct ServerConfiguration: Sendable {
         self.adminPort = nil
         self.adminHost = "127.0.0.1"
         self.adminToken = nil
+        self.processes = 1
+        self.supervision = SupervisorConfiguration()
     }
 }
 

@@ -1,6 +1,7 @@
 // Every raw libc call and C crossing of SpindleIO outside the io_uring ring (Uring/Ring.swift,
 // Uring/BufferRing.swift): sockets, host name resolution, descriptor limits, threads and CPUs,
-// the thread-local I/O slot. Each socket call each captures errno into an `IOError`, retries EINTR,
+// the thread-local I/O slot, and the C shims of the process calls (Syscalls+Processes.swift has
+// the plain ones). Each socket call each captures errno into an `IOError`, retries EINTR,
 // and treats EBADF/EFAULT (which only a bug can cause) as fatal.
 #if canImport(Glibc)
 import Glibc
@@ -204,5 +205,29 @@ enum HostNameLookup {
             if !addresses.contains(where: { $0.description == address.description }) { addresses.append(address) }
         }
         return .success(addresses)
+    }
+}
+
+/// The process calls Swift's Glibc module does not import (signalfd, prctl), for
+/// Syscalls+Processes.swift.
+enum ProcessShims {
+    /// A close-on-exec, non-blocking signalfd reading `signals` (which must be blocked).
+    static func signalDescriptor(for signals: sigset_t) throws(IOError) -> Int32 {
+        var set = signals
+        let fd = spindle_signalfd(&set)
+        if fd < 0 { throw IOError("signalfd", errno: errno) }
+        return fd
+    }
+
+    /// One pending signal from a signalfd: its number, or nil when none is pending.
+    static func readSignal(_ fd: Int32) throws(IOError) -> Int32? {
+        let result = spindle_read_signal(fd)
+        if result < 0 { throw IOError("read(signalfd)", errno: -result) }
+        return result == 0 ? nil : result
+    }
+
+    /// Asks for `signal` when the parent process (the thread that forked this one) ends.
+    static func setParentDeathSignal(_ signal: Int32) throws(IOError) {
+        if spindle_set_parent_death_signal(signal) != 0 { throw IOError("prctl(PR_SET_PDEATHSIG)", errno: errno) }
     }
 }

@@ -1,9 +1,11 @@
-// System calls Swift's Glibc module does not import (eventfd, ppoll need _GNU_SOURCE headers).
+// System calls Swift's Glibc module does not import (eventfd, ppoll and signalfd need
+// _GNU_SOURCE headers; prctl is variadic).
 #ifndef SPINDLE_SYS_H
 #define SPINDLE_SYS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); returns the fd or -1 with errno set.
 int spindle_eventfd(void);
@@ -22,5 +24,16 @@ int spindle_guard_install_strided(void *base, size_t stride, size_t length, size
 /// from `base`, batched like `spindle_guard_install_strided`: the page faults of a prefault
 /// without taking them one by one. Returns 0, or an errno (the caller then touches the pages).
 int spindle_populate_strided(void *base, size_t stride, size_t length, size_t count);
+
+/// prctl(PR_SET_PDEATHSIG, signal): the calling thread's process receives `signal` when the
+/// thread that forked it ends. Returns 0, or -1 with errno set.
+int spindle_set_parent_death_signal(int signal);
+
+/// signalfd(-1, signals, SFD_CLOEXEC | SFD_NONBLOCK): a descriptor that reads the blocked
+/// `signals` as they arrive. Returns the fd, or -1 with errno set.
+int spindle_signalfd(const sigset_t *signals);
+
+/// Takes one pending signal from a signalfd: its number, 0 when none is pending, or -errno.
+int spindle_read_signal(int fd);
 
 #endif
