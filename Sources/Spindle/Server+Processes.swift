@@ -70,6 +70,7 @@ extension Server {
         let others = listeners.withLock { all in
             let others = all.indices.filter { !range.contains($0) }.map { all[$0] }
             all = Array(all[range])
+            for listener in all { listener.value.sharesAcceptQueue = true }  // with the slot's next worker
             return others
         }
         for listener in others { listener.value.close() }

@@ -16,13 +16,15 @@ package final class Acceptor {
     @exclusivity(unchecked) package var isArmed = false {
         didSet { if oldValue && !isArmed && isStopping { waiters.wakeAll(.ready) } }
     }
-    /// Backend-private state (the epoll backend keeps its registration here).
+    /// Backend-private state (io_uring keeps its `UringAcceptState` here).
     @exclusivity(unchecked) package var backendState: AnyObject? = nil
     @exclusivity(unchecked) package private(set) var isClosed = false
     /// `stop()` was called: not armed again; what the backend still delivers is kept.
     @exclusivity(unchecked) package private(set) var isStopping = false
-    /// Accepts the backend made after `stop()` to empty the queue (io_uring's sweep).
-    @exclusivity(unchecked) package var sweptAccepts = 0
+    /// Other processes accept on this listening socket too (the pre-fork supervisor's worker
+    /// processes): the io_uring backend then waits for connections in a way that never spends
+    /// another process's wake-up (see UringBackend+Accepting.swift).
+    @exclusivity(unchecked) package var sharesQueue = false
     @exclusivity(unchecked) private(set) unowned(unsafe) var backend: (any IOBackend)? = nil
     @exclusivity(unchecked) private var owner: ObjectIdentifier? = nil
 

@@ -132,6 +132,16 @@ public final class TCPListener: @unchecked Sendable {
         }
     }
 
+    /// Whether other processes accept on this listening socket too (inherited across `fork`, as
+    /// the pre-fork supervisor's worker processes do). On io_uring such a listener waits with a
+    /// poll and drains the queue with accepts that do not wait, instead of a multishot accept
+    /// whose exclusive wait could spend the wake-up another process needs. Set before the first
+    /// `accept()`.
+    package var sharesAcceptQueue: Bool {
+        get { acceptor.sharesQueue }
+        set { acceptor.sharesQueue = newValue }
+    }
+
     /// Accept errors skipped or waited out so far (see `accept`). Worker thread.
     public private(set) var transientErrors = 0
     /// Called (on the worker, in the accepting fiber) with each resource error `accept` waits

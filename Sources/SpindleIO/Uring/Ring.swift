@@ -217,8 +217,16 @@ extension UnsafeMutablePointer where Pointee == io_uring_sqe {
     /// (`IORING_ACCEPT_DONTWAIT`, Linux 6.10; older kernels complete it with `-EINVAL`).
     @inline(__always) func prepareAcceptWithoutWaiting(_ fd: Int32) {
         io_uring_prep_accept(self, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-        self.pointee.ioprio |= 1 << 1  // IORING_ACCEPT_DONTWAIT (newer than the liburing headers)
+        self.pointee.ioprio |= Self.acceptDontWait
     }
+    /// A multishot accept that takes every queued connection and then ends with `-EAGAIN`
+    /// instead of waiting for more (`IORING_ACCEPT_DONTWAIT`, as above).
+    @inline(__always) func prepareMultishotAcceptWithoutWaiting(_ fd: Int32) {
+        io_uring_prep_multishot_accept(self, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        self.pointee.ioprio |= Self.acceptDontWait
+    }
+    /// `IORING_ACCEPT_DONTWAIT` (the kernel ABI; newer than the liburing headers).
+    private static var acceptDontWait: UInt16 { 1 << 1 }
     @inline(__always) func preparePollMultishot(_ fd: Int32, events: UInt32) {
         io_uring_prep_poll_multishot(self, fd, events)
     }

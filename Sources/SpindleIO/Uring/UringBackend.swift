@@ -21,9 +21,10 @@ import Glibc
 //
 // `user_data` encoding, in one place (`Tag`): a pointer to the `Completion` on the waiting
 // fiber's stack (8-aligned, low bits 0); `0` for CQEs nobody reads (cancel requests); `1` for
-// the scheduler's eventfd poll; the address of an `Acceptor`, `StreamReceiver` or `AsyncSend`
-// (16-aligned objects) with its tag in the low bits. A CQE therefore resumes at most the one
-// fiber that waits for it, and `Scheduler.unpark` refuses any fiber that is not parked.
+// the scheduler's eventfd poll; the address of an `Acceptor` (its accept, or its poll),
+// `StreamReceiver` or `AsyncSend` (16-aligned objects) with its tag in the low bits. A CQE
+// therefore resumes at most the one fiber that waits for it, and `Scheduler.unpark` refuses any
+// fiber that is not parked.
 
 /// The state of one in-flight operation, on the stack of the fiber waiting for it.
 struct Completion {
@@ -40,7 +41,7 @@ struct Completion {
 package final class UringBackend: IOBackend {
     /// The low bits of `user_data`.
     enum Tag: UInt64 {
-        case waker = 1, acceptor = 2, receiver = 3, send = 4
+        case waker = 1, acceptor = 2, receiver = 3, send = 4, acceptorPoll = 5
         static let mask: UInt64 = 7
     }
 
@@ -51,6 +52,9 @@ package final class UringBackend: IOBackend {
     let buffers: BufferRing
     /// Operations whose CQE has not arrived yet (including armed multishots).
     @exclusivity(unchecked) var inFlight = 0
+    /// False once an accept that does not wait (`IORING_ACCEPT_DONTWAIT`, Linux 6.10) has been
+    /// refused with `-EINVAL`: shared listeners then accept with a multishot accept too.
+    @exclusivity(unchecked) var acceptsWithoutWaiting = true
     /// Receives that found the provided buffers exhausted (`-ENOBUFS`) and were re-armed.
     @exclusivity(unchecked) package private(set) var receiveBufferExhaustions = 0
     @exclusivity(unchecked) private var wakerArmed = false
@@ -134,7 +138,12 @@ package final class UringBackend: IOBackend {
         case .acceptor:
             if ended { inFlight -= 1 }
             Unmanaged<Acceptor>.fromOpaque(object!)._withUnsafeGuaranteedRef {
-                acceptorCompleted($0, result: result, ended: ended)
+                acceptCompleted($0, result: result, ended: ended)
+            }
+        case .acceptorPoll:
+            if ended { inFlight -= 1 }
+            Unmanaged<Acceptor>.fromOpaque(object!)._withUnsafeGuaranteedRef {
+                acceptPollCompleted($0, result: result, ended: ended)
             }
         case .waker:
             scheduler.waker.drain()
@@ -154,7 +163,7 @@ package final class UringBackend: IOBackend {
     }
 
     @inline(__always)
-    private static func userData(_ object: AnyObject, _ tag: Tag) -> UInt64 {
+    static func userData(_ object: AnyObject, _ tag: Tag) -> UInt64 {
         UInt64(UInt(bitPattern: Unmanaged.passUnretained(object).toOpaque())) | tag.rawValue
     }
 
@@ -163,59 +172,10 @@ package final class UringBackend: IOBackend {
     /// is safe because SQEs are issued in queue order: a cancel queued while the target was
     /// alive is issued before any operation of an object allocated after the target's last CQE
     /// freed it (at worst it finds nothing and completes with `-ENOENT`, unread).
-    private func cancel(userData: UInt64) {
+    func cancel(userData: UInt64) {
         let sqe = ring.nextSQE()
         sqe.prepareCancel(userData: userData)
         sqe.setUserData(0)
-    }
-
-    // MARK: - Accepting
-
-    package func startAccepting(_ acceptor: Acceptor) {
-        guard !acceptor.isArmed else { return }
-        let sqe = ring.nextSQE()
-        sqe.prepareMultishotAccept(acceptor.fd)
-        sqe.setUserData(Self.userData(acceptor, .acceptor))
-        inFlight += 1
-        acceptor.isArmed = true
-        slot.acceptors[ObjectIdentifier(acceptor)] = acceptor  // keeps it alive until its last CQE
-    }
-
-    package func stopAccepting(_ acceptor: Acceptor) {
-        guard acceptor.isArmed else { return }
-        let sqe = ring.nextSQE()
-        sqe.prepareCancel(descriptor: acceptor.fd)
-        sqe.setUserData(0)
-        ring.submit()  // before the caller closes the descriptor
-    }
-
-    private func acceptorCompleted(_ acceptor: Acceptor, result: Int32, ended: Bool) {
-        let sweeping = acceptor.isStopping && !acceptor.isClosed
-        if result != -Int32(ECANCELED) && !(sweeping && result < 0) { acceptor.deliver(result) }
-        guard ended else { return }
-        if sweeping && (result >= 0 || result == -Int32(ECANCELED)) && acceptor.sweptAccepts < Self.acceptSweepLimit {
-            sweepAccept(acceptor)
-            return
-        }
-        acceptor.isArmed = false
-        slot.acceptors[ObjectIdentifier(acceptor)] = nil  // may free it: last
-    }
-
-    /// The most connections a stopping listener's sweep (below) accepts.
-    static let acceptSweepLimit = 256
-
-    /// After a stopping listener's multishot accept has ended: accepts what is still queued,
-    /// one accept at a time that does not wait (until `-EAGAIN`), for the stopping worker to
-    /// serve. A connection arriving on a socket that several rings accept on wakes one of their
-    /// accepts only (io_uring's accept waits are exclusive); when that was this one, cancelled
-    /// before it could accept, no other ring is woken for the connection, which would wait on
-    /// the queue until the next one arrives. The acceptor stays armed until the sweep ends.
-    private func sweepAccept(_ acceptor: Acceptor) {
-        acceptor.sweptAccepts += 1
-        let sqe = ring.nextSQE()
-        sqe.prepareAcceptWithoutWaiting(acceptor.fd)
-        sqe.setUserData(Self.userData(acceptor, .acceptor))
-        inFlight += 1
     }
 
     // MARK: - Stream receiving
