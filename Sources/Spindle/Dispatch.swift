@@ -46,25 +46,30 @@ extension Router where Handler == Responder {
     /// starts, after `freeze()`.
     package func prepareResponder() {
         guard chainedResponder == nil, !globalMiddleware.isEmpty else { return }
-        chainedResponder = chain(globalMiddleware, around: { [self] request, context in dispatch(request, context) })
+        chainedResponder = chain(globalMiddleware, around: { [self] request, context in
+            var context = context
+            return dispatch(request, &context)
+        })
     }
 
     /// The response to `request`: through the global middleware when there is any, else
     /// straight to `dispatch`. Runs the handler in the calling fiber; never throws.
+    /// `context` is the request's, built by the caller; without global middleware it is routed
+    /// in place (no copy of it per request).
     @inline(__always)
-    func respond(_ request: Request, _ context: Context) -> Response {
+    func respond(_ request: Request, _ context: inout Context) -> Response {
         if let chainedResponder {
             do { return try chainedResponder(request, context) } catch {
                 return ErrorResponses.response(for: error, request: request, context: context)  // (the chain answers its errors)
             }
         }
-        return dispatch(request, context)
+        return dispatch(request, &context)
     }
 
     /// Routes `request` and runs the route's handler: its response, or the response for what it
     /// threw (`ErrorResponses`); `404` without a route, `405` (with `Allow`) without one for the
     /// method; a request whose body is over the limit gets `413` without reaching a handler.
-    func dispatch(_ request: Request, _ context: Context) -> Response {
+    func dispatch(_ request: Request, _ context: inout Context) -> Response {
         if let failure = request.bodyFailure {
             return .text(failure.message + "\n", status: failure.status)
         }
@@ -77,7 +82,6 @@ extension Router where Handler == Responder {
         }
         switch match {
         case .found(let handler, let parameters):
-            var context = context
             context.parameters = parameters
             do {
                 return try handler(request, context)

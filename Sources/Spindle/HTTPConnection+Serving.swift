@@ -175,8 +175,8 @@ extension HTTPConnection {
         defer { worker.arenas.giveBack(arena) }
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
-        let context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
-        var response = worker.router.respond(Request(head: head, source: .connection(.passUnretained(self))), context)
+        var context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
+        var response = worker.router.respond(Request(head: head, source: .connection(.passUnretained(self))), &context)
         guard case .serving = state else {  // closed under the handler: nobody to answer
             worker.metrics.requestsCancelled &+= 1
             countBodyFailure()

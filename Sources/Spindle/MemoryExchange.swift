@@ -49,8 +49,8 @@ package final class MemoryExchange {
             writer.writeError(HTTPParseError(.headerSectionTooLarge), into: &output)  // never completed: what a connection gives a head that cannot end
         case .complete(let head, let consumed):
             decodeBody(head, from: consumed)
-            let context = Context(requestID: requestID, serverLogger: logger, arena: RequestArena())
-            let response = router.respond(Request(head: head, source: .memory(.passUnretained(self))), context)
+            var context = Context(requestID: requestID, serverLogger: logger, arena: RequestArena())
+            let response = router.respond(Request(head: head, source: .memory(.passUnretained(self))), &context)
             let bodyBytes = write(response, for: head, writer: &writer, into: &output)
             response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
