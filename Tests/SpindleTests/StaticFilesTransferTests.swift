@@ -60,8 +60,13 @@ final class StaticFilesTransferTests: ServerTestCase {
             XCTAssertTrue(response.head.lowercased().contains("content-length: \(size)"), response.head)
             XCTAssertEqual(response.bodyBytes, size)
             XCTAssertFalse(response.sawNonZeroByte, "a sparse file reads as zeros")
-            XCTAssertLessThan(peak - before, 32 << 20,
-                              "resident memory grew by \(formatBytes(peak - before)) while sending 1 GiB")
+            // Under AddressSanitizer freed memory sits in its quarantine (256 MiB by default), so
+            // RSS says nothing about what the transfer holds: the bound is checked without it, as
+            // the other RSS checks are (Makefile, test-asan).
+            if !AddressSanitizer.isActive {
+                XCTAssertLessThan(peak - before, 32 << 20,
+                                  "resident memory grew by \(formatBytes(peak - before)) while sending 1 GiB")
+            }
         }
     }
 

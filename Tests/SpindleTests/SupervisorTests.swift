@@ -168,7 +168,15 @@ final class SupervisorTests: ServerTestCase {
             let answeredBefore = loop.current.answeredBy
             try loop.waitForMoreSuccesses(100, timeout: .seconds(10))
             let answeredSince = loop.current.answeredBy.filter { $0.value != answeredBefore[$0.key] }
-            XCTAssertTrue(Set(answeredSince.keys).isSubset(of: new), "answered after reload \(reload) by \(answeredSince), new workers \(new)")
+            // A response read just before the snapshot may be counted just after it (the loop's
+            // threads record after reading; under ASan that gap is wide): at most one per client
+            // thread from the generation that has already ended (checked above). Every other
+            // answer comes from the new workers.
+            let stragglers = answeredSince.filter { !new.contains($0.key) }
+            XCTAssertTrue(Set(stragglers.keys).isSubset(of: generations[generations.count - 2]),
+                          "answered after reload \(reload) by \(answeredSince), new workers \(new)")
+            XCTAssertLessThanOrEqual(stragglers.reduce(0) { $0 + $1.value - (answeredBefore[$1.key] ?? 0) }, 3,
+                                     "answered after reload \(reload) by \(answeredSince), new workers \(new)")
         }
         let results = try loop.stop()
         XCTAssertEqual(results.failures, [], "\(results.failures.count) requests failed across the reloads")
