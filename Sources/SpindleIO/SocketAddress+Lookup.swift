@@ -34,7 +34,7 @@ extension SocketAddress {
         guard !name.utf8.contains(0) else { throw HostLookupError(host: host, reason: "the host contains a NUL byte") }
         let plain = String(name)
         if let numeric = try? SocketAddress(host: plain, port: port) { return [numeric] }
-        let outcome = try Fiber.offload(pool: pool) { HostNameLookup.connectAddresses(host: plain, port: port) }
+        let outcome = try Fiber.offload(pool: pool) { AddressLookup.connectAddresses(host: plain, port: port) }
         switch outcome {
         case .success(let addresses) where !addresses.isEmpty:
             return addresses

@@ -63,23 +63,35 @@ enum Socket {
     }
 }
 
-/// Host name resolution for listening: `getaddrinfo` (which may read /etc/hosts and ask DNS).
+/// Host name resolution: `getaddrinfo`, which may read /etc/hosts and ask DNS, so it blocks
+/// the calling thread (numeric hosts: no lookup). Listeners call it directly at bind time;
+/// `SocketAddress.lookUp` runs it on the offload pool for connecting.
 enum AddressLookup {
     /// Why a host did not resolve: the `EAI_*` code and its text (`gai_strerror`, or the errno's
-    /// text for `EAI_SYSTEM`).
-    struct Failure: Error {
+    /// name and text for `EAI_SYSTEM`).
+    struct Failure: Error, Sendable {
         let code: Int32
         let message: String
     }
 
-    /// The TCP addresses `host` resolves to for a listening socket on `port`, in getaddrinfo's
-    /// order (RFC 6724: the preferred first), IPv4 and IPv6 only, without duplicates.
-    /// Blocks the calling thread while the name service answers (numeric hosts: no lookup).
+    /// The TCP addresses `host` resolves to for a listening socket on `port`.
     static func listeningAddresses(host: String, port: Int) -> Result<[SocketAddress], Failure> {
+        addresses(host: host, port: port, flags: AI_PASSIVE | AI_NUMERICSERV)
+    }
+
+    /// The TCP addresses `host` resolves to for connecting to `port` (only the families this
+    /// machine has addresses of: `AI_ADDRCONFIG`).
+    static func connectAddresses(host: String, port: Int) -> Result<[SocketAddress], Failure> {
+        addresses(host: host, port: port, flags: AI_NUMERICSERV | AI_ADDRCONFIG)
+    }
+
+    /// The TCP addresses `host` resolves to with `flags`, in getaddrinfo's order (RFC 6724: the
+    /// preferred first), IPv4 and IPv6 only, without duplicates. Blocks.
+    private static func addresses(host: String, port: Int, flags: Int32) -> Result<[SocketAddress], Failure> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_flags = flags
         var list: UnsafeMutablePointer<addrinfo>? = nil
         let rc = getaddrinfo(host, String(port), &hints, &list)
         guard rc == 0 else {
@@ -162,50 +174,6 @@ enum CPUs {
     /// Pins the calling thread to `cpu`; 0 or an errno.
     @discardableResult
     static func pinCurrentThread(to cpu: Int32) -> Int32 { spindle_pin_thread_to_cpu(cpu) }
-}
-
-/// Host name resolution for connecting: `getaddrinfo`, which may read /etc/hosts and ask DNS,
-/// so it blocks the calling thread (`SocketAddress.lookUp` runs it on the offload pool).
-enum HostNameLookup {
-    /// Why a name did not resolve: the `EAI_*` code and its text (`gai_strerror`, or the errno's
-    /// name and text for `EAI_SYSTEM`).
-    struct Failure: Error, Sendable {
-        let code: Int32
-        let message: String
-    }
-
-    /// The TCP addresses `host` resolves to for connecting to `port`, in getaddrinfo's order
-    /// (RFC 6724: the preferred first), IPv4 and IPv6 only, without duplicates. Blocks.
-    static func connectAddresses(host: String, port: Int) -> Result<[SocketAddress], Failure> {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG
-        var list: UnsafeMutablePointer<addrinfo>? = nil
-        let rc = getaddrinfo(host, String(port), &hints, &list)
-        guard rc == 0 else {
-            let e = errno
-            let message = rc == EAI_SYSTEM ? "\(Errno.name(e)) (\(String(cString: strerror(e))))" : String(cString: gai_strerror(rc))
-            return .failure(Failure(code: rc, message: message))
-        }
-        defer { freeaddrinfo(list) }
-        var addresses: [SocketAddress] = []
-        var cursor = list
-        while let entry = cursor {
-            cursor = entry.pointee.ai_next
-            let family = entry.pointee.ai_family
-            let length = Int(entry.pointee.ai_addrlen)
-            guard family == AF_INET || family == AF_INET6, let source = entry.pointee.ai_addr,
-                  length > 0, length <= MemoryLayout<sockaddr_storage>.size else { continue }
-            var storage = sockaddr_storage()
-            withUnsafeMutableBytes(of: &storage) { target in
-                target.copyMemory(from: UnsafeRawBufferPointer(start: UnsafeRawPointer(source), count: length))
-            }
-            let address = SocketAddress(storage: storage)
-            if !addresses.contains(where: { $0.description == address.description }) { addresses.append(address) }
-        }
-        return .success(addresses)
-    }
 }
 
 /// The process calls Swift's Glibc module does not import (signalfd, prctl), for
