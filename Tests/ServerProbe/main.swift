@@ -263,6 +263,29 @@ func openDescriptorCount() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
 }
 
+/// What each open descriptor is ("7:anon_inode:[io_uring]"), for naming a leaked one.
+func openDescriptors() -> Set<String> {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return Set(names.map { name in
+        "\(name):" + ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + name)) ?? "?")
+    })
+}
+
+/// The descriptor count after the server stopped, waiting up to 3 s for it to fall to
+/// `before` (threads that are ending close their rings and eventfds last; a slow machine or a
+/// sanitizer stretches that), and the descriptors still open that were not open `before`.
+func descriptorsAfterStop(before: Int, openBefore: Set<String>) -> (count: Int, extra: String) {
+    var count = openDescriptorCount()
+    var waited = 0
+    while count > before && waited < 3000 {
+        usleep(50_000)
+        waited += 50
+        count = openDescriptorCount()
+    }
+    let extra = openDescriptors().subtracting(openBefore).filter { !$0.hasSuffix(":/proc/\(getpid())/fd") }.sorted()
+    return (count, extra.isEmpty ? "" : " extra=" + extra.joined(separator: ","))
+}
+
 /// Runs a server for scenarios whose failure mode stops the process; the test is the client.
 ///   POST /small-read   reads the body 16 bytes at a time (`RequestBody.read` with a
 ///                      16-byte buffer) and echoes it.
@@ -280,7 +303,8 @@ func openDescriptorCount() -> Int {
 /// whose graceful-shutdown signals are SIGTERM and SIGINT (Spindle installs no watcher).
 /// Commands on stdin: `inflight` prints "inflight <n>"; `stop` (or end of input) prints
 /// "stopping", calls stop() and wait(), then prints
-/// "stopped wait_ms=<ms> completed=<n> failed=<n> changed=<n> fds_before=<n> fds_after=<n>" and exits 0.
+/// "stopped wait_ms=<ms> completed=<n> failed=<n> changed=<n> fds_before=<n> fds_after=<n>" (and
+/// " extra=<fd>:<what>,…" naming descriptors open then that were not before) and exits 0.
 /// With `--signals`, `stop` is not a command: the main thread waits for the server, and
 /// wait_ms is -1 (the sender of the signal times it).
 func serve(graceMilliseconds: Int, workers: Int, signals: Bool, serviceGroup: Bool, descriptorLimit: Int?) {
@@ -340,6 +364,7 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, serviceGroup: Bo
     if serviceGroup { warmUpServiceGroupSignals() }
     usleep(50_000)
     let fdsBefore = openDescriptorCount()
+    let openBefore = openDescriptors()
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
     configuration.workers = workers
     configuration.shutdownGracePeriod = .milliseconds(graceMilliseconds)
@@ -373,8 +398,8 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, serviceGroup: Bo
         say("port \(address.port)")
         waited = blockingWait(server, signals: signals, answerQueries: answerQueries)
     }
-    usleep(100_000)  // descriptors closed by threads that are finishing
-    say("stopped wait_ms=\(Int(waited)) completed=\(completed.load(ordering: .relaxed)) failed=\(failed.load(ordering: .relaxed)) changed=\(changed.load(ordering: .relaxed)) fds_before=\(fdsBefore) fds_after=\(openDescriptorCount())")
+    let after = descriptorsAfterStop(before: fdsBefore, openBefore: openBefore)
+    say("stopped wait_ms=\(Int(waited)) completed=\(completed.load(ordering: .relaxed)) failed=\(failed.load(ordering: .relaxed)) changed=\(changed.load(ordering: .relaxed)) fds_before=\(fdsBefore) fds_after=\(after.count)\(after.extra)")
     exit(0)
 }
 
