@@ -70,19 +70,14 @@ extension Router where Handler == Responder {
     /// threw (`ErrorResponses`); `404` without a route, `405` (with `Allow`) without one for the
     /// method; a request whose body is over the limit gets `413` without reaching a handler.
     func dispatch(_ request: Request, _ context: inout Context) -> Response {
-        if let failure = request.bodyFailure {
+        if request.hasBodyFailure, let failure = request.bodyFailure {
             return .text(failure.message + "\n", status: failure.status)
         }
-        let match: Match
-        if let rewritten = request.rewrittenPath {
-            var path = rewritten
-            match = path.withUTF8 { self.match(method: request.head.methodBytes, path: UnsafeRawBufferPointer($0)) }
-        } else {
-            match = self.match(method: request.head.methodBytes, path: request.head.routingPath)
-        }
+        let match = request.isRewritten ? matchRewritten(request)
+                                         : self.match(method: request.head.methodBytes, path: request.head.routingPath)
         switch match {
         case .found(let handler, let parameters):
-            context.parameters = parameters
+            if !parameters.isEmpty { context.parameters = parameters }
             do {
                 return try handler(request, context)
             } catch {
@@ -98,5 +93,12 @@ extension Router where Handler == Responder {
         case .badPath(let reason):
             return .text("Bad Request: \(reason)\n", status: .badRequest)
         }
+    }
+
+    /// The match for the path a middleware gave the request (`Request.path`).
+    @inline(never)
+    private func matchRewritten(_ request: Request) -> Match {
+        var path = request.path
+        return path.withUTF8 { match(method: request.head.methodBytes, path: UnsafeRawBufferPointer($0)) }
     }
 }

@@ -251,6 +251,11 @@ extension HTTPConnection {
         return exchange?.bodyFailure?.error
     }
 
+    /// Whether the body being served failed (see `bodyFailureError`), without building the error.
+    var hasBodyFailure: Bool {
+        hasFiber && exchange?.bodyFailure != nil
+    }
+
     /// True when the connection was closed under the serving fiber (it is being cancelled).
     var isCancelling: Bool {
         if case .cancelling = state { return true }

@@ -89,6 +89,9 @@ package final class MemoryExchange {
     /// Why the body cannot be read (nil: it can).
     var bodyFailure: HTTPError? { failure?.error }
 
+    /// Whether the body cannot be read, without building the error.
+    var hasBodyFailure: Bool { failure != nil }
+
     /// Copies the next decoded body bytes into `out` (0 at the end); throws the body's failure.
     func readBody(into out: UnsafeMutableRawBufferPointer) throws -> Int {
         if let failure { throw failure.error }

@@ -40,6 +40,9 @@ public struct Parameters: Sendable {
     /// No parameters.
     public init() { values = [] }
 
+    /// Whether the route captured nothing.
+    public var isEmpty: Bool { values.isEmpty }
+
     /// The decoded value of `name` (`*` for the wildcard), or nil. Cost: a linear search.
     public subscript(_ name: String) -> String? {
         values.first(where: { $0.name == name })?.value

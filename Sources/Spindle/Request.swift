@@ -11,6 +11,8 @@ public struct Request {
     let source: RequestSource
     /// The path a middleware set (`path`'s setter); routing uses it instead of the target's.
     private(set) var rewrittenPath: String? = nil
+    /// Whether `path` was set (`rewrittenPath` is not nil): a check that copies no string.
+    private(set) var isRewritten = false
 
     init(head: HTTPRequestHead, source: RequestSource) {
         self.head = head
@@ -25,7 +27,10 @@ public struct Request {
     /// elsewhere; the query and the head's bytes stay as received.
     public var path: String {
         get { rewrittenPath ?? String(decoding: head.routingPath, as: UTF8.self) }
-        set { rewrittenPath = newValue }
+        set {
+            rewrittenPath = newValue
+            isRewritten = true
+        }
     }
 
     /// The request target as sent (path and query; allocates a String).
@@ -62,6 +67,14 @@ public struct Request {
     }
 
     /// True when the connection is closing under this request (nobody will read the response).
+    /// Whether reading the body failed; cheaper than `bodyFailure` (builds no error).
+    var hasBodyFailure: Bool {
+        switch source {
+        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.hasBodyFailure }
+        case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.hasBodyFailure }
+        }
+    }
+
     var isCancelled: Bool {
         switch source {
         case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.isCancelling }

@@ -42,16 +42,54 @@ public final class Router<Handler> {
     // `@exclusivity(unchecked)`: nodes change only while routes are registered, on one thread,
     // before the server starts; afterwards the workers only read them (no dynamic checks on
     // every lookup).
+    //
+    // A lookup walks the trie through unmanaged references, so it takes
+    // no reference counts (a counted walk cost two atomic operations per node it looked at, on
+    // every request). Invariant that makes this safe: every node but the root is owned by its
+    // parent's `owned` array, the root by the router, and no node is ever removed, so a node
+    // lives as long as the router, which outlives every lookup in it (a lookup is a method call).
     final class Node {
         @exclusivity(unchecked) var segment: [UInt8]
-        @exclusivity(unchecked) var children: [Node] = []
-        @exclusivity(unchecked) var parameter: Node? = nil
-        @exclusivity(unchecked) var wildcard: Node? = nil
+        /// Owns the children below; the references next to it only point into it.
+        @exclusivity(unchecked) private var owned: [Node] = []
+        /// Children of literal segments, in registration order.
+        @exclusivity(unchecked) private(set) var literals: [Unmanaged<Node>] = []
+        @exclusivity(unchecked) private(set) var parameter: Unmanaged<Node>? = nil
+        @exclusivity(unchecked) private(set) var wildcard: Unmanaged<Node>? = nil
         /// Routes of patterns ending here without a trailing slash (reached with or without one).
         @exclusivity(unchecked) var routes: [Route] = []
         /// Routes of patterns ending here with a trailing slash (reached only with one).
         @exclusivity(unchecked) var slashRoutes: [Route] = []
         init(segment: [UInt8]) { self.segment = segment }
+
+        /// The child for the literal `bytes`, made if missing. Registration only.
+        func literal(_ bytes: [UInt8]) -> Node {
+            for child in literals where child.takeUnretainedValue().segment == bytes { return child.takeUnretainedValue() }
+            let child = adopt(Node(segment: bytes))
+            literals.append(.passUnretained(child))
+            return child
+        }
+
+        /// The parameter child, made if missing. Registration only.
+        func parameterChild() -> Node {
+            if let parameter { return parameter.takeUnretainedValue() }
+            let child = adopt(Node(segment: []))
+            parameter = .passUnretained(child)
+            return child
+        }
+
+        /// The wildcard child, made if missing. Registration only.
+        func wildcardChild() -> Node {
+            if let wildcard { return wildcard.takeUnretainedValue() }
+            let child = adopt(Node(segment: []))
+            wildcard = .passUnretained(child)
+            return child
+        }
+
+        private func adopt(_ child: Node) -> Node {
+            owned.append(child)
+            return child
+        }
     }
 
     /// One registered handler.
@@ -60,6 +98,7 @@ public final class Router<Handler> {
     final class Route {
         let method: HTTPRequest.Method
         let methodBytes: [UInt8]
+        let methodKey: MethodKey
         let handler: Handler
         /// The names of its captures, in path order (`*` for the wildcard).
         let parameterNames: [String]
@@ -68,6 +107,7 @@ public final class Router<Handler> {
         init(method: HTTPRequest.Method, methodBytes: [UInt8], handler: Handler, parameterNames: [String], pattern: String) {
             self.method = method
             self.methodBytes = methodBytes
+            methodKey = methodBytes.withUnsafeBytes { MethodKey($0) }
             self.handler = handler
             self.parameterNames = parameterNames
             self.pattern = pattern
@@ -106,19 +146,11 @@ public final class Router<Handler> {
         for segment in parsed.segments {
             switch segment {
             case .literal(let bytes):
-                if let child = node.children.first(where: { $0.segment == bytes }) {
-                    node = child
-                } else {
-                    let child = Node(segment: bytes)
-                    node.children.append(child)
-                    node = child
-                }
+                node = node.literal(bytes)
             case .parameter:
-                if node.parameter == nil { node.parameter = Node(segment: []) }
-                node = node.parameter!
+                node = node.parameterChild()
             case .wildcard:
-                if node.wildcard == nil { node.wildcard = Node(segment: []) }
-                node = node.wildcard!
+                node = node.wildcardChild()
             }
         }
         let existing = parsed.trailingSlash ? node.slashRoutes : node.routes
@@ -163,21 +195,32 @@ public final class Router<Handler> {
         }
         var captures: [Range<Int>] = []
         let end = trailingSlash ? path.count - 1 : path.count
-        guard let routes = find(root, path, from: 1, end: end, trailingSlash: trailingSlash, captures: &captures) else {
+        guard let node = find(root, path, from: 1, end: end, trailingSlash: trailingSlash, captures: &captures) else {
             return .notFound
         }
-        for route in routes where route.methodBytes.elementsEqual(method) {
-            return found(route, path: path, captures: captures)
+        return node._withUnsafeGuaranteedRef { node in
+            let slash = trailingSlash && !node.slashRoutes.isEmpty
+            let key = MethodKey(method)
+            // Unmanaged: the route lives as long as the node (see `Node`).
+            let route = (slash ? node.slashRoutes : node.routes).withUnsafeBufferPointer { routes -> Unmanaged<Route>? in
+                for index in routes.indices where routes[index].methodKey == key {
+                    if key.isExact || routes[index].methodBytes.elementsEqual(method) { return .passUnretained(routes[index]) }
+                }
+                return nil
+            }
+            if let route { return route._withUnsafeGuaranteedRef { found($0, path: path, captures: captures) } }
+            let routes = slash ? node.slashRoutes : node.routes
+            // HEAD falls back to GET (the server omits the body).
+            if method.elementsEqual("HEAD".utf8), let get = routes.first(where: { $0.method == .get }) {
+                return found(get, path: path, captures: captures)
+            }
+            return .methodNotAllowed(allowed: routes.map(\.method))
         }
-        // HEAD falls back to GET (the server omits the body).
-        if method.elementsEqual("HEAD".utf8), let get = routes.first(where: { $0.method == .get }) {
-            return found(get, path: path, captures: captures)
-        }
-        return .methodNotAllowed(allowed: routes.map(\.method))
     }
 
     /// `.found` with the route's parameters decoded, or `.badPath` when one is not UTF-8.
     private func found(_ route: Route, path: UnsafeRawBufferPointer, captures: [Range<Int>]) -> Match {
+        if captures.isEmpty { return .found(route.handler, Parameters()) }
         do throws(BadPathReason) {
             return .found(route.handler, try Parameters(decoding: path, captures: captures, names: route.parameterNames))
         } catch {
@@ -185,42 +228,65 @@ public final class Router<Handler> {
         }
     }
 
-    /// The routes for the segments of `path[start..<end]` under `node`, recording parameter
-    /// and wildcard ranges in `captures` (left as found when nil is returned). Depth-first:
-    /// literal child, then parameter, then wildcard.
+    /// The node whose routes answer the segments of `path[start..<end]` under `node` (its
+    /// `slashRoutes` when `trailingSlash` and it has some, else its `routes`, else, at the end
+    /// of the path, those of its wildcard), recording parameter and wildcard ranges in
+    /// `captures` (left as found when nil is returned). Depth-first: literal child, then
+    /// parameter, then wildcard. Takes no reference counts (see `Node`).
     private func find(_ node: Node, _ path: UnsafeRawBufferPointer, from start: Int, end: Int, trailingSlash: Bool,
-                      captures: inout [Range<Int>]) -> [Route]? {
+                      captures: inout [Range<Int>]) -> Unmanaged<Node>? {
         if start >= end {
-            if trailingSlash && !node.slashRoutes.isEmpty { return node.slashRoutes }
-            if !node.routes.isEmpty { return node.routes }
-            if let wildcard = node.wildcard, !wildcard.routes.isEmpty {
+            if (trailingSlash && !node.slashRoutes.isEmpty) || !node.routes.isEmpty { return .passUnretained(node) }
+            if let wildcard = node.wildcard, wildcard._withUnsafeGuaranteedRef({ !$0.routes.isEmpty }) {
                 let rest = min(start, path.count)
                 captures.append(rest..<path.count)
-                return wildcard.routes
+                return wildcard
             }
             return nil
         }
         var segmentEnd = start
         while segmentEnd < end && path[segmentEnd] != UInt8(ascii: "/") { segmentEnd += 1 }
         let segment = UnsafeRawBufferPointer(rebasing: path[start..<segmentEnd])
-        for child in node.children where child.segment.elementsEqual(segment) {
-            if let routes = find(child, path, from: segmentEnd + 1, end: end, trailingSlash: trailingSlash, captures: &captures) {
-                return routes
+        for child in node.literals {
+            let found = child._withUnsafeGuaranteedRef { child -> Unmanaged<Node>? in
+                guard child.segment.elementsEqual(segment) else { return nil }
+                return find(child, path, from: segmentEnd + 1, end: end, trailingSlash: trailingSlash, captures: &captures)
             }
+            if let found { return found }
         }
         if let parameter = node.parameter {
             captures.append(start..<segmentEnd)
-            if let routes = find(parameter, path, from: segmentEnd + 1, end: end, trailingSlash: trailingSlash, captures: &captures) {
-                return routes
+            let found = parameter._withUnsafeGuaranteedRef {
+                find($0, path, from: segmentEnd + 1, end: end, trailingSlash: trailingSlash, captures: &captures)
             }
+            if let found { return found }
             captures.removeLast()
         }
-        if let wildcard = node.wildcard, !wildcard.routes.isEmpty {
+        if let wildcard = node.wildcard, wildcard._withUnsafeGuaranteedRef({ !$0.routes.isEmpty }) {
             captures.append(start..<path.count)
-            return wildcard.routes
+            return wildcard
         }
         return nil
     }
+}
+
+/// A request method's bytes packed into two words: a lookup compares a route's method without
+/// reading (or reference counting) the array that holds its bytes. Methods longer than 16 bytes
+/// (no standard one is) share a key per length, and are told apart by their bytes.
+struct MethodKey: Equatable {
+    private(set) var low: UInt64 = 0
+    private(set) var high: UInt64 = 0
+    let count: Int
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        count = bytes.count
+        for (index, byte) in bytes.prefix(16).enumerated() {
+            if index < 8 { low |= UInt64(byte) << (8 * index) } else { high |= UInt64(byte) << (8 * (index - 8)) }
+        }
+    }
+
+    /// Whether equal keys mean equal methods (the method fits in the key).
+    var isExact: Bool { count <= 16 }
 }
 
 /// An error a handler throws to answer with a specific status (anything else becomes 500).

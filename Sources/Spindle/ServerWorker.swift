@@ -224,7 +224,7 @@ final class ServerWorker {
             try? drained.wait(deadline: .now + .seconds(1))
         }
         timeouts.stop()
-        serverMetrics.workerStopped(index: index)
+        serverMetrics.workerStopped(self)
     }
 
     func connectionClosed(_ connection: HTTPConnection) {

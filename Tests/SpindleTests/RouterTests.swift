@@ -258,6 +258,10 @@ final class RouterTests: XCTestCase {
         router.on(.get, "/own-head", "get for own-head")
         router.on(.get, "/slash/", "slash get")
         router.on(.post, "/slash", "plain post")
+        // Methods past 16 bytes share a packed key per length: their bytes tell them apart.
+        router.on(HTTPRequest.Method("LONG-METHOD-NAME-A")!, "/long", "long a")
+        router.on(HTTPRequest.Method("LONG-METHOD-NAME-B")!, "/long", "long b")
+        router.on(HTTPRequest.Method("LONG-METHOD-NAME-")!, "/long", "long 17")
         let cases: [(method: String, path: String, expected: Outcome)] = [
             ("GET", "/thing", .found("get", [:])),
             ("POST", "/thing", .found("post", [:])),
@@ -274,6 +278,11 @@ final class RouterTests: XCTestCase {
             ("POST", "/slash/", .methodNotAllowed(["GET"])),
             ("POST", "/slash", .found("plain post", [:])),
             ("GET", "/slash", .methodNotAllowed(["POST"])),
+            ("LONG-METHOD-NAME-A", "/long", .found("long a", [:])),
+            ("LONG-METHOD-NAME-B", "/long", .found("long b", [:])),
+            ("LONG-METHOD-NAME-", "/long", .found("long 17", [:])),
+            ("LONG-METHOD-NAME-C", "/long", .methodNotAllowed(["LONG-METHOD-NAME-A", "LONG-METHOD-NAME-B", "LONG-METHOD-NAME-"])),
+            ("LONG-METHOD-NAME", "/long", .methodNotAllowed(["LONG-METHOD-NAME-A", "LONG-METHOD-NAME-B", "LONG-METHOD-NAME-"])),
             // A bad path is refused before methods are looked at.
             ("PATCH", "/thing/..", .badPath(.dotSegment)),
         ]
