@@ -58,6 +58,8 @@ public final class Scheduler: @unchecked Sendable {
     @exclusivity(unchecked) public internal(set) var switches: UInt64 = 0
     /// Reasons the loop must keep running without live fibers (e.g. an I/O runtime worker).
     @exclusivity(unchecked) package var keepAliveCount = 0
+    /// Each `SchedulerLocal`'s instance on this scheduler, by the local's key.
+    @exclusivity(unchecked) var locals: [UInt64: AnyObject] = [:]
     /// Finished fiber objects nobody references any more, kept for the next spawns (see
     /// Scheduler+Recycling); each holds one retain, released when the scheduler detaches.
     @exclusivity(unchecked) var recycledFibers: Unmanaged<Fiber>? = nil

@@ -45,6 +45,17 @@ public final class File {
         public var inode: UInt64
         /// The device the file lives on.
         public var device: UInt64
+        /// A status with these values (`status()` makes the real ones).
+        public init(size: Int, mode: UInt16, modificationTime: Int64 = 0, modificationNanoseconds: Int32 = 0,
+                    inode: UInt64 = 0, device: UInt64 = 0) {
+            self.size = size
+            self.mode = mode
+            self.modificationTime = modificationTime
+            self.modificationNanoseconds = modificationNanoseconds
+            self.inode = inode
+            self.device = device
+        }
+
         /// True for a directory.
         public var isDirectory: Bool { mode_t(mode) & S_IFMT == S_IFDIR }
         /// True for a regular file (not a directory, FIFO, socket or device).

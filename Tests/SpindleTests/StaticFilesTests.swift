@@ -9,6 +9,7 @@ import Glibc
 import Foundation
 import HTTPTypes
 import Spindle
+import SpindleFibers
 import SpindleIO
 import SpindleTesting
 import SpindleTestSupport
@@ -279,14 +280,78 @@ final class StaticFilesTests: ServerTestCase {
     }
 
     func testTheEntityTagChangesWithTheFile() throws {
-        try makeRouter().test(.live) { client in
-            let before = try XCTUnwrap(try client.get("/static/hello.txt").headerFields[.eTag])
+        let router = try makeRouter()
+        router.get("/fresh/*", try StaticFiles(root: site.root, urlPrefix: "/fresh", configuration: .init(cacheValidity: .zero)).handler)
+        try router.test(.live) { client in
+            let before = try XCTUnwrap(try client.get("/fresh/hello.txt").headerFields[.eTag])
             try site.write("hello.txt", "Hello, changed world\n")  // same size, new inode/mtime
-            let after = try client.get("/static/hello.txt", headers: [.ifNoneMatch: before])
+            let after = try client.get("/fresh/hello.txt", headers: [.ifNoneMatch: before])
             XCTAssertEqual(after.status, .ok)
             XCTAssertEqual(after.bodyString, "Hello, changed world\n")
             XCTAssertNotEqual(after.headerFields[.eTag], before)
         }
+    }
+
+    /// A small file is answered from the worker's memory until `cacheValidity` has passed,
+    /// whatever happens on disk meanwhile; then it is read again. A file over
+    /// `cachedFileSizeLimit` is read on every request.
+    func testACachedFileIsServedUntilItsValidityEnds() throws {
+        let router = Router<Handler>()
+        let short = StaticFiles.Configuration(cacheValidity: .milliseconds(300), cachedFileSizeLimit: 100)
+        router.get("/short/*", try StaticFiles(root: site.root, urlPrefix: "/short", configuration: short).handler)
+        try site.write("big.txt", String(repeating: "b", count: 101))
+        try router.test(.live) { client in
+            let first = try client.get("/short/hello.txt")
+            let firstBig = try client.get("/short/big.txt")
+            try site.write("hello.txt", "Hello, changed world\n")
+            try site.write("big.txt", String(repeating: "c", count: 101))
+            let during = try client.get("/short/hello.txt")
+            XCTAssertEqual(during.bodyString, first.bodyString, "changed within the validity: still the cached file")
+            XCTAssertEqual(during.headerFields[.eTag], first.headerFields[.eTag])
+            let bigDuring = try client.get("/short/big.txt")
+            XCTAssertEqual(bigDuring.bodyString, String(repeating: "c", count: 101), "over the size limit: never cached")
+            XCTAssertNotEqual(bigDuring.headerFields[.eTag], firstBig.headerFields[.eTag])
+            // A range and a conditional request are answered from the cached bytes and tag.
+            let part = try client.get("/short/hello.txt", headers: [.range: "bytes=0-4"])
+            XCTAssertEqual(part.status, .partialContent)
+            XCTAssertEqual(part.bodyString, String(first.bodyString.prefix(5)))
+            let unchanged = try client.get("/short/hello.txt", headers: [.ifNoneMatch: try XCTUnwrap(first.headerFields[.eTag])])
+            XCTAssertEqual(unchanged.status, .notModified)
+            usleep(400_000)
+            let after = try client.get("/short/hello.txt")
+            XCTAssertEqual(after.bodyString, "Hello, changed world\n", "after the validity: read again")
+            XCTAssertNotEqual(after.headerFields[.eTag], first.headerFields[.eTag])
+        }
+    }
+
+    /// The cache keeps at most its byte limit: expired entries go first, then everything.
+    func testTheCacheStaysUnderItsByteLimit() {
+        let cache = StaticFileCache()
+        let now = Deadline.now
+        func entry(_ size: Int, expires: Deadline) -> StaticFileCache.Entry {
+            let status = File.Status(size: size, mode: UInt16(S_IFREG))
+            return .init(parts: FileResponseParts(status: status, contentType: "text/plain", gzip: false, configuration: .init()),
+                         bytes: [UInt8](repeating: 0, count: size), expires: expires)
+        }
+        func key(_ name: String) -> StaticFileCache.Key { .init(names: [name], namesDirectory: false, allowsGzip: false) }
+        cache.store(entry(40, expires: now + .seconds(10)), for: key("a"), limit: 100, now: now)
+        cache.store(entry(40, expires: now), for: key("expired"), limit: 100, now: now)  // expires now
+        XCTAssertEqual(cache.usage.entries, 2)
+        XCTAssertEqual(cache.usage.bytes, 80)
+        cache.store(entry(40, expires: now + .seconds(10)), for: key("b"), limit: 100, now: now)  // the expired one goes
+        XCTAssertEqual(cache.usage.entries, 2)
+        XCTAssertEqual(cache.usage.bytes, 80)
+        XCTAssertNotNil(cache.entry(for: key("a"), now: now))
+        XCTAssertNil(cache.entry(for: key("expired"), now: now))
+        cache.store(entry(40, expires: now + .seconds(10)), for: key("c"), limit: 100, now: now)  // nothing expired: all go
+        XCTAssertEqual(cache.usage.entries, 1)
+        XCTAssertEqual(cache.usage.bytes, 40)
+        cache.store(entry(101, expires: now + .seconds(10)), for: key("huge"), limit: 100, now: now)  // over the limit alone
+        XCTAssertNil(cache.entry(for: key("huge"), now: now))
+        cache.store(entry(10, expires: now + .seconds(10)), for: key("c"), limit: 100, now: now)  // replaces its own entry
+        XCTAssertEqual(cache.usage.bytes, 10)
+        XCTAssertNil(cache.entry(for: key("c"), now: now + .seconds(11)), "expired when read")
+        XCTAssertEqual(cache.usage.entries, 0)
     }
 
     func testPrecompressedSiblings() throws {

@@ -47,6 +47,22 @@ struct FileBody {
         }
     }
 
+    /// The whole of a regular file, `opened.status.size` bytes (parks the fiber for the reads).
+    /// Throws read errors and `StaticFileChangedError` for a file that shrank.
+    static func readWhole(_ opened: StaticFileRoot.Opened) throws -> [UInt8] {
+        let size = opened.status.size
+        var bytes = [UInt8](repeating: 0, count: size)
+        var filled = 0
+        while filled < size {
+            let read = try bytes.withUnsafeMutableBytes { buffer in
+                try opened.file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]), at: filled)
+            }
+            guard read > 0 else { throw StaticFileChangedError(expected: 0..<size, endedAt: filled) }
+            filled += min(read, size - filled)
+        }
+        return bytes
+    }
+
     /// Fills `bytes` from `range.lowerBound`.
     private func read(into bytes: inout [UInt8]) throws {
         var filled = 0

@@ -1,6 +1,7 @@
 import HTTPTypes
 import SpindleHTTP
 import SpindleIO
+import SpindleFibers
 import SpindleMemory
 
 /// Serves the files of a directory under a URL prefix: as middleware (a matching file is
@@ -43,6 +44,8 @@ public struct StaticFiles: Middleware {
     /// How files are served.
     public let configuration: Configuration
     let root: StaticFileRoot
+    /// Each worker's small files (`Configuration.cacheValidity`).
+    let cache = SchedulerLocal { StaticFileCache() }
 
     /// Serves the directory `root` (relative to the working directory, or absolute) under
     /// `urlPrefix` (`/` for the whole URL space). Throws when `root` does not exist or is not
@@ -110,6 +113,13 @@ public struct StaticFiles: Middleware {
     /// Finds what `path` names (redirecting a directory without its slash, choosing the index
     /// and a `.gz` sibling) and answers with it.
     private func serve(_ path: StaticFilePath, for request: Request) throws -> Response? {
+        let allowsGzip = configuration.servesPrecompressedGzip && AcceptEncoding.allowsGzip(request.fieldValues("accept-encoding"))
+        let cache = configuration.cacheValidity > .zero ? self.cache.current : nil
+        let key = StaticFileCache.Key(names: path.names, namesDirectory: path.namesDirectory, allowsGzip: allowsGzip)
+        let now = Deadline.coarseNow
+        if let cache, let entry = cache.entry(for: key, now: now) {
+            return try respond(from: entry, to: request)
+        }
         let dotNames = configuration.servesDotFiles
         guard var opened = try root.open(path.names, allowingDotNames: dotNames) else { return nil }
         var names = path.names
@@ -127,7 +137,7 @@ public struct StaticFiles: Middleware {
         }
         let fileName = names.last ?? ""
         var gzip = false
-        if configuration.servesPrecompressedGzip, AcceptEncoding.allowsGzip(request.fieldValues("accept-encoding")) {
+        if allowsGzip {
             let sibling = names.dropLast() + [fileName + ".gz"]
             if let compressed = try root.open(Array(sibling), allowingDotNames: dotNames) {
                 if compressed.status.isRegularFile {
@@ -140,39 +150,50 @@ public struct StaticFiles: Middleware {
             }
         }
         let contentType = MediaTypes.type(ofFileName: fileName, in: configuration.mediaTypes)
-        return try respond(with: opened, contentType: contentType, gzip: gzip, to: request)
+        let parts = FileResponseParts(status: opened.status, contentType: contentType, gzip: gzip, configuration: configuration)
+        if let cache, opened.status.isRegularFile, opened.status.size <= configuration.cachedFileSizeLimit {
+            let entry: StaticFileCache.Entry
+            do {
+                defer { opened.close() }
+                entry = StaticFileCache.Entry(parts: parts, bytes: try FileBody.readWhole(opened),
+                                              expires: now + configuration.cacheValidity)
+            }
+            cache.store(entry, for: key, limit: configuration.cacheSizeLimit, now: now)
+            return try respond(from: entry, to: request)
+        }
+        return try respond(parts, to: request, discard: opened.close) { range, isHEAD in
+            try FileBody(opened: opened, range: range, chunkSize: configuration.chunkSize).body(isHEAD: isHEAD)
+        }
     }
 
-    /// The response for an open regular file: validators, conditionals, range, body.
-    private func respond(with opened: StaticFileRoot.Opened, contentType: String, gzip: Bool,
-                         to request: Request) throws -> Response {
-        let size = opened.status.size
-        let tag = EntityTag(file: opened.status, variant: gzip ? "gz" : nil)
-        let modified = Int(clamping: opened.status.modificationTime)
-        var validators = HTTPFields()
-        validators[.eTag] = tag.fieldValue
-        validators[.lastModified] = HTTPDate.string(unixSeconds: modified)
-        if let cacheControl = configuration.cacheControl { validators[.cacheControl] = cacheControl }
-        if configuration.servesPrecompressedGzip { validators[.vary] = "Accept-Encoding" }
+    /// The response from a cached file: no system call (a part of it is copied for a range).
+    private func respond(from entry: StaticFileCache.Entry, to request: Request) throws -> Response {
+        try respond(entry.parts, to: request, discard: {}) { range, isHEAD in
+            if isHEAD { return .sizedStream(length: range.count) { _ in } }
+            return .bytes(range == entry.bytes.indices ? entry.bytes : Array(entry.bytes[range]))
+        }
+    }
 
+    /// The response for a file described by `parts`: `304` when the request's conditions say
+    /// it has not changed, `416` for a range outside it, else `200` or `206` with the body
+    /// `body` makes for the range. `discard` releases the file when no body is made.
+    private func respond(_ parts: FileResponseParts, to request: Request, discard: () -> Void,
+                         body: (_ range: Range<Int>, _ isHEAD: Bool) throws -> Response.Body) throws -> Response {
+        let size = parts.size
         let ifNoneMatch = request.fieldValues("if-none-match")
         let conditions = ConditionalRequest(
             ifNoneMatch: ifNoneMatch.isEmpty ? nil : EntityTagCondition(fieldValues: ifNoneMatch),
             ifModifiedSince: request.header("if-modified-since").flatMap { HTTPDate.parse($0) },
             ifRange: request.header("if-range"))
-        if conditions.isNotModified(tag: tag, modifiedAt: modified) {
-            opened.close()
-            return Response(status: .notModified, headerFields: validators)
+        if conditions.isNotModified(tag: parts.tag, modifiedAt: parts.modified) {
+            discard()
+            return Response(status: .notModified, headerFields: parts.validators)
         }
-
-        var fields = validators
-        fields[.contentType] = contentType
-        fields[.acceptRanges] = "bytes"
-        if gzip { fields[.contentEncoding] = "gzip" }
+        var fields = parts.fields
         var status = HTTPResponse.Status.ok
         var range = 0..<size
         if request.method == .get, let rangeField = request.header("range"),
-           conditions.rangeApplies(tag: tag, modifiedAt: modified) {
+           conditions.rangeApplies(tag: parts.tag, modifiedAt: parts.modified) {
             switch ByteRangeRequest(fieldValue: rangeField, size: size) {
             case .whole:
                 break
@@ -181,15 +202,13 @@ public struct StaticFiles: Middleware {
                 range = part
                 fields[.contentRange] = "bytes \(part.lowerBound)-\(part.upperBound - 1)/\(size)"
             case .unsatisfiable:
-                opened.close()
+                discard()
                 var refused = Response(status: .rangeNotSatisfiable)
                 refused.headerFields[.contentRange] = "bytes */\(size)"
                 return refused
             }
         }
-        let body = try FileBody(opened: opened, range: range, chunkSize: configuration.chunkSize)
-            .body(isHEAD: request.method == .head)
-        return Response(status: status, headerFields: fields, body: body)
+        return Response(status: status, headerFields: fields, body: try body(range, request.method == .head))
     }
 
     /// `301` to the directory's URL with its trailing slash (and the query kept). Built from
@@ -201,5 +220,34 @@ public struct StaticFiles: Middleware {
         var response = Response(status: .movedPermanently)
         response.headerFields[.location] = location
         return response
+    }
+}
+
+/// What a file response carries besides the bytes, from the file's status: the entity tag and
+/// modification time the request's conditions are checked against, and the fields.
+package struct FileResponseParts {
+    let size: Int
+    let tag: EntityTag
+    let modified: Int
+    /// `ETag`, `Last-Modified`, and the configured `Cache-Control` and `Vary` (a `304`'s fields).
+    let validators: HTTPFields
+    /// `validators` with `Content-Type`, `Accept-Ranges` and (precompressed) `Content-Encoding`.
+    let fields: HTTPFields
+
+    package init(status: File.Status, contentType: String, gzip: Bool, configuration: StaticFiles.Configuration) {
+        size = status.size
+        tag = EntityTag(file: status, variant: gzip ? "gz" : nil)
+        modified = Int(clamping: status.modificationTime)
+        var validators = HTTPFields()
+        validators[.eTag] = tag.fieldValue
+        validators[.lastModified] = HTTPDate.string(unixSeconds: modified)
+        if let cacheControl = configuration.cacheControl { validators[.cacheControl] = cacheControl }
+        if configuration.servesPrecompressedGzip { validators[.vary] = "Accept-Encoding" }
+        self.validators = validators
+        var fields = validators
+        fields[.contentType] = contentType
+        fields[.acceptRanges] = "bytes"
+        if gzip { fields[.contentEncoding] = "gzip" }
+        self.fields = fields
     }
 }
