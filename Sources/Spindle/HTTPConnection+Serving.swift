@@ -217,7 +217,7 @@ extension HTTPConnection {
             return .close  // the connection failed (and is closing)
         }
         countAnswered(head, status: response.status.code, clock: &clock, arena: arena)
-        if !response.writtenHandlers.isEmpty {
+        if response.hasWrittenHandlers {
             response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
         if mustClose || !keepAlive {

@@ -32,10 +32,42 @@ public struct Response {
     public var headerFields: HTTPFields
     /// The body.
     public var body: Body
+    /// What few responses carry, in one box so that the many without pay one reference (a
+    /// nil one) to make, copy and destroy, not one per field. Copied on write.
+    private var extras: Extras? = nil
+
     /// What runs once the response is written (`onWritten`), in the order added.
-    var writtenHandlers: [(WrittenResponse) -> Void] = []
+    var writtenHandlers: [(WrittenResponse) -> Void] {
+        get { extras?.writtenHandlers ?? [] }
+        set { uniqueExtras().writtenHandlers = newValue }
+    }
+
+    /// Whether `onWritten` handlers were added (no array is made to say no).
+    var hasWrittenHandlers: Bool { !(extras?.writtenHandlers.isEmpty ?? true) }
+
     /// For `101 Switching Protocols`: the session that takes the connection over (WebSocket).
-    var upgrade: Upgrade? = nil
+    var upgrade: Upgrade? {
+        get { extras?.upgrade }
+        set { uniqueExtras().upgrade = newValue }
+    }
+
+    private final class Extras {
+        var writtenHandlers: [(WrittenResponse) -> Void] = []
+        var upgrade: Upgrade? = nil
+    }
+
+    /// The box, made or copied so that this response alone holds it.
+    private mutating func uniqueExtras() -> Extras {
+        if !isKnownUniquelyReferenced(&extras) {  // (false for nil)
+            let fresh = Extras()
+            if let old = extras {
+                fresh.writtenHandlers = old.writtenHandlers
+                fresh.upgrade = old.upgrade
+            }
+            extras = fresh
+        }
+        return extras!  // set just above when it was nil
+    }
 
     /// A protocol session run on the connection after its `101` head (`Response.webSocket`).
     struct Upgrade {
@@ -57,12 +89,13 @@ public struct Response {
     /// metrics. Not run when the connection fails before the response is written.
     /// Cost: appends to an array (allocates the first time).
     public mutating func onWritten(_ handler: @escaping (WrittenResponse) -> Void) {
-        writtenHandlers.append(handler)
+        uniqueExtras().writtenHandlers.append(handler)
     }
 
     /// Runs the `onWritten` handlers in the order added (the innermost middleware's first).
     func runWrittenHandlers(_ written: WrittenResponse) {
-        for handler in writtenHandlers { handler(written) }
+        guard let extras else { return }
+        for handler in extras.writtenHandlers { handler(written) }
     }
 
     /// A `text/plain; charset=utf-8` response. Cost: no allocation beyond the string itself

@@ -180,6 +180,29 @@ final class MiddlewareTests: ServerTestCase {
         }
     }
 
+    /// A response is a value: a handler added to a copy runs only when that copy is answered.
+    func testOnWrittenHandlersBelongToTheCopyTheyWereAddedTo() throws {
+        let written = Locked<[String]>([])
+        try bothModes(routes: { router in
+            router.add { request, context, next in
+                var response = try next(request, context)
+                response.onWritten { _ in written.withLock { $0.append("outer") } }
+                var copy = response
+                copy.onWritten { _ in written.withLock { $0.append("copy only") } }
+                return request.path == "/copy" ? copy : response
+            }
+            router.get("/copy") { _, _ in .text("c") }
+            router.get("/original") { _, _ in .text("o") }
+        }) { server, mode in
+            written.withLock { $0 = [] }
+            _ = try get(server, "/original")
+            XCTAssertTrue(waitUntil(timeout: .seconds(5)) { written.current.count == 1 })
+            _ = try get(server, "/copy")
+            XCTAssertTrue(waitUntil(timeout: .seconds(5)) { written.current.count == 3 })
+            XCTAssertEqual(written.current, ["outer", "outer", "copy only"], "\(mode)")
+        }
+    }
+
     func testErrorResponses() throws {
         let tinyPool = OffloadPool(configuration: .init(threads: 1, queueLimit: 1))
         let release = Locked(false), started = Locked(false)
