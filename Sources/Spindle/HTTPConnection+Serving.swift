@@ -109,9 +109,8 @@ extension HTTPConnection {
         worker.activeRequests += 1
         var after = AfterResponse.keepAlive
         var halfHeadSince: Deadline? = nil
-        // When the request being served began, for its duration: the fiber's start, then the
-        // end of the previous response (one clock read per request, not two, when pipelined).
-        var clock: UInt64 = worker.metrics.recordsRequests ? Deadline.now.nanoseconds : 0
+        var clock = RequestClock(recording: worker.metrics.recordsRequests)
+        defer { clock.settle(&worker.metrics) }
         serving: while true {
             after = respond(clock: &clock)
             parserBox!.parser.reset()
@@ -168,8 +167,8 @@ extension HTTPConnection {
 
     /// Serves `exchange`: the router's answer (middleware, route, handler: `Router.respond`),
     /// the body left behind, the response written, its `onWritten` handlers run. Returns what the
-    /// connection does next. `clock`: when this request began (see `serve`); set to when it ended.
-    private func respond(clock: inout UInt64) -> AfterResponse {
+    /// connection does next. `clock` times it (see `RequestClock`).
+    private func respond(clock: inout RequestClock) -> AfterResponse {
         let head = exchange!.head
         let arena = worker.arenas.take() ?? RequestArena()
         defer { worker.arenas.giveBack(arena) }
@@ -203,6 +202,7 @@ extension HTTPConnection {
         }
         if let upgrade = response.upgrade, response.status == .switchingProtocols, exchange!.after == .keepAlive {
             countAnswered(head, status: response.status.code, clock: &clock, arena: arena)
+            clock.settle(&worker.metrics)  // before the session, which may last hours
             performUpgrade(response, upgrade, written: { response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: 0)) })
             return .close
         }
@@ -226,16 +226,14 @@ extension HTTPConnection {
         return after
     }
 
-    /// Counts the request in the worker's metrics: method, status, time since `clock` (which it
-    /// moves to now), the arena's use (when requests are counted), and how its body failed, if
-    /// it did.
+    /// Counts the request in the worker's metrics: method, status, the arena's use (when
+    /// requests are counted), and how its body failed, if it did; `clock` times it.
     @inline(__always)
-    private func countAnswered(_ head: HTTPRequestHead, status: Int, clock: inout UInt64, arena: RequestArena) {
+    private func countAnswered(_ head: HTTPRequestHead, status: Int, clock: inout RequestClock, arena: RequestArena) {
         countBodyFailure()
         guard worker.metrics.recordsRequests else { return }
-        let now = Deadline.now.nanoseconds
-        worker.metrics.requestAnswered(method: MethodClass(head), status: status, nanoseconds: now &- clock, arena: arena.usage)
-        clock = now
+        worker.metrics.requestAnswered(method: MethodClass(head), status: status, arena: arena.usage)
+        clock.answered(&worker.metrics)
     }
 
     /// Counts how the request's body failed (a timeout, a parse error), if it did.

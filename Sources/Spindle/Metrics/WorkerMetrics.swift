@@ -142,18 +142,24 @@ struct WorkerMetrics: Sendable {
         (100...599).contains(code) ? code - 100 : statusSlots - 1
     }
 
-    /// One answered request: its method class, status, duration and what it used of its arena.
+    /// One answered request: its method class, status and what it used of its arena (its
+    /// duration comes with `requestsTimed`).
     @inline(__always)
-    mutating func requestAnswered(method: MethodClass, status: Int, nanoseconds: UInt64, arena: RequestArena.Usage) {
+    mutating func requestAnswered(method: MethodClass, status: Int, arena: RequestArena.Usage) {
         requests[method.rawValue &* Self.statusSlots &+ Self.statusSlot(status)] &+= 1
-        durations[PowerOfTwoBuckets.requestNanoseconds.index(nanoseconds)] &+= 1
-        durationNanoseconds &+= nanoseconds
         let bytes = UInt64(clamping: arena.bytes)
         arenaBytes[PowerOfTwoBuckets.arenaBytes.index(bytes)] &+= 1
         arenaBytesSum &+= arena.bytes
         if arena.overflowBlocks == 0 && arena.largeAllocations == 0 { requestsInFirstBlock &+= 1 }
         arenaOverflowBlocks &+= arena.overflowBlocks
         arenaLargeAllocations &+= arena.largeAllocations
+    }
+
+    /// `count` requests that each took `nanoseconds` (see `RequestClock`).
+    @inline(__always)
+    mutating func requestsTimed(_ count: Int, nanoseconds: UInt64) {
+        durations[PowerOfTwoBuckets.requestNanoseconds.index(nanoseconds)] &+= count
+        durationNanoseconds &+= nanoseconds &* UInt64(truncatingIfNeeded: count)
     }
 
     /// A malformed request (a head or a body) answered with `error`'s status.
