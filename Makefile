@@ -3,6 +3,7 @@
 #   make run           build the example server in release and start it (PORT=8080)
 #   make run-todo      the todo example: a JSON API on SQLite (Examples/Todo, PORT=8080)
 #   make run-gateway   the gateway example: fan-out with deadlines, a streaming proxy (Examples/Gateway, PORT=8080)
+#   make run-chat      the chat example: rooms over WebSocket and Server-Sent Events (Examples/Chat, PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
 #                      backends), then build the docs; fails on any compiler or documentation warning
@@ -25,7 +26,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-todo run-gateway demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json clean
+.PHONY: run run-todo run-gateway run-chat demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -56,6 +57,12 @@ run-gateway: deps
 	$(SWIFT) build -c release --product Gateway
 	./.build/release/Gateway --host $(HOST) --port $(PORT)
 
+# The chat example (Examples/Chat) in release on http://$(HOST):$(PORT): rooms over WebSocket
+# (/rooms/NAME/ws) and Server-Sent Events (/rooms/NAME/events), POST /rooms/NAME/messages.
+run-chat: deps
+	$(SWIFT) build -c release --product Chat
+	./.build/release/Chat --host $(HOST) --port $(PORT)
+
 # The fiber demo: 100,000 fibers ping-ponging over channels.
 demo: deps
 	$(SWIFT) build -c release --product FiberDemo
@@ -77,14 +84,15 @@ docs: deps
 
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
-EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests'
+EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests|ChatAppTests'
 # The conformance table once more with the whole test process under a seccomp filter that
 # denies io_uring (spindle-seccomp-exec, as Docker's default profile does): the servers it
 # starts choose epoll by themselves, and testTheBackendIsTheOneThisProcessMayUse checks so.
 SECCOMP_SUITES := 'ConformanceTests'
 
 # python3 runs the warnings gate; the HTTP client's tests start a local nginx (nginx-light); the
-# example apps' tests run the curl command lines of README.md.
+# example apps' tests run the curl command lines of README.md; the WebSocket and chat tests'
+# clients use python3-websockets.
 test-deps: deps
 	@./.ci/install-deps $(TEST_PACKAGES)
 

@@ -41,11 +41,11 @@ public enum ChatRoutes {
         router.post("/rooms/:room/messages") { request, context in
             let room = try ChatNames.room(context.parameters["room"] ?? "")
             let (from, text) = try postedMessage(request, maxTextBytes: hub.configuration.maxMessageBytes)
-            return try .json(hub.publish(room: room, from: from, text: text), status: .accepted)
+            return try json(hub.publish(room: room, from: from, text: text), status: .accepted)
         }
         router.get("/rooms/:room") { _, context in
             let room = try ChatNames.room(context.parameters["room"] ?? "")
-            return try .json(RoomSummary(room: room, members: hub.memberCount(in: room)))
+            return try json(RoomSummary(room: room, members: hub.memberCount(in: room)))
         }
     }
 
@@ -61,6 +61,13 @@ public enum ChatRoutes {
             self.room = room
             self.members = members
         }
+    }
+
+    /// `value` as JSON with sorted keys (as the members' events are), `application/json`.
+    private static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(status: status, headerFields: [.contentType: "application/json"], body: .bytes(Array(try encoder.encode(value))))
     }
 
     private struct PostedMessage: Decodable {
