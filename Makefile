@@ -19,6 +19,7 @@
 #   make bench-static  static files: Spindle's StaticFiles vs nginx (sendfile), 4 KiB and 1 MiB (Docs/benchmarks/static.md)
 #   make bench-client  the HTTP client: requests per client-CPU-second against nginx, Spindle vs Go net/http (Docs/benchmarks/client.md)
 #   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks/json.md)
+#   make bench-chat    10,000 chat members on one worker: memory per member, Spindle vs Go net/http (Docs/benchmarks/chat.md)
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev libsqlite3-dev pkg-config
@@ -26,7 +27,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-todo run-gateway run-chat demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json clean
+.PHONY: run run-todo run-gateway run-chat demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -180,6 +181,11 @@ bench-static: deps
 # Not part of `make bench`: a micro-benchmark of Foundation's JSON coders, no server involved.
 bench-json: deps
 	$(MAKE) -C bench json
+
+# Not part of `make bench`: the chat example's members, Spindle beside a Go net/http peer.
+bench-chat: deps
+	@./.ci/install-deps $(BENCH_PACKAGES)
+	$(MAKE) -C bench chat
 
 clean:
 	rm -rf .build .build-asan bench/.build

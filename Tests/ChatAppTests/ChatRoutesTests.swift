@@ -1,6 +1,6 @@
 // The chat's HTTP routes through SpindleTesting, in memory and over a live socket: what a POST
 // answers (receipts, validation), room counts; and a POST reaching an event-stream member read
-// from a raw socket.
+// from a raw socket, and the keep-alive of an idle stream.
 import ChatApp
 import Foundation
 import HTTPTypes
@@ -107,5 +107,8 @@ final class ChatRoutesTests: XCTestCase {
             }
             searchFrom = found.upperBound
         }
+        // Idle now: the worker's heartbeat (200 ms in ChatTestServer) keeps the stream alive.
+        received = ""
+        try readUntil(": keep-alive\n\n")
     }
 }

@@ -25,7 +25,7 @@ struct ChatServer: AsyncParsableCommand {
     @Option(help: "Worker threads (default: one per usable CPU).") var workers: Int?
     @Option(help: "Messages a member may have waiting before it is disconnected.") var queue = 256
     @Option(help: "The longest message text, in bytes.") var maxMessageBytes = 16 << 10
-    @Option(help: "Milliseconds an event stream may stay silent before a keep-alive comment.") var heartbeatMs = 15_000
+    @Option(help: "Milliseconds between keep-alive comments on every event stream (and how soon one that left is noticed).") var heartbeatMs = 15_000
     @Option(help: "Request ids and a log line per request: on or off.") var accessLog = "off"
 
     func run() async throws {

@@ -9,8 +9,9 @@ public struct ChatConfiguration: Sendable {
     /// The longest message text in UTF-8 bytes: a longer `POST` body is answered `413`, a longer
     /// WebSocket message closes that socket with 1009.
     public var maxMessageBytes: Int
-    /// How long an event stream may stay silent before a `: keep-alive` comment goes out; also
-    /// how soon a member that left without a word is noticed (`Response.serverSentEvents`).
+    /// How often every event stream gets a `: keep-alive` comment (queued like a message by one
+    /// fiber per worker); also how soon an event-stream member that left is noticed (the
+    /// comment's write finds it gone). Stops with a message when not positive.
     public var eventStreamHeartbeat: Duration
 
     /// Defaults: 256 waiting messages per member, 16 KiB messages, a heartbeat every 15 s.
@@ -18,6 +19,7 @@ public struct ChatConfiguration: Sendable {
     public init(memberQueueCapacity: Int = 256, maxMessageBytes: Int = 16 << 10, eventStreamHeartbeat: Duration = .seconds(15)) {
         precondition(memberQueueCapacity >= 1, "ChatConfiguration: memberQueueCapacity must be at least 1")
         precondition(maxMessageBytes >= 1, "ChatConfiguration: maxMessageBytes must be at least 1")
+        precondition(eventStreamHeartbeat > .zero, "ChatConfiguration: eventStreamHeartbeat must be positive")
         self.memberQueueCapacity = memberQueueCapacity
         self.maxMessageBytes = maxMessageBytes
         self.eventStreamHeartbeat = eventStreamHeartbeat

@@ -96,7 +96,7 @@ public final class ChatHub: @unchecked Sendable {
         if let existing = workers[scheduler.number] {
             worker = existing
         } else {
-            worker = WorkerRooms(scheduler: scheduler)
+            worker = WorkerRooms(scheduler: scheduler, heartbeatInterval: configuration.eventStreamHeartbeat)
             workers[scheduler.number] = worker
         }
         worker.add(member)

@@ -1,7 +1,7 @@
 import SpindleFibers
 
-/// One member of a room on one worker: the bounded queue of messages waiting to be written to
-/// its client, and the fiber writing them. Used only on its worker's thread (it is created,
+/// One member of a room on one worker: the bounded queue of messages (and, for an event stream,
+/// keep-alives) waiting to be written to its client, and the fiber writing them. Used only on its worker's thread (it is created,
 /// fed and ended there).
 ///
 /// A member's queue is filled by its worker's `WorkerRooms` without parking (`offer`); when it
@@ -20,23 +20,35 @@ final class ChatMember {
         case left
     }
 
+    /// What waits in a member's queue.
+    enum Delivery {
+        /// A message of the room.
+        case message(ChatMessage)
+        /// A keep-alive for an idle event stream (`WorkerRooms`'s heartbeat): writing it finds
+        /// out whether the client is still there.
+        case keepAlive
+    }
+
     let room: String
-    private let queue: Channel<ChatMessage>
+    /// True for an event-stream member (the worker's heartbeat keeps it alive).
+    let isEventStream: Bool
+    private let queue: Channel<Delivery>
     private(set) var state = State.active
     /// The fiber writing to the client, while a write is in progress.
     private var writing: Fiber? = nil
 
-    /// A member of `room` whose queue holds up to `capacity` messages.
-    init(room: String, capacity: Int) {
+    /// A member of `room` whose queue holds up to `capacity` deliveries.
+    init(room: String, capacity: Int, isEventStream: Bool) {
         self.room = room
+        self.isEventStream = isEventStream
         queue = Channel(capacity: capacity)
     }
 
     /// Queues `message` without parking; evicts the member when its queue is full. Cost: an
     /// enqueue and a wake of the writer.
-    func offer(_ message: ChatMessage) {
+    func offer(_ delivery: Delivery) {
         guard state == .active else { return }
-        if !queue.trySend(message) {
+        if !queue.trySend(delivery) {
             evict(reason: "too slow: \(queue.capacity) messages waiting")
         }
     }
@@ -57,16 +69,16 @@ final class ChatMember {
         queue.close()
     }
 
-    /// Writes the queued messages with `write`, in order, until the member is evicted or has
+    /// Writes the queued deliveries with `write`, in order, until the member is evicted or has
     /// left (then returns its state), parking while the queue is empty. Runs in the member's
     /// writer fiber; throws what `write` throws, and `CancellationError` when the fiber is
     /// cancelled while waiting.
-    func writeMessages(_ write: (ChatMessage) throws -> Void) throws -> State {
+    func writeDeliveries(_ write: (Delivery) throws -> Void) throws -> State {
         while true {
-            guard state == .active, let message = try queue.receive(), state == .active else { return state }
+            guard state == .active, let delivery = try queue.receive(), state == .active else { return state }
             writing = Fiber.current
             defer { writing = nil }
-            try write(message)
+            try write(delivery)
         }
     }
 }

@@ -34,7 +34,8 @@ public enum ChatRoutes {
         }
         router.get("/rooms/:room/events") { request, context in
             let room = try ChatNames.room(context.parameters["room"] ?? "")
-            return .serverSentEvents(for: request, heartbeat: hub.configuration.eventStreamHeartbeat) { stream in
+            // No heartbeat fiber per stream: the worker's one (WorkerRooms) queues keep-alives.
+            return .serverSentEvents(for: request, heartbeat: nil) { stream in
                 try ChatSessions.runEventStreamMember(stream, room: room, hub: hub)
             }
         }

@@ -9,11 +9,14 @@ enum ChatSessions {
     /// session's fiber, which reads and publishes what the client sends; a second fiber writes
     /// the room's messages. Cost: the member, its queue, one more fiber (a pooled stack).
     static func runWebSocketMember(_ socket: WebSocket, room: String, from: String, hub: ChatHub) {
-        let member = ChatMember(room: room, capacity: hub.configuration.memberQueueCapacity)
+        let member = ChatMember(room: room, capacity: hub.configuration.memberQueueCapacity, isEventStream: false)
         let members = hub.join(member)
         let session = Fiber.current
         let writer = Fiber.spawn(name: "chat-ws-writer") {
-            let end = try member.writeMessages { try socket.send(ChatEvent.message($0).json) }
+            let end = try member.writeDeliveries { delivery in
+                // WebSocket members get no keep-alives: the session pings an idle client itself.
+                if case .message(let message) = delivery { try socket.send(ChatEvent.message(message).json) }
+            }
             if case .evicted(let reason) = end {
                 // Not stuck in a write (that one would have been cancelled, closing the
                 // connection): the client can be told why, then the session is ended (its
@@ -37,18 +40,23 @@ enum ChatSessions {
         _ = try? writer.join()
     }
 
-    /// Runs an event-stream member of `room` until its client leaves (noticed by the stream's
-    /// heartbeat, which cancels this fiber) or it is evicted (then an `evicted` event ends the
+    /// Runs an event-stream member of `room` until its client leaves (noticed when the worker's
+    /// heartbeat has it write a keep-alive) or it is evicted (then an `evicted` event ends the
     /// stream, or, if a write was stuck, the connection is closed). Runs in the request's fiber.
     static func runEventStreamMember(_ stream: ServerSentEventStream, room: String, hub: ChatHub) throws {
-        let member = ChatMember(room: room, capacity: hub.configuration.memberQueueCapacity)
+        let member = ChatMember(room: room, capacity: hub.configuration.memberQueueCapacity, isEventStream: true)
         let members = hub.join(member)
         defer { hub.leave(member) }
         let joined = ChatEvent.joined(room: room, members: members)
         try stream.send(event: joined.name, data: joined.json)
-        let end = try member.writeMessages { message in
-            let event = ChatEvent.message(message)
-            try stream.send(event: event.name, id: String(message.sequence), data: event.json)
+        let end = try member.writeDeliveries { delivery in
+            switch delivery {
+            case .message(let message):
+                let event = ChatEvent.message(message)
+                try stream.send(event: event.name, id: String(message.sequence), data: event.json)
+            case .keepAlive:
+                try stream.comment("keep-alive")  // throws once the client is known gone
+            }
         }
         if case .evicted(let reason) = end {
             let evicted = ChatEvent.evicted(reason: reason)

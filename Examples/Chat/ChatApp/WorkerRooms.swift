@@ -7,7 +7,10 @@ import SpindleFibers
 /// numbers) into an unbounded channel; a pump fiber takes them one at a time and offers each to
 /// the room's members here (`ChatMember.offer`, which never parks), then yields, so the members'
 /// writers run between two messages and a burst does not fill a queue that is being drained.
-/// The pump ends when the last member on this worker leaves.
+/// A heartbeat fiber queues a keep-alive for every event-stream member each
+/// `ChatConfiguration.eventStreamHeartbeat` (one fiber per worker rather than one per stream);
+/// writing it finds a client that left, and keeps intermediaries from timing the stream out.
+/// Both fibers end when the last member on this worker leaves.
 final class WorkerRooms: @unchecked Sendable {
     // @unchecked Sendable: the hub keeps it in a table any thread reads and captures it in work
     // submitted to `scheduler`; everything but `scheduler` is touched only on that scheduler's
@@ -17,15 +20,25 @@ final class WorkerRooms: @unchecked Sendable {
     private let incoming = Channel<ChatMessage>.unbounded()
     private var rooms: [String: [ObjectIdentifier: ChatMember]] = [:]
     private var count = 0
+    private var heartbeat: FiberHandle<Void>? = nil
 
-    /// The rooms of the calling worker, with their pump fiber started. Call from a fiber.
-    init(scheduler: Scheduler) {
+    /// The rooms of the calling worker, with their pump and heartbeat fibers started (a
+    /// keep-alive for each event stream every `heartbeatInterval`). Call from a fiber.
+    init(scheduler: Scheduler, heartbeatInterval: Duration) {
         self.scheduler = scheduler
         Fiber.spawnDetached(name: "chat-pump") { [self] in
             for message in incoming {
                 guard let members = rooms[message.room] else { continue }
-                for member in members.values { member.offer(message) }
+                for member in members.values { member.offer(.message(message)) }
                 Fiber.yield()
+            }
+        }
+        heartbeat = Fiber.spawn(name: "chat-heartbeat") { [self] in
+            while true {
+                try Fiber.sleep(for: heartbeatInterval)  // cancelled by stop()
+                for members in rooms.values {
+                    for member in members.values where member.isEventStream { member.offer(.keepAlive) }
+                }
             }
         }
     }
@@ -50,8 +63,10 @@ final class WorkerRooms: @unchecked Sendable {
         return (true, count)
     }
 
-    /// Ends the pump (after the messages already posted). Worker's thread.
+    /// Ends the pump (after the messages already posted) and the heartbeat. Worker's thread.
     func stop() {
         incoming.close()
+        heartbeat?.cancel()
+        heartbeat = nil
     }
 }
