@@ -2,9 +2,10 @@
 /// an idle event stream is kept alive. Built once at startup; `Sendable` (every worker reads it).
 public struct ChatConfiguration: Sendable {
     /// Messages a member may have waiting (published to its room, not yet written to its
-    /// socket). A member with this many waiting when another arrives is disconnected (a
-    /// WebSocket closed with 1008 when its socket can still take the close frame, an event
-    /// stream ended), so a member that does not read never holds the room back.
+    /// socket). A member with this many waiting when another arrives is disconnected (sent an
+    /// `evicted` message or event with the reason when its writer is not stuck in a write; then
+    /// a WebSocket's connection is closed, an event stream ended), so a member that does not
+    /// read never holds the room back.
     public var memberQueueCapacity: Int
     /// The longest message text in UTF-8 bytes: a longer `POST` body is answered `413`, a longer
     /// WebSocket message closes that socket with 1009.
