@@ -58,7 +58,7 @@ final class ChatRoutesTests: XCTestCase {
                 let summary = try client.get("/rooms/lobby")
                 XCTAssertEqual(summary.status, .ok)
                 XCTAssertEqual(try JSONDecoder().decode(ChatRoutes.RoomSummary.self, from: Data(summary.body)),
-                               ChatRoutes.RoomSummary(room: "lobby", members: 0))
+                               ChatRoutes.RoomSummary(room: "lobby", members: 0, workers: 0))
                 XCTAssertEqual(try client.get("/rooms/no%2Fslash").status, .badRequest, "\(mode)")
             }
         }

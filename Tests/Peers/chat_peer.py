@@ -6,7 +6,8 @@
 WebSocket members speak through Python's `websockets` library (asyncio API, any version >= 10);
 event-stream members read the chunked `text/event-stream` body from a plain socket.
 
-  fanout  3 WebSocket and 2 event-stream members; one WebSocket member sends 100 messages while
+  fanout  3 WebSocket members (more until the room spans two workers) and 2 event-stream members;
+          one WebSocket member sends 100 messages while
           a second connection POSTs 100: every member receives all 200, with sequence numbers
           1...200 in order, each sender's messages in the order sent, all members the same list
   slow    a WebSocket and an event-stream member that never read (small receive buffers) beside a
@@ -49,10 +50,13 @@ class Http:
             raise RuntimeError(f"POST answered {response.status}: {body[:200]!r}")
         return json.loads(body)
 
-    def members(self, room):
+    def summary(self, room):
         self.connection.request("GET", f"/rooms/{room}")
         response = self.connection.getresponse()
-        return json.loads(response.read())["members"]
+        return json.loads(response.read())
+
+    def members(self, room):
+        return self.summary(room)["members"]
 
 
 async def wait_for_members(port, room, count, timeout=10):
@@ -157,7 +161,13 @@ async def fanout(port, room):
         event = await stream.next_event()
         check("event stream starts with joined", event is not None and event[0] == "joined")
         streams.append(stream)
-    check("room counts 5 members", await wait_for_members(port, room, 5))
+    # More WebSocket members until the room spans two workers (the kernel spreads connections
+    # over the workers' listeners), so the messages cross between workers.
+    client = Http(port)
+    while (await asyncio.to_thread(client.summary, room))["workers"] < 2 and len(sockets) < 19:
+        sockets.append(await websocket(port, room, f"ws{len(sockets)}"))
+    check(f"room spans two workers ({len(sockets) + 2} members)", (await asyncio.to_thread(client.summary, room))["workers"] == 2)
+    check("room counts every member", await wait_for_members(port, room, len(sockets) + 2))
 
     def post_all():
         client = Http(port)
@@ -172,8 +182,12 @@ async def fanout(port, room):
     collectors += [asyncio.create_task(collect_stream(s, 200)) for s in streams]
     await asyncio.gather(asyncio.to_thread(post_all), send_all())
     results = await asyncio.wait_for(asyncio.gather(*collectors), 30)
+    ok = True
     for i, messages in enumerate(results):
+        before = failures
         check_ordered(f"member {i}", messages, 200, [("poster", "post-"), ("ws0", "ws-")])
+        ok = ok and failures == before
+    check(f"all {len(results)} members received the 200 messages in order", ok)
     check("every member received the same list", all(r == results[0] for r in results))
     for s in sockets:
         await s.close()

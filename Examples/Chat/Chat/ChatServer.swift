@@ -3,7 +3,7 @@
 //   GET  /rooms/:room/ws?from=NAME   a WebSocket member: send text, receive the room's messages as JSON
 //   GET  /rooms/:room/events         an event stream member: `joined`, then a `message` event per message
 //   POST /rooms/:room/messages       {"text":"hi","from":"ann"} (application/json) or the text itself
-//   GET  /rooms/:room                {"members":N,"room":"…"}
+//   GET  /rooms/:room                {"members":N,"room":"…","workers":W}
 //
 //   swift run -c release Chat [--host 127.0.0.1] [--port 8080] [--workers N] [--queue 256]
 //                             [--max-message-bytes 16384] [--heartbeat-ms 15000]

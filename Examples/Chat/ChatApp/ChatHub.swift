@@ -76,6 +76,13 @@ public final class ChatHub: @unchecked Sendable {
         return rooms[room]?.members ?? 0
     }
 
+    /// Workers with members of `room` now. Any thread; cost: the lock.
+    public func workerCount(in room: String) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return rooms[room]?.membersByWorker.count ?? 0
+    }
+
     /// Members of every room now. Any thread; cost: the lock.
     public var totalMembers: Int {
         lock.lock()

@@ -9,7 +9,7 @@ import Spindle
 /// | `GET /rooms/:room/ws?from=NAME` | a WebSocket member: its text messages are published to the room, the room's messages come back as JSON text messages |
 /// | `GET /rooms/:room/events` | an event stream (Server-Sent Events) member: `joined`, then one `message` event per message (`id:` its sequence number) |
 /// | `POST /rooms/:room/messages` | publishes the body (`{"text":…,"from":…}` as `application/json`, or the text itself, sender in `?from=`): `202` with `{"room","seq","members"}` |
-/// | `GET /rooms/:room` | `{"room":…,"members":N}`, members on every worker |
+/// | `GET /rooms/:room` | `{"members":N,"room":…,"workers":W}`: members on every worker, and how many workers they are on |
 ///
 /// A room name is 1 to 64 letters, digits, `-`, `_` or `.` (`400` otherwise); an empty text is
 /// `400`, a text over `ChatConfiguration.maxMessageBytes` `413`.
@@ -46,7 +46,7 @@ public enum ChatRoutes {
         }
         router.get("/rooms/:room") { _, context in
             let room = try ChatNames.room(context.parameters["room"] ?? "")
-            return try json(RoomSummary(room: room, members: hub.memberCount(in: room)))
+            return try json(RoomSummary(room: room, members: hub.memberCount(in: room), workers: hub.workerCount(in: room)))
         }
     }
 
@@ -56,11 +56,14 @@ public enum ChatRoutes {
         public var room: String
         /// Its members now, on every worker.
         public var members: Int
+        /// The workers its members are on.
+        public var workers: Int
 
         /// A summary with these values.
-        public init(room: String, members: Int) {
+        public init(room: String, members: Int, workers: Int) {
             self.room = room
             self.members = members
+            self.workers = workers
         }
     }
 
