@@ -3,6 +3,7 @@
 #   make run           build the example server in release and start it (PORT=8080)
 #   make run-todo      the todo example: a JSON API on SQLite (Examples/Todo, PORT=8080)
 #   make run-gateway   the gateway example: fan-out with deadlines, a streaming proxy (Examples/Gateway, PORT=8080)
+#   make run-chat      the chat example: rooms over WebSocket and Server-Sent Events (Examples/Chat, PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
 #                      backends), then build the docs; fails on any compiler or documentation warning
@@ -18,6 +19,7 @@
 #   make bench-static  static files: Spindle's StaticFiles vs nginx (sendfile), 4 KiB and 1 MiB (Docs/benchmarks/static.md)
 #   make bench-client  the HTTP client: requests per client-CPU-second against nginx, Spindle vs Go net/http (Docs/benchmarks/client.md)
 #   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks/json.md)
+#   make bench-chat    10,000 chat members on one worker: memory per member, Spindle vs Go net/http (Docs/benchmarks/chat.md)
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev libsqlite3-dev pkg-config
@@ -25,7 +27,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-todo run-gateway demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json clean
+.PHONY: run run-todo run-gateway run-chat demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -56,6 +58,12 @@ run-gateway: deps
 	$(SWIFT) build -c release --product Gateway
 	./.build/release/Gateway --host $(HOST) --port $(PORT)
 
+# The chat example (Examples/Chat) in release on http://$(HOST):$(PORT): rooms over WebSocket
+# (/rooms/NAME/ws) and Server-Sent Events (/rooms/NAME/events), POST /rooms/NAME/messages.
+run-chat: deps
+	$(SWIFT) build -c release --product Chat
+	./.build/release/Chat --host $(HOST) --port $(PORT)
+
 # The fiber demo: 100,000 fibers ping-ponging over channels.
 demo: deps
 	$(SWIFT) build -c release --product FiberDemo
@@ -77,14 +85,15 @@ docs: deps
 
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
-EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests'
+EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests|ChatAppTests'
 # The conformance table once more with the whole test process under a seccomp filter that
 # denies io_uring (spindle-seccomp-exec, as Docker's default profile does): the servers it
 # starts choose epoll by themselves, and testTheBackendIsTheOneThisProcessMayUse checks so.
 SECCOMP_SUITES := 'ConformanceTests'
 
 # python3 runs the warnings gate; the HTTP client's tests start a local nginx (nginx-light); the
-# example apps' tests run the curl command lines of README.md.
+# example apps' tests run the curl command lines of README.md; the WebSocket and chat tests'
+# clients use python3-websockets.
 test-deps: deps
 	@./.ci/install-deps $(TEST_PACKAGES)
 
@@ -172,6 +181,11 @@ bench-static: deps
 # Not part of `make bench`: a micro-benchmark of Foundation's JSON coders, no server involved.
 bench-json: deps
 	$(MAKE) -C bench json
+
+# Not part of `make bench`: the chat example's members, Spindle beside a Go net/http peer.
+bench-chat: deps
+	@./.ci/install-deps $(BENCH_PACKAGES)
+	$(MAKE) -C bench chat
 
 clean:
 	rm -rf .build .build-asan bench/.build

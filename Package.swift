@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "Todo", targets: ["Todo"]),
         .executable(name: "Gateway", targets: ["Gateway"]),
+        .executable(name: "Chat", targets: ["Chat"]),
         .executable(name: "FiberDemo", targets: ["FiberDemo"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
     ],
@@ -130,12 +131,26 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Examples/Gateway/Gateway"),
+        // The chat example: rooms over WebSocket and Server-Sent Events, a fiber per member,
+        // messages fanned out through per-member bounded channels, rooms shared by the workers.
+        .target(name: "ChatApp", dependencies: [
+            "Spindle", "SpindleFibers", .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], path: "Examples/Chat/ChatApp"),
+        .executableTarget(name: "Chat", dependencies: [
+            "ChatApp", "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Examples/Chat/Chat"),
         .testTarget(name: "TodoAppTests", dependencies: [
             "TodoApp", "Spindle", "SpindleTesting", "SpindleTestSupport",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "GatewayAppTests", dependencies: [
             "GatewayApp", "Spindle", "SpindleTesting", "SpindleTestSupport", "SpindleFibers", "SpindleIO", "SpindleHTTPClient",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
+        .testTarget(name: "ChatAppTests", dependencies: [
+            "ChatApp", "Spindle", "SpindleTesting", "SpindleTestSupport", "SpindleFibers",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "SpindleHTTPTests", dependencies: ["SpindleHTTP", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
