@@ -82,7 +82,10 @@ public final class Server: Sendable {
         if configuration.processes > 1 { return try runSupervisor() }
         let (address, serve) = try prepare(handleSignals: handleSignals)
         logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers")
-        defer { admin.stopAndWait() }
+        defer {
+            admin.stopAndWait()
+            metrics.watchdog.stopAndWait()
+        }
         try runtime.run(serve)
     }
 
@@ -98,13 +101,14 @@ public final class Server: Sendable {
         warnIfProcessesIgnored("Server.start()")
         let (address, serve) = try prepare(handleSignals: handleSignals)
         let logger = self.logger
-        let thread = try OSThread.start(name: "spindle-server") { [runtime, admin] in
+        let thread = try OSThread.start(name: "spindle-server") { [runtime, admin, metrics] in
             do {
                 try runtime.run(serve)
             } catch {
                 logger.error("server stopped with error: \(error)")
             }
             admin.stopAndWait()
+            metrics.watchdog.stopAndWait()
         }
         background.withLock { $0 = thread }
         return address
@@ -124,8 +128,13 @@ public final class Server: Sendable {
         let workers = runtime.configuration.workers
         let connectionCap = configuration.connectionCapPerWorker(workers: workers, descriptorLimit: descriptorLimit)
         if !alreadyBound { try bind() }
-        if handleSignals { SignalWatcher.start { [self] in stop() } }
+        if handleSignals {
+            SignalWatcher.start(onDump: { [metrics] in
+                writeToStandardError(metrics.fiberDump()?.text ?? "Spindle fiber dump: a worker did not answer within \(metrics.scrapeTimeout)\n")
+            }) { [self] in stop() }
+        }
         let all = listeners.withLock { $0 }
+        metrics.watchdog.start(threshold: configuration.hogThreshold, logger: logger)
         do {
             if withAdmin {
                 try admin.start(configuration: configuration, metrics: metrics, backend: { [runtime] in runtime.backendChoice }, logger: logger)
@@ -169,6 +178,7 @@ public final class Server: Sendable {
     public func stop() {
         runtime.stop()
         admin.stop()
+        metrics.watchdog.stop()
     }
 
     /// Stops without the grace period: as `stop()`, but the requests in flight are cancelled at
@@ -178,6 +188,7 @@ public final class Server: Sendable {
         forcedStop.request()
         runtime.stop()
         admin.stop()
+        metrics.watchdog.stop()
     }
 }
 
