@@ -61,7 +61,8 @@ public final class Server: Sendable {
 
     /// Serves until `stop()` (or, with `handleSignals`, SIGTERM/SIGINT): then stops accepting,
     /// closes idle connections, lets requests in flight finish (up to the grace period) and
-    /// returns. Blocks the calling thread. The signals are blocked in the calling thread and in
+    /// returns. With `handleSignals`, SIGQUIT prints a fiber dump to stderr and serving goes on
+    /// (Docs/observability.md). Blocks the calling thread. The signals are blocked in the calling thread and in
     /// every thread started after it, and taken by a watcher thread; a thread started before the
     /// call that leaves them unblocked would receive them with their default action (the
     /// process ends), so call `run` before starting threads of your own.
@@ -91,7 +92,7 @@ public final class Server: Sendable {
 
     /// Starts serving on background threads and returns once listening (for tests and
     /// embedding). `stop()` ends it; `wait()` blocks until it has. With `handleSignals`,
-    /// SIGTERM/SIGINT stop it too (see `run`): they are blocked in the calling thread and in
+    /// SIGTERM/SIGINT stop it too and SIGQUIT prints a fiber dump (see `run`): they are blocked in the calling thread and in
     /// every thread started after it, and a watcher thread takes them; threads started before
     /// the call keep the default action (end the process), so call it before starting others.
     ///
