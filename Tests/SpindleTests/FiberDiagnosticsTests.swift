@@ -70,6 +70,19 @@ final class FiberDiagnosticsTests: ServerTestCase {
         XCTAssertEqual(try client.readResponse().status, 404)
     }
 
+    /// Which form the dump answers with: `format` decides when given, else an `Accept` that
+    /// starts with `text/plain`.
+    func testDumpFormatIsChosenByFormatThenAccept() {
+        let cases: [(format: String?, accept: String?, text: Bool)] = [
+            (nil, nil, false), ("text", nil, true), ("json", "text/plain", false), (nil, "text/plain", true),
+            (nil, " Text/Plain; q=1", true), (nil, "application/json, text/plain", false), ("TEXT", nil, false),
+        ]
+        for item in cases {
+            XCTAssertEqual(FiberDumpEndpoint.wantsText(format: item.format, accept: item.accept), item.text,
+                           "format \(item.format ?? "nil"), accept \(item.accept ?? "nil")")
+        }
+    }
+
     // MARK: - Watchdog
 
     /// A handler that computes for 300 ms without parking (threshold 100 ms) is reported once:

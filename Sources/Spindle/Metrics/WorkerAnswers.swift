@@ -2,9 +2,9 @@ import SpindleFibers
 import Synchronization
 
 /// Answers to one question asked of every worker of a server (`ServerMetrics.ask`), gathered
-/// under a lock: each worker computes its answer on its own thread, then stores it here. A
-/// fiber waits for them by polling an `Event`-free loop of short sleeps (it parks); a plain
-/// thread (the signal watcher) by sleeping the thread.
+/// under a lock: each worker computes its answer on its own thread and stores it here. The
+/// asker looks every millisecond until all have answered: a fiber parks in between (so the
+/// asker may be any fiber or a plain thread, such as the signal watcher, which sleeps).
 final class WorkerAnswers<Answer: Sendable>: Sendable {
     /// How many workers were asked.
     let expected: Int
@@ -26,13 +26,15 @@ final class WorkerAnswers<Answer: Sendable>: Sendable {
     /// The answers received so far.
     var answers: [Answer] { gathered.withLock { $0.answers } }
 
-    /// Waits until every worker answered or `deadline` passed; true when all did. In a fiber it
-    /// parks (sleeping 1 ms between looks); elsewhere it sleeps the thread.
+    /// Waits until every worker answered or `deadline` passed; true when all did (false too when
+    /// the waiting fiber is cancelled). In a fiber it parks (1 ms between looks); elsewhere it
+    /// sleeps the thread.
     func wait(until deadline: Deadline) -> Bool {
         while answered < expected {
             if Deadline.now >= deadline { return false }
             if Fiber.current != nil {
-                try? Fiber.sleep(for: .milliseconds(1))
+                // A cancelled fiber cannot park: give up rather than spin.
+                do { try Fiber.sleep(for: .milliseconds(1)) } catch { return false }
             } else {
                 var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
                 nanosleep(&pause, nil)
