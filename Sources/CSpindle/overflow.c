@@ -112,6 +112,16 @@ const volatile uint64_t *spindle_stack_side_words(uintptr_t addr) {
     return NULL;
 }
 
+#if defined(__clang__) || defined(__GNUC__)
+__attribute__((no_sanitize("address")))
+#endif
+uintptr_t spindle_stack_lowest_nonzero(uintptr_t low, uintptr_t high) {
+    for (uintptr_t word = (low + 7) & ~(uintptr_t)7; word + 8 <= high; word += 8) {
+        if (*(const volatile uint64_t *)word != 0) return word;
+    }
+    return 0;
+}
+
 // MARK: - handler
 
 static void restore_and_return(int sig) {

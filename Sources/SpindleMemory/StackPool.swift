@@ -283,8 +283,9 @@ public final class StackPool {
     /// word (usually most of one page). Call on the pool's thread, for a stack in use or free.
     public func highWaterBytes(of stack: FiberStack) -> Int {
         // Invariant: [top - size, top) is mapped read-write for the pool's lifetime (only the
-        // guard below it is not), so every 8-byte-aligned load in it is valid. The lowest word
-        // (the canary, when there is one) is skipped.
+        // guard below it is not), so every 8-byte-aligned load in it is valid; the loads are
+        // made in C (`spindle_stack_lowest_nonzero`), outside AddressSanitizer's view of the
+        // parked frames' redzones. The lowest word (the canary, when there is one) is skipped.
         let page = VirtualMemory.pageSize
         let top = UInt(bitPattern: stack.top)
         let low = top - UInt(stack.size) + 8
@@ -293,12 +294,9 @@ public final class StackPool {
               let resident = VirtualMemory.residentPages(base, Int(top - firstPage)) else { return 0 }
         for (index, isResident) in resident.enumerated() where isResident {
             let pageStart = firstPage + UInt(index * page)
-            var word = Swift.max(pageStart, low)
+            let start = Swift.max(pageStart, low)
             let end = Swift.min(pageStart + UInt(page), top)
-            while word < end {
-                if UnsafeRawPointer(bitPattern: word)!.load(as: UInt64.self) != 0 { return Int(top - word) }
-                word += 8
-            }
+            if start < end, let word = VirtualMemory.lowestNonZeroWord(from: start, to: end) { return Int(top - word) }
         }
         return 0
     }

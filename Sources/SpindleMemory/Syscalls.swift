@@ -101,6 +101,14 @@ package enum VirtualMemory {
         return flags.map { $0 & 1 != 0 }
     }
 
+    /// The lowest 8-byte-aligned address in [low, high) holding a non-zero word, or nil when
+    /// all are zero. The range must be mapped and readable (a fiber stack's resident pages).
+    /// Not instrumented by AddressSanitizer (parked frames' redzones lie in such ranges).
+    static func lowestNonZeroWord(from low: UInt, to high: UInt) -> UInt? {
+        let word = spindle_stack_lowest_nonzero(low, high)
+        return word == 0 ? nil : word
+    }
+
     /// Makes the range fault on access without splitting the mapping (MADV_GUARD_INSTALL).
     static func installLightGuard(_ base: UnsafeMutableRawPointer, _ size: Int) -> Bool {
         madvise(base, size, madviseGuardInstall) == 0

@@ -36,6 +36,11 @@ int spindle_overflow_register(void *base, size_t slot_size, size_t guard_size, s
 /// NULL when no registered stack holds it. Async-signal-safe (acquire loads only).
 const volatile uint64_t *spindle_stack_side_words(uintptr_t addr);
 
+/// The lowest 8-byte-aligned address in [low, high) whose word is not zero, or 0 when every
+/// word is zero. For the stack high-water scan: it reads fiber stacks, where the frames of
+/// parked fibers may have AddressSanitizer redzones, so it is not instrumented.
+uintptr_t spindle_stack_lowest_nonzero(uintptr_t low, uintptr_t high);
+
 /// Removes a registration (before its memory is unmapped).
 void spindle_overflow_unregister(int index);
 
