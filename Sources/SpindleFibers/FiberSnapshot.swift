@@ -17,6 +17,7 @@ public struct FiberSnapshot: Sendable {
     public let id: UInt64
     /// The name given at spawn, if any.
     public let name: String?
+    /// Running, runnable or parked.
     public let state: State
     /// What it waits for, when parked.
     public let waitReason: FiberWaitReason?
@@ -24,9 +25,9 @@ public struct FiberSnapshot: Sendable {
     public let timer: Deadline?
     /// When it was spawned (coarse monotonic clock: a few milliseconds' resolution).
     public let spawnedAt: Deadline
-    /// The deepest its stack has been used so far (see `StackPool.highWaterBytes(of:)`), and
-    /// the stack's usable size.
+    /// The deepest its stack has been used so far, in bytes (see `StackPool.highWaterBytes(of:)`).
     public let stackHighWaterBytes: Int
+    /// The usable size of its stack, in bytes.
     public let stackSize: Int
 }
 
