@@ -89,7 +89,7 @@ public final class StackPool {
         for chunk in chunks {
             OverflowRegistry.unregister(chunk.registration)
             VirtualMemory.release(chunk.base, chunk.bytes)
-            chunk.fiberIDs.deallocate()
+            VirtualMemory.release(UnsafeMutableRawPointer(chunk.fiberIDs), SideTable.bytes(count: chunk.count))
         }
     }
 
@@ -304,9 +304,14 @@ public final class StackPool {
     private func grow(by count: Int) throws(SystemCallError) {
         let bytes = count * slotSize
         let base = try VirtualMemory.reserve(bytes)
-        // `SideTable.words` per slot (see `SideTable`).
-        let ids = UnsafeMutablePointer<UInt64>.allocate(capacity: SideTable.words * count)
-        ids.initialize(repeating: 0, count: SideTable.words * count)
+        // `SideTable.words` per slot (see `SideTable`), in a mapping of its own: zero-filled and
+        // committed only where slots are used (64 bytes per stack, touched at its first spawn).
+        let table: UnsafeMutableRawPointer
+        do { table = try VirtualMemory.reserve(SideTable.bytes(count: count)) } catch {
+            VirtualMemory.release(base, bytes)
+            throw error
+        }
+        let ids = table.bindMemory(to: UInt64.self, capacity: SideTable.words * count)
         let guardSize = configuration.guardSize
         let usable = configuration.stackSize - Self.controlSize
         var mapped: [FiberStack] = []
@@ -394,6 +399,9 @@ enum SideTable {
     static let warned = 4
     /// The last high-water measured (bytes).
     static let highWater = 5
+
+    /// Bytes of the side table of `count` slots.
+    static func bytes(count: Int) -> Int { count * words * MemoryLayout<UInt64>.size }
 }
 
 /// A free warm stack's entry in the pool's intrusive list, kept in the stack's own control block

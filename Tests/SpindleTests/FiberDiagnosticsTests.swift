@@ -133,7 +133,7 @@ final class FiberDiagnosticsTests: ServerTestCase {
         let server = try startServer(configure: { $0.workers = 1; $0.adminPort = 0 }, logger: logger) { router in
             router.get("/deep") { _, _ in
                 var top = 0
-                let depth = withUnsafeMutablePointer(to: &top) { recurse(from: UInt(bitPattern: $0), until: stackSize * 4 / 5) }
+                let depth = withUnsafeMutablePointer(to: &top) { recurse(from: AddressSanitizer.stackAddress(of: $0), until: stackSize * 4 / 5) }
                 return .text("depth \(depth)")
             }
         }
@@ -218,11 +218,13 @@ final class FiberDiagnosticsTests: ServerTestCase {
 }
 
 /// Recurses, keeping a 256-byte buffer of non-zero bytes per frame, until the stack is `bytes`
-/// deeper than `top` (an address in the caller's frame); returns the depth reached.
+/// deeper than `top` (an address in the caller's frame); returns the depth reached. Addresses
+/// are those of the frames on the real stack, also under AddressSanitizer (see
+/// `AddressSanitizer.stackAddress`).
 @inline(never)
 private func recurse(from top: UInt, until bytes: Int) -> Int {
     var local = 0
-    let here = withUnsafeMutablePointer(to: &local) { UInt(bitPattern: $0) }
+    let here = withUnsafeMutablePointer(to: &local) { AddressSanitizer.stackAddress(of: $0) }
     if top &- here >= UInt(bytes) { return 0 }
     return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { buffer in
         buffer.initialize(repeating: 0xA5)
