@@ -13,6 +13,13 @@ extension HTTPConnection {
         Fiber.recordServing(exchange.head.bytes)
     }
 
+    /// Clears the fiber's subject before `servingEnded` gives the receive buffer back, so the
+    /// watchdog's capture never reads a buffer the fiber no longer holds (two stores).
+    @inline(__always)
+    func forgetServing() {
+        Fiber.recordServing(UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
     /// Warns, once per stack, when the request just answered took its fiber's stack past 75%
     /// (one load unless it did). Before the next request replaces `exchange`.
     @inline(__always)

@@ -133,6 +133,7 @@ extension HTTPConnection {
             }
             break
         }
+        forgetServing()
         servingEnded(after, halfHeadSince: halfHeadSince)
         worker.requestFinished()
     }
