@@ -98,6 +98,30 @@ _Noreturn void spindle_overflow_report(uint64_t fiber_id, size_t usable_size, co
     abort();
 }
 
+// MARK: - lookup
+
+const volatile uint64_t *spindle_stack_side_words(uintptr_t addr) {
+    int high = atomic_load_explicit(&region_high_water, memory_order_acquire);
+    for (int i = 0; i < high; i++) {
+        spindle_region_t *r = &regions[i];
+        if (!atomic_load_explicit(&r->live, memory_order_acquire)) continue;
+        if (addr < r->base || addr >= r->base + r->slot_size * r->count) continue;
+        size_t slot = (addr - r->base) / r->slot_size;
+        return r->fiber_ids + SPINDLE_SIDE_TABLE_WORDS * slot;
+    }
+    return NULL;
+}
+
+#if defined(__clang__) || defined(__GNUC__)
+__attribute__((no_sanitize("address")))
+#endif
+uintptr_t spindle_stack_lowest_nonzero(uintptr_t low, uintptr_t high) {
+    for (uintptr_t word = (low + 7) & ~(uintptr_t)7; word + 8 <= high; word += 8) {
+        if (*(const volatile uint64_t *)word != 0) return word;
+    }
+    return 0;
+}
+
 // MARK: - handler
 
 static void restore_and_return(int sig) {
@@ -117,7 +141,7 @@ static void on_fault(int sig, siginfo_t *info, void *uctx) {
         size_t offset = (addr - r->base) % r->slot_size;
         size_t slot = (addr - r->base) / r->slot_size;
         if (offset < r->guard_size) {
-            report(r->fiber_ids[slot], r->usable_size, "hit the guard page", addr);
+            report(r->fiber_ids[SPINDLE_SIDE_TABLE_WORDS * slot + SPINDLE_SIDE_TABLE_OWNER], r->usable_size, "hit the guard page", addr);
             signal(SIGABRT, SIG_DFL);
             abort();
         }

@@ -80,7 +80,7 @@ extension HTTPConnection {
             if socket.receiveMode != .receiving { socket.startReceiving(self) }
             let (deadline, rateTooLow) = bodyDeadline()
             let parkedAt = Deadline.now
-            let reason = park(deadline: deadline)
+            let reason = park(deadline: deadline, waiting: .read)
             exchange!.bodyWaitNanoseconds &+= Deadline.now.nanoseconds &- parkedAt.nanoseconds
             switch reason {
             case .ready:

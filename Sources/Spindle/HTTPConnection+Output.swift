@@ -44,7 +44,7 @@ extension HTTPConnection {
     private func waitForSend(deadline: Deadline) throws {
         while sending != nil {
             guard case .serving = state else { throw CancellationError() }
-            switch park(deadline: deadline) {
+            switch park(deadline: deadline, waiting: .write) {
             case .ready:
                 continue
             case .timedOut:

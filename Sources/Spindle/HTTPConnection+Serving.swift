@@ -112,7 +112,9 @@ extension HTTPConnection {
         var clock = RequestClock(recording: worker.metrics.recordsRequests)
         defer { clock.settle(&worker.metrics) }
         serving: while true {
+            recordServing()
             after = respond(clock: &clock)
+            checkStackDepth()
             parserBox!.parser.reset()
             guard after == .keepAlive else { break }
             guard case .serving = state, !worker.stopping else { after = .close; break }
@@ -131,6 +133,7 @@ extension HTTPConnection {
             }
             break
         }
+        forgetServing()
         servingEnded(after, halfHeadSince: halfHeadSince)
         worker.requestFinished()
     }
@@ -263,11 +266,11 @@ extension HTTPConnection {
     // MARK: - Parking the serving fiber
 
     /// Parks the serving fiber until `wakeWaiter` (bytes, end of input, a send's completion, a
-    /// close), `deadline`, or its cancellation.
-    func park(deadline: Deadline?) -> WakeReason {
+    /// close), `deadline`, or its cancellation; a fiber dump shows it waiting for `waiting`.
+    func park(deadline: Deadline?, waiting: FiberWaitReason) -> WakeReason {
         let core = Fiber.currentCore("HTTPConnection.park")
         waiter = core
-        let reason = Fiber.park(core, cancellable: true, deadline: deadline)
+        let reason = Fiber.park(core, cancellable: true, deadline: deadline, for: waiting)
         waiter = nil
         return reason
     }

@@ -44,7 +44,7 @@ extension HTTPConnection {
             guard case .serving(_, let inputEnded) = state else { throw CancellationError() }
             if inputEnded { return 0 }
             if socket.receiveMode != .receiving { socket.startReceiving(self) }
-            switch park(deadline: deadline) {
+            switch park(deadline: deadline, waiting: .read) {
             case .ready: continue
             case .timedOut: throw UpgradedConnection.TimedOut()
             case .cancelled, .closing: throw CancellationError()

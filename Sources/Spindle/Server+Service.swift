@@ -37,6 +37,7 @@ extension Server: Service {
         logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers (as a service)")
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
+                defer { metrics.watchdog.stop() }
                 try await serveOnOwnThread(serve)
             } onGracefulShutdown: { [self] in
                 stop()

@@ -61,7 +61,8 @@ public final class Server: Sendable {
 
     /// Serves until `stop()` (or, with `handleSignals`, SIGTERM/SIGINT): then stops accepting,
     /// closes idle connections, lets requests in flight finish (up to the grace period) and
-    /// returns. Blocks the calling thread. The signals are blocked in the calling thread and in
+    /// returns. With `handleSignals`, SIGQUIT prints a fiber dump to stderr and serving goes on
+    /// (Docs/observability.md). Blocks the calling thread. The signals are blocked in the calling thread and in
     /// every thread started after it, and taken by a watcher thread; a thread started before the
     /// call that leaves them unblocked would receive them with their default action (the
     /// process ends), so call `run` before starting threads of your own.
@@ -82,13 +83,16 @@ public final class Server: Sendable {
         if configuration.processes > 1 { return try runSupervisor() }
         let (address, serve) = try prepare(handleSignals: handleSignals)
         logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers")
-        defer { admin.stopAndWait() }
+        defer {
+            admin.stopAndWait()
+            metrics.watchdog.stopAndWait()
+        }
         try runtime.run(serve)
     }
 
     /// Starts serving on background threads and returns once listening (for tests and
     /// embedding). `stop()` ends it; `wait()` blocks until it has. With `handleSignals`,
-    /// SIGTERM/SIGINT stop it too (see `run`): they are blocked in the calling thread and in
+    /// SIGTERM/SIGINT stop it too and SIGQUIT prints a fiber dump (see `run`): they are blocked in the calling thread and in
     /// every thread started after it, and a watcher thread takes them; threads started before
     /// the call keep the default action (end the process), so call it before starting others.
     ///
@@ -98,13 +102,14 @@ public final class Server: Sendable {
         warnIfProcessesIgnored("Server.start()")
         let (address, serve) = try prepare(handleSignals: handleSignals)
         let logger = self.logger
-        let thread = try OSThread.start(name: "spindle-server") { [runtime, admin] in
+        let thread = try OSThread.start(name: "spindle-server") { [runtime, admin, metrics] in
             do {
                 try runtime.run(serve)
             } catch {
                 logger.error("server stopped with error: \(error)")
             }
             admin.stopAndWait()
+            metrics.watchdog.stopAndWait()
         }
         background.withLock { $0 = thread }
         return address
@@ -124,8 +129,13 @@ public final class Server: Sendable {
         let workers = runtime.configuration.workers
         let connectionCap = configuration.connectionCapPerWorker(workers: workers, descriptorLimit: descriptorLimit)
         if !alreadyBound { try bind() }
-        if handleSignals { SignalWatcher.start { [self] in stop() } }
+        if handleSignals {
+            SignalWatcher.start(onDump: { [metrics] in
+                writeToStandardError(metrics.fiberDump()?.text ?? "Spindle fiber dump: a worker did not answer within \(metrics.scrapeTimeout)\n")
+            }) { [self] in stop() }
+        }
         let all = listeners.withLock { $0 }
+        metrics.watchdog.start(threshold: configuration.hogThreshold, logger: logger)
         do {
             if withAdmin {
                 try admin.start(configuration: configuration, metrics: metrics, backend: { [runtime] in runtime.backendChoice }, logger: logger)
@@ -169,6 +179,7 @@ public final class Server: Sendable {
     public func stop() {
         runtime.stop()
         admin.stop()
+        metrics.watchdog.stop()
     }
 
     /// Stops without the grace period: as `stop()`, but the requests in flight are cancelled at
@@ -178,6 +189,7 @@ public final class Server: Sendable {
         forcedStop.request()
         runtime.stop()
         admin.stop()
+        metrics.watchdog.stop()
     }
 }
 

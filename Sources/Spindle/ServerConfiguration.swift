@@ -74,6 +74,12 @@ public struct ServerConfiguration: Sendable {
     /// nil: none). Required when `adminHost` is not a loopback address: the server refuses to
     /// start without one.
     public var adminToken: String?
+    /// The CPU-hog watchdog's threshold: a worker that runs one fiber (or its loop) this long
+    /// without a context switch is reported once, with the fiber, its request and a backtrace,
+    /// in the log (warning) and `spindle_fiber_hogs_total` (Docs/observability.md). Nothing is
+    /// stopped. Default 100 ms; nil or zero turns the watchdog off (`SPINDLE_HOG_THRESHOLD_MS`,
+    /// 0 for off). Cost: one thread waking every quarter threshold.
+    public var hogThreshold: Duration?
     /// Worker processes (default 1: the process that calls `run()` serves; `SPINDLE_PROCESSES`).
     /// More than 1 makes the blocking `run()` a pre-fork supervisor: it binds the listeners,
     /// forks this many processes of `workers` worker threads each, restarts those that die, and
@@ -83,7 +89,7 @@ public struct ServerConfiguration: Sendable {
     public var supervision: SupervisorConfiguration
 
     /// The defaults, with environment overrides: `SPINDLE_HTTP_*` (see `HTTPLimits.fromEnvironment`)
-    /// `SPINDLE_MAX_CONNECTIONS`, `SPINDLE_METRICS` and `SPINDLE_PROCESSES`; `SPINDLE_WORKERS` and `SPINDLE_PIN_WORKERS` are read by the
+    /// `SPINDLE_MAX_CONNECTIONS`, `SPINDLE_METRICS`, `SPINDLE_HOG_THRESHOLD_MS` and `SPINDLE_PROCESSES`; `SPINDLE_WORKERS` and `SPINDLE_PIN_WORKERS` are read by the
     /// runtime when `workers`/`pinWorkers` are nil. A malformed value stops the process naming the
     /// variable (`ServerConfiguration(config:)` throws instead). Cost: a few `getenv` calls.
     public init(host: String = "127.0.0.1", port: Int = 8080) {
@@ -92,6 +98,9 @@ public struct ServerConfiguration: Sendable {
         self.maxConnectionsPerWorker = Environment.integer("SPINDLE_MAX_CONNECTIONS")
         self.collectsRequestMetrics = Environment.flag("SPINDLE_METRICS") ?? true
         self.processes = Environment.integer("SPINDLE_PROCESSES") ?? 1
+        if let milliseconds = Environment.integer("SPINDLE_HOG_THRESHOLD_MS") {
+            self.hogThreshold = milliseconds > 0 ? .milliseconds(milliseconds) : nil
+        }
     }
 
     /// The defaults alone, reading no environment variable.
@@ -117,6 +126,7 @@ public struct ServerConfiguration: Sendable {
         self.adminPort = nil
         self.adminHost = "127.0.0.1"
         self.adminToken = nil
+        self.hogThreshold = .milliseconds(100)
         self.processes = 1
         self.supervision = SupervisorConfiguration()
     }

@@ -131,7 +131,7 @@ final class ServerWorker {
     /// Running out of descriptors never ends it: `accept` backs off, and this logs it at most
     /// once a second.
     func acceptLoop(listener: TCPListener) throws {
-        Fiber.spawnDetached { [timeouts] in timeouts.sweep() }
+        Fiber.spawnDetached(name: "connection-timeouts") { [timeouts] in timeouts.sweep() }
         serverMetrics.workerStarted(self)
         // However the loop ends, stop accepting at once and drain in a fiber that is not
         // cancelled (this one is when stop() ended it, and a cancelled fiber cannot park). The

@@ -54,7 +54,7 @@ public final class Channel<Element> {
                 return
             }
             senders.append(me)
-            switch Fiber.park(me, cancellable: true, deadline: deadline) {
+            switch Fiber.park(me, cancellable: true, deadline: deadline, for: .channel) {
             case .cancelled: throw CancellationError()
             case .timedOut: throw TimeoutError()
             case .ready, .closing: continue
@@ -83,7 +83,7 @@ public final class Channel<Element> {
             }
             if isClosed { return nil }
             receivers.append(me)
-            switch Fiber.park(me, cancellable: true, deadline: deadline) {
+            switch Fiber.park(me, cancellable: true, deadline: deadline, for: .channel) {
             case .cancelled: throw CancellationError()
             case .timedOut: throw TimeoutError()
             case .ready, .closing: continue

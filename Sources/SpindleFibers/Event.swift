@@ -27,7 +27,7 @@ public final class Event {
         let me = Fiber.currentCore("Event.wait()")
         while !flag {
             waiters.append(me)
-            switch Fiber.park(me, cancellable: true, deadline: deadline) {
+            switch Fiber.park(me, cancellable: true, deadline: deadline, for: .event) {
             case .cancelled: throw CancellationError()
             case .timedOut: throw TimeoutError()
             case .ready, .closing: continue

@@ -125,7 +125,7 @@ extension Fiber {
         }
         let reason = core.scheduler._withUnsafeGuaranteedRef { scheduler in
             scheduler.addTimer(core, deadline: deadline)
-            return scheduler.park(core, cancellable: true)
+            return scheduler.park(core, cancellable: true, for: .sleep)
         }
         if reason == .cancelled { throw CancellationError() }
     }
@@ -146,16 +146,18 @@ extension Fiber {
     /// until some code on its scheduler calls `Scheduler.unpark(_:with:)` (or the deadline
     /// passes: `.timedOut`; or, if `cancellable`, it is cancelled: `.cancelled`).
     /// Before calling, make the fiber findable by its waker (a wait queue, an I/O table).
-    package static func park(cancellable: Bool, deadline: Deadline? = nil) -> WakeReason {
-        park(currentCore("Fiber.park"), cancellable: cancellable, deadline: deadline)
+    /// `reason` is what a fiber dump shows it waiting for (one byte stored).
+    package static func park(cancellable: Bool, deadline: Deadline? = nil, for reason: FiberWaitReason = .other) -> WakeReason {
+        park(currentCore("Fiber.park"), cancellable: cancellable, deadline: deadline, for: reason)
     }
 
     /// `park` for the running fiber's `core` (already looked up by the caller).
     @inline(__always)
-    package static func park(_ core: CorePointer, cancellable: Bool, deadline: Deadline?) -> WakeReason {
+    package static func park(_ core: CorePointer, cancellable: Bool, deadline: Deadline?,
+                             for reason: FiberWaitReason = .other) -> WakeReason {
         core.scheduler._withUnsafeGuaranteedRef { scheduler in
             if let deadline { scheduler.addTimer(core, deadline: deadline) }
-            return scheduler.park(core, cancellable: cancellable)
+            return scheduler.park(core, cancellable: cancellable, for: reason)
         }
     }
 }

@@ -35,6 +35,9 @@ package struct FiberCore {
     /// Whether the current park may be ended by `cancel()`.
     var parkIsCancellable = false
     var cancelRequested = false
+    /// What the fiber waits for while parked (written by every park; in the padding before
+    /// `locals`, so the control block keeps its size).
+    var waitReason: FiberWaitReason = .other
     /// `FiberLocal` values (created on first write; released when the fiber finishes). A strong
     /// reference in raw memory: `Scheduler.finish` sets it to nil before the stack is reused.
     var locals: [ObjectIdentifier: Any]? = nil

@@ -32,7 +32,7 @@ public struct FiberHandle<Success> {
             typed.joiners = queue
             while !typed.finished {
                 queue.append(me)
-                if Fiber.park(me, cancellable: true, deadline: nil) == .cancelled { throw CancellationError() }
+                if Fiber.park(me, cancellable: true, deadline: nil, for: .join) == .cancelled { throw CancellationError() }
             }
         }
         if let failure = typed.failure { throw failure }

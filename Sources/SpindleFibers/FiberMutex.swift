@@ -29,7 +29,7 @@ public final class FiberMutex {
                      "FiberMutex used from a second scheduler thread; it coordinates fibers of one scheduler")
         waiters.append(me)
         while owner != me {
-            _ = Fiber.park(me, cancellable: false, deadline: nil)
+            _ = Fiber.park(me, cancellable: false, deadline: nil, for: .mutex)
         }
     }
 

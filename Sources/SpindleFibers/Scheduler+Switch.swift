@@ -1,5 +1,6 @@
 internal import CSpindle
 import SpindleMemory
+import Synchronization
 
 // The only file that switches stacks (`grep spindle_jump`). Every switch follows one protocol:
 //
@@ -114,7 +115,8 @@ extension Scheduler {
     /// Step 2 of the protocol, on the side that was just resumed.
     @inline(__always)
     func arrived(_ context: spindle_fcontext_t?) {
-        switches &+= 1
+        // The one store per switch that a watchdog samples (see `switches`).
+        switchCount.store(switchCount.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
         guard let from = switchingFrom else {
             loopContext = context
             return

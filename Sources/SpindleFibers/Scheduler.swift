@@ -54,8 +54,12 @@ public final class Scheduler: @unchecked Sendable {
     @exclusivity(unchecked) public internal(set) var liveFibers = 0
     /// Fibers ever spawned on this scheduler.
     @exclusivity(unchecked) public private(set) var spawnedFibers: UInt64 = 0
-    /// Context switches performed (fiber↔fiber and fiber↔loop).
-    @exclusivity(unchecked) public internal(set) var switches: UInt64 = 0
+    /// Context switches performed (fiber↔fiber and fiber↔loop). Readable from any thread (a
+    /// relaxed load): a watchdog samples it to notice a fiber that runs without switching.
+    public var switches: UInt64 { switchCount.load(ordering: .relaxed) }
+    /// The count behind `switches`: written only by the owner thread, with a relaxed load and
+    /// store (the same instructions as a plain increment), so other threads may read it.
+    let switchCount = Atomic<UInt64>(0)
     /// Reasons the loop must keep running without live fibers (e.g. an I/O runtime worker).
     @exclusivity(unchecked) package var keepAliveCount = 0
     /// Each `SchedulerLocal`'s instance on this scheduler, by the local's key.
@@ -183,7 +187,7 @@ public final class Scheduler: @unchecked Sendable {
     @inline(__always)
     func enqueueNew(_ fiber: Fiber) {
         let core = fiber.core
-        stacks.setOwner(core.pointee.stack, fiberID: fiber.id)
+        stacks.setOwner(core.pointee.stack, fiberID: fiber.id, spawnedAt: Deadline.coarseNow.nanoseconds)
         liveFibers &+= 1
         spawnedFibers &+= 1
         runQueue.append(core)
@@ -199,17 +203,18 @@ public final class Scheduler: @unchecked Sendable {
 
     // MARK: - Parking
 
-    /// Suspends the running fiber (`core`) until `unpark`. Returns why it was woken.
-    /// If `cancellable` and the fiber is already cancelled, returns `.cancelled` at once
-    /// (leaving any wait queue or timer it was put in).
+    /// Suspends the running fiber (`core`) until `unpark`, recording `reason` for dumps.
+    /// Returns why it was woken. If `cancellable` and the fiber is already cancelled, returns
+    /// `.cancelled` at once (leaving any wait queue or timer it was put in).
     @inline(__always)
-    func park(_ core: CorePointer, cancellable: Bool) -> WakeReason {
+    func park(_ core: CorePointer, cancellable: Bool, for reason: FiberWaitReason) -> WakeReason {
         if cancellable && core.pointee.cancelRequested {
             if let queue = core.pointee.waitQueue { queue._withUnsafeGuaranteedRef { $0.remove(core) } }
             removeTimer(core)
             return .cancelled
         }
         core.pointee.state = .parked
+        core.pointee.waitReason = reason
         core.pointee.parkIsCancellable = cancellable
         switchAway(from: core)
         return core.pointee.wakeReason
@@ -311,6 +316,10 @@ public final class Scheduler: @unchecked Sendable {
         if idle.load(ordering: .sequentiallyConsistent) { wake() }
         return true
     }
+
+    /// True while the loop waits in the kernel for work (nothing runs on its thread). Safe from
+    /// any thread (a load); with `switches`, what a watchdog samples.
+    public var isWaitingForWork: Bool { idle.load(ordering: .relaxed) }
 
     /// Wakes the loop if it waits in the kernel. Safe from any thread.
     package func wake() {

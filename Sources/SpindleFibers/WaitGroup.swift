@@ -32,7 +32,7 @@ public final class WaitGroup {
         let me = Fiber.currentCore("WaitGroup.wait()")
         while pending > 0 {
             waiters.append(me)
-            if Fiber.park(me, cancellable: true, deadline: nil) == .cancelled { throw CancellationError() }
+            if Fiber.park(me, cancellable: true, deadline: nil, for: .event) == .cancelled { throw CancellationError() }
         }
     }
 }

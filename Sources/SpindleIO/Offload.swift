@@ -156,7 +156,7 @@ extension Fiber {
             }
         }
         guard accepted else { throw OffloadRejectedError(queueLimit: pool.configuration.queueLimit) }
-        return try waitForCrossThreadResult(core: core, box: box, onCancel: {})
+        return try waitForCrossThreadResult(core: core, box: box, waiting: .offload, onCancel: {})
     }
 
     /// Runs an async operation on Swift concurrency and parks the calling fiber until it
@@ -178,13 +178,14 @@ extension Fiber {
                 scheduler.unpark(parked.core, with: .ready)
             }
         }
-        return try waitForCrossThreadResult(core: core, box: box, onCancel: { task.cancel() })
+        return try waitForCrossThreadResult(core: core, box: box, waiting: .await, onCancel: { task.cancel() })
     }
 
-    private static func waitForCrossThreadResult<T>(core: CorePointer, box: CrossThreadResult<T>, onCancel: () -> Void) throws -> T {
+    private static func waitForCrossThreadResult<T>(core: CorePointer, box: CrossThreadResult<T>, waiting reason: FiberWaitReason,
+                                                    onCancel: () -> Void) throws -> T {
         var cancelled = false
         while !box.finished {
-            if Fiber.park(core, cancellable: !cancelled, deadline: nil) == .cancelled, !cancelled {
+            if Fiber.park(core, cancellable: !cancelled, deadline: nil, for: reason) == .cancelled, !cancelled {
                 cancelled = true
                 onCancel()
             }

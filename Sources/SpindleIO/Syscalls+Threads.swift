@@ -41,24 +41,45 @@ package final class OSThread: @unchecked Sendable {
     package func detach() { pthread_detach(handle) }
 }
 
-/// Turns SIGTERM/SIGINT into a call of `onSignal` (once), on a thread of its own via sigwait.
-/// The signals are blocked in the calling thread first, so threads started afterwards (the
-/// workers) inherit the mask and only the watcher receives them.
+/// Turns SIGTERM/SIGINT into a call of `onSignal` (once), on a thread of its own via sigwait,
+/// and, when `onDump` is given, each SIGQUIT into a call of `onDump` on that thread (the
+/// server keeps running, as a Go program prints its goroutines). The signals are blocked in
+/// the calling thread first, so threads started afterwards (the workers) inherit the mask and
+/// only the watcher receives them.
 package enum SignalWatcher {
-    /// Blocks SIGTERM and SIGINT in the calling thread and starts the watcher thread.
-    /// Cost: one thread, parked in `sigwait`.
-    package static func start(_ onSignal: @escaping @Sendable () -> Void) {
+    /// Blocks SIGTERM, SIGINT (and SIGQUIT with `onDump`) in the calling thread and starts the
+    /// watcher thread. Cost: one thread, parked in `sigwait`.
+    package static func start(onDump: (@Sendable () -> Void)? = nil, _ onSignal: @escaping @Sendable () -> Void) {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGTERM)
         sigaddset(&set, SIGINT)
+        if onDump != nil { sigaddset(&set, SIGQUIT) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
         let watched = set
         _ = try? OSThread.start(name: "spindle-signals") {
             var set = watched
             var signal: Int32 = 0
-            sigwait(&set, &signal)
+            while sigwait(&set, &signal) == 0 {
+                if signal == SIGQUIT, let onDump {
+                    onDump()
+                    continue
+                }
+                break
+            }
             onSignal()
         }
+    }
+}
+
+/// Writes `text` to the standard error stream (unbuffered, all of it). Any thread.
+package func writeToStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        if written < 0 && errno == EINTR { continue }
+        if written <= 0 { return }
+        offset += written
     }
 }

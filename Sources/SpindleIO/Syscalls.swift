@@ -159,6 +159,47 @@ enum ThreadSyscalls {
     }
 }
 
+/// An OS thread, as another thread may name it to interrupt it (`ThreadCapture`).
+package struct ThreadHandle: Sendable {
+    let raw: pthread_t
+
+    /// The calling thread. Cost: one call, no system call.
+    package static var current: ThreadHandle { ThreadHandle(raw: spindle_current_thread()) }
+}
+
+/// What a thread was running when it was interrupted (see CSpindle/spindle_watchdog.h): the
+/// fiber whose stack it was on, the first line of what that fiber serves, and its backtrace.
+package struct ThreadCapture: Sendable {
+    /// The fiber's id; 0 when the thread was not on a fiber stack (its scheduler loop).
+    package let fiberID: UInt64
+    /// The first line of what the fiber serves (an HTTP request line), empty when nothing.
+    package let subject: String
+    /// One symbolized frame per line, innermost first (`binary(symbol+offset) [address]`).
+    package let frames: [String]
+
+    /// Interrupts `thread` (SIGURG; its handler records what it runs) and returns the capture,
+    /// symbolized on the calling thread; nil when the handler did not run within `timeout`
+    /// milliseconds or the thread is gone. Blocks the calling thread meanwhile; allocates.
+    /// Never call it for the calling thread.
+    package static func take(of thread: ThreadHandle, timeoutMilliseconds: Int32) -> ThreadCapture? {
+        var capture = spindle_capture_t()
+        guard spindle_watchdog_capture(thread.raw, timeoutMilliseconds, &capture) == 0 else { return nil }
+        let count = Int(max(0, min(capture.frame_count, SPINDLE_CAPTURE_FRAMES)))
+        let subjectLength = min(capture.subject_length, Int(SPINDLE_CAPTURE_SUBJECT))
+        let subject = withUnsafeBytes(of: &capture.subject) { raw in
+            String(decoding: raw.prefix(subjectLength), as: UTF8.self)
+        }
+        var frames: [String] = []
+        withUnsafeBytes(of: &capture.frames) { raw in
+            let addresses = raw.bindMemory(to: UnsafeMutableRawPointer?.self)
+            guard count > 0, let symbols = spindle_watchdog_symbols(addresses.baseAddress, Int32(count)) else { return }
+            defer { free(symbols) }
+            for i in 0..<count { frames.append(symbols[i].map { String(cString: $0) } ?? "?") }
+        }
+        return ThreadCapture(fiberID: capture.fiber_id, subject: subject, frames: frames)
+    }
+}
+
 /// The CPUs this process may run on.
 enum CPUs {
     /// How many (`sched_getaffinity`), at least 1.

@@ -124,7 +124,7 @@ public final class TCPListener: @unchecked Sendable {
             if acceptor.isClosed { throw IOError("accept", errno: EBADF) }
             acceptor.armIfNeeded()
             acceptor.waiters.append(me)
-            switch Fiber.park(me, cancellable: true, deadline: deadline) {
+            switch Fiber.park(me, cancellable: true, deadline: deadline, for: .accept) {
             case .cancelled: throw CancellationError()
             case .timedOut: throw TimeoutError()
             case .ready, .closing: continue
@@ -169,7 +169,7 @@ public final class TCPListener: @unchecked Sendable {
             let me = Fiber.currentCore("TCPListener.stopAccepting")
             while acceptor.isArmed {
                 acceptor.waiters.append(me)
-                guard case .ready = Fiber.park(me, cancellable: true, deadline: deadline) else { break }
+                guard case .ready = Fiber.park(me, cancellable: true, deadline: deadline, for: .accept) else { break }
             }
         }
         var accepted: [TCPConnection] = []

@@ -13,7 +13,8 @@ public struct FiberStack {
     public let top: UnsafeMutableRawPointer
     /// Lowest usable word, holding `StackPool.canaryValue`, when no guard page protects this stack.
     @usableFromInline let canary: UnsafeMutablePointer<UInt64>?
-    /// The registry entry the overflow handler reads to name this stack's fiber.
+    /// The slot's two words in the pool's side table: the owner's fiber id (which the overflow
+    /// handler reads to name it), then its spawn time.
     let owner: UnsafeMutablePointer<UInt64>
     @usableFromInline let usableBytes: UInt32
     private let slotNumber: UInt32

@@ -89,7 +89,7 @@ public final class StackPool {
         for chunk in chunks {
             OverflowRegistry.unregister(chunk.registration)
             VirtualMemory.release(chunk.base, chunk.bytes)
-            chunk.fiberIDs.deallocate()
+            VirtualMemory.release(UnsafeMutableRawPointer(chunk.fiberIDs), SideTable.bytes(count: chunk.count))
         }
     }
 
@@ -166,6 +166,8 @@ public final class StackPool {
         let low = UnsafeMutableRawPointer(bitPattern: UInt(bitPattern: stack.top - stack.size) & ~UInt(VirtualMemory.pageSize - 1))!
         VirtualMemory.discard(low, end - low)
         if let canary = stack.canary { canary.pointee = Self.canaryValue }
+        stack.owner[SideTable.highWater] = 0  // it reads as zeros again
+        stack.owner[SideTable.warned] = 0
         discardedCount &+= 1
         cold.append(stack)
     }
@@ -176,11 +178,140 @@ public final class StackPool {
         stack.owner.pointee = fiberID
     }
 
+    /// Records which fiber owns `stack` and when it was spawned (monotonic nanoseconds), and
+    /// clears what it serves, for overflow reports, fiber dumps and the watchdog. Cost: four
+    /// stores into the slot's line of the pool's side table (no system call).
+    @inline(__always)
+    package func setOwner(_ stack: FiberStack, fiberID: UInt64, spawnedAt: UInt64) {
+        stack.owner[SideTable.owner] = fiberID
+        stack.owner[SideTable.spawnedAt] = spawnedAt
+        stack.owner[SideTable.subjectAddress] = 0
+        stack.owner[SideTable.subjectLength] = 0
+    }
+
+    /// When the owner of `stack` was spawned (monotonic nanoseconds; 0 when not recorded).
+    package func spawnTime(of stack: FiberStack) -> UInt64 {
+        stack.owner[SideTable.spawnedAt]
+    }
+
+    /// Records the bytes that say what the owner of `stack` serves now (an HTTP request's head:
+    /// the watchdog's signal handler copies its first line). The bytes must stay readable
+    /// while the owner serves them; the record is cleared at the next spawn. Two stores.
+    @inline(__always)
+    package static func setSubject(_ stack: FiberStack, _ bytes: UnsafeRawBufferPointer) {
+        stack.owner[SideTable.subjectAddress] = UInt64(UInt(bitPattern: bytes.baseAddress))
+        stack.owner[SideTable.subjectLength] = UInt64(bytes.count)
+    }
+
+    /// True once `markWarned` was called for `stack` since its pages were last returned.
+    package func wasWarned(_ stack: FiberStack) -> Bool { stack.owner[SideTable.warned] != 0 }
+
+    /// Remembers that the high-water warning was given for `stack` (until its pages are returned).
+    package func markWarned(_ stack: FiberStack) { stack.owner[SideTable.warned] = 1 }
+
+    /// True when the 64-byte cache line a quarter of the way up from the bottom of `stack` is
+    /// not all zeros: a fiber has used more than 75% of it. (A frame that left those 64 bytes
+    /// untouched while going deeper is missed; `highWaterBytes` is exact.) Cost: the loads of
+    /// one cache line, the first of which maps the zero page when the fiber never went that
+    /// deep (once per stack until its pages are returned).
+    @inline(__always)
+    package static func probablyPassedWarningLine(_ stack: FiberStack) -> Bool {
+        // Invariant: the line lies in [top - size, top), mapped read-write (see highWaterBytes):
+        // it starts at least 64 bytes above the bottom (size >= 16 KiB) and below the top.
+        let line = UnsafeRawPointer(bitPattern: (UInt(bitPattern: stack.top) - UInt(stack.size) / 4 * 3) & ~UInt(63))!
+        var bits: UInt64 = 0
+        for word in 0..<8 { bits |= line.load(fromByteOffset: word * 8, as: UInt64.self) }
+        return bits != 0
+    }
+
+    /// Measures `stack` (`highWaterBytes`) and keeps the figure for `highWaterFigures`.
+    @discardableResult
+    package func measureHighWater(_ stack: FiberStack) -> Int {
+        let bytes = highWaterBytes(of: stack)
+        stack.owner[SideTable.highWater] = UInt64(bytes)
+        return bytes
+    }
+
+    /// The high-water of every mapped stack that has one: measured now for stacks in use, the
+    /// figure kept from the last measurement for free ones (0, and left out, once a stack's
+    /// pages were returned). Cost: a `mincore` per stack in use. Call on the pool's thread.
+    package func highWaterFigures() -> [Int] {
+        var figures: [Int] = []
+        for chunk in chunks {
+            for index in 0..<chunk.count {
+                let words = chunk.fiberIDs + SideTable.words * index
+                var bytes = Int(words[SideTable.highWater])
+                if words[SideTable.owner] != 0 {
+                    let slot = chunk.firstSlot + index
+                    let top = chunk.base + index * slotSize + slotSize - Self.controlSize - Self.colourOffset(slot: slot)
+                    // `canary` does not matter to the measurement (it skips the lowest word).
+                    let stack = FiberStack(top: top, size: configuration.stackSize - Self.controlSize, slot: slot,
+                                           canary: nil, owner: words)
+                    bytes = measureHighWater(stack)
+                }
+                if bytes > 0 { figures.append(bytes) }
+            }
+        }
+        return figures
+    }
+
+    /// Calls `body` with the control block and owner of every stack whose side table names an
+    /// owner (`setOwner` with a fiber id other than 0): stacks handed out to fibers that were
+    /// spawned, and possibly kept by finished ones, which the caller tells apart by the id.
+    /// Cost: a walk of the side table of every mapped stack. Call on the pool's thread.
+    package func forEachOwnedStack(_ body: (_ control: UnsafeMutableRawPointer, _ owner: UInt64) -> Void) {
+        for chunk in chunks {
+            for index in 0..<chunk.count {
+                let owner = chunk.fiberIDs[SideTable.words * index]
+                if owner == 0 { continue }
+                let slot = chunk.firstSlot + index
+                let control = chunk.base + index * slotSize + slotSize - Self.controlSize - Self.colourOffset(slot: slot)
+                body(control, owner)
+            }
+        }
+    }
+
+    /// How deep `stack` has been used: the bytes from its top down to the lowest word that is
+    /// not zero, measured without any cost per switch. It relies on fresh pages reading as
+    /// zero: a stack handed out for the first time, or after its pages were returned (a cold
+    /// stack), is all zeros below what its fibers wrote, so the figure is the deepest any
+    /// fiber reached on it since then (its "high-water", never lower than the current depth).
+    /// Only pages `mincore` reports resident are read, so untouched pages are not faulted in.
+    /// A frame that leaves the words it skipped at zero can make the figure a few words low.
+    ///
+    /// Cost: one `mincore` and a scan of at most the resident pages below the deepest written
+    /// word (usually most of one page). Call on the pool's thread, for a stack in use or free.
+    public func highWaterBytes(of stack: FiberStack) -> Int {
+        // Invariant: [top - size, top) is mapped read-write for the pool's lifetime (only the
+        // guard below it is not), so every 8-byte-aligned load in it is valid; the loads are
+        // made in C (`spindle_stack_lowest_nonzero`), outside AddressSanitizer's view of the
+        // parked frames' redzones. The lowest word (the canary, when there is one) is skipped.
+        let page = VirtualMemory.pageSize
+        let top = UInt(bitPattern: stack.top)
+        let low = top - UInt(stack.size) + 8
+        let firstPage = low & ~UInt(page - 1)
+        guard let base = UnsafeMutableRawPointer(bitPattern: firstPage),
+              let resident = VirtualMemory.residentPages(base, Int(top - firstPage)) else { return 0 }
+        for (index, isResident) in resident.enumerated() where isResident {
+            let pageStart = firstPage + UInt(index * page)
+            let start = Swift.max(pageStart, low)
+            let end = Swift.min(pageStart + UInt(page), top)
+            if start < end, let word = VirtualMemory.lowestNonZeroWord(from: start, to: end) { return Int(top - word) }
+        }
+        return 0
+    }
+
     private func grow(by count: Int) throws(SystemCallError) {
         let bytes = count * slotSize
         let base = try VirtualMemory.reserve(bytes)
-        let ids = UnsafeMutablePointer<UInt64>.allocate(capacity: count)
-        ids.initialize(repeating: 0, count: count)
+        // `SideTable.words` per slot (see `SideTable`), in a mapping of its own: zero-filled and
+        // committed only where slots are used (64 bytes per stack, touched at its first spawn).
+        let table: UnsafeMutableRawPointer
+        do { table = try VirtualMemory.reserve(SideTable.bytes(count: count)) } catch {
+            VirtualMemory.release(base, bytes)
+            throw error
+        }
+        let ids = table.bindMemory(to: UInt64.self, capacity: SideTable.words * count)
         let guardSize = configuration.guardSize
         let usable = configuration.stackSize - Self.controlSize
         var mapped: [FiberStack] = []
@@ -214,7 +345,7 @@ public final class StackPool {
             // The canary is the lowest usable word (the padding leaves a gap above the guard).
             if canary != nil { canary = (control - usable).assumingMemoryBound(to: UInt64.self) }
             canary?.pointee = Self.canaryValue
-            mapped.append(FiberStack(top: control, size: usable, slot: slot, canary: canary, owner: ids + i))
+            mapped.append(FiberStack(top: control, size: usable, slot: slot, canary: canary, owner: ids + SideTable.words * i))
         }
         let registration = OverflowRegistry.register(base: base, slotSize: slotSize, guardSize: guardSize,
                                                     stackSize: configuration.stackSize, count: count, fiberIDs: ids)
@@ -249,6 +380,28 @@ public final class StackPool {
     static func colourOffset(slot: Int) -> Int {
         (slot & (colours - 1)) &* colourStep
     }
+}
+
+/// The pool's side table: one 64-byte line per slot, outside the stacks, indexed by slot. The
+/// overflow and watchdog signal handlers (CSpindle) read the owner and subject words, so their
+/// positions are also written in `spindle_overflow.h` (`SPINDLE_SIDE_TABLE_*`).
+enum SideTable {
+    /// Words per slot.
+    static let words = 8
+    /// The owning fiber's id (0: none).
+    static let owner = 0
+    /// When the owner was spawned (monotonic nanoseconds, coarse clock).
+    static let spawnedAt = 1
+    /// Address and length of the bytes saying what the owner serves (0: nothing).
+    static let subjectAddress = 2
+    static let subjectLength = 3
+    /// 1 once the 75% warning was given for this stack.
+    static let warned = 4
+    /// The last high-water measured (bytes).
+    static let highWater = 5
+
+    /// Bytes of the side table of `count` slots.
+    static func bytes(count: Int) -> Int { count * words * MemoryLayout<UInt64>.size }
 }
 
 /// A free warm stack's entry in the pool's intrusive list, kept in the stack's own control block

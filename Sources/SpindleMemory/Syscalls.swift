@@ -90,6 +90,25 @@ package enum VirtualMemory {
         _ = madvise(base, size, MADV_DONTNEED)
     }
 
+    /// Which pages of `[base, base + size)` are resident (`mincore`), one flag per page; nil
+    /// when the kernel refuses (the range is not mapped). `base` must be page-aligned.
+    /// Cost: one system call and an array of `size / pageSize` bytes.
+    static func residentPages(_ base: UnsafeMutableRawPointer, _ size: Int) -> [Bool]? {
+        let pages = (size + pageSize - 1) / pageSize
+        var flags = [UInt8](repeating: 0, count: pages)
+        let rc = flags.withUnsafeMutableBufferPointer { mincore(base, size, $0.baseAddress) }
+        guard rc == 0 else { return nil }
+        return flags.map { $0 & 1 != 0 }
+    }
+
+    /// The lowest 8-byte-aligned address in [low, high) holding a non-zero word, or nil when
+    /// all are zero. The range must be mapped and readable (a fiber stack's resident pages).
+    /// Not instrumented by AddressSanitizer (parked frames' redzones lie in such ranges).
+    static func lowestNonZeroWord(from low: UInt, to high: UInt) -> UInt? {
+        let word = spindle_stack_lowest_nonzero(low, high)
+        return word == 0 ? nil : word
+    }
+
     /// Makes the range fault on access without splitting the mapping (MADV_GUARD_INSTALL).
     static func installLightGuard(_ base: UnsafeMutableRawPointer, _ size: Int) -> Bool {
         madvise(base, size, madviseGuardInstall) == 0

@@ -305,4 +305,28 @@ final class StackPoolTests: XCTestCase {
             XCTAssertEqual(error.description, "mmap failed: ENOMEM (Cannot allocate memory)")
         }
     }
+
+    // MARK: - High-water
+
+    /// The high-water is the depth of the lowest word written: 0 on a fresh stack, each depth in
+    /// the table once written there (never lower afterwards), and 0 again once the pool gave the
+    /// pages back to the kernel.
+    func testHighWaterIsTheDeepestWordWritten() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 1, maximumCount: 4, warmCount: 0))
+        let stack = try XCTUnwrap(pool.allocate())
+        XCTAssertEqual(pool.highWaterBytes(of: stack), 0, "a fresh stack reads as zeros")
+        // (depth written, in bytes below the top; expected high-water afterwards)
+        let cases: [(depth: Int, expected: Int)] = [
+            (64, 64), (5000, 5000), (100, 5000), (stack.size - 8, stack.size - 8), (8, stack.size - 8),
+        ]
+        for (index, item) in cases.enumerated() {
+            (stack.top - item.depth).storeBytes(of: 0xFEED as UInt64, as: UInt64.self)
+            XCTAssertEqual(pool.highWaterBytes(of: stack), item.expected, "case \(index): wrote at \(item.depth)")
+        }
+        pool.release(stack)  // warmCount 0: its pages go back to the kernel
+        let again = try XCTUnwrap(pool.allocate())
+        XCTAssertEqual(again.top, stack.top, "the same stack, reused")
+        XCTAssertEqual(pool.highWaterBytes(of: again), 0, "returned pages read as zeros again")
+        pool.release(again)
+    }
 }

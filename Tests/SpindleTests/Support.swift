@@ -7,6 +7,7 @@ import Glibc
 #endif
 import Dispatch
 import Foundation
+import Logging
 import Spindle
 import SpindleFibers
 import SpindleIO
@@ -47,12 +48,17 @@ final class TestServer: @unchecked Sendable {
     let port: Int
     private let stopped = Locked(false)
 
-    init(configure: (inout ServerConfiguration) -> Void = { _ in }, routes: (Router<Handler>) -> Void) throws {
+    init(configure: (inout ServerConfiguration) -> Void = { _ in }, logger: Logger? = nil,
+         routes: (Router<Handler>) -> Void) throws {
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
         configure(&configuration)
         let router = Router<Handler>()
         routes(router)
-        server = Server(router: router, configuration: configuration)
+        if let logger {
+            server = Server(router: router, configuration: configuration, logger: logger)
+        } else {
+            server = Server(router: router, configuration: configuration)
+        }
         port = try server.start().port
     }
 
@@ -94,8 +100,9 @@ class ServerTestCase: XCTestCase {
     }
 
     /// Starts a server the test case stops in tearDown (if the test did not).
-    func startServer(configure: (inout ServerConfiguration) -> Void = { _ in }, routes: (Router<Handler>) -> Void) throws -> TestServer {
-        let server = try TestServer(configure: configure, routes: routes)
+    func startServer(configure: (inout ServerConfiguration) -> Void = { _ in }, logger: Logger? = nil,
+                     routes: (Router<Handler>) -> Void) throws -> TestServer {
+        let server = try TestServer(configure: configure, logger: logger, routes: routes)
         servers.append(server)
         return server
     }

@@ -5,6 +5,7 @@
 //                       exclusivity-state swap hooks
 //   spindle_thread.h    per-thread slots read on the fast path (current scheduler)
 //   spindle_overflow.h  guard-page registry and the SIGSEGV handler that names an overflowing fiber
+//   spindle_watchdog.h  the CPU-hog watchdog's capture of a worker thread (backtrace, fiber)
 //   spindle_alloc.h     which allocator is active and its statistics
 //
 // Symbols defined here are prefixed `spindle_`; Swift calls them module-qualified
@@ -15,6 +16,7 @@
 #include "spindle_context.h"
 #include "spindle_thread.h"
 #include "spindle_overflow.h"
+#include "spindle_watchdog.h"
 #include "spindle_alloc.h"
 #include "spindle_sys.h"
 #include "spindle_uring.h"

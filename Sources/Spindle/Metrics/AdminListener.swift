@@ -4,7 +4,7 @@ import SpindleIO
 import Synchronization
 
 /// A server's admin listener (`ServerConfiguration.adminPort`): a `Server` of its own, with one
-/// worker thread (not pinned) and a router serving `GET /metrics`, so scrapes never take a
+/// worker thread (not pinned) and a router serving `GET /metrics` and `GET /_spindle/fibers`, so scrapes never take a
 /// connection slot or a request count of the main port, and a main worker busy with requests
 /// does not delay them beyond the time it takes to answer the scrape's posted copy. Started
 /// and stopped with its server. Safe from any thread.
@@ -22,18 +22,20 @@ package final class AdminListener: Sendable {
         }
         let router = Router<Handler>()
         router.get("/metrics", MetricsEndpoint.handler(metrics: metrics, backend: backend, token: configuration.adminToken))
+        router.get("/_spindle/fibers", FiberDumpEndpoint.handler(metrics: metrics, token: configuration.adminToken))
         var admin = ServerConfiguration(host: configuration.adminHost, port: port)
         admin.workers = 1
         admin.pinWorkers = false
         admin.preallocatedRequests = 4
         admin.maxConnectionsPerWorker = 64
         admin.collectsRequestMetrics = false
+        admin.hogThreshold = nil  // the admin worker only answers scrapes; the main server has the watchdog
         var adminLogger = logger
         adminLogger[metadataKey: "listener"] = "admin"
         let adminServer = Server(router: router, configuration: admin, logger: adminLogger)
         let address = try adminServer.start(handleSignals: false)
         server.withLock { $0 = adminServer }
-        logger.info("admin listener on http://\(address) (GET /metrics)")
+        logger.info("admin listener on http://\(address) (GET /metrics, GET /_spindle/fibers)")
     }
 
     /// The admin listener's address while it runs.
@@ -106,5 +108,34 @@ package enum MetricsEndpoint {
         var difference: UInt8 = 0
         for i in 0..<given.count { difference |= given[i] ^ expected[i] }
         return difference == 0
+    }
+}
+
+/// The `/_spindle/fibers` handler: a fiber dump of one server's workers, as JSON, or as text
+/// with `?format=text` or `Accept: text/plain`.
+package enum FiberDumpEndpoint {
+    /// A handler that asks every worker for its fibers (parking its fiber until all answered)
+    /// and answers 200 with the dump; 503 when a worker did not answer in time (a handler
+    /// running without parking holds it), 401 without the right bearer `token`.
+    static func handler(metrics: ServerMetrics, token: String?) -> Handler {
+        { request, _ in
+            if let token, !MetricsEndpoint.authorized(request.header("authorization"), token: token) {
+                throw HTTPError(.unauthorized, "a bearer token is required", headerFields: [.wwwAuthenticate: "Bearer realm=\"spindle\""])
+            }
+            guard let dump = metrics.fiberDump() else {
+                throw HTTPError(.serviceUnavailable, "a worker did not answer within \(metrics.scrapeTimeout) (a handler running without parking holds its worker)")
+            }
+            if wantsText(format: request.queryParameter("format"), accept: request.header("accept")) {
+                return .bytes(Array(dump.text.utf8), contentType: "text/plain; charset=utf-8")
+            }
+            return .bytes(Array(dump.json.utf8), contentType: "application/json")
+        }
+    }
+
+    /// True for `format=text`, or without a `format` an `Accept` naming `text/plain` first.
+    package static func wantsText(format: String?, accept: String?) -> Bool {
+        if let format { return format == "text" }
+        guard let accept else { return false }
+        return accept.lowercased().trimmingPrefix(while: { $0 == " " }).hasPrefix("text/plain")
     }
 }

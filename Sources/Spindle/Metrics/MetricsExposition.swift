@@ -15,7 +15,8 @@ struct MetricsExposition {
 
     /// The text of one scrape (the registry's series are left set to these values).
     func export(report: WorkerReport, workers: Int, memory: ProcessMemory, resources: ProcessStatistics,
-                allocator: AllocatorStatistics, offload: OffloadPool.Statistics, backend: IOBackendChoice?) -> [UInt8] {
+                allocator: AllocatorStatistics, offload: OffloadPool.Statistics, backend: IOBackendChoice?,
+                hogs: Int) -> [UInt8] {
         let counters = report.counters
         // HTTP.
         for method in MethodClass.allCases {
@@ -66,6 +67,10 @@ struct MetricsExposition {
         // Fibers, offload, I/O.
         gauge("spindle_fibers_live", "Unfinished fibers.", report.liveFibers)
         counter("spindle_fibers_spawned_total", "Fibers spawned.", Int(clamping: report.spawnedFibers))
+        counter("spindle_fiber_stack_warnings_total", "Fiber stacks that passed 75% of their size (each warned once).",
+                counters.deepStacks)
+        counter("spindle_fiber_hogs_total", "Fibers that ran longer than the watchdog's threshold without parking (once per incident).",
+                hogs)
         gauge("spindle_fiber_stacks_in_use", "Fiber stacks in use.", report.stacksInUse)
         gauge("spindle_fiber_stacks_peak", "The most fiber stacks in use at once (each worker's peak, summed).", report.stacksPeak)
         gauge("spindle_fiber_stacks_mapped", "Fiber stacks mapped (in use and free).", report.stacksMapped)
@@ -115,6 +120,10 @@ struct MetricsExposition {
                              help: "Arena bytes each request used (its peak), in bytes.",
                              buckets: .arenaBytes, counts: counters.arenaBytes, boundDivisor: 1,
                              sum: Double(counters.arenaBytesSum), into: &text)
+        Self.appendHistogram(named: "spindle_fiber_stack_high_water_bytes",
+                             help: "Mapped fiber stacks by the deepest use measured on each, in bytes (a snapshot).",
+                             buckets: .stackBytes, counts: report.stackHighWater, boundDivisor: 1,
+                             sum: Double(report.stackHighWaterSum), into: &text)
         return text
     }
 

@@ -19,6 +19,8 @@ final class ServerMetrics: Sendable {
     /// How long a scrape waits for the workers.
     let scrapeTimeout: Duration
     private let workers = Mutex<[RegisteredWorker?]>([])
+    /// The CPU-hog watchdog of the same workers (started with the server when its threshold is set).
+    let watchdog = HogWatchdog()
     /// Serialises writing the registry and emitting it (two scrapes at once would otherwise
     /// interleave their updates).
     private let exporting = Mutex<Void>(())
@@ -42,6 +44,7 @@ final class ServerMetrics: Sendable {
             while all.count <= worker.index { all.append(nil) }
             all[worker.index] = entry
         }
+        watchdog.watch(worker: worker.index, scheduler: scheduler, thread: .current)
     }
 
     /// Called by `worker` on its own thread when it has drained: scrapes stop asking it, and a
@@ -53,6 +56,7 @@ final class ServerMetrics: Sendable {
             return entry
         }
         entry?.worker.value = nil
+        if entry != nil { watchdog.unwatch(worker: worker.index) }
     }
 
     /// Why a scrape has no answer.
@@ -64,6 +68,24 @@ final class ServerMetrics: Sendable {
         var description: String {
             "\(missing) of \(asked) workers did not answer within \(timeout) (a handler running without parking holds its worker)"
         }
+    }
+
+    /// Asks every worker `question` on its own thread (posted with `Scheduler.submit`, run in its
+    /// loop between fibers) and returns their answers, in no particular order, once all have
+    /// answered; nil when some did not within `scrapeTimeout` (a handler running without
+    /// parking holds its worker). From a fiber it parks; from a plain thread it sleeps it.
+    /// Allocates.
+    func ask<Answer: Sendable>(_ question: @escaping @Sendable (ServerWorker) -> Answer) -> [Answer]? {
+        let registered = workers.withLock { $0.compactMap { $0 } }
+        let answers = WorkerAnswers<Answer>(expected: registered.count)
+        for entry in registered {
+            let accepted = entry.scheduler.submit {
+                answers.receive(entry.worker.value.map(question))  // on the worker's thread
+            }
+            if !accepted { answers.receive(nil) }  // that worker's loop has ended
+        }
+        guard answers.wait(until: .now + scrapeTimeout) else { return nil }
+        return answers.answers
     }
 
     /// Every worker's report, summed. Parks the calling fiber until all have answered (at most
@@ -105,7 +127,7 @@ final class ServerMetrics: Sendable {
         var text = exporting.withLock { _ in
             MetricsExposition(registry: registry).export(
                 report: report, workers: workerCount, memory: process, resources: resources,
-                allocator: allocator, offload: offload, backend: backend)
+                allocator: allocator, offload: offload, backend: backend, hogs: watchdog.hogs)
         }
         Server.applicationMetrics.emit(into: &text)
         return text

@@ -82,6 +82,8 @@ package struct PowerOfTwoBuckets: Sendable {
     package static var requestNanoseconds: PowerOfTwoBuckets { PowerOfTwoBuckets(shift: 13, finiteCount: 22) }
     /// Arena bytes a request used: 256 B, 512 B, … up to 1 MiB.
     package static var arenaBytes: PowerOfTwoBuckets { PowerOfTwoBuckets(shift: 8, finiteCount: 13) }
+    /// Fiber stack high-water: 1 KiB, 2 KiB, … 2 MiB, then `+Inf`.
+    package static var stackBytes: PowerOfTwoBuckets { PowerOfTwoBuckets(shift: 10, finiteCount: 12) }
 }
 
 /// A worker's counters (a value: the worker holds one, a scrape copies it and the copies are
@@ -125,6 +127,8 @@ struct WorkerMetrics: Sendable {
     var connectionsAccepted = 0
     /// Connections refused over the connection cap (answered 503 and closed).
     var connectionsRefused = 0
+    /// Fiber stacks that passed 75% of their size (warned once per stack).
+    var deepStacks = 0
 
     /// Zeroed counters; the arrays are made here, once.
     init(recordsRequests: Bool) {
@@ -215,5 +219,6 @@ struct WorkerMetrics: Sendable {
         addArray(&timeouts, other.timeouts)
         connectionsAccepted &+= other.connectionsAccepted
         connectionsRefused &+= other.connectionsRefused
+        deepStacks &+= other.deepStacks
     }
 }

@@ -21,6 +21,9 @@ struct WorkerReport: Sendable {
     var stacksInUse = 0
     var stacksPeak = 0
     var stacksMapped = 0
+    /// Stack high-water figures by `PowerOfTwoBuckets.stackBytes` bucket, and their sum (bytes).
+    var stackHighWater: [Int] = Array(repeating: 0, count: PowerOfTwoBuckets.stackBytes.count)
+    var stackHighWaterSum = 0
     /// Unfinished fibers now, and fibers ever spawned.
     var liveFibers = 0
     var spawnedFibers: UInt64 = 0
@@ -75,6 +78,8 @@ struct WorkerReport: Sendable {
         stacksInUse &+= other.stacksInUse
         stacksPeak &+= other.stacksPeak
         stacksMapped &+= other.stacksMapped
+        for i in stackHighWater.indices where i < other.stackHighWater.count { stackHighWater[i] &+= other.stackHighWater[i] }
+        stackHighWaterSum &+= other.stackHighWaterSum
         liveFibers &+= other.liveFibers
         spawnedFibers &+= other.spawnedFibers
     }
@@ -82,7 +87,8 @@ struct WorkerReport: Sendable {
 
 extension ServerWorker {
     /// This worker's report. Worker thread only (posted there by a scrape); walks the
-    /// connection table to count idle connections, and allocates the copies.
+    /// connection table to count idle connections and the stack pool's side table for the
+    /// stack high-water figures (a `mincore` per stack in use), and allocates the copies.
     func report() -> WorkerReport {
         var idle = 0
         for connection in connections.values where connection.isIdle { idle += 1 }
@@ -96,6 +102,10 @@ extension ServerWorker {
             report.stacksInUse = scheduler.stacks.inUse
             report.stacksPeak = scheduler.stacks.peakInUse
             report.stacksMapped = scheduler.stacks.mapped
+            for bytes in scheduler.stacks.highWaterFigures() {
+                report.stackHighWater[PowerOfTwoBuckets.stackBytes.index(UInt64(bytes))] &+= 1
+                report.stackHighWaterSum &+= bytes
+            }
             report.liveFibers = scheduler.liveFibers
             report.spawnedFibers = scheduler.spawnedFibers
         }

@@ -30,7 +30,7 @@ extension EpollBackend {
             if !entry.isRegistered { try register(entry) }  // reports at once what is pending
             let generation = entry.generation
             if writing { entry.writers.append(core) } else { entry.readers.append(core) }
-            switch Fiber.park(core, cancellable: true, deadline: deadline) {
+            switch Fiber.park(core, cancellable: true, deadline: deadline, for: writing ? .write : .read) {
             case .ready: break
             case .timedOut: throw TimeoutError()
             case .cancelled: throw CancellationError()

@@ -17,6 +17,7 @@ extension UringBackend {
     func perform(
         _ operation: @autoclosure () -> String,
         deadline: Deadline? = nil,
+        waiting reason: FiberWaitReason,
         _ prepare: (SubmissionEntry) -> Void
     ) throws -> (result: Int32, flags: UInt32) {
         let core = Fiber.currentCore(operation())
@@ -29,13 +30,13 @@ extension UringBackend {
             prepare(sqe)
             sqe.setUserData(userData)
             inFlight += 1
-            let reason = Fiber.park(core, cancellable: true, deadline: deadline)
+            let woken = Fiber.park(core, cancellable: true, deadline: deadline, for: reason)
             if !c.pointee.done {
-                timedOut = reason == .timedOut
+                timedOut = woken == .timedOut
                 let cancel = ring.nextSQE()
                 cancel.prepareCancel(userData: userData)
                 cancel.setUserData(0)
-                while !c.pointee.done { _ = Fiber.park(core, cancellable: false, deadline: nil) }
+                while !c.pointee.done { _ = Fiber.park(core, cancellable: false, deadline: nil, for: reason) }
             }
             return (c.pointee.result, c.pointee.flags)
         }
@@ -48,13 +49,13 @@ extension UringBackend {
     }
 
     package func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws -> Int {
-        Int(try perform("recv", deadline: deadline) { sqe in
+        Int(try perform("recv", deadline: deadline, waiting: .read) { sqe in
             sqe.prepareReceive(fd, into: buffer.baseAddress, count: buffer.count)
         }.result)
     }
 
     package func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws -> Int {
-        Int(try perform("send", deadline: deadline) { sqe in
+        Int(try perform("send", deadline: deadline, waiting: .write) { sqe in
             sqe.prepareSend(fd, bytes.baseAddress, count: bytes.count)
         }.result)
     }
@@ -64,7 +65,7 @@ extension UringBackend {
         message.msg_iov = vectors.baseAddress
         message.msg_iovlen = vectors.count
         return try withUnsafePointer(to: &message) { m in
-            Int(try perform("sendmsg", deadline: deadline) { sqe in
+            Int(try perform("sendmsg", deadline: deadline, waiting: .write) { sqe in
                 sqe.prepareSendMessage(fd, m)
             }.result)
         }
@@ -72,7 +73,7 @@ extension UringBackend {
 
     package func connect(_ fd: Int32, to address: SocketAddress, deadline: Deadline?) throws {
         try address.withSockaddr { sa, len in
-            _ = try perform("connect(\(address))", deadline: deadline) { sqe in
+            _ = try perform("connect(\(address))", deadline: deadline, waiting: .write) { sqe in
                 sqe.prepareConnect(fd, sa, length: len)
             }
         }
@@ -80,32 +81,32 @@ extension UringBackend {
 
     package func openFile(_ path: String, flags: Int32, permissions: UInt32) throws -> Int32 {
         try path.withCString { cPath in
-            try perform("openat(\(path))") { sqe in
+            try perform("openat(\(path))", waiting: .read) { sqe in
                 sqe.prepareOpen(cPath, flags: flags, permissions: permissions)
             }.result
         }
     }
 
     package func readFile(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
-        Int(try perform("read") { sqe in
+        Int(try perform("read", waiting: .read) { sqe in
             sqe.prepareRead(fd, into: buffer.baseAddress, count: buffer.count, at: offset)
         }.result)
     }
 
     package func writeFile(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws -> Int {
-        Int(try perform("write") { sqe in
+        Int(try perform("write", waiting: .write) { sqe in
             sqe.prepareWrite(fd, bytes.baseAddress, count: bytes.count, at: offset)
         }.result)
     }
 
     package func statusOfFile(_ fd: Int32) throws -> File.Status {
         try withUnsafeTemporaryAllocation(byteCount: Ring.statxBufferSize, alignment: 16) { buffer in
-            _ = try perform("statx") { sqe in sqe.prepareStatx(fd, into: buffer.baseAddress!) }
+            _ = try perform("statx", waiting: .read) { sqe in sqe.prepareStatx(fd, into: buffer.baseAddress!) }
             return Ring.decodeStatx(buffer.baseAddress!)
         }
     }
 
     package func closeFile(_ fd: Int32) throws {
-        _ = try perform("close") { sqe in sqe.prepareClose(fd) }
+        _ = try perform("close", waiting: .other) { sqe in sqe.prepareClose(fd) }
     }
 }
