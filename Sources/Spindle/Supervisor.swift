@@ -19,7 +19,9 @@ import Glibc
 ///   SIGCHLD   a worker ended: reaped; unless stopping or replaced, restarted (RestartPolicy)
 ///   SIGTERM,  graceful stop: SIGTERM to every worker, SIGKILL to those still running after
 ///   SIGINT    `shutdownGracePeriod + stopMargin`; `run` returns once all have ended
+///   SIGQUIT   forwarded to every ready worker, which prints its fiber dump and goes on serving
 ///   SIGHUP    reload: a new worker per slot; once all of them are ready, SIGTERM to the old
+///             ones, which finish their requests and end
 final class Supervisor {
     /// One worker process started and not reaped yet.
     private struct WorkerProcess {
@@ -171,8 +173,18 @@ final class Supervisor {
         switch signal {
         case SIGTERM, SIGINT: stop(reason: SignalName.of(signal), failure: nil)
         case SIGHUP: reload()
+        case SIGQUIT: forwardDumpRequest()
         default: break  // SIGCHLD: the reaping after the signals
         }
+    }
+
+    /// SIGQUIT: each worker process that is ready (and so watches its signals) prints its fiber
+    /// dump to stderr (the supervisor's, which the workers share); none stops. A worker still
+    /// starting is skipped: until its watcher runs, SIGQUIT would end it.
+    private func forwardDumpRequest() {
+        let ready = workers.filter { $0.value.isReady }.keys.sorted()
+        logger.info("SIGQUIT: asking \(ready.count) worker process(es) for their fiber dumps (pids \(ready.map(String.init).joined(separator: ", ")))")
+        for pid in ready { ChildProcesses.send(SIGQUIT, to: pid) }
     }
 
     /// Graceful stop: SIGTERM to every worker, SIGKILL to those that outlast `stopTimeout`.

@@ -131,7 +131,7 @@ package enum ChildProcesses {
 /// Supervisor thread only; create it before forking the first worker.
 package final class SupervisorEvents {
     /// The signals the supervisor takes (blocked in its thread, read from the signalfd).
-    package static let signals: [Int32] = [SIGCHLD, SIGTERM, SIGINT, SIGHUP]
+    package static let signals: [Int32] = [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT]
 
     private let signalDescriptor: Int32
     /// [0]: the supervisor reads notices; [1]: workers send them (the supervisor keeps it for
@@ -209,9 +209,9 @@ package final class SupervisorEvents {
     }
 
     /// In a worker, right after the fork: gives up the supervisor's side (its signalfd and the
-    /// receiving end), restores the signal mask the supervisor's thread had, keeping SIGTERM and
-    /// SIGINT blocked for the worker's signal watcher (one arriving before the watcher starts
-    /// waits for it) and SIGHUP blocked for good (a terminal hang-up reaches the supervisor,
+    /// receiving end), restores the signal mask the supervisor's thread had, keeping SIGTERM,
+    /// SIGINT and SIGQUIT blocked for the worker's signal watcher (one arriving before the watcher
+    /// starts waits for it, instead of ending the process) and SIGHUP blocked for good (a terminal hang-up reaches the supervisor,
     /// which reloads; a worker ignores it), asks for SIGTERM when the supervisor dies, and ends
     /// the process at once when the supervisor is already gone. Returns what the worker uses to
     /// say it is ready.
@@ -219,7 +219,7 @@ package final class SupervisorEvents {
         Glibc.close(signalDescriptor)
         Glibc.close(notices.receive)
         var mask = maskBefore
-        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&mask, signal) }
+        for signal in [SIGTERM, SIGINT, SIGQUIT, SIGHUP] { sigaddset(&mask, signal) }
         pthread_sigmask(SIG_SETMASK, &mask, nil)
         // PR_SET_PDEATHSIG fires when the thread that forked this process ends; the supervisor
         // is a single thread, so that is when the supervisor ends.

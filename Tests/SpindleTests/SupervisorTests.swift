@@ -145,6 +145,32 @@ final class SupervisorTests: ServerTestCase {
         print("SupervisorTests: SIGTERM with \(count) requests in flight on workers \(sleepingOn.sorted()): all answered, supervisor exited after \(Int(stoppedAfter)) ms")
     }
 
+    /// SIGQUIT to the supervisor: every ready worker prints its fiber dump (a parked request
+    /// in it) and goes on serving; nothing stops.
+    func testSigquitAsksEveryWorkerForItsFiberDump() throws {
+        let probe = try startSupervisor()
+        let workers = probe.readyWorkers
+        let sleeper = Thread { [port = probe.port] in
+            _ = try? TestClient(port: port).send("GET /sleep?ms=3000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        }
+        sleeper.start()
+        try probe.waitFor("a request in flight", timeout: .seconds(5)) {
+            probe.lines.contains { $0.hasPrefix("info sleeping ") }
+        }
+        try probe.send(signal: SIGQUIT)
+        try probe.waitFor("two dumps", timeout: .seconds(10)) {
+            probe.stderr.components(separatedBy: "Spindle fiber dump:").count - 1 >= 2
+        }
+        XCTAssertTrue(probe.stderr.contains("request GET /sleep?ms=3000"), "the parked request is in a dump:\n\(probe.stderr.suffix(3000))")
+        XCTAssertTrue(probe.stdout.contains("SIGQUIT: asking 2 worker process(es)"), probe.stdout)
+        for pid in workers { XCTAssertFalse(processHasEnded(pid), "worker \(pid) ended on SIGQUIT") }
+        let client = try TestClient(port: probe.port)
+        defer { client.close() }
+        try client.send("GET /pid HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().status, 200, "still serving after the dumps")
+        XCTAssertEqual(Set(probe.readyWorkers), Set(workers), "no worker was replaced")
+    }
+
     /// SIGHUP twice while clients loop: every worker is replaced each time, the old ones stop,
     /// and not one request fails.
     func testSighupReplacesEveryWorkerWithoutAFailedRequest() throws {
