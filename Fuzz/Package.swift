@@ -30,10 +30,13 @@ let package = Package(
             .product(name: "SpindleHTTP", package: "Spindle"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
+        // libFuzzer's driver called from each target's entry; only the fuzz targets link it (they
+        // are the only programs built with -sanitize=fuzzer, which brings libFuzzer).
+        .target(name: "FuzzerDriver"),
         .executableTarget(name: "spindle-request-verdict", dependencies: ["FuzzSupport"]),
     ] + fuzzTargets.map { name in
         .executableTarget(name: name, dependencies: [
-            "FuzzSupport",
+            "FuzzSupport", "FuzzerDriver",
             .product(name: "SpindleHTTP", package: "Spindle"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ] + (name == "FuzzRouter" ? [.product(name: "Spindle", package: "Spindle")] : []))

@@ -4,6 +4,7 @@
 // bytes, and `decodeInPlace` on a copy. Tight limits alternate with the defaults (first byte's
 // low bit) so the size, line, extension and trailer limits are reached.
 import FuzzSupport
+import FuzzerDriver
 import SpindleHTTP
 
 private let tightLimits = HTTPLimits(maxRequestTargetLength: 64, maxHeaderBytes: 64, maxHeaderCount: 4,

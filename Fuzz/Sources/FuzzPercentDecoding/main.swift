@@ -7,6 +7,7 @@
 // - a strictly parsed query, encoded again and reparsed, gives the same pairs, and
 //   `firstValue` agrees with the parsed pairs on the first name.
 import FuzzSupport
+import FuzzerDriver
 import SpindleHTTP
 
 private let components: [PercentEncoding.Component] = [.pathSegment, .path, .formComponent]

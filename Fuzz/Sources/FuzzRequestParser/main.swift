@@ -4,6 +4,7 @@
 // of runs uses tight limits so that every limit (target, head, field count, body, chunk line)
 // is within the fuzzer's reach.
 import FuzzSupport
+import FuzzerDriver
 import SpindleHTTP
 
 private let tightLimits = HTTPLimits(maxRequestTargetLength: 64, maxHeaderBytes: 256, maxHeaderCount: 8,

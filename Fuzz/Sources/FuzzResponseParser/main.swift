@@ -4,6 +4,7 @@
 // splits must give the same heads and the same ending. A complete head's length is within the
 // input and the limits, and a HEAD response never has a body.
 import FuzzSupport
+import FuzzerDriver
 import HTTPTypes
 import SpindleHTTP
 

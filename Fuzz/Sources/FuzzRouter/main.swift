@@ -4,6 +4,7 @@
 // (no HEAD route is registered); a found route has every one of its parameters; a path routed
 // with a trailing slash differs from its slashless twin only where the table says so.
 import FuzzSupport
+import FuzzerDriver
 import HTTPTypes
 import Spindle
 

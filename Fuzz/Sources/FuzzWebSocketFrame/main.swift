@@ -4,6 +4,7 @@
 // payload back, in one piece or two; the validator accepts exactly what Swift's own UTF-8
 // decoding accepts, fed whole or split.
 import FuzzSupport
+import FuzzerDriver
 import SpindleHTTP
 
 private let maxPayload = 1 << 16
