@@ -32,6 +32,8 @@ H11_MAX_EVENT = 16 * 1024 + 8 * 1024 + 64  # Spindle's default head budget (targ
 
 
 def h11_verdict(data):
+    if not data:
+        return ("incomplete-head",)  # h11 takes receive_data(b"") for the peer's EOF
     conn = h11.Connection(our_role=h11.SERVER, max_incomplete_event_size=H11_MAX_EVENT)
     try:
         conn.receive_data(data)
@@ -49,7 +51,7 @@ def h11_verdict(data):
                 headers = tuple((bytes(n), bytes(v)) for n, v in request.headers.raw_items())
                 return ("accept", bytes(request.method), bytes(request.target),
                         bytes(request.http_version).decode(), body, headers)
-            elif isinstance(event, h11.PAUSED):
+            elif event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
                 return ("incomplete-head",)
     except h11.RemoteProtocolError as error:
         return ("reject", str(error))
@@ -120,8 +122,8 @@ H11_STRICTER = [
     ("chunk-ext with BWS before ';' (RFC 9112 §7.1.1 allows BWS; h11 does not)",
      lambda d, s, h: s[0] != "reject" and h[0] == "reject" and "illegal chunk header" in h[1]),
     ("empty lines before the request line (RFC 9112 §2.2: a server SHOULD ignore at least one; h11 rejects)",
-     lambda d, s, h: s[0] != "reject" and h[0] == "reject" and d.startswith((b"\r\n", b"\n"))
-     and "no request line" in h[1]),
+     lambda d, s, h: s[0] != "reject" and h[0] == "reject" and d.startswith((b"\r", b"\n"))
+     and ("no request line" in h[1] or "illegal request line" in h[1])),
     ("empty list members in Transfer-Encoding (RFC 9110 §5.6.1: a recipient MUST accept them; h11 rejects)",
      lambda d, s, h: s[0] != "reject" and h[0] == "reject" and "Transfer-Encoding" in h[1]
      and any(m.strip() == b"" for m in field_value(d, b"transfer-encoding").split(b","))),

@@ -81,6 +81,8 @@ private func decodeCompacting(_ input: [UInt8], limits: HTTPLimits) -> Decoded {
     return result
 }
 
+/// One fuzz input: runs the checks described at the top of this file; traps when one fails.
+/// Returns 0 (libFuzzer's "keep going"). Allocates copies of the input.
 // `@_cdecl`: libFuzzer's driver calls this C symbol once per input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzChunkedDecoder(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -104,7 +106,8 @@ public func fuzzChunkedDecoder(_ start: UnsafePointer<UInt8>?, _ count: Int) -> 
     return 0
 }
 
-// `@_cdecl`: the program's entry (SwiftPM links `main` to `FuzzChunkedDecoder_main`); runs libFuzzer's driver.
+/// The program's entry: runs libFuzzer's driver (its command line) on this target until it is done.
+// `@_cdecl`: SwiftPM links `main` to `FuzzChunkedDecoder_main`.
 @_cdecl("FuzzChunkedDecoder_main")
 public func fuzzChunkedDecoderMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     runFuzzer(argc: argc, argv: argv, test: fuzzChunkedDecoder)

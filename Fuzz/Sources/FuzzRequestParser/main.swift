@@ -10,6 +10,8 @@ import SpindleHTTP
 private let tightLimits = HTTPLimits(maxRequestTargetLength: 64, maxHeaderBytes: 256, maxHeaderCount: 8,
                                      maxBodyBytes: 128, maxChunkLineLength: 16)
 
+/// One fuzz input: runs the checks described at the top of this file; traps when one fails.
+/// Returns 0 (libFuzzer's "keep going"). Allocates copies of the input.
 // `@_cdecl`: libFuzzer's driver calls this C symbol once per input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequestParser(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -24,7 +26,8 @@ public func fuzzRequestParser(_ start: UnsafePointer<UInt8>?, _ count: Int) -> C
     return 0
 }
 
-// `@_cdecl`: the program's entry (SwiftPM links `main` to `FuzzRequestParser_main`); runs libFuzzer's driver.
+/// The program's entry: runs libFuzzer's driver (its command line) on this target until it is done.
+// `@_cdecl`: SwiftPM links `main` to `FuzzRequestParser_main`.
 @_cdecl("FuzzRequestParser_main")
 public func fuzzRequestParserMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     runFuzzer(argc: argc, argv: argv, test: fuzzRequestParser)

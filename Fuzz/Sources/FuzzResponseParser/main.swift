@@ -55,6 +55,8 @@ private func run(_ pieces: [ArraySlice<UInt8>], method: HTTPRequest.Method, limi
     return (heads, .incomplete)
 }
 
+/// One fuzz input: runs the checks described at the top of this file; traps when one fails.
+/// Returns 0 (libFuzzer's "keep going"). Allocates copies of the input.
 // `@_cdecl`: libFuzzer's driver calls this C symbol once per input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzResponseParser(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -71,7 +73,8 @@ public func fuzzResponseParser(_ start: UnsafePointer<UInt8>?, _ count: Int) -> 
     return 0
 }
 
-// `@_cdecl`: the program's entry (SwiftPM links `main` to `FuzzResponseParser_main`); runs libFuzzer's driver.
+/// The program's entry: runs libFuzzer's driver (its command line) on this target until it is done.
+// `@_cdecl`: SwiftPM links `main` to `FuzzResponseParser_main`.
 @_cdecl("FuzzResponseParser_main")
 public func fuzzResponseParserMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     runFuzzer(argc: argc, argv: argv, test: fuzzResponseParser)

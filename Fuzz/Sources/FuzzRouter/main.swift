@@ -73,6 +73,8 @@ private func lookup(_ method: String, _ path: [UInt8]) -> Summary {
     Array(method.utf8).withUnsafeBytes { m in path.withUnsafeBytes { p in summarize(router.match(method: m, path: p)) } }
 }
 
+/// One fuzz input: runs the checks described at the top of this file; traps when one fails.
+/// Returns 0 (libFuzzer's "keep going"). Allocates copies of the input.
 // `@_cdecl`: libFuzzer's driver calls this C symbol once per input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRouter(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -93,7 +95,8 @@ public func fuzzRouter(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     return 0
 }
 
-// `@_cdecl`: the program's entry (SwiftPM links `main` to `FuzzRouter_main`); runs libFuzzer's driver.
+/// The program's entry: runs libFuzzer's driver (its command line) on this target until it is done.
+// `@_cdecl`: SwiftPM links `main` to `FuzzRouter_main`.
 @_cdecl("FuzzRouter_main")
 public func fuzzRouterMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     runFuzzer(argc: argc, argv: argv, test: fuzzRouter)

@@ -1,22 +1,32 @@
 import SpindleHTTP
 
-/// One request as the parser and the body decoder reported it, copied into values that can be
-/// compared (Strings made after the fact).
+/// One request as the parser and the body decoder reported it, copied into byte arrays that
+/// can be compared. Allocates.
 public struct ParsedRequest: Equatable, Sendable {
+    /// The method's bytes.
     public var method: [UInt8]
+    /// The request-target's bytes.
     public var target: [UInt8]
+    /// The HTTP version.
     public var version: HTTPVersion
+    /// The form of the target.
     public var form: HTTPRequestTargetForm
     /// The fields as (name, value) bytes, in received order and case.
     public var fields: [Field]
+    /// How the body is delimited.
     public var framing: HTTPBodyFraming
+    /// Whether the connection stays open after this request.
     public var keepAlive: Bool
+    /// Bytes of the head.
     public var headLength: Int
+    /// The decoded body.
     public var body: [UInt8] = []
 
     /// A field line's name and value bytes.
     public struct Field: Equatable, Sendable {
+        /// The name as received.
         public var name: [UInt8]
+        /// The value, without surrounding whitespace.
         public var value: [UInt8]
     }
 
@@ -46,7 +56,9 @@ public enum StreamEnding: Equatable, Sendable {
 
 /// Everything a stream of bytes produced: the requests, then how it ended.
 public struct StreamOutcome: Equatable, Sendable {
+    /// The complete requests, in order.
     public var requests: [ParsedRequest] = []
+    /// What the stream was in when the bytes ran out (or the error that ended it).
     public var ending: StreamEnding = .idle
 }
 
@@ -55,7 +67,8 @@ public struct StreamOutcome: Equatable, Sendable {
 /// server compacting its buffer would), feeds body bytes to `HTTPBodyDecoder`. Checks the
 /// parser's contracts on the way (`invariant`). Allocates freely: a test harness.
 public enum RequestStream {
-    /// The outcome of feeding `pieces` one after another, at most `maxRequests` requests.
+    /// The outcome of feeding `pieces` one after another, stopping after `maxRequests` requests.
+    /// Traps (through `invariant`) when the parser breaks its contract. Allocates.
     public static func run(_ pieces: [ArraySlice<UInt8>], limits: HTTPLimits = .default, maxRequests: Int = .max) -> StreamOutcome {
         var parser = HTTPRequestParser(limits: limits)
         var pending: [UInt8] = []

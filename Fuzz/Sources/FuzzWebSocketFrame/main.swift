@@ -52,6 +52,8 @@ private func checkUTF8(_ data: UnsafeRawBufferPointer) {
     invariant(splitValid == expected, "validator split at \(cut) says \(splitValid), Swift says \(expected)")
 }
 
+/// One fuzz input: runs the checks described at the top of this file; traps when one fails.
+/// Returns 0 (libFuzzer's "keep going"). Allocates copies of the input.
 // `@_cdecl`: libFuzzer's driver calls this C symbol once per input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzWebSocketFrame(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -62,7 +64,8 @@ public func fuzzWebSocketFrame(_ start: UnsafePointer<UInt8>?, _ count: Int) -> 
     return 0
 }
 
-// `@_cdecl`: the program's entry (SwiftPM links `main` to `FuzzWebSocketFrame_main`); runs libFuzzer's driver.
+/// The program's entry: runs libFuzzer's driver (its command line) on this target until it is done.
+// `@_cdecl`: SwiftPM links `main` to `FuzzWebSocketFrame_main`.
 @_cdecl("FuzzWebSocketFrame_main")
 public func fuzzWebSocketFrameMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     runFuzzer(argc: argc, argv: argv, test: fuzzWebSocketFrame)
