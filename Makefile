@@ -8,6 +8,9 @@
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
 #                      backends), then build the docs; fails on any compiler or documentation warning
 #   make test-asan     build and run every test under AddressSanitizer (scratch path .build-asan)
+#   make fuzz          libFuzzer on each parser for FUZZ_SECONDS (default 180) each; fails on a crash, leak or timeout (Docs/fuzzing.md)
+#   make fuzz-diff     the request parser against Python's h11 on the corpus and FUZZ_MUTATIONS mutations of it (Docs/fuzzing.md)
+#   make fuzz-corpus   rewrite the seed corpus (Fuzz/corpus/) from the tests' conformance tables
 #   make docs          build the DocC documentation of the Spindle target; fails on any warning
 #   make bench         every benchmark below, one after another (about 19 minutes once built)
 #   make bench-fibers  fiber benchmarks (Docs/benchmarks/fibers.md)
@@ -27,7 +30,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-todo run-gateway run-chat demo test check docs test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
+.PHONY: run run-todo run-gateway run-chat demo test check docs fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -187,5 +190,26 @@ bench-chat: deps
 	@./.ci/install-deps $(BENCH_PACKAGES)
 	$(MAKE) -C bench chat
 
+# Fuzzing (Fuzz/, its own package; Docs/fuzzing.md). Not part of `make test`, which only checks
+# that the committed seed corpus matches the conformance tables (FuzzCorpusTests).
+FUZZ_SECONDS ?= 180
+FUZZ_JOBS ?= 1
+FUZZ_MUTATIONS ?= 100000
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) SWIFT=$(SWIFT) Fuzz/run-fuzzers
+
+# h11 from pip (Debian's python3-h11 where pip may not install). The verdict tool is built
+# without sanitizers on a scratch path of its own; the fuzzer's grown request corpus joins the
+# committed one when `make fuzz` has run.
+fuzz-diff: deps
+	@python3 -c "import h11" 2>/dev/null || python3 -m pip install --quiet h11 || ./.ci/install-deps python3-h11
+	cd Fuzz && nice -n 10 $(SWIFT) build -c release --scratch-path .build-fuzz-diff --product spindle-request-verdict
+	cd Fuzz && nice -n 10 python3 differential.py --verdict .build-fuzz-diff/release/spindle-request-verdict \
+		--corpus corpus/request-parser $$([ -d .build-fuzz/corpus/FuzzRequestParser ] && echo --corpus .build-fuzz/corpus/FuzzRequestParser) \
+		--mutations $(FUZZ_MUTATIONS) --report .build-fuzz-diff/disagreements.txt
+
+fuzz-corpus: deps
+	SPINDLE_FUZZ_CORPUS_WRITE=1 $(SWIFT) test --filter FuzzCorpusTests
+
 clean:
-	rm -rf .build .build-asan bench/.build
+	rm -rf .build .build-asan bench/.build Fuzz/.build-fuzz Fuzz/.build-fuzz-diff
