@@ -70,7 +70,7 @@ extension Router where Handler == Responder {
     /// threw (`ErrorResponses`); `404` without a route, `405` (with `Allow`) without one for the
     /// method; a request whose body is over the limit gets `413` without reaching a handler.
     func dispatch(_ request: Request, _ context: inout Context) -> Response {
-        if request.hasBodyFailure, let failure = request.bodyFailure {
+        if request.bodyFailedBeforeRouting, let failure = request.bodyFailure {
             return .text(failure.message + "\n", status: failure.status)
         }
         let match = request.isRewritten ? matchRewritten(request)

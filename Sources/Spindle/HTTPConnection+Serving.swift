@@ -178,7 +178,8 @@ extension HTTPConnection {
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         var context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
-        var response = worker.router.respond(Request(head: head, source: .connection(.passUnretained(self))), &context)
+        let request = Request(head: head, source: .connection(.passUnretained(self)), bodyFailedBeforeRouting: exchange!.bodyFailure != nil)
+        var response = worker.router.respond(request, &context)
         guard case .serving = state else {  // closed under the handler: nobody to answer
             worker.metrics.requestsCancelled &+= 1
             countBodyFailure()
@@ -250,11 +251,6 @@ extension HTTPConnection {
     var bodyFailureError: HTTPError? {
         guard hasFiber else { return nil }
         return exchange?.bodyFailure?.error
-    }
-
-    /// Whether the body being served failed (see `bodyFailureError`), without building the error.
-    var hasBodyFailure: Bool {
-        hasFiber && exchange?.bodyFailure != nil
     }
 
     /// True when the connection was closed under the serving fiber (it is being cancelled).

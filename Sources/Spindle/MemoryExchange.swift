@@ -50,7 +50,7 @@ package final class MemoryExchange {
         case .complete(let head, let consumed):
             decodeBody(head, from: consumed)
             var context = Context(requestID: requestID, serverLogger: logger, arena: RequestArena())
-            let response = router.respond(Request(head: head, source: .memory(.passUnretained(self))), &context)
+            let response = router.respond(Request(head: head, source: .memory(.passUnretained(self)), bodyFailedBeforeRouting: failure != nil), &context)
             let bodyBytes = write(response, for: head, writer: &writer, into: &output)
             response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
@@ -88,9 +88,6 @@ package final class MemoryExchange {
 
     /// Why the body cannot be read (nil: it can).
     var bodyFailure: HTTPError? { failure?.error }
-
-    /// Whether the body cannot be read, without building the error.
-    var hasBodyFailure: Bool { failure != nil }
 
     /// Copies the next decoded body bytes into `out` (0 at the end); throws the body's failure.
     func readBody(into out: UnsafeMutableRawBufferPointer) throws -> Int {

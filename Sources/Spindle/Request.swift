@@ -14,9 +14,14 @@ public struct Request {
     /// Whether `path` was set (`rewrittenPath` is not nil): a check that copies no string.
     private(set) var isRewritten = false
 
-    init(head: HTTPRequestHead, source: RequestSource) {
+    /// Whether the body had failed before the handler ran (an announced length over the
+    /// limit): `dispatch` answers it without routing.
+    let bodyFailedBeforeRouting: Bool
+
+    init(head: HTTPRequestHead, source: RequestSource, bodyFailedBeforeRouting: Bool) {
         self.head = head
         self.source = source
+        self.bodyFailedBeforeRouting = bodyFailedBeforeRouting
     }
 
     /// The method (no allocation for standard methods).
@@ -67,14 +72,6 @@ public struct Request {
     }
 
     /// True when the connection is closing under this request (nobody will read the response).
-    /// Whether reading the body failed; cheaper than `bodyFailure` (builds no error).
-    var hasBodyFailure: Bool {
-        switch source {
-        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.hasBodyFailure }
-        case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.hasBodyFailure }
-        }
-    }
-
     var isCancelled: Bool {
         switch source {
         case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.isCancelling }

@@ -228,6 +228,21 @@ public final class Router<Handler> {
         }
     }
 
+    /// Whether a node's segment is `bytes` (a loop the compiler keeps inline; `elementsEqual`
+    /// between an array and a buffer was a call per child visited).
+    @inline(__always)
+    private static func same(_ segment: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard segment.count == bytes.count else { return false }
+        return segment.withUnsafeBufferPointer { segment in
+            var index = 0
+            while index < segment.count {
+                if segment[index] != bytes[index] { return false }
+                index &+= 1
+            }
+            return true
+        }
+    }
+
     /// The node whose routes answer the segments of `path[start..<end]` under `node` (its
     /// `slashRoutes` when `trailingSlash` and it has some, else its `routes`, else, at the end
     /// of the path, those of its wildcard), recording parameter and wildcard ranges in
@@ -249,7 +264,7 @@ public final class Router<Handler> {
         let segment = UnsafeRawBufferPointer(rebasing: path[start..<segmentEnd])
         for child in node.literals {
             let found = child._withUnsafeGuaranteedRef { child -> Unmanaged<Node>? in
-                guard child.segment.elementsEqual(segment) else { return nil }
+                guard Self.same(child.segment, segment) else { return nil }
                 return find(child, path, from: segmentEnd + 1, end: end, trailingSlash: trailingSlash, captures: &captures)
             }
             if let found { return found }
@@ -278,10 +293,19 @@ struct MethodKey: Equatable {
     private(set) var high: UInt64 = 0
     let count: Int
 
+    @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer) {
         count = bytes.count
-        for (index, byte) in bytes.prefix(16).enumerated() {
-            if index < 8 { low |= UInt64(byte) << (8 * index) } else { high |= UInt64(byte) << (8 * (index - 8)) }
+        let lowCount = min(count, 8)
+        var index = 0
+        while index < lowCount {
+            low |= UInt64(bytes[index]) &<< UInt64(8 &* index)
+            index &+= 1
+        }
+        let highCount = min(count, 16)
+        while index < highCount {
+            high |= UInt64(bytes[index]) &<< UInt64(8 &* (index &- 8))
+            index &+= 1
         }
     }
 
