@@ -94,6 +94,17 @@ extension HTTPConnection {
 
     // MARK: - Writing responses (serving fiber)
 
+    /// Logs why a streamed body ended early: at error level when the code producing it threw,
+    /// at debug level when the connection failed under it (a client that went away is not the
+    /// server's error, and an event stream ends that way every time a browser tab closes).
+    private func logStreamEnded(by error: any Error, _ writer: BodyWriter) {
+        if writer.connectionFailed {
+            worker.logger.debug("streamed response ended: the connection failed (\(error))")
+        } else {
+            worker.logger.error("streaming handler failed: \(error)")
+        }
+    }
+
     /// Writes `response` (into the batch for content-length bodies, straight out for streamed
     /// ones); returns true when the connection must close afterwards.
     func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool, bodyBytes: inout Int) throws -> Bool {
@@ -130,7 +141,7 @@ extension HTTPConnection {
             do {
                 try produce(writer)
             } catch {
-                worker.logger.error("streaming handler failed: \(error)")
+                logStreamEnded(by: error, writer)
                 return true  // a body cut short: only closing says so
             }
             return close || writer.bytesWritten != length
@@ -152,7 +163,7 @@ extension HTTPConnection {
             do {
                 try produce(writer)
             } catch {
-                worker.logger.error("streaming handler failed: \(error)")
+                logStreamEnded(by: error, writer)
             }
             return true
         case .stream(let produce):
@@ -177,7 +188,7 @@ extension HTTPConnection {
                 try produce(writer)
             } catch {
                 // Headers are gone: the only honest signal left is an aborted body.
-                worker.logger.error("streaming handler failed: \(error)")
+                logStreamEnded(by: error, writer)
                 return true
             }
             HTTPChunkedEncoder.writeLastChunk(into: &batchForWriting().buffer)

@@ -151,6 +151,10 @@ public final class BodyWriter {
     let limit: Int?
     /// Body bytes written so far.
     public private(set) var bytesWritten = 0
+    /// A send to the connection failed (the client went away, the write timed out, or the
+    /// connection closed under the request): what ended the body was the connection, not the
+    /// code producing it.
+    private(set) var connectionFailed = false
 
     init(limit: Int? = nil, send: @escaping (UnsafeRawBufferPointer) throws -> Void) {
         self.limit = limit
@@ -161,7 +165,12 @@ public final class BodyWriter {
         if let limit, bytes.count > limit - bytesWritten {
             throw ResponseBodyLengthError(length: limit, attempted: bytesWritten + bytes.count)
         }
-        try sendChunk(bytes)
+        do {
+            try sendChunk(bytes)
+        } catch {
+            connectionFailed = true
+            throw error
+        }
         bytesWritten += bytes.count
     }
 

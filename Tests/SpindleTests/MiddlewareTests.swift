@@ -203,6 +203,46 @@ final class MiddlewareTests: ServerTestCase {
         }
     }
 
+    /// A streamed body cut short by its client is logged at debug level (the connection failed,
+    /// not the server); one cut short by the handler's own error is logged at error level.
+    func testAStreamEndedByItsClientIsNotLoggedAsAnError() throws {
+        let lines = Locked<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
+        let logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+        let router = Router<Handler>()
+        router.get("/endless") { _, _ in
+            .stream { writer in
+                for _ in 0..<2_000 {
+                    try writer.write([UInt8](repeating: UInt8(ascii: "e"), count: 16 << 10))
+                    try Fiber.sleep(for: .milliseconds(5))
+                }
+            }
+        }
+        router.get("/failing") { _, _ in
+            .stream { writer in
+                try writer.write("first chunk\n")
+                struct RenderingError: Error {}
+                throw RenderingError()
+            }
+        }
+        try router.test(.live, logger: logger) { client in
+            let port = try XCTUnwrap(client.port)
+            let leaving = try TestClient(port: port)
+            try leaving.send("GET /endless HTTP/1.1\r\nHost: a\r\n\r\n")
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            XCTAssertGreaterThan(recv(leaving.fd, &chunk, chunk.count, 0), 0, "the stream started")
+            leaving.close()  // with unread bytes: a reset
+            XCTAssertTrue(waitUntil(timeout: .seconds(10)) {
+                lines.current.contains { $0.message.hasPrefix("streamed response ended: the connection failed") }
+            }, "\(lines.current.map(\.message))")
+            _ = try? client.get("/failing")
+            XCTAssertTrue(waitUntil(timeout: .seconds(5)) {
+                lines.current.contains { $0.level == .error && $0.message.hasPrefix("streaming handler failed: RenderingError") }
+            }, "\(lines.current.map(\.message))")
+            let ended = lines.current.filter { $0.message.hasPrefix("streamed response ended") }
+            XCTAssertEqual(ended.map(\.level), [.debug], "the client's leaving is logged once, at debug level")
+        }
+    }
+
     func testErrorResponses() throws {
         let tinyPool = OffloadPool(configuration: .init(threads: 1, queueLimit: 1))
         let release = Locked(false), started = Locked(false)
