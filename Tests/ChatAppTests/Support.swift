@@ -37,31 +37,13 @@ func runChatPeer(_ scenario: String, port: Int, room: String, timeout: TimeInter
                  file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
     let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Peers/chat_peer.py").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", peer, scenario, String(port), room]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let finished = DispatchSemaphore(value: 0)
-    let collected = Locked(Data())
-    DispatchQueue.global().async {
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        collected.withLock { $0 = data }
-        finished.signal()
-    }
-    if finished.wait(timeout: .now() + timeout) == .timedOut {
-        process.terminate()
-        XCTFail("chat_peer.py \(scenario) did not finish within \(timeout) s", file: file, line: line)
-        _ = finished.wait(timeout: .now() + 5)
-    }
-    process.waitUntilExit()
-    let lines = String(decoding: collected.current, as: UTF8.self).split(separator: "\n").map(String.init)
+    let run = try runPeerScript(peer, arguments: [scenario, String(port), room], timeout: .seconds(timeout))
+    if run.timedOut { XCTFail("chat_peer.py \(scenario) did not finish within \(timeout) s", file: file, line: line) }
+    let lines = run.lines
     for outputLine in lines where outputLine.hasPrefix("FAIL") || (!outputLine.hasPrefix("ok") && !outputLine.hasPrefix(" ") && outputLine != "done") {
         XCTFail("\(scenario): \(outputLine)", file: file, line: line)
     }
     XCTAssertEqual(lines.last, "done", "\(scenario) ran to its end: \(lines)", file: file, line: line)
-    XCTAssertEqual(process.terminationStatus, 0, "\(scenario): \(lines)", file: file, line: line)
+    XCTAssertEqual(run.status, 0, "\(scenario): \(lines)", file: file, line: line)
     return lines
 }

@@ -57,3 +57,44 @@ public func runPython(_ program: String, arguments: [String] = [], input: [UInt8
     }
     return [UInt8](output.current)
 }
+
+/// What a peer script (`Tests/Peers/*.py`) printed and how it ended.
+public struct PeerScriptRun: Sendable {
+    /// Its standard output and error, interleaved, split into lines.
+    public let lines: [String]
+    /// Its exit status (meaningless when `timedOut`).
+    public let status: Int32
+    /// It had not finished within the time given and was terminated.
+    public let timedOut: Bool
+}
+
+/// Runs `python3 script arguments…` with stdout and stderr in one pipe, for at most `timeout`
+/// (then it is terminated, and killed 5 s later if it still runs). The peers under
+/// `Tests/Peers/` print one line per check (`ok …`, `FAIL …`) and `done` at their end; the
+/// caller judges the lines.
+public func runPeerScript(_ script: String, arguments: [String], timeout: Duration) throws -> PeerScriptRun {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script] + arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let finished = DispatchSemaphore(value: 0)
+    let collected = Locked(Data())
+    let reading = output.fileHandleForReading
+    Thread {
+        let data = reading.readDataToEndOfFile()
+        collected.withLock { $0 = data }
+        finished.signal()
+    }.start()
+    let exitedInTime = waitUntil(timeout: timeout) { !process.isRunning }
+    if !exitedInTime {
+        process.terminate()
+        if !waitUntil(timeout: .seconds(5), { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
+    }
+    process.waitUntilExit()
+    _ = finished.wait(timeout: .now() + 5)
+    let lines = String(decoding: collected.current, as: UTF8.self).split(separator: "\n").map(String.init)
+    return PeerScriptRun(lines: lines, status: process.terminationStatus, timedOut: !exitedInTime)
+}

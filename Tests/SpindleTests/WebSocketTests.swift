@@ -16,29 +16,12 @@ final class WebSocketTests: ServerTestCase {
 
     /// Runs the Python peer's `scenario` against `port` (at most 30 s); its output lines.
     private func runPeer(_ scenario: String, port: Int) throws -> [String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.peer, scenario, String(port)]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let finished = DispatchSemaphore(value: 0)
-        let collected = Locked(Data())
-        DispatchQueue.global().async {
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            collected.withLock { $0 = data }
-            finished.signal()
-        }
-        if finished.wait(timeout: .now() + 30) == .timedOut {
-            process.terminate()
-            XCTFail("websocket_peer.py \(scenario) did not finish within 30 s")
-        }
-        process.waitUntilExit()
-        let lines = String(decoding: collected.current, as: UTF8.self).split(separator: "\n").map(String.init)
+        let run = try runPeerScript(Self.peer, arguments: [scenario, String(port)], timeout: .seconds(30))
+        if run.timedOut { XCTFail("websocket_peer.py \(scenario) did not finish within 30 s") }
+        let lines = run.lines
         for line in lines where !line.hasPrefix("ok") && line != "done" { XCTFail("\(scenario): \(line)") }
         XCTAssertEqual(lines.last, "done", "\(scenario) ran to its end: \(lines)")
-        XCTAssertEqual(process.terminationStatus, 0, "\(scenario): \(lines)")
+        XCTAssertEqual(run.status, 0, "\(scenario): \(lines)")
         return lines
     }
 
