@@ -95,10 +95,11 @@ extension HTTPConnection {
     // MARK: - Writing responses (serving fiber)
 
     /// Logs why a streamed body ended early: at error level when the code producing it threw,
-    /// at debug level when the connection failed under it (a client that went away is not the
+    /// at debug level when the connection failed under it — a send failed, or the connection
+    /// closed and cancelled the fiber while it waited (a client that went away is not the
     /// server's error, and an event stream ends that way every time a browser tab closes).
     private func logStreamEnded(by error: any Error, _ writer: BodyWriter) {
-        if writer.connectionFailed {
+        if writer.connectionFailed || isCancelling || error is CancellationError {
             worker.logger.debug("streamed response ended: the connection failed (\(error))")
         } else {
             worker.logger.error("streaming handler failed: \(error)")
