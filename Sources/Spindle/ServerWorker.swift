@@ -183,14 +183,14 @@ final class ServerWorker {
         connection.startReceiving()
     }
 
-    /// Over the connection cap: answer 503 and close, in a fiber of its own.
+    /// Over the connection cap: answer 503 and close at once, without a fiber or a wait. A
+    /// flood can bring thousands of these in one burst of accepts; each holds its descriptor
+    /// only for this call, so turning them away never uses the descriptors the cap keeps free.
     private func refuse(_ socket: TCPConnection) {
-        Fiber.spawnDetached {
-            let reply = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 1\r\n\r\n"
-            try? socket.write(Array(reply.utf8), deadline: .now + .seconds(1))
-            socket.close()
-        }
+        Self.overCapReply.withUnsafeBytes { _ = socket.refuse(with: $0) }
     }
+
+    private static let overCapReply = Array("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 1\r\n\r\n".utf8)
 
     /// How long, at most, a stop waits for the first request of a connection accepted just
     /// before it (see `drain`).

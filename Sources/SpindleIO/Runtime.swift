@@ -88,12 +88,21 @@ public final class Runtime: @unchecked Sendable {
         let allowed = CPUs.allowed
         let cpuCount = allowed.count
         var threads: [OSThread] = []
+        let setUp = StartBarrier(parties: count)
         for index in 0..<count {
             let cpu: Int32? = configuration.pinWorkers && cpuCount > 0 ? allowed[index % cpuCount] : nil
-            threads.append(try OSThread.start(name: "spindle-\(index)") { [self] in
-                if let cpu { _ = CPUs.pinCurrentThread(to: cpu) }
-                self.workerMain(index: index, body: body)
-            })
+            do {
+                threads.append(try OSThread.start(name: "spindle-\(index)") { [self] in
+                    if let cpu { _ = CPUs.pinCurrentThread(to: cpu) }
+                    self.workerMain(index: index, setUp: setUp, body: body)
+                })
+            } catch {
+                // The workers started so far wait for this one's set-up: release them, stop them.
+                setUp.abandon(parties: count - index)
+                stop()
+                for thread in threads { thread.join() }
+                throw error
+            }
         }
         for thread in threads { thread.join() }
         if let error = state.withLock({ $0.errors.first }) { throw error }
@@ -124,10 +133,14 @@ public final class Runtime: @unchecked Sendable {
     /// True once `stop()` was called.
     public var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
-    private func workerMain(index: Int, body: @escaping @Sendable (Worker) throws -> Void) {
+    /// One worker thread: its scheduler and I/O backend, then — once every worker has set up
+    /// its own (see `StartBarrier`) — `body` as its first fiber, until the runtime stops.
+    private func workerMain(index: Int, setUp: StartBarrier, body: @escaping @Sendable (Worker) throws -> Void) {
         let scheduler: Scheduler
         do { scheduler = try Scheduler(configuration: configuration.scheduler) } catch {
             record(error)
+            stop()
+            setUp.arriveAndWait()
             return
         }
         defer { scheduler.detach() }
@@ -137,8 +150,12 @@ public final class Runtime: @unchecked Sendable {
         } catch {
             record(error)
             stop()
+            setUp.arriveAndWait()
             return
         }
+        // No worker serves before all have their ring (or epoll set): a worker that accepted
+        // early could take the descriptors a slower one needs for its ring.
+        setUp.arriveAndWait()
         backend.install()
         defer { backend.uninstall() }
         scheduler.keepAliveCount += 1
@@ -214,4 +231,38 @@ private struct WorkerRoot: @unchecked Sendable {
     // @unchecked Sendable: only touched on its own worker thread (inside `Scheduler.submit`
     // work posted to that worker); other threads just carry the reference.
     let fiber: Fiber
+}
+
+/// Holds every worker thread of a `run` until all of them have set up (their scheduler and I/O
+/// backend, successfully or not), so that none serves — and takes descriptors, memory or CPU —
+/// while another is still setting up. Blocks threads (workers have no fibers yet at that point).
+final class StartBarrier: Sendable {
+    private let parties: Int
+    private let remaining: Mutex<Int>
+    private let released = Semaphore()
+
+    init(parties: Int) {
+        self.parties = parties
+        self.remaining = Mutex(parties)
+    }
+
+    /// Counts this thread as set up and blocks until every party has.
+    func arriveAndWait() {
+        arrive(count: 1)
+        released.wait()
+    }
+
+    /// Counts `parties` that will never arrive (their threads did not start) as arrived.
+    func abandon(parties count: Int) {
+        arrive(count: count)
+    }
+
+    private func arrive(count: Int) {
+        let releaseAll = remaining.withLock { remaining -> Bool in
+            let before = remaining
+            remaining -= count
+            return before > 0 && remaining <= 0
+        }
+        if releaseAll { for _ in 0..<parties { released.signal() } }
+    }
 }

@@ -57,6 +57,27 @@ enum Socket {
         _ = try check(Glibc.shutdown(fd, how), "shutdown")
     }
 
+    /// One send that never blocks (MSG_DONTWAIT, MSG_NOSIGNAL): the bytes sent, or 0 when none
+    /// could be (a full send buffer, a reset, any error — the caller gives up on the socket).
+    static func sendWithoutWaiting(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
+        let sent = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+        return max(0, sent)
+    }
+
+    /// Reads and drops what has already arrived on `fd`, up to `limit` bytes, without blocking,
+    /// so that a close right after does not answer unread bytes with a reset (which can wipe a
+    /// response the peer has not read yet).
+    static func discardArrived(_ fd: Int32, limit: Int) {
+        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { scratch in
+            var left = limit
+            while left > 0 {
+                let n = Glibc.recv(fd, scratch.baseAddress, min(left, scratch.count), Int32(MSG_DONTWAIT))
+                if n <= 0 { return }
+                left -= n
+            }
+        }
+    }
+
     static func close(_ fd: Int32) {
         // close(2) must not be retried on EINTR on Linux: the descriptor is gone either way.
         _ = Glibc.close(fd)

@@ -125,6 +125,19 @@ public final class TCPConnection {
         if let backend = IOThreadState.current { backend.closeSocket(fd) } else { Socket.close(fd) }
     }
 
+    /// Sends `reply` if the socket takes it at once and closes the connection, never parking
+    /// and holding the descriptor no longer than this call: for turning a connection away
+    /// (over a connection cap) when a flood may bring many more. What had already arrived is
+    /// read and dropped first (up to 16 KiB) so the close is a FIN, not a reset. Returns true
+    /// when all of `reply` went out.
+    package func refuse(with reply: UnsafeRawBufferPointer) -> Bool {
+        misusePrecondition(!isClosed, "TCPConnection.refuse after close()")
+        Socket.discardArrived(fd, limit: 16 << 10)
+        let sent = Socket.sendWithoutWaiting(fd, reply)
+        close()
+        return sent == reply.count
+    }
+
     /// True after `close()`.
     package var isOpen: Bool { !isClosed }
 
