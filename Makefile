@@ -8,6 +8,7 @@
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
 #                      backends), then build the docs; fails on any compiler or documentation warning
 #   make test-asan     build and run every test under AddressSanitizer (scratch path .build-asan)
+#   make soak          the server under a mixed load for SOAK_MINUTES (default 30): no wrong answer, no leak, flat RSS (Docs/soak.md)
 #   make fuzz          libFuzzer on each parser for FUZZ_SECONDS (default 180) each; fails on a crash, leak or timeout (Docs/fuzzing.md)
 #   make fuzz-diff     the request parser against Python's h11 on the corpus and FUZZ_MUTATIONS mutations of it (Docs/fuzzing.md)
 #   make fuzz-corpus   rewrite the seed corpus (Fuzz/corpus/) from the tests' conformance tables
@@ -30,7 +31,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-todo run-gateway run-chat demo test check docs fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
+.PHONY: run run-todo run-gateway run-chat demo test check docs soak fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -189,6 +190,19 @@ bench-json: deps
 bench-chat: deps
 	@./.ci/install-deps $(BENCH_PACKAGES)
 	$(MAKE) -C bench chat
+
+# The soak test (Docs/soak.md): Examples/Hello (release, 2 workers) under a mix of requests,
+# resets and slow readers for SOAK_MINUTES (default 30), sampled every 10 s; fails on a wrong
+# answer, a leak, or RSS growing more than 1% after the warm-up. Writes Docs/img/soak.csv and
+# Docs/img/soak.png (SOAK_CSV, SOAK_PLOT to write elsewhere).
+SOAK_MINUTES ?= 30
+soak: deps
+	@./.ci/install-deps golang-go curl
+	@python3 -c "import matplotlib" 2>/dev/null || ./.ci/install-deps python3-matplotlib
+	$(SWIFT) build -c release --product Hello
+	@mkdir -p .build/soak
+	cd bench/go && GO111MODULE=off go build -o ../../.build/soak/soakdriver soakdriver.go
+	SOAK_MINUTES=$(SOAK_MINUTES) bench/soak/soak.sh .build/release/Hello .build/soak/soakdriver
 
 # Fuzzing (Fuzz/, its own package; Docs/fuzzing.md). Not part of `make test`, which only checks
 # that the committed seed corpus matches the conformance tables (FuzzCorpusTests).

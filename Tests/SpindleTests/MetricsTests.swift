@@ -236,6 +236,9 @@ final class MetricsTests: ServerTestCase {
         XCTAssertEqual(scraped.value("spindle_io_backend_info", ["backend": backend]), 1)
         XCTAssertGreaterThanOrEqual(scraped.value("spindle_fibers_live"), 2, "the accept loop and the timeout sweeper")
         XCTAssertGreaterThanOrEqual(scraped.value("spindle_fibers_spawned_total"), scraped.value("spindle_fibers_live"))
+        // Every stack in use belongs to a live fiber or to a finished one kept for reuse.
+        XCTAssertEqual(scraped.value("spindle_fiber_stacks_in_use"),
+                       scraped.value("spindle_fibers_live") + scraped.value("spindle_fibers_recycled"))
         XCTAssertEqual(scraped.value("spindle_pool_available", ["pool": "parsers"]), 64, "preallocated")
     }
 

@@ -66,6 +66,7 @@ struct MetricsExposition {
                 counters.arenaLargeAllocations)
         // Fibers, offload, I/O.
         gauge("spindle_fibers_live", "Unfinished fibers.", report.liveFibers)
+        gauge("spindle_fibers_recycled", "Finished fibers kept with their stacks for the next spawns (their stacks count as in use).", report.recycledFibers)
         counter("spindle_fibers_spawned_total", "Fibers spawned.", Int(clamping: report.spawnedFibers))
         counter("spindle_fiber_stack_warnings_total", "Fiber stacks that passed 75% of their size (each warned once).",
                 counters.deepStacks)

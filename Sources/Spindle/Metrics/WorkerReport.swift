@@ -27,6 +27,9 @@ struct WorkerReport: Sendable {
     /// Unfinished fibers now, and fibers ever spawned.
     var liveFibers = 0
     var spawnedFibers: UInt64 = 0
+    /// Finished fibers kept, with their stacks, for the next spawns (their stacks count in
+    /// `stacksInUse`).
+    var recycledFibers = 0
 
     /// The per-worker pools, in the order of `WorkerReport.pools`.
     enum PoolName: Int, CaseIterable, Sendable {
@@ -82,6 +85,7 @@ struct WorkerReport: Sendable {
         stackHighWaterSum &+= other.stackHighWaterSum
         liveFibers &+= other.liveFibers
         spawnedFibers &+= other.spawnedFibers
+        recycledFibers &+= other.recycledFibers
     }
 }
 
@@ -108,6 +112,7 @@ extension ServerWorker {
             }
             report.liveFibers = scheduler.liveFibers
             report.spawnedFibers = scheduler.spawnedFibers
+            report.recycledFibers = scheduler.recycledFiberCount
         }
         return report
     }
