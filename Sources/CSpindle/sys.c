@@ -2,6 +2,7 @@
 #include "spindle_sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -15,6 +16,13 @@
 
 int spindle_eventfd(void) {
     return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+int spindle_make_pipe(int fds[2], int capacity) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    int size = fcntl(fds[1], F_SETPIPE_SZ, capacity);
+    if (size <= 0) size = fcntl(fds[1], F_GETPIPE_SZ);
+    return size > 0 ? size : 4096;
 }
 
 int spindle_wait_readable(int fd, int64_t timeout_ns) {

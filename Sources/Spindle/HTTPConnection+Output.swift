@@ -134,10 +134,12 @@ extension HTTPConnection {
             let code = response.status.code
             if head.isHEAD || code < 200 || code == 204 || code == 304 { return close }
             let socket = self.socket
-            let writer = BodyWriter(limit: length) { chunk in
+            let writer = BodyWriter(limit: length, send: { chunk in
                 guard chunk.count > 0 else { return }
                 try socket.write(chunk, deadline: .now + writeTimeout)
-            }
+            }, sendFile: { file, range in
+                try socket.send(file, range: range, deadline: .now + writeTimeout)
+            })
             defer { bodyBytes = writer.bytesWritten }
             do {
                 try produce(writer)

@@ -1,5 +1,7 @@
 import Foundation
 import HTTPTypes
+import SpindleIO
+import SpindleMemory
 
 /// What a handler returns: a status, header fields and a body.
 ///
@@ -156,9 +158,15 @@ public final class BodyWriter {
     /// code producing it.
     private(set) var connectionFailed = false
 
-    init(limit: Int? = nil, send: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+    /// Sends a range of a file straight from the page cache (a sized body on a plain
+    /// connection), or nil: then `write(contentsOf:range:)` reads and writes it in chunks.
+    private let sendFileRange: ((File, Range<Int>) throws -> Int)?
+
+    init(limit: Int? = nil, send: @escaping (UnsafeRawBufferPointer) throws -> Void,
+         sendFile: ((File, Range<Int>) throws -> Int)? = nil) {
         self.limit = limit
         sendChunk = send
+        sendFileRange = sendFile
     }
 
     private func send(_ bytes: UnsafeRawBufferPointer) throws {
@@ -185,6 +193,53 @@ public final class BodyWriter {
         var text = text
         try text.withUTF8 { try send(UnsafeRawBufferPointer($0)) }
     }
+
+    /// The most bytes one `write(contentsOf:range:)` step hands the kernel under one write
+    /// deadline (each step gets the connection's full write timeout).
+    static let fileStep = 1 << 20
+
+    /// Sends bytes `range` of `file` as body bytes; returns how many went out: `range.count`,
+    /// or fewer when the file ended first (a file that shrank: the caller decides, and a sized
+    /// body left short is aborted). In a `sizedStream` body the kernel moves the file's pages
+    /// to the socket (`sendfile` on the epoll backend, `splice` through a pipe on io_uring): no
+    /// copy through user space, no buffer. Elsewhere (a chunked `stream`), or when the kernel
+    /// cannot do it for this file, they are read and written 64 KiB at a time through one
+    /// buffer. Parks the fiber; each step of at most 1 MiB has the write timeout.
+    @discardableResult
+    public func write(contentsOf file: File, range: Range<Int>) throws -> Int {
+        misusePrecondition(range.lowerBound >= 0, "BodyWriter.write(contentsOf:range: \(range)): the range starts before the file")
+        if let limit, range.count > limit - bytesWritten {
+            throw ResponseBodyLengthError(length: limit, attempted: bytesWritten + range.count)
+        }
+        var offset = range.lowerBound
+        if let sendFileRange {
+            do {
+                while offset < range.upperBound {
+                    let step = offset..<min(range.upperBound, offset + Self.fileStep)
+                    let sent: Int
+                    do { sent = try sendFileRange(file, step) } catch {
+                        connectionFailed = true
+                        throw error
+                    }
+                    offset += sent
+                    bytesWritten += sent
+                    if sent < step.count { return offset - range.lowerBound }
+                }
+                return range.count
+            } catch let error as IOError where offset == range.lowerBound && error.meansCopyInstead {
+                connectionFailed = false  // nothing was sent: copying is the way
+            }
+        }
+        var buffer = [UInt8](repeating: 0, count: min(range.count, 64 << 10))
+        while offset < range.upperBound {
+            let read = try file.read(into: &buffer, at: offset)
+            guard read > 0 else { break }
+            let count = min(read, range.upperBound - offset)
+            try buffer.withUnsafeBytes { try send(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            offset += count
+        }
+        return offset - range.lowerBound
+    }
 }
 
 /// A `sizedStream` body's producer wrote more bytes than the length it announced.
@@ -194,4 +249,13 @@ public struct ResponseBodyLengthError: Error, CustomStringConvertible, Sendable 
     /// The length the write would have reached.
     public let attempted: Int
     public var description: String { "a response body announced as \(length) bytes got a write reaching \(attempted)" }
+}
+
+extension IOError {
+    /// The kernel could not move this file's pages to the socket (`sendfile` or `splice`
+    /// unsupported for it, or no descriptor or memory left for a pipe): reading and writing
+    /// the bytes still works.
+    var meansCopyInstead: Bool {
+        [EINVAL, ENOSYS, EOPNOTSUPP, EMFILE, ENFILE, ENOMEM].contains(errno)
+    }
 }

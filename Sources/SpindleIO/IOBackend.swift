@@ -55,6 +55,11 @@ package protocol IOBackend: SchedulerDriver {
     func send(_ fd: Int32, vectors: UnsafeMutableBufferPointer<iovec>, deadline: Deadline?) throws -> Int
     /// Connects the non-blocking socket `fd` to `address`.
     func connect(_ fd: Int32, to address: SocketAddress, deadline: Deadline?) throws
+    /// Sends up to `count` bytes of file `file` from `offset` to the socket `socket` without
+    /// copying them through user space (`sendfile`, or `splice` through a pipe); returns the
+    /// bytes sent, 0 at the end of the file. The caller loops. Throws `IOError` — before any
+    /// byte is sent when the kernel cannot do it for this file (then copying is the way).
+    func sendFile(_ socket: Int32, from file: Int32, at offset: Int, count: Int, deadline: Deadline?) throws -> Int
     /// Opens `path` (`openat` relative to the working directory) and returns the descriptor.
     func openFile(_ path: String, flags: Int32, permissions: UInt32) throws -> Int32
     /// Reads up to `buffer.count` bytes of file `fd` at `offset` (0 at end of file).

@@ -136,6 +136,7 @@ public final class Runtime: @unchecked Sendable {
     /// One worker thread: its scheduler and I/O backend, then — once every worker has set up
     /// its own (see `StartBarrier`) — `body` as its first fiber, until the runtime stops.
     private func workerMain(index: Int, setUp: StartBarrier, body: @escaping @Sendable (Worker) throws -> Void) {
+        OSThread.blockBrokenPipeSignal()  // sendfile raises it (see there); no other call does
         let scheduler: Scheduler
         do { scheduler = try Scheduler(configuration: configuration.scheduler) } catch {
             record(error)

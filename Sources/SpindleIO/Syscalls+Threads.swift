@@ -33,6 +33,17 @@ package final class OSThread: @unchecked Sendable {
         return thread
     }
 
+    /// Blocks SIGPIPE in the calling thread. `sendfile` has no `MSG_NOSIGNAL`: a peer that
+    /// reset its connection would otherwise end the process with SIGPIPE (its default
+    /// action). Blocked, the signal stays pending on this thread and the call fails with
+    /// EPIPE, which the caller handles. For worker threads, before they serve.
+    package static func blockBrokenPipeSignal() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
     /// Waits for the thread to finish.
     package func join() { pthread_join(handle, nil) }
 

@@ -104,6 +104,26 @@ public final class TCPConnection {
         }
     }
 
+    /// Sends bytes `range` of `file` without copying them through user space: `sendfile` on the
+    /// epoll backend, `splice` through a pipe on io_uring (run by the kernel's io-wq threads).
+    /// Parks the fiber while the socket is full (and, on io_uring, for each splice). Returns the
+    /// bytes sent: `range.count`, or fewer when the file ended first. Throws `IOError` — before
+    /// any byte went out when the kernel cannot splice or `sendfile` this file (a file system
+    /// without splice support, no descriptor left for a pipe: copy it instead) — `TimeoutError`
+    /// when `deadline` (or `timeout`) passes, and `CancellationError`.
+    public func send(_ file: File, range: Range<Int>, deadline: Deadline? = nil) throws -> Int {
+        misusePrecondition(!isClosed, "TCPConnection.send(file) after close()")
+        misusePrecondition(range.lowerBound >= 0, "TCPConnection.send(file, range: \(range)): the range starts before the file")
+        let deadline = effectiveDeadline(deadline)
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let sent = try backend.sendFile(fd, from: file.descriptor, at: offset, count: range.upperBound - offset, deadline: deadline)
+            if sent == 0 { break }
+            offset += sent
+        }
+        return offset - range.lowerBound
+    }
+
     /// Which direction(s) `shutdown` closes.
     public enum ShutdownDirection: Sendable { case read, write, both }
 

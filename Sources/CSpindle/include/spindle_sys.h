@@ -1,4 +1,4 @@
-// System calls Swift's Glibc module does not import (eventfd, ppoll and signalfd need
+// System calls Swift's Glibc module does not import (eventfd, ppoll, pipe2 with F_SETPIPE_SZ and signalfd need
 // _GNU_SOURCE headers; prctl is variadic).
 #ifndef SPINDLE_SYS_H
 #define SPINDLE_SYS_H
@@ -9,6 +9,10 @@
 
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); returns the fd or -1 with errno set.
 int spindle_eventfd(void);
+
+/// pipe2(fds, O_CLOEXEC), then F_SETPIPE_SZ to `capacity` bytes when the kernel allows it.
+/// Returns the pipe's buffer size (> 0), or -1 with errno set when no pipe could be made.
+int spindle_make_pipe(int fds[2], int capacity);
 
 /// Waits until `fd` is readable or `timeout_ns` passes (negative: no timeout).
 /// Returns ppoll's result (-1 with errno on failure, EINTR included).

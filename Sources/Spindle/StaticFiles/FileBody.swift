@@ -1,11 +1,13 @@
 import SpindleIO
 
-/// The body of a file response: `range` of an open file, read `chunkSize` bytes at a time.
+/// The body of a file response: `range` of an open file.
 ///
 /// Up to `chunkSize` bytes, it is read whole before the response is returned. Larger, it
-/// becomes a `sizedStream` body that reads and sends one chunk at a time: the memory a
-/// transfer holds is one `chunkSize` buffer whatever the file's size. Both go out with
-/// `Content-Length`; for `HEAD` nothing is read and the head says the length a `GET` would get.
+/// becomes a `sizedStream` body whose bytes the kernel moves from the page cache to the socket
+/// (`BodyWriter.write(contentsOf:range:)`: `sendfile` or `splice`, no copy through user space
+/// and no buffer; a file the kernel cannot splice is read and sent 64 KiB at a time). Both go
+/// out with `Content-Length`; for `HEAD` nothing is read and the head says the length a `GET`
+/// would get.
 ///
 /// The length is fixed when the response starts, from the file's status: a file that grows
 /// meanwhile is sent to that length only (its validators described that much); a file that
@@ -32,18 +34,11 @@ struct FileBody {
             try read(into: &bytes)
             return .bytes(bytes)
         }
-        let (opened, range, chunkSize) = (self.opened, self.range, self.chunkSize)
+        let (opened, range) = (self.opened, self.range)
         return .sizedStream(length: range.count) { writer in
             defer { opened.close() }
-            var buffer = [UInt8](repeating: 0, count: chunkSize)
-            var offset = range.lowerBound
-            while offset < range.upperBound {
-                let read = try opened.file.read(into: &buffer, at: offset)
-                guard read > 0 else { throw StaticFileChangedError(expected: range, endedAt: offset) }
-                let count = min(read, range.upperBound - offset)
-                try writer.write(buffer[0..<count])
-                offset += count
-            }
+            let sent = try writer.write(contentsOf: opened.file, range: range)
+            guard sent == range.count else { throw StaticFileChangedError(expected: range, endedAt: range.lowerBound + sent) }
         }
     }
 

@@ -58,6 +58,15 @@ extension EpollBackend {
         }
     }
 
+    /// `sendfile`, parking while the socket buffer is full. Fiber of this worker; one system
+    /// call when there is room (which reads the file's pages from the page cache, waiting for
+    /// the disk on this thread for pages not there).
+    package func sendFile(_ socket: Int32, from file: Int32, at offset: Int, count: Int, deadline: Deadline?) throws -> Int {
+        try perform("sendfile", socket, writing: true, deadline: deadline) {
+            Epoll.sendFile(socket, file, offset, count)
+        }
+    }
+
     /// `sendmsg` of `vectors`, parking while the socket buffer is full. Fiber of this worker.
     package func send(_ fd: Int32, vectors: UnsafeMutableBufferPointer<iovec>, deadline: Deadline?) throws -> Int {
         var message = msghdr()

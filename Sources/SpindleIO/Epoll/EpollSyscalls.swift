@@ -125,6 +125,16 @@ enum Epoll {
         return n
     }
 
+    /// `sendfile` of up to `count` bytes of `file` from `offset` to the non-blocking socket
+    /// `socket`: bytes sent, or `-errno` (EAGAIN when the socket buffer is full). Reading pages
+    /// not yet in the page cache waits for the disk on this thread.
+    static func sendFile(_ socket: Int32, _ file: Int32, _ offset: Int, _ count: Int) -> Int {
+        var position = off_t(offset)
+        let n = retryingInterrupts { Glibc.sendfile(socket, file, &position, count) }
+        if n < 0 { checkNotABug(Int32(-n), "sendfile(\(socket), \(file))") }
+        return n
+    }
+
     /// `sendmsg(MSG_DONTWAIT | MSG_NOSIGNAL)` of `message`'s vectors: bytes sent, or `-errno`.
     @inline(__always)
     static func send(_ fd: Int32, message: UnsafePointer<msghdr>) -> Int {

@@ -239,6 +239,11 @@ extension UnsafeMutablePointer where Pointee == io_uring_sqe {
     @inline(__always) func prepareWrite(_ fd: Int32, _ bytes: UnsafeRawPointer?, count: Int, at offset: Int) {
         io_uring_prep_write(self, fd, bytes, UInt32(clamping: count), UInt64(offset))
     }
+    /// A `splice` of up to `count` bytes from `source` (at `sourceOffset`, or nil for a pipe)
+    /// to `destination` (a pipe or a socket). The kernel always runs it on an io-wq thread.
+    @inline(__always) func prepareSplice(from source: Int32, at sourceOffset: Int?, to destination: Int32, count: Int) {
+        io_uring_prep_splice(self, source, Int64(sourceOffset ?? -1), destination, -1, UInt32(clamping: count), 0)
+    }
     @inline(__always) func prepareClose(_ fd: Int32) {
         io_uring_prep_close(self, fd)
     }

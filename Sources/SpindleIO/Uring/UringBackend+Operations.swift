@@ -41,7 +41,8 @@ extension UringBackend {
             return (c.pointee.result, c.pointee.flags)
         }
         if result >= 0 { return (result, flags) }
-        if result == -Int32(ECANCELED) {
+        // ECANCELED, or EINTR from an operation the cancel interrupted on an io-wq thread.
+        if result == -Int32(ECANCELED) || (result == -Int32(EINTR) && (timedOut || core.isCancelRequested)) {
             if timedOut { throw TimeoutError() }
             if core.isCancelRequested { throw CancellationError() }
         }
@@ -69,6 +70,31 @@ extension UringBackend {
                 sqe.prepareSendMessage(fd, m)
             }.result)
         }
+    }
+
+    /// Splices up to one pipe's worth of the file into a pipe, then from the pipe into the
+    /// socket (each splice runs on an io-wq thread of the kernel; the fiber parks for each).
+    /// The page-cache pages travel by reference: no byte is copied through user space. Returns
+    /// the bytes sent (0 at the end of the file). A failure or timeout halfway closes the
+    /// pipe (it may hold bytes) rather than keeping it.
+    package func sendFile(_ socket: Int32, from file: Int32, at offset: Int, count: Int, deadline: Deadline?) throws -> Int {
+        guard count > 0 else { return 0 }
+        let pipe = try splicePipes.take()
+        var isEmpty = false
+        defer { splicePipes.giveBack(pipe, isEmpty: isEmpty) }
+        let filled = Int(try perform("splice(file to pipe)", deadline: deadline, waiting: .write) { sqe in
+            sqe.prepareSplice(from: file, at: offset, to: pipe.write, count: min(count, pipe.capacity))
+        }.result)
+        var drained = 0
+        while drained < filled {
+            let sent = Int(try perform("splice(pipe to socket)", deadline: deadline, waiting: .write) { sqe in
+                sqe.prepareSplice(from: pipe.read, at: nil, to: socket, count: filled - drained)
+            }.result)
+            guard sent > 0 else { throw IOError("splice(pipe to socket)", errno: EPIPE) }
+            drained += sent
+        }
+        isEmpty = true
+        return filled
     }
 
     package func connect(_ fd: Int32, to address: SocketAddress, deadline: Deadline?) throws {

@@ -58,6 +58,8 @@ package final class UringBackend: IOBackend {
     /// Receives that found the provided buffers exhausted (`-ENOBUFS`) and were re-armed.
     @exclusivity(unchecked) package private(set) var receiveBufferExhaustions = 0
     @exclusivity(unchecked) private var wakerArmed = false
+    /// Pipes kept for `sendFile`'s splices.
+    var splicePipes = SplicePipes()
     private let batch: CompletionBatch
     private let batchSize = 256
     let slot: IOThreadState
@@ -75,7 +77,10 @@ package final class UringBackend: IOBackend {
         slot.backend = self
     }
 
-    deinit { batch.deallocate() }
+    deinit {
+        splicePipes.closeAll()
+        batch.deallocate()
+    }
 
     package func install() {
         slot.install(driving: scheduler)
