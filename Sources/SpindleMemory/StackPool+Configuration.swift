@@ -9,6 +9,8 @@ extension StackPool {
     /// | `maximumCount` | 2,097,152 | `SPINDLE_STACKS_MAX`       |
     /// | `warmCount`    | 1,024     | `SPINDLE_STACKS_WARM`      |
     /// | `prefault`     | false     | `SPINDLE_STACKS_PREFAULT`  |
+    /// | `lightweightGuards` | true | `SPINDLE_STACK_LIGHTWEIGHT_GUARDS` (0 or 1) |
+    /// | `protectedGuardBudget` | `vm.max_map_count` / 8 | `SPINDLE_STACK_PROTECTED_GUARDS` |
     public struct Configuration: Sendable, Equatable {
         /// Usable bytes of each stack (rounded up to whole pages). Pages are committed only when
         /// a fiber touches them, so a large size costs address space, not memory.
@@ -27,6 +29,10 @@ extension StackPool {
         /// `vm.max_map_count` VMAs). Default: a quarter of `vm.max_map_count` / 2.
         /// Stacks beyond this budget get a canary checked on every switch instead.
         public var protectedGuardBudget: Int
+        /// Use `MADV_GUARD_INSTALL` guard pages where the kernel has them (Linux 6.13+). False
+        /// takes the path of older kernels even on a newer one — `mprotect` guards within
+        /// `protectedGuardBudget`, canaries beyond — to test that path, or to compare.
+        public var lightweightGuards: Bool
         /// Touch the top page of every stack mapped at creation (`initialCount`), so the page
         /// faults happen at startup rather than on the first spawns: one page of RSS per stack
         /// up front, in exchange for spawns that never fault. For servers that know their peak.
@@ -40,9 +46,11 @@ extension StackPool {
             maximumCount: Int = 1 << 21,
             warmCount: Int = 1024,
             protectedGuardBudget: Int? = nil,
-            prefault: Bool = false
+            prefault: Bool = false,
+            lightweightGuards: Bool = true
         ) {
             self.prefault = prefault
+            self.lightweightGuards = lightweightGuards
             self.stackSize = stackSize
             self.guardSize = guardSize
             self.initialCount = initialCount
@@ -60,6 +68,8 @@ extension StackPool {
             if let v = Environment.integer("SPINDLE_STACKS_MAX") { c.maximumCount = v }
             if let v = Environment.integer("SPINDLE_STACKS_WARM") { c.warmCount = v }
             if let v = Environment.integer("SPINDLE_STACKS_PREFAULT") { c.prefault = v != 0 }
+            if let v = Environment.integer("SPINDLE_STACK_LIGHTWEIGHT_GUARDS") { c.lightweightGuards = v != 0 }
+            if let v = Environment.integer("SPINDLE_STACK_PROTECTED_GUARDS") { c.protectedGuardBudget = v }
             return c
         }
 
@@ -74,6 +84,7 @@ extension StackPool {
             misusePrecondition(initialCount >= 0 && initialCount <= maximumCount,
                          "StackPool: initialCount \(initialCount) must be between 0 and maximumCount \(maximumCount)")
             misusePrecondition(warmCount >= 0, "StackPool: warmCount must be >= 0")
+            misusePrecondition(protectedGuardBudget >= 0, "StackPool: protectedGuardBudget must be >= 0 (0: canaries where MADV_GUARD_INSTALL is missing)")
             var c = self
             let page = VirtualMemory.pageSize
             c.stackSize = (stackSize + page - 1) / page * page

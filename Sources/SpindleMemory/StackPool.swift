@@ -78,7 +78,7 @@ public final class StackPool {
     public init(configuration: Configuration = .fromEnvironment) throws(SystemCallError) {
         self.configuration = configuration.validated()
         self.slotSize = Self.slotSize(for: self.configuration)
-        self.lightweightGuards = self.configuration.guardSize > 0
+        self.lightweightGuards = self.configuration.guardSize > 0 && self.configuration.lightweightGuards
         if self.configuration.initialCount > 0 {
             try grow(by: self.configuration.initialCount)
             if self.configuration.prefault, let chunk = chunks.first { prefault(chunk) }

@@ -32,6 +32,18 @@ func recurse(_ depth: Int) -> Int {
     }
 }
 
+/// Recurses (~1 KiB frames) until a frame lies below `floor`, then unwinds: an overflow of a
+/// bounded depth, for stacks whose overflow is caught by a canary rather than a fault.
+@inline(never)
+func recurse(below floor: UInt, _ depth: Int) -> Int {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
+        buffer.initialize(repeating: UInt8(truncatingIfNeeded: depth))
+        blackHole(UnsafeMutableRawPointer(buffer.baseAddress!))
+        if UInt(bitPattern: buffer.baseAddress!) < floor { return Int(buffer[0]) }
+        return recurse(below: floor, depth + 1) &+ Int(buffer[depth & 1023])
+    }
+}
+
 final class Holder {
     var array: [Int] = [1, 2, 3]
     var counter = 7
@@ -98,6 +110,21 @@ case "overflow-in-thread":
             let handle = Fiber.spawn(name: "recurser") { recurse(0) }
             say("probe: result \((try? handle.join()) ?? -1)")
         }
+    }
+
+case "overflow-past-canary":
+    // Run with SPINDLE_STACK_LIGHTWEIGHT_GUARDS=0 SPINDLE_STACK_PROTECTED_GUARDS=0 (the path of
+    // kernels without MADV_GUARD_INSTALL, past the mprotect budget) and SPINDLE_STACK_SIZE=65536:
+    // the fiber overflows its stack by 4 KiB — over the canary, into the unprotected guard area
+    // — and unwinds; its next switch-out must find the canary overwritten and say so.
+    Scheduler.run {
+        let handle = Fiber.spawn(name: "overflower") { () -> Int in
+            let top = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { UInt(bitPattern: $0.baseAddress!) }
+            let result = recurse(below: top - 65_536 - 4_096, 0)
+            Fiber.yield()
+            return result
+        }
+        say("probe: result \((try? handle.join()) ?? -1)")
     }
 
 case "misuse-park-outside":
@@ -181,7 +208,7 @@ case "exclusivity-violation-after-yield":
 default:
     print("""
         usage: spindle-probe <mode>
-        modes: ok overflow overflow-small overflow-in-thread misuse-park-outside spawn-outside spawn-detached-outside join-self
+        modes: ok overflow overflow-small overflow-in-thread overflow-past-canary misuse-park-outside spawn-outside spawn-detached-outside join-self
                park-in-submitted-work nested-run cancel-from-other-thread stacks-exhausted
                bad-env exclusivity-violation exclusivity-violation-after-yield
         """)

@@ -54,4 +54,37 @@ final class OverflowTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("stack size 64 KiB"), "the configured 64 KiB stack, in words:\n\(result.summary)")
         XCTAssertTrue(result.stderr.contains("SPINDLE_STACK_SIZE"), result.summary)
     }
+
+    // MARK: The path of kernels without MADV_GUARD_INSTALL, forced
+
+    func testOverflowIntoAnMprotectGuardIsReported() throws {
+        let result = try Probe.run("overflow", environment: ["SPINDLE_STACK_LIGHTWEIGHT_GUARDS": "0"])
+        XCTAssertEqual(result.signal, SIGABRT, "expected death by SIGABRT, not a bare SIGSEGV:\n\(result.summary)")
+        XCTAssertTrue(result.stderr.contains("stack overflow in fiber #"), result.summary)
+        XCTAssertTrue(result.stderr.contains("hit the guard page"), result.summary)
+        XCTAssertTrue(result.stderr.contains("SPINDLE_STACK_SIZE"), result.summary)
+    }
+
+    func testAnOverwrittenCanaryIsReportedInWords() throws {
+        let result = try Probe.run("overflow-past-canary", environment: [
+            "SPINDLE_STACK_LIGHTWEIGHT_GUARDS": "0", "SPINDLE_STACK_PROTECTED_GUARDS": "0", "SPINDLE_STACK_SIZE": "65536",
+        ])
+        XCTAssertEqual(result.signal, SIGABRT, result.summary)
+        XCTAssertTrue(result.stderr.contains("stack overflow in fiber #"), result.summary)
+        XCTAssertTrue(result.stderr.contains("the canary below the stack was overwritten"), result.summary)
+        XCTAssertTrue(result.stderr.contains("stack size 64 KiB"), result.summary)
+        XCTAssertTrue(result.stderr.contains("SPINDLE_STACK_SIZE"), result.summary)
+        XCTAssertFalse(result.stdout.contains("probe: result"), "the fiber went on after its canary was overwritten:\n\(result.summary)")
+    }
+
+    func testTheForcedCanaryPathRunsFibersThatStayInsideTheirStacks() throws {
+        // The same forced canary path, fibers that switch out (each switch checks the canary)
+        // without overflowing: no false report.
+        let result = try Probe.run("ok", environment: [
+            "SPINDLE_STACK_LIGHTWEIGHT_GUARDS": "0", "SPINDLE_STACK_PROTECTED_GUARDS": "0", "SPINDLE_STACK_SIZE": "65536",
+        ])
+        XCTAssertEqual(result.reason, .exit, result.summary)
+        XCTAssertEqual(result.status, 0, result.summary)
+        XCTAssertFalse(result.stderr.contains("overflow"), result.summary)
+    }
 }

@@ -51,8 +51,12 @@ final class EnvironmentTests: XCTestCase {
             "SPINDLE_STACKS_INITIAL": "3",
             "SPINDLE_STACKS_MAX": "1M",
             "SPINDLE_STACKS_WARM": "17",
+            "SPINDLE_STACK_LIGHTWEIGHT_GUARDS": "0",
+            "SPINDLE_STACK_PROTECTED_GUARDS": "5",
         ]
         let c = with(values) { StackPool.Configuration.fromEnvironment }
+        XCTAssertFalse(c.lightweightGuards)
+        XCTAssertEqual(c.protectedGuardBudget, 5)
         XCTAssertEqual(c.stackSize, 128 << 10)
         XCTAssertEqual(c.guardSize, 8 << 10)
         XCTAssertEqual(c.initialCount, 3)

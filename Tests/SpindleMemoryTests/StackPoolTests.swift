@@ -256,6 +256,43 @@ final class StackPoolTests: XCTestCase {
         XCTAssertLessThan(after - before, 10, "mappings went from \(before) to \(after)")
     }
 
+    /// The path of kernels without `MADV_GUARD_INSTALL`, forced: `mprotect` guards (two more
+    /// mappings each) for the first `protectedGuardBudget` stacks, then canaries, each stack
+    /// intact until its canary is overwritten.
+    func testOlderKernelPathProtectsWithinTheBudgetThenUsesCanaries() throws {
+        let before = ProcessMemory.current().mappings
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 10, maximumCount: 10, warmCount: 0,
+                                                      protectedGuardBudget: 4, lightweightGuards: false))
+        let after = ProcessMemory.current().mappings
+        XCTAssertEqual(pool.guardMode, .canary, "beyond the budget, new stacks get canaries")
+        XCTAssertGreaterThanOrEqual(after - before, 2 * 4, "4 mprotect guards split the chunk's mapping (\(before) -> \(after))")
+        XCTAssertLessThan(after - before, 2 * 10, "only the budget's stacks are protected (\(before) -> \(after))")
+        var stacks: [FiberStack] = []
+        while let stack = pool.allocate() { stacks.append(stack) }
+        XCTAssertEqual(stacks.count, 10)
+        let guarded = stacks.filter(\.hasGuardPage)
+        let canaried = stacks.filter { $0.canaryWord != nil }
+        XCTAssertEqual(guarded.count, 4)
+        XCTAssertEqual(canaried.count, 6)
+        for stack in stacks { XCTAssertTrue(stack.isIntact, "slot \(stack.slot)") }
+        let victim = try XCTUnwrap(canaried.first)
+        victim.canaryWord!.pointee = 0  // what an overflowing fiber would do
+        XCTAssertFalse(victim.isIntact)
+        for stack in stacks { pool.release(stack) }
+    }
+
+    /// With a budget large enough, every stack gets an `mprotect` guard: the mode says so.
+    func testOlderKernelPathWithinTheBudgetUsesProtectedGuards() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 8, maximumCount: 8,
+                                                      protectedGuardBudget: 100, lightweightGuards: false))
+        XCTAssertEqual(pool.guardMode, .protectedGuard)
+        XCTAssertEqual(pool.guardMode.rawValue, "mprotect")
+        let stack = try XCTUnwrap(pool.allocate())
+        XCTAssertTrue(stack.hasGuardPage)
+        XCTAssertNil(stack.canaryWord)
+        pool.release(stack)
+    }
+
     func testZeroGuardSizeUsesCanary() throws {
         let pool = try StackPool(configuration: .init(stackSize: 64 << 10, guardSize: 0, initialCount: 1, maximumCount: 1, warmCount: 0))
         XCTAssertEqual(pool.guardMode, .canary)

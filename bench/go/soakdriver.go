@@ -424,7 +424,7 @@ type sample struct {
 }
 
 var metricNames = []string{"spindle_fibers_live", "spindle_fibers_recycled", "spindle_fiber_stacks_in_use", "spindle_fiber_stacks_mapped",
-	"spindle_pool_in_use", "spindle_pool_available", "spindle_connections_open", "spindle_allocator_bytes_in_use",
+	"spindle_pool_in_use", "spindle_pool_available", "spindle_connections_open", "spindle_allocator_bytes_in_use", "spindle_allocator_committed_bytes",
 	"spindle_requests_active", "http_requests_total"}
 
 func procStatus(field string) int64 {

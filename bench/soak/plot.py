@@ -34,7 +34,11 @@ def main():
     mib = 1 << 20
     ax = axes[0][0]
     ax.plot(minutes, series("rss_bytes", mib), label="RSS")
-    ax.plot(minutes, series("spindle_allocator_bytes_in_use", mib), label="allocator bytes in use")
+    # glibc and jemalloc report bytes in use; mimalloc reports what it has committed
+    for name, label in (("spindle_allocator_bytes_in_use", "allocator bytes in use"),
+                        ("spindle_allocator_committed_bytes", "allocator committed")):
+        if name in rows[0] and any(float(r[name]) > 0 for r in rows):
+            ax.plot(minutes, series(name, mib), label=label)
     ax.set_ylabel("MiB")
     ax.set_ylim(bottom=0)
     ax.set_title("memory")
