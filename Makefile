@@ -1,6 +1,7 @@
 # Spindle — the two commands: `make run` and `make test`. Both install what they need first.
 #
 #   make run           build the example server in release and start it (PORT=8080)
+#   make run-heap-profile  the example server on jemalloc with heap profiling (GET :9180/_spindle/heap-profile)
 #   make run-todo      the todo example: a JSON API on SQLite (Examples/Todo, PORT=8080)
 #   make run-gateway   the gateway example: fan-out with deadlines, a streaming proxy (Examples/Gateway, PORT=8080)
 #   make run-chat      the chat example: rooms over WebSocket and Server-Sent Events (Examples/Chat, PORT=8080)
@@ -27,11 +28,11 @@
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev libsqlite3-dev pkg-config
-TEST_PACKAGES := python3 python3-websockets nginx-light curl
+TEST_PACKAGES := python3 python3-websockets nginx-light curl libjemalloc2 libjemalloc-dev
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-todo run-gateway run-chat demo test check docs soak fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
+.PHONY: run run-heap-profile run-todo run-gateway run-chat demo test check docs soak fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -49,6 +50,21 @@ run: deps
 	$(SWIFT) build -c release --product Hello
 	@echo "Spindle example server: http://$(HOST):$(PORT)/plaintext  /json  /sleep?ms=100  POST /echo"
 	./.build/release/Hello --host $(HOST) --port $(PORT)
+
+# The example server as `make run` starts it, but on jemalloc with heap profiling
+# (Docs/observability.md, "Heap profiles"): LD_PRELOAD puts jemalloc in front of mimalloc, and
+# MALLOC_CONF=prof:true samples an allocation every 512 KiB on average (HEAP_SAMPLE=19, log2).
+# `curl -o spindle.heap http://127.0.0.1:9180/_spindle/heap-profile` writes a profile;
+# `jeprof --text .build/release/Hello spindle.heap` reads it.
+HEAP_SAMPLE ?= 19
+run-heap-profile: deps
+	@./.ci/install-deps libjemalloc2 libjemalloc-dev
+	$(SWIFT) build -c release --product Hello
+	@echo "Spindle example server on jemalloc with heap profiling: http://$(HOST):$(PORT)/plaintext"
+	@echo "  a profile: curl -o spindle.heap http://127.0.0.1:9180/_spindle/heap-profile"
+	@echo "  read it:   jeprof --text .build/release/Hello spindle.heap"
+	LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 MALLOC_CONF=prof:true,lg_prof_sample:$(HEAP_SAMPLE) \
+		./.build/release/Hello --host $(HOST) --port $(PORT)
 
 # The todo example (Examples/Todo) in release on http://$(HOST):$(PORT): a JSON API on SQLite,
 # its database todo.sqlite in the temporary directory (created and migrated on first start).

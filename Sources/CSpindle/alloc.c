@@ -1,11 +1,68 @@
 // Allocator introspection. With the `Mimalloc` trait, libmimalloc is linked and overrides
 // malloc/free for the whole process (Swift objects included).
+#define _GNU_SOURCE
 #include "spindle_alloc.h"
 
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+
+// jemalloc's control interface, looked up at run time: present only when jemalloc was
+// preloaded (Spindle never links it).
+typedef int (*spindle_mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+static spindle_mallctl_fn spindle_mallctl(void) {
+    static spindle_mallctl_fn fn = NULL;
+    static int looked = 0;
+    if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
+        fn = (spindle_mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+        __atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
+    }
+    return fn;
+}
+
+bool spindle_jemalloc_present(void) { return spindle_mallctl() != NULL; }
+
+bool spindle_jemalloc_statistics(size_t *allocated, size_t *resident) {
+    spindle_mallctl_fn mallctl = spindle_mallctl();
+    if (mallctl == NULL) return false;
+    uint64_t epoch = 1;
+    size_t epoch_size = sizeof(epoch);
+    mallctl("epoch", &epoch, &epoch_size, &epoch, epoch_size);
+    size_t size = sizeof(size_t);
+    if (mallctl("stats.allocated", allocated, &size, NULL, 0) != 0) return false;
+    size = sizeof(size_t);
+    if (mallctl("stats.resident", resident, &size, NULL, 0) != 0) return false;
+    return true;
+}
+
+const char *spindle_jemalloc_version(void) {
+    spindle_mallctl_fn mallctl = spindle_mallctl();
+    const char *version = NULL;
+    size_t size = sizeof(version);
+    if (mallctl == NULL || mallctl("version", &version, &size, NULL, 0) != 0) return NULL;
+    return version;
+}
+
+bool spindle_jemalloc_profiling(void) {
+    spindle_mallctl_fn mallctl = spindle_mallctl();
+    bool enabled = false, active = false;
+    size_t size = sizeof(bool);
+    if (mallctl == NULL || mallctl("opt.prof", &enabled, &size, NULL, 0) != 0 || !enabled) return false;
+    size = sizeof(bool);
+    if (mallctl("prof.active", &active, &size, NULL, 0) != 0) return false;
+    return active;
+}
+
+int spindle_jemalloc_dump_profile(const char *path) {
+    spindle_mallctl_fn mallctl = spindle_mallctl();
+    if (mallctl == NULL || !spindle_jemalloc_profiling()) return ENOTSUP;
+    return mallctl("prof.dump", NULL, NULL, (void *)&path, sizeof(path));
+}
 
 size_t spindle_glibc_malloc_bytes_in_use(void) {
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)

@@ -1,5 +1,5 @@
 // The raw libc calls of `File` that do not go through a backend: a status-flag change right
-// after an open, path resolution, and the pipes the io_uring backend splices files through. None of them waits for a disk: `fcntl` changes a flag of
+// after an open, and path resolution. None of them waits for a disk: `fcntl` changes a flag of
 // the open file, and the link `/proc/self/fd/N` names the open file's path from the kernel's
 // dentry cache. `realpath` does read directories (one `lstat` per component) and is only for
 // the calling thread at startup (`File.canonicalPath`).
@@ -7,7 +7,6 @@
 import Glibc
 #endif
 import SpindleMemory
-internal import CSpindle
 
 enum FileSyscalls {
     /// Clears `O_NONBLOCK` on the open file `fd` (`File.Options.nonBlockingOpen`).
@@ -17,19 +16,6 @@ enum FileSyscalls {
         let code = errno
         misusePrecondition(code != EBADF, "fcntl(\(fd), F_SETFL) failed with EBADF: a Spindle bug (bad descriptor)")
         throw IOError("fcntl(O_NONBLOCK)", errno: code)
-    }
-
-    /// A close-on-exec pipe for splicing, its buffer grown to `capacity` bytes when the kernel
-    /// allows (`F_SETPIPE_SZ`; it may refuse past `/proc/sys/fs/pipe-max-size` or the user's
-    /// pipe budget, and then the pipe keeps its default 64 KiB). Returns the read end, the write
-    /// end and the capacity the pipe has.
-    static func makePipe(capacity: Int) throws(IOError) -> (read: Int32, write: Int32, capacity: Int) {
-        var ends: (Int32, Int32) = (-1, -1)
-        let size = withUnsafeMutablePointer(to: &ends) { p in
-            p.withMemoryRebound(to: Int32.self, capacity: 2) { spindle_make_pipe($0, Int32(clamping: capacity)) }
-        }
-        guard size > 0 else { throw IOError("pipe2", errno: errno) }
-        return (ends.0, ends.1, Int(size))
     }
 
     /// `realpath(path)`: absolute, without `.`, `..`, repeated slashes or symbolic links.

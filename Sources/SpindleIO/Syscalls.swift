@@ -1,6 +1,6 @@
 // Every raw libc call and C crossing of SpindleIO outside the io_uring ring (Uring/Ring.swift,
 // Uring/BufferRing.swift): sockets, host name resolution, descriptor limits, threads and CPUs,
-// the thread-local I/O slot, and the C shims of the process calls (Syscalls+Processes.swift has
+// the thread-local I/O slot, splice pipes, and the C shims of the process calls (Syscalls+Processes.swift has
 // the plain ones). Each socket call each captures errno into an `IOError`, retries EINTR,
 // and treats EBADF/EFAULT (which only a bug can cause) as fatal.
 #if canImport(Glibc)
@@ -82,6 +82,23 @@ enum Socket {
         // close(2) must not be retried on EINTR on Linux: the descriptor is gone either way.
         _ = Glibc.close(fd)
     }
+}
+
+/// The pipes the io_uring backend splices files through (`SplicePipes`).
+enum Pipes {
+    /// A close-on-exec pipe for splicing, its buffer grown to `capacity` bytes when the kernel
+    /// allows (`F_SETPIPE_SZ`; it may refuse past `/proc/sys/fs/pipe-max-size` or the user's
+    /// pipe budget, and then the pipe keeps its default 64 KiB). Returns the read end, the write
+    /// end and the capacity the pipe has.
+    static func make(capacity: Int) throws(IOError) -> (read: Int32, write: Int32, capacity: Int) {
+        var ends: (Int32, Int32) = (-1, -1)
+        let size = withUnsafeMutablePointer(to: &ends) { p in
+            p.withMemoryRebound(to: Int32.self, capacity: 2) { spindle_make_pipe($0, Int32(clamping: capacity)) }
+        }
+        guard size > 0 else { throw IOError("pipe2", errno: errno) }
+        return (ends.0, ends.1, Int(size))
+    }
+
 }
 
 /// Host name resolution: `getaddrinfo`, which may read /etc/hosts and ask DNS, so it blocks

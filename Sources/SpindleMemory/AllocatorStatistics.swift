@@ -5,8 +5,9 @@
 /// What is known depends on the allocator: glibc's malloc counts the bytes it has handed out
 /// (`mallinfo2`), so `bytesInUse` and the fragmentation ratio are known; mimalloc as Debian
 /// builds it (2.0.9, without its statistics) only says how much it has committed from the
-/// operating system (`committedBytes`); an allocator put in front with `LD_PRELOAD`
-/// (jemalloc, tcmalloc: `kind == .other`) says nothing here.
+/// operating system (`committedBytes`); jemalloc, preloaded, says both (`stats.allocated`,
+/// `stats.resident`); another allocator put in front with `LD_PRELOAD` (tcmalloc:
+/// `kind == .other`) says nothing here.
 public struct AllocatorStatistics: Sendable {
     /// Which allocator it is.
     public enum Kind: String, Sendable {
@@ -14,6 +15,10 @@ public struct AllocatorStatistics: Sendable {
         case mimalloc
         /// glibc's malloc (built with `--disable-default-traits`, nothing preloaded).
         case glibc
+        /// jemalloc, preloaded with `LD_PRELOAD` (it then serves malloc even where mimalloc is
+        /// linked; what `make run-heap-profile` runs): statistics and heap profiles through its
+        /// `mallctl`.
+        case jemalloc
         /// Another malloc put in front of glibc's (`LD_PRELOAD`).
         case other
     }
@@ -24,7 +29,8 @@ public struct AllocatorStatistics: Sendable {
     public var version: String?
     /// Bytes the program has allocated and not freed, when the allocator counts them (glibc).
     public var bytesInUse: Int?
-    /// Bytes the allocator has committed from the operating system, when it says (mimalloc).
+    /// Bytes the allocator has committed from the operating system, when it says (mimalloc;
+    /// jemalloc's resident bytes).
     public var committedBytes: Int?
 
     /// Resident memory per byte in use (`residentBytes / bytesInUse`): 1 would mean every
@@ -43,6 +49,7 @@ extension Allocator {
     /// malloc/free or two and two `mallinfo2` calls; then a load. Any thread.
     public static let kind: AllocatorStatistics.Kind = {
         if mallocIsMimalloc { return .mimalloc }
+        if JemallocIntrospection.present { return .jemalloc }
         return ProcessSyscalls.glibcCountsAnAllocation() ? .glibc : .other
     }()
 
@@ -57,8 +64,46 @@ extension Allocator {
         case .glibc:
             return AllocatorStatistics(kind: .glibc, version: nil, bytesInUse: ProcessSyscalls.glibcMallocBytesInUse(),
                                        committedBytes: nil)
+        case .jemalloc:
+            let counters = JemallocIntrospection.statistics
+            return AllocatorStatistics(kind: .jemalloc, version: JemallocIntrospection.version,
+                                       bytesInUse: counters?.allocated, committedBytes: counters?.resident)
         case .other:
             return AllocatorStatistics(kind: .other, version: nil, bytesInUse: nil, committedBytes: nil)
+        }
+    }
+
+    /// True when the process can write heap profiles: jemalloc serves malloc and samples
+    /// allocations (`MALLOC_CONF=prof:true`, as `make run-heap-profile` starts it).
+    public static var heapProfiling: Bool { kind == .jemalloc && JemallocIntrospection.profiling }
+
+    /// Writes a heap profile of the allocations sampled so far to `path` (jemalloc's
+    /// `prof.dump`: read it with `jeprof <binary> <path>`, Docs/observability.md). Cost: jemalloc
+    /// walks its sampled allocations and writes the file on the calling thread (milliseconds;
+    /// call it off the request path — the admin endpoint runs it on the offload pool). Throws
+    /// `HeapProfileError` saying how to start the process when profiling is off.
+    public static func writeHeapProfile(to path: String) throws(HeapProfileError) {
+        guard heapProfiling else { throw .profilingOff(allocator: kind) }
+        let code = JemallocIntrospection.dumpProfile(to: path)
+        guard code == 0 else { throw .dumpFailed(path: path, code: code) }
+    }
+}
+
+/// Why no heap profile was written.
+public enum HeapProfileError: Error, CustomStringConvertible, Sendable {
+    /// The process does not sample allocations: not jemalloc, or jemalloc without `prof:true`.
+    case profilingOff(allocator: AllocatorStatistics.Kind)
+    /// jemalloc could not write the profile (`prof.dump` returned `code`, an errno).
+    case dumpFailed(path: String, code: Int32)
+
+    public var description: String {
+        switch self {
+        case .profilingOff(let allocator):
+            "heap profiling is off (the allocator is \(allocator.rawValue)): run the server on jemalloc with profiling, "
+                + "`make run-heap-profile` for the example, or start your server with "
+                + "LD_PRELOAD=libjemalloc.so.2 MALLOC_CONF=prof:true (jemalloc then serves malloc, mimalloc linked or not; Docs/observability.md)"
+        case .dumpFailed(let path, let code):
+            "jemalloc could not write a heap profile to \(path): \(Errno.name(code))"
         }
     }
 }

@@ -246,6 +246,22 @@ enum OverflowRegistry {
 }
 
 /// What mimalloc says about itself (all false/0 when it is not linked).
+/// jemalloc when it was preloaded: its statistics and heap profiles through `mallctl`,
+/// looked up at run time (nothing links jemalloc).
+enum JemallocIntrospection {
+    static var present: Bool { spindle_jemalloc_present() }
+    static var version: String? { spindle_jemalloc_version().map { String(cString: $0) } }
+    /// (bytes allocated, bytes resident), or nil.
+    static var statistics: (allocated: Int, resident: Int)? {
+        var allocated = 0, resident = 0
+        guard spindle_jemalloc_statistics(&allocated, &resident) else { return nil }
+        return (allocated, resident)
+    }
+    static var profiling: Bool { spindle_jemalloc_profiling() }
+    /// Writes a heap profile to `path`; 0 or an error code.
+    static func dumpProfile(to path: String) -> Int32 { spindle_jemalloc_dump_profile(path) }
+}
+
 enum MimallocIntrospection {
     static var linked: Bool { spindle_mimalloc_linked() }
     static func owns(_ pointer: UnsafeRawPointer) -> Bool { spindle_mimalloc_owns(pointer) }

@@ -15,7 +15,7 @@
 //       "established <count>", then holds them idle until a line "release" arrives on stdin
 //       (or <holdSeconds> pass). Then sends a second request on every connection (it must still
 //       be open: keep-alive), closes them all, prints "ok <count>" and exits 0.
-//   spindle-server-probe serve [--grace <ms>] [--workers <n>] [--signals | --service-group] [--nofile <n>] [--send-buffer <bytes>]
+//   spindle-server-probe serve [--grace <ms>] [--workers <n>] [--signals | --service-group] [--nofile <n>] [--send-buffer <bytes>] [--admin]
 //       Runs a Spindle server on 127.0.0.1 (port 0) for scenarios that may stop the process
 //       (see `serve`), prints "port <n>", and serves until stdin reaches its end or reads
 //       "stop" (with --signals or --service-group: until SIGTERM or SIGINT); then stops
@@ -297,7 +297,8 @@ func descriptorsAfterStop(before: Int, openBefore: Set<String>) -> (count: Int, 
 ///                      then reads its request's path and fields (views into the receive
 ///                      buffer); counts (`changed`) an X-Probe field that is no longer P
 /// Options: `--grace <ms>` shutdown grace period (default 2000), `--workers <n>` (default 1),
-/// `--send-buffer <bytes>` `socketSendBufferSize` (default: the kernel's),
+/// `--send-buffer <bytes>` `socketSendBufferSize` (default: the kernel's), `--admin` an admin
+/// listener on a free port (printed as "admin <n>" before the "port" line),
 /// `--signals`: the server is started with `handleSignals: true` and stops on SIGTERM/SIGINT.
 /// `--service-group`: the server runs as a `Service` in a swift-service-lifecycle `ServiceGroup`
 /// whose graceful-shutdown signals are SIGTERM and SIGINT (Spindle installs no watcher).
@@ -370,6 +371,7 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, serviceGroup: Bo
     configuration.shutdownGracePeriod = .milliseconds(graceMilliseconds)
     let sendBuffer = option("--send-buffer", default: 0)
     if sendBuffer > 0 { configuration.socketSendBufferSize = sendBuffer }
+    if arguments.contains("--admin") { configuration.adminPort = 0 }
     let server = Server(router: router, configuration: configuration)
     @Sendable func answerQueries(until stopLine: String?) {
         while let line = readLine(), line != stopLine {
@@ -395,6 +397,7 @@ func serve(graceMilliseconds: Int, workers: Int, signals: Bool, serviceGroup: Bo
     } else {
         let address: SocketAddress
         do { address = try server.start(handleSignals: signals) } catch { fail("start: \(error)") }
+        if let admin = server.adminAddress { say("admin \(admin.port)") }
         say("port \(address.port)")
         waited = blockingWait(server, signals: signals, answerQueries: answerQueries)
     }

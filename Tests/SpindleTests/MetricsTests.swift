@@ -230,6 +230,7 @@ final class MetricsTests: ServerTestCase {
         switch Allocator.kind {
         case .mimalloc: XCTAssertGreaterThan(try XCTUnwrap(scraped.optionalValue("spindle_allocator_committed_bytes")), 0)
         case .glibc: XCTAssertGreaterThan(try XCTUnwrap(scraped.optionalValue("spindle_allocator_fragmentation_ratio")), 0)
+        case .jemalloc: XCTAssertGreaterThan(try XCTUnwrap(scraped.optionalValue("spindle_allocator_bytes_in_use")), 0)
         case .other: XCTAssertNil(scraped.optionalValue("spindle_allocator_bytes_in_use"))
         }
         let backend = try XCTUnwrap(server.server.backendChoice).kind.rawValue

@@ -28,4 +28,24 @@ size_t spindle_mimalloc_committed_bytes(void);
 /// when another malloc serves the process. Locks each arena in turn.
 size_t spindle_glibc_malloc_bytes_in_use(void);
 
+/// jemalloc, when it serves malloc (preloaded with `LD_PRELOAD`): found at run time through
+/// `dlsym(RTLD_DEFAULT, "mallctl")`, so nothing links it. False when it does not.
+bool spindle_jemalloc_present(void);
+
+/// jemalloc's counters, refreshed first (`epoch`): `stats.allocated` (bytes the program holds)
+/// and `stats.resident` (bytes of jemalloc's pages resident). Returns false without jemalloc
+/// (or a jemalloc built without statistics).
+bool spindle_jemalloc_statistics(size_t *allocated, size_t *resident);
+
+/// jemalloc's version string, or NULL.
+const char *spindle_jemalloc_version(void);
+
+/// True when jemalloc samples allocations for heap profiles (`opt.prof` and `prof.active`:
+/// started with `MALLOC_CONF=prof:true`).
+bool spindle_jemalloc_profiling(void);
+
+/// Writes a heap profile to `path` (`prof.dump`). Returns 0, or an errno-like code: ENOTSUP
+/// without jemalloc profiling, else what `mallctl` returned.
+int spindle_jemalloc_dump_profile(const char *path);
+
 #endif

@@ -23,6 +23,7 @@ package final class AdminListener: Sendable {
         let router = Router<Handler>()
         router.get("/metrics", MetricsEndpoint.handler(metrics: metrics, backend: backend, token: configuration.adminToken))
         router.get("/_spindle/fibers", FiberDumpEndpoint.handler(metrics: metrics, token: configuration.adminToken))
+        router.get("/_spindle/heap-profile", HeapProfileEndpoint.handler(token: configuration.adminToken))
         var admin = ServerConfiguration(host: configuration.adminHost, port: port)
         admin.workers = 1
         admin.pinWorkers = false

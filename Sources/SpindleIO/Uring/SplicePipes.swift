@@ -28,7 +28,7 @@ struct SplicePipes {
     /// made (out of descriptors).
     mutating func take() throws -> Pipe {
         if let pipe = kept.popLast() { return pipe }
-        let made = try FileSyscalls.makePipe(capacity: Self.preferredCapacity)
+        let made = try Pipes.make(capacity: Self.preferredCapacity)
         return Pipe(read: made.read, write: made.write, capacity: made.capacity)
     }
 
