@@ -51,7 +51,9 @@ final class ParserBox {
 /// A pooled response buffer (the batch of responses being written, or being sent after its
 /// fiber ended).
 final class OutputBox {
-    @exclusivity(unchecked) var buffer = HTTPOutputBuffer(capacity: 4096)
+    /// The bytes a new output buffer allocates (and a shrunk one keeps).
+    static let initialCapacity = 4096
+    @exclusivity(unchecked) var buffer = HTTPOutputBuffer(capacity: initialCapacity)
     @exclusivity(unchecked) var writer = HTTPResponseWriter()
 }
 
@@ -120,8 +122,10 @@ final class ServerWorker {
         headLimits.maxBodyBytes = 0
         parsers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { ParserBox(limits: headLimits) },
                              prepareForReuse: { $0.parser.reset() })
+        // An output buffer grows to the largest response batched into it; the pool keeps it at
+        // most at the flush threshold, so large responses leave no lasting memory behind.
         outputs = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { OutputBox() },
-                             prepareForReuse: { $0.buffer.removeAll() })
+                             prepareForReuse: { $0.buffer.removeAll(shrinkingAbove: HTTPConnection.flushThreshold, to: OutputBox.initialCapacity) })
         arenas = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { RequestArena() },
                             prepareForReuse: { $0.reset() })
     }

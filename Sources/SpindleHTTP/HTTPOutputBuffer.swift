@@ -36,6 +36,20 @@ public struct HTTPOutputBuffer: ~Copyable {
     /// Forgets the contents, keeps the memory. Cost: none.
     public mutating func removeAll() { count = 0 }
 
+    /// Forgets the contents and, when more than `capacityLimit` bytes are allocated (a large
+    /// response went through), gives the memory back for a buffer of `smallerCapacity` bytes —
+    /// so a pooled buffer does not keep the largest response it ever held. Cost: none within
+    /// the limit; a `free` and a `malloc` beyond it.
+    public mutating func removeAll(shrinkingAbove capacityLimit: Int, to smallerCapacity: Int) {
+        count = 0
+        guard capacity > capacityLimit else { return }
+        let c = max(smallerCapacity, 64)
+        guard let p = malloc(c) else { return }  // keep the larger buffer rather than fail
+        free(base)
+        base = p
+        capacity = c
+    }
+
     /// Drops the first `n` bytes (e.g. after a short write), moving the rest down. Cost: a memmove.
     public mutating func removeFirst(_ n: Int) {
         precondition(n >= 0 && n <= count, "HTTPOutputBuffer.removeFirst(\(n)) with \(count) bytes")

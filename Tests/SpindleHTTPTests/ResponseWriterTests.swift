@@ -24,6 +24,26 @@ final class ResponseWriterTests: XCTestCase {
         return (text(buffer), closes)
     }
 
+    /// A buffer that grew for a large response is shrunk when emptied past the limit; within
+    /// the limit it keeps its memory. Contents are gone either way, and it still works.
+    func testRemoveAllShrinksABufferThatGrewPastTheLimit() {
+        var buffer = HTTPOutputBuffer(capacity: 4096)
+        let large = [UInt8](repeating: 7, count: 300_000)
+        large.withUnsafeBytes { buffer.append($0) }
+        XCTAssertGreaterThanOrEqual(buffer.capacity, 300_000)
+        buffer.removeAll(shrinkingAbove: 65_536, to: 4096)
+        XCTAssertEqual(buffer.count, 0)
+        XCTAssertEqual(buffer.capacity, 4096)
+        let small = [UInt8](repeating: 1, count: 10_000)
+        small.withUnsafeBytes { buffer.append($0) }
+        let grown = buffer.capacity
+        XCTAssertGreaterThanOrEqual(grown, 10_000)
+        buffer.removeAll(shrinkingAbove: 65_536, to: 4096)
+        XCTAssertEqual(buffer.capacity, grown, "within the limit the memory is kept")
+        small.withUnsafeBytes { buffer.append($0) }
+        XCTAssertTrue(Array(buffer.readableBytes) == small)
+    }
+
     func testPlaintextResponse() {
         let response = HTTPResponse(status: .ok, headerFields: [.server: "Spindle", .contentType: "text/plain"])
         let (out, closes) = write(response, body: "Hello, World!")
