@@ -5,6 +5,7 @@
 #   make run-todo      the todo example: a JSON API on SQLite (Examples/Todo, PORT=8080)
 #   make run-gateway   the gateway example: fan-out with deadlines, a streaming proxy (Examples/Gateway, PORT=8080)
 #   make run-chat      the chat example: rooms over WebSocket and Server-Sent Events (Examples/Chat, PORT=8080)
+#   make run-files     the files example: a static site and streamed uploads (Examples/Files, PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
 #                      backends), then build the docs; fails on any compiler or documentation warning
@@ -32,7 +33,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl libjemalloc2 libjem
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-heap-profile run-todo run-gateway run-chat demo test check docs soak fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
+.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files demo test check docs soak fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -84,6 +85,12 @@ run-chat: deps
 	$(SWIFT) build -c release --product Chat
 	./.build/release/Chat --host $(HOST) --port $(PORT)
 
+# The files example (Examples/Files) in release on http://$(HOST):$(PORT): the demo site at /,
+# PUT/GET/DELETE /uploads/NAME (uploads in spindle-files-uploads in the temporary directory).
+run-files: deps
+	$(SWIFT) build -c release --product Files
+	./.build/release/Files --host $(HOST) --port $(PORT)
+
 # The fiber demo: 100,000 fibers ping-ponging over channels.
 demo: deps
 	$(SWIFT) build -c release --product FiberDemo
@@ -105,7 +112,7 @@ docs: deps
 
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
-EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests|ChatAppTests'
+EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests|ChatAppTests|FilesAppTests'
 # The conformance table once more with the whole test process under a seccomp filter that
 # denies io_uring (spindle-seccomp-exec, as Docker's default profile does): the servers it
 # starts choose epoll by themselves, and testTheBackendIsTheOneThisProcessMayUse checks so.

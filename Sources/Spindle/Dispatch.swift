@@ -24,15 +24,24 @@ extension Router where Handler == Responder {
     /// `on(.get, pattern, handler)`; returns the router, for chaining.
     @discardableResult
     public func get(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.get, pattern, handler); return self }
-    /// `on(.post, pattern, handler)`; returns the router, for chaining.
+    /// `on(.post, pattern, maxBodyBytes:, handler)` (`maxBodyBytes`: the route's own body
+    /// limit, see `on`); returns the router, for chaining.
     @discardableResult
-    public func post(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.post, pattern, handler); return self }
-    /// `on(.put, pattern, handler)`; returns the router, for chaining.
+    public func post(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Responder) -> Router {
+        on(.post, pattern, maxBodyBytes: maxBodyBytes, handler); return self
+    }
+    /// `on(.put, pattern, maxBodyBytes:, handler)` (`maxBodyBytes`: the route's own body
+    /// limit, see `on`); returns the router, for chaining.
     @discardableResult
-    public func put(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.put, pattern, handler); return self }
-    /// `on(.patch, pattern, handler)`; returns the router, for chaining.
+    public func put(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Responder) -> Router {
+        on(.put, pattern, maxBodyBytes: maxBodyBytes, handler); return self
+    }
+    /// `on(.patch, pattern, maxBodyBytes:, handler)` (`maxBodyBytes`: the route's own body
+    /// limit, see `on`); returns the router, for chaining.
     @discardableResult
-    public func patch(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.patch, pattern, handler); return self }
+    public func patch(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Responder) -> Router {
+        on(.patch, pattern, maxBodyBytes: maxBodyBytes, handler); return self
+    }
     /// `on(.delete, pattern, handler)`; returns the router, for chaining.
     @discardableResult
     public func delete(_ pattern: String, _ handler: @escaping Responder) -> Router { on(.delete, pattern, handler); return self }
@@ -68,13 +77,16 @@ extension Router where Handler == Responder {
 
     /// Routes `request` and runs the route's handler: its response, or the response for what it
     /// threw (`ErrorResponses`); `404` without a route, `405` (with `Allow`) without one for the
-    /// method; a request whose body is over the limit gets `413` without reaching a handler.
+    /// method; a request whose body is over the limit — the route's own (`on(_:_:maxBodyBytes:_:)`)
+    /// or the server's — gets `413` without reaching a handler.
     func dispatch(_ request: Request, _ context: inout Context) -> Response {
-        if request.bodyFailedBeforeRouting, let failure = request.bodyFailure {
+        let (match, routeBodyLimit) = request.isRewritten ? matchRewritten(request)
+                                                          : matchRoute(method: request.head.methodBytes, path: request.head.routingPath)
+        var bodyFailed = request.bodyFailedBeforeRouting
+        if let routeBodyLimit, case .found = match { bodyFailed = request.source.applyRouteBodyLimit(routeBodyLimit) }
+        if bodyFailed, let failure = request.bodyFailure {
             return .text(failure.message + "\n", status: failure.status)
         }
-        let match = request.isRewritten ? matchRewritten(request)
-                                         : self.match(method: request.head.methodBytes, path: request.head.routingPath)
         switch match {
         case .found(let handler, let parameters):
             if !parameters.isEmpty { context.parameters = parameters }
@@ -97,8 +109,8 @@ extension Router where Handler == Responder {
 
     /// The match for the path a middleware gave the request (`Request.path`).
     @inline(never)
-    private func matchRewritten(_ request: Request) -> Match {
+    private func matchRewritten(_ request: Request) -> (match: Match, maxBodyBytes: Int?) {
         var path = request.path
-        return path.withUTF8 { match(method: request.head.methodBytes, path: UnsafeRawBufferPointer($0)) }
+        return path.withUTF8 { matchRoute(method: request.head.methodBytes, path: UnsafeRawBufferPointer($0)) }
     }
 }

@@ -22,6 +22,10 @@ struct Exchange {
     var after: HTTPConnection.AfterResponse = .keepAlive
     /// Why the body could not be read; later reads fail the same way.
     var bodyFailure: BodyFailure? = nil
+    /// The body limit: the server's, or the route's own once routed (`applyRouteBodyLimit`).
+    var maxBodyBytes: Int
+    /// `bodyFailure` is only that the announced `Content-Length` is over `maxBodyBytes`.
+    var announcedLengthRefused = false
     /// Nanoseconds body reads have spent waiting for the client (`bodyTimeout` bounds them), and
     /// the body bytes that arrived meanwhile (for `minimumBodyRate`).
     var bodyWaitNanoseconds: UInt64 = 0
@@ -32,17 +36,36 @@ struct Exchange {
         decoder = HTTPBodyDecoder(framing: head.framing, limits: limits)
         self.bodyBase = bodyBase
         continueOwed = head.expectsContinue
-        checkAnnouncedLength(limits)
+        maxBodyBytes = limits.maxBodyBytes
+        checkAnnouncedLength()
     }
 
     /// A `Content-Length` over the body limit fails the body before anything reads it (the
     /// head parser does not check it: see `ServerWorker.init`): 413, and the connection closes
     /// lingeringly after the response, without `100 Continue`.
-    private mutating func checkAnnouncedLength(_ limits: HTTPLimits) {
-        guard case .contentLength(let length) = head.framing, limits.bodyExceeds(length) else { return }
+    private mutating func checkAnnouncedLength() {
+        guard case .contentLength(let length) = head.framing, maxBodyBytes != 0, length > maxBodyBytes else { return }
         bodyFailure = .malformed(HTTPParseError(.contentTooLarge))
+        announcedLengthRefused = true
         after = .closeLingering
         continueOwed = false
+    }
+
+    /// Makes `maxBodyBytes` the body's limit (a route's own: `Router.on(_:_:maxBodyBytes:_:)`),
+    /// undoing a refusal of the announced length under the old one, and checking the announced
+    /// length and the chunked body against the new one. Returns whether the body has failed.
+    mutating func applyRouteBodyLimit(_ maxBodyBytes: Int) -> Bool {
+        self.maxBodyBytes = maxBodyBytes
+        decoder.changeBodyLimit(maxBodyBytes)
+        if announcedLengthRefused {
+            // Nothing was read (reads threw), no 100 was sent, nothing else raised `after`.
+            announcedLengthRefused = false
+            bodyFailure = nil
+            after = .keepAlive
+            continueOwed = head.expectsContinue
+        }
+        if bodyFailure == nil { checkAnnouncedLength() }
+        return bodyFailure != nil
     }
 
     /// Makes this the exchange of the next request, as `init` would, by assigning each field in
@@ -57,9 +80,11 @@ struct Exchange {
         continueOwed = head.expectsContinue
         after = .keepAlive
         bodyFailure = nil
+        maxBodyBytes = limits.maxBodyBytes
+        announcedLengthRefused = false
         bodyWaitNanoseconds = 0
         bodyBytesWaitedFor = 0
-        checkAnnouncedLength(limits)
+        checkAnnouncedLength()
     }
 }
 
@@ -251,6 +276,13 @@ extension HTTPConnection {
     var bodyFailureError: HTTPError? {
         guard hasFiber else { return nil }
         return exchange?.bodyFailure?.error
+    }
+
+    /// The routed request's own body limit (`Exchange.applyRouteBodyLimit`); returns whether
+    /// the body has failed. Without a fiber nothing may read the body: false.
+    func applyRouteBodyLimit(_ maxBodyBytes: Int) -> Bool {
+        guard hasFiber, exchange != nil else { return false }
+        return exchange!.applyRouteBodyLimit(maxBodyBytes)
     }
 
     /// True when the connection was closed under the serving fiber (it is being cancelled).

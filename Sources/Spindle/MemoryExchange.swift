@@ -18,6 +18,10 @@ package final class MemoryExchange {
     private var decodedBody: [UInt8] = []
     private var bodyOffset = 0
     private var failure: BodyFailure? = nil
+    /// The body limit: `limits.maxBodyBytes`, or the route's own once routed.
+    private(set) var maxBodyBytes: Int
+    /// The head and where its body starts, to decode the body again under a route's limit.
+    private var bodyStart: (head: HTTPRequestHead, offset: Int)? = nil
     /// How many of the request bytes the request used (head and body), once served; nil when
     /// the head was malformed or the body incomplete (nothing after it can be a request).
     package private(set) var consumedBytes: Int? = nil
@@ -25,6 +29,7 @@ package final class MemoryExchange {
     /// Copies `requestBytes` (a whole request: head and body) to parse with `limits`.
     package init(requestBytes: [UInt8], limits: HTTPLimits) {
         self.limits = limits
+        maxBodyBytes = limits.maxBodyBytes
         let buffer = ReceiveBuffer(capacity: max(requestBytes.count, 1))
         if !requestBytes.isEmpty {
             _ = requestBytes.withUnsafeBytes { buffer.append($0.baseAddress!, count: $0.count) }
@@ -60,6 +65,9 @@ package final class MemoryExchange {
     /// Decodes the body after the head (`Content-Length` or chunked) into `decodedBody`, or
     /// records why it cannot be read.
     private func decodeBody(_ head: HTTPRequestHead, from start: Int) {
+        bodyStart = (head, start)
+        var limits = self.limits
+        limits.maxBodyBytes = maxBodyBytes
         if case .contentLength(let length) = head.framing, limits.bodyExceeds(length) {
             failure = .malformed(HTTPParseError(.contentTooLarge))
             return
@@ -84,6 +92,18 @@ package final class MemoryExchange {
                 return
             }
         }
+    }
+
+    /// Makes `maxBodyBytes` the body's limit (a route's own) and decodes the body again under
+    /// it, unless the handler's middleware already read some; returns whether the body failed.
+    func applyRouteBodyLimit(_ maxBodyBytes: Int) -> Bool {
+        guard let bodyStart, bodyOffset == 0 else { return failure != nil }
+        self.maxBodyBytes = maxBodyBytes
+        failure = nil
+        decodedBody = []
+        consumedBytes = nil
+        decodeBody(bodyStart.head, from: bodyStart.offset)
+        return failure != nil
     }
 
     /// Why the body cannot be read (nil: it can).

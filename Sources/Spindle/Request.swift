@@ -88,11 +88,24 @@ enum RequestSource {
     case connection(Unmanaged<HTTPConnection>)
     case memory(Unmanaged<MemoryExchange>)
 
-    /// The body limit `readAll` applies by default.
+    /// The body limit `readAll` applies by default: the route's own once routed to a route
+    /// with one, else the server's.
     var maxBodyBytes: Int {
         switch self {
-        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.worker.configuration.limits.maxBodyBytes }
-        case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.limits.maxBodyBytes }
+        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.exchange?.maxBodyBytes ?? $0.worker.configuration.limits.maxBodyBytes }
+        case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.maxBodyBytes }
+        }
+    }
+
+    /// Makes `maxBodyBytes` (a route's own limit; 0: none) the body's limit in place of the
+    /// server's, and returns whether the body has failed before the handler: its announced
+    /// length is over the new limit (or it failed for another reason before routing). A body
+    /// refused only for its announced length under the server's limit is readable again when
+    /// the new one allows it.
+    func applyRouteBodyLimit(_ maxBodyBytes: Int) -> Bool {
+        switch self {
+        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.applyRouteBodyLimit(maxBodyBytes) }
+        case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.applyRouteBodyLimit(maxBodyBytes) }
         }
     }
 }
@@ -115,7 +128,16 @@ public struct RequestBody {
         }
     }
 
-    /// Reads the whole body (at most `maxBytes`, default the server's body limit).
+    /// Reads up to `bytes.count` body bytes into the start of `bytes` (the array keeps its
+    /// count); returns how many, 0 at the end of the body. Parks like `read(into:)`; no
+    /// allocation when `bytes` is not shared: a loop that streams a body somewhere reuses one
+    /// array.
+    public func read(into bytes: inout [UInt8]) throws -> Int {
+        try bytes.withUnsafeMutableBytes { try read(into: $0) }
+    }
+
+    /// Reads the whole body (at most `maxBytes`, default the body limit: the route's own when
+    /// it has one, else the server's).
     public func readAll(maxBytes: Int? = nil) throws -> [UInt8] {
         let limit = maxBytes ?? source.maxBodyBytes
         var result: [UInt8] = []

@@ -44,26 +44,34 @@ public final class RouteGroup {
         RouteGroup(router: router, prefix: self.prefix + RouteGroup.normalized(prefix), middleware: middleware)
     }
 
-    /// Registers `handler` for `method` on `prefix + pattern`, inside the group's middleware.
+    /// Registers `handler` for `method` on `prefix + pattern`, inside the group's middleware;
+    /// `maxBodyBytes` gives it a body limit of its own (see `Router.on`), which the group's
+    /// middleware read under too.
     @discardableResult
-    public func on(_ method: HTTPRequest.Method, _ pattern: String, _ handler: @escaping Handler) -> RouteGroup {
+    public func on(_ method: HTTPRequest.Method, _ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) -> RouteGroup {
         let full = pattern == "/" || pattern.isEmpty ? (prefix.isEmpty ? "/" : prefix) : prefix + pattern
-        router.on(method, full, wrapped(handler))
+        router.on(method, full, maxBodyBytes: maxBodyBytes, wrapped(handler))
         return self
     }
 
     /// `on(.get, pattern, handler)`.
     @discardableResult
     public func get(_ pattern: String, _ handler: @escaping Handler) -> RouteGroup { on(.get, pattern, handler) }
-    /// `on(.post, pattern, handler)`.
+    /// `on(.post, pattern, maxBodyBytes:, handler)`.
     @discardableResult
-    public func post(_ pattern: String, _ handler: @escaping Handler) -> RouteGroup { on(.post, pattern, handler) }
-    /// `on(.put, pattern, handler)`.
+    public func post(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) -> RouteGroup {
+        on(.post, pattern, maxBodyBytes: maxBodyBytes, handler)
+    }
+    /// `on(.put, pattern, maxBodyBytes:, handler)`.
     @discardableResult
-    public func put(_ pattern: String, _ handler: @escaping Handler) -> RouteGroup { on(.put, pattern, handler) }
-    /// `on(.patch, pattern, handler)`.
+    public func put(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) -> RouteGroup {
+        on(.put, pattern, maxBodyBytes: maxBodyBytes, handler)
+    }
+    /// `on(.patch, pattern, maxBodyBytes:, handler)`.
     @discardableResult
-    public func patch(_ pattern: String, _ handler: @escaping Handler) -> RouteGroup { on(.patch, pattern, handler) }
+    public func patch(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) -> RouteGroup {
+        on(.patch, pattern, maxBodyBytes: maxBodyBytes, handler)
+    }
     /// `on(.delete, pattern, handler)`.
     @discardableResult
     public func delete(_ pattern: String, _ handler: @escaping Handler) -> RouteGroup { on(.delete, pattern, handler) }

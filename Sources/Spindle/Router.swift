@@ -103,14 +103,18 @@ public final class Router<Handler> {
         /// The names of its captures, in path order (`*` for the wildcard).
         let parameterNames: [String]
         let pattern: String
+        /// The route's own body limit (nil: the server's `limits.maxBodyBytes`).
+        let maxBodyBytes: Int?
 
-        init(method: HTTPRequest.Method, methodBytes: [UInt8], handler: Handler, parameterNames: [String], pattern: String) {
+        init(method: HTTPRequest.Method, methodBytes: [UInt8], handler: Handler, parameterNames: [String], pattern: String,
+             maxBodyBytes: Int?) {
             self.method = method
             self.methodBytes = methodBytes
             methodKey = methodBytes.withUnsafeBytes { MethodKey($0) }
             self.handler = handler
             self.parameterNames = parameterNames
             self.pattern = pattern
+            self.maxBodyBytes = maxBodyBytes
         }
     }
 
@@ -129,18 +133,33 @@ public final class Router<Handler> {
     /// written, the same method on the same route twice, or a registration after the server
     /// started stops the program with the reason (see `RouteRegistrationError`; `register`
     /// throws it instead). Startup only; allocates the trie nodes.
-    public func on(_ method: HTTPRequest.Method, _ pattern: String, _ handler: Handler) {
+    ///
+    /// `maxBodyBytes` gives the route a request body limit of its own in place of the server's
+    /// `limits.maxBodyBytes` (0: no limit; nil, the default: the server's), larger or smaller:
+    /// an upload route may take a gigabyte while every other route keeps the server's megabyte.
+    /// It applies as the server's does — a `Content-Length` above it is answered `413` before
+    /// the handler runs, a chunked body that grows past it fails its read with `413`, and
+    /// `readAll()` collects up to it — once the request is routed: global middleware that reads
+    /// the body before routing reads it under the server's limit. Cost per request to such a
+    /// route: a few stores into the request's state.
+    public func on(_ method: HTTPRequest.Method, _ pattern: String, maxBodyBytes: Int? = nil, _ handler: Handler) {
         do {
-            try register(method, pattern, handler)
+            try register(method, pattern, maxBodyBytes: maxBodyBytes, handler)
         } catch {
             fatalError("Router: \(error)")
         }
     }
 
-    /// Registers `handler` for `method` on `pattern`, or throws why it cannot be (nothing is
-    /// registered then). Startup only, on one thread; allocates the trie nodes.
-    public func register(_ method: HTTPRequest.Method, _ pattern: String, _ handler: Handler) throws(RouteRegistrationError) {
+    /// Registers `handler` for `method` on `pattern` (with its own body limit when
+    /// `maxBodyBytes` is given: see `on`), or throws why it cannot be (nothing is registered
+    /// then). A negative `maxBodyBytes` stops the program. Startup only, on one thread;
+    /// allocates the trie nodes.
+    public func register(_ method: HTTPRequest.Method, _ pattern: String, maxBodyBytes: Int? = nil,
+                         _ handler: Handler) throws(RouteRegistrationError) {
         guard !isFrozen else { throw .registeredAfterStart(method: method.rawValue, pattern: pattern) }
+        if let maxBodyBytes {
+            precondition(maxBodyBytes >= 0, "Router: maxBodyBytes of \(method.rawValue) \(pattern) must be >= 0 (0 = unlimited)")
+        }
         let parsed = try RoutePattern(pattern)
         var node = root
         for segment in parsed.segments {
@@ -158,7 +177,7 @@ public final class Router<Handler> {
             throw .duplicateRoute(method: method.rawValue, pattern: pattern, existing: clash.pattern)
         }
         let route = Route(method: method, methodBytes: Array(method.rawValue.utf8), handler: handler,
-                          parameterNames: parsed.parameterNames, pattern: pattern)
+                          parameterNames: parsed.parameterNames, pattern: pattern, maxBodyBytes: maxBodyBytes)
         if parsed.trailingSlash { node.slashRoutes.append(route) } else { node.routes.append(route) }
     }
 
@@ -187,16 +206,21 @@ public final class Router<Handler> {
     /// the rules in the type's comment say. Any thread once frozen; never traps, whatever the
     /// bytes. Cost: see the type's comment.
     public func match(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer) -> Match {
+        matchRoute(method: method, path: path).match
+    }
+
+    /// `match`, and the body limit of the route found (nil: none of its own, or no route).
+    func matchRoute(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer) -> (match: Match, maxBodyBytes: Int?) {
         let trailingSlash: Bool
         switch RoutingPath.check(path) {
-        case .bad(let reason): return .badPath(reason)
-        case .noRoute: return .notFound
+        case .bad(let reason): return (.badPath(reason), nil)
+        case .noRoute: return (.notFound, nil)
         case .routable(let slash): trailingSlash = slash
         }
         var captures: [Range<Int>] = []
         let end = trailingSlash ? path.count - 1 : path.count
         guard let node = find(root, path, from: 1, end: end, trailingSlash: trailingSlash, captures: &captures) else {
-            return .notFound
+            return (.notFound, nil)
         }
         return node._withUnsafeGuaranteedRef { node in
             let slash = trailingSlash && !node.slashRoutes.isEmpty
@@ -208,13 +232,15 @@ public final class Router<Handler> {
                 }
                 return nil
             }
-            if let route { return route._withUnsafeGuaranteedRef { found($0, path: path, captures: captures) } }
+            if let route {
+                return route._withUnsafeGuaranteedRef { (found($0, path: path, captures: captures), $0.maxBodyBytes) }
+            }
             let routes = slash ? node.slashRoutes : node.routes
             // HEAD falls back to GET (the server omits the body).
             if method.elementsEqual("HEAD".utf8), let get = routes.first(where: { $0.method == .get }) {
-                return found(get, path: path, captures: captures)
+                return (found(get, path: path, captures: captures), get.maxBodyBytes)
             }
-            return .methodNotAllowed(allowed: routes.map(\.method))
+            return (.methodNotAllowed(allowed: routes.map(\.method)), nil)
         }
     }
 

@@ -21,6 +21,13 @@ public struct HTTPBodyDecoder: Sendable {
         chunked = HTTPChunkedDecoder(limits: limits)
     }
 
+    /// Makes `maxBodyBytes` (0: no limit) the limit a chunked body is checked against from now
+    /// on (a route with its own body limit); bytes already decoded count towards it. A
+    /// `Content-Length` body's limit is checked by whoever read its head. Cost: none.
+    package mutating func changeBodyLimit(_ maxBodyBytes: Int) {
+        chunked.maxBodyBytes = maxBodyBytes
+    }
+
     /// True once the whole body has been delivered.
     public var isComplete: Bool { isChunked ? chunked.isComplete : remaining == 0 }
 

@@ -30,7 +30,8 @@ public struct HTTPChunkedDecoder: Sendable {
         case trailerLineStart, trailerName, trailerValue, trailerLF, endLF, done
     }
 
-    let maxBodyBytes: Int
+    /// The most body bytes (0: no limit); `HTTPBodyDecoder.changeBodyLimit` may change it.
+    var maxBodyBytes: Int
     let maxLine: Int
     let maxExtensionBytes: Int
     let maxTrailerBytes: Int

@@ -123,6 +123,23 @@ public final class File {
         try bytes.withUnsafeBytes { try write($0, at: offset) }
     }
 
+    /// Writes all of `bytes` (a part of an array, such as the bytes a read filled) at
+    /// `offset`: what a stream written to disk chunk by chunk calls with one reused buffer.
+    /// Parks like `write(_:at:)`; no allocation, no copy.
+    public func write(_ bytes: ArraySlice<UInt8>, at offset: Int) throws {
+        try bytes.withUnsafeBytes { try write($0, at: offset) }
+    }
+
+    /// Flushes the file's data, and the metadata needed to read it back (its size), to the
+    /// device (`fdatasync`): after it returns, a crash or power loss keeps what was written.
+    /// Call it before renaming a newly written file into place. Parks the fiber until the
+    /// device has the data (io_uring, or an offload thread on epoll): milliseconds to seconds
+    /// on a disk, depending on how much is unwritten.
+    public func synchronize() throws {
+        misusePrecondition(!isClosed, "File.synchronize after close()")
+        try backend.synchronizeFile(descriptor)
+    }
+
     /// Size, mode and modification time (`statx`).
     public func status() throws -> Status {
         misusePrecondition(!isClosed, "File.status after close()")

@@ -70,6 +70,13 @@ package protocol IOBackend: SchedulerDriver {
     func statusOfFile(_ fd: Int32) throws -> File.Status
     /// Closes file `fd`.
     func closeFile(_ fd: Int32) throws
+    /// Flushes file `fd`'s data (and the metadata needed to read it back) to its device (`fdatasync`).
+    func synchronizeFile(_ fd: Int32) throws
+    /// Renames `path` to `newPath` (both relative to the working directory); when not
+    /// `replacing`, fails with `EEXIST` if `newPath` exists (`RENAME_NOREPLACE`).
+    func renameFile(_ path: String, to newPath: String, replacing: Bool) throws
+    /// Removes the name `path` (`unlinkat`; not a directory).
+    func removeFile(_ path: String) throws
 
     // MARK: Fiber-less operations (events in the scheduler loop)
 

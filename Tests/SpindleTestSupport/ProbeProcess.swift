@@ -123,6 +123,9 @@ open class ProbeProcess: @unchecked Sendable {
 
     /// True until the probe has exited.
     public var isRunning: Bool { process.isRunning }
+    /// The probe's process id (under `spindle-seccomp-exec`, which execs it, the same process),
+    /// to read its `/proc/<pid>/` files.
+    public var processIdentifier: Int32 { process.processIdentifier }
     /// What the probe wrote to stdout so far.
     public var stdout: String { String(decoding: outputData.current, as: UTF8.self) }
     /// What the probe wrote to stderr so far.

@@ -136,6 +136,21 @@ extension EpollBackend {
     package func closeFile(_ fd: Int32) throws {
         try offloaded("File.close") { try Epoll.closeFile(fd) }
     }
+
+    /// `fdatasync` on an offload thread; the fiber parks meanwhile.
+    package func synchronizeFile(_ fd: Int32) throws {
+        try offloaded("File.synchronize") { try Epoll.synchronizeFile(fd) }
+    }
+
+    /// `renameat2` on an offload thread; the fiber parks meanwhile.
+    package func renameFile(_ path: String, to newPath: String, replacing: Bool) throws {
+        try offloaded("File.rename") { try Epoll.renameFile(path, to: newPath, replacing: replacing) }
+    }
+
+    /// `unlinkat` on an offload thread; the fiber parks meanwhile.
+    package func removeFile(_ path: String) throws {
+        try offloaded("File.remove") { try Epoll.removeFile(path) }
+    }
 }
 
 /// A caller's buffer used by an offload thread. The calling fiber waits until the thread is

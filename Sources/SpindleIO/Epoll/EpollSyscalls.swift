@@ -232,6 +232,53 @@ enum Epoll {
         checkFileCall(code, "close(\(fd))")
         throw IOError("close", errno: code)
     }
+
+    /// `fdatasync`; throws `IOError("fdatasync")`.
+    static func synchronizeFile(_ fd: Int32) throws(IOError) {
+        let result = retryingInterrupts { Int(fdatasync(fd)) }
+        if result >= 0 { return }
+        checkFileCall(Int32(-result), "fdatasync(\(fd))")
+        throw IOError("fdatasync", errno: Int32(-result))
+    }
+
+    /// `renameat2(AT_FDCWD, path, AT_FDCWD, newPath, flags)`, with `RENAME_NOREPLACE` when not
+    /// `replacing`; throws `IOError("renameat(path, newPath)")`. Without `renameat2` in libc
+    /// (before glibc 2.28), `renameat` when replacing and ENOSYS otherwise.
+    static func renameFile(_ path: String, to newPath: String, replacing: Bool) throws(IOError) {
+        let operation = "renameat(\(path), \(newPath))"
+        let result: Int
+        if let renameWithFlags = FileFunctions.resolved.renameWithFlags {
+            result = retryingInterrupts { Int(renameWithFlags(AT_FDCWD, path, AT_FDCWD, newPath, replacing ? 0 : 1)) }
+        } else if replacing {
+            result = retryingInterrupts { Int(renameat(AT_FDCWD, path, AT_FDCWD, newPath)) }
+        } else {
+            throw IOError(operation, errno: ENOSYS)
+        }
+        if result >= 0 { return }
+        checkFileCall(Int32(-result), operation)
+        throw IOError(operation, errno: Int32(-result))
+    }
+
+    /// `unlinkat(AT_FDCWD, path, 0)`; throws `IOError("unlinkat(path)")`.
+    static func removeFile(_ path: String) throws(IOError) {
+        let result = retryingInterrupts { Int(unlinkat(AT_FDCWD, path, 0)) }
+        if result >= 0 { return }
+        checkFileCall(Int32(-result), "unlinkat(\(path))")
+        throw IOError("unlinkat(\(path))", errno: Int32(-result))
+    }
+}
+
+/// libc's file functions Glibc does not import (GNU extensions), looked up once per process.
+struct FileFunctions: @unchecked Sendable {
+    // @unchecked Sendable: an immutable C function pointer, valid for the life of the process.
+    typealias RenameWithFlags = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+    /// `renameat2` (glibc 2.28), or nil.
+    let renameWithFlags: RenameWithFlags?
+
+    static let resolved: FileFunctions = {
+        let symbol = dlopen(nil, RTLD_NOW).flatMap { dlsym($0, "renameat2") }
+        return FileFunctions(renameWithFlags: symbol.map { unsafeBitCast($0, to: RenameWithFlags.self) })
+    }()
 }
 
 /// libc's epoll functions as C function pointers, looked up once per process.

@@ -247,6 +247,23 @@ extension UnsafeMutablePointer where Pointee == io_uring_sqe {
     @inline(__always) func prepareClose(_ fd: Int32) {
         io_uring_prep_close(self, fd)
     }
+    /// `fdatasync(fd)` (`IORING_FSYNC_DATASYNC`).
+    @inline(__always) func prepareDataSync(_ fd: Int32) {
+        io_uring_prep_fsync(self, fd, Self.fsyncDataOnly)
+    }
+    /// `renameat2(AT_FDCWD, path, AT_FDCWD, newPath, RENAME_NOREPLACE when not replacing)`
+    /// (Linux 5.11).
+    @inline(__always) func prepareRename(_ path: UnsafePointer<CChar>, to newPath: UnsafePointer<CChar>, replacing: Bool) {
+        io_uring_prep_renameat(self, AT_FDCWD, path, AT_FDCWD, newPath, replacing ? 0 : Self.renameNoReplace)
+    }
+    /// `unlinkat(AT_FDCWD, path, 0)` (Linux 5.11).
+    @inline(__always) func prepareUnlink(_ path: UnsafePointer<CChar>) {
+        io_uring_prep_unlinkat(self, AT_FDCWD, path, 0)
+    }
+    /// `RENAME_NOREPLACE` (the kernel ABI; Glibc does not import it).
+    private static var renameNoReplace: UInt32 { 1 << 0 }
+    /// `IORING_FSYNC_DATASYNC` (the kernel ABI).
+    private static var fsyncDataOnly: UInt32 { 1 << 0 }
     /// A `statx` of `fd` into `buffer` (`Ring.statxBufferSize` bytes; decode with `Ring.decodeStatx`).
     @inline(__always) func prepareStatx(_ fd: Int32, into buffer: UnsafeMutableRawPointer) {
         spindle_prep_statx_fd(self, fd, buffer)

@@ -135,4 +135,24 @@ extension UringBackend {
     package func closeFile(_ fd: Int32) throws {
         _ = try perform("close", waiting: .other) { sqe in sqe.prepareClose(fd) }
     }
+
+    package func synchronizeFile(_ fd: Int32) throws {
+        _ = try perform("fdatasync", waiting: .write) { sqe in sqe.prepareDataSync(fd) }
+    }
+
+    package func renameFile(_ path: String, to newPath: String, replacing: Bool) throws {
+        try path.withCString { cPath in
+            try newPath.withCString { cNewPath in
+                _ = try perform("renameat(\(path), \(newPath))", waiting: .write) { sqe in
+                    sqe.prepareRename(cPath, to: cNewPath, replacing: replacing)
+                }
+            }
+        }
+    }
+
+    package func removeFile(_ path: String) throws {
+        try path.withCString { cPath in
+            _ = try perform("unlinkat(\(path))", waiting: .write) { sqe in sqe.prepareUnlink(cPath) }
+        }
+    }
 }
