@@ -221,7 +221,8 @@ bench-chat: deps
 SOAK_MINUTES ?= 30
 soak: deps
 	@./.ci/install-deps golang-go curl
-	@python3 -c "import matplotlib" 2>/dev/null || ./.ci/install-deps python3-matplotlib
+	@python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install --quiet matplotlib \
+		|| ./.ci/install-deps python3-matplotlib
 	$(SWIFT) build -c release --product Hello
 	@mkdir -p .build/soak
 	cd bench/go && GO111MODULE=off go build -o ../../.build/soak/soakdriver soakdriver.go
