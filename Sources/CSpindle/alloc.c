@@ -64,6 +64,18 @@ int spindle_jemalloc_dump_profile(const char *path) {
     return mallctl("prof.dump", NULL, NULL, (void *)&path, sizeof(path));
 }
 
+int spindle_jemalloc_purge(void) {
+    spindle_mallctl_fn mallctl = spindle_mallctl();
+    if (mallctl == NULL) return ENOTSUP;
+    return mallctl("arena.4096.purge", NULL, NULL, NULL, 0);  // 4096: MALLCTL_ARENAS_ALL
+}
+
+void spindle_glibc_malloc_trim(void) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 size_t spindle_glibc_malloc_bytes_in_use(void) {
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
     struct mallinfo2 info = mallinfo2();
@@ -83,6 +95,7 @@ bool spindle_mimalloc_linked(void) { return true; }
 bool spindle_mimalloc_owns(const void *p) { return mi_is_in_heap_region(p); }
 int spindle_mimalloc_version(void) { return mi_version(); }
 void spindle_mimalloc_print_stats(void) { mi_stats_print_out(NULL, NULL); }
+void spindle_mimalloc_collect(void) { mi_collect(true); }
 size_t spindle_mimalloc_committed_bytes(void) {
     size_t elapsed, user, system, rss, peak_rss, commit = 0, peak_commit, faults;
     mi_process_info(&elapsed, &user, &system, &rss, &peak_rss, &commit, &peak_commit, &faults);
@@ -93,5 +106,6 @@ bool spindle_mimalloc_linked(void) { return false; }
 bool spindle_mimalloc_owns(const void *p) { (void)p; return false; }
 int spindle_mimalloc_version(void) { return 0; }
 void spindle_mimalloc_print_stats(void) {}
+void spindle_mimalloc_collect(void) {}
 size_t spindle_mimalloc_committed_bytes(void) { return 0; }
 #endif

@@ -166,20 +166,29 @@ package final class ConnectionTimeouts<Entry: TimeoutEntry> {
     }
 
     /// The sweeper: until `stop()`, sleeps until the earliest deadline (or a change) and tells
-    /// every entry whose deadline has passed. Runs in its own fiber.
-    func sweep() {
+    /// every entry whose deadline has passed; with a `period`, also runs `housekeeping` about
+    /// that often (the worker's memory trim). Runs in its own fiber.
+    func sweep(housekeepingEvery period: Duration? = nil, _ housekeeping: () -> Void = {}) {
+        var nextHousekeeping = period.map { Deadline.now + $0 }
         while !stopped {
             changed.reset()
             sweeperWakesAt = earliestDeadline
+            var wake: Deadline? = sweeperWakesAt == .max ? nil : Deadline(nanoseconds: sweeperWakesAt)
+            if let next = nextHousekeeping { wake = wake.map { min($0, next) } ?? next }
             do {
-                try changed.wait(deadline: sweeperWakesAt == .max ? nil : Deadline(nanoseconds: sweeperWakesAt))
+                try changed.wait(deadline: wake)
             } catch is CancellationError {
                 return
             } catch {
-                // TimeoutError: the earliest deadline has come.
+                // TimeoutError: the earliest deadline (or the housekeeping time) has come.
             }
             sweeperWakesAt = 0  // awake: arming needs no wake-up
-            expire(now: Deadline.now.nanoseconds)
+            let now = Deadline.now
+            expire(now: now.nanoseconds)
+            if let next = nextHousekeeping, let period, now >= next {
+                housekeeping()
+                nextHousekeeping = now + period
+            }
         }
     }
 

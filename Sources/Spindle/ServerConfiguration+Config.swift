@@ -55,6 +55,7 @@ extension ServerConfiguration {
         if let value = try settings.host("adminHost") { adminHost = value }
         if let value = try settings.text("adminToken") { adminToken = value }
         if let value = try settings.duration("hogThreshold") { hogThreshold = value > .zero ? value : nil }
+        if let value = try settings.duration("memoryTrimInterval") { memoryTrimInterval = value > .zero ? value : nil }
         if let value = try settings.integer("processes", in: 1...Self.mostProcesses) { processes = value }
         if let value = try settings.integer("supervision.crashLoopLimit", in: 1...Int.max) { supervision.crashLoopLimit = value }
         if let value = try settings.duration("supervision.crashLoopWindow") { supervision.crashLoopWindow = value }

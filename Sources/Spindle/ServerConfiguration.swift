@@ -80,6 +80,13 @@ public struct ServerConfiguration: Sendable {
     /// stopped. Default 100 ms; nil or zero turns the watchdog off (`SPINDLE_HOG_THRESHOLD_MS`,
     /// 0 for off). Cost: one thread waking every quarter threshold.
     public var hogThreshold: Duration?
+    /// How often each worker gives back the memory a load spike left behind: pooled buffers,
+    /// parsers and arenas, recycled fibers and warm stacks that no request needed since the
+    /// last trim (down to `preallocatedRequests` and the stack pool's initial count), then the
+    /// allocator's free memory (Docs/memory.md, "Memory given back"). Default 5 s; nil or zero
+    /// keeps everything the pools' limits allow. Cost: a wake-up of each worker's timeout
+    /// fiber per interval.
+    public var memoryTrimInterval: Duration?
     /// Worker processes (default 1: the process that calls `run()` serves; `SPINDLE_PROCESSES`).
     /// More than 1 makes the blocking `run()` a pre-fork supervisor: it binds the listeners,
     /// forks this many processes of `workers` worker threads each, restarts those that die, and
@@ -127,6 +134,7 @@ public struct ServerConfiguration: Sendable {
         self.adminHost = "127.0.0.1"
         self.adminToken = nil
         self.hogThreshold = .milliseconds(100)
+        self.memoryTrimInterval = .seconds(5)
         self.processes = 1
         self.supervision = SupervisorConfiguration()
     }

@@ -21,6 +21,7 @@ extension Scheduler {
         guard let head = recycledFibers else { return nil }
         recycledFibers = head._withUnsafeGuaranteedRef { $0.nextRecycled }
         recycledCount &-= 1
+        if recycledCount < lowestRecycledSinceTrim { lowestRecycledSinceTrim = recycledCount }
         return head.takeRetainedValue()
     }
 
@@ -39,6 +40,40 @@ extension Scheduler {
         // `consume`: the scheduler's +1 moves into the list (no retain/release pair).
         recycledFibers = Unmanaged.passRetained(consume object)
         recycledCount &+= 1
+    }
+
+    /// Gives back memory a spike left behind: the recycled fibers no spawn needed since the
+    /// last call (as many as stayed on the list the whole time) release their stacks, and the
+    /// stack pool returns to the kernel the pages of the warm stacks not needed since the last
+    /// call, keeping `keepingAtLeast` warm stacks. Returns (fibers dropped, stacks discarded).
+    /// Call it periodically from a fiber of this scheduler (the server does every few
+    /// seconds): a stack freed by a dropped fiber is discarded by the next call. Cost: walks of
+    /// both lists, a release per fiber dropped, an `madvise` per stack discarded.
+    @discardableResult
+    public func trimMemory(keepingAtLeast floor: Int) -> (fibers: Int, stacks: Int) {
+        let surplus = min(lowestRecycledSinceTrim, recycledCount)
+        var dropped = 0
+        if surplus > 0 {
+            // Keep the most recently recycled (the head); drop the rest of the list.
+            let keep = recycledCount - surplus
+            var last: Unmanaged<Fiber>? = nil
+            var node = recycledFibers
+            for _ in 0..<keep {
+                last = node
+                node = node!._withUnsafeGuaranteedRef { $0.nextRecycled }
+            }
+            if let last { last._withUnsafeGuaranteedRef { $0.nextRecycled = nil } } else { recycledFibers = nil }
+            while let current = node {
+                let fiber = current.takeRetainedValue()
+                node = fiber.nextRecycled
+                fiber.nextRecycled = nil
+                stacks.release(fiber.core.pointee.stack)
+                dropped += 1
+            }
+            recycledCount = keep
+        }
+        lowestRecycledSinceTrim = recycledCount
+        return (dropped, stacks.trimWarm(keepingAtLeast: floor))
     }
 
     /// Releases every kept object and returns its stack to the pool (when the scheduler stops).

@@ -68,6 +68,8 @@ public final class Scheduler: @unchecked Sendable {
     /// Scheduler+Recycling); each holds one retain, released when the scheduler detaches.
     @exclusivity(unchecked) var recycledFibers: Unmanaged<Fiber>? = nil
     @exclusivity(unchecked) var recycledCount = 0
+    /// The fewest recycled fibers kept since the last `trimMemory`: that many sat unused.
+    @exclusivity(unchecked) var lowestRecycledSinceTrim = 0
 
     /// Work posted by other threads, run by the loop outside any fiber.
     let inbox = Mutex<Inbox>(Inbox())

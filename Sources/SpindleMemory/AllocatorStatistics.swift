@@ -73,6 +73,21 @@ extension Allocator {
         }
     }
 
+    /// Asks the allocator to return the free memory it holds to the operating system now
+    /// rather than after its own delays: mimalloc collects the calling thread's heap
+    /// (`mi_collect`), jemalloc purges its arenas, glibc trims (`malloc_trim`); another
+    /// allocator is left alone. For after a spike, once pools have dropped what it left behind
+    /// (the server calls it on each worker when a periodic trim released something). Cost:
+    /// milliseconds at most; glibc locks each arena in turn.
+    public static func releaseFreeMemory() {
+        switch kind {
+        case .mimalloc: MimallocIntrospection.collect()
+        case .jemalloc: JemallocIntrospection.purge()
+        case .glibc: GlibcMalloc.trim()
+        case .other: break
+        }
+    }
+
     /// True when the process can write heap profiles: jemalloc serves malloc and samples
     /// allocations (`MALLOC_CONF=prof:true`, as `make run-heap-profile` starts it).
     public static var heapProfiling: Bool { kind == .jemalloc && JemallocIntrospection.profiling }

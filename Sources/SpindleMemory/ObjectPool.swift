@@ -25,6 +25,8 @@ public final class ObjectPool<Object: AnyObject> {
     @exclusivity(unchecked) @usableFromInline var inUseCount = 0
     @exclusivity(unchecked) @usableFromInline var peakInUseCount = 0
     @exclusivity(unchecked) @usableFromInline var missCount = 0
+    /// The fewest free objects since the last `trim`: that many sat unused the whole time.
+    @exclusivity(unchecked) @usableFromInline var lowestFreeSinceTrim = 0
 
     /// The most objects that may be in use at once (`take()` returns nil beyond).
     public let maximumCount: Int
@@ -51,6 +53,7 @@ public final class ObjectPool<Object: AnyObject> {
             (free + freeCount).initialize(to: make())
             freeCount += 1
         }
+        lowestFreeSinceTrim = freeCount
     }
 
     deinit {
@@ -76,10 +79,29 @@ public final class ObjectPool<Object: AnyObject> {
         if inUseCount > peakInUseCount { peakInUseCount = inUseCount }
         if freeCount > 0 {
             freeCount -= 1
+            if freeCount < lowestFreeSinceTrim { lowestFreeSinceTrim = freeCount }
             return (free + freeCount).move()
         }
+        lowestFreeSinceTrim = 0
         missCount += 1
         return make()
+    }
+
+    /// Releases the free objects that were not needed since the last call — as many as stayed
+    /// free the whole time — down to `floor` free objects (the preallocated count, typically),
+    /// oldest first; returns how many. Call it periodically (the server does every few
+    /// seconds): after a spike, the objects it made go back to the allocator within two
+    /// periods, while a steady load keeps what it uses. Cost: a release per object dropped.
+    @discardableResult
+    public func trim(keepingAtLeast floor: Int) -> Int {
+        let surplus = min(lowestFreeSinceTrim, freeCount - max(floor, 0))
+        defer { lowestFreeSinceTrim = freeCount }
+        guard surplus > 0 else { return 0 }
+        // The bottom of the free buffer holds the objects given back longest ago.
+        free.deinitialize(count: surplus)
+        free.moveInitialize(from: free + surplus, count: freeCount - surplus)
+        freeCount -= surplus
+        return surplus
     }
 
     /// Gives an object back; it is prepared for reuse, or dropped above `retainedCount`.

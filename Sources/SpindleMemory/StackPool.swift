@@ -59,6 +59,8 @@ public final class StackPool {
     /// Control block of the most recently released warm stack (head of the intrusive list).
     @exclusivity(unchecked) private var warmHead: UnsafeMutableRawPointer? = nil
     @exclusivity(unchecked) private var warmListCount = 0
+    /// The fewest warm free stacks since the last `trimWarm`: that many sat unused meanwhile.
+    @exclusivity(unchecked) private var lowestWarmSinceTrim = 0
     /// Stacks never handed out yet, lowest address last (popped first); their pages are untouched.
     @exclusivity(unchecked) private var fresh: [FiberStack] = []
     @exclusivity(unchecked) private var cold: [FiberStack] = []
@@ -119,6 +121,7 @@ public final class StackPool {
             let node = FreeNode.take(from: head)
             warmHead = node.next
             warmListCount &-= 1
+            if warmListCount < lowestWarmSinceTrim { lowestWarmSinceTrim = warmListCount }
             stack = node.stack
         } else if let s = fresh.popLast() {
             stack = s
@@ -156,6 +159,40 @@ public final class StackPool {
         } else {
             releaseCold(stack)
         }
+    }
+
+    /// Returns to the kernel the pages of the warm free stacks that were not needed since the
+    /// last call — as many as stayed on the warm list the whole time — keeping at least `floor`
+    /// warm, the most recently used first; returns how many. Call it periodically (the server
+    /// does every few seconds): after a spike, its stacks' pages go back within two periods.
+    /// Cost: a walk of the warm list and an `madvise` per stack discarded.
+    @discardableResult
+    public func trimWarm(keepingAtLeast floor: Int) -> Int {
+        let surplus = min(lowestWarmSinceTrim, warmListCount - max(floor, 0))
+        defer { lowestWarmSinceTrim = warmListCount }
+        guard surplus > 0 else { return 0 }
+        // Keep the first (most recently released) stacks; cut the list after them.
+        let keep = warmListCount - surplus
+        var cut: UnsafeMutableRawPointer? = nil  // the last node kept
+        var node = warmHead
+        for _ in 0..<keep {
+            cut = node
+            node = FreeNode.take(from: node!).next
+        }
+        if let cut {
+            var last = FreeNode.take(from: cut)
+            last.next = nil
+            FreeNode.store(last, in: cut)
+        } else {
+            warmHead = nil
+        }
+        while let control = node {
+            let free = FreeNode.take(from: control)
+            node = free.next
+            releaseCold(free.stack)
+        }
+        warmListCount = keep
+        return surplus
     }
 
     @inline(never)

@@ -260,6 +260,12 @@ enum JemallocIntrospection {
     static var profiling: Bool { spindle_jemalloc_profiling() }
     /// Writes a heap profile to `path`; 0 or an error code.
     static func dumpProfile(to path: String) -> Int32 { spindle_jemalloc_dump_profile(path) }
+    static func purge() { _ = spindle_jemalloc_purge() }
+}
+
+/// glibc's malloc, when it serves the process.
+enum GlibcMalloc {
+    static func trim() { spindle_glibc_malloc_trim() }
 }
 
 enum MimallocIntrospection {
@@ -267,4 +273,5 @@ enum MimallocIntrospection {
     static func owns(_ pointer: UnsafeRawPointer) -> Bool { spindle_mimalloc_owns(pointer) }
     static var version: Int { Int(spindle_mimalloc_version()) }
     static var committedBytes: Int { Int(clamping: spindle_mimalloc_committed_bytes()) }
+    static func collect() { spindle_mimalloc_collect() }
 }

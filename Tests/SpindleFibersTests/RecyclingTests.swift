@@ -126,6 +126,40 @@ final class RecyclingTests: XCTestCase {
         XCTAssertEqual(scheduler?.recycledFiberCount, 0)
     }
 
+    /// After a burst of spawns, the recycled fibers no later spawn took go (their stacks back
+    /// to the pool), then those stacks' pages; the fibers a steady trickle uses stay.
+    func testTrimMemoryDropsRecycledFibersAndStacksABurstLeftBehind() {
+        Scheduler.run {
+            let current = Scheduler.current!
+            // Fibers without a handle kept (only those are recycled), alive at the same time.
+            for _ in 0..<100 { Fiber.spawn { Fiber.yield() } }
+            Fiber.yield()
+            Fiber.yield()
+            XCTAssertEqual(current.recycledFiberCount, 100)
+            XCTAssertEqual(current.trimMemory(keepingAtLeast: 0).fibers, 0, "the burst was in this window")
+            // A trickle: 5 fibers at a time.
+            for _ in 0..<5 { Fiber.spawn { Fiber.yield() } }
+            Fiber.yield()
+            Fiber.yield()
+            let inUseBefore = current.stacks.inUse
+            let first = current.trimMemory(keepingAtLeast: 0)
+            XCTAssertEqual(first.fibers, 95, "the recycled fibers the trickle did not take")
+            XCTAssertEqual(current.recycledFiberCount, 5)
+            XCTAssertEqual(current.stacks.inUse, inUseBefore - 95, "their stacks went back to the pool")
+            let discardedBefore = current.stacks.discardedCount
+            for _ in 0..<5 { Fiber.spawn { Fiber.yield() } }  // the trickle goes on
+            Fiber.yield()
+            Fiber.yield()
+            let second = current.trimMemory(keepingAtLeast: 0)
+            XCTAssertEqual(second.fibers, 0)
+            XCTAssertGreaterThanOrEqual(second.stacks, 95, "the freed stacks, unused for a window, are discarded")
+            XCTAssertEqual(current.stacks.discardedCount - discardedBefore, second.stacks)
+            // The kept fibers still serve spawns.
+            let again = Fiber.spawn { 7 }
+            XCTAssertEqual(try? again.join(), 7)
+        }
+    }
+
     func testACancelledFiberDoesNotPassItsStateOn() throws {
         try Scheduler.run {
             let sleeper = Fiber.spawn { try Fiber.sleep(for: .seconds(60)) }

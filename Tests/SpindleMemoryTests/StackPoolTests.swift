@@ -231,6 +231,42 @@ final class StackPoolTests: XCTestCase {
         pool.release(stack)
     }
 
+    /// After a spike, the warm stacks nobody took between two trims have their pages returned
+    /// to the kernel, down to the floor, the most recently used kept; a trim after a window in
+    /// which they were all taken again discards nothing.
+    func testTrimWarmReturnsThePagesOfStacksUnusedSinceTheLastTrim() throws {
+        let count = 200
+        let pagesPerStack = 16  // 64 KiB touched per stack, 12.5 MiB in all
+        let pool = try StackPool(configuration: .init(stackSize: 128 << 10, initialCount: count, maximumCount: count, warmCount: 1024))
+        var stacks = (0..<count).map { _ in pool.allocate()! }
+        for stack in stacks { touch(stack, pages: pagesPerStack, marker: 3) }
+        for stack in stacks { pool.release(stack) }
+        XCTAssertEqual(pool.warmFree, count)
+        XCTAssertEqual(pool.trimWarm(keepingAtLeast: 8), 0, "this window took every stack: none is surplus yet")
+        // A steady load that needs 20 stacks at a time: 20 taken and given back.
+        stacks = (0..<20).map { _ in pool.allocate()! }
+        for stack in stacks { pool.release(stack) }
+        let before = ProcessMemory.current().residentBytes
+        XCTAssertEqual(pool.trimWarm(keepingAtLeast: 8), count - 20, "the stacks this window did not need")
+        let after = ProcessMemory.current().residentBytes
+        XCTAssertEqual(pool.warmFree, 20)
+        XCTAssertEqual(pool.coldFree, count - 20)
+        XCTAssertGreaterThan(before - after, (count - 20) * pagesPerStack * page / 2,
+                             "pages returned: \(before) -> \(after) bytes resident")
+        // The ones kept are the most recently used: still warm, contents intact.
+        let again = try XCTUnwrap(pool.allocate())
+        XCTAssertTrue(stacks.contains { $0.slot == again.slot })
+        XCTAssertEqual(byte(again, page: 1), 3)
+        pool.release(again)
+        // A window whose demand took every warm stack again: nothing goes.
+        stacks = (0..<20).map { _ in pool.allocate()! }
+        for stack in stacks { pool.release(stack) }
+        XCTAssertEqual(pool.trimWarm(keepingAtLeast: 8), 0)
+        // An idle window: down to the floor.
+        XCTAssertEqual(pool.trimWarm(keepingAtLeast: 8), 12)
+        XCTAssertEqual(pool.warmFree, 8)
+    }
+
     func testGuardModeIsLightweightGuardOnThisKernel() throws {
         // MADV_GUARD_INSTALL exists since Linux 6.13; this machine kind runs 6.18, so nothing may
         // fall back silently here.

@@ -144,6 +144,36 @@ final class MetricsTests: ServerTestCase {
         }
     }
 
+    /// A spike of 40 requests at once makes pooled objects beyond the 2 preallocated; once it
+    /// is over, the periodic trim (every 200 ms here) gives them back: every pool is at its
+    /// preallocated size again, and the trims are counted.
+    func testPoolsGiveBackWhatASpikeMadeOnceItIsOver() throws {
+        let spike = 40
+        let server = try startServer(configure: {
+            $0.workers = 1; $0.preallocatedRequests = 2; $0.adminPort = 0; $0.memoryTrimInterval = .milliseconds(200)
+        }) { router in
+            router.get("/hold") { _, _ in
+                try Fiber.sleep(for: .milliseconds(300))
+                return .text("held")
+            }
+        }
+        var clients = try (0..<spike).map { _ in try TestClient(port: server.port) }
+        for client in clients { try client.send("GET /hold HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n") }
+        for client in clients { XCTAssertEqual(try client.readResponse().status, 200) }
+        for client in clients { client.close() }
+        clients = []
+        let pools = ["receive_buffers", "parsers", "output_buffers", "arenas"]
+        let after = try scrape(server, until: { exposition in
+            pools.allSatisfy { exposition.value("spindle_pool_available", ["pool": $0]) == 2 } && exposition.value("spindle_connections_open") == 0
+        })
+        for pool in pools {
+            XCTAssertGreaterThanOrEqual(after.value("spindle_pool_peak_in_use", ["pool": pool]), pool == "output_buffers" ? 1 : Double(spike) / 2,
+                                        "\(pool): the spike did need more than the preallocated")
+            XCTAssertEqual(after.value("spindle_pool_available", ["pool": pool]), 2, "\(pool) back to its preallocated size")
+        }
+        XCTAssertGreaterThanOrEqual(after.value("spindle_memory_trims_total"), 1)
+    }
+
     // MARK: - Errors and timeouts
 
     func testParseErrorsAreCountedByReason() throws {

@@ -31,6 +31,7 @@ final class ServerConfigurationTests: XCTestCase {
             "lingeringCloseTimeout": "\(c.lingeringCloseTimeout)", "lingeringCloseMaxBytes": "\(c.lingeringCloseMaxBytes)",
             "shutdownGracePeriod": "\(c.shutdownGracePeriod)", "preallocatedRequests": "\(c.preallocatedRequests)",
             "socketSendBufferSize": "\(c.socketSendBufferSize.map(String.init) ?? "nil")",
+            "memoryTrimInterval": "\(c.memoryTrimInterval.map { "\($0)" } ?? "nil")",
         ]
     }
 

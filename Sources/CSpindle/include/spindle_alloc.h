@@ -18,6 +18,17 @@ int spindle_mimalloc_version(void);
 /// Prints mimalloc's statistics to stderr (no-op without mimalloc).
 void spindle_mimalloc_print_stats(void);
 
+/// mimalloc: frees what the calling thread's heap holds unused and returns it to the OS
+/// (`mi_collect(true)`). No-op when not linked.
+void spindle_mimalloc_collect(void);
+
+/// jemalloc: purges the unused dirty pages of every arena (`arena.<all>.purge`). Returns 0, or
+/// ENOTSUP without jemalloc.
+int spindle_jemalloc_purge(void);
+
+/// glibc: `malloc_trim(0)`, giving free memory at the top of the heap and in free chunks back.
+void spindle_glibc_malloc_trim(void);
+
 /// Bytes mimalloc has committed from the operating system now (`mi_process_info`'s
 /// current_commit), or 0 when not linked. mimalloc as Debian builds it (2.0.9, no MI_STAT)
 /// does not count the bytes in use by the program, only what it holds from the OS.

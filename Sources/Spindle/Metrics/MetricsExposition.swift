@@ -44,6 +44,8 @@ struct MetricsExposition {
         counter("spindle_connections_accepted_total", "Connections accepted.", counters.connectionsAccepted)
         counter("spindle_connections_refused_total", "Connections refused over the connection cap (503 and close).",
                 counters.connectionsRefused)
+        counter("spindle_memory_trims_total", "Periodic trims that gave memory a spike left behind back (pooled objects, recycled fibers, warm stacks).",
+                counters.memoryTrims)
         gauge("spindle_connections_open", "Open connections.", report.openConnections)
         gauge("spindle_connections_idle", "Open connections idle between requests.", report.idleConnections)
         gauge("spindle_requests_active", "Requests being handled now.", report.activeRequests)

@@ -129,6 +129,8 @@ struct WorkerMetrics: Sendable {
     var connectionsRefused = 0
     /// Fiber stacks that passed 75% of their size (warned once per stack).
     var deepStacks = 0
+    /// Periodic memory trims that gave something back (`ServerWorker.trimMemory`).
+    var memoryTrims = 0
 
     /// Zeroed counters; the arrays are made here, once.
     init(recordsRequests: Bool) {
@@ -220,5 +222,6 @@ struct WorkerMetrics: Sendable {
         connectionsAccepted &+= other.connectionsAccepted
         connectionsRefused &+= other.connectionsRefused
         deepStacks &+= other.deepStacks
+        memoryTrims &+= other.memoryTrims
     }
 }
