@@ -69,14 +69,20 @@ extension Router where Handler == Responder {
     /// Routes `request` and runs the route's handler: its response, or the response for what it
     /// threw (`ErrorResponses`); `404` without a route, `405` (with `Allow`) without one for the
     /// method; a request whose body is over the limit gets `413` without reaching a handler.
+    /// A request of a connection found a route: the connection notes its index for the
+    /// per-route metrics (one store).
     func dispatch(_ request: Request, _ context: inout Context) -> Response {
         if request.bodyFailedBeforeRouting, let failure = request.bodyFailure {
             return .text(failure.message + "\n", status: failure.status)
         }
-        let match = request.isRewritten ? matchRewritten(request)
-                                         : self.match(method: request.head.methodBytes, path: request.head.routingPath)
+        var route = 0
+        let match = request.isRewritten ? matchRewritten(request, route: &route)
+                                         : self.match(method: request.head.methodBytes, path: request.head.routingPath, route: &route)
         switch match {
         case .found(let handler, let parameters):
+            if case .connection(let connection) = request.source {
+                connection._withUnsafeGuaranteedRef { $0.routed(to: route) }
+            }
             if !parameters.isEmpty { context.parameters = parameters }
             do {
                 return try handler(request, context)
@@ -95,10 +101,10 @@ extension Router where Handler == Responder {
         }
     }
 
-    /// The match for the path a middleware gave the request (`Request.path`).
+    /// The match for the path a middleware gave the request (`Request.path`), and its route's index.
     @inline(never)
-    private func matchRewritten(_ request: Request) -> Match {
+    private func matchRewritten(_ request: Request, route: inout Int) -> Match {
         var path = request.path
-        return path.withUTF8 { match(method: request.head.methodBytes, path: UnsafeRawBufferPointer($0)) }
+        return path.withUTF8 { match(method: request.head.methodBytes, path: UnsafeRawBufferPointer($0), route: &route) }
     }
 }
