@@ -40,14 +40,14 @@ main { padding:16px 24px 24px; max-width:1400px; margin:0 auto; }
 .tile .label { color:var(--muted); font-size:12px; }
 .tile .value { font-size:20px; font-weight:600; font-variant-numeric:tabular-nums; white-space:nowrap; }
 .charts { display:grid; grid-template-columns:repeat(auto-fit,minmax(380px,1fr)); gap:12px; }
-.chart { background:var(--card); border:1px solid var(--line); border-radius:6px; padding:10px 12px 6px; }
+.chart { background:var(--card); border:1px solid var(--line); border-radius:6px; padding:10px 12px 6px; display:flex; flex-direction:column; }
 .chart h2 { margin:0; font-size:14px; font-weight:600; }
 .chart .note { color:var(--muted); font-size:12px; margin:0 0 2px; }
 .legend { display:flex; flex-wrap:wrap; gap:4px 14px; font-size:12px; color:var(--muted); min-height:18px; }
 .legend span { white-space:nowrap; }
 .legend i { display:inline-block; width:14px; height:3px; margin-right:5px; vertical-align:3px; border-radius:1px; }
 .legend b { color:var(--text); font-weight:600; font-variant-numeric:tabular-nums; margin-left:4px; }
-canvas { display:block; width:100%; height:190px; }
+canvas { display:block; width:100%; height:172px; margin-top:auto; }
 section.routes { background:var(--card); border:1px solid var(--line); border-radius:6px; padding:10px 12px; margin-top:12px; }
 section.routes h2 { margin:0 0 6px; font-size:14px; font-weight:600; }
 table { width:100%; border-collapse:collapse; font-variant-numeric:tabular-nums; }
@@ -149,14 +149,34 @@ class Chart {
     const tEnd = last ? last.t : 0;
     const span = Math.max(60, Math.min(WINDOW_SECONDS, points.length ? tEnd - points[0].t : 60));
     const visible = points.filter(p => p.t >= tEnd - span);
-    let max = 0;
-    for (const p of visible) for (const v of p.values) if (v != null && isFinite(v)) max = Math.max(max, v);
-    const ticks = (o.ticks || niceTicks)(max > 0 ? max : o.emptyMax);
-    const yMax = ticks[ticks.length - 1];
+    let max = 0, min = Infinity;
+    for (const p of visible) for (const v of p.values) if (v != null && isFinite(v)) { max = Math.max(max, v); if (v > 0) min = Math.min(min, v); }
+    let ticks, y;
+    if (o.log) {
+      // Whole decades around the values, at least two.
+      let low = Math.floor(Math.log10(isFinite(min) ? min : o.emptyMax / 100));
+      let high = Math.ceil(Math.log10(max > 0 ? max : o.emptyMax));
+      if (high <= low) high = low + 1;
+      if (high - low < 2) low = high - 2;
+      ticks = [];
+      for (let d = low; d <= high; d++) ticks.push(Math.pow(10, d));
+      y = v => top + plotH * (1 - (Math.log10(Math.max(v, ticks[0])) - low) / (high - low));
+    } else {
+      ticks = (o.ticks || niceTicks)(max > 0 ? max : o.emptyMax);
+      const yMax = ticks[ticks.length - 1];
+      y = v => top + plotH * (1 - v / yMax);
+    }
     const x = t => left + plotW * (1 - (tEnd - t) / span);
-    const y = v => top + plotH * (1 - v / yMax);
-    // Grid and y labels.
-    g.strokeStyle = "#e3e6ea"; g.fillStyle = "#5f6670"; g.lineWidth = 1;
+    // Grid and y labels (on a log scale, unlabelled lines at 2 and 5 times each decade too).
+    g.lineWidth = 1;
+    if (o.log) {
+      g.strokeStyle = "#f0f2f4";
+      for (const decade of ticks.slice(0, -1)) for (const m of [2, 5]) {
+        const py = Math.round(y(decade * m)) + 0.5;
+        g.beginPath(); g.moveTo(left, py); g.lineTo(left + plotW, py); g.stroke();
+      }
+    }
+    g.strokeStyle = "#e3e6ea"; g.fillStyle = "#5f6670";
     g.textAlign = "right"; g.textBaseline = "middle";
     for (const v of ticks) {
       const py = Math.round(y(v)) + 0.5;
@@ -231,16 +251,16 @@ const charts = {};
 const chartBox = document.getElementById("charts");
 for (const spec of [
   { id: "requests", title: "Requests per second", note: "answered requests, all workers", format: fmtCount, unit: "requests/s", emptyMax: 10 },
-  { id: "latency", title: "Latency", note: "p50, p90, p99 of each second's requests (duration histogram)", format: fmtSeconds, unit: "duration", emptyMax: 0.001 },
+  { id: "latency", title: "Latency", note: "p50, p90, p99 of each second's requests (duration histogram)", format: fmtSeconds, unit: "duration (log scale)", log: true, emptyMax: 0.001 },
   { id: "memory", title: "Memory", note: "process resident set and the allocator's own count", format: fmtBytes, unit: "bytes", ticks: niceBytesTicks, emptyMax: 1 << 20 },
   { id: "fibers", title: "Fibers by state", note: "unfinished fibers now, parked ones by what they wait for", format: fmtCount, unit: "fibers", emptyMax: 10 },
   { id: "connections", title: "Connections", note: "open, and idle between requests", format: fmtCount, unit: "connections", emptyMax: 10 },
-  { id: "pressure", title: "Arena overflow and pool misses", note: "per second: blocks chained past an arena's first, large arena allocations, pooled objects made anew", format: fmtCount, unit: "per second", emptyMax: 1 },
+  { id: "pressure", title: "Arena overflow and pool misses", note: "per second: arena blocks past the first, arena allocations too large for a block, pool misses", format: fmtCount, unit: "per second", emptyMax: 1 },
 ]) charts[spec.id] = new Chart(chartBox, spec);
 
 const samples = [];  // {t, raw}: the stats as received, t in server seconds
 let series = { requests: [], latency: [], memory: [], fibers: [], connections: [], pressure: [] };
-let memoryNames = ["resident (RSS)", "allocator"];
+let memoryNames = ["RSS", "allocator"];
 
 function setValue(id, value, text) {
   const e = document.getElementById(id);
@@ -259,7 +279,7 @@ function receive(stats) {
   const fiberValues = [f.running + f.runnable, parked.read, parked.write, parked.sleep, parkedOther];
   const m = stats.memory;
   const allocator = m.allocatorBytesInUse != null ? m.allocatorBytesInUse : m.allocatorCommittedBytes;
-  memoryNames = ["resident (RSS)", m.allocatorBytesInUse != null ? `${stats.allocator} in use` : `${stats.allocator} committed`];
+  memoryNames = ["RSS", m.allocatorBytesInUse != null ? `${stats.allocator} in use` : `${stats.allocator} committed`];
   let rates = { requests: null, p: [null, null, null], overflow: null, large: null, misses: null };
   const dt = previous ? t - previous.monotonicSeconds : 0;
   if (previous && dt > 0 && stats.requests >= previous.requests) {
