@@ -18,21 +18,31 @@ final class LivePageTests: ServerTestCase {
 
     // MARK: - The stats, exactly
 
-    /// Requests of two route patterns (several paths each), a HEAD answered by the GET route,
-    /// a 404 and a 405 (no route), and a pipelined run mixing routes: each row counts its own,
-    /// and the rows add up to the requests and to the duration histogram.
+    /// Requests of three route patterns (several paths each, one in a group), a HEAD answered
+    /// by the GET route, a path a middleware rewrote, a 404, a 405 and a middleware's own answer
+    /// (no route), and a pipelined run mixing routes: each row counts its own, and the rows add
+    /// up to the requests and to the duration histogram.
     func testStatsCountRequestsPerRoutePattern() throws {
         let server = try startServer(configure: { $0.workers = 2; $0.adminPort = 0 }) { router in
+            router.add { request, context, next in
+                if request.path == "/blocked" { return .text("blocked", status: .forbidden) }  // never routed
+                guard request.path == "/old" else { return try next(request, context) }
+                var rewritten = request
+                rewritten.path = "/hello"
+                return try next(rewritten, context)
+            }
             router.get("/hello") { _, _ in .text("hello") }
             router.get("/users/:id") { _, context in .text("user \(context.parameters["id"] ?? "")") }
             router.post("/unused") { _, _ in .text("never asked") }
+            router.group("/api").get("/items/:id") { _, _ in .text("item") }
         }
         let before = try stats(server)
         // (request line, expected status, the row it counts in)
         let cases: [(line: String, status: Int, route: String)] = [
             ("GET /hello", 200, "GET /hello"), ("GET /hello/", 200, "GET /hello"), ("HEAD /hello", 200, "GET /hello"),
             ("GET /users/1", 200, "GET /users/:id"), ("GET /users/2", 200, "GET /users/:id"), ("GET /users/%41", 200, "GET /users/:id"),
-            ("GET /missing", 404, "(no route)"), ("DELETE /hello", 405, "(no route)"),
+            ("GET /api/items/7", 200, "GET /api/items/:id"), ("GET /old", 200, "GET /hello"),
+            ("GET /missing", 404, "(no route)"), ("DELETE /hello", 405, "(no route)"), ("GET /blocked", 403, "(no route)"),
         ]
         for item in cases {
             let client = try TestClient(port: server.port)

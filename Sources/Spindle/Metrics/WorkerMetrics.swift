@@ -2,8 +2,8 @@ import SpindleHTTP
 import SpindleMemory
 
 // The counters one worker keeps on its hot path: plain integers owned by the worker's thread,
-// no atomics and no locks. A scrape copies them on that thread (`ServerWorker.report(fibers:)`, posted
-// with `Scheduler.submit`) and sums the copies; nothing reads them from another thread.
+// no atomics and no locks. A scrape copies them on that thread (`ServerWorker.report(fibers:)`,
+// posted with `Scheduler.submit`) and sums the copies; nothing reads them from another thread.
 
 /// The request methods the counters keep apart (label `method`); any other method is `other`.
 enum MethodClass: Int, CaseIterable, Sendable {
