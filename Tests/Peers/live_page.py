@@ -77,7 +77,7 @@ class Browser:
             sys.exit(2)
         self.next_id = 0
 
-    def endpoint(self, timeout=20):
+    def endpoint(self, timeout=45):
         """The page target's DevTools WebSocket URL, once the browser has written its port."""
         active = os.path.join(self.profile, "DevToolsActivePort")
         end = time.monotonic() + timeout
@@ -148,7 +148,7 @@ async def sample(url, count, interval):
     try:
         async with websockets.connect(browser.endpoint(), max_size=None) as ws:
             await open_page(browser, ws, url)
-            if not await wait_for_samples(browser, ws, 2, 20):
+            if not await wait_for_samples(browser, ws, 2, 30):
                 return 1
             for index in range(count):
                 if index > 0:
@@ -166,7 +166,7 @@ async def screenshot(url, out, seconds):
     try:
         async with websockets.connect(browser.endpoint(), max_size=None) as ws:
             await open_page(browser, ws, url)
-            if not await wait_for_samples(browser, ws, 2, 20):
+            if not await wait_for_samples(browser, ws, 2, 30):
                 return 1
             await asyncio.sleep(seconds)
             shot = await browser.call(ws, "Page.captureScreenshot", format="png")

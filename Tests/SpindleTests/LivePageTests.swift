@@ -117,11 +117,11 @@ final class LivePageTests: ServerTestCase {
             router.get("/users/:id") { _, context in .text("user \(context.parameters["id"] ?? "")") }
         }
         let adminPort = try XCTUnwrap(server.server.adminAddress).port
-        let load = LoadLoop(port: server.port, paths: ["/hello", "/users/1", "/users/2", "/missing"], limit: .seconds(60))
+        let load = LoadLoop(port: server.port, paths: ["/hello", "/users/1", "/users/2", "/missing"], limit: .seconds(120))
         defer { load.stopAndWait() }
 
         let run = try runPeerScript(Self.driver, arguments: ["sample", "http://127.0.0.1:\(adminPort)/_spindle/", "2", "2.5"],
-                                    timeout: .seconds(90))
+                                    timeout: .seconds(150))
         let answered = load.stopAndWait()
         XCTAssertFalse(run.timedOut, run.lines.joined(separator: "\n"))
         XCTAssertEqual(run.status, 0, run.lines.joined(separator: "\n"))
