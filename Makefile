@@ -15,6 +15,7 @@
 #   make fuzz-diff     the request parser against Python's h11 on the corpus and FUZZ_MUTATIONS mutations of it (Docs/fuzzing.md)
 #   make fuzz-corpus   rewrite the seed corpus (Fuzz/corpus/) from the tests' conformance tables
 #   make docs          build the DocC documentation of the Spindle target; fails on any warning
+#   make live-page-screenshot  Docs/img/live-page.png: the admin listener's live page under load, in headless Chromium
 #   make bench         every benchmark below, one after another (about 19 minutes once built)
 #   make bench-fibers  fiber benchmarks (Docs/benchmarks/fibers.md)
 #   make bench-io      echo over io_uring: Spindle vs a C liburing server (Docs/benchmarks/io.md)
@@ -29,11 +30,11 @@
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev libsqlite3-dev pkg-config
-TEST_PACKAGES := python3 python3-websockets nginx-light curl libjemalloc2 libjemalloc-dev
+TEST_PACKAGES := python3 python3-websockets nginx-light curl libjemalloc2 libjemalloc-dev chromium
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files demo test check docs soak fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
+.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files demo test check docs soak live-page-screenshot fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -110,6 +111,12 @@ check:
 docs: deps
 	$(SWIFT) package generate-documentation --target Spindle --warnings-as-errors
 
+# The live page (GET /_spindle/ on the admin listener) of Examples/Hello under a mixed load, as
+# headless Chromium shows it: Docs/img/live-page.png (.ci/live-page-screenshot; about 3 minutes
+# once built).
+live-page-screenshot: test-deps
+	SWIFT=$(SWIFT) ./.ci/live-page-screenshot
+
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
 EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests|ChatAppTests|FilesAppTests'
@@ -120,7 +127,8 @@ SECCOMP_SUITES := 'ConformanceTests'
 
 # python3 runs the warnings gate; the HTTP client's tests start a local nginx (nginx-light); the
 # example apps' tests run the curl command lines of README.md; the WebSocket and chat tests'
-# clients use python3-websockets.
+# clients use python3-websockets; the live page's test opens it in headless chromium, driven over
+# the DevTools protocol with python3-websockets.
 test-deps: deps
 	@./.ci/install-deps $(TEST_PACKAGES)
 

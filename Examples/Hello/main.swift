@@ -26,7 +26,8 @@
 // (`kill -HUP <supervisor pid>`). The supervisor forks, which only a process with one thread
 // may do, so the command is synchronous and starts Swift concurrency only for the service.
 //
-// The admin listener serves GET /metrics (Prometheus text, Docs/observability.md) on
+// The admin listener serves GET /metrics (Prometheus text, Docs/observability.md) and the live
+// page GET /_spindle/ (plots of the last minutes, updated every second) on
 // --admin-host:--admin-port (default 127.0.0.1:9180, or SPINDLE_ADMIN_PORT; 0 turns it off, as
 // the benchmarks do); a host other than loopback needs --admin-token (sent as a bearer token).
 import ArgumentParser
@@ -108,7 +109,7 @@ struct Hello: ParsableCommand {
         }
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         print("Spindle Hello: starting on \(configuration.host) port \(configuration.port) (Ctrl-C stops gracefully)"
-              + (adminPort == 0 ? "" : "; metrics on http://\(adminHost):\(adminPort)/metrics"))
+              + (adminPort == 0 ? "" : "; metrics on http://\(adminHost):\(adminPort)/metrics, the live page on http://\(adminHost):\(adminPort)/_spindle/"))
         try runToCompletion(group)
     }
 

@@ -78,10 +78,12 @@ extension Router where Handler == Responder {
     /// Routes `request` and runs the route's handler: its response, or the response for what it
     /// threw (`ErrorResponses`); `404` without a route, `405` (with `Allow`) without one for the
     /// method; a request whose body is over the limit — the route's own (`on(_:_:maxBodyBytes:_:)`)
-    /// or the server's — gets `413` without reaching a handler.
+    /// or the server's — gets `413` without reaching a handler. A request of a connection that
+    /// found a route: the connection notes its index for the per-route metrics (one store).
     func dispatch(_ request: Request, _ context: inout Context) -> Response {
-        let (match, routeBodyLimit) = request.isRewritten ? matchRewritten(request)
-                                                          : matchRoute(method: request.head.methodBytes, path: request.head.routingPath)
+        var route = 0
+        let (match, routeBodyLimit) = request.isRewritten ? matchRewritten(request, route: &route)
+                                                          : matchRoute(method: request.head.methodBytes, path: request.head.routingPath, route: &route)
         var bodyFailed = request.bodyFailedBeforeRouting
         if let routeBodyLimit, case .found = match { bodyFailed = request.source.applyRouteBodyLimit(routeBodyLimit) }
         if bodyFailed, let failure = request.bodyFailure {
@@ -89,6 +91,9 @@ extension Router where Handler == Responder {
         }
         switch match {
         case .found(let handler, let parameters):
+            if case .connection(let connection) = request.source {
+                connection._withUnsafeGuaranteedRef { $0.routed(to: route) }
+            }
             if !parameters.isEmpty { context.parameters = parameters }
             do {
                 return try handler(request, context)
@@ -107,10 +112,10 @@ extension Router where Handler == Responder {
         }
     }
 
-    /// The match for the path a middleware gave the request (`Request.path`).
+    /// The match for the path a middleware gave the request (`Request.path`), and its route's index.
     @inline(never)
-    private func matchRewritten(_ request: Request) -> (match: Match, maxBodyBytes: Int?) {
+    private func matchRewritten(_ request: Request, route: inout Int) -> (match: Match, maxBodyBytes: Int?) {
         var path = request.path
-        return path.withUTF8 { matchRoute(method: request.head.methodBytes, path: UnsafeRawBufferPointer($0)) }
+        return path.withUTF8 { matchRoute(method: request.head.methodBytes, path: UnsafeRawBufferPointer($0), route: &route) }
     }
 }

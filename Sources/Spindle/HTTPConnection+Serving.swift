@@ -30,6 +30,9 @@ struct Exchange {
     /// the body bytes that arrived meanwhile (for `minimumBodyRate`).
     var bodyWaitNanoseconds: UInt64 = 0
     var bodyBytesWaitedFor = 0
+    /// The index of the route that answered it (`Router.routeNames`), set by `dispatch`; nil
+    /// while none has (no route, or a middleware answered before routing).
+    var route: Int? = nil
 
     init(head: HTTPRequestHead, limits: HTTPLimits, bodyBase: Int) {
         self.head = head
@@ -84,6 +87,7 @@ struct Exchange {
         announcedLengthRefused = false
         bodyWaitNanoseconds = 0
         bodyBytesWaitedFor = 0
+        route = nil
         checkAnnouncedLength()
     }
 }
@@ -256,13 +260,20 @@ extension HTTPConnection {
     }
 
     /// Counts the request in the worker's metrics: method, status, the arena's use (when
-    /// requests are counted), and how its body failed, if it did; `clock` times it.
+    /// requests are counted), and how its body failed, if it did; `clock` times it, for its
+    /// route's row too.
     @inline(__always)
     private func countAnswered(_ head: HTTPRequestHead, status: Int, clock: inout RequestClock, arena: RequestArena) {
         countBodyFailure()
         guard worker.metrics.recordsRequests else { return }
         worker.metrics.requestAnswered(method: MethodClass(head), status: status, arena: arena.usage)
-        clock.answered(&worker.metrics)
+        clock.answered(route: exchange!.route ?? worker.metrics.unroutedRow, &worker.metrics)
+    }
+
+    /// The route with index `route` answers the request being served (`dispatch` calls it).
+    @inline(__always)
+    func routed(to route: Int) {
+        exchange?.route = route
     }
 
     /// Counts how the request's body failed (a timeout, a parse error), if it did.

@@ -105,9 +105,12 @@ public final class Router<Handler> {
         let pattern: String
         /// The route's own body limit (nil: the server's `limits.maxBodyBytes`).
         let maxBodyBytes: Int?
+        /// Its row in the per-route metrics: its place in registration order (`routeNames`).
+        let index: Int
 
         init(method: HTTPRequest.Method, methodBytes: [UInt8], handler: Handler, parameterNames: [String], pattern: String,
-             maxBodyBytes: Int?) {
+             maxBodyBytes: Int?, index: Int) {
+            self.index = index
             self.method = method
             self.methodBytes = methodBytes
             methodKey = methodBytes.withUnsafeBytes { MethodKey($0) }
@@ -125,6 +128,10 @@ public final class Router<Handler> {
     /// The global middleware around `dispatch`, composed when the server starts (nil without
     /// global middleware: the server then calls `dispatch` directly).
     @exclusivity(unchecked) var chainedResponder: Handler? = nil
+    /// `<method> <pattern>` of every route, in registration order: route `index` is row `index`
+    /// of the per-route metrics, whose last row (`routeNames.count`) is the requests no route
+    /// answered. Fixed once frozen.
+    @exclusivity(unchecked) private(set) var routeNames: [String] = []
 
     /// Creates an empty router.
     public init() {}
@@ -177,7 +184,9 @@ public final class Router<Handler> {
             throw .duplicateRoute(method: method.rawValue, pattern: pattern, existing: clash.pattern)
         }
         let route = Route(method: method, methodBytes: Array(method.rawValue.utf8), handler: handler,
-                          parameterNames: parsed.parameterNames, pattern: pattern, maxBodyBytes: maxBodyBytes)
+                          parameterNames: parsed.parameterNames, pattern: pattern, maxBodyBytes: maxBodyBytes,
+                          index: routeNames.count)
+        routeNames.append("\(method.rawValue) \(pattern)")
         if parsed.trailingSlash { node.slashRoutes.append(route) } else { node.routes.append(route) }
     }
 
@@ -206,11 +215,16 @@ public final class Router<Handler> {
     /// the rules in the type's comment say. Any thread once frozen; never traps, whatever the
     /// bytes. Cost: see the type's comment.
     public func match(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer) -> Match {
-        matchRoute(method: method, path: path).match
+        var route = 0
+        return matchRoute(method: method, path: path, route: &route).match
     }
 
-    /// `match`, and the body limit of the route found (nil: none of its own, or no route).
-    func matchRoute(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer) -> (match: Match, maxBodyBytes: Int?) {
+    /// `match`, and the body limit of the route found (nil: none of its own, or no route);
+    /// also sets `route` to the index of the route found (its `routeNames` row; left as it was
+    /// unless `.found`).
+    @inline(__always)
+    func matchRoute(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer,
+                    route routeIndex: inout Int) -> (match: Match, maxBodyBytes: Int?) {
         let trailingSlash: Bool
         switch RoutingPath.check(path) {
         case .bad(let reason): return (.badPath(reason), nil)
@@ -233,11 +247,15 @@ public final class Router<Handler> {
                 return nil
             }
             if let route {
-                return route._withUnsafeGuaranteedRef { (found($0, path: path, captures: captures), $0.maxBodyBytes) }
+                return route._withUnsafeGuaranteedRef { route in
+                    routeIndex = route.index
+                    return (found(route, path: path, captures: captures), route.maxBodyBytes)
+                }
             }
             let routes = slash ? node.slashRoutes : node.routes
             // HEAD falls back to GET (the server omits the body).
             if method.elementsEqual("HEAD".utf8), let get = routes.first(where: { $0.method == .get }) {
+                routeIndex = get.index
                 return (found(get, path: path, captures: captures), get.maxBodyBytes)
             }
             return (.methodNotAllowed(allowed: routes.map(\.method)), nil)

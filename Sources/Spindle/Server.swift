@@ -138,7 +138,7 @@ public final class Server: Sendable {
         metrics.watchdog.start(threshold: configuration.hogThreshold, logger: logger)
         do {
             if withAdmin {
-                try admin.start(configuration: configuration, metrics: metrics, backend: { [runtime] in runtime.backendChoice }, logger: logger)
+                try admin.start(configuration: configuration, metrics: metrics, routeNames: router.routeNames, backend: { [runtime] in runtime.backendChoice }, logger: logger)
             }
         } catch {
             for listener in all { listener.value.close() }

@@ -103,7 +103,7 @@ final class ServerWorker {
          forcedStop: ForcedStop, metrics: ServerMetrics) {
         self.index = index
         self.forcedStop = forcedStop
-        self.metrics = WorkerMetrics(recordsRequests: configuration.collectsRequestMetrics)
+        self.metrics = WorkerMetrics(recordsRequests: configuration.collectsRequestMetrics, routes: router.routeNames.count)
         serverMetrics = metrics
         self.configuration = configuration
         self.connectionCap = connectionCap

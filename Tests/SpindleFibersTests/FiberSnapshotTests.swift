@@ -1,4 +1,5 @@
-// Scheduler.fiberSnapshots(): each parked fiber with what it waits for, its timer, its state.
+// Scheduler.fiberSnapshots(): each parked fiber with what it waits for, its timer, its state;
+// Scheduler.fiberStateCounts(): the same fibers counted by state and wait reason.
 import SpindleFibers
 import SpindleTestSupport
 import XCTest
@@ -55,6 +56,45 @@ final class FiberSnapshotTests: XCTestCase {
             for handle in handles { _ = try? handle.join() }
             try late.join()
             try queued.join()
+        }
+    }
+
+    /// The counts without snapshots agree with the snapshots, fiber for fiber: two sleepers,
+    /// three fibers on an event, one on a channel, two spawned and not started, and the main
+    /// fiber running.
+    func testStateCountsAgreeWithTheSnapshots() throws {
+        try Scheduler.run {
+            let event = Event()
+            let channel = Channel<Int>(capacity: 1)
+            var handles: [FiberHandle<Void>] = []
+            for _ in 0..<2 { handles.append(Fiber.spawn { try Fiber.sleep(for: .seconds(30)) }) }
+            for _ in 0..<3 { handles.append(Fiber.spawn { try event.wait() }) }
+            handles.append(Fiber.spawn { _ = try channel.receive() })
+            Fiber.yield()  // each runs up to its park
+            let late = (0..<2).map { _ in Fiber.spawn {} }  // spawned, not started: runnable
+            let scheduler = Scheduler.current!
+            let counts = scheduler.fiberStateCounts()
+            let snapshots = scheduler.fiberSnapshots()
+            XCTAssertEqual(counts.running, 1)
+            XCTAssertEqual(counts.runnable, 2)
+            XCTAssertEqual(counts.parked(waitingFor: .sleep), 2)
+            XCTAssertEqual(counts.parked(waitingFor: .event), 3)
+            XCTAssertEqual(counts.parked(waitingFor: .channel), 1)
+            XCTAssertEqual(counts.parked, 6)
+            XCTAssertEqual(counts.running, snapshots.filter { $0.state == .running }.count)
+            XCTAssertEqual(counts.runnable, snapshots.filter { $0.state == .runnable }.count)
+            for reason in FiberWaitReason.allCases {
+                XCTAssertEqual(counts.parked(waitingFor: reason), snapshots.filter { $0.waitReason == reason }.count, reason.name)
+            }
+            var doubled = counts
+            doubled.add(counts)
+            XCTAssertEqual(doubled.parked, 12)
+            XCTAssertEqual(doubled.runnable, 4)
+            for handle in handles { handle.cancel() }
+            event.set()
+            try channel.send(1)
+            for handle in handles { _ = try? handle.join() }
+            for handle in late { try handle.join() }
         }
     }
 }

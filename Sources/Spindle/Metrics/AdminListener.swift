@@ -1,20 +1,24 @@
 import HTTPTypes
 import Logging
+import SpindleFibers
 import SpindleIO
+import SpindleMemory
 import Synchronization
 
 /// A server's admin listener (`ServerConfiguration.adminPort`): a `Server` of its own, with one
-/// worker thread (not pinned) and a router serving `GET /metrics` and `GET /_spindle/fibers`, so scrapes never take a
+/// worker thread (not pinned) and a router serving `GET /metrics`, `GET /_spindle/fibers` and the
+/// live page (`GET /_spindle/`, polling `GET /_spindle/stats`), so scrapes never take a
 /// connection slot or a request count of the main port, and a main worker busy with requests
 /// does not delay them beyond the time it takes to answer the scrape's posted copy. Started
 /// and stopped with its server. Safe from any thread.
 package final class AdminListener: Sendable {
     private let server = Mutex<Server?>(nil)
 
-    /// Starts the admin server when `configuration.adminPort` is set (nothing otherwise).
+    /// Starts the admin server when `configuration.adminPort` is set (nothing otherwise);
+    /// `routeNames` names the rows of the live page's route table (`Router.routeNames`).
     /// Throws `AdminListenerError` when the host is not loopback and no token is set, and what
     /// binding throws (the port is taken). Cost: a thread, a runtime of one worker.
-    func start(configuration: ServerConfiguration, metrics: ServerMetrics,
+    func start(configuration: ServerConfiguration, metrics: ServerMetrics, routeNames: [String],
                backend: @escaping @Sendable () -> IOBackendChoice?, logger: Logger) throws {
         guard let port = configuration.adminPort else { return }
         if configuration.adminToken == nil && !Self.isLoopback(configuration.adminHost) {
@@ -24,6 +28,10 @@ package final class AdminListener: Sendable {
         router.get("/metrics", MetricsEndpoint.handler(metrics: metrics, backend: backend, token: configuration.adminToken))
         router.get("/_spindle/fibers", FiberDumpEndpoint.handler(metrics: metrics, token: configuration.adminToken))
         router.get("/_spindle/heap-profile", HeapProfileEndpoint.handler(token: configuration.adminToken))
+        router.get("/_spindle/", LivePageEndpoint.pageHandler(token: configuration.adminToken))
+        router.get("/_spindle", LivePageEndpoint.redirectHandler(token: configuration.adminToken))
+        router.get("/_spindle/stats", LivePageEndpoint.statsHandler(metrics: metrics, routeNames: routeNames, backend: backend,
+                                                                    token: configuration.adminToken))
         var admin = ServerConfiguration(host: configuration.adminHost, port: port)
         admin.workers = 1
         admin.pinWorkers = false
@@ -36,7 +44,7 @@ package final class AdminListener: Sendable {
         let adminServer = Server(router: router, configuration: admin, logger: adminLogger)
         let address = try adminServer.start(handleSignals: false)
         server.withLock { $0 = adminServer }
-        logger.info("admin listener on http://\(address) (GET /metrics, GET /_spindle/fibers)")
+        logger.info("admin listener on http://\(address) (GET /metrics, GET /_spindle/fibers, the live page GET /_spindle/)")
     }
 
     /// The admin listener's address while it runs.
@@ -86,14 +94,20 @@ package enum MetricsEndpoint {
     /// right bearer `token` (when one is set).
     static func handler(metrics: ServerMetrics, backend: @escaping @Sendable () -> IOBackendChoice?, token: String?) -> Handler {
         { request, _ in
-            if let token, !authorized(request.header("authorization"), token: token) {
-                throw HTTPError(.unauthorized, "a bearer token is required", headerFields: [.wwwAuthenticate: "Bearer realm=\"spindle\""])
-            }
+            try requireToken(token, request)
             do {
                 return .bytes(try metrics.scrape(backend: backend()), contentType: contentType)
             } catch let error as ServerMetrics.ScrapeError {
                 throw HTTPError(.serviceUnavailable, error.description)
             }
+        }
+    }
+
+    /// Throws 401 (with `WWW-Authenticate: Bearer`) unless `request` carries `token` as a bearer
+    /// token; nothing without a token.
+    static func requireToken(_ token: String?, _ request: Request) throws {
+        if let token, !authorized(request.header("authorization"), token: token) {
+            throw HTTPError(.unauthorized, "a bearer token is required", headerFields: [.wwwAuthenticate: "Bearer realm=\"spindle\""])
         }
     }
 
@@ -120,9 +134,7 @@ package enum FiberDumpEndpoint {
     /// running without parking holds it), 401 without the right bearer `token`.
     static func handler(metrics: ServerMetrics, token: String?) -> Handler {
         { request, _ in
-            if let token, !MetricsEndpoint.authorized(request.header("authorization"), token: token) {
-                throw HTTPError(.unauthorized, "a bearer token is required", headerFields: [.wwwAuthenticate: "Bearer realm=\"spindle\""])
-            }
+            try MetricsEndpoint.requireToken(token, request)
             guard let dump = metrics.fiberDump() else {
                 throw HTTPError(.serviceUnavailable, "a worker did not answer within \(metrics.scrapeTimeout) (a handler running without parking holds its worker)")
             }
@@ -138,5 +150,51 @@ package enum FiberDumpEndpoint {
         if let format { return format == "text" }
         guard let accept else { return false }
         return accept.lowercased().trimmingPrefix(while: { $0 == " " }).hasPrefix("text/plain")
+    }
+}
+
+/// The live page (`GET /_spindle/`, `LivePage`) and the figures it polls (`GET /_spindle/stats`).
+package enum LivePageEndpoint {
+    /// A handler answering the page (a constant document; nothing is collected), 401 without
+    /// the right bearer `token`. Allocates the response's copy of the bytes.
+    static func pageHandler(token: String?) -> Handler {
+        { request, _ in
+            try MetricsEndpoint.requireToken(token, request)
+            var response = Response.bytes(LivePage.bytes, contentType: LivePage.contentType)
+            response.headerFields[.cacheControl] = "no-store"
+            return response
+        }
+    }
+
+    /// A handler redirecting `/_spindle` to `/_spindle/` (308), whose relative links the page
+    /// uses; 401 without the right bearer `token`.
+    static func redirectHandler(token: String?) -> Handler {
+        { request, _ in
+            try MetricsEndpoint.requireToken(token, request)
+            return try .redirect(to: "/_spindle/", status: .permanentRedirect)
+        }
+    }
+
+    /// A handler answering one sample of the live page's figures as JSON (`LiveStats`): it
+    /// collects every worker's report as a scrape does (parking its fiber until all answered;
+    /// 503 when one did not in time), with the fibers' states instead of the stacks'
+    /// high-water marks, and reads the process's and the allocator's memory figures. 401
+    /// without the right bearer `token`. Allocates.
+    static func statsHandler(metrics: ServerMetrics, routeNames: [String], backend: @escaping @Sendable () -> IOBackendChoice?,
+                             token: String?) -> Handler {
+        { request, _ in
+            try MetricsEndpoint.requireToken(token, request)
+            do {
+                let (report, workers) = try metrics.collect(fibers: .states)
+                let stats = LiveStats(report: report, workers: workers, routeNames: routeNames, memory: .current(),
+                                      allocator: Allocator.statistics(), backend: backend(),
+                                      monotonicSeconds: Double(Deadline.now.nanoseconds) / 1e9)
+                var response = Response.bytes(stats.json, contentType: "application/json")
+                response.headerFields[.cacheControl] = "no-store"
+                return response
+            } catch let error as ServerMetrics.ScrapeError {
+                throw HTTPError(.serviceUnavailable, error.description)
+            }
+        }
     }
 }

@@ -88,16 +88,17 @@ final class ServerMetrics: Sendable {
         return answers.answers
     }
 
-    /// Every worker's report, summed. Parks the calling fiber until all have answered (at most
-    /// `scrapeTimeout`); throws `ScrapeError` if some did not, since a partial sum would make
-    /// counters go backwards. Allocates (the copies). Must run in a fiber.
-    func collect() throws -> (report: WorkerReport, workers: Int) {
+    /// Every worker's report, summed, with the fiber figures `fibers` asks for. Parks the
+    /// calling fiber until all have answered (at most `scrapeTimeout`); throws `ScrapeError` if
+    /// some did not, since a partial sum would make counters go backwards. Allocates (the
+    /// copies). Must run in a fiber.
+    func collect(fibers: WorkerReport.FiberDetail = .stackHighWater) throws -> (report: WorkerReport, workers: Int) {
         let registered = workers.withLock { $0.compactMap { $0 } }
         let home = Scheduler.current!  // a fiber runs on a scheduler
         let gathering = ReportGathering(expected: registered.count)
         for entry in registered {
             let accepted = entry.scheduler.submit {
-                let report = entry.worker.value?.report()  // on the worker's thread
+                let report = entry.worker.value?.report(fibers: fibers)  // on the worker's thread
                 home.submit { gathering.receive(report) }
             }
             if !accepted { gathering.receive(nil) }  // that worker's loop has ended
@@ -109,7 +110,8 @@ final class ServerMetrics: Sendable {
         guard gathering.answered == gathering.expected else {
             throw ScrapeError(asked: gathering.expected, missing: gathering.expected - gathering.answered, timeout: scrapeTimeout)
         }
-        var total = WorkerReport(counters: WorkerMetrics(recordsRequests: true),
+        let routeRows = gathering.reports.first?.counters.routeRows ?? 1  // every worker has the same router
+        var total = WorkerReport(counters: WorkerMetrics(recordsRequests: true, routes: routeRows - 1),
                                  pools: WorkerReport.PoolName.allCases.map { _ in .zero })
         for report in gathering.reports { total.add(report) }
         return (total, gathering.reports.count)

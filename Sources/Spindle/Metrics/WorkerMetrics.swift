@@ -2,8 +2,8 @@ import SpindleHTTP
 import SpindleMemory
 
 // The counters one worker keeps on its hot path: plain integers owned by the worker's thread,
-// no atomics and no locks. A scrape copies them on that thread (`ServerWorker.report()`, posted
-// with `Scheduler.submit`) and sums the copies; nothing reads them from another thread.
+// no atomics and no locks. A scrape copies them on that thread (`ServerWorker.report(fibers:)`,
+// posted with `Scheduler.submit`) and sums the copies; nothing reads them from another thread.
 
 /// The request methods the counters keep apart (label `method`); any other method is `other`.
 enum MethodClass: Int, CaseIterable, Sendable {
@@ -131,10 +131,21 @@ struct WorkerMetrics: Sendable {
     var deepStacks = 0
     /// Periodic memory trims that gave something back (`ServerWorker.trimMemory`).
     var memoryTrims = 0
+    /// Rows of the per-route table: one per route (`Router.routeNames`), then one for the
+    /// requests no route answered (`unroutedRow`).
+    let routeRows: Int
+    /// Request durations per route, non-cumulative: row `route` holds its
+    /// `PowerOfTwoBuckets.requestNanoseconds` counts at `route * buckets.count + bucket`.
+    var routeDurations: [Int]
+    /// Sum of the request durations per route, in nanoseconds.
+    var routeDurationNanoseconds: [UInt64]
 
-    /// Zeroed counters; the arrays are made here, once.
-    init(recordsRequests: Bool) {
+    /// Zeroed counters for a router of `routes` routes; the arrays are made here, once.
+    init(recordsRequests: Bool, routes: Int) {
         self.recordsRequests = recordsRequests
+        routeRows = max(0, routes) &+ 1
+        routeDurations = Array(repeating: 0, count: routeRows * PowerOfTwoBuckets.requestNanoseconds.count)
+        routeDurationNanoseconds = Array(repeating: 0, count: routeRows)
         requests = Array(repeating: 0, count: MethodClass.allCases.count * Self.statusSlots)
         durations = Array(repeating: 0, count: PowerOfTwoBuckets.requestNanoseconds.count)
         arenaBytes = Array(repeating: 0, count: PowerOfTwoBuckets.arenaBytes.count)
@@ -166,6 +177,19 @@ struct WorkerMetrics: Sendable {
     mutating func requestsTimed(_ count: Int, nanoseconds: UInt64) {
         durations[PowerOfTwoBuckets.requestNanoseconds.index(nanoseconds)] &+= count
         durationNanoseconds &+= nanoseconds &* UInt64(truncatingIfNeeded: count)
+    }
+
+    /// The row of the requests no route answered (404, 405, a bad path, a middleware's own answer).
+    var unroutedRow: Int { routeRows &- 1 }
+
+    /// `count` requests of route row `route` that each took `nanoseconds` (a row out of range
+    /// counts as unrouted).
+    @inline(__always)
+    mutating func routeTimed(_ route: Int, _ count: Int, nanoseconds: UInt64) {
+        let row = route >= 0 && route < routeRows ? route : unroutedRow
+        let buckets = PowerOfTwoBuckets.requestNanoseconds
+        routeDurations[row &* buckets.count &+ buckets.index(nanoseconds)] &+= count
+        routeDurationNanoseconds[row] &+= nanoseconds &* UInt64(truncatingIfNeeded: count)
     }
 
     /// A malformed request (a head or a body) answered with `error`'s status.
@@ -200,6 +224,8 @@ struct WorkerMetrics: Sendable {
         copy.arenaBytes = arenaBytes.map { $0 }
         copy.parseErrors = parseErrors.map { $0 }
         copy.timeouts = timeouts.map { $0 }
+        copy.routeDurations = routeDurations.map { $0 }
+        copy.routeDurationNanoseconds = routeDurationNanoseconds.map { $0 }
         return copy
     }
 
@@ -223,5 +249,9 @@ struct WorkerMetrics: Sendable {
         connectionsRefused &+= other.connectionsRefused
         deepStacks &+= other.deepStacks
         memoryTrims &+= other.memoryTrims
+        addArray(&routeDurations, other.routeDurations)
+        for i in routeDurationNanoseconds.indices where i < other.routeDurationNanoseconds.count {
+            routeDurationNanoseconds[i] &+= other.routeDurationNanoseconds[i]
+        }
     }
 }

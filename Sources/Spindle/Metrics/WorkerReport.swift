@@ -3,7 +3,7 @@ import SpindleMemory
 
 /// What one worker answers a scrape with: a copy of its counters and the state it is in now
 /// (connections, requests in flight, pools, fibers). Made on the worker's thread
-/// (`ServerWorker.report()`); summed over the workers on the scraping fiber's thread.
+/// (`ServerWorker.report(fibers:)`); summed over the workers on the scraping fiber's thread.
 struct WorkerReport: Sendable {
     /// The counters (a copy).
     var counters: WorkerMetrics
@@ -30,6 +30,16 @@ struct WorkerReport: Sendable {
     /// Finished fibers kept, with their stacks, for the next spawns (their stacks count in
     /// `stacksInUse`).
     var recycledFibers = 0
+    /// Unfinished fibers by state (with `FiberDetail.states` only; zero otherwise).
+    var fiberStates = FiberStateCounts()
+
+    /// What a report measures of the worker's fibers beyond the counts.
+    enum FiberDetail: Sendable {
+        /// Each stack's high-water mark (a `mincore` per stack in use): `/metrics`.
+        case stackHighWater
+        /// How many fibers are in each state (a read of each one's control block): the live page.
+        case states
+    }
 
     /// The per-worker pools, in the order of `WorkerReport.pools`.
     enum PoolName: Int, CaseIterable, Sendable {
@@ -86,14 +96,16 @@ struct WorkerReport: Sendable {
         liveFibers &+= other.liveFibers
         spawnedFibers &+= other.spawnedFibers
         recycledFibers &+= other.recycledFibers
+        fiberStates.add(other.fiberStates)
     }
 }
 
 extension ServerWorker {
     /// This worker's report. Worker thread only (posted there by a scrape); walks the
-    /// connection table to count idle connections and the stack pool's side table for the
-    /// stack high-water figures (a `mincore` per stack in use), and allocates the copies.
-    func report() -> WorkerReport {
+    /// connection table to count idle connections and the stack pool's side table, for the
+    /// stack high-water figures (a `mincore` per stack in use) or the fibers' states as
+    /// `fibers` says, and allocates the copies.
+    func report(fibers: WorkerReport.FiberDetail) -> WorkerReport {
         var idle = 0
         for connection in connections.values where connection.isIdle { idle += 1 }
         var report = WorkerReport(counters: metrics.copied(),
@@ -106,9 +118,14 @@ extension ServerWorker {
             report.stacksInUse = scheduler.stacks.inUse
             report.stacksPeak = scheduler.stacks.peakInUse
             report.stacksMapped = scheduler.stacks.mapped
-            for bytes in scheduler.stacks.highWaterFigures() {
-                report.stackHighWater[PowerOfTwoBuckets.stackBytes.index(UInt64(bytes))] &+= 1
-                report.stackHighWaterSum &+= bytes
+            switch fibers {
+            case .stackHighWater:
+                for bytes in scheduler.stacks.highWaterFigures() {
+                    report.stackHighWater[PowerOfTwoBuckets.stackBytes.index(UInt64(bytes))] &+= 1
+                    report.stackHighWaterSum &+= bytes
+                }
+            case .states:
+                report.fiberStates = scheduler.fiberStateCounts()
             }
             report.liveFibers = scheduler.liveFibers
             report.spawnedFibers = scheduler.spawnedFibers
