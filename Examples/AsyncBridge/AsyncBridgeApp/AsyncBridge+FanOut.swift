@@ -28,6 +28,7 @@ extension AsyncBridge {
     /// a failed call is a result with its error (the others go on). `async`: the pattern for
     /// several awaits behind one `Context.await` (one fiber park, however many calls).
     /// Throws only `CancellationError`: cancelling the task cancels every call.
+    /// Cost: a child task per path, besides each call's own (`fetch`).
     public func fanOut(_ paths: [UpstreamPath]) async throws -> FanOutAnswer {
         let clock = ContinuousClock()
         let start = clock.now

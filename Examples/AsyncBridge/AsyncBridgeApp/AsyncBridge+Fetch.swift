@@ -24,6 +24,7 @@ extension AsyncBridge {
     /// `async`: runs on Swift concurrency (the client's I/O on its event loop threads); a
     /// cancelled task cancels the request (AsyncHTTPClient closes its connection). Counts the
     /// outcome. Throws AsyncHTTPClient's and NIO's errors, `CancellationError` when cancelled.
+    /// Cost: the request, the collected body and its copy into the array, the passed fields.
     public func fetch(_ path: UpstreamPath) async throws -> UpstreamResponse {
         do {
             var request = HTTPClientRequest(url: configuration.upstream.url(of: path))

@@ -34,7 +34,8 @@ public final class AsyncBridge: Sendable {
 
     /// Starts the event loop group (`configuration.eventLoopThreads` threads) and makes the
     /// client on it; nothing connects until a request needs it. Call `shutdown()` (or run the
-    /// app as a `Service`) before dropping it: the threads live until then.
+    /// app as a `Service`) before dropping it: the threads live until then (and
+    /// AsyncHTTPClient stops the process when its client is released without a shutdown).
     public init(configuration: AsyncBridgeConfiguration) {
         self.configuration = configuration
         eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
@@ -44,7 +45,7 @@ public final class AsyncBridge: Sendable {
         client = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: clientConfiguration)
     }
 
-    /// A router with the app's routes and no middleware.
+    /// A router with the app's routes and no middleware (allocates the router).
     public func router() -> Router<Handler> {
         let router = Router<Handler>()
         addRoutes(to: router)
@@ -74,6 +75,7 @@ public final class AsyncBridge: Sendable {
     public var statistics: AsyncBridgeStatistics { counts.withLock { $0 } }
 
     /// True once `shutdown()` has finished: the client and its event loop threads are gone.
+    /// Cost: a mutex; any thread.
     public var isShutDown: Bool {
         lifecycle.withLock { if case .shutDown = $0 { true } else { false } }
     }

@@ -51,7 +51,7 @@ public struct UpstreamBaseURL: Sendable, Equatable, CustomStringConvertible {
     public let base: String
 
     /// Parses `url`; throws `UpstreamBaseURLError` for another scheme, no host, a query or a
-    /// fragment, or a character outside visible ASCII.
+    /// fragment, or a character outside visible ASCII. Allocates the trimmed copy.
     public init(_ url: String) throws(UpstreamBaseURLError) {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             throw UpstreamBaseURLError(url: url, reason: "only http:// and https:// URLs are supported")
@@ -95,7 +95,8 @@ public struct UpstreamPath: Sendable, Equatable, CustomStringConvertible {
     /// The path as it goes on the request line.
     public let value: String
 
-    /// Checks `value`; throws `UpstreamPathError` saying what is wrong.
+    /// Checks `value` (one pass over its bytes, no allocation); throws `UpstreamPathError`
+    /// saying what is wrong.
     public init(_ value: String) throws(UpstreamPathError) {
         guard value.hasPrefix("/") else { throw UpstreamPathError(path: value, reason: "must start with /") }
         guard value.utf8.count <= Self.maxBytes else { throw UpstreamPathError(path: value, reason: "longer than \(Self.maxBytes) bytes") }

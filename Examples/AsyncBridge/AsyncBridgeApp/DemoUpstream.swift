@@ -14,7 +14,8 @@ public final class DemoUpstream: Sendable {
     /// Its base URL, `http://127.0.0.1:PORT`.
     public let url: UpstreamBaseURL
 
-    /// Starts the server. Blocks until it listens; throws what `Server.start` throws.
+    /// Starts the server on a thread of its own plus its worker. Blocks until it listens;
+    /// throws what `Server.start` throws.
     public init() throws {
         let router = Router<Handler>()
         router.get("/hello") { _, _ in .text("Hello from the upstream\n") }
@@ -36,7 +37,7 @@ public final class DemoUpstream: Sendable {
         url = try UpstreamBaseURL("http://127.0.0.1:\(port)")
     }
 
-    /// Stops the server and waits for it.
+    /// Stops the server and blocks the calling thread until it has stopped.
     public func stop() {
         server.stop()
         server.wait()
