@@ -6,9 +6,12 @@
 #   make run-gateway   the gateway example: fan-out with deadlines, a streaming proxy (Examples/Gateway, PORT=8080)
 #   make run-chat      the chat example: rooms over WebSocket and Server-Sent Events (Examples/Chat, PORT=8080)
 #   make run-files     the files example: a static site and streamed uploads (Examples/Files, PORT=8080)
+#   make run-async-bridge  the async bridge example: AsyncHTTPClient called from handlers (Examples/AsyncBridge, PORT=8080)
 #   make demo          the fiber demo (100,000 fibers over channels)
 #   make test          build and run every test, in debug and in release (I/O and server suites on both
-#                      backends), then build the docs; fails on any compiler or documentation warning
+#                      backends), the async bridge example's tests (its own package, debug, both backends),
+#                      then build the docs; fails on any compiler or documentation warning
+#   make test-async-bridge  only the async bridge example's tests (Examples/AsyncBridge), on both backends
 #   make test-asan     build and run every test under AddressSanitizer (scratch path .build-asan)
 #   make soak          the server under a mixed load for SOAK_MINUTES (default 30): no wrong answer, no leak, flat RSS (Docs/soak.md)
 #   make fuzz          libFuzzer on each parser for FUZZ_SECONDS (default 180) each; fails on a crash, leak or timeout (Docs/fuzzing.md)
@@ -27,6 +30,7 @@
 #   make bench-client  the HTTP client: requests per client-CPU-second against nginx, Spindle vs Go net/http (Docs/benchmarks/client.md)
 #   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks/json.md)
 #   make bench-chat    10,000 chat members on one worker: memory per member, Spindle vs Go net/http (Docs/benchmarks/chat.md)
+#   make bench-await   one Fiber.await hop beside awaiting in a Task, ns per hop (Docs/benchmarks/await.md)
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev libsqlite3-dev pkg-config
@@ -34,7 +38,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl libjemalloc2 libjem
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files demo test check docs soak live-page-screenshot fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
+.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -92,12 +96,21 @@ run-files: deps
 	$(SWIFT) build -c release --product Files
 	./.build/release/Files --host $(HOST) --port $(PORT)
 
+# The async bridge example (Examples/AsyncBridge, a package of its own depending on this one by
+# path, built in the scratch path .build-async-bridge) in release on http://$(HOST):$(PORT), with
+# a demo upstream of its own on 127.0.0.1 unless given --upstream. Its first build compiles
+# AsyncHTTPClient, SwiftNIO and BoringSSL (several minutes on two cores).
+ASYNC_BRIDGE := --package-path Examples/AsyncBridge --scratch-path .build-async-bridge
+run-async-bridge: deps
+	$(SWIFT) build -c release $(ASYNC_BRIDGE) --product AsyncBridge
+	"$$($(SWIFT) build -c release $(ASYNC_BRIDGE) --show-bin-path)/AsyncBridge" --host $(HOST) --port $(PORT)
+
 # The fiber demo: 100,000 fibers ping-ponging over channels.
 demo: deps
 	$(SWIFT) build -c release --product FiberDemo
 	./.build/release/FiberDemo
 
-test: check test-debug test-release docs
+test: check test-debug test-release test-async-bridge docs
 
 # Static checks of the tree: the C crossings stay fenced (.ci/check-c-crossings).
 check:
@@ -140,6 +153,15 @@ test-debug: test-deps
 	$(SWIFT) test --skip-build
 	SPINDLE_IO=epoll $(SWIFT) test --skip-build --filter $(EPOLL_SUITES)
 	"$$($(SWIFT) build --show-bin-path)/spindle-seccomp-exec" -- $(SWIFT) test --skip-build --filter $(SECCOMP_SUITES)
+
+# The async bridge example's tests, in its own package (so AsyncHTTPClient and SwiftNIO never
+# enter the root package's build), through the same warnings gate, on io_uring then on epoll.
+# Debug only: a release build of SwiftNIO and BoringSSL would add minutes for nothing the fiber
+# tests in release do not already cover.
+test-async-bridge: test-deps
+	SWIFT=$(SWIFT) ./.ci/check-warnings $(ASYNC_BRIDGE) --build-tests
+	$(SWIFT) test $(ASYNC_BRIDGE) --skip-build
+	SPINDLE_IO=epoll $(SWIFT) test $(ASYNC_BRIDGE) --skip-build
 
 # The fiber tests again in release: optimisation changes stack use and ARC, which fibers feel.
 test-release: test-deps
@@ -217,6 +239,10 @@ bench-static: deps
 bench-json: deps
 	$(MAKE) -C bench json
 
+# Not part of `make bench`: one Fiber.await hop beside awaiting in a Task.
+bench-await: deps
+	$(MAKE) -C bench await
+
 # Not part of `make bench`: the chat example's members, Spindle beside a Go net/http peer.
 bench-chat: deps
 	@./.ci/install-deps $(BENCH_PACKAGES)
@@ -258,4 +284,4 @@ fuzz-corpus: deps
 	SPINDLE_FUZZ_CORPUS_WRITE=1 $(SWIFT) test --filter FuzzCorpusTests
 
 clean:
-	rm -rf .build .build-asan bench/.build Fuzz/.build-fuzz Fuzz/.build-fuzz-diff
+	rm -rf .build .build-asan .build-async-bridge bench/.build Fuzz/.build-fuzz Fuzz/.build-fuzz-diff

@@ -18,6 +18,10 @@ let package = Package(
         .library(name: "Spindle", targets: ["Spindle"]),
         .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
         .library(name: "SpindleHTTPClient", targets: ["SpindleHTTPClient"]),
+        // Test helpers (bounded waits, locks, loopback sockets, README command lines), a product
+        // only so that the tests of the example packages (Examples/AsyncBridge) can share them.
+        // Not API: it changes with the tests.
+        .library(name: "SpindleTestSupport", targets: ["SpindleTestSupport"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "Todo", targets: ["Todo"]),
         .executable(name: "Gateway", targets: ["Gateway"]),

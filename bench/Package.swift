@@ -35,5 +35,13 @@ let package = Package(
                 .product(name: "SpindleFibers", package: "Spindle"),
             ]
         ),
+        // One Fiber.await hop beside awaiting in a Task (`make await`, Docs/benchmarks/await.md).
+        .executableTarget(
+            name: "await-bench",
+            dependencies: [
+                .product(name: "SpindleIO", package: "Spindle"),
+                .product(name: "SpindleFibers", package: "Spindle"),
+            ]
+        ),
     ]
 )

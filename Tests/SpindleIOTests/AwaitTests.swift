@@ -115,6 +115,37 @@ final class AwaitTests: IOTestCase {
         XCTAssertTrue(taskSawCancellation.load(ordering: .acquiring))
     }
 
+    /// A fiber already cancelled when it calls Fiber.await (the cancellation came while it did
+    /// something else): the task is cancelled as soon as the fiber parks, so Task.sleep(10 s)
+    /// throws at once, and the fiber gets CancellationError.
+    func testAFiberCancelledBeforeTheCallCancelsTheTaskAtOnce() throws {
+        let taskSawCancellation = Atomic<Bool>(false)
+        let (outcome, elapsed) = try onWorker { _ -> (String, Double) in
+            let gate = Event()
+            let awaiting = Fiber.spawn { () throws -> Int in
+                try? gate.wait()  // cancelled here; the cancellation stays requested
+                return try Fiber.await { () async throws -> Int in
+                    do {
+                        try await Task.sleep(for: .seconds(10))
+                    } catch is CancellationError {
+                        taskSawCancellation.store(true, ordering: .releasing)
+                        throw CancellationError()
+                    }
+                    return 1
+                }
+            }
+            try Fiber.sleep(for: .milliseconds(10))
+            let start = Deadline.now
+            awaiting.cancel()
+            let outcome: String
+            do { outcome = "returned \(try awaiting.join())" } catch { outcome = "\(type(of: error))" }
+            return (outcome, milliseconds(since: start))
+        }
+        XCTAssertEqual(outcome, "CancellationError")
+        XCTAssertLessThan(elapsed, 2000)
+        XCTAssertTrue(taskSawCancellation.load(ordering: .acquiring))
+    }
+
     /// An operation that finishes successfully despite the cancellation: its value is returned
     /// (nothing computed is lost), as Fiber.await documents.
     func testSuccessDespiteCancellationIsReturned() throws {

@@ -92,3 +92,11 @@ public func sendInBackground(fd: Int32, _ bytes: [UInt8]) -> () -> (any Error)? 
         return error.current
     }
 }
+
+/// Closes `fd` with a reset (RST, `SO_LINGER` {on, 0}) instead of FIN: what a client that goes
+/// away abruptly sends, and what the server sees as its connection failing.
+public func closeWithReset(fd: Int32) {
+    var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    Glibc.close(fd)
+}
