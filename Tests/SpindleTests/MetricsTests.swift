@@ -392,73 +392,13 @@ final class MetricsTests: ServerTestCase {
         return try client.readResponse()
     }
 
-    /// `/metrics` from the server's admin listener, parsed, once every worker answers (`start()`
-    /// returns when the listeners are bound; each worker joins the scrapes when it begins
-    /// accepting, a moment later).
-    /// With `until`, scrapes again (for at most 5 s) until it holds, and returns the last.
+    /// `/metrics` from the server's admin listener (see `TestServer.scrapeMetrics`).
     private func scrape(_ server: TestServer, until: (Exposition) -> Bool = { _ in true }) throws -> Exposition {
-        let address = try XCTUnwrap(server.server.adminAddress, "the server has no admin listener")
-        let workers = Double(try XCTUnwrap(server.server.configuration.workers))
-        let end = Deadline.now + .seconds(5)
-        while true {
-            let response = try get("/metrics", port: address.port)
-            guard response.status == 200 else { throw TestFailure("scrape: \(response.status) \(response.bodyString)") }
-            let exposition = Exposition(response.bodyString)
-            if exposition.value("spindle_workers") == workers && until(exposition) { return exposition }
-            guard Deadline.now < end else { return exposition }  // the caller's assertions say what is missing
-            usleep(5_000)
-        }
+        try server.scrapeMetrics(until: until)
     }
 
     /// Scrapes until `name` (unlabelled) equals `value`, for at most 5 s.
     private func waitForValue(_ server: TestServer, _ name: String, equalTo value: Double) throws -> Bool {
         try scrape(server, until: { $0.value(name) == value }).value(name) == value
-    }
-}
-
-/// A parsed Prometheus text exposition: every sample line as name, labels and value.
-struct Exposition {
-    struct Sample {
-        let name: String
-        let labels: [String: String]
-        let value: Double
-        /// The `le` label as a number (`+Inf` is infinity), for ordering buckets.
-        var bound: Double { labels["le"].map { $0 == "+Inf" ? .infinity : Double($0) ?? .nan } ?? .nan }
-    }
-
-    let samples: [Sample]
-
-    init(_ text: String) {
-        var samples: [Sample] = []
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            let series = line[..<space]
-            var labels: [String: String] = [:]
-            var name = String(series)
-            if let brace = series.firstIndex(of: "{"), series.hasSuffix("}") {
-                name = String(series[..<brace])
-                let inner = series[series.index(after: brace)..<series.index(before: series.endIndex)]
-                // Label values here never contain `",` (names, numbers, `+Inf`).
-                for pair in inner.split(separator: ",") {
-                    guard let equals = pair.firstIndex(of: "=") else { continue }
-                    labels[String(pair[..<equals])] = String(pair[pair.index(after: equals)...].dropFirst().dropLast())
-                }
-            }
-            samples.append(Sample(name: name, labels: labels, value: value))
-        }
-        self.samples = samples
-    }
-
-    /// Every sample of `name`.
-    func series(_ name: String) -> [Sample] { samples.filter { $0.name == name } }
-
-    /// The value of `name` with exactly `labels`, or nil when absent.
-    func optionalValue(_ name: String, _ labels: [String: String] = [:]) -> Double? {
-        samples.first { $0.name == name && $0.labels == labels }?.value
-    }
-
-    /// The value of `name` with exactly `labels`; 0 when absent (a series not yet counted).
-    func value(_ name: String, _ labels: [String: String] = [:]) -> Double {
-        optionalValue(name, labels) ?? 0
     }
 }

@@ -125,6 +125,79 @@ class ServerTestCase: XCTestCase {
     }
 }
 
+// MARK: - Metrics scrapes
+
+extension TestServer {
+    /// `/metrics` from the server's admin listener (`adminPort` set, an explicit worker count),
+    /// parsed, once every worker answers (`start()` returns when the listeners are bound; each
+    /// worker joins the scrapes when it begins accepting, a moment later). With `until`, scrapes
+    /// again (every 5 ms, for at most `timeout`) until it holds, and returns the last scrape:
+    /// the caller's assertions say what is missing. Each scrape is one connection, closed.
+    func scrapeMetrics(until condition: (Exposition) -> Bool = { _ in true }, timeout: Duration = .seconds(5)) throws -> Exposition {
+        guard let address = server.adminAddress else { throw TestFailure("the server has no admin listener") }
+        guard let workers = server.configuration.workers else { throw TestFailure("scrapes need an explicit worker count") }
+        let end = Deadline.now + timeout
+        while true {
+            let client = try TestClient(port: address.port)
+            try client.send("GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            let response = try client.readResponse()
+            client.close()
+            guard response.status == 200 else { throw TestFailure("scrape: \(response.status) \(response.bodyString)") }
+            let exposition = Exposition(response.bodyString)
+            if exposition.value("spindle_workers") == Double(workers) && condition(exposition) { return exposition }
+            guard Deadline.now < end else { return exposition }
+            usleep(5_000)
+        }
+    }
+}
+
+/// A parsed Prometheus text exposition: every sample line as name, labels and value.
+struct Exposition {
+    struct Sample {
+        let name: String
+        let labels: [String: String]
+        let value: Double
+        /// The `le` label as a number (`+Inf` is infinity), for ordering buckets.
+        var bound: Double { labels["le"].map { $0 == "+Inf" ? .infinity : Double($0) ?? .nan } ?? .nan }
+    }
+
+    let samples: [Sample]
+
+    init(_ text: String) {
+        var samples: [Sample] = []
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            let series = line[..<space]
+            var labels: [String: String] = [:]
+            var name = String(series)
+            if let brace = series.firstIndex(of: "{"), series.hasSuffix("}") {
+                name = String(series[..<brace])
+                let inner = series[series.index(after: brace)..<series.index(before: series.endIndex)]
+                // Label values here never contain `",` (names, numbers, `+Inf`).
+                for pair in inner.split(separator: ",") {
+                    guard let equals = pair.firstIndex(of: "=") else { continue }
+                    labels[String(pair[..<equals])] = String(pair[pair.index(after: equals)...].dropFirst().dropLast())
+                }
+            }
+            samples.append(Sample(name: name, labels: labels, value: value))
+        }
+        self.samples = samples
+    }
+
+    /// Every sample of `name`.
+    func series(_ name: String) -> [Sample] { samples.filter { $0.name == name } }
+
+    /// The value of `name` with exactly `labels`, or nil when absent.
+    func optionalValue(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+        samples.first { $0.name == name && $0.labels == labels }?.value
+    }
+
+    /// The value of `name` with exactly `labels`; 0 when absent (a series not yet counted).
+    func value(_ name: String, _ labels: [String: String] = [:]) -> Double {
+        optionalValue(name, labels) ?? 0
+    }
+}
+
 // MARK: - A raw-bytes blocking client
 
 /// A parsed HTTP/1.1 response as it came over the wire.
@@ -309,6 +382,26 @@ final class TestClient {
         } catch let failure as TestFailure where failure.description.hasPrefix("recv timed out") {
             return false
         }
+    }
+
+    /// Reads exactly `count` raw bytes (no parsing): the start of a response still arriving.
+    func read(exactly count: Int) throws -> [UInt8] { try take(count) }
+
+    /// Reads everything the server still sends until it closes (FIN or RST) or `timeout` has
+    /// passed: the bytes, and whether the stream ended.
+    func readUntilClosed(within timeout: Duration) throws -> (bytes: [UInt8], ended: Bool) {
+        let end = Deadline.now + timeout
+        setReceiveTimeout(milliseconds: 100)
+        defer { setReceiveTimeout(milliseconds: 10_000) }
+        while !sawEndOfStream && Deadline.now < end {
+            do {
+                try fill()
+            } catch let failure as TestFailure where failure.description.hasPrefix("recv timed out") {
+                continue
+            }
+        }
+        defer { pending.removeAll() }
+        return (pending, sawEndOfStream)
     }
 
     /// Sends FIN (no more data from this side); the connection stays open for reading.
