@@ -134,11 +134,17 @@ extension HTTPConnection {
             let code = response.status.code
             if head.isHEAD || code < 200 || code == 204 || code == 304 { return close }
             let socket = self.socket
-            let writer = BodyWriter(limit: length, send: { chunk in
+            let writer = BodyWriter(limit: length, send: { [worker] chunk in
                 guard chunk.count > 0 else { return }
-                try socket.write(chunk, deadline: .now + writeTimeout)
-            }, sendFile: { file, range in
-                try socket.send(file, range: range, deadline: .now + writeTimeout)
+                do { try socket.write(chunk, deadline: .now + writeTimeout) } catch let error as TimeoutError {
+                    worker.metrics.timedOut(.write)
+                    throw error
+                }
+            }, sendFile: { [worker] file, range in
+                do { return try socket.send(file, range: range, deadline: .now + writeTimeout) } catch let error as TimeoutError {
+                    worker.metrics.timedOut(.write)
+                    throw error
+                }
             })
             defer { bodyBytes = writer.bytesWritten }
             do {

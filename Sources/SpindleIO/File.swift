@@ -146,10 +146,17 @@ public final class File {
         return try backend.statusOfFile(descriptor)
     }
 
-    /// Closes the file through the backend. Idempotent.
+    /// Closes the file through the backend (parks the fiber). Idempotent. In a cancelled fiber,
+    /// which cannot park (the backend would throw `CancellationError` before closing anything),
+    /// it closes the descriptor at once on the calling thread instead: a handler whose
+    /// connection was reset still closes its files.
     public func close() throws {
         guard !isClosed else { return }
         isClosed = true
+        if Fiber.currentCore("File.close").isCancelRequested {
+            Glibc.close(descriptor)
+            return
+        }
         try backend.closeFile(descriptor)
     }
 }

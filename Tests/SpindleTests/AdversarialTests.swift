@@ -31,7 +31,10 @@ final class AdversarialTests: ServerTestCase {
 
     /// A server (two workers, the default limits, short timeouts, an admin listener) of the
     /// test application, with `configure` applied last, and the harness around it.
-    private func startTarget(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> AttackHarness {
+    private func startTarget(_ configure: (inout ServerConfiguration) -> Void = { _ in },
+                             moreRoutes: (Router<Handler>) throws -> Void = { _ in }) throws -> AttackHarness {
+        let app = self.app
+        var routesError: (any Error)? = nil
         let server = try startServer(configure: {
             $0.workers = 2
             $0.adminPort = 0
@@ -43,7 +46,11 @@ final class AdversarialTests: ServerTestCase {
             $0.lingeringCloseTimeout = .milliseconds(300)
             $0.shutdownGracePeriod = .seconds(1)
             configure(&$0)
-        }, routes: app.install)
+        }, routes: { router in
+            app.install(router)
+            do { try moreRoutes(router) } catch { routesError = error }
+        })
+        if let routesError { throw routesError }
         return try AttackHarness(server: server, suite: "AdversarialTests")
     }
 
@@ -183,6 +190,73 @@ final class AdversarialTests: ServerTestCase {
         }
     }
 
+    /// Large static files go out without a copy (sendfile on epoll, splice through a pipe on
+    /// io_uring): readers that stop reading are closed by the write timeout, a reader that resets
+    /// mid file is let go, and the next readers get the file exact (no pipe keeps a stale byte).
+    func testStaticFileReadersThatStopOrResetAreLetGo() throws {
+        let site = try StaticSite()
+        defer { site.remove() }
+        let size = 8 << 20
+        let contents = pattern(seed: 8, count: size)
+        try site.write("large.bin", contents)
+        let writeTimeout = 500
+        // The kernel's own send buffer sizes: the downloads after the attacks are not slowed down
+        // (the write timeout bounds each step of at most 1 MiB).
+        let target = try startTarget({ $0.writeTimeout = .milliseconds(writeTimeout) }, moreRoutes: { router in
+            router.get("/files/*", try StaticFiles(root: site.root, urlPrefix: "/files").handler)
+        })
+        /// Two whole downloads on new connections (two workers): every byte of the file.
+        func assertDownloadsExact(_ what: String) throws {
+            for round in 0..<2 {
+                let client = try TestClient(port: target.port)
+                try client.send("GET /files/large.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                let response = try client.readResponse()
+                XCTAssertEqual(response.status, 200, "\(what), download \(round)")
+                XCTAssertTrue(response.body == contents, "\(what), download \(round): \(response.body.count) bytes, not the file")
+                client.close()
+            }
+        }
+        try target.attack("slow readers of an 8 MiB static file") { before in
+            let clients = try (0..<8).map { _ in try TestClient(port: target.port, receiveBufferSize: 4096) }
+            let start = Deadline.now
+            for client in clients { try client.send("GET /files/large.bin HTTP/1.1\r\nHost: a\r\n\r\n") }
+            let baseline = target.baseline
+            let closed = try target.scrape(until: { ServerFootprint($0).connectionsOpen == baseline.connectionsOpen }, timeout: .seconds(10))
+            let closedAfter = Int(milliseconds(since: start))
+            XCTAssertEqual(ServerFootprint(closed).connectionsOpen, baseline.connectionsOpen, "slow readers still connected")
+            XCTAssertGreaterThanOrEqual(closedAfter, writeTimeout - 50, "closed before the write timeout")
+            XCTAssertEqual(delta("spindle_timeouts_total", ["kind": "write"], from: before, to: closed), clients.count)
+            var received: [Int] = []
+            for (index, client) in clients.enumerated() {
+                let (bytes, ended) = try client.readUntilClosed(within: .seconds(5))
+                XCTAssertTrue(ended, "client \(index): the server's side is still open")
+                XCTAssertTrue(bytes.starts(with: Array("HTTP/1.1 200 OK\r\n".utf8)), "client \(index): \(preview(bytes))")
+                XCTAssertLessThan(bytes.count, size, "client \(index): the whole file arrived")
+                received.append(bytes.count)
+                client.close()
+            }
+            try assertDownloadsExact("after the slow readers")
+            return "\(clients.count) clients reading nothing of an \(size >> 20) MiB file closed within \(closedAfter) ms (\(writeTimeout) ms write timeout); "
+                + "each had \((received.min() ?? 0) >> 10)-\((received.max() ?? 0) >> 10) KiB; two downloads after them exact"
+        }
+        try target.attack("resets mid static file") { before in
+            let clients = try (0..<8).map { _ in try TestClient(port: target.port, receiveBufferSize: 4096) }
+            for client in clients {
+                try client.send("GET /files/large.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+                XCTAssertEqual(String(decoding: try client.read(exactly: 17), as: UTF8.self), "HTTP/1.1 200 OK\r\n")
+            }
+            let start = Deadline.now
+            for client in clients { client.reset() }
+            let baseline = target.baseline
+            let after = try target.scrape(until: { ServerFootprint($0).isBack(to: baseline) }, timeout: .seconds(10))
+            let letGoAfter = Int(milliseconds(since: start))
+            XCTAssertLessThan(letGoAfter, 2_000, "the server took \(letGoAfter) ms to let go of reset connections")
+            XCTAssertEqual(delta("spindle_timeouts_total", ["kind": "write"], from: before, to: after), 0, "a write timeout closed them, not the reset")
+            try assertDownloadsExact("after the resets")
+            return "\(clients.count) clients reset mid file: let go \(letGoAfter) ms after; two downloads after them exact"
+        }
+    }
+
     // MARK: - Pipelining
 
     /// `count` pipelined requests for /seq/0, /seq/1, ...
@@ -263,6 +337,42 @@ final class AdversarialTests: ServerTestCase {
             XCTAssertEqual(delta("spindle_timeouts_total", ["kind": "write"], from: before, to: released), 0, "released by the write timeout, not the close")
             return "the server stopped at \(answered) of \(count) answers (pools in use [\(footprint.poolSummary)], resident memory "
                 + "\(residentGrowth >= 0 ? "+" : "")\(Int(residentGrowth) >> 10) KiB; the client's send: \(sendOutcome)) and let go \(releasedAfter) ms after the close"
+        }
+    }
+
+    /// Bodies the handler reads in 1-byte chunks alternating with bodies it leaves unread, 1,000
+    /// requests pipelined in one send: every response right, in order.
+    func testPipelinedBodiesInTinyChunksAndBodiesLeftUnread() throws {
+        let target = try startTarget()
+        try target.attack("1,000 pipelined requests with bodies") { before in
+            var batch: [UInt8] = []
+            var expected: [String] = []
+            for i in 0..<1_000 {
+                if i % 2 == 0 {
+                    let body = Array(repeating: UInt8(ascii: "b"), count: 100 + i)
+                    batch += bytes("POST /count HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n") + chunked(body, chunkSize: 1)
+                    expected.append("\(body.count)")
+                } else {
+                    batch += bytes("POST /ignore-body HTTP/1.1\r\nHost: a\r\nContent-Length: 3000\r\n\r\n") + pattern(seed: i, count: 3000)
+                    expected.append("ignored")
+                }
+            }
+            let client = try TestClient(port: target.port)
+            let start = Deadline.now
+            let finishSending = client.sendInBackground(batch)
+            var wrong: [String] = []
+            for (i, body) in expected.enumerated() {
+                let response = try client.readResponse()
+                if response.status != 200 || response.bodyString != body {
+                    wrong.append("response \(i): \(response.status) \(response.bodyString)")
+                    if wrong.count == 10 { break }
+                }
+            }
+            let elapsed = Int(milliseconds(since: start))
+            XCTAssertEqual(wrong, [])
+            XCTAssertNil(finishSending())
+            client.close()
+            return "\(expected.count) requests (\(batch.count >> 10) KiB, half chunked in 1-byte chunks) answered in order in \(elapsed) ms"
         }
     }
 
@@ -431,6 +541,12 @@ final class AdversarialTests: ServerTestCase {
             XCTAssertEqual(delta("spindle_http_parse_errors_total", ["reason": "headerSectionTooLarge"], from: before, to: after), 1)
             return "200 for the first request, 431 for the 1 MiB head behind it, then closed"
         }
+        let hugeTarget = bytes("GET /") + Array(repeating: UInt8(ascii: "t"), count: 1 << 20) + bytes(" HTTP/1.1\r\nHost: a\r\n\r\n")
+        try assertRejected(target, "a 1 MiB request-target", request: hugeTarget, status: 414, message: "request-target too long",
+                           reason: "requestTargetTooLong")
+        let emptyLines = Array(repeating: bytes("\r\n"), count: 100_000).flatMap { $0 } + bytes("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        try assertRejected(target, "100,000 empty lines before the request line", request: emptyLines, status: 400,
+                           message: "too many empty lines before the request line", reason: "tooManyEmptyLines")
         var numerous = bytes("GET /ok HTTP/1.1\r\nHost: a\r\n")
         for i in 0..<10_000 { numerous += bytes("X-Field-\(i): v\r\n") }
         numerous += bytes("\r\n")
