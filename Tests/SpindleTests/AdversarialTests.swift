@@ -3,13 +3,17 @@
 // client, that nothing leaked (the process's descriptors, open connections, pools, live
 // fibers back to their baseline), and what the attack itself got, precisely:
 //
-//   slowloris                   50 connections dripping a head: closed by the head timeout
+//   silent connections          100 that never send a byte: no pooled object, idle timeout
+//   slowloris                   50 connections dripping a head (and behind a served request):
+//                               closed by the head timeout
 //   slow bodies                 past the total body deadline, below the minimum rate: 408
-//   slow readers                large responses nobody reads: closed by the write timeout
+//   slow readers                large responses and static files nobody reads: closed by the
+//                               write timeout; resets mid static file; the next download exact
 //   10,000 pipelined requests   in one send: all answered, in order; from a client that never
-//                               reads, then closes: held back by TCP (bounded), then let go
+//                               reads, then closes: held back by TCP (bounded), then let go;
+//                               pipelined bodies in 1-byte chunks and bodies left unread
 //   resets                      RST at every stage of a request
-//   huge and numerous headers   431 and close
+//   huge and numerous headers   431 and close (a huge target 414, endless empty lines 400)
 //   chunk extensions, trailers  oversized or numerous: their documented status and close
 //   connection cap              a flood past maxConnectionsPerWorker: 503 and close
 //
@@ -110,6 +114,30 @@ final class AdversarialTests: ServerTestCase {
         }
     }
 
+    /// Connections that never send a byte hold nothing but their socket, and the idle timeout
+    /// closes them.
+    func testSilentConnectionsAreClosedByTheIdleTimeout() throws {
+        let idleTimeout = 400
+        let target = try startTarget { $0.idleTimeout = .milliseconds(idleTimeout) }
+        try target.attack("silent connections") { before in
+            let clients = try (0..<100).map { _ in try TestClient(port: target.port) }
+            let start = Deadline.now
+            let during = ServerFootprint(try target.scrape(until: { ServerFootprint($0).connectionsOpen == target.baseline.connectionsOpen + clients.count }))
+            XCTAssertEqual(during.connectionsOpen, target.baseline.connectionsOpen + clients.count)
+            XCTAssertEqual(during.poolsInUse, target.baseline.poolsInUse, "a silent connection holds pooled objects: \(during)")
+            XCTAssertEqual(during.fibersLive, target.baseline.fibersLive, "a silent connection holds a fiber: \(during)")
+            let outcomes = waitForServerClose(clients.map(\.fd), since: start, timeout: .seconds(10))
+            for client in clients { client.close() }
+            let closedAfter = outcomes.compactMap { outcome -> Int? in if case .closed(let ms) = outcome { ms } else { nil } }
+            XCTAssertEqual(closedAfter.count, clients.count, "not all closed (and without a byte of answer): \(outcomes)")
+            XCTAssertLessThan(closedAfter.max() ?? .max, idleTimeout + 2_000, "closed long after the idle timeout")
+            let after = try target.scrape(until: { delta("spindle_timeouts_total", ["kind": "idle"], from: before, to: $0) >= clients.count })
+            XCTAssertEqual(delta("spindle_timeouts_total", ["kind": "idle"], from: before, to: after), clients.count)
+            return "\(clients.count) connections that never sent a byte held no pooled object and no fiber, and were closed by the "
+                + "\(idleTimeout) ms idle timeout within \(closedAfter.max() ?? -1) ms"
+        }
+    }
+
     func testSlowBodiesGet408AndAreClosed() throws {
         let cases: [(name: String, configure: (inout ServerConfiguration) -> Void, deadline: Int, message: String)] = [
             ("slow body past the total body deadline", {
@@ -200,9 +228,13 @@ final class AdversarialTests: ServerTestCase {
         let contents = pattern(seed: 8, count: size)
         try site.write("large.bin", contents)
         let writeTimeout = 500
-        // The kernel's own send buffer sizes: the downloads after the attacks are not slowed down
-        // (the write timeout bounds each step of at most 1 MiB).
-        let target = try startTarget({ $0.writeTimeout = .milliseconds(writeTimeout) }, moreRoutes: { router in
+        // Send buffers far smaller than the file (it cannot all sit in the kernel for a client
+        // that reads nothing) but large enough that the downloads after the attacks are not
+        // slowed down (the write timeout bounds each step of at most 1 MiB).
+        let target = try startTarget({
+            $0.writeTimeout = .milliseconds(writeTimeout)
+            $0.socketSendBufferSize = 1 << 20
+        }, moreRoutes: { router in
             router.get("/files/*", try StaticFiles(root: site.root, urlPrefix: "/files").handler)
         })
         /// Two whole downloads on new connections (two workers): every byte of the file.
@@ -221,7 +253,10 @@ final class AdversarialTests: ServerTestCase {
             let start = Deadline.now
             for client in clients { try client.send("GET /files/large.bin HTTP/1.1\r\nHost: a\r\n\r\n") }
             let baseline = target.baseline
-            let closed = try target.scrape(until: { ServerFootprint($0).connectionsOpen == baseline.connectionsOpen }, timeout: .seconds(10))
+            let closed = try target.scrape(until: {
+                delta("spindle_timeouts_total", ["kind": "write"], from: before, to: $0) >= clients.count
+                    && ServerFootprint($0).connectionsOpen == baseline.connectionsOpen
+            }, timeout: .seconds(10))
             let closedAfter = Int(milliseconds(since: start))
             XCTAssertEqual(ServerFootprint(closed).connectionsOpen, baseline.connectionsOpen, "slow readers still connected")
             XCTAssertGreaterThanOrEqual(closedAfter, writeTimeout - 50, "closed before the write timeout")
