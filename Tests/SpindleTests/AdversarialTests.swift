@@ -8,7 +8,9 @@
 //                               closed by the head timeout
 //   slow bodies                 past the total body deadline, below the minimum rate: 408
 //   slow readers                large responses and static files nobody reads: closed by the
-//                               write timeout; resets mid static file; the next download exact
+//                               write timeout (by the idle timeout when the response is sent
+//                               after its handler returned); resets mid static file; the next
+//                               download exact
 //   10,000 pipelined requests   in one send: all answered, in order; from a client that never
 //                               reads, then closes: held back by TCP (bounded), then let go;
 //                               pipelined bodies in 1-byte chunks and bodies left unread
@@ -289,6 +291,45 @@ final class AdversarialTests: ServerTestCase {
             XCTAssertEqual(delta("spindle_timeouts_total", ["kind": "write"], from: before, to: after), 0, "a write timeout closed them, not the reset")
             try assertDownloadsExact("after the resets")
             return "\(clients.count) clients reset mid file: let go \(letGoAfter) ms after; two downloads after them exact"
+        }
+    }
+
+    /// Responses small enough to be sent after their handler returned (no fiber waits on them),
+    /// to clients that read nothing: the idle timeout bounds them, and the send's buffer comes
+    /// back to its pool when the connection closes under it.
+    func testSlowReadersOfResponsesSentWithoutAFiberAreClosedByTheIdleTimeout() throws {
+        let idleTimeout = 400
+        let target = try startTarget {
+            $0.idleTimeout = .milliseconds(idleTimeout)
+            $0.socketSendBufferSize = 4096
+        }
+        try target.attack("slow readers of responses sent without a fiber") { before in
+            let clients = try (0..<20).map { _ in try TestClient(port: target.port, receiveBufferSize: 4096) }
+            let start = Deadline.now
+            for (index, client) in clients.enumerated() {
+                // 60 KiB: one batch, sent after the handler returned; half of them also ask to close.
+                try client.send("GET /big/\(index) HTTP/1.1\r\nHost: a\r\n\(index % 2 == 0 ? "Connection: close\r\n" : "")\r\n")
+            }
+            let baseline = target.baseline
+            let sending = ServerFootprint(try target.scrape(until: { ServerFootprint($0).responsesSending == baseline.responsesSending + clients.count }))
+            XCTAssertEqual(sending.responsesSending, baseline.responsesSending + clients.count, "\(sending)")
+            XCTAssertEqual(sending.requestsActive, baseline.requestsActive, "a fiber waits on a send: \(sending)")
+            let closed = try target.scrape(until: {
+                delta("spindle_timeouts_total", ["kind": "idle"], from: before, to: $0) >= clients.count && ServerFootprint($0).isBack(to: baseline)
+            }, timeout: .seconds(10))
+            let closedAfter = Int(milliseconds(since: start))
+            XCTAssertEqual(delta("spindle_timeouts_total", ["kind": "idle"], from: before, to: closed), clients.count)
+            XCTAssertTrue(ServerFootprint(closed).isBack(to: baseline), "\(ServerFootprint(closed))")
+            XCTAssertGreaterThanOrEqual(closedAfter, idleTimeout - 50, "closed before the idle timeout")
+            for (index, client) in clients.enumerated() {
+                let (bytes, ended) = try client.readUntilClosed(within: .seconds(5))
+                XCTAssertTrue(ended, "client \(index): the server's side is still open")
+                XCTAssertTrue(bytes.starts(with: Array("HTTP/1.1 200 OK\r\n".utf8)), "client \(index): \(preview(bytes))")
+                XCTAssertLessThan(bytes.count, 60 << 10, "client \(index): the whole response arrived")
+                client.close()
+            }
+            return "\(clients.count) responses of 60 KiB sent without a fiber to clients reading nothing: closed by the \(idleTimeout) ms idle "
+                + "timeout within \(closedAfter) ms, their buffers back in the pool"
         }
     }
 
