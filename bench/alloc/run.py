@@ -534,9 +534,9 @@ def main():
 
     started = time.monotonic()
     root = os.path.abspath(os.path.join(HERE, "..", ".."))
-    print_header(args, root, "memory given back after a spike, per allocator (Spindle Hello, one worker on one core)"
-                 if args.giveback_only else "allocator matrix, pools on/off and memory given back after a spike "
-                 "(Spindle Hello, one worker on one core)",
+    title = ("memory given back after a spike, per allocator" if args.giveback_only else
+             "allocator matrix and pools on/off" + (" and memory given back after a spike" if args.spike > 0 else ""))
+    print_header(args, root, f"{title} (Spindle Hello, one worker on one core)",
                  [tool_version([args.wrk, "--version"]), package_versions()])
     vs = variants(args)
     ports = {v.name: args.port + 1 + i for i, v in enumerate(vs)}
