@@ -25,7 +25,7 @@
 #   make bench-http    plaintext: Spindle vs nginx vs a C liburing responder (Docs/benchmarks/http.md)
 #   make bench-peers   Spindle beside nginx, h2o, Go net/http, Hummingbird 2 and gevent (Docs/benchmarks/peers.md)
 #   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks/scale.md)
-#   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off (Docs/benchmarks/alloc.md)
+#   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off, memory given back after a spike (Docs/benchmarks/alloc.md)
 #   make bench-static  static files: Spindle's StaticFiles vs nginx (sendfile), 4 KiB and 1 MiB (Docs/benchmarks/static.md)
 #   make bench-client  the HTTP client: requests per client-CPU-second against nginx, Spindle vs Go net/http (Docs/benchmarks/client.md)
 #   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks/json.md)
@@ -185,8 +185,8 @@ test-asan: test-deps
 
 # All suites in sequence (never in parallel: they pin CPUs 0 and 1). Each writes bench/out/NAME.*;
 # Docs/benchmarks/*.md quote them, and Docs/benchmarks.md sums them up. About 19 minutes on a quiet
-# 2-core machine once everything is built (the first build of the Hummingbird peer alone takes 5 to
-# 15 minutes).
+# 2-core machine once everything is built, plus about four for bench-alloc's give-back phase (the
+# first build of the Hummingbird peer alone takes 5 to 15 minutes).
 bench: bench-fibers bench-io bench-http bench-peers bench-alloc bench-scale
 
 bench-fibers: deps

@@ -37,14 +37,27 @@ the allocator's own held bytes / in use where it reports them).
 
 Turns rotate through the variants, REPS per workload (one for idle); medians over the turns.
 Writes OUT/NAME.csv (every turn and median), NAME.md (the tables and the allocator verified in
-every turn) and NAME-rps.png, NAME-rss.png (matplotlib, Agg); NAME is `alloc` by default. Exit status 0 when every measurement ran and every
-allocator was verified, 1 otherwise. Standard library only, plus matplotlib for the plots.
-See Docs/benchmarks/alloc.md.
+every turn) and NAME-rps.png, NAME-rss.png (matplotlib, Agg); NAME is `alloc` by default.
+
+Give-back (after the turns above, or alone with --giveback-only; --spike 0 skips it): for each of
+mimalloc, glibc, jemalloc and tcmalloc, a fresh server warmed by WARMUP s of the echo workload,
+its RSS sampled at 4 Hz for BASELINE s (the pre-spike RSS: their median), then a spike of SPIKE
+connections (10,000) opened at once, each POSTing a 64 KiB body to /echo and reading the echo,
+all held until the last response, then closed; RSS sampled for WATCH s (40) after the last close.
+Reports the peak RSS (VmHWM), RSS at 30 s, the time until RSS is back within 10 % of the
+pre-spike RSS and stays there, and PASS/FAIL for "within 10 % by 30 s" (giveback.py). Writes
+OUT/NAME-giveback.csv (every sample), NAME-giveback.md (the table; also in NAME.md) and
+NAME-giveback.png.
+
+Exit status 0 when every measurement ran (every spike connection answered) and every allocator
+was verified, 1 otherwise; a give-back FAIL is a result, not an error. Standard library only,
+plus matplotlib for the plots. See Docs/benchmarks/alloc.md.
 """
 import argparse
 import collections
 import copy
 import os
+import resource
 import selectors
 import signal
 import statistics
@@ -55,6 +68,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "lib"), os.path.join(HERE, "..", "peers")]
 import benchutil  # noqa: E402
+import giveback  # noqa: E402  (bench/alloc/giveback.py: the give-back phase)
 import idle  # noqa: E402  (bench/peers/idle.py: the idle keep-alive client of the peers benchmark)
 from benchutil import (RetryBudget, add_wrk_arguments, die, fmt_us, install_cleanup, kept,  # noqa: E402
                        measured_turn, print_footer, print_header, probe, run_wrk, start_server, tool_version,
@@ -322,6 +336,34 @@ def idle_turn(args, variant, rep, port):
     return dict(s, verified=verified, verified_ok=int(ok))
 
 
+def giveback_turn(args, variant, port):
+    """A fresh server warmed by the echo workload (wrk, args.connections, args.warmup s), then the
+    give-back measurement (giveback.measure: pre-spike RSS, the spike, the window after it)."""
+    server, _, ok, verified = launch(args, variant, "giveback", 0, port)
+    wrk_args = copy.copy(args)
+    wrk_args.lua = WORKLOADS["echo"][1]
+    run_wrk(wrk_args, server, port, 1, args.warmup, "/echo")
+    try:
+        r = giveback.measure(server, port, args.spike, args.client_cpu, args.baseline_seconds, args.watch_seconds)
+    except RuntimeError as e:
+        die(f"give-back {variant.name}: {e}")
+    stop(server)
+    return dict(r, verified=verified, verified_ok=int(ok))
+
+
+def raise_nofile(needed):
+    """RLIMIT_NOFILE to its hard limit (the servers inherit it, and raise their own anyway); dies
+    when even that is below `needed`."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        return idle.raise_nofile(needed)
+    if hard < needed:
+        die(f"RLIMIT_NOFILE's hard limit is {hard}, below the {needed} descriptors this run needs: raise it "
+            f"(`ulimit -Hn {needed}` as root) or lower ALLOC_SPIKE / ALLOC_IDLE")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
 # ---------------------------------------------------------------- report
 
 def medians(samples):
@@ -462,39 +504,59 @@ def main():
     parser.add_argument("--tcmalloc", default="/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
     parser.add_argument("--workdir", required=True, help="where the allocator reports and server logs go")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "out"), help="directory of the results")
-    parser.add_argument("--name", default="alloc", help="results are OUT/NAME.csv, NAME.md, NAME-rps.png, NAME-rss.png")
+    parser.add_argument("--name", default="alloc", help="results are OUT/NAME.csv, NAME.md, NAME-rps.png, NAME-rss.png "
+                        "and NAME-giveback.csv, .md, .png")
     parser.add_argument("--port", type=int, default=7600, help="base port; uses PORT+1..PORT+6")
     parser.add_argument("--idle", type=int, default=10000, help="idle keep-alive connections")
     parser.add_argument("--settle", type=float, default=0.5, help="seconds between the load and the steady reading")
-    parser.add_argument("--quick", action="store_true", help="1 turn of 1 s per variant and workload, 1,000 idle connections")
+    parser.add_argument("--spike", type=int, default=10000,
+                        help="connections of the give-back phase's spike (0: no give-back phase)")
+    parser.add_argument("--baseline-seconds", type=float, default=5, help="RSS sampled before the spike (s)")
+    parser.add_argument("--watch-seconds", type=float, default=40, help="RSS sampled after the spike (s)")
+    parser.add_argument("--giveback-only", action="store_true", help="only the give-back phase")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 turn of 1 s per variant and workload, 1,000 idle connections, a spike of 1,000")
     add_wrk_arguments(parser, reps=3, seconds=3, retry_budget=30, wait_quiet=10)
     args = parser.parse_args()
     if args.quick:
         args.reps, args.seconds, args.warmup, args.idle, args.wait_quiet = 1, 1, 1, 1000, 5
+        args.spike = min(args.spike, 1000)
+    if args.giveback_only and args.spike <= 0:
+        die("--giveback-only with --spike 0 measures nothing")
     args.workdir = os.path.abspath(args.workdir)
     os.makedirs(args.workdir, exist_ok=True)
     os.makedirs(args.out, exist_ok=True)
     for path in (args.mimalloc, args.glibc, args.shim, args.jemalloc, args.tcmalloc):
         if not os.path.exists(path):
             die(f"{path} is missing (make -C bench alloc builds and installs what it needs)")
-    idle.raise_nofile(args.idle + 1024)  # the servers inherit it
+    raise_nofile(max(0 if args.giveback_only else args.idle, args.spike) + 1024)
     install_cleanup()
 
     started = time.monotonic()
     root = os.path.abspath(os.path.join(HERE, "..", ".."))
-    print_header(args, root, "allocator matrix and pools on/off (Spindle Hello, one worker on one core)",
+    title = ("memory given back after a spike, per allocator" if args.giveback_only else
+             "allocator matrix and pools on/off" + (" and memory given back after a spike" if args.spike > 0 else ""))
+    print_header(args, root, f"{title} (Spindle Hello, one worker on one core)",
                  [tool_version([args.wrk, "--version"]), package_versions()])
     vs = variants(args)
     ports = {v.name: args.port + 1 + i for i, v in enumerate(vs)}
     wrk_workloads = [w for w in WORKLOADS if WORKLOADS[w][1]]
     # Variants rotate by one place every repetition, so no variant always runs first or last.
-    plan = [(rep, w, v) for rep in range(args.reps) for w in wrk_workloads
-            for v in vs[rep % len(vs):] + vs[:rep % len(vs)] if w in v.workloads]
-    idle_plan = [v for v in vs if "idle" in v.workloads]
-    total = len(plan) + len(idle_plan)
-    print(f"samples    {args.reps} turn(s) of {args.seconds} s per variant and workload (after a {args.warmup} s "
-          f"warm-up each, a fresh server per turn, variants rotating), one idle turn of {args.idle:,} connections "
-          f"per variant: {total} turns\n")
+    plan = [] if args.giveback_only else [
+        (rep, w, v) for rep in range(args.reps) for w in wrk_workloads
+        for v in vs[rep % len(vs):] + vs[:rep % len(vs)] if w in v.workloads]
+    idle_plan = [] if args.giveback_only else [v for v in vs if "idle" in v.workloads]
+    giveback_plan = [v for v in vs if v.name in ALLOCATORS] if args.spike > 0 else []
+    total = len(plan) + len(idle_plan) + len(giveback_plan)
+    if plan:
+        print(f"samples    {args.reps} turn(s) of {args.seconds} s per variant and workload (after a {args.warmup} s "
+              f"warm-up each, a fresh server per turn, variants rotating), one idle turn of {args.idle:,} connections "
+              f"per variant", end="")
+    if giveback_plan:
+        print(f"{'' if plan else 'samples    '}{', then ' if plan else ''}one give-back turn per allocator (a {args.warmup} s "
+              f"echo warm-up, {args.baseline_seconds:g} s before, a spike of {args.spike:,} connections × 64 KiB, "
+              f"{args.watch_seconds:g} s after)", end="")
+    print(f": {total} turns\n")
 
     samples = {}
     rows = []
@@ -509,7 +571,7 @@ def main():
         rows.append({"kind": "sample", "variant": variant.name, "allocator": variant.allocator,
                      "workload": workload, "rep": rep + 1, **s})
         if not s["verified_ok"]:
-            failures.append(f"{variant.name} {workload} turn {rep + 1}: {s['verified']}")
+            failures.append(f"allocator not verified: {variant.name} {workload} turn {rep + 1}: {s['verified']}")
         allocs = (f", {s['allocs_per_unit']:.1f} allocations/{'connection' if workload == 'idle' else 'request'}"
                   if "allocs_per_unit" in s else "")
         print(f"[{done:>2}/{total} {time.monotonic() - started:4.0f} s] {workload:<9} {variant.name:<19} "
@@ -523,42 +585,77 @@ def main():
     for variant in idle_plan:
         record(variant, "idle", 0, idle_turn(args, variant, 0, ports[variant.name]))
 
-    results = {key: medians(ss) for key, ss in samples.items()}
-    for (name, workload), m in results.items():
-        rows.append({"kind": "median", "variant": name, "workload": workload, **m})
-    md = tables(results, args)
-    print("\n".join(md))
-    paths = plots(results, args.out, args.name)
+    giveback_turns = []
+    for variant in giveback_plan:
+        r = giveback_turn(args, variant, ports[variant.name])
+        giveback_turns.append((variant.name, r))
+        done += 1
+        back, at_goal, verdict = giveback.recovery(r["samples"], r["baseline_kib"])
+        print(f"[{done:>2}/{total} {time.monotonic() - started:4.0f} s] give-back {variant.name:<19} "
+              f"{r['answered']:,} of {args.spike:,} answered in {r['spike_s']:.1f} s (all open after {r['open_s']:.1f} s), "
+              f"pre-spike RSS {kib(r['baseline_kib'])}, peak {kib(r['peak_kib'])}, "
+              f"at {giveback.GOAL_SECONDS} s {kib(at_goal) if at_goal is not None else '—'}, back within 10 % "
+              + (f"after {max(0.0, back):.2f} s" if back is not None else f"not within {args.watch_seconds:g} s")
+              + f": {verdict}\n{'':>16}allocator: {r['verified']}", flush=True)
+        if r["answered"] < args.spike:
+            failures.append(f"give-back {variant.name}: {args.spike - r['answered']:,} of {args.spike:,} spike "
+                            f"connections failed (" + "; ".join(f"{n} {why}" for why, n in r["failures"].most_common()) + ")")
+        if not r["verified_ok"]:
+            failures.append(f"allocator not verified: {variant.name} give-back: {r['verified']}")
 
-    fields = ["kind", "variant", "allocator", "workload", "rep", "verified_ok", "verified", "req_per_s", "rps_min",
-              "rps_max", "p50_us", "p90_us", "p99_us", "max_us", "requests", "seconds", "errors", "server_cpu_pct",
-              "req_per_cpu_s", "peak_rss_kib", "steady_rss_kib", "vsz_kib", "allocations", "allocs_per_s",
-              "allocs_per_unit", "frees_per_unit", "own_allocs_per_unit", "live_kib", "in_use_kib", "in_use_source", "held_kib",
-              "rss_per_in_use", "held_per_in_use", "rss_per_connection_b", "live_per_connection_b",
-              "other_on_server_cpu_pct", "other_on_client_cpu_pct", "disturbed", "turns", "disturbed_turns"]
-    csv_path = os.path.join(args.out, f"{args.name}.csv")
-    write_csv(csv_path, fields, rows)
-    md_path = os.path.join(args.out, f"{args.name}.md")
-    with open(md_path, "w") as f:
-        f.write(f"# Allocators ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
-                f"`bench/alloc/run.py{' --quick' if args.quick else ''}`: Spindle Hello, `--workers 1` on CPU "
-                f"{args.server_cpu}, wrk -t1 -c{args.connections} on CPU {args.client_cpu}; {args.reps} turn(s) of "
-                f"{args.seconds} s per cell, medians. {package_versions()}. Allocation counts: allocstats.so "
-                f"(interposed malloc/free); in use: the allocator's own statistics (mimalloc: the shim's live "
-                f"bytes); RSS / in use = steady RSS ÷ in use; held = the allocator's resident/held bytes.\n")
-        f.write("\n".join(md) + "\n\n## Allocator verified per turn\n\n| variant | workload | turn | verified |\n|---|---|---:|---|\n")
-        for row in rows:
-            if row["kind"] == "sample":
-                f.write(f"| {row['variant']} | {row['workload']} | {row['rep']} | {row['verified']} |\n")
-        for path in paths:
-            f.write(f"\n![{os.path.basename(path)}]({os.path.basename(path)})\n")
+    written, giveback_md = [], []
+    if giveback_turns:
+        header = (f"`bench/alloc/run.py{' --quick' if args.quick else ''}{' --giveback-only' if args.giveback_only else ''}`: "
+                  f"Spindle Hello, `--workers 1` on CPU {args.server_cpu}, the spike from CPU {args.client_cpu}; a fresh "
+                  f"server per allocator, warmed by {args.warmup} s of the echo workload (wrk -t1 -c{args.connections}), "
+                  f"{args.baseline_seconds:g} s sampled before the spike and {args.watch_seconds:g} s after it. "
+                  f"{package_versions()}.")
+        giveback_md, written = giveback.write(args.out, args.name, giveback_turns, args.spike, header)
+
+    if plan:
+        results = {key: medians(ss) for key, ss in samples.items()}
+        for (name, workload), m in results.items():
+            rows.append({"kind": "median", "variant": name, "workload": workload, **m})
+        md = tables(results, args)
+        print("\n".join(md))
+        paths = plots(results, args.out, args.name)
+
+        fields = ["kind", "variant", "allocator", "workload", "rep", "verified_ok", "verified", "req_per_s", "rps_min",
+                  "rps_max", "p50_us", "p90_us", "p99_us", "max_us", "requests", "seconds", "errors", "server_cpu_pct",
+                  "req_per_cpu_s", "peak_rss_kib", "steady_rss_kib", "vsz_kib", "allocations", "allocs_per_s",
+                  "allocs_per_unit", "frees_per_unit", "own_allocs_per_unit", "live_kib", "in_use_kib", "in_use_source",
+                  "held_kib", "rss_per_in_use", "held_per_in_use", "rss_per_connection_b", "live_per_connection_b",
+                  "other_on_server_cpu_pct", "other_on_client_cpu_pct", "disturbed", "turns", "disturbed_turns"]
+        csv_path = os.path.join(args.out, f"{args.name}.csv")
+        write_csv(csv_path, fields, rows)
+        md_path = os.path.join(args.out, f"{args.name}.md")
+        with open(md_path, "w") as f:
+            f.write(f"# Allocators ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
+                    f"`bench/alloc/run.py{' --quick' if args.quick else ''}`: Spindle Hello, `--workers 1` on CPU "
+                    f"{args.server_cpu}, wrk -t1 -c{args.connections} on CPU {args.client_cpu}; {args.reps} turn(s) of "
+                    f"{args.seconds} s per cell, medians. {package_versions()}. Allocation counts: allocstats.so "
+                    f"(interposed malloc/free); in use: the allocator's own statistics (mimalloc: the shim's live "
+                    f"bytes); RSS / in use = steady RSS ÷ in use; held = the allocator's resident/held bytes.\n")
+            f.write("\n".join(md + giveback_md)
+                    + "\n\n## Allocator verified per turn\n\n| variant | workload | turn | verified |\n|---|---|---:|---|\n")
+            for row in rows:
+                if row["kind"] == "sample":
+                    f.write(f"| {row['variant']} | {row['workload']} | {row['rep']} | {row['verified']} |\n")
+            for name, r in giveback_turns:
+                f.write(f"| {name} | give-back | 1 | {r['verified']} |\n")
+            for path in paths:
+                f.write(f"\n![{os.path.basename(path)}]({os.path.basename(path)})\n")
+        written = [csv_path, md_path] + paths + written
+    if giveback_md:
+        print("\n".join(giveback_md))
 
     for failure in failures:
-        print(f"FAIL  allocator not verified: {failure}")
+        print(f"FAIL  {failure}")
     if not failures:
-        print(f"\nPASS  every turn ran with the allocator it names ({done} turns verified)")
+        print(f"\nPASS  every turn ran with the allocator it names ({done} turns verified)"
+              + (", every spike connection answered" if giveback_turns else ""))
     print_footer(args, budget, [ss for key, ss in samples.items() if key[1] != "idle"], started,
-                 f"written: {csv_path}, {md_path}" + "".join(f", {p}" for p in paths))
+                 "written: " + ", ".join(written))
     sys.exit(1 if failures else 0)
 
 
