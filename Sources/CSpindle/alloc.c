@@ -70,6 +70,14 @@ int spindle_jemalloc_purge(void) {
     return mallctl("arena.4096.purge", NULL, NULL, NULL, 0);  // 4096: MALLCTL_ARENAS_ALL
 }
 
+bool spindle_tcmalloc_release_free_memory(void) {
+    // tcmalloc (gperftools, minimal or full) exports a C entry point for this.
+    void (*release)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory");
+    if (release == NULL) return false;
+    release();
+    return true;
+}
+
 void spindle_glibc_malloc_trim(void) {
 #ifdef __GLIBC__
     malloc_trim(0);

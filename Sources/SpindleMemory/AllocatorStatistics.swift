@@ -75,7 +75,8 @@ extension Allocator {
 
     /// Asks the allocator to return the free memory it holds to the operating system now
     /// rather than after its own delays: mimalloc collects the calling thread's heap
-    /// (`mi_collect`), jemalloc purges its arenas, glibc trims (`malloc_trim`); another
+    /// (`mi_collect`), jemalloc purges its arenas, glibc trims (`malloc_trim`), a preloaded
+    /// tcmalloc releases its free pages (`MallocExtension_ReleaseFreeMemory`); another
     /// allocator is left alone. For after a spike, once pools have dropped what it left behind
     /// (the server calls it on each worker when a periodic trim released something). Cost:
     /// milliseconds at most; glibc locks each arena in turn.
@@ -84,7 +85,7 @@ extension Allocator {
         case .mimalloc: MimallocIntrospection.collect()
         case .jemalloc: JemallocIntrospection.purge()
         case .glibc: GlibcMalloc.trim()
-        case .other: break
+        case .other: _ = PreloadedAllocator.releaseFreeMemory()
         }
     }
 

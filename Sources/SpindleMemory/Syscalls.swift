@@ -268,6 +268,12 @@ enum GlibcMalloc {
     static func trim() { spindle_glibc_malloc_trim() }
 }
 
+/// Another allocator preloaded in front of glibc's, when it offers a way to give memory back.
+enum PreloadedAllocator {
+    /// tcmalloc's `MallocExtension_ReleaseFreeMemory`, when present; false otherwise.
+    static func releaseFreeMemory() -> Bool { spindle_tcmalloc_release_free_memory() }
+}
+
 enum MimallocIntrospection {
     static var linked: Bool { spindle_mimalloc_linked() }
     static func owns(_ pointer: UnsafeRawPointer) -> Bool { spindle_mimalloc_owns(pointer) }

@@ -26,6 +26,10 @@ void spindle_mimalloc_collect(void);
 /// ENOTSUP without jemalloc.
 int spindle_jemalloc_purge(void);
 
+/// tcmalloc, when preloaded: returns its free pages to the OS
+/// (`MallocExtension_ReleaseFreeMemory`, looked up at run time). False without tcmalloc.
+bool spindle_tcmalloc_release_free_memory(void);
+
 /// glibc: `malloc_trim(0)`, giving free memory at the top of the heap and in free chunks back.
 void spindle_glibc_malloc_trim(void);
 
