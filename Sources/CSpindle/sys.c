@@ -20,7 +20,7 @@ int spindle_eventfd(void) {
 
 int spindle_make_pipe(int fds[2], int capacity) {
     if (pipe2(fds, O_CLOEXEC) != 0) return -1;
-    int size = fcntl(fds[1], F_SETPIPE_SZ, capacity);
+    int size = capacity > 0 ? fcntl(fds[1], F_SETPIPE_SZ, capacity) : -1;
     if (size <= 0) size = fcntl(fds[1], F_GETPIPE_SZ);
     return size > 0 ? size : 4096;
 }

@@ -86,7 +86,8 @@ enum Socket {
 
 /// The pipes the io_uring backend splices files through (`SplicePipes`).
 enum Pipes {
-    /// A close-on-exec pipe for splicing, its buffer grown to `capacity` bytes when the kernel
+    /// A close-on-exec pipe for splicing, its buffer grown to `capacity` bytes (0: left at the
+    /// default 64 KiB) when the kernel
     /// allows (`F_SETPIPE_SZ`; it may refuse past `/proc/sys/fs/pipe-max-size` or the user's
     /// pipe budget, and then the pipe keeps its default 64 KiB). Returns the read end, the write
     /// end and the capacity the pipe has.

@@ -10,7 +10,8 @@
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); returns the fd or -1 with errno set.
 int spindle_eventfd(void);
 
-/// pipe2(fds, O_CLOEXEC), then F_SETPIPE_SZ to `capacity` bytes when the kernel allows it.
+/// pipe2(fds, O_CLOEXEC), then F_SETPIPE_SZ to `capacity` bytes when the kernel allows it
+/// (capacity 0: the default size).
 /// Returns the pipe's buffer size (> 0), or -1 with errno set when no pipe could be made.
 int spindle_make_pipe(int fds[2], int capacity);
 
