@@ -103,7 +103,14 @@ bool spindle_mimalloc_linked(void) { return true; }
 bool spindle_mimalloc_owns(const void *p) { return mi_is_in_heap_region(p); }
 int spindle_mimalloc_version(void) { return mi_version(); }
 void spindle_mimalloc_print_stats(void) { mi_stats_print_out(NULL, NULL); }
-void spindle_mimalloc_collect(void) { mi_collect(true); }
+void spindle_mimalloc_collect(void) {
+    // Pages freed while page_reset is on are given back to the OS (MADV_DONTNEED) rather than
+    // kept resident for reuse; on only for the collection, so the fast path keeps its pages.
+    bool was = mi_option_is_enabled(mi_option_page_reset);
+    mi_option_set_enabled(mi_option_page_reset, true);
+    mi_collect(true);
+    mi_option_set_enabled(mi_option_page_reset, was);
+}
 size_t spindle_mimalloc_committed_bytes(void) {
     size_t elapsed, user, system, rss, peak_rss, commit = 0, peak_commit, faults;
     mi_process_info(&elapsed, &user, &system, &rss, &peak_rss, &commit, &peak_commit, &faults);
