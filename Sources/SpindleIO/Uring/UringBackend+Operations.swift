@@ -41,13 +41,19 @@ extension UringBackend {
             return (c.pointee.result, c.pointee.flags)
         }
         if result >= 0 { return (result, flags) }
-        // ECANCELED, or EINTR from an operation the cancel interrupted on an io-wq thread.
-        if result == -Int32(ECANCELED) || (result == -Int32(EINTR) && (timedOut || core.isCancelRequested)) {
+        // ECANCELED, or EINTR / ERESTARTSYS (512, which the kernel may pass through for an
+        // io-wq splice) from an operation the cancel interrupted on an io-wq thread.
+        let interrupted = result == -Int32(EINTR) || result == -Self.restartSystemCall
+        if result == -Int32(ECANCELED) || (interrupted && (timedOut || core.isCancelRequested)) {
             if timedOut { throw TimeoutError() }
             if core.isCancelRequested { throw CancellationError() }
         }
         throw IOError(operation(), errno: -result)
     }
+
+    /// The kernel's internal `ERESTARTSYS`: an interrupted call to restart, which a signalled
+    /// io-wq worker may report as the result of an operation it was running.
+    static let restartSystemCall: Int32 = 512
 
     package func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws -> Int {
         Int(try perform("recv", deadline: deadline, waiting: .read) { sqe in
