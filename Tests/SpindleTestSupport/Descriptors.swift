@@ -69,8 +69,17 @@ public func prepareForDescriptorCounting(warmUp: () -> Void) {
         try? process.run()
         process.waitUntilExit()
     }
+    // libdispatch opens a timerfd per clock on first use and keeps it: uptime (DispatchTime),
+    // wall time (DispatchWallTime), and the monotonic clock Swift concurrency's Task.sleep uses.
     let done = DispatchSemaphore(value: 0)
     DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(1)) { done.signal() }
+    done.wait()
+    DispatchQueue.global().asyncAfter(wallDeadline: .now() + .milliseconds(1)) { done.signal() }
+    done.wait()
+    Task {
+        try? await Task.sleep(for: .milliseconds(1))
+        done.signal()
+    }
     done.wait()
     let thread = Thread { done.signal() }
     thread.start()
