@@ -21,6 +21,10 @@ final class FilesLargeUploadTests: XCTestCase {
     }
 
     func testA100MiBUploadKeepsTheServersMemoryFlat() throws {
+        guard !AddressSanitizer.isActive else {
+            // The server under test is built with ASan too, whose quarantine keeps freed memory resident.
+            throw XCTSkip("resident memory measures AddressSanitizer's quarantine in this build, not the server")
+        }
         let scratch = NSTemporaryDirectory() + "spindle-files-large-\(getpid())-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
