@@ -49,3 +49,84 @@ __asm__(
     ".text\n"
 );
 #endif
+
+// AddressSanitizer's view of stack switches (a build with `--sanitize=address`; see
+// spindle_context.h). ASan keeps, per thread, the bounds of the stack in use and a "fake stack"
+// for locals whose address escapes; without being told of a switch it takes a fiber's frames for
+// another stack's and reports accesses to them, and it leaves the poison of frames that never
+// returned on a stack that is reused. The protocol (compiler-rt's common_interface_defs.h):
+// `__sanitizer_start_switch_fiber` just before a jump, naming the stack being entered (and
+// NULL for the fake stack of a fiber leaving for good), `__sanitizer_finish_switch_fiber` first
+// thing on the side that arrives.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPINDLE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(SPINDLE_ASAN)
+#define SPINDLE_ASAN 1
+#endif
+
+#if SPINDLE_ASAN
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // pthread_getattr_np
+#endif
+#include <pthread.h>
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+
+// The bounds of the calling thread's own stack, where its scheduler loop runs.
+static __thread const void *thread_stack_bottom;
+static __thread size_t thread_stack_size;
+
+static void thread_stack_bounds(const void **bottom, size_t *size) {
+    if (thread_stack_size == 0) {
+        pthread_attr_t attributes;
+        void *address = NULL;
+        size_t bytes = 0;
+        if (pthread_getattr_np(pthread_self(), &attributes) == 0) {
+            pthread_attr_getstack(&attributes, &address, &bytes);
+            pthread_attr_destroy(&attributes);
+        }
+        thread_stack_bottom = address;
+        thread_stack_size = bytes;
+    }
+    *bottom = thread_stack_bottom;
+    *size = thread_stack_size;
+}
+#endif
+
+int spindle_address_sanitizer_active(void) {
+#if SPINDLE_ASAN
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+spindle_transfer_t spindle_jump_announced(spindle_fcontext_t to, void *data, const void *to_bottom, size_t to_size,
+                                          int leaving_for_good) {
+#if SPINDLE_ASAN
+    if (to_bottom == NULL) thread_stack_bounds(&to_bottom, &to_size);
+    void *fake_stack = NULL;
+    __sanitizer_start_switch_fiber(leaving_for_good ? NULL : &fake_stack, to_bottom, to_size);
+    spindle_transfer_t transfer = spindle_jump(to, data);
+    __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
+    return transfer;
+#else
+    (void)to_bottom; (void)to_size; (void)leaving_for_good;
+    return spindle_jump(to, data);
+#endif
+}
+
+void spindle_fiber_arrived_announced(void *stack_bottom, size_t stack_size) {
+#if SPINDLE_ASAN
+    // A fresh fiber: nothing runs on this stack any more but the frame calling us, so the poison
+    // left by an earlier fiber's frames is stale. Clear it below our own frame.
+    char here;
+    __asan_unpoison_memory_region(stack_bottom, (size_t)((char *)&here - (char *)stack_bottom) & ~(size_t)4095);
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#else
+    (void)stack_bottom; (void)stack_size;
+#endif
+}

@@ -15,6 +15,11 @@ import Synchronization
 //     it any more.
 //  3. A fiber arriving swaps its exclusivity access set back in.
 //
+// In a build with AddressSanitizer every jump goes through `spindle_jump_announced` (switch.c),
+// which tells ASan which stack is entered, and a new fiber's first call clears the stale poison
+// of earlier fibers' frames on its reused stack; otherwise those checks report frames of one
+// stack as overflows of another.
+//
 // Invariants: a suspended context is resumed exactly once (fibers reach the run queue only
 // through `start` or `unpark`, which requires `.parked`, or by queueing themselves in `yield`);
 // no Swift access (inout/modify) is open across a jump in this file; the fiber trampoline holds
@@ -40,6 +45,19 @@ extension Scheduler {
     func makeContext(on stack: FiberStack) -> FiberContext {
         if contextTemplate.pointee.size != 0 { return spindle_context_from_template(contextTemplate, stack.top) }
         return spindle_make_context(stack.top, stack.size, fiberEntry)!
+    }
+
+    /// Whether this build runs under AddressSanitizer (C code sees the flag; Swift does not).
+    static func addressSanitizerIsActive() -> Bool { spindle_address_sanitizer_active() != 0 }
+
+    /// Jumps to `target`, on `stack` (nil: the thread's own stack, where the loop runs), handing
+    /// over this scheduler. Announces the switch to AddressSanitizer in a build with it.
+    @inline(__always)
+    func jump(to target: FiberContext, stack: FiberStack?, leavingForGood: Bool = false) -> spindle_transfer_t {
+        let data = Unmanaged.passUnretained(self).toOpaque()
+        guard _slowPath(announcesSwitches) else { return spindle_jump(target, data) }
+        return spindle_jump_announced(target, data, stack.map { UnsafeRawPointer($0.top - $0.size) }, stack?.size ?? 0,
+                                      leavingForGood ? 1 : 0)
     }
 
     /// A template of the fresh context `makeContext` copies, captured on the calling thread.
@@ -97,7 +115,7 @@ extension Scheduler {
         switchingFrom = core
         switchingFromFinished = false
         currentCore = next
-        let transfer = spindle_jump(target.unsafelyUnwrapped, Unmanaged.passUnretained(self).toOpaque())
+        let transfer = jump(to: target.unsafelyUnwrapped, stack: next?.pointee.stack)
         arrived(transfer.fctx)
         enter(core)
     }
@@ -108,7 +126,7 @@ extension Scheduler {
         switchingFromFinished = false
         currentCore = core
         core.pointee.state = .running
-        let transfer = spindle_jump(core.pointee.context.unsafelyUnwrapped, Unmanaged.passUnretained(self).toOpaque())
+        let transfer = jump(to: core.pointee.context.unsafelyUnwrapped, stack: core.pointee.stack)
         arrived(transfer.fctx)
     }
 
@@ -168,8 +186,12 @@ extension Scheduler {
     static func enterNewFiber(_ transfer: spindle_transfer_t) -> CorePointer {
         // Guaranteed (unretained) use: the scheduler outlives its fibers.
         Unmanaged<Scheduler>.fromOpaque(transfer.data!)._withUnsafeGuaranteedRef { scheduler in
-            scheduler.arrived(transfer.fctx)
             let core = scheduler.currentCore.unsafelyUnwrapped
+            if _slowPath(scheduler.announcesSwitches) {
+                let stack = core.pointee.stack
+                spindle_fiber_arrived_announced(stack.top - stack.size, stack.size)
+            }
+            scheduler.arrived(transfer.fctx)
             scheduler.enter(core)
             return core
         }
@@ -185,6 +207,14 @@ extension Scheduler {
     @inline(never)
     static func leaveFinishedFiber(_ core: CorePointer, scheduler: UnsafeMutableRawPointer) -> spindle_fcontext_t {
         Unmanaged<Scheduler>.fromOpaque(scheduler)._withUnsafeGuaranteedRef { $0.finish(core) }
+    }
+
+    /// The finished fiber's last jump, to `next` (the context `leaveFinishedFiber` returned).
+    @inline(never)
+    static func leaveForGood(to next: spindle_fcontext_t, scheduler: UnsafeMutableRawPointer) {
+        Unmanaged<Scheduler>.fromOpaque(scheduler)._withUnsafeGuaranteedRef { scheduler in
+            _ = scheduler.jump(to: next, stack: scheduler.currentCore?.pointee.stack, leavingForGood: true)
+        }
     }
 
     /// Marks the fiber finished, wakes its joiners and picks who runs next. The stack is
@@ -218,6 +248,6 @@ private let fiberEntry: @convention(c) (spindle_transfer_t) -> Void = { transfer
     let core = Scheduler.enterNewFiber(transfer)
     Scheduler.runBody(of: core)
     let next = Scheduler.leaveFinishedFiber(core, scheduler: transfer.data!)
-    _ = spindle_jump(next, transfer.data)
+    Scheduler.leaveForGood(to: next, scheduler: transfer.data!)
     misuse("a finished fiber was resumed")
 }

@@ -84,6 +84,9 @@ public final class Scheduler: @unchecked Sendable {
     /// The fresh fiber context every spawn copies (see `makeContext(on:)`); captured at init,
     /// so new fibers start with this thread's FP control state as of then. Freed in deinit.
     let contextTemplate: UnsafeMutablePointer<ContextTemplate>
+    /// True in a build with AddressSanitizer: every switch is then announced to it (see
+    /// `jump(to:stack:leavingForGood:)`), one predictable branch per switch otherwise.
+    let announcesSwitches: Bool
     /// The event source the loop waits on when idle (SpindleIO installs its reactor here).
     @exclusivity(unchecked) package var driver: (any SchedulerDriver)? = nil
 
@@ -97,6 +100,7 @@ public final class Scheduler: @unchecked Sendable {
         self.number = Self.schedulerCounter.add(1, ordering: .relaxed).newValue
         self.waker = try Waker()
         self.contextTemplate = Self.captureContextTemplate()
+        self.announcesSwitches = Self.addressSanitizerIsActive()
         self.accessSetHead = Environment.integer("SPINDLE_EXCLUSIVITY_FASTPATH") == 0
             ? nil : Self.locateExclusivityHead()
         let altstack = FiberSyscalls.installAlternateSignalStack()

@@ -51,7 +51,13 @@ final class ScalabilityTests: XCTestCase {
             mappings \(before.mappings) → \(parkedMemory.mappings)
             """)
         XCTAssertGreaterThan(perFiber, 0)
-        XCTAssertLessThan(perFiber, 64 << 10, "a parked fiber should cost a few pages, not its whole stack")
+        if AddressSanitizer.isActive {
+            // Each fiber then has a fake stack of ASan's own (its switches are announced to ASan,
+            // Docs/fiber-model.md), and ASan's shadow of every page touched: not the fiber's cost.
+            print("ScalabilityTests: under AddressSanitizer, the per-fiber memory bound is not checked")
+        } else {
+            XCTAssertLessThan(perFiber, 64 << 10, "a parked fiber should cost a few pages, not its whole stack")
+        }
         XCTAssertLessThan(parkedMemory.mappings - before.mappings, 200, "stacks must not cost a mapping each")
         XCTAssertNil(Scheduler.current)
     }

@@ -112,13 +112,6 @@ final class LivePageTests: ServerTestCase {
     /// two readings 2.5 s apart differ (more samples, more requests answered).
     func testThePageShowsTheFiguresAndTheyChangeUnderLoad() throws {
         try skipUnlessChromiumRuns()
-        guard !AddressSanitizer.isActive else {
-            // Open problem: under ASan this test stops with a stack-buffer-underflow reported at a
-            // fiber's entry (Scheduler+Switch.swift, fiberEntry) on a reused stack. Fiber stack
-            // switches carry no ASan annotations, so this may be stale shadow memory rather than a
-            // real underflow; it is to be settled, not hidden: see the issue notes.
-            throw XCTSkip("ASan reports a stack-buffer-underflow at fiber entry under this load; under investigation")
-        }
         let server = try startServer(configure: { $0.workers = 2; $0.adminPort = 0 }) { router in
             router.get("/hello") { _, _ in .text("hello") }
             router.get("/users/:id") { _, context in .text("user \(context.parameters["id"] ?? "")") }

@@ -43,6 +43,21 @@ spindle_transfer_t spindle_jump(spindle_fcontext_t to, void *data) {
 #endif
 }
 
+/// 1 in a build with AddressSanitizer (`--sanitize=address`), else 0. Such a build must switch
+/// with `spindle_jump_announced` and enter fibers through `spindle_fiber_arrived_announced`
+/// (switch.c): ASan's checks need to know which stack runs.
+int spindle_address_sanitizer_active(void);
+
+/// `spindle_jump`, told to AddressSanitizer first: `to_bottom`/`to_size` bound the stack being
+/// entered (NULL for the calling thread's own stack); `leaving_for_good` when the running fiber
+/// has finished (its ASan fake stack is released). Out of line; a plain jump without ASan.
+spindle_transfer_t spindle_jump_announced(spindle_fcontext_t to, void *data, const void *to_bottom, size_t to_size,
+                                          int leaving_for_good);
+
+/// First call of a fiber entering its fresh stack under AddressSanitizer: clears the stale
+/// poison an earlier fiber left on the stack and completes the switch. No-op without ASan.
+void spindle_fiber_arrived_announced(void *stack_bottom, size_t stack_size);
+
 /// Prepares a new context on the stack whose highest address is `stack_top`.
 /// `entry` must never return (returning from it exits the thread).
 static inline __attribute__((always_inline))
