@@ -38,21 +38,36 @@ final class AllocatorTests: XCTestCase {
         XCTAssertTrue(m.description.contains(" maps=\(m.mappings)"), m.description)
     }
 
+    /// The process-wide figures move with a 64 MiB mapping: virtual size when mapped, resident
+    /// size when touched and again when unmapped. Other threads of the test process (ASan's,
+    /// earlier tests' exiting workers) map and unmap too, and can hide a step of one reading, so
+    /// the measurement is taken up to five times and the first clean one is checked.
     func testProcessMemorySeesAllocations() {
         let size = 64 << 20
-        let before = ProcessMemory.current()
-        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
-        XCTAssertNotEqual(p, MAP_FAILED)
-        let mapped = ProcessMemory.current()
-        memset(p, 1, size)
-        let touched = ProcessMemory.current()
-        munmap(p, size)
-        let after = ProcessMemory.current()
-        XCTAssertGreaterThanOrEqual(mapped.virtualBytes - before.virtualBytes, size)
-        XCTAssertLessThan(mapped.residentBytes - before.residentBytes, size / 4, "untouched memory is not resident")
-        XCTAssertGreaterThanOrEqual(touched.residentBytes - before.residentBytes, size * 9 / 10)
-        XCTAssertGreaterThanOrEqual(touched.residentBytes - after.residentBytes, size * 9 / 10)
-        XCTAssertGreaterThanOrEqual(touched.peakResidentBytes, touched.residentBytes)
+        struct Reading { var before, mapped, touched, after: ProcessMemory }
+        func measure() -> Reading {
+            let before = ProcessMemory.current()
+            let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+            XCTAssertNotEqual(p, MAP_FAILED)
+            let mapped = ProcessMemory.current()
+            memset(p, 1, size)
+            let touched = ProcessMemory.current()
+            munmap(p, size)
+            return Reading(before: before, mapped: mapped, touched: touched, after: ProcessMemory.current())
+        }
+        func holds(_ r: Reading) -> Bool {
+            r.mapped.virtualBytes - r.before.virtualBytes >= size
+                && r.mapped.residentBytes - r.before.residentBytes < size / 4
+                && r.touched.residentBytes - r.before.residentBytes >= size * 9 / 10
+                && r.touched.residentBytes - r.after.residentBytes >= size * 9 / 10
+        }
+        var r = measure()
+        for _ in 1..<5 where !holds(r) { r = measure() }
+        XCTAssertGreaterThanOrEqual(r.mapped.virtualBytes - r.before.virtualBytes, size)
+        XCTAssertLessThan(r.mapped.residentBytes - r.before.residentBytes, size / 4, "untouched memory is not resident")
+        XCTAssertGreaterThanOrEqual(r.touched.residentBytes - r.before.residentBytes, size * 9 / 10)
+        XCTAssertGreaterThanOrEqual(r.touched.residentBytes - r.after.residentBytes, size * 9 / 10)
+        XCTAssertGreaterThanOrEqual(r.touched.peakResidentBytes, r.touched.residentBytes)
     }
 
     func testFormatBytes() {
