@@ -119,14 +119,19 @@ spindle_transfer_t spindle_jump_announced(spindle_fcontext_t to, void *data, con
 #endif
 }
 
-void spindle_fiber_arrived_announced(void *stack_bottom, size_t stack_size) {
+void spindle_fiber_stack_prepared_announced(void *stack_bottom, size_t stack_size) {
 #if SPINDLE_ASAN
-    // A fresh fiber: nothing runs on this stack any more but the frame calling us, so the poison
-    // left by an earlier fiber's frames is stale. Clear it below our own frame.
-    char here;
-    __asan_unpoison_memory_region(stack_bottom, (size_t)((char *)&here - (char *)stack_bottom) & ~(size_t)4095);
-    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+    // Nothing runs on the stack yet (called on the spawning side), so poison left on it by an
+    // earlier fiber's frames that never returned is stale: cleared. Checked first, because
+    // clearing writes the whole range's shadow (resident memory) and most stacks are clean.
+    if (__asan_region_is_poisoned(stack_bottom, stack_size)) __asan_unpoison_memory_region(stack_bottom, stack_size);
 #else
     (void)stack_bottom; (void)stack_size;
+#endif
+}
+
+void spindle_fiber_arrived_announced(void) {
+#if SPINDLE_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
 }

@@ -16,9 +16,9 @@ import Synchronization
 //  3. A fiber arriving swaps its exclusivity access set back in.
 //
 // In a build with AddressSanitizer every jump goes through `spindle_jump_announced` (switch.c),
-// which tells ASan which stack is entered, and a new fiber's first call clears the stale poison
-// of earlier fibers' frames on its reused stack; otherwise those checks report frames of one
-// stack as overflows of another.
+// which tells ASan which stack is entered, and `makeContext` clears the stale poison of earlier
+// fibers' frames on a reused stack before a new fiber gets it; otherwise those checks report
+// frames of one stack as overflows of another.
 //
 // Invariants: a suspended context is resumed exactly once (fibers reach the run queue only
 // through `start` or `unpark`, which requires `.parked`, or by queueing themselves in `yield`);
@@ -43,6 +43,7 @@ extension Scheduler {
     /// could not be captured.
     @inline(__always)
     func makeContext(on stack: FiberStack) -> FiberContext {
+        if _slowPath(announcesSwitches) { spindle_fiber_stack_prepared_announced(stack.top - stack.size, stack.size) }
         if contextTemplate.pointee.size != 0 { return spindle_context_from_template(contextTemplate, stack.top) }
         return spindle_make_context(stack.top, stack.size, fiberEntry)!
     }
@@ -50,14 +51,22 @@ extension Scheduler {
     /// Whether this build runs under AddressSanitizer (C code sees the flag; Swift does not).
     static func addressSanitizerIsActive() -> Bool { spindle_address_sanitizer_active() != 0 }
 
-    /// Jumps to `target`, on `stack` (nil: the thread's own stack, where the loop runs), handing
-    /// over this scheduler. Announces the switch to AddressSanitizer in a build with it.
+    /// Jumps to `target`, the context of `fiber` (nil: the loop, on the thread's own stack),
+    /// handing over this scheduler. Announces the switch to AddressSanitizer in a build with it
+    /// (the fiber's stack bounds are read only then).
     @inline(__always)
-    func jump(to target: FiberContext, stack: FiberStack?, leavingForGood: Bool = false) -> spindle_transfer_t {
+    func jump(to target: FiberContext, of fiber: CorePointer?, leavingForGood: Bool = false) -> spindle_transfer_t {
         let data = Unmanaged.passUnretained(self).toOpaque()
         guard _slowPath(announcesSwitches) else { return spindle_jump(target, data) }
-        return spindle_jump_announced(target, data, stack.map { UnsafeRawPointer($0.top - $0.size) }, stack?.size ?? 0,
-                                      leavingForGood ? 1 : 0)
+        return Self.jumpAnnounced(to: target, data: data, stack: fiber?.pointee.stack, leavingForGood: leavingForGood)
+    }
+
+    /// `jump` in a build with AddressSanitizer (out of line: normal builds never come here).
+    @inline(never)
+    static func jumpAnnounced(to target: FiberContext, data: UnsafeMutableRawPointer, stack: FiberStack?,
+                              leavingForGood: Bool) -> spindle_transfer_t {
+        spindle_jump_announced(target, data, stack.map { UnsafeRawPointer($0.top - $0.size) }, stack?.size ?? 0,
+                               leavingForGood ? 1 : 0)
     }
 
     /// A template of the fresh context `makeContext` copies, captured on the calling thread.
@@ -115,7 +124,7 @@ extension Scheduler {
         switchingFrom = core
         switchingFromFinished = false
         currentCore = next
-        let transfer = jump(to: target.unsafelyUnwrapped, stack: next?.pointee.stack)
+        let transfer = jump(to: target.unsafelyUnwrapped, of: next)
         arrived(transfer.fctx)
         enter(core)
     }
@@ -126,7 +135,7 @@ extension Scheduler {
         switchingFromFinished = false
         currentCore = core
         core.pointee.state = .running
-        let transfer = jump(to: core.pointee.context.unsafelyUnwrapped, stack: core.pointee.stack)
+        let transfer = jump(to: core.pointee.context.unsafelyUnwrapped, of: core)
         arrived(transfer.fctx)
     }
 
@@ -187,10 +196,7 @@ extension Scheduler {
         // Guaranteed (unretained) use: the scheduler outlives its fibers.
         Unmanaged<Scheduler>.fromOpaque(transfer.data!)._withUnsafeGuaranteedRef { scheduler in
             let core = scheduler.currentCore.unsafelyUnwrapped
-            if _slowPath(scheduler.announcesSwitches) {
-                let stack = core.pointee.stack
-                spindle_fiber_arrived_announced(stack.top - stack.size, stack.size)
-            }
+            if _slowPath(scheduler.announcesSwitches) { spindle_fiber_arrived_announced() }
             scheduler.arrived(transfer.fctx)
             scheduler.enter(core)
             return core
@@ -213,7 +219,7 @@ extension Scheduler {
     @inline(never)
     static func leaveForGood(to next: spindle_fcontext_t, scheduler: UnsafeMutableRawPointer) {
         Unmanaged<Scheduler>.fromOpaque(scheduler)._withUnsafeGuaranteedRef { scheduler in
-            _ = scheduler.jump(to: next, stack: scheduler.currentCore?.pointee.stack, leavingForGood: true)
+            _ = scheduler.jump(to: next, of: scheduler.currentCore, leavingForGood: true)
         }
     }
 

@@ -85,7 +85,7 @@ public final class Scheduler: @unchecked Sendable {
     /// so new fibers start with this thread's FP control state as of then. Freed in deinit.
     let contextTemplate: UnsafeMutablePointer<ContextTemplate>
     /// True in a build with AddressSanitizer: every switch is then announced to it (see
-    /// `jump(to:stack:leavingForGood:)`), one predictable branch per switch otherwise.
+    /// `jump(to:of:leavingForGood:)`), one predictable branch per switch otherwise.
     let announcesSwitches: Bool
     /// The event source the loop waits on when idle (SpindleIO installs its reactor here).
     @exclusivity(unchecked) package var driver: (any SchedulerDriver)? = nil

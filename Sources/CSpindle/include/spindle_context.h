@@ -43,8 +43,9 @@ spindle_transfer_t spindle_jump(spindle_fcontext_t to, void *data) {
 #endif
 }
 
-/// 1 in a build with AddressSanitizer (`--sanitize=address`), else 0. Such a build must switch
-/// with `spindle_jump_announced` and enter fibers through `spindle_fiber_arrived_announced`
+/// 1 in a build with AddressSanitizer (`--sanitize=address`), else 0. Such a build must prepare
+/// each fresh fiber's stack with `spindle_fiber_stack_prepared_announced`, switch with
+/// `spindle_jump_announced` and enter fibers through `spindle_fiber_arrived_announced`
 /// (switch.c): ASan's checks need to know which stack runs.
 int spindle_address_sanitizer_active(void);
 
@@ -54,9 +55,13 @@ int spindle_address_sanitizer_active(void);
 spindle_transfer_t spindle_jump_announced(spindle_fcontext_t to, void *data, const void *to_bottom, size_t to_size,
                                           int leaving_for_good);
 
-/// First call of a fiber entering its fresh stack under AddressSanitizer: clears the stale
-/// poison an earlier fiber left on the stack and completes the switch. No-op without ASan.
-void spindle_fiber_arrived_announced(void *stack_bottom, size_t stack_size);
+/// Under AddressSanitizer, clears the poison an earlier fiber's frames left on a stack about to
+/// get a fresh context (call on the spawning side, before anything runs on it). No-op without ASan.
+void spindle_fiber_stack_prepared_announced(void *stack_bottom, size_t stack_size);
+
+/// First call of a fiber entering its fresh stack under AddressSanitizer: completes the switch.
+/// No-op without ASan.
+void spindle_fiber_arrived_announced(void);
 
 /// Prepares a new context on the stack whose highest address is `stack_top`.
 /// `entry` must never return (returning from it exits the thread).
