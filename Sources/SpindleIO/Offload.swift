@@ -141,9 +141,11 @@ extension Fiber {
     /// Runs `work` on `pool`'s threads and parks the calling fiber (not its worker thread) until
     /// it returns; rethrows its error. Throws `OffloadRejectedError` when the queue is full. If the
     /// fiber is cancelled meanwhile, it still waits for `work` to finish (it cannot be
-    /// interrupted); a successful result is returned, a failure becomes `CancellationError`.
+    /// interrupted); a successful result is returned, a failure becomes `CancellationError`. A
+    /// fiber already cancelled gets `CancellationError` at once, and `work` is not queued.
     public static func offload<T>(pool: OffloadPool = .shared, _ work: @escaping @Sendable () throws -> T) throws -> T {
         let core = Fiber.currentCore("Fiber.offload")
+        if Fiber.isCancelled { throw CancellationError() }
         let scheduler = core.scheduler.takeUnretainedValue()
         let box = CrossThreadResult<T>()
         let parked = ParkedFiber(core: core)
@@ -162,10 +164,12 @@ extension Fiber {
     /// Runs an async operation on Swift concurrency and parks the calling fiber until it
     /// finishes, so handlers can call async libraries. Cancelling the fiber cancels the task;
     /// the fiber still waits for the task to end; a successful result is returned, a failure
-    /// becomes `CancellationError`.
+    /// becomes `CancellationError`. A fiber already cancelled gets `CancellationError` at once,
+    /// and no task is started.
     /// Never call from `async` code (there is no fiber there to park).
     public static func await<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
         let core = Fiber.currentCore("Fiber.await")
+        if Fiber.isCancelled { throw CancellationError() }
         let scheduler = core.scheduler.takeUnretainedValue()
         let box = CrossThreadResult<T>()
         let parked = ParkedFiber(core: core)

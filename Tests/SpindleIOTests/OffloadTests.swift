@@ -182,6 +182,27 @@ final class OffloadTests: IOTestCase {
         XCTAssertEqual(outcome, ["succeeding=50", "failing threw CancellationError", "waited for the work"])
     }
 
+    /// A fiber already cancelled when it calls Fiber.offload gets CancellationError at once, and
+    /// its work is never queued (the pool's statistics count nothing).
+    func testAFiberCancelledBeforeTheCallQueuesNothing() throws {
+        let pool = OffloadPool(configuration: .init(threads: 1, queueLimit: 4))
+        let ran = Atomic<Bool>(false)
+        let outcome = try onWorker { _ -> String in
+            let gate = Event()
+            let offloading = Fiber.spawn { () throws -> Int in
+                try? gate.wait()  // cancelled here; the cancellation stays requested
+                return try Fiber.offload(pool: pool) { ran.store(true, ordering: .releasing); return 1 }
+            }
+            try Fiber.sleep(for: .milliseconds(10))
+            offloading.cancel()
+            do { return "returned \(try offloading.join())" } catch { return "\(type(of: error))" }
+        }
+        XCTAssertEqual(outcome, "CancellationError")
+        XCTAssertFalse(ran.load(ordering: .acquiring), "the work of a cancelled fiber is not run")
+        XCTAssertEqual(pool.statistics.completed, 0)
+        XCTAssertEqual(pool.statistics.queued, 0)
+    }
+
     /// Many fibers offloading at once (more than the pool has threads) all get their own result.
     func testManyConcurrentOffloads() throws {
         let results = try onWorker { _ -> [Int] in
