@@ -38,7 +38,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl libjemalloc2 libjem
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
+.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test test-all check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-debug-run test-async-bridge-run test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -110,7 +110,17 @@ demo: deps
 	$(SWIFT) build -c release --product FiberDemo
 	./.build/release/FiberDemo
 
-test: check test-debug test-release test-async-bridge docs
+# Every test in debug: the root package's (the I/O and server suites on both backends, the
+# conformance table under a seccomp filter) and the async bridge example's package, whose build
+# overlaps the root package's tests at the lowest CPU priority (.ci/test-debug-overlapped); then
+# the docs. About 9 minutes on two cores once the packages are installed.
+test: check test-deps
+	SWIFT=$(SWIFT) ./.ci/test-debug-overlapped
+	$(MAKE) --no-print-directory docs
+
+# What CI runs (.ci/run): `make test`, then every test again in release and under
+# AddressSanitizer: about 35 minutes.
+test-all: test test-release test-asan
 
 # Static checks of the tree: the C crossings stay fenced (.ci/check-c-crossings).
 check:
@@ -150,6 +160,10 @@ test-deps: deps
 # warning, including warnings of files this build did not recompile (see the script).
 test-debug: test-deps
 	SWIFT=$(SWIFT) ./.ci/check-warnings --build-tests
+	$(MAKE) --no-print-directory test-debug-run
+
+# The runs of test-debug, on a build that is already there.
+test-debug-run:
 	$(SWIFT) test --skip-build
 	SPINDLE_IO=epoll $(SWIFT) test --skip-build --filter $(EPOLL_SUITES)
 	"$$($(SWIFT) build --show-bin-path)/spindle-seccomp-exec" -- $(SWIFT) test --skip-build --filter $(SECCOMP_SUITES)
@@ -160,6 +174,10 @@ test-debug: test-deps
 # tests in release do not already cover.
 test-async-bridge: test-deps
 	SWIFT=$(SWIFT) ./.ci/check-warnings $(ASYNC_BRIDGE) --build-tests
+	$(MAKE) --no-print-directory test-async-bridge-run
+
+# The runs of test-async-bridge, on a build that is already there.
+test-async-bridge-run:
 	$(SWIFT) test $(ASYNC_BRIDGE) --skip-build
 	SPINDLE_IO=epoll $(SWIFT) test $(ASYNC_BRIDGE) --skip-build
 
