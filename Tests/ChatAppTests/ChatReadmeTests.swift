@@ -14,10 +14,7 @@ final class ChatReadmeTests: XCTestCase {
         let python = try Self.pythonCommand(section: "### chat")
         let chat = try ChatTestServer()
         defer { chat.stop() }
-        let local = { (command: String) -> String in
-            XCTAssertTrue(command.contains("127.0.0.1:8080"), command)
-            return command.replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(chat.port)")
-        }
+        let local = { (command: String) throws -> String in try ReadmeCommands.local(command, port: chat.port) }
         let events = try BackgroundCommand(local(curl[0]))
         defer { events.stop() }
         XCTAssertTrue(waitUntil(timeout: .seconds(20)) { chat.hub.memberCount(in: "lobby") == 1 }, "the event stream joined")

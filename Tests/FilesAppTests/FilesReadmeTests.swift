@@ -9,8 +9,6 @@ import XCTest
 
 final class FilesReadmeTests: XCTestCase {
     func testTheReadmeCommandLinesWork() throws {
-        let commands = try ReadmeCommands.curlLines(section: "### files")
-        XCTAssertEqual(commands.count, 3, "\(commands)")
         let uploads = NSTemporaryDirectory() + "spindle-files-readme-\(getpid())-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: uploads) }
@@ -21,13 +19,7 @@ final class FilesReadmeTests: XCTestCase {
             server.stop()
             server.wait()
         }
-        var outputs: [String] = []
-        for command in commands {
-            XCTAssertTrue(command.contains("127.0.0.1:8080"), command)
-            let (status, output) = try ReadmeCommands.run(command.replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(port)"))
-            XCTAssertEqual(status, 0, "\(command) exited \(status)")
-            outputs.append(output)
-        }
+        let outputs = try ReadmeCommands.runCurlLines(section: "### files", expecting: 3, port: port)
         let uploaded = try Data(contentsOf: URL(fileURLWithPath: "/etc/os-release"))
         XCTAssertEqual(outputs[0], "created /uploads/os-release.txt (\(uploaded.count) bytes)\n")
         XCTAssertEqual(FileManager.default.contents(atPath: uploads + "/os-release.txt"), uploaded)

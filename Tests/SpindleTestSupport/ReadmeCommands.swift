@@ -33,6 +33,34 @@ public enum ReadmeCommands {
         return commands
     }
 
+    /// The address every command line of README.md names; the tests serve on another port.
+    public static let documentedAddress = "127.0.0.1:8080"
+
+    /// `command` with README.md's address replaced by `127.0.0.1:port`. Throws when the line
+    /// does not name that address (then it would not reach the test's server).
+    public static func local(_ command: String, port: Int) throws -> String {
+        guard command.contains(documentedAddress) else {
+            throw TestFailure("README.md's command line does not name \(documentedAddress): \(command)")
+        }
+        return command.replacingOccurrences(of: documentedAddress, with: "127.0.0.1:\(port)")
+    }
+
+    /// Runs the `curl` lines of the README.md section `heading`, in order, against a server on
+    /// `127.0.0.1:port` (see `local(_:port:)`), and returns what each printed. Throws when the
+    /// section does not show exactly `count` of them or when one exits with a non-zero status.
+    /// Blocks the calling thread (each line up to 30 s).
+    public static func runCurlLines(section heading: String, expecting count: Int, port: Int) throws -> [String] {
+        let commands = try curlLines(section: heading)
+        guard commands.count == count else {
+            throw TestFailure("README.md's \"\(heading)\" shows \(commands.count) curl command lines, not \(count): \(commands)")
+        }
+        return try commands.map { command in
+            let (status, output) = try run(local(command, port: port))
+            guard status == 0 else { throw TestFailure("\(command) exited \(status); it printed: \(output)") }
+            return output
+        }
+    }
+
     /// Runs `command` with `/bin/sh -c` under coreutils' `timeout` (killed after
     /// `timeoutSeconds`, exit status 124) and returns its exit status and standard output
     /// (standard error goes to the test's). Blocks the calling thread.
