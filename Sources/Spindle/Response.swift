@@ -230,15 +230,8 @@ public final class BodyWriter {
                 connectionFailed = false  // nothing was sent: copying is the way
             }
         }
-        var buffer = [UInt8](repeating: 0, count: min(range.count, 64 << 10))
-        while offset < range.upperBound {
-            let read = try file.read(into: &buffer, at: offset)
-            guard read > 0 else { break }
-            let count = min(read, range.upperBound - offset)
-            try buffer.withUnsafeBytes { try send(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            offset += count
-        }
-        return offset - range.lowerBound
+        let copied = try file.forEachChunk(of: offset..<range.upperBound) { try send($0) }
+        return offset + copied - range.lowerBound
     }
 }
 

@@ -94,17 +94,52 @@ public final class File {
         try bytes.withUnsafeMutableBytes { try read(into: $0, at: offset) }
     }
 
-    /// Reads the whole file from `offset` to its end.
+    /// Reads the whole file from `offset` to its end (64 KiB at a time, appended to one array).
     public func readAll(from offset: Int = 0) throws -> [UInt8] {
         var bytes: [UInt8] = []
-        var position = offset
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { try read(into: $0, at: position) }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
-            position += n
+        _ = try forEachChunk(of: offset..<Int.max) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// Reads the bytes at `range` into one new array, resubmitting after short reads. The array
+    /// is shorter than `range` when the file ends first (it holds the bytes up to the end).
+    /// Parks the fiber for each read; allocates the array once, `range.count` bytes.
+    public func read(_ range: Range<Int>) throws -> [UInt8] {
+        guard !range.isEmpty else { return [] }
+        var bytes = [UInt8](repeating: 0, count: range.count)
+        var filled = 0
+        while filled < bytes.count {
+            let read = try bytes.withUnsafeMutableBytes { buffer in
+                try self.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]), at: range.lowerBound + filled)
+            }
+            if read == 0 {
+                bytes.removeLast(bytes.count - filled)
+                break
+            }
+            filled += min(read, bytes.count - filled)
         }
+        return bytes
+    }
+
+    /// Reads the bytes at `range` in successive chunks of at most `chunkSize` bytes, in order,
+    /// and hands each to `body` (valid only during the call); stops at the end of the file or
+    /// of `range`. Returns how many bytes were handed over. Parks the fiber for each read;
+    /// allocates one buffer of `min(range.count, chunkSize)` bytes. Errors of `body` end the
+    /// reading and are rethrown.
+    public func forEachChunk(of range: Range<Int>, chunkSize: Int = 64 << 10,
+                             _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        misusePrecondition(chunkSize > 0, "File.forEachChunk needs a positive chunkSize, not \(chunkSize)")
+        guard !range.isEmpty else { return 0 }
+        var buffer = [UInt8](repeating: 0, count: min(range.count, chunkSize))
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let read = try self.read(into: &buffer, at: offset)
+            guard read > 0 else { break }
+            let count = min(read, range.upperBound - offset)
+            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            offset += count
+        }
+        return offset - range.lowerBound
     }
 
     /// Writes all of `bytes` at `offset`, resubmitting after short writes.

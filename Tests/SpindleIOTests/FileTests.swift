@@ -179,6 +179,50 @@ final class FileTests: IOTestCase {
         XCTAssertEqual(end, 0)
     }
 
+    /// `read(_ range:)` returns exactly the range's bytes, fewer when the file ends inside it,
+    /// none for an empty range or one past the end; `forEachChunk(of:chunkSize:)` hands over
+    /// the range in order in chunks no larger than asked, stops at the end of the file, and
+    /// rethrows what its body throws.
+    func testRangeReadsAndChunks() throws {
+        let path = directory + "/ranges.bin"
+        let bytes = pattern(seed: 5, count: 100_000)
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        struct Stop: Error {}
+        let result = try onWorker { _ -> (middle: [UInt8], tail: [UInt8], empty: [UInt8], past: [UInt8],
+                                          chunks: [Int], joined: [UInt8], covered: Int, pastEnd: Int, stoppedAfter: Int) in
+            let file = try File.open(path)
+            defer { try? file.close() }
+            let middle = try file.read(1000..<71_000)
+            let tail = try file.read(99_000..<150_000)
+            let empty = try file.read(500..<500)
+            let past = try file.read(200_000..<200_010)
+            var chunks: [Int] = []
+            var joined: [UInt8] = []
+            let covered = try file.forEachChunk(of: 10..<50_010, chunkSize: 16_384) { chunk in
+                chunks.append(chunk.count)
+                joined.append(contentsOf: chunk)
+            }
+            let pastEnd = try file.forEachChunk(of: 90_000..<120_000) { _ in }
+            var calls = 0
+            do {
+                _ = try file.forEachChunk(of: 0..<100_000, chunkSize: 1000) { _ in
+                    calls += 1
+                    if calls == 3 { throw Stop() }
+                }
+            } catch is Stop {}
+            return (middle, tail, empty, past, chunks, joined, covered, pastEnd, calls)
+        }
+        XCTAssertEqual(result.middle, Array(bytes[1000..<71_000]))
+        XCTAssertEqual(result.tail, Array(bytes[99_000...]), "the file ends inside the range")
+        XCTAssertEqual(result.empty, [])
+        XCTAssertEqual(result.past, [])
+        XCTAssertEqual(result.chunks, [16_384, 16_384, 16_384, 848])
+        XCTAssertEqual(result.joined, Array(bytes[10..<50_010]))
+        XCTAssertEqual(result.covered, 50_000)
+        XCTAssertEqual(result.pastEnd, 10_000, "up to the end of the file")
+        XCTAssertEqual(result.stoppedAfter, 3, "the body's error ends the reading")
+    }
+
     /// `canonicalPath` resolves a path as `realpath` does; `resolvedPath` says where an open
     /// file really is, through the links its open followed, and that it was deleted.
     func testCanonicalAndResolvedPaths() throws {

@@ -30,8 +30,10 @@ struct FileBody {
         }
         if range.count <= chunkSize {
             defer { opened.close() }
-            var bytes = [UInt8](repeating: 0, count: range.count)
-            try read(into: &bytes)
+            let bytes = try opened.file.read(range)
+            guard bytes.count == range.count else {
+                throw StaticFileChangedError(expected: range, endedAt: range.lowerBound + bytes.count)
+            }
             return .bytes(bytes)
         }
         let (opened, range) = (self.opened, self.range)
@@ -46,29 +48,9 @@ struct FileBody {
     /// Throws read errors and `StaticFileChangedError` for a file that shrank.
     static func readWhole(_ opened: StaticFileRoot.Opened) throws -> [UInt8] {
         let size = opened.status.size
-        var bytes = [UInt8](repeating: 0, count: size)
-        var filled = 0
-        while filled < size {
-            let read = try bytes.withUnsafeMutableBytes { buffer in
-                try opened.file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]), at: filled)
-            }
-            guard read > 0 else { throw StaticFileChangedError(expected: 0..<size, endedAt: filled) }
-            filled += min(read, size - filled)
-        }
+        let bytes = try opened.file.read(0..<size)
+        guard bytes.count == size else { throw StaticFileChangedError(expected: 0..<size, endedAt: bytes.count) }
         return bytes
-    }
-
-    /// Fills `bytes` from `range.lowerBound`.
-    private func read(into bytes: inout [UInt8]) throws {
-        var filled = 0
-        var chunk = [UInt8](repeating: 0, count: min(bytes.count, chunkSize))
-        while filled < bytes.count {
-            let read = try opened.file.read(into: &chunk, at: range.lowerBound + filled)
-            guard read > 0 else { throw StaticFileChangedError(expected: range, endedAt: range.lowerBound + filled) }
-            let count = min(read, bytes.count - filled)
-            bytes.replaceSubrange(filled..<(filled + count), with: chunk[0..<count])
-            filled += count
-        }
     }
 }
 
