@@ -241,3 +241,21 @@ func waitForServerClose(_ descriptors: [Int32], since start: Deadline, timeout: 
     }
     return outcomes
 }
+
+/// The milliseconds after which the server closed each socket of `outcomes` (see
+/// `waitForServerClose`), after checking that it closed every one without a byte of answer,
+/// none earlier than `timeoutMilliseconds - 50` when `notBefore` (the timeout that should have
+/// closed them, named `timeoutName` in the messages) and none later than 2 s past it.
+@discardableResult
+func checkClosedByTimeout(_ outcomes: [PeerOutcome], timeoutMilliseconds: Int, named timeoutName: String, notBefore: Bool = true,
+                          file: StaticString = #filePath, line: UInt = #line) -> [Int] {
+    let closedAfter = outcomes.compactMap { outcome -> Int? in if case .closed(let ms) = outcome { ms } else { nil } }
+    XCTAssertEqual(closedAfter.count, outcomes.count, "not all closed (and without a byte of answer): \(outcomes)", file: file, line: line)
+    if notBefore {
+        XCTAssertGreaterThanOrEqual(closedAfter.min() ?? 0, timeoutMilliseconds - 50, "closed before the \(timeoutName) timeout",
+                                    file: file, line: line)
+    }
+    XCTAssertLessThan(closedAfter.max() ?? .max, timeoutMilliseconds + 2_000, "closed long after the \(timeoutName) timeout",
+                      file: file, line: line)
+    return closedAfter
+}
