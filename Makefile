@@ -38,7 +38,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl libjemalloc2 libjem
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test test-all check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-debug-run test-async-bridge-run test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
+.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test test-all check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-debug-run test-async-bridge-run test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat bench-todo clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -265,6 +265,11 @@ bench-await: deps
 bench-chat: deps
 	@./.ci/install-deps $(BENCH_PACKAGES)
 	$(MAKE) -C bench chat
+
+# The todo API under a 90/10 read/write mix (Docs/benchmarks/todo.md; about a minute and a half).
+bench-todo: deps
+	@./.ci/install-deps $(BENCH_PACKAGES)
+	$(MAKE) -C bench todo
 
 # The soak test (Docs/soak.md): Examples/Hello (release, 2 workers) under a mix of requests,
 # resets and slow readers for SOAK_MINUTES (default 30), sampled every 10 s; fails on a wrong

@@ -31,12 +31,15 @@ public final class OffloadPool: Sendable {
     private let available: Semaphore
 
     private struct Queue {
-        var jobs: [@Sendable () -> Void] = []
+        /// Each job with the monotonic time it was queued at (nanoseconds).
+        var jobs: [(job: @Sendable () -> Void, queuedAt: UInt64)] = []
         var head = 0
         var started = false
         var running = 0
         var completed = 0
         var rejected = 0
+        var queueWaitNanoseconds: UInt64 = 0
+        var runNanoseconds: UInt64 = 0
         var pending: Int { jobs.count - head }
     }
 
@@ -50,20 +53,32 @@ public final class OffloadPool: Sendable {
         public var completed: Int
         /// Closures refused because the queue was full (`OffloadRejectedError`).
         public var rejected: Int
+        /// Time the closures that have started spent queued, waiting for a thread (a total,
+        /// nanoseconds of the monotonic clock).
+        public var queueWaitNanoseconds: UInt64
+        /// Time the closures run to their end spent running (a total, nanoseconds). With
+        /// `queueWaitNanoseconds`, how long fibers waited in `offload`, bar the wake-up.
+        public var runNanoseconds: UInt64
 
-        /// A value with these counts (to compare against).
-        public init(queued: Int, running: Int, completed: Int, rejected: Int) {
+        /// A value with these counts and times (to compare against).
+        public init(queued: Int, running: Int, completed: Int, rejected: Int, queueWaitNanoseconds: UInt64 = 0,
+                    runNanoseconds: UInt64 = 0) {
             self.queued = queued
             self.running = running
             self.completed = completed
             self.rejected = rejected
+            self.queueWaitNanoseconds = queueWaitNanoseconds
+            self.runNanoseconds = runNanoseconds
         }
     }
 
-    /// The queue depth, running and finished closures, and refusals now. Cost: the pool's mutex;
-    /// any thread.
+    /// The queue depth, running and finished closures, refusals, and the time spent queued and
+    /// running, now. Cost: the pool's mutex; any thread.
     public var statistics: Statistics {
-        queue.withLock { Statistics(queued: $0.pending, running: $0.running, completed: $0.completed, rejected: $0.rejected) }
+        queue.withLock {
+            Statistics(queued: $0.pending, running: $0.running, completed: $0.completed, rejected: $0.rejected,
+                       queueWaitNanoseconds: $0.queueWaitNanoseconds, runNanoseconds: $0.runNanoseconds)
+        }
     }
 
     /// Creates a pool; its threads start on first use.
@@ -72,14 +87,15 @@ public final class OffloadPool: Sendable {
         self.available = Semaphore()
     }
 
-    /// Queues `job`; false when the queue is full.
+    /// Queues `job`; false when the queue is full. Reads the monotonic clock once.
     func enqueue(_ job: @escaping @Sendable () -> Void) -> Bool {
+        let now = Deadline.now.nanoseconds
         let (accepted, start) = queue.withLock { q -> (Bool, Bool) in
             if q.pending >= configuration.queueLimit {
                 q.rejected += 1
                 return (false, false)
             }
-            q.jobs.append(job)
+            q.jobs.append((job, now))
             let start = !q.started
             q.started = true
             return (true, start)
@@ -97,19 +113,23 @@ public final class OffloadPool: Sendable {
     private func workerLoop() {
         while true {
             available.wait()
+            let started = Deadline.now.nanoseconds
             let job = queue.withLock { q -> (@Sendable () -> Void)? in
                 guard q.head < q.jobs.count else { return nil }
-                let job = q.jobs[q.head]
+                let (job, queuedAt) = q.jobs[q.head]
                 q.head += 1
                 if q.head == q.jobs.count { q.jobs.removeAll(keepingCapacity: true); q.head = 0 }
                 q.running += 1
+                q.queueWaitNanoseconds &+= started &- min(queuedAt, started)
                 return job
             }
             guard let job else { continue }
             job()
+            let ran = Deadline.now.nanoseconds &- started
             queue.withLock { q in
                 q.running -= 1
                 q.completed += 1
+                q.runNanoseconds &+= ran
             }
         }
     }

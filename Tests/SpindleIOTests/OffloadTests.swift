@@ -143,7 +143,9 @@ final class OffloadTests: IOTestCase {
             snapshots.append(pool.statistics)
             return snapshots
         }
-        XCTAssertEqual(snapshots, [
+        // The counts (the times have a test of their own below).
+        let counts = snapshots.map { OffloadPool.Statistics(queued: $0.queued, running: $0.running, completed: $0.completed, rejected: $0.rejected) }
+        XCTAssertEqual(counts, [
             OffloadPool.Statistics(queued: 0, running: 0, completed: 0, rejected: 0),
             OffloadPool.Statistics(queued: 1, running: 1, completed: 0, rejected: 1),
             OffloadPool.Statistics(queued: 0, running: 0, completed: 2, rejected: 1),
@@ -180,6 +182,27 @@ final class OffloadTests: IOTestCase {
             return log
         }
         XCTAssertEqual(outcome, ["succeeding=50", "failing threw CancellationError", "waited for the work"])
+    }
+
+    /// The statistics add up how long closures waited for a thread and how long they ran: two
+    /// closures of 100 ms on one thread, queued together, ran 200 ms in all, and the second
+    /// waited for the first (about 100 ms); the metrics export both.
+    func testStatisticsAddUpQueueWaitAndRunTime() throws {
+        let pool = OffloadPool(configuration: .init(threads: 1, queueLimit: 4))
+        let statistics = try onWorker { _ -> OffloadPool.Statistics in
+            let jobs = (0..<2).map { index in
+                Fiber.spawn { () throws -> Int in try Fiber.offload(pool: pool) { usleep(100_000); return index } }
+            }
+            for job in jobs { _ = try job.join() }
+            let end = Deadline.now + .seconds(5)
+            while pool.statistics.completed < 2 && Deadline.now < end { try Fiber.sleep(for: .milliseconds(1)) }
+            return pool.statistics
+        }
+        XCTAssertEqual(statistics.completed, 2)
+        XCTAssertGreaterThanOrEqual(statistics.runNanoseconds, 200_000_000, "two closures of 100 ms each")
+        XCTAssertLessThan(statistics.runNanoseconds, 2_000_000_000)
+        XCTAssertGreaterThanOrEqual(statistics.queueWaitNanoseconds, 90_000_000, "the second waited for the first")
+        XCTAssertLessThan(statistics.queueWaitNanoseconds, 2_000_000_000)
     }
 
     /// A fiber already cancelled when it calls Fiber.offload gets CancellationError at once, and

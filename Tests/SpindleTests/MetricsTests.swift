@@ -273,6 +273,32 @@ final class MetricsTests: ServerTestCase {
         XCTAssertEqual(scraped.value("spindle_pool_available", ["pool": "parsers"]), 64, "preallocated")
     }
 
+    /// Three requests whose handlers offload 50 ms of blocking work: the offload counters grow
+    /// by three closures and at least 150 ms of run time, and the requests took at least that
+    /// (the pool is the process's: a scrape may offload work of its own, so the two totals are
+    /// each checked against the 150 ms, not against each other).
+    func testOffloadTimeIsCountedAndFitsInTheRequestsTime() throws {
+        let server = try startServer(configure: { $0.workers = 1; $0.adminPort = 0 }) { router in
+            router.get("/slow") { _, context in
+                _ = try context.offload { usleep(50_000) }
+                return .text("done")
+            }
+        }
+        let before = try scrape(server)
+        let client = try TestClient(port: server.port)
+        for _ in 0..<3 {
+            try client.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+            XCTAssertEqual(try client.readResponse().bodyString, "done")
+        }
+        let after = try scrape(server)
+        func delta(_ name: String) -> Double { after.value(name) - before.value(name) }
+        XCTAssertGreaterThanOrEqual(delta("spindle_offload_completed_total"), 3)
+        let ran = delta("spindle_offload_run_seconds_total")
+        XCTAssertGreaterThanOrEqual(ran, 0.15, "three closures of 50 ms")
+        XCTAssertGreaterThanOrEqual(delta("spindle_offload_queue_wait_seconds_total"), 0)
+        XCTAssertGreaterThanOrEqual(delta("http_request_duration_seconds_sum"), 0.15, "each request waited for its 50 ms closure")
+    }
+
     // MARK: - Where /metrics is served
 
     func testTheAdminPortServesMetricsAndTheMainPortAnswers404() throws {

@@ -7,11 +7,13 @@
 //   DELETE /todos/:id        → 204
 //
 //   swift run -c release Todo [--host 127.0.0.1] [--port 8080] [--workers N] [--database PATH]
+//                             [--admin-port 9180]
 //
 // The database is todo.sqlite in the temporary directory unless --database says otherwise; it
 // is created and migrated on first start. Every database call runs on Spindle's offload pool
 // (SQLite blocks), so the worker threads keep serving. SIGTERM or SIGINT (Ctrl-C) stops the
-// server gracefully.
+// server gracefully. The admin listener (GET /metrics, the live page /_spindle/) is on
+// 127.0.0.1:--admin-port (9180, or SPINDLE_ADMIN_PORT; 0 turns it off).
 import ArgumentParser
 import Foundation
 import Logging
@@ -28,6 +30,8 @@ struct TodoServer: AsyncParsableCommand {
     @Option(help: "Worker threads (default: one per usable CPU).") var workers: Int?
     @Option(help: "The SQLite database file (created and migrated when missing).") var database = TodoStore.defaultPath
     @Option(help: "Request ids and a log line per request: on or off.") var accessLog = "on"
+    @Option(help: "Port of the loopback admin listener (GET /metrics); 0 turns it off (default: SPINDLE_ADMIN_PORT, else 9180).")
+    var adminPort: Int = ProcessInfo.processInfo.environment["SPINDLE_ADMIN_PORT"].flatMap { Int($0) } ?? 9180
 
     func run() async throws {
         let logger = Logger(label: "todo")
@@ -39,6 +43,7 @@ struct TodoServer: AsyncParsableCommand {
         TodoRoutes.add(to: router, store: store)
         var configuration = ServerConfiguration(host: host, port: port)
         configuration.workers = workers
+        configuration.adminPort = adminPort == 0 ? nil : adminPort
         let server = Server(router: router, configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         print("Spindle Todo: http://\(host):\(port)/todos, database \(store.path) (Ctrl-C stops gracefully)")

@@ -81,6 +81,9 @@ struct MetricsExposition {
         gauge("spindle_offload_running", "Closures running on the offload threads.", offload.running)
         counter("spindle_offload_completed_total", "Offloaded closures run to their end.", offload.completed)
         counter("spindle_offload_rejected_total", "Offloads refused because the queue was full.", offload.rejected)
+        secondsCounter("spindle_offload_queue_wait_seconds_total", "Time offloaded closures spent queued, waiting for a thread.",
+                       offload.queueWaitNanoseconds)
+        secondsCounter("spindle_offload_run_seconds_total", "Time offloaded closures spent running.", offload.runNanoseconds)
         gauge("spindle_workers", "Worker threads that answered this scrape.", workers)
         if let backend {
             gauge("spindle_io_backend_info", "The I/O backend the workers run on (value 1).", ["backend": backend.kind.rawValue], 1)
@@ -145,6 +148,13 @@ struct MetricsExposition {
         let series = registry.makeCounter(descriptor: Self.descriptor(name, help), labels: Self.sorted(labels))
         series.reset()
         series.increment(by: Int64(clamping: value))
+    }
+
+    /// Sets counter `name` to `nanoseconds`, in seconds.
+    private func secondsCounter(_ name: String, _ help: String, _ nanoseconds: UInt64) {
+        let series = registry.makeCounter(descriptor: Self.descriptor(name, help))
+        series.reset()
+        series.increment(by: Double(nanoseconds) / 1e9)
     }
 
     /// Sets gauge `name{labels}` to `value`.
