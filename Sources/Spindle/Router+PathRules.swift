@@ -44,6 +44,28 @@ enum RoutingPath {
         let count = path.count
         guard count > 0 else { return .routable(trailingSlash: false) }
         guard path[0] == UInt8(ascii: "/") else { return .noRoute }
+        // The common path has no `%`, no `.` and no empty segment but a trailing one: then it is
+        // routable, and one compare or three per byte tell. Anything else takes the full pass.
+        var previousWasSlash = true
+        var index = 1
+        while index < count {
+            let byte = path[index]
+            if byte == UInt8(ascii: "/") {
+                if previousWasSlash { return checkSegments(path) }
+                previousWasSlash = true
+            } else {
+                if byte == UInt8(ascii: "%") || byte == UInt8(ascii: ".") { return checkSegments(path) }
+                previousWasSlash = false
+            }
+            index += 1
+        }
+        return .routable(trailingSlash: count > 1 && previousWasSlash)
+    }
+
+    /// `check` for a path with an escape, a dot or an empty segment: segment by segment.
+    @inline(never)
+    private static func checkSegments(_ path: UnsafeRawBufferPointer) -> Shape {
+        let count = path.count
         var hasEmptySegment = false
         var trailingSlash = false
         var segmentStart = 1
