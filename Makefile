@@ -38,7 +38,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl libjemalloc2 libjem
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test test-all check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-debug-run test-async-bridge-run test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat bench-todo clean
+.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test test-all check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-debug-run test-async-bridge-run test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat bench-todo bench-profile clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -265,6 +265,12 @@ bench-await: deps
 bench-chat: deps
 	@./.ci/install-deps $(BENCH_PACKAGES)
 	$(MAKE) -C bench chat
+
+# Instructions per request under callgrind, at pipelining 1 and 16 (Docs/benchmarks/profile.md);
+# BASELINE=<commit> prints what changed against that commit's Hello.
+bench-profile: deps
+	@./.ci/install-deps $(BENCH_PACKAGES) valgrind
+	$(MAKE) -C bench profile BASELINE=$(BASELINE)
 
 # The todo API under a 90/10 read/write mix (Docs/benchmarks/todo.md; about a minute and a half).
 bench-todo: deps
