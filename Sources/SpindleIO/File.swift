@@ -96,6 +96,7 @@ public final class File {
 
     /// Reads the whole file from `offset` to its end (64 KiB at a time, appended to one array).
     public func readAll(from offset: Int = 0) throws -> [UInt8] {
+        misusePrecondition(offset >= 0, "File.readAll(from: \(offset)): a file offset cannot be negative")
         var bytes: [UInt8] = []
         _ = try forEachChunk(of: offset..<Int.max) { bytes.append(contentsOf: $0) }
         return bytes
@@ -105,6 +106,7 @@ public final class File {
     /// is shorter than `range` when the file ends first (it holds the bytes up to the end).
     /// Parks the fiber for each read; allocates the array once, `range.count` bytes.
     public func read(_ range: Range<Int>) throws -> [UInt8] {
+        misusePrecondition(range.lowerBound >= 0, "File.read(\(range)): a file offset cannot be negative")
         guard !range.isEmpty else { return [] }
         var bytes = [UInt8](repeating: 0, count: range.count)
         var filled = 0
@@ -129,6 +131,7 @@ public final class File {
     public func forEachChunk(of range: Range<Int>, chunkSize: Int = 64 << 10,
                              _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         misusePrecondition(chunkSize > 0, "File.forEachChunk needs a positive chunkSize, not \(chunkSize)")
+        misusePrecondition(range.lowerBound >= 0, "File.forEachChunk(of: \(range)): a file offset cannot be negative")
         guard !range.isEmpty else { return 0 }
         var buffer = [UInt8](repeating: 0, count: min(range.count, chunkSize))
         var offset = range.lowerBound
