@@ -49,6 +49,13 @@ pre-spike RSS and stays there, and PASS/FAIL for "within 10 % by 30 s" (giveback
 OUT/NAME-giveback.csv (every sample), NAME-giveback.md (the table; also in NAME.md) and
 NAME-giveback.png.
 
+Tuning (--tune ALLOCATORS, `make -C bench alloc-tune`): the give-back phase alone, for each named
+allocator (comma-separated, or `all`) the untuned turn and then one turn per setting of
+bench/alloc/tuning.py (the seed's tuning tables: mimalloc options, jemalloc MALLOC_CONF,
+tcmalloc and glibc environment variables), each a fresh server with that environment; the
+verified line of each turn shows the settings the allocator reports it runs with (allocstats.so's
+`knobs=`). --env KEY=VALUE (repeatable) adds to the environment of every server of any run.
+
 Exit status 0 when every measurement ran (every spike connection answered) and every allocator
 was verified, 1 otherwise; a give-back FAIL is a result, not an error. Standard library only,
 plus matplotlib for the plots. See Docs/benchmarks/alloc.md.
@@ -69,6 +76,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "lib"), os.path.join(HERE, "..", "peers")]
 import benchutil  # noqa: E402
 import giveback  # noqa: E402  (bench/alloc/giveback.py: the give-back phase)
+import tuning  # noqa: E402  (bench/alloc/tuning.py: the settings --tune measures)
 import idle  # noqa: E402  (bench/peers/idle.py: the idle keep-alive client of the peers benchmark)
 from benchutil import (RetryBudget, add_wrk_arguments, die, fmt_us, install_cleanup, kept,  # noqa: E402
                        measured_turn, print_footer, print_header, probe, run_wrk, start_server, tool_version,
@@ -205,8 +213,9 @@ def verify(server, variant, stats):
         test = f"{stats.get('owner_test')} owns the probes"
     if problems:
         return False, "FAIL: " + "; ".join(problems)
+    knobs = f"; settings {stats['knobs']}" if stats.get("knobs") else ""
     return True, (f"{found} ({os.path.basename(library)}; {test}; 256 KiB probe in "
-                  f"{probes['probe_large']}, 64 B probe in {probes['probe_small']})")
+                  f"{probes['probe_large']}, 64 B probe in {probes['probe_small']}{knobs})")
 
 
 def allocator_numbers(stats, steady_rss_kib):
@@ -244,7 +253,7 @@ def launch(args, variant, workload, rep, port):
     stats_path = os.path.join(args.workdir, f"stats-{label}")
     if os.path.exists(stats_path):
         os.remove(stats_path)  # a report of an earlier run
-    env = dict(os.environ, **variant.env)
+    env = dict(os.environ, **args.env, **variant.env)
     if variant.preload:
         env["LD_PRELOAD"] = " ".join(variant.preload)
         env["ALLOCSTATS_OUT"] = stats_path
@@ -514,6 +523,11 @@ def main():
     parser.add_argument("--baseline-seconds", type=float, default=5, help="RSS sampled before the spike (s)")
     parser.add_argument("--watch-seconds", type=float, default=40, help="RSS sampled after the spike (s)")
     parser.add_argument("--giveback-only", action="store_true", help="only the give-back phase")
+    parser.add_argument("--tune", default="", metavar="ALLOCATORS",
+                        help="the give-back phase alone for these allocators (comma-separated, or all): the untuned "
+                        "turn, then one per setting of bench/alloc/tuning.py")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="added to every server's environment (repeatable)")
     parser.add_argument("--quick", action="store_true",
                         help="1 turn of 1 s per variant and workload, 1,000 idle connections, a spike of 1,000")
     add_wrk_arguments(parser, reps=3, seconds=3, retry_budget=30, wait_quiet=10)
@@ -521,8 +535,17 @@ def main():
     if args.quick:
         args.reps, args.seconds, args.warmup, args.idle, args.wait_quiet = 1, 1, 1, 1000, 5
         args.spike = min(args.spike, 1000)
+    try:
+        tuned = tuning.selected(args.tune) if args.tune else []
+    except ValueError as e:
+        die(str(e))
+    if tuned:
+        args.giveback_only = True
     if args.giveback_only and args.spike <= 0:
         die("--giveback-only with --spike 0 measures nothing")
+    if any("=" not in kv for kv in args.env):
+        die("--env takes KEY=VALUE")
+    args.env = dict(kv.split("=", 1) for kv in args.env)
     args.workdir = os.path.abspath(args.workdir)
     os.makedirs(args.workdir, exist_ok=True)
     os.makedirs(args.out, exist_ok=True)
@@ -547,6 +570,15 @@ def main():
         for v in vs[rep % len(vs):] + vs[:rep % len(vs)] if w in v.workloads]
     idle_plan = [] if args.giveback_only else [v for v in vs if "idle" in v.workloads]
     giveback_plan = [v for v in vs if v.name in ALLOCATORS] if args.spike > 0 else []
+    if tuned:
+        # Each allocator's untuned turn, then its settings, on the untuned variant's binary and port.
+        base = {v.name: v for v in giveback_plan}
+        giveback_plan = []
+        for allocator in dict.fromkeys(a for a, _, _ in tuned):
+            giveback_plan.append(base[allocator])
+            for _, label, env in (t for t in tuned if t[0] == allocator):
+                giveback_plan.append(Variant(label, allocator, base[allocator].binary, base[allocator].preload, env=env))
+                ports[label] = ports[allocator]
     total = len(plan) + len(idle_plan) + len(giveback_plan)
     if plan:
         print(f"samples    {args.reps} turn(s) of {args.seconds} s per variant and workload (after a {args.warmup} s "
@@ -605,7 +637,9 @@ def main():
 
     written, giveback_md = [], []
     if giveback_turns:
-        header = (f"`bench/alloc/run.py{' --quick' if args.quick else ''}{' --giveback-only' if args.giveback_only else ''}`: "
+        header = (f"`bench/alloc/run.py{' --quick' if args.quick else ''}{' --giveback-only' if args.giveback_only else ''}"
+                  f"{' --tune ' + args.tune if args.tune else ''}"
+                  + "".join(f" --env {k}={v}" for k, v in args.env.items()) + "`: "
                   f"Spindle Hello, `--workers 1` on CPU {args.server_cpu}, the spike from CPU {args.client_cpu}; a fresh "
                   f"server per allocator, warmed by {args.warmup} s of the echo workload (wrk -t1 -c{args.connections}), "
                   f"{args.baseline_seconds:g} s sampled before the spike and {args.watch_seconds:g} s after it. "
