@@ -56,6 +56,11 @@ tcmalloc and glibc environment variables), each a fresh server with that environ
 verified line of each turn shows the settings the allocator reports it runs with (allocstats.so's
 `knobs=`). --env KEY=VALUE (repeatable) adds to the environment of every server of any run.
 
+A/B of settings (--ab LABEL[;LABEL...], `make -C bench alloc-ab`): req/s only, no give-back: the
+untuned allocator of the first label and each labelled setting of tuning.py, fresh servers, REPS
+turns of SECONDS per workload (plaintext and echo), the variants rotating every repetition as
+in the matrix; medians and each setting's ratio to the untuned row (OUT/NAME-ab.md).
+
 Exit status 0 when every measurement ran (every spike connection answered) and every allocator
 was verified, 1 otherwise; a give-back FAIL is a result, not an error. Standard library only,
 plus matplotlib for the plots. See Docs/benchmarks/alloc.md.
@@ -502,6 +507,60 @@ def package_versions():
     return r.stdout.strip().replace("\n", ", ") or "unknown"
 
 
+# ---------------------------------------------------------------- A/B of settings
+
+def ab_run(args):
+    """--ab: interleaved wrk turns of an allocator untuned and under the named settings (see the
+    module's doc). Returns the exit status."""
+    entries = {label: (allocator, env) for allocator, label, env in tuning.TUNING}
+    labels = [label.strip() for label in args.ab.split(";") if label.strip()]
+    unknown = [label for label in labels if label not in entries]
+    if unknown:
+        die(f"--ab: no such setting in bench/alloc/tuning.py: {unknown}")
+    allocators = {entries[label][0] for label in labels}
+    if len(allocators) != 1:
+        die("--ab: settings of one allocator at a time")
+    install_cleanup()
+    started = time.monotonic()
+    root = os.path.abspath(os.path.join(HERE, "..", ".."))
+    print_header(args, root, "allocator settings A/B, req/s (Spindle Hello, one worker on one core)",
+                 [tool_version([args.wrk, "--version"]), package_versions()])
+    base = next(v for v in variants(args) if v.name == allocators.pop())
+    vs = [base] + [Variant(label, base.allocator, base.binary, base.preload, env=entries[label][1]) for label in labels]
+    workloads = ("plaintext", "echo")
+    plan = [(rep, w, v) for rep in range(args.reps) for w in workloads for v in vs[rep % len(vs):] + vs[:rep % len(vs)]]
+    budget, samples, failures = RetryBudget(), {}, []
+    for i, (rep, workload, variant) in enumerate(plan):
+        s = wrk_turn(args, budget, variant, workload, rep, args.port + 1)
+        samples.setdefault((variant.name, workload), []).append(s)
+        if not s["verified_ok"]:
+            failures.append(f"allocator not verified: {variant.name} {workload} turn {rep + 1}: {s['verified']}")
+        print(f"[{i + 1:>2}/{len(plan)} {time.monotonic() - started:4.0f} s] {workload:<9} {variant.name:<40} "
+              f"{s['req_per_s']:>9,.0f} req/s, p99 {fmt_us(s['p99_us']):>8}, peak RSS {kib(s['peak_rss_kib'])}"
+              + (f", {s['errors']} ERRORS" if s["errors"] else "") + f"\n{'':>16}allocator: {s['verified']}", flush=True)
+    results = {key: medians(ss) for key, ss in samples.items()}
+    md = [f"\n**A/B of settings** ({args.reps} turns of {args.seconds} s per variant and workload, rotating; "
+          f"wrk -t1 -c{args.connections} on CPU {args.client_cpu}, server on CPU {args.server_cpu})\n",
+          "| workload | variant | req/s (median) | min–max | vs untuned | p99 | peak RSS | turns (disturbed) |",
+          "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for workload in workloads:
+        untuned = results[(base.name, workload)]["req_per_s"]
+        for v in vs:
+            m = results[(v.name, workload)]
+            md.append(f"| {workload} | {v.name} | {m['req_per_s']:,.0f} | {m['rps_min']:,.0f}–{m['rps_max']:,.0f} "
+                      f"| {m['req_per_s'] / untuned:.2f}× | {fmt_us(m['p99_us'])} | {kib(m['peak_rss_kib'])} "
+                      f"| {m['turns']} ({m['disturbed_turns']}) |")
+    print("\n".join(md))
+    path = os.path.join(args.out, f"{args.name}-ab.md")
+    with open(path, "w") as f:
+        f.write(f"# Allocator settings A/B ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
+                f"`bench/alloc/run.py --ab '{args.ab}'`. {package_versions()}.\n" + "\n".join(md) + "\n")
+    for failure in failures:
+        print(f"FAIL  {failure}")
+    print_footer(args, budget, [ss for ss in samples.values()], started, f"written: {path}")
+    return 1 if failures else 0
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -526,6 +585,9 @@ def main():
     parser.add_argument("--tune", default="", metavar="ALLOCATORS",
                         help="the give-back phase alone for these allocators (comma-separated, or all): the untuned "
                         "turn, then one per setting of bench/alloc/tuning.py")
+    parser.add_argument("--ab", default="", metavar="LABELS",
+                        help="req/s A/B: the untuned allocator against these settings of bench/alloc/tuning.py "
+                        "(labels separated by ';'), plaintext and echo")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="added to every server's environment (repeatable)")
     parser.add_argument("--quick", action="store_true",
@@ -539,6 +601,8 @@ def main():
         tuned = tuning.selected(args.tune) if args.tune else []
     except ValueError as e:
         die(str(e))
+    if args.ab:
+        sys.exit(ab_run(args))
     if tuned:
         args.giveback_only = True
     if args.giveback_only and args.spike <= 0:
