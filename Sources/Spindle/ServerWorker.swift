@@ -135,7 +135,6 @@ final class ServerWorker {
     /// Running out of descriptors never ends it: `accept` backs off, and this logs it at most
     /// once a second.
     func acceptLoop(listener: TCPListener) throws {
-        if configuration.memoryTrimInterval != nil { Allocator.prepareForRelease() }
         Fiber.spawnDetached(name: "connection-timeouts") { [timeouts, self] in
             timeouts.sweep(housekeepingEvery: configuration.memoryTrimInterval) { self.trimMemory() }
         }

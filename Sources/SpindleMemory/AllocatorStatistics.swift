@@ -96,10 +96,12 @@ extension Allocator {
     /// later allocation in the same segment looks at it, which on a quiet server after a spike
     /// never happens, and `mi_collect` does not either (Docs/memory.md, "Tuning the allocator").
     /// A delay set in the environment (`MIMALLOC_DECOMMIT_DELAY`, `MIMALLOC_PURGE_DELAY`) is
-    /// kept. Other allocators: nothing. The server calls it when a worker starts and
-    /// `memoryTrimInterval` is set. Returns true when it changed a setting. Cost: once, an
-    /// option store; afterwards, mimalloc makes one `madvise` per freed span (measured in
-    /// Docs/memory.md). Any thread.
+    /// kept. Other allocators: nothing. Returns true when it changed a setting. Opt-in: the
+    /// server does not call it, because of its cost. Cost: once, an option store; afterwards
+    /// mimalloc decommits every span it frees (`madvise`) and faults the pages in again on
+    /// reuse — about one `madvise` per three 64 KiB echo requests, and 2.5× the server CPU per
+    /// such request in an A/B (Docs/memory.md, "Tuning the allocator"); small requests are
+    /// not affected. Call it before the load whose memory should come back. Any thread.
     @discardableResult
     public static func prepareForRelease() -> Bool { preparedForRelease }
 

@@ -541,14 +541,16 @@ def ab_run(args):
     results = {key: medians(ss) for key, ss in samples.items()}
     md = [f"\n**A/B of settings** ({args.reps} turns of {args.seconds} s per variant and workload, rotating; "
           f"wrk -t1 -c{args.connections} on CPU {args.client_cpu}, server on CPU {args.server_cpu})\n",
-          "| workload | variant | req/s (median) | min–max | vs untuned | p99 | peak RSS | turns (disturbed) |",
-          "|---|---|---:|---:|---:|---:|---:|---:|"]
+          "| workload | variant | req/s (median) | min–max | vs untuned | req per server-CPU-s | vs untuned | p99 "
+          "| peak RSS | turns (disturbed) |",
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for workload in workloads:
-        untuned = results[(base.name, workload)]["req_per_s"]
+        untuned, untuned_cpu = (results[(base.name, workload)][k] for k in ("req_per_s", "req_per_cpu_s"))
         for v in vs:
             m = results[(v.name, workload)]
             md.append(f"| {workload} | {v.name} | {m['req_per_s']:,.0f} | {m['rps_min']:,.0f}–{m['rps_max']:,.0f} "
-                      f"| {m['req_per_s'] / untuned:.2f}× | {fmt_us(m['p99_us'])} | {kib(m['peak_rss_kib'])} "
+                      f"| {m['req_per_s'] / untuned:.2f}× | {m['req_per_cpu_s']:,.0f} | {m['req_per_cpu_s'] / untuned_cpu:.2f}× "
+                      f"| {fmt_us(m['p99_us'])} | {kib(m['peak_rss_kib'])} "
                       f"| {m['turns']} ({m['disturbed_turns']}) |")
     print("\n".join(md))
     path = os.path.join(args.out, f"{args.name}-ab.md")
@@ -601,21 +603,21 @@ def main():
         tuned = tuning.selected(args.tune) if args.tune else []
     except ValueError as e:
         die(str(e))
-    if args.ab:
-        sys.exit(ab_run(args))
+    if any("=" not in kv for kv in args.env):
+        die("--env takes KEY=VALUE")
+    args.env = dict(kv.split("=", 1) for kv in args.env)
     if tuned:
         args.giveback_only = True
     if args.giveback_only and args.spike <= 0:
         die("--giveback-only with --spike 0 measures nothing")
-    if any("=" not in kv for kv in args.env):
-        die("--env takes KEY=VALUE")
-    args.env = dict(kv.split("=", 1) for kv in args.env)
     args.workdir = os.path.abspath(args.workdir)
     os.makedirs(args.workdir, exist_ok=True)
     os.makedirs(args.out, exist_ok=True)
     for path in (args.mimalloc, args.glibc, args.shim, args.jemalloc, args.tcmalloc):
         if not os.path.exists(path):
             die(f"{path} is missing (make -C bench alloc builds and installs what it needs)")
+    if args.ab:
+        sys.exit(ab_run(args))
     raise_nofile(max(0 if args.giveback_only else args.idle, args.spike) + 1024)
     install_cleanup()
 
