@@ -99,9 +99,9 @@ extension Allocator {
     /// kept. Other allocators: nothing. Returns true when it changed a setting. Opt-in: the
     /// server does not call it, because of its cost. Cost: once, an option store; afterwards
     /// mimalloc decommits every span it frees (`madvise`) and faults the pages in again on
-    /// reuse — about one `madvise` per three 64 KiB echo requests, and 2.5× the server CPU per
-    /// such request in an A/B (Docs/memory.md, "Tuning the allocator"); small requests are
-    /// not affected. Call it before the load whose memory should come back. Any thread.
+    /// reuse — about one `madvise` per three 64 KiB echo requests, and about 3× the server CPU
+    /// per such request in an A/B (Docs/memory.md, "Tuning the allocator"); small requests
+    /// are not affected. Call it before the load whose memory should come back. Any thread.
     @discardableResult
     public static func prepareForRelease() -> Bool { preparedForRelease }
 
