@@ -26,8 +26,8 @@ TUNING = [
     # eager_commit_delay 1, reserve_os_memory 0, page_reset 0, abandoned_page_decommit 0)
     ("mimalloc", "mimalloc PURGE_DELAY=0 (2.1 name)", {"MIMALLOC_PURGE_DELAY": "0"}),
     ("mimalloc", "mimalloc DECOMMIT_DELAY=0", {"MIMALLOC_DECOMMIT_DELAY": "0"}),
-    # 2.0.9's own default, which Spindle's server replaces with 0 (Allocator.prepareForRelease):
-    # the setting to compare a build with that change against the behaviour before it.
+    # 2.0.9's own default, set explicitly: what a process that called Allocator.prepareForRelease
+    # (delay 0) is compared against when the environment cannot be left empty.
     ("mimalloc", "mimalloc DECOMMIT_DELAY=25", {"MIMALLOC_DECOMMIT_DELAY": "25"}),
     ("mimalloc", "mimalloc DECOMMIT_DELAY=0 SEGMENT_DECOMMIT_DELAY=0",
      {"MIMALLOC_DECOMMIT_DELAY": "0", "MIMALLOC_SEGMENT_DECOMMIT_DELAY": "0"}),
