@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -103,14 +104,26 @@ bool spindle_mimalloc_linked(void) { return true; }
 bool spindle_mimalloc_owns(const void *p) { return mi_is_in_heap_region(p); }
 int spindle_mimalloc_version(void) { return mi_version(); }
 void spindle_mimalloc_print_stats(void) { mi_stats_print_out(NULL, NULL); }
-void spindle_mimalloc_collect(void) {
-    // Pages freed while page_reset is on are given back to the OS (MADV_DONTNEED) rather than
-    // kept resident for reuse; on only for the collection, so the fast path keeps its pages.
-    bool was = mi_option_is_enabled(mi_option_page_reset);
-    mi_option_set_enabled(mi_option_page_reset, true);
-    mi_collect(true);
-    mi_option_set_enabled(mi_option_page_reset, was);
+void spindle_mimalloc_collect(void) { mi_collect(true); }
+
+// mimalloc 2.0 calls the delay "decommit_delay", 2.1 "purge_delay" (the same option).
+#if MI_MALLOC_VERSION >= 210
+#define SPINDLE_MI_PURGE_DELAY mi_option_purge_delay
+#else
+#define SPINDLE_MI_PURGE_DELAY mi_option_decommit_delay
+#endif
+
+bool spindle_mimalloc_decommit_at_once(void) {
+    // A free span of a segment still in use is decommitted only when the delay has passed *and*
+    // a later page allocation in that same segment looks at it; mi_collect does not. After a
+    // spike, on a quiet server, nothing allocates there again: the memory stays resident for
+    // good. With no delay the span is decommitted (MADV_DONTNEED) when it is freed. A delay the
+    // user chose through the environment is kept.
+    if (getenv("MIMALLOC_DECOMMIT_DELAY") != NULL || getenv("MIMALLOC_PURGE_DELAY") != NULL) return false;
+    mi_option_set(SPINDLE_MI_PURGE_DELAY, 0);
+    return true;
 }
+long spindle_mimalloc_decommit_delay(void) { return mi_option_get(SPINDLE_MI_PURGE_DELAY); }
 size_t spindle_mimalloc_committed_bytes(void) {
     size_t elapsed, user, system, rss, peak_rss, commit = 0, peak_commit, faults;
     mi_process_info(&elapsed, &user, &system, &rss, &peak_rss, &commit, &peak_commit, &faults);
@@ -122,5 +135,7 @@ bool spindle_mimalloc_owns(const void *p) { (void)p; return false; }
 int spindle_mimalloc_version(void) { return 0; }
 void spindle_mimalloc_print_stats(void) {}
 void spindle_mimalloc_collect(void) {}
+bool spindle_mimalloc_decommit_at_once(void) { return false; }
+long spindle_mimalloc_decommit_delay(void) { return -1; }
 size_t spindle_mimalloc_committed_bytes(void) { return 0; }
 #endif

@@ -89,6 +89,33 @@ extension Allocator {
         }
     }
 
+    /// Sets the allocator up so that `releaseFreeMemory()` can return what a load spike left
+    /// behind, once per process (later calls return the first call's answer). mimalloc: its
+    /// decommit delay (2.1: purge delay) becomes 0, so a free span of a segment still in use is
+    /// decommitted when it is freed — with the default 25 ms it is decommitted only when a
+    /// later allocation in the same segment looks at it, which on a quiet server after a spike
+    /// never happens, and `mi_collect` does not either (Docs/memory.md, "Tuning the allocator").
+    /// A delay set in the environment (`MIMALLOC_DECOMMIT_DELAY`, `MIMALLOC_PURGE_DELAY`) is
+    /// kept. Other allocators: nothing. Returns true when it changed a setting. Opt-in: the
+    /// server does not call it, because of its cost. Cost: once, an option store; afterwards
+    /// mimalloc decommits every span it frees (`madvise`) and faults the pages in again on
+    /// reuse — about one `madvise` per three 64 KiB echo requests, and about 3× the server CPU
+    /// per such request in an A/B (Docs/memory.md, "Tuning the allocator"); small requests
+    /// are not affected. Call it before the load whose memory should come back. Any thread.
+    @discardableResult
+    public static func prepareForRelease() -> Bool { preparedForRelease }
+
+    private static let preparedForRelease: Bool = {
+        switch kind {
+        case .mimalloc: MimallocIntrospection.decommitAtOnce()
+        case .glibc, .jemalloc, .other: false
+        }
+    }()
+
+    /// mimalloc's decommit (2.1: purge) delay in milliseconds, as mimalloc reports it; nil when
+    /// mimalloc does not serve malloc. Cost: an option read. Any thread.
+    public static var mimallocDecommitDelay: Int? { kind == .mimalloc ? MimallocIntrospection.decommitDelay : nil }
+
     /// True when the process can write heap profiles: jemalloc serves malloc and samples
     /// allocations (`MALLOC_CONF=prof:true`, as `make run-heap-profile` starts it).
     public static var heapProfiling: Bool { kind == .jemalloc && JemallocIntrospection.profiling }

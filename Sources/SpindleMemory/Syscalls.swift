@@ -280,4 +280,6 @@ enum MimallocIntrospection {
     static var version: Int { Int(spindle_mimalloc_version()) }
     static var committedBytes: Int { Int(clamping: spindle_mimalloc_committed_bytes()) }
     static func collect() { spindle_mimalloc_collect() }
+    static func decommitAtOnce() -> Bool { spindle_mimalloc_decommit_at_once() }
+    static var decommitDelay: Int { spindle_mimalloc_decommit_delay() }
 }

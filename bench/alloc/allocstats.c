@@ -28,6 +28,14 @@
 // release build that keeps no per-block statistics (MI_STAT 0): for it the live bytes above are
 // the in-use figure.
 //
+// Settings (the `knobs=` line): the values the allocator actually runs with, read back from it,
+// so a tuning variant shows whether its environment variable was honoured: mimalloc's options
+// (mi_option_get; the names are those of the installed mimalloc.h, 2.0.9 here), jemalloc's
+// opt.narenas, opt.dirty_decay_ms, opt.muzzy_decay_ms, opt.background_thread and the live
+// background_thread, tcmalloc's release rate (its flag variable), tcmalloc.aggressive_memory_decommit and
+// tcmalloc.max_total_thread_cache_bytes. glibc has
+// no getter for its malloc parameters: nothing is printed for it.
+//
 // The dump runs on a thread of its own that waits in sigwait(): SIGUSR2 is blocked in the
 // thread that loads this library (before main), so every thread the program starts inherits
 // the block and the signal always reaches the dump thread. Without ALLOCSTATS_OUT nothing but
@@ -273,6 +281,60 @@ struct allocator_api {
     struct mallinfo2 (*mallinfo2)(void);
 };
 
+#if __has_include(<mimalloc.h>)
+#include <mimalloc.h>
+#define ALLOCSTATS_MI_OPTIONS 1
+#endif
+
+// The settings the allocator runs with, as it reports them (see the header).
+static void allocator_knobs(struct report *r, const char *allocator, struct allocator_api api) {
+    put(r, "knobs=");
+    if (strcmp(allocator, "mimalloc") == 0) {
+#ifdef ALLOCSTATS_MI_OPTIONS
+        long (*get)(mi_option_t) = (long (*)(mi_option_t))dlsym(RTLD_DEFAULT, "mi_option_get");
+        if (get) {
+            static const struct { const char *name; mi_option_t option; } options[] = {
+                {"eager_commit", mi_option_eager_commit}, {"eager_commit_delay", mi_option_eager_commit_delay},
+                {"reserve_os_memory", mi_option_reserve_os_memory}, {"page_reset", mi_option_page_reset},
+                {"abandoned_page_decommit", mi_option_abandoned_page_decommit},
+                {"allow_decommit", mi_option_allow_decommit}, {"decommit_delay", mi_option_decommit_delay},
+                {"segment_decommit_delay", mi_option_segment_decommit_delay},
+                {"decommit_extend_delay", mi_option_decommit_extend_delay},
+            };
+            for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+                put(r, "%s%s:%ld", i ? "," : "", options[i].name, get(options[i].option));
+        }
+#endif
+    } else if (strcmp(allocator, "jemalloc") == 0 && api.mallctl) {
+        unsigned narenas = 0;
+        ssize_t dirty = 0, muzzy = 0;
+        bool opt_bg = false, bg = false;
+        size_t size = sizeof narenas;
+        api.mallctl("opt.narenas", &narenas, &size, NULL, 0);
+        size = sizeof dirty;
+        api.mallctl("opt.dirty_decay_ms", &dirty, &size, NULL, 0);
+        size = sizeof muzzy;
+        api.mallctl("opt.muzzy_decay_ms", &muzzy, &size, NULL, 0);
+        size = sizeof opt_bg;
+        api.mallctl("opt.background_thread", &opt_bg, &size, NULL, 0);
+        size = sizeof bg;
+        api.mallctl("background_thread", &bg, &size, NULL, 0);
+        put(r, "narenas:%u,dirty_decay_ms:%zd,muzzy_decay_ms:%zd,opt.background_thread:%d,background_thread:%d",
+            narenas, dirty, muzzy, opt_bg, bg);
+    } else if (strcmp(allocator, "tcmalloc") == 0 && api.tc_property) {
+        // gperftools exports no C getter for the release rate: its flag variable (TCMALLOC_RELEASE_RATE).
+        const double *rate = dlsym(RTLD_DEFAULT,
+            "_ZN62FLAG__namespace_do_not_use_directly_use_DECLARE_double_instead27FLAGS_tcmalloc_release_rateE");
+        size_t cache = 0;
+        api.tc_property("tcmalloc.max_total_thread_cache_bytes", &cache);
+        size_t aggressive = 0;
+        int known = api.tc_property("tcmalloc.aggressive_memory_decommit", &aggressive);
+        put(r, "release_rate:%g,aggressive_memory_decommit:%s,max_total_thread_cache_bytes:%zu", rate ? *rate : -1.0,
+            known ? (aggressive ? "1" : "0") : "?", cache);
+    }
+    put(r, "\n");
+}
+
 static struct allocator_api allocator_api(void) {
     return (struct allocator_api){
         .mi_owns = dlsym(RTLD_DEFAULT, "mi_is_in_heap_region"),
@@ -366,6 +428,7 @@ static void dump(void) {
     if (probe_large) memset(probe_large, 1, PROBE_LARGE);  // resident, so it shows in the maps
     put(&r, "probe_small=%p\nprobe_large=%p\n", probe_small, probe_large);
     allocator_ownership(&r, allocator, api);
+    allocator_knobs(&r, allocator, api);
 
     char tmp[sizeof out_path + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", out_path);

@@ -288,7 +288,9 @@ def plot(path, turns, size):
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
+    palette = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
+               "#64b5cd"]
+    colors = [palette[i % len(palette)] for i in range(len(turns))]
     fig, (whole, near) = plt.subplots(1, 2, figsize=(15, 5))
     baselines = [r["baseline_kib"] / 1024 for _, r in turns]
     for (name, r), color in zip(turns, colors):

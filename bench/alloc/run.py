@@ -49,6 +49,18 @@ pre-spike RSS and stays there, and PASS/FAIL for "within 10 % by 30 s" (giveback
 OUT/NAME-giveback.csv (every sample), NAME-giveback.md (the table; also in NAME.md) and
 NAME-giveback.png.
 
+Tuning (--tune ALLOCATORS, `make -C bench alloc-tune`): the give-back phase alone, for each named
+allocator (comma-separated, or `all`) the untuned turn and then one turn per setting of
+bench/alloc/tuning.py (the seed's tuning tables: mimalloc options, jemalloc MALLOC_CONF,
+tcmalloc and glibc environment variables), each a fresh server with that environment; the
+verified line of each turn shows the settings the allocator reports it runs with (allocstats.so's
+`knobs=`). --env KEY=VALUE (repeatable) adds to the environment of every server of any run.
+
+A/B of settings (--ab LABEL[;LABEL...], `make -C bench alloc-ab`): req/s only, no give-back: the
+untuned allocator of the first label and each labelled setting of tuning.py, fresh servers, REPS
+turns of SECONDS per workload (plaintext and echo), the variants rotating every repetition as
+in the matrix; medians and each setting's ratio to the untuned row (OUT/NAME-ab.md).
+
 Exit status 0 when every measurement ran (every spike connection answered) and every allocator
 was verified, 1 otherwise; a give-back FAIL is a result, not an error. Standard library only,
 plus matplotlib for the plots. See Docs/benchmarks/alloc.md.
@@ -69,6 +81,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "lib"), os.path.join(HERE, "..", "peers")]
 import benchutil  # noqa: E402
 import giveback  # noqa: E402  (bench/alloc/giveback.py: the give-back phase)
+import tuning  # noqa: E402  (bench/alloc/tuning.py: the settings --tune measures)
 import idle  # noqa: E402  (bench/peers/idle.py: the idle keep-alive client of the peers benchmark)
 from benchutil import (RetryBudget, add_wrk_arguments, die, fmt_us, install_cleanup, kept,  # noqa: E402
                        measured_turn, print_footer, print_header, probe, run_wrk, start_server, tool_version,
@@ -205,8 +218,9 @@ def verify(server, variant, stats):
         test = f"{stats.get('owner_test')} owns the probes"
     if problems:
         return False, "FAIL: " + "; ".join(problems)
+    knobs = f"; settings {stats['knobs']}" if stats.get("knobs") else ""
     return True, (f"{found} ({os.path.basename(library)}; {test}; 256 KiB probe in "
-                  f"{probes['probe_large']}, 64 B probe in {probes['probe_small']})")
+                  f"{probes['probe_large']}, 64 B probe in {probes['probe_small']}{knobs})")
 
 
 def allocator_numbers(stats, steady_rss_kib):
@@ -244,7 +258,7 @@ def launch(args, variant, workload, rep, port):
     stats_path = os.path.join(args.workdir, f"stats-{label}")
     if os.path.exists(stats_path):
         os.remove(stats_path)  # a report of an earlier run
-    env = dict(os.environ, **variant.env)
+    env = dict(os.environ, **args.env, **variant.env)
     if variant.preload:
         env["LD_PRELOAD"] = " ".join(variant.preload)
         env["ALLOCSTATS_OUT"] = stats_path
@@ -493,6 +507,62 @@ def package_versions():
     return r.stdout.strip().replace("\n", ", ") or "unknown"
 
 
+# ---------------------------------------------------------------- A/B of settings
+
+def ab_run(args):
+    """--ab: interleaved wrk turns of an allocator untuned and under the named settings (see the
+    module's doc). Returns the exit status."""
+    entries = {label: (allocator, env) for allocator, label, env in tuning.TUNING}
+    labels = [label.strip() for label in args.ab.split(";") if label.strip()]
+    unknown = [label for label in labels if label not in entries]
+    if unknown:
+        die(f"--ab: no such setting in bench/alloc/tuning.py: {unknown}")
+    allocators = {entries[label][0] for label in labels}
+    if len(allocators) != 1:
+        die("--ab: settings of one allocator at a time")
+    install_cleanup()
+    started = time.monotonic()
+    root = os.path.abspath(os.path.join(HERE, "..", ".."))
+    print_header(args, root, "allocator settings A/B, req/s (Spindle Hello, one worker on one core)",
+                 [tool_version([args.wrk, "--version"]), package_versions()])
+    base = next(v for v in variants(args) if v.name == allocators.pop())
+    vs = [base] + [Variant(label, base.allocator, base.binary, base.preload, env=entries[label][1]) for label in labels]
+    workloads = ("plaintext", "echo")
+    plan = [(rep, w, v) for rep in range(args.reps) for w in workloads for v in vs[rep % len(vs):] + vs[:rep % len(vs)]]
+    budget, samples, failures = RetryBudget(), {}, []
+    for i, (rep, workload, variant) in enumerate(plan):
+        s = wrk_turn(args, budget, variant, workload, rep, args.port + 1)
+        samples.setdefault((variant.name, workload), []).append(s)
+        if not s["verified_ok"]:
+            failures.append(f"allocator not verified: {variant.name} {workload} turn {rep + 1}: {s['verified']}")
+        print(f"[{i + 1:>2}/{len(plan)} {time.monotonic() - started:4.0f} s] {workload:<9} {variant.name:<40} "
+              f"{s['req_per_s']:>9,.0f} req/s, p99 {fmt_us(s['p99_us']):>8}, peak RSS {kib(s['peak_rss_kib'])}"
+              + (f", {s['errors']} ERRORS" if s["errors"] else "") + f"\n{'':>16}allocator: {s['verified']}", flush=True)
+    results = {key: medians(ss) for key, ss in samples.items()}
+    md = [f"\n**A/B of settings** ({args.reps} turns of {args.seconds} s per variant and workload, rotating; "
+          f"wrk -t1 -c{args.connections} on CPU {args.client_cpu}, server on CPU {args.server_cpu})\n",
+          "| workload | variant | req/s (median) | min–max | vs untuned | req per server-CPU-s | vs untuned | p99 "
+          "| peak RSS | turns (disturbed) |",
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for workload in workloads:
+        untuned, untuned_cpu = (results[(base.name, workload)][k] for k in ("req_per_s", "req_per_cpu_s"))
+        for v in vs:
+            m = results[(v.name, workload)]
+            md.append(f"| {workload} | {v.name} | {m['req_per_s']:,.0f} | {m['rps_min']:,.0f}–{m['rps_max']:,.0f} "
+                      f"| {m['req_per_s'] / untuned:.2f}× | {m['req_per_cpu_s']:,.0f} | {m['req_per_cpu_s'] / untuned_cpu:.2f}× "
+                      f"| {fmt_us(m['p99_us'])} | {kib(m['peak_rss_kib'])} "
+                      f"| {m['turns']} ({m['disturbed_turns']}) |")
+    print("\n".join(md))
+    path = os.path.join(args.out, f"{args.name}-ab.md")
+    with open(path, "w") as f:
+        f.write(f"# Allocator settings A/B ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
+                f"`bench/alloc/run.py --ab '{args.ab}'`. {package_versions()}.\n" + "\n".join(md) + "\n")
+    for failure in failures:
+        print(f"FAIL  {failure}")
+    print_footer(args, budget, [ss for ss in samples.values()], started, f"written: {path}")
+    return 1 if failures else 0
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -514,6 +584,14 @@ def main():
     parser.add_argument("--baseline-seconds", type=float, default=5, help="RSS sampled before the spike (s)")
     parser.add_argument("--watch-seconds", type=float, default=40, help="RSS sampled after the spike (s)")
     parser.add_argument("--giveback-only", action="store_true", help="only the give-back phase")
+    parser.add_argument("--tune", default="", metavar="ALLOCATORS",
+                        help="the give-back phase alone for these allocators (comma-separated, or all): the untuned "
+                        "turn, then one per setting of bench/alloc/tuning.py")
+    parser.add_argument("--ab", default="", metavar="LABELS",
+                        help="req/s A/B: the untuned allocator against these settings of bench/alloc/tuning.py "
+                        "(labels separated by ';'), plaintext and echo")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="added to every server's environment (repeatable)")
     parser.add_argument("--quick", action="store_true",
                         help="1 turn of 1 s per variant and workload, 1,000 idle connections, a spike of 1,000")
     add_wrk_arguments(parser, reps=3, seconds=3, retry_budget=30, wait_quiet=10)
@@ -521,6 +599,15 @@ def main():
     if args.quick:
         args.reps, args.seconds, args.warmup, args.idle, args.wait_quiet = 1, 1, 1, 1000, 5
         args.spike = min(args.spike, 1000)
+    try:
+        tuned = tuning.selected(args.tune) if args.tune else []
+    except ValueError as e:
+        die(str(e))
+    if any("=" not in kv for kv in args.env):
+        die("--env takes KEY=VALUE")
+    args.env = dict(kv.split("=", 1) for kv in args.env)
+    if tuned:
+        args.giveback_only = True
     if args.giveback_only and args.spike <= 0:
         die("--giveback-only with --spike 0 measures nothing")
     args.workdir = os.path.abspath(args.workdir)
@@ -529,6 +616,8 @@ def main():
     for path in (args.mimalloc, args.glibc, args.shim, args.jemalloc, args.tcmalloc):
         if not os.path.exists(path):
             die(f"{path} is missing (make -C bench alloc builds and installs what it needs)")
+    if args.ab:
+        sys.exit(ab_run(args))
     raise_nofile(max(0 if args.giveback_only else args.idle, args.spike) + 1024)
     install_cleanup()
 
@@ -547,6 +636,15 @@ def main():
         for v in vs[rep % len(vs):] + vs[:rep % len(vs)] if w in v.workloads]
     idle_plan = [] if args.giveback_only else [v for v in vs if "idle" in v.workloads]
     giveback_plan = [v for v in vs if v.name in ALLOCATORS] if args.spike > 0 else []
+    if tuned:
+        # Each allocator's untuned turn, then its settings, on the untuned variant's binary and port.
+        base = {v.name: v for v in giveback_plan}
+        giveback_plan = []
+        for allocator in dict.fromkeys(a for a, _, _ in tuned):
+            giveback_plan.append(base[allocator])
+            for _, label, env in (t for t in tuned if t[0] == allocator):
+                giveback_plan.append(Variant(label, allocator, base[allocator].binary, base[allocator].preload, env=env))
+                ports[label] = ports[allocator]
     total = len(plan) + len(idle_plan) + len(giveback_plan)
     if plan:
         print(f"samples    {args.reps} turn(s) of {args.seconds} s per variant and workload (after a {args.warmup} s "
@@ -605,7 +703,9 @@ def main():
 
     written, giveback_md = [], []
     if giveback_turns:
-        header = (f"`bench/alloc/run.py{' --quick' if args.quick else ''}{' --giveback-only' if args.giveback_only else ''}`: "
+        header = (f"`bench/alloc/run.py{' --quick' if args.quick else ''}{' --giveback-only' if args.giveback_only else ''}"
+                  f"{' --tune ' + args.tune if args.tune else ''}"
+                  + "".join(f" --env {k}={v}" for k, v in args.env.items()) + "`: "
                   f"Spindle Hello, `--workers 1` on CPU {args.server_cpu}, the spike from CPU {args.client_cpu}; a fresh "
                   f"server per allocator, warmed by {args.warmup} s of the echo workload (wrk -t1 -c{args.connections}), "
                   f"{args.baseline_seconds:g} s sampled before the spike and {args.watch_seconds:g} s after it. "

@@ -22,6 +22,13 @@ void spindle_mimalloc_print_stats(void);
 /// (`mi_collect(true)`). No-op when not linked.
 void spindle_mimalloc_collect(void);
 
+/// Sets mimalloc's decommit (2.1: purge) delay to 0, so free spans go back to the OS when freed,
+/// unless MIMALLOC_DECOMMIT_DELAY or MIMALLOC_PURGE_DELAY is set; true when it set it.
+bool spindle_mimalloc_decommit_at_once(void);
+
+/// mimalloc's decommit (purge) delay in ms; -1 without mimalloc.
+long spindle_mimalloc_decommit_delay(void);
+
 /// jemalloc: purges the unused dirty pages of every arena (`arena.<all>.purge`). Returns 0, or
 /// ENOTSUP without jemalloc.
 int spindle_jemalloc_purge(void);
