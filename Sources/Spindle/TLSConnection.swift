@@ -1,0 +1,182 @@
+import SpindleFibers
+import SpindleHTTP
+import SpindleIO
+import SpindleTLS
+
+/// A connection served over TLS: one fiber for its whole life (the handshake, then each
+/// request read whole, answered, written), through the same parser, router and response writer
+/// as plain HTTP (`MemoryExchange`), but not through the plain path's fiber-less receive and
+/// batched sends: TLS records are decrypted and encrypted by `TLSStream`, whose reads and
+/// writes park this fiber. Simpler and slower than the plain path, which it leaves untouched.
+///
+/// What it does not do yet (Docs/tls.md): stream request bodies (a request is buffered whole,
+/// up to the body limit) or responses (a streamed body is collected, then sent), upgrades
+/// (WebSocket), request metrics. Touched only on its worker's thread.
+final class TLSConnection {
+    /// Where the connection is, for the worker's drain: a connection that is not `serving`
+    /// holds no request and is closed at once by a stop.
+    enum State { case handshaking, idle, reading, serving, closed }
+
+    unowned let worker: ServerWorker
+    let stream: TLSStream
+    // `@exclusivity(unchecked)`: worker thread only, short accesses that never span a park.
+    @exclusivity(unchecked) private(set) var state = State.handshaking
+    @exclusivity(unchecked) var fiber: FiberHandle<Void>? = nil
+
+    /// Bytes read per receive.
+    private static let readSize = 16 << 10
+
+    init(worker: ServerWorker, stream: TLSStream) {
+        self.worker = worker
+        self.stream = stream
+    }
+
+    /// True while no request is being handled (handshaking, idle, or a request still arriving).
+    var holdsNoRequest: Bool { state != .serving }
+
+    /// Stops the connection's fiber where it is parked (a read, a write, or the handler's own
+    /// wait); the fiber then closes the connection.
+    func cancel() { fiber?.cancel() }
+
+    /// The connection's fiber: handshake within the handshake timeout, then requests until the
+    /// client closes, asks to close, times out, errs, or the worker stops.
+    func run(handshakeTimeout: Duration) {
+        defer {
+            state = .closed
+            stream.close(deadline: .now + .milliseconds(200))
+            worker.tlsConnectionClosed(self)
+        }
+        do {
+            try stream.handshake(deadline: .now + handshakeTimeout)
+        } catch {
+            worker.logger.debug("TLS handshake failed: \(error)")
+            return
+        }
+        state = .idle
+        let configuration = worker.configuration
+        var parser = HTTPRequestParser(limits: Self.headLimits(configuration.limits))
+        var pending: [UInt8] = []
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readSize, alignment: 16)
+        defer { chunk.deallocate() }
+        while !worker.stopping {
+            // Read until `pending` starts with a whole request (or one that cannot be read).
+            var requestDeadline: Deadline? = nil
+            var length: Int
+            reading: while true {
+                switch Self.requestLength(pending, parser: &parser, limits: configuration.limits) {
+                case .complete(let n):
+                    length = n
+                    break reading
+                case .unreadable:
+                    length = pending.count
+                    break reading
+                case .needMore(let headComplete):
+                    let deadline: Deadline
+                    if pending.isEmpty {
+                        state = .idle
+                        deadline = worker.idleDeadline
+                    } else {
+                        state = .reading
+                        let start = requestDeadline ?? (.now + configuration.headTimeout)
+                        requestDeadline = start
+                        deadline = headComplete ? start + configuration.bodyTimeout : start
+                    }
+                    let n: Int
+                    do { n = try stream.read(into: chunk, deadline: deadline) } catch { return }
+                    if n == 0 { return }  // the client closed (a partial request goes unanswered)
+                    pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[..<n]))
+                }
+            }
+            state = .serving
+            worker.activeRequests += 1
+            defer { worker.requestFinished() }
+            let exchange = MemoryExchange(requestBytes: Array(pending[..<length]), limits: configuration.limits)
+            worker.nextRequestID &+= 1
+            let output = exchange.serve(router: worker.router, logger: worker.logger,
+                                        requestID: (UInt64(worker.index) << 48) | worker.nextRequestID)
+            do {
+                try output.withUnsafeBytes { try stream.write($0, deadline: .now + configuration.writeTimeout) }
+            } catch { return }
+            guard let used = exchange.consumedBytes, used == length, !Self.closesConnection(request: pending, output: output) else { return }
+            pending.removeFirst(length)
+            parser.reset()
+        }
+    }
+
+    /// The head parser's limits: the configuration's, without the body limit (a body over it is
+    /// answered 413 by the router, as on the plain path).
+    static func headLimits(_ limits: HTTPLimits) -> HTTPLimits {
+        var headLimits = limits
+        headLimits.maxBodyBytes = 0
+        return headLimits
+    }
+
+    /// How much of the received bytes a request takes.
+    enum RequestLength: Equatable {
+        /// The first `n` bytes are a whole request (head and body).
+        case complete(Int)
+        /// More bytes are needed (`headComplete`: the head is whole, its body is not).
+        case needMore(headComplete: Bool)
+        /// The bytes cannot become a request the server reads (a malformed head, a head or a
+        /// body over its limit): serve them as they are, for the error response, then close.
+        case unreadable
+    }
+
+    /// The body a request may have on this path when the configuration sets no limit.
+    static let unlimitedBodyCap = 64 << 20
+
+    /// Finds where the first request of `bytes` ends, with `parser` (reset first).
+    static func requestLength(_ bytes: [UInt8], parser: inout HTTPRequestParser, limits: HTTPLimits) -> RequestLength {
+        if bytes.isEmpty { return .needMore(headComplete: false) }
+        parser.reset()
+        return bytes.withUnsafeBytes { raw -> RequestLength in
+            switch parser.parseHead(raw) {
+            case .error:
+                return .unreadable
+            case .incomplete:
+                return raw.count > limits.maxHeadLength ? .unreadable : .needMore(headComplete: false)
+            case .complete(let head, let consumed):
+                let bodyCap = limits.maxBodyBytes == 0 ? unlimitedBodyCap : limits.maxBodyBytes
+                switch head.framing {
+                case .contentLength(let length):
+                    guard length <= bodyCap else { return .unreadable }
+                    let (total, overflow) = consumed.addingReportingOverflow(length)
+                    if overflow { return .unreadable }
+                    return raw.count >= total ? .complete(total) : .needMore(headComplete: true)
+                case .chunked:
+                    var bodyLimits = limits
+                    bodyLimits.maxBodyBytes = bodyCap
+                    var decoder = HTTPBodyDecoder(framing: head.framing, limits: bodyLimits)
+                    var offset = consumed
+                    while true {
+                        let input = UnsafeRawBufferPointer(rebasing: raw[offset...])
+                        switch decoder.decode(input) {
+                        case .data(let range): offset += range.upperBound
+                        case .end(let used): return .complete(offset + used)
+                        case .needMore: return .needMore(headComplete: true)
+                        case .error: return .unreadable
+                        }
+                    }
+                default:
+                    return .complete(consumed)
+                }
+            }
+        }
+    }
+
+    /// True when the connection ends after this exchange: the request asked for it (or is
+    /// HTTP/1.0 without keep-alive), or the response says `connection: close`, or switches
+    /// protocols (no upgrade over TLS yet).
+    static func closesConnection(request: [UInt8], output: [UInt8]) -> Bool {
+        var parser = HTTPRequestParser(limits: .default)
+        let requestCloses = request.withUnsafeBytes { raw -> Bool in
+            guard case .complete(let head, _) = parser.parseHead(raw) else { return true }
+            return head.persistence == .close
+        }
+        if requestCloses { return true }
+        if output.starts(with: Array("HTTP/1.1 101".utf8)) { return true }
+        guard let headEnd = output.firstRange(of: [13, 10, 13, 10]) else { return true }
+        let head = output[..<headEnd.upperBound].map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }
+        return head.firstRange(of: Array("\r\nconnection: close\r\n".utf8)) != nil
+    }
+}
