@@ -54,7 +54,7 @@ final class TLSConnection {
         }
         state = .idle
         let configuration = worker.configuration
-        var parser = HTTPRequestParser(limits: Self.headLimits(configuration.limits))
+        var scanner = RequestScanner(limits: configuration.limits)
         var pending: [UInt8] = []
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readSize, alignment: 16)
         defer { chunk.deallocate() }
@@ -63,7 +63,7 @@ final class TLSConnection {
             var requestDeadline: Deadline? = nil
             var length: Int
             reading: while true {
-                switch Self.requestLength(pending, parser: &parser, limits: configuration.limits) {
+                switch pending.withUnsafeBytes({ scanner.scan($0) }) {
                 case .complete(let n):
                     length = n
                     break reading
@@ -99,16 +99,8 @@ final class TLSConnection {
             } catch { return }
             guard let used = exchange.consumedBytes, used == length, !Self.closesConnection(request: pending, output: output) else { return }
             pending.removeFirst(length)
-            parser.reset()
+            scanner.reset()
         }
-    }
-
-    /// The head parser's limits: the configuration's, without the body limit (a body over it is
-    /// answered 413 by the router, as on the plain path).
-    static func headLimits(_ limits: HTTPLimits) -> HTTPLimits {
-        var headLimits = limits
-        headLimits.maxBodyBytes = 0
-        return headLimits
     }
 
     /// How much of the received bytes a request takes.
@@ -125,40 +117,60 @@ final class TLSConnection {
     /// The body a request may have on this path when the configuration sets no limit.
     static let unlimitedBodyCap = 64 << 20
 
-    /// Finds where the first request of `bytes` ends, with `parser` (reset first).
-    static func requestLength(_ bytes: [UInt8], parser: inout HTTPRequestParser, limits: HTTPLimits) -> RequestLength {
-        if bytes.isEmpty { return .needMore(headComplete: false) }
-        parser.reset()
-        return bytes.withUnsafeBytes { raw -> RequestLength in
-            switch parser.parseHead(raw) {
-            case .error:
-                return .unreadable
-            case .incomplete:
-                return raw.count > limits.maxHeadLength ? .unreadable : .needMore(headComplete: false)
-            case .complete(let head, let consumed):
-                let bodyCap = limits.maxBodyBytes == 0 ? unlimitedBodyCap : limits.maxBodyBytes
-                switch head.framing {
-                case .contentLength(let length):
-                    guard length <= bodyCap else { return .unreadable }
-                    let (total, overflow) = consumed.addingReportingOverflow(length)
-                    if overflow { return .unreadable }
-                    return raw.count >= total ? .complete(total) : .needMore(headComplete: true)
-                case .chunked:
-                    var bodyLimits = limits
-                    bodyLimits.maxBodyBytes = bodyCap
-                    var decoder = HTTPBodyDecoder(framing: head.framing, limits: bodyLimits)
-                    var offset = consumed
-                    while true {
-                        let input = UnsafeRawBufferPointer(rebasing: raw[offset...])
-                        switch decoder.decode(input) {
-                        case .data(let range): offset += range.upperBound
-                        case .end(let used): return .complete(offset + used)
-                        case .needMore: return .needMore(headComplete: true)
-                        case .error: return .unreadable
-                        }
-                    }
-                default:
-                    return .complete(consumed)
+    /// Finds where the first request of the received bytes ends, incrementally: called again
+    /// with the same bytes and more appended, it resumes where it stopped (the head parser and
+    /// the body decoder keep their state), so a request arriving in many small reads is
+    /// scanned once, not once per read. `reset()` after each request.
+    struct RequestScanner: ~Copyable {
+        private var parser: HTTPRequestParser
+        private let limits: HTTPLimits
+        private let bodyLimits: HTTPLimits
+        /// After the head: the body's decoder and how far into the bytes it has decoded.
+        private var body: (decoder: HTTPBodyDecoder, offset: Int)? = nil
+
+        init(limits: HTTPLimits) {
+            var headLimits = limits
+            headLimits.maxBodyBytes = 0  // a body over the limit is answered 413 by the router, as on the plain path
+            parser = HTTPRequestParser(limits: headLimits)
+            self.limits = limits
+            var bodyLimits = limits
+            bodyLimits.maxBodyBytes = limits.maxBodyBytes == 0 ? TLSConnection.unlimitedBodyCap : limits.maxBodyBytes
+            self.bodyLimits = bodyLimits
+        }
+
+        /// Forgets the request scanned, for the next one (whose bytes now start the buffer).
+        mutating func reset() {
+            parser.reset()
+            body = nil
+        }
+
+        /// Scans `raw` (the bytes received, starting with the request's first byte).
+        mutating func scan(_ raw: UnsafeRawBufferPointer) -> RequestLength {
+            if body == nil {
+                if raw.isEmpty { return .needMore(headComplete: false) }
+                switch parser.parseHead(raw) {
+                case .error:
+                    return .unreadable
+                case .incomplete:
+                    return raw.count > limits.maxHeadLength ? .unreadable : .needMore(headComplete: false)
+                case .complete(let head, let consumed):
+                    if case .contentLength(let length) = head.framing, length > bodyLimits.maxBodyBytes { return .unreadable }
+                    body = (HTTPBodyDecoder(framing: head.framing, limits: bodyLimits), consumed)
+                }
+            }
+            guard var (decoder, offset) = body, offset <= raw.count else { return .unreadable }
+            defer { body = (decoder, offset) }
+            while true {
+                switch decoder.decode(UnsafeRawBufferPointer(rebasing: raw[offset...])) {
+                case .data(let range):
+                    offset += range.upperBound
+                case .needMore:
+                    offset = raw.count
+                    return .needMore(headComplete: true)
+                case .end(let used):
+                    return .complete(offset + used)
+                case .error:
+                    return .unreadable
                 }
             }
         }

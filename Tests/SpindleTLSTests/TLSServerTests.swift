@@ -144,6 +144,34 @@ final class TLSServerTests: TLSTestCase {
                        "hello over tls|hello over tls|hello over tls|hello over tls|hello over tls|70000|chunk-one chunk-two|TLSv1.3|None")
     }
 
+    func testRequestsInOneByteRecordsAndPipelinedRequestsAreAnswered() throws {
+        let tls = try singleCertificate()
+        let port = try startServer(tls: tls)
+        // Each sendall on an SSL socket is a record of its own: a head and a chunked body one byte
+        // per record, then three requests pipelined in one record, the last closing.
+        let program = """
+        import socket, ssl, sys
+        context = ssl.create_default_context(cafile=sys.argv[2])
+        sock = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+        sock.settimeout(10)
+        request = b"POST /echo HTTP/1.1\\r\\nHost: a\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n6\\r\\n world\\r\\n0\\r\\n\\r\\n"
+        for i in range(len(request)):
+            sock.sendall(request[i:i + 1])
+        pipelined = b"GET /hello HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n" + b"POST /echo HTTP/1.1\\r\\nHost: a\\r\\nContent-Length: 3\\r\\n\\r\\nabc" + b"GET /hello HTTP/1.1\\r\\nHost: a\\r\\nConnection: close\\r\\n\\r\\n"
+        sock.sendall(pipelined)
+        received = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            received += data
+        bodies = [part.split(b"\\r\\n\\r\\n", 1)[1] for part in received.split(b"HTTP/1.1 200 OK")[1:]]
+        print("|".join(body.decode() for body in bodies))
+        """
+        let output = String(decoding: try runPython(program, arguments: [String(port), tls.certificates[0].chainPath]), as: UTF8.self)
+        XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines), "hello world|hello over tls|abc|hello over tls")
+    }
+
     // MARK: - Broken handshakes
 
     func testGarbageInsteadOfAClientHelloCostsOneConnection() throws {
@@ -233,6 +261,40 @@ final class TLSServerTests: TLSTestCase {
         let count = 300
         let output = String(decoding: try runPython(program, arguments: [String(port), tls.certificates[0].chainPath, String(count)], timeout: .seconds(60)), as: UTF8.self)
         XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines), String(count))
+    }
+
+    func testStopClosesIdleAndHandshakingConnectionsAtOnce() throws {
+        let tls = try singleCertificate(handshakeTimeout: .seconds(20))
+        let port = try startServer(tls: tls) { $0.idleTimeout = .seconds(20) }
+        // One connection idle after a request (keep-alive), one that never sends its ClientHello.
+        let program = """
+        import http.client, ssl, sys
+        context = ssl.create_default_context(cafile=sys.argv[2])
+        connection = http.client.HTTPSConnection("localhost", int(sys.argv[1]), context=context, timeout=15)
+        connection.request("GET", "/hello")
+        body = connection.getresponse().read().decode()
+        data = connection.sock.recv(100)
+        print(body, len(data))
+        """
+        let output = Locked<Result<[UInt8], any Error>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        let chain = tls.certificates[0].chainPath
+        Thread {
+            output.set(Result { try runPython(program, arguments: [String(port), chain]) })
+            finished.signal()
+        }.start()
+        let silent = try connectToLoopback(port: port, timeoutSeconds: 5)
+        defer { Glibc.close(silent) }
+        Thread.sleep(forTimeInterval: 1)
+        let server = servers[0]
+        let start = Deadline.now
+        server.stop()
+        try withTimeout(.seconds(10), "Server.wait() after stop()") { server.wait() }
+        XCTAssertLessThan(milliseconds(since: start), 1_500, "the stop waited for idle or handshaking TLS connections")
+        XCTAssertEqual(finished.wait(timeout: .now() + 15), .success)
+        let text = try output.current.map { String(decoding: try $0.get(), as: UTF8.self) } ?? ""
+        XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), "hello over tls 0")
+        XCTAssertTrue(readUntilClosed(silent).isEmpty)
     }
 
     // MARK: - Helpers

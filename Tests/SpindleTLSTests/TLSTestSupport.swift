@@ -82,7 +82,7 @@ class TLSTestCase: XCTestCase {
     }
 
     private var descriptorsBefore = DescriptorSnapshot([:])
-    private var servers: [Server] = []
+    private(set) var servers: [Server] = []
     private(set) var certificates: Certificates! = nil
 
     override func setUpWithError() throws {
