@@ -1,6 +1,7 @@
 // One of the two files that call OpenSSL (the other is TLSContext.swift). Invariants:
 //  - the `SSL` object is owned by its stream (freed in deinit) and owns its two memory BIOs
-//    (`SSL_set_bio`), so nothing here frees a BIO;
+//    (`SSL_set_bio`), so nothing here frees a BIO; the stream keeps its `TLSContext` alive, whose
+//    SNI names the `SSL`'s callback reads;
 //  - OpenSSL never touches the socket: it reads ciphertext from `incoming` and writes it to
 //    `outgoing`, memory only, so no OpenSSL call blocks or parks. The stream moves ciphertext
 //    between the BIOs and the `TCPConnection`, and only those moves park the fiber;
@@ -23,6 +24,8 @@ import SpindleIO
 public final class TLSStream {
     /// The underlying connection (ciphertext).
     public let connection: TCPConnection
+    /// Kept alive while the `SSL` may call back into it (the SNI callback's names).
+    private let context: TLSContext
     private let ssl: OpaquePointer
     private let incoming: OpaquePointer
     private let outgoing: OpaquePointer
@@ -51,6 +54,7 @@ public final class TLSStream {
         spindle_tls_bio_set_mem_eof_return(incoming, -1)  // empty: "want more", until the peer's end of stream
         SSL_set_bio(ssl, incoming, outgoing)
         self.connection = connection
+        self.context = context
         self.ssl = ssl
         self.incoming = incoming
         self.outgoing = outgoing

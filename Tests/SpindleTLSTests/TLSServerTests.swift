@@ -240,7 +240,7 @@ final class TLSServerTests: TLSTestCase {
         try assertServes(port, tls)
     }
 
-    func testHundredsOfConcurrentTLSConnections() throws {
+    func testAThousandConcurrentTLSConnections() throws {
         let tls = try singleCertificate()
         let port = try startServer(tls: tls)
         let program = """
@@ -258,7 +258,7 @@ final class TLSServerTests: TLSTestCase {
             print(sum(results))
         asyncio.run(main())
         """
-        let count = 300
+        let count = 1_000
         let output = String(decoding: try runPython(program, arguments: [String(port), tls.certificates[0].chainPath, String(count)], timeout: .seconds(60)), as: UTF8.self)
         XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines), String(count))
     }
