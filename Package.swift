@@ -114,7 +114,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .executableTarget(name: "Hello", dependencies: [
-            "Spindle", "SpindleTLS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Configuration", package: "swift-configuration"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -191,7 +191,10 @@ let package = Package(
             "Spindle", "SpindleFibers", "SpindleTestSupport", .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/SupervisorProbe"),
         // TLS with real clients (openssl s_client, curl, Python's ssl) against a live server.
-        .testTarget(name: "SpindleTLSTests", dependencies: ["SpindleTLS", "Spindle", "SpindleIO", "SpindleFibers", "SpindleTestSupport"]),
+        .testTarget(name: "SpindleTLSTests", dependencies: [
+            "SpindleTLS", "Spindle", "SpindleIO", "SpindleFibers", "SpindleTestSupport",
+            .product(name: "Configuration", package: "swift-configuration"),
+        ]),
         .testTarget(name: "SpindleHTTPClientTests", dependencies: ["SpindleHTTPClient", "Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-supervisor-probe", "spindle-seccomp-exec", "SpindleTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Configuration", package: "swift-configuration"),

@@ -15,9 +15,9 @@
 // With the access log on (the default; SPINDLE_ACCESS_LOG=off or --access-log off turns it off,
 // as the benchmarks do), every request gets an X-Request-Id and one log line once answered.
 //
-// With --tls-cert and --tls-key (PEM files: the certificate chain, leaf first, and its key) every
-// connection speaks HTTPS instead (Docs/tls.md); `make run-tls` makes a self-signed pair and
-// serves https://127.0.0.1:8443.
+// With --tls-cert and --tls-key (PEM files: the certificate chain, leaf first, and its key; or
+// SPINDLE_TLS_CERTIFICATE_CHAIN and SPINDLE_TLS_PRIVATE_KEY) every connection speaks HTTPS
+// instead (Docs/tls.md); `make run-tls` makes a self-signed pair and serves https://127.0.0.1:8443.
 //
 // The options and any `--spindle-…` setting (`--spindle-idle-timeout 5`, see
 // Docs/configuration.md) take precedence over `SPINDLE_*` environment variables
@@ -41,7 +41,6 @@ import Logging
 import ServiceLifecycle
 import Spindle
 import SpindleFibers
-import SpindleTLS
 import Synchronization
 
 struct Message: Encodable { let message: String }
@@ -103,6 +102,8 @@ struct Hello: ParsableCommand {
         if let port { options["spindle.port"] = ConfigValue(.int(port), isSecret: false) }
         if let workers { options["spindle.workers"] = ConfigValue(.int(workers), isSecret: false) }
         if let processes { options["spindle.processes"] = ConfigValue(.int(processes), isSecret: false) }
+        if let tlsCert { options["spindle.tls.certificateChain"] = ConfigValue(.string(tlsCert), isSecret: false) }
+        if let tlsKey { options["spindle.tls.privateKey"] = ConfigValue(.string(tlsKey), isSecret: false) }
         let config = ConfigReader(providers: [
             InMemoryProvider(name: "options", values: options),
             CommandLineArgumentsProvider(arguments: ["Hello"] + settings),
@@ -112,9 +113,6 @@ struct Hello: ParsableCommand {
         configuration.adminHost = adminHost
         configuration.adminPort = adminPort == 0 ? nil : adminPort
         configuration.adminToken = adminToken
-        if let tlsCert, let tlsKey {
-            configuration.tls = TLSConfiguration(certificateChainPath: tlsCert, privateKeyPath: tlsKey)
-        }
         let scheme = configuration.tls == nil ? "http" : "https"
         let logger = Logger(label: "spindle")
         let server = Server(router: router, configuration: configuration, logger: logger)

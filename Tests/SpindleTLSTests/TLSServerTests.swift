@@ -6,6 +6,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Configuration
 import Foundation
 import Spindle
 import SpindleFibers
@@ -47,6 +48,32 @@ final class TLSServerTests: TLSTestCase {
         XCTAssertThrowsError(try startServer(tls: TLSConfiguration(certificateChainPath: a.chainPath, privateKeyPath: b.privateKeyPath))) { error in
             XCTAssertTrue(error is TLSError, "\(error)")
         }
+    }
+
+    func testConfigurationKeysTurnTLSOn() throws {
+        let certificate = try certificates.make("localhost")
+        func configuration(_ environment: [String: String]) throws -> ServerConfiguration {
+            try ServerConfiguration(config: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment)))
+        }
+        XCTAssertNil(try configuration([:]).tls)
+        let read = try configuration(["SPINDLE_TLS_CERTIFICATE_CHAIN": certificate.chainPath, "SPINDLE_TLS_PRIVATE_KEY": certificate.privateKeyPath,
+                                      "SPINDLE_TLS_HANDSHAKE_TIMEOUT": "250ms"])
+        XCTAssertEqual(read.tls?.certificates.first?.chainPath, certificate.chainPath)
+        XCTAssertEqual(read.tls?.certificates.first?.privateKeyPath, certificate.privateKeyPath)
+        XCTAssertEqual(read.tls?.handshakeTimeout, .milliseconds(250))
+        XCTAssertThrowsError(try configuration(["SPINDLE_TLS_CERTIFICATE_CHAIN": certificate.chainPath])) { error in
+            XCTAssertEqual((error as? ServerConfigurationError)?.key, "spindle.tls.privateKey", "\(error)")
+        }
+        XCTAssertThrowsError(try configuration(["SPINDLE_TLS_PRIVATE_KEY": certificate.privateKeyPath])) { error in
+            XCTAssertEqual((error as? ServerConfigurationError)?.key, "spindle.tls.certificateChain", "\(error)")
+        }
+        XCTAssertThrowsError(try configuration(["SPINDLE_TLS_HANDSHAKE_TIMEOUT": "1s"])) { error in
+            XCTAssertEqual((error as? ServerConfigurationError)?.key, "spindle.tls.handshakeTimeout", "\(error)")
+        }
+        let port = try startServer(tls: try XCTUnwrap(read.tls))
+        let (status, output) = try shell("curl -sS --http1.1 --cacert '\(certificate.chainPath)' https://localhost:\(port)/hello")
+        XCTAssertEqual(status, 0)
+        XCTAssertEqual(output, "hello over tls")
     }
 
     // MARK: - openssl s_client
