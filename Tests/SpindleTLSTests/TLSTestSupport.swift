@@ -69,16 +69,28 @@ func installRoutes(_ router: Router<Handler>) {
 /// before the test are open after it.
 class TLSTestCase: XCTestCase {
     private static let prepared: Void = prepareForDescriptorCounting {
-        // A first server (its stack pool opens a process-wide descriptor once).
+        // A first TLS server, asked once by python3's ssl and stopped as tearDown stops them:
+        // what a first server, a first TLS exchange and a first bounded wait open once for the
+        // rest of the process is open before the first test counts.
+        guard let certificates = try? Certificates(), let certificate = try? certificates.make("localhost") else { return }
+        defer { certificates.remove() }
         let router = Router<Handler>()
-        router.on(.get, "/") { _, _ in .text("warm") }
+        installRoutes(router)
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
-        configuration.workers = 1
+        configuration.workers = 2
+        configuration.tls = TLSConfiguration(certificateChainPath: certificate.chainPath, privateKeyPath: certificate.privateKeyPath)
         let server = Server(router: router, configuration: configuration)
-        if (try? server.start()) != nil {
-            server.stop()
-            server.wait()
-        }
+        guard let address = try? server.start() else { return }
+        _ = try? runPython("""
+        import socket, ssl, sys
+        context = ssl.create_default_context(cafile=sys.argv[2])
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost") as s:
+            s.sendall(b"GET /hello HTTP/1.1\\r\\nHost: a\\r\\nConnection: close\\r\\n\\r\\n")
+            while s.recv(4096):
+                pass
+        """, arguments: [String(address.port), certificate.chainPath])
+        server.stop()
+        _ = try? withTimeout(.seconds(30), "Server.wait() after stop()") { server.wait() }
     }
 
     private var descriptorsBefore = DescriptorSnapshot([:])
