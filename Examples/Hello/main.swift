@@ -18,6 +18,8 @@
 // With --tls-cert and --tls-key (PEM files: the certificate chain, leaf first, and its key; or
 // SPINDLE_TLS_CERTIFICATE_CHAIN and SPINDLE_TLS_PRIVATE_KEY) every connection speaks HTTPS
 // instead (Docs/tls.md); `make run-tls` makes a self-signed pair and serves https://127.0.0.1:8443.
+// SIGHUP (`kill -HUP <pid>`) then reads the two files again: a renewed certificate is served to
+// new connections, open ones keep theirs.
 //
 // The options and any `--spindle-…` setting (`--spindle-idle-timeout 5`, see
 // Docs/configuration.md) take precedence over `SPINDLE_*` environment variables
@@ -122,10 +124,25 @@ struct Hello: ParsableCommand {
             try server.run()
             return
         }
+        let reloads = configuration.tls == nil ? nil : reloadCertificatesOnHangUp(server, logger: logger)
+        defer { reloads?.cancel() }
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         print("Spindle Hello: starting on \(scheme)://\(configuration.host):\(configuration.port) (Ctrl-C stops gracefully)"
               + (adminPort == 0 ? "" : "; metrics on http://\(adminHost):\(adminPort)/metrics, the live page on http://\(adminHost):\(adminPort)/_spindle/"))
         try runToCompletion(group)
+    }
+
+    /// With TLS: SIGHUP reads the certificate and key files again (`Server.reloadTLSCertificates`),
+    /// for a certificate renewed on disk; open connections keep theirs, and a failed reload (a
+    /// missing file, a key that does not match) is logged while the old certificate serves on.
+    private func reloadCertificatesOnHangUp(_ server: Server, logger: Logger) -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler {
+            do { try server.reloadTLSCertificates() } catch { logger.error("SIGHUP: \(error); still serving the previous certificates") }
+        }
+        source.resume()
+        return source
     }
 
     /// Runs `group` on Swift concurrency's threads and blocks this one until it has ended.

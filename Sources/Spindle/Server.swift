@@ -30,6 +30,8 @@ public final class Server: Sendable {
     let metrics = ServerMetrics()
     /// The admin listener, while the server runs (`configuration.adminPort`).
     let admin = AdminListener()
+    /// The TLS context new connections take (nil until started, or without `configuration.tls`).
+    let tlsSlot = Mutex<TLSContextSlot?>(nil)
 
     /// Creates a server; nothing listens until `run()` or `start()`.
     public init(router: Router<Handler>, configuration: ServerConfiguration = ServerConfiguration(),
@@ -130,7 +132,8 @@ public final class Server: Sendable {
         let workers = runtime.configuration.workers
         let connectionCap = configuration.connectionCapPerWorker(workers: workers, descriptorLimit: descriptorLimit)
         // Read the certificates before binding: a missing file or a mismatched key stops the start.
-        let tlsContext = try configuration.tls.map { try TLSContext(configuration: $0) }
+        let tlsSlot = try configuration.tls.map { TLSContextSlot(try TLSContext(configuration: $0)) }
+        self.tlsSlot.withLock { $0 = tlsSlot }
         if !alreadyBound { try bind() }
         if handleSignals {
             SignalWatcher.start(onDump: { [metrics] in
@@ -160,7 +163,7 @@ public final class Server: Sendable {
             }
             let state = ServerWorker(index: worker.index, configuration: configuration, connectionCap: connectionCap,
                                      router: router, logger: logger, forcedStop: forcedStop, metrics: metrics,
-                                     tlsContext: tlsContext)
+                                     tlsSlot: tlsSlot)
             onAccepting?()
             try state.acceptLoop(listener: all[worker.index].value)
         })

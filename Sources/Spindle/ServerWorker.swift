@@ -78,7 +78,7 @@ final class ServerWorker {
     /// Open connections (idle ones are cancelled at shutdown).
     @exclusivity(unchecked) var connections: [ObjectIdentifier: HTTPConnection] = [:]
     /// The server's TLS context when it terminates TLS (then every connection is a `TLSConnection`).
-    let tlsContext: TLSContext?
+    let tlsSlot: TLSContextSlot?
     /// Open TLS connections (cancelled at shutdown unless serving a request).
     @exclusivity(unchecked) var tlsConnections: [ObjectIdentifier: TLSConnection] = [:]
     /// Requests being handled now.
@@ -105,9 +105,9 @@ final class ServerWorker {
     }
 
     init(index: Int, configuration: ServerConfiguration, connectionCap: Int, router: Router<Handler>, logger: Logger,
-         forcedStop: ForcedStop, metrics: ServerMetrics, tlsContext: TLSContext? = nil) {
+         forcedStop: ForcedStop, metrics: ServerMetrics, tlsSlot: TLSContextSlot? = nil) {
         self.index = index
-        self.tlsContext = tlsContext
+        self.tlsSlot = tlsSlot
         self.forcedStop = forcedStop
         self.metrics = WorkerMetrics(recordsRequests: configuration.collectsRequestMetrics, routes: router.routeNames.count)
         serverMetrics = metrics
@@ -205,8 +205,8 @@ final class ServerWorker {
 
     /// A new connection: served, or refused over the connection cap.
     private func serve(_ socket: TCPConnection) {
-        if let tlsContext {
-            serveTLS(socket, context: tlsContext)
+        if let tlsSlot {
+            serveTLS(socket, context: tlsSlot.context)
             return
         }
         if connections.count >= connectionCap {

@@ -326,6 +326,85 @@ final class TLSServerTests: TLSTestCase {
         XCTAssertTrue(readUntilClosed(silent).isEmpty)
     }
 
+    // MARK: - Reload
+
+    func testCertificatesAreReloadedUnderLoadWithoutAFailedRequest() throws {
+        try certificates.make("a.test")
+        try certificates.make("b.test")
+        let directory = certificates.directory
+        let live = (chain: directory + "/live.crt", key: directory + "/live.key")
+        func install(chain: String, key: String) throws {
+            // Each file replaced whole (a rename), as a renewal tool does.
+            for (from, to) in [(certificates.certificate(chain), live.chain), (certificates.key(key), live.key)] {
+                try? FileManager.default.removeItem(atPath: to + ".new")
+                try FileManager.default.copyItem(atPath: from, toPath: to + ".new")
+                XCTAssertEqual(rename(to + ".new", to), 0)
+            }
+        }
+        try install(chain: "a.test", key: "a.test")
+        let bundle = directory + "/both.pem"
+        try (String(contentsOfFile: certificates.certificate("a.test"), encoding: .utf8)
+             + String(contentsOfFile: certificates.certificate("b.test"), encoding: .utf8)).write(toFile: bundle, atomically: true, encoding: .utf8)
+        let port = try startServer(tls: TLSConfiguration(certificateChainPath: live.chain, privateKeyPath: live.key))
+        let server = servers[0]
+        // New connections one after another (a full handshake each) and one keep-alive
+        // connection opened before the reload, used throughout, until the stop file appears.
+        let stopFile = directory + "/stop"
+        let program = """
+        import http.client, os, ssl, sys, time
+        context = ssl.create_default_context(cafile=sys.argv[2])
+        kept = http.client.HTTPSConnection("localhost", int(sys.argv[1]), context=context, timeout=10)
+        subjects, failures, requests, kept_requests = set(), [], 0, 0
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sys.argv[3]) and time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPSConnection("localhost", int(sys.argv[1]), context=context, timeout=10)
+                connection.request("GET", "/hello")
+                if connection.getresponse().read() != b"hello over tls":
+                    failures.append("body")
+                subjects.add(dict(x[0] for x in connection.sock.getpeercert()["subject"])["commonName"])
+                connection.close()
+                requests += 1
+                kept.request("GET", "/hello")
+                if kept.getresponse().read() == b"hello over tls":
+                    kept_requests += 1
+            except Exception as error:
+                failures.append(repr(error))
+        print(requests > 20, kept_requests == requests, sorted(subjects), failures)
+        """
+        let output = Locked<Result<[UInt8], any Error>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            output.set(Result { try runPython(program, arguments: [String(port), bundle, stopFile], timeout: .seconds(60)) })
+            finished.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.7)
+        try install(chain: "b.test", key: "b.test")
+        try server.reloadTLSCertificates()
+        Thread.sleep(forTimeInterval: 0.5)
+        // A bad renewal (the key of another certificate) is refused; the server keeps b.test.
+        try install(chain: "a.test", key: "b.test")
+        XCTAssertThrowsError(try server.reloadTLSCertificates()) { error in
+            XCTAssertEqual((error as? TLSError)?.kind, .configuration, "\(error)")
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertTrue(FileManager.default.createFile(atPath: stopFile, contents: nil))
+        XCTAssertEqual(finished.wait(timeout: .now() + 60), .success)
+        let text = try output.current.map { String(decoding: try $0.get(), as: UTF8.self) } ?? ""
+        XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), "True True ['a.test', 'b.test'] []")
+        let after = try sClient(port, "-servername localhost")
+        XCTAssertTrue(after.contains("subject=CN = b.test"), after)
+    }
+
+    func testReloadWithoutTLSOrBeforeStartSaysWhy() throws {
+        let plain = Server(router: Router<Handler>(), configuration: ServerConfiguration(host: "127.0.0.1", port: 0))
+        XCTAssertThrowsError(try plain.reloadTLSCertificates()) { XCTAssertTrue("\($0)".contains("no TLS configuration"), "\($0)") }
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.tls = try singleCertificate()
+        let notStarted = Server(router: Router<Handler>(), configuration: configuration)
+        XCTAssertThrowsError(try notStarted.reloadTLSCertificates()) { XCTAssertTrue("\($0)".contains("has not started"), "\($0)") }
+    }
+
     // MARK: - Helpers
 
     /// Asserts that a new client (curl) is answered.
