@@ -39,7 +39,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl openssl libjemalloc
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-tls run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
+.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -63,6 +63,7 @@ run: deps
 #   curl --cacert .build/tls/cert.pem https://127.0.0.1:8443/plaintext
 TLS_PORT ?= 8443
 TLS_DIR := .build/tls
+.PHONY: run-tls
 run-tls: deps
 	@./.ci/install-deps openssl
 	@mkdir -p $(TLS_DIR)
