@@ -97,7 +97,8 @@ final class TLSConnection {
             do {
                 try output.withUnsafeBytes { try stream.write($0, deadline: .now + configuration.writeTimeout) }
             } catch { return }
-            guard let used = exchange.consumedBytes, used == length, !Self.closesConnection(request: pending, output: output) else { return }
+            guard let used = exchange.consumedBytes, used == length, !scanner.requestCloses,
+                  !Self.responseCloses(output) else { return }
             pending.removeFirst(length)
             scanner.reset()
         }
@@ -127,6 +128,9 @@ final class TLSConnection {
         private let bodyLimits: HTTPLimits
         /// After the head: the body's decoder and how far into the bytes it has decoded.
         private var body: (decoder: HTTPBodyDecoder, offset: Int)? = nil
+        /// True once the head scanned asks to close the connection after its response (or is
+        /// HTTP/1.0 without keep-alive).
+        private(set) var requestCloses = false
 
         init(limits: HTTPLimits) {
             var headLimits = limits
@@ -142,6 +146,7 @@ final class TLSConnection {
         mutating func reset() {
             parser.reset()
             body = nil
+            requestCloses = false
         }
 
         /// Scans `raw` (the bytes received, starting with the request's first byte).
@@ -154,6 +159,7 @@ final class TLSConnection {
                 case .incomplete:
                     return raw.count > limits.maxHeadLength ? .unreadable : .needMore(headComplete: false)
                 case .complete(let head, let consumed):
+                    requestCloses = head.persistence == .close
                     if case .contentLength(let length) = head.framing, length > bodyLimits.maxBodyBytes { return .unreadable }
                     body = (HTTPBodyDecoder(framing: head.framing, limits: bodyLimits), consumed)
                 }
@@ -176,16 +182,9 @@ final class TLSConnection {
         }
     }
 
-    /// True when the connection ends after this exchange: the request asked for it (or is
-    /// HTTP/1.0 without keep-alive), or the response says `connection: close`, or switches
-    /// protocols (no upgrade over TLS yet).
-    static func closesConnection(request: [UInt8], output: [UInt8]) -> Bool {
-        var parser = HTTPRequestParser(limits: .default)
-        let requestCloses = request.withUnsafeBytes { raw -> Bool in
-            guard case .complete(let head, _) = parser.parseHead(raw) else { return true }
-            return head.persistence == .close
-        }
-        if requestCloses { return true }
+    /// True when the response ends the connection: it says `connection: close`, or switches
+    /// protocols (no upgrade over TLS yet), or its head cannot be found.
+    static func responseCloses(_ output: [UInt8]) -> Bool {
         if output.starts(with: Array("HTTP/1.1 101".utf8)) { return true }
         guard let headEnd = output.firstRange(of: [13, 10, 13, 10]) else { return true }
         let head = output[..<headEnd.upperBound].map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }
