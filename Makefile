@@ -1,6 +1,7 @@
 # Spindle — the two commands: `make run` and `make test`. Both install what they need first.
 #
 #   make run           build the example server in release and start it (PORT=8080)
+#   make run-tls       the example server over HTTPS with a self-signed ECDSA P-256 pair (https://127.0.0.1:8443)
 #   make run-heap-profile  the example server on jemalloc with heap profiling (GET :9180/_spindle/heap-profile)
 #   make run-todo      the todo example: a JSON API on SQLite (Examples/Todo, PORT=8080)
 #   make run-gateway   the gateway example: fan-out with deadlines, a streaming proxy (Examples/Gateway, PORT=8080)
@@ -34,7 +35,7 @@
 
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libboost-context-dev libmimalloc-dev libssl-dev zlib1g-dev libsqlite3-dev pkg-config
-TEST_PACKAGES := python3 python3-websockets nginx-light curl libjemalloc2 libjemalloc-dev chromium
+TEST_PACKAGES := python3 python3-websockets nginx-light curl openssl libjemalloc2 libjemalloc-dev chromium
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
@@ -56,6 +57,22 @@ run: deps
 	$(SWIFT) build -c release --product Hello
 	@echo "Spindle example server: http://$(HOST):$(PORT)/plaintext  /json  /sleep?ms=100  POST /echo"
 	./.build/release/Hello --host $(HOST) --port $(PORT)
+
+# The example server over HTTPS (Docs/tls.md) on https://$(HOST):$(TLS_PORT), with a self-signed
+# ECDSA P-256 certificate for localhost and 127.0.0.1 made once with `openssl` into $(TLS_DIR):
+#   curl --cacert .build/tls/cert.pem https://127.0.0.1:8443/plaintext
+TLS_PORT ?= 8443
+TLS_DIR := .build/tls
+.PHONY: run-tls
+run-tls: deps
+	@./.ci/install-deps openssl
+	@mkdir -p $(TLS_DIR)
+	@test -f $(TLS_DIR)/cert.pem -a -f $(TLS_DIR)/key.pem || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -days 30 -subj '/CN=localhost' -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+		-keyout $(TLS_DIR)/key.pem -out $(TLS_DIR)/cert.pem
+	$(SWIFT) build -c release --product Hello
+	@echo "Spindle example server over TLS: curl --cacert $(TLS_DIR)/cert.pem https://$(HOST):$(TLS_PORT)/plaintext"
+	./.build/release/Hello --host $(HOST) --port $(TLS_PORT) --tls-cert $(TLS_DIR)/cert.pem --tls-key $(TLS_DIR)/key.pem
 
 # The example server as `make run` starts it, but on jemalloc with heap profiling
 # (Docs/observability.md, "Heap profiles"): LD_PRELOAD puts jemalloc in front of mimalloc, and
@@ -142,13 +159,14 @@ live-page-screenshot: test-deps
 
 # The I/O and server suites run twice: on io_uring (the default here), then on the epoll
 # backend (SPINDLE_IO=epoll, which their probe subprocesses inherit).
-EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests|ChatAppTests|FilesAppTests'
+EPOLL_SUITES := 'SpindleIOTests|SpindleTests|SpindleTLSTests|SpindleHTTPClientTests|TodoAppTests|GatewayAppTests|ChatAppTests|FilesAppTests'
 # The conformance table once more with the whole test process under a seccomp filter that
 # denies io_uring (spindle-seccomp-exec, as Docker's default profile does): the servers it
 # starts choose epoll by themselves, and testTheBackendIsTheOneThisProcessMayUse checks so.
 SECCOMP_SUITES := 'ConformanceTests'
 
-# python3 runs the warnings gate; the HTTP client's tests start a local nginx (nginx-light); the
+# python3 runs the warnings gate; the TLS tests make certificates with openssl and connect with
+# openssl s_client, curl and python3's ssl; the HTTP client's tests start a local nginx (nginx-light); the
 # example apps' tests run the curl command lines of README.md; the WebSocket and chat tests'
 # clients use python3-websockets; the live page's test opens it in headless chromium, driven over
 # the DevTools protocol with python3-websockets.

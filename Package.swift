@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "SpindleMemory", targets: ["SpindleMemory"]),
         .library(name: "SpindleIO", targets: ["SpindleIO"]),
         .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
+        .library(name: "SpindleTLS", targets: ["SpindleTLS"]),
         .library(name: "Spindle", targets: ["Spindle"]),
         .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
         .library(name: "SpindleHTTPClient", targets: ["SpindleHTTPClient"]),
@@ -64,12 +65,16 @@ let package = Package(
         ),
         // OpenSSL's libcrypto from Debian (libssl-dev): the WebSocket handshake's SHA-1.
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // OpenSSL's libssl from Debian (libssl-dev): TLS termination, called from SpindleTLS only.
+        .systemLibrary(name: "COpenSSLTLS", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         // zlib from the system (Debian's zlib1g-dev, found with pkg-config), for gzip
         // response compression; called from one file, SpindleHTTP/GzipCompressor.swift.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "SpindleMemory", dependencies: ["CSpindle"]),
         .target(name: "SpindleFibers", dependencies: ["SpindleMemory", "CSpindle"]),
         .target(name: "SpindleIO", dependencies: ["SpindleFibers", "SpindleMemory", "CSpindle"]),
+        // TLS over SpindleIO's TCPConnection: OpenSSL through memory BIOs, the fiber parks on the socket.
+        .target(name: "SpindleTLS", dependencies: ["SpindleIO", "SpindleFibers", "COpenSSLTLS"]),
         .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", "CZlib", .product(name: "HTTPTypes", package: "swift-http-types")]),
 
         .executableTarget(name: "FiberDemo", dependencies: ["SpindleFibers"], path: "Examples/FiberDemo"),
@@ -87,7 +92,7 @@ let package = Package(
         // Docker's default profile does (`ProbeProcess(..., ioUringBlocked: true)`).
         .executableTarget(name: "spindle-seccomp-exec", path: "Tests/SeccompExec"),
         .target(name: "Spindle", dependencies: [
-            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory", "COpenSSL",
+            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory", "SpindleTLS", "COpenSSL",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Configuration", package: "swift-configuration"),
@@ -185,6 +190,11 @@ let package = Package(
         .executableTarget(name: "spindle-supervisor-probe", dependencies: [
             "Spindle", "SpindleFibers", "SpindleTestSupport", .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/SupervisorProbe"),
+        // TLS with real clients (openssl s_client, curl, Python's ssl) against a live server.
+        .testTarget(name: "SpindleTLSTests", dependencies: [
+            "SpindleTLS", "Spindle", "SpindleIO", "SpindleFibers", "SpindleTestSupport",
+            .product(name: "Configuration", package: "swift-configuration"),
+        ]),
         .testTarget(name: "SpindleHTTPClientTests", dependencies: ["SpindleHTTPClient", "Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-supervisor-probe", "spindle-seccomp-exec", "SpindleTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Configuration", package: "swift-configuration"),

@@ -8,12 +8,18 @@
 //   GET  /static/…      the files of --static DIR, when given (StaticFiles)
 //
 //   swift run -c release Hello [--host 127.0.0.1] [--port 8080] [--workers N] [--processes N]
-//                              [--access-log on|off]
+//                              [--access-log on|off] [--tls-cert CHAIN.pem --tls-key KEY.pem]
 //                              [--admin-host 127.0.0.1] [--admin-port 9180] [--admin-token T]
 //                              [--spindle-KEY VALUE ...]
 //
 // With the access log on (the default; SPINDLE_ACCESS_LOG=off or --access-log off turns it off,
 // as the benchmarks do), every request gets an X-Request-Id and one log line once answered.
+//
+// With --tls-cert and --tls-key (PEM files: the certificate chain, leaf first, and its key; or
+// SPINDLE_TLS_CERTIFICATE_CHAIN and SPINDLE_TLS_PRIVATE_KEY) every connection speaks HTTPS
+// instead (Docs/tls.md); `make run-tls` makes a self-signed pair and serves https://127.0.0.1:8443.
+// SIGHUP (`kill -HUP <pid>`) then reads the two files again: a renewed certificate is served to
+// new connections, open ones keep theirs.
 //
 // The options and any `--spindle-…` setting (`--spindle-idle-timeout 5`, see
 // Docs/configuration.md) take precedence over `SPINDLE_*` environment variables
@@ -58,8 +64,16 @@ struct Hello: ParsableCommand {
     @Option(help: "Bearer token the admin listener requires (needed when --admin-host is not loopback).")
     var adminToken: String?
     @Option(help: "A directory whose files are served under /static (default: none).") var `static`: String?
+    @Option(help: "PEM file of the TLS certificate chain, leaf first (with --tls-key: serve HTTPS).") var tlsCert: String?
+    @Option(help: "PEM file of the TLS certificate's private key (with --tls-cert).") var tlsKey: String?
     @Argument(parsing: .allUnrecognized, help: "Other settings, as --spindle-KEY VALUE (Docs/configuration.md).")
     var settings: [String] = []
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give both PEM files (the certificate chain and its key), or neither for plain HTTP")
+        }
+    }
 
     func run() throws {
         let router = Router<Handler>()
@@ -90,6 +104,8 @@ struct Hello: ParsableCommand {
         if let port { options["spindle.port"] = ConfigValue(.int(port), isSecret: false) }
         if let workers { options["spindle.workers"] = ConfigValue(.int(workers), isSecret: false) }
         if let processes { options["spindle.processes"] = ConfigValue(.int(processes), isSecret: false) }
+        if let tlsCert { options["spindle.tls.certificateChain"] = ConfigValue(.string(tlsCert), isSecret: false) }
+        if let tlsKey { options["spindle.tls.privateKey"] = ConfigValue(.string(tlsKey), isSecret: false) }
         let config = ConfigReader(providers: [
             InMemoryProvider(name: "options", values: options),
             CommandLineArgumentsProvider(arguments: ["Hello"] + settings),
@@ -99,6 +115,7 @@ struct Hello: ParsableCommand {
         configuration.adminHost = adminHost
         configuration.adminPort = adminPort == 0 ? nil : adminPort
         configuration.adminToken = adminToken
+        let scheme = configuration.tls == nil ? "http" : "https"
         let logger = Logger(label: "spindle")
         let server = Server(router: router, configuration: configuration, logger: logger)
         if configuration.processes > 1 {
@@ -107,10 +124,25 @@ struct Hello: ParsableCommand {
             try server.run()
             return
         }
+        let reloads = configuration.tls == nil ? nil : reloadCertificatesOnHangUp(server, logger: logger)
+        defer { reloads?.cancel() }
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        print("Spindle Hello: starting on \(configuration.host) port \(configuration.port) (Ctrl-C stops gracefully)"
+        print("Spindle Hello: starting on \(scheme)://\(configuration.host):\(configuration.port) (Ctrl-C stops gracefully)"
               + (adminPort == 0 ? "" : "; metrics on http://\(adminHost):\(adminPort)/metrics, the live page on http://\(adminHost):\(adminPort)/_spindle/"))
         try runToCompletion(group)
+    }
+
+    /// With TLS: SIGHUP reads the certificate and key files again (`Server.reloadTLSCertificates`),
+    /// for a certificate renewed on disk; open connections keep theirs, and a failed reload (a
+    /// missing file, a key that does not match) is logged while the old certificate serves on.
+    private func reloadCertificatesOnHangUp(_ server: Server, logger: Logger) -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler {
+            do { try server.reloadTLSCertificates() } catch { logger.error("SIGHUP: \(error); still serving the previous certificates") }
+        }
+        source.resume()
+        return source
     }
 
     /// Runs `group` on Swift concurrency's threads and blocks this one until it has ended.

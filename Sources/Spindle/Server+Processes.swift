@@ -29,7 +29,7 @@ extension Server {
         let processes = configuration.processes
         try bind(count: processes * runtime.configuration.workers)
         let address = listeners.withLock { $0[0].value.address }
-        logger.info("listening on http://\(address) with \(processes) worker processes of \(runtime.configuration.workers) worker thread(s) each; supervisor pid \(ChildProcesses.currentID)")
+        logger.info("listening on \(configuration.tls == nil ? "http" : "https")://\(address) with \(processes) worker processes of \(runtime.configuration.workers) worker thread(s) each; supervisor pid \(ChildProcesses.currentID)")
         if let adminPort = configuration.adminPort {
             logger.warning("no admin listener on port \(adminPort): with processes > 1 each worker process has metrics of its own, and none is served yet")
         }

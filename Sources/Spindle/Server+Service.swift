@@ -34,7 +34,7 @@ extension Server: Service {
     public func run() async throws {
         warnIfProcessesIgnored("Server.run() async (the Service path)")
         let (address, serve) = try prepare(handleSignals: false)
-        logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers (as a service)")
+        logger.info("listening on \(configuration.tls == nil ? "http" : "https")://\(address) with \(runtime.configuration.workers) workers (as a service)")
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 defer { metrics.watchdog.stop() }

@@ -3,6 +3,7 @@ import SpindleFibers
 import SpindleHTTP
 import SpindleIO
 import SpindleMemory
+import SpindleTLS
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +30,8 @@ public final class Server: Sendable {
     let metrics = ServerMetrics()
     /// The admin listener, while the server runs (`configuration.adminPort`).
     let admin = AdminListener()
+    /// The TLS context new connections take (nil until started, or without `configuration.tls`).
+    let tlsSlot = Mutex<TLSContextSlot?>(nil)
 
     /// Creates a server; nothing listens until `run()` or `start()`.
     public init(router: Router<Handler>, configuration: ServerConfiguration = ServerConfiguration(),
@@ -82,7 +85,7 @@ public final class Server: Sendable {
         misusePrecondition(configuration.processes >= 1, "ServerConfiguration.processes must be at least 1 (it is \(configuration.processes))")
         if configuration.processes > 1 { return try runSupervisor() }
         let (address, serve) = try prepare(handleSignals: handleSignals)
-        logger.info("listening on http://\(address) with \(runtime.configuration.workers) workers")
+        logger.info("listening on \(configuration.tls == nil ? "http" : "https")://\(address) with \(runtime.configuration.workers) workers")
         defer {
             admin.stopAndWait()
             metrics.watchdog.stopAndWait()
@@ -128,6 +131,9 @@ public final class Server: Sendable {
         let descriptorLimit = DescriptorLimit.raiseToHardLimit()
         let workers = runtime.configuration.workers
         let connectionCap = configuration.connectionCapPerWorker(workers: workers, descriptorLimit: descriptorLimit)
+        // Read the certificates before binding: a missing file or a mismatched key stops the start.
+        let tlsSlot = try configuration.tls.map { TLSContextSlot(try TLSContext(configuration: $0)) }
+        self.tlsSlot.withLock { $0 = tlsSlot }
         if !alreadyBound { try bind() }
         if handleSignals {
             SignalWatcher.start(onDump: { [metrics] in
@@ -156,7 +162,8 @@ public final class Server: Sendable {
                 logger.info("\(choice); up to \(connectionCap) connections per worker (descriptor limit \(limitNote))")
             }
             let state = ServerWorker(index: worker.index, configuration: configuration, connectionCap: connectionCap,
-                                     router: router, logger: logger, forcedStop: forcedStop, metrics: metrics)
+                                     router: router, logger: logger, forcedStop: forcedStop, metrics: metrics,
+                                     tlsSlot: tlsSlot)
             onAccepting?()
             try state.acceptLoop(listener: all[worker.index].value)
         })

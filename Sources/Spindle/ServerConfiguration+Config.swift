@@ -1,5 +1,6 @@
 import Configuration
 import SpindleHTTP
+import SpindleTLS
 
 extension ServerConfiguration {
     /// The scope `init(config:)` reads every key under: `spindle.idleTimeout`, which
@@ -61,6 +62,31 @@ extension ServerConfiguration {
         if let value = try settings.duration("supervision.crashLoopWindow") { supervision.crashLoopWindow = value }
         if let value = try settings.duration("supervision.maximumRestartDelay") { supervision.maximumRestartDelay = value }
         if let value = try settings.duration("supervision.stopMargin") { supervision.stopMargin = value }
+        tls = try Self.tls(from: settings, scope: scope)
+    }
+
+    /// The `spindle.tls.*` keys: a certificate chain and its key (both or neither; the files are
+    /// read when the server starts), and the handshake timeout (only with them).
+    private static func tls(from settings: ConfigurationSettings, scope: String) throws(ServerConfigurationError) -> TLSConfiguration? {
+        let chain = try settings.text("tls.certificateChain")
+        let key = try settings.text("tls.privateKey")
+        let handshakeTimeout = try settings.duration("tls.handshakeTimeout")
+        switch (chain, key) {
+        case (let chain?, let key?):
+            var tls = TLSConfiguration(certificateChainPath: chain, privateKeyPath: key)
+            if let handshakeTimeout { tls.handshakeTimeout = handshakeTimeout }
+            return tls
+        case (nil, nil):
+            guard let handshakeTimeout else { return nil }
+            throw ServerConfigurationError(key: scope + ".tls.handshakeTimeout", value: "\(handshakeTimeout)",
+                                           expected: "no value without tls.certificateChain and tls.privateKey (they turn TLS on)")
+        case (nil, _?):
+            throw ServerConfigurationError(key: scope + ".tls.certificateChain", value: "",
+                                           expected: "the PEM file of the certificate chain, given together with tls.privateKey")
+        case (_?, nil):
+            throw ServerConfigurationError(key: scope + ".tls.privateKey", value: "",
+                                           expected: "the PEM file of the certificate's private key, given together with tls.certificateChain")
+        }
     }
 
     /// The most workers a configuration may ask for (each is a thread with its own ring).

@@ -1,5 +1,6 @@
 import SpindleHTTP
 import SpindleMemory
+import SpindleTLS
 
 /// Server tunables; each has a default here and a `SPINDLE_*` environment override where noted.
 /// `ServerConfiguration(config:)` reads every field from a swift-configuration `ConfigReader`
@@ -94,6 +95,12 @@ public struct ServerConfiguration: Sendable {
     public var processes: Int
     /// How the supervisor restarts worker processes and when it gives up (`processes` > 1).
     public var supervision: SupervisorConfiguration
+    /// TLS termination (nil, the default: plain HTTP). With a configuration, every connection
+    /// of the listener speaks HTTPS: the certificates are read when the server starts (which
+    /// throws `TLSError` naming a missing file or a key that does not match), and each
+    /// connection is served by a fiber of its own through a simpler path than plain HTTP's
+    /// (see Docs/tls.md for what it supports and what it costs).
+    public var tls: TLSConfiguration? = nil
 
     /// The defaults, with environment overrides: `SPINDLE_HTTP_*` (see `HTTPLimits.fromEnvironment`)
     /// `SPINDLE_MAX_CONNECTIONS`, `SPINDLE_METRICS`, `SPINDLE_HOG_THRESHOLD_MS` and `SPINDLE_PROCESSES`; `SPINDLE_WORKERS` and `SPINDLE_PIN_WORKERS` are read by the

@@ -3,6 +3,7 @@ import SpindleFibers
 import SpindleHTTP
 import SpindleIO
 import SpindleMemory
+import SpindleTLS
 
 /// A connection's receive buffer: bytes of the current head (and of pipelined requests and
 /// body) between `start` and `end`. Taken from the worker's pool when bytes arrive, given back
@@ -76,6 +77,10 @@ final class ServerWorker {
     let timeouts = ConnectionTimeouts<HTTPConnection>()
     /// Open connections (idle ones are cancelled at shutdown).
     @exclusivity(unchecked) var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    /// The server's TLS context when it terminates TLS (then every connection is a `TLSConnection`).
+    let tlsSlot: TLSContextSlot?
+    /// Open TLS connections (cancelled at shutdown unless serving a request).
+    @exclusivity(unchecked) var tlsConnections: [ObjectIdentifier: TLSConnection] = [:]
     /// Requests being handled now.
     @exclusivity(unchecked) var activeRequests = 0
     /// Responses still being sent after their fiber ended.
@@ -100,8 +105,9 @@ final class ServerWorker {
     }
 
     init(index: Int, configuration: ServerConfiguration, connectionCap: Int, router: Router<Handler>, logger: Logger,
-         forcedStop: ForcedStop, metrics: ServerMetrics) {
+         forcedStop: ForcedStop, metrics: ServerMetrics, tlsSlot: TLSContextSlot? = nil) {
         self.index = index
+        self.tlsSlot = tlsSlot
         self.forcedStop = forcedStop
         self.metrics = WorkerMetrics(recordsRequests: configuration.collectsRequestMetrics, routes: router.routeNames.count)
         serverMetrics = metrics
@@ -199,6 +205,10 @@ final class ServerWorker {
 
     /// A new connection: served, or refused over the connection cap.
     private func serve(_ socket: TCPConnection) {
+        if let tlsSlot {
+            serveTLS(socket, context: tlsSlot.context)
+            return
+        }
         if connections.count >= connectionCap {
             metrics.connectionsRefused &+= 1
             refuse(socket)
@@ -208,6 +218,32 @@ final class ServerWorker {
         let connection = HTTPConnection(worker: self, socket: socket)
         connections[ObjectIdentifier(connection)] = connection
         connection.startReceiving()
+    }
+
+    /// A new connection of a TLS server: a fiber of its own runs the handshake and its requests
+    /// (`TLSConnection`); over the connection cap it is closed at once (no plaintext 503 on a
+    /// TLS port).
+    private func serveTLS(_ socket: TCPConnection, context: TLSContext) {
+        guard tlsConnections.count < connectionCap, let stream = try? TLSStream(accepting: socket, context: context) else {
+            metrics.connectionsRefused &+= 1
+            socket.close()
+            return
+        }
+        metrics.connectionsAccepted &+= 1
+        let connection = TLSConnection(worker: self, stream: stream)
+        tlsConnections[ObjectIdentifier(connection)] = connection
+        let handshakeTimeout = context.configuration.handshakeTimeout
+        connection.fiber = Fiber.spawn(name: "tls-connection") { connection.run(handshakeTimeout: handshakeTimeout) }
+    }
+
+    func tlsConnectionClosed(_ connection: TLSConnection) {
+        tlsConnections[ObjectIdentifier(connection)] = nil
+        connection.fiber = nil
+    }
+
+    /// Cancels the TLS connections that hold no request (all of them with `all`).
+    private func cancelTLSConnections(all: Bool) {
+        for connection in Array(tlsConnections.values) where all || connection.holdsNoRequest { connection.cancel() }
     }
 
     /// Over the connection cap: answer 503 and close at once, without a fiber or a wait. A
@@ -233,6 +269,7 @@ final class ServerWorker {
         if let scheduler = Scheduler.current { forcedStop.register(index: index, scheduler: scheduler, drained: drained) }
         defer { forcedStop.unregister(index: index) }
         for connection in Array(connections.values) where !connection.awaitsFirstRequest { connection.closeIfIdle() }
+        cancelTLSConnections(all: false)
         let deadline = Deadline.now + configuration.shutdownGracePeriod
         let firstRequestDeadline = min(deadline, .now + Self.firstRequestGraceAtStop)
         while connections.values.contains(where: \.awaitsFirstRequest) && Deadline.now < firstRequestDeadline
@@ -245,10 +282,11 @@ final class ServerWorker {
             try? drained.wait(deadline: deadline)
         }
         for connection in Array(connections.values) { connection.forceClose() }
+        cancelTLSConnections(all: true)
         // Cancelled requests and sends still run to their end (and touch this worker): wait.
-        while activeRequests > 0 || asyncSends > 0 {
+        while activeRequests > 0 || asyncSends > 0 || !tlsConnections.isEmpty {
             drained.reset()
-            try? drained.wait(deadline: .now + .seconds(1))
+            try? drained.wait(deadline: .now + (tlsConnections.isEmpty ? .seconds(1) : .milliseconds(5)))
         }
         timeouts.stop()
         serverMetrics.workerStopped(self)

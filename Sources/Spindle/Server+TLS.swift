@@ -1,0 +1,41 @@
+import Synchronization
+import SpindleTLS
+
+/// The TLS context a server's new connections take: read once by each accepted connection, replaced
+/// whole by `Server.reloadTLSCertificates()`. A connection keeps the context it started with
+/// (its `TLSStream` holds it), so a reload drops none. Cost per TLS accept: one uncontended lock.
+final class TLSContextSlot: Sendable {
+    private let current: Mutex<TLSContext>
+
+    init(_ context: TLSContext) { current = Mutex(context) }
+
+    /// The context for a connection accepted now.
+    var context: TLSContext { current.withLock { $0 } }
+
+    /// Makes `context` the one new connections take.
+    func replace(with context: TLSContext) { current.withLock { $0 = context } }
+}
+
+extension Server {
+    /// Reads the certificates and keys of `configuration.tls` again from their files and makes
+    /// new connections use them; connections already open keep theirs, so nothing is dropped.
+    /// Sessions of the old certificates are not resumed after it (new ticket keys): their clients
+    /// make a full handshake once. Call it on any thread, after `start()` or `run()` began (a
+    /// certificate renewed on disk, say on SIGHUP). Costs what building the context costs (the
+    /// PEM files parsed, each key checked: milliseconds), on the calling thread. Throws
+    /// `TLSError` (`.configuration`, naming the file) when a file is missing or a key does not
+    /// match, and then the server keeps serving the certificates it had; throws too when the
+    /// server has no TLS configuration or has not started. In a worker process under the
+    /// supervisor it reloads that process only (the supervisor's SIGHUP replaces the processes,
+    /// which read the files anew).
+    public func reloadTLSCertificates() throws {
+        guard let tls = configuration.tls else {
+            throw TLSError(.configuration, "the server has no TLS configuration (ServerConfiguration.tls) to reload")
+        }
+        guard let slot = tlsSlot.withLock({ $0 }) else {
+            throw TLSError(.configuration, "the server has not started: reload its certificates after start() or run()")
+        }
+        slot.replace(with: try TLSContext(configuration: tls))
+        logger.info("TLS certificates reloaded from \(tls.certificates.map(\.chainPath).joined(separator: ", "))")
+    }
+}

@@ -1,0 +1,209 @@
+// One of the two files that call OpenSSL (the other is TLSContext.swift). Invariants:
+//  - the `SSL` object is owned by its stream (freed in deinit) and owns its two memory BIOs
+//    (`SSL_set_bio`), so nothing here frees a BIO; the stream keeps its `TLSContext` alive, whose
+//    SNI names the `SSL`'s callback reads;
+//  - OpenSSL never touches the socket: it reads ciphertext from `incoming` and writes it to
+//    `outgoing`, memory only, so no OpenSSL call blocks or parks. The stream moves ciphertext
+//    between the BIOs and the `TCPConnection`, and only those moves park the fiber;
+//  - `scratch` is touched only between parks by the one fiber that drives the stream, and no
+//    pointer into it is kept across a call that parks except the one being read or written;
+//  - the error queue is cleared before each `SSL_*` call whose result is examined.
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import COpenSSLTLS
+import SpindleFibers
+import SpindleIO
+
+/// A TLS connection over a `TCPConnection`, server side: `handshake`, then `read` and `write`
+/// plaintext. OpenSSL works on memory buffers; the ciphertext goes through the connection's
+/// parking `read`/`write`, so every call here parks the calling fiber (never the thread) while
+/// it waits for the network, on either I/O backend. Owned by one fiber on one worker at a time,
+/// like its connection. Costs per stream: OpenSSL's connection state (a few KiB, its record
+/// buffers released while idle) and one 16 KiB scratch buffer.
+public final class TLSStream {
+    /// The underlying connection (ciphertext).
+    public let connection: TCPConnection
+    /// Kept alive while the `SSL` may call back into it (the SNI callback's names).
+    private let context: TLSContext
+    private let ssl: OpaquePointer
+    private let incoming: OpaquePointer
+    private let outgoing: OpaquePointer
+    private let scratch: UnsafeMutableRawPointer
+    private static let scratchSize = 16 << 10
+    /// Bytes of plaintext handed to OpenSSL per `SSL_write` (one record).
+    private static let recordSize = 16 << 10
+    /// Ciphertext gathered before it is sent (several records per send).
+    private static let sendThreshold = 64 << 10
+    // `@exclusivity(unchecked)`: one fiber, short accesses that never span a park.
+    @exclusivity(unchecked) private var peerClosed = false
+    @exclusivity(unchecked) private var state = State.handshaking
+
+    private enum State { case handshaking, open, closed }
+
+    /// Starts the server side of TLS on `connection` with `context`'s certificates. Allocates
+    /// the OpenSSL state and the scratch buffer; sends and receives nothing (call `handshake`).
+    /// Throws `TLSError` when OpenSSL is out of memory.
+    public init(accepting connection: TCPConnection, context: TLSContext) throws {
+        ERR_clear_error()
+        guard let ssl = context.makeConnection() else { throw TLSError(.protocolError, "OpenSSL could not make a connection\(openSSLErrors())") }
+        guard let incoming = BIO_new(BIO_s_mem()), let outgoing = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError(.protocolError, "OpenSSL could not make its buffers\(openSSLErrors())")
+        }
+        spindle_tls_bio_set_mem_eof_return(incoming, -1)  // empty: "want more", until the peer's end of stream
+        SSL_set_bio(ssl, incoming, outgoing)
+        self.connection = connection
+        self.context = context
+        self.ssl = ssl
+        self.incoming = incoming
+        self.outgoing = outgoing
+        scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
+    }
+
+    deinit {
+        SSL_free(ssl)
+        scratch.deallocate()
+    }
+
+    /// Runs the server's handshake to its end, parking while the client's messages are on
+    /// their way. Throws `TLSError` (`.handshakeFailed` after sending the client an alert when
+    /// it can, `.closedDuringHandshake`), the connection's `IOError`s, `TimeoutError` when
+    /// `deadline` passes, `CancellationError`. Call once, first.
+    public func handshake(deadline: Deadline?) throws {
+        while true {
+            ERR_clear_error()
+            let rc = SSL_do_handshake(ssl)
+            if rc == 1 {
+                try flush(deadline: deadline)  // our last flight (and TLS 1.3's session tickets)
+                state = .open
+                return
+            }
+            let error = SSL_get_error(ssl, rc)
+            if error == SSL_ERROR_WANT_READ {
+                try flush(deadline: deadline)
+                if try !receive(deadline: deadline) {
+                    throw TLSError(.closedDuringHandshake, "the client closed the connection during the handshake")
+                }
+                continue
+            }
+            let reasons = openSSLErrors()
+            try? flush(deadline: deadline)  // the alert that tells the client why
+            if peerClosed || error == SSL_ERROR_ZERO_RETURN {
+                throw TLSError(.closedDuringHandshake, "the client closed the connection during the handshake\(reasons)")
+            }
+            throw TLSError(.handshakeFailed, "the handshake failed (SSL error \(error))\(reasons)")
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes of plaintext; returns 0 at the end of the stream (the
+    /// peer's close_notify or its close). Parks while no record is complete. Throws
+    /// `TLSError(.protocolError)` on a broken record, the connection's errors, `TimeoutError`
+    /// when `deadline` passes, `CancellationError`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws -> Int {
+        guard state == .open, let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        let count = Int32(clamping: buffer.count)
+        while true {
+            ERR_clear_error()
+            let rc = SSL_read(ssl, base, count)
+            if rc > 0 { return Int(rc) }
+            let error = SSL_get_error(ssl, rc)
+            switch error {
+            case SSL_ERROR_WANT_READ:
+                try flush(deadline: deadline)  // a post-handshake message may have an answer
+                if peerClosed { return 0 }
+                _ = try receive(deadline: deadline)
+            case SSL_ERROR_WANT_WRITE:
+                try flush(deadline: deadline)
+            case SSL_ERROR_ZERO_RETURN:
+                return 0
+            default:
+                throw TLSError(.protocolError, "reading a record failed (SSL error \(error))\(openSSLErrors())")
+            }
+        }
+    }
+
+    /// Encrypts and sends all of `bytes`, parking while the socket is full. Throws
+    /// `TLSError(.protocolError)`, the connection's errors, `TimeoutError` when `deadline`
+    /// passes, `CancellationError`.
+    public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws {
+        guard state == .open else { throw TLSError(.protocolError, "write on a TLS stream that is not open (handshake first; not after close)") }
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let chunk = min(bytes.count - offset, Self.recordSize)
+            ERR_clear_error()
+            let rc = SSL_write(ssl, base + offset, Int32(chunk))
+            if rc > 0 {
+                offset += Int(rc)
+                if BIO_ctrl_pending(outgoing) >= Self.sendThreshold { try flush(deadline: deadline) }
+                continue
+            }
+            let error = SSL_get_error(ssl, rc)
+            guard error == SSL_ERROR_WANT_WRITE else {
+                throw TLSError(.protocolError, "writing a record failed (SSL error \(error))\(openSSLErrors())")
+            }
+            try flush(deadline: deadline)
+        }
+        try flush(deadline: deadline)
+    }
+
+    /// Sends close_notify (when the handshake completed) within `deadline`, then closes the
+    /// connection. Parks at most until `deadline`; never throws (a peer already gone is fine).
+    /// Idempotent.
+    public func close(deadline: Deadline?) {
+        guard state != .closed else { return }
+        if state == .open && connection.isOpen {
+            ERR_clear_error()
+            _ = SSL_shutdown(ssl)
+            try? flush(deadline: deadline)
+            _ = openSSLErrors()
+        }
+        state = .closed
+        connection.close()
+    }
+
+    /// The protocol ALPN chose ("http/1.1"), nil when the client offered none we speak.
+    public var negotiatedProtocol: String? {
+        var data: UnsafePointer<UInt8>? = nil
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// The protocol version in use, e.g. "TLSv1.3".
+    public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+
+    /// True when the handshake resumed an earlier session (a ticket or the session cache).
+    public var isResumed: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// The server name the client asked for (SNI), nil when it sent none.
+    public var serverName: String? {
+        SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
+    }
+
+    /// Sends the ciphertext OpenSSL has queued, parking while the socket is full.
+    private func flush(deadline: Deadline?) throws {
+        while true {
+            let n = BIO_read(outgoing, scratch, Int32(Self.scratchSize))
+            guard n > 0 else { return }
+            try connection.write(UnsafeRawBufferPointer(start: scratch, count: Int(n)), deadline: deadline)
+        }
+    }
+
+    /// Receives ciphertext from the connection (parking until some arrives) and hands it to
+    /// OpenSSL. Returns false at the end of the stream (then OpenSSL sees its end too).
+    private func receive(deadline: Deadline?) throws -> Bool {
+        let n = try connection.read(into: UnsafeMutableRawBufferPointer(start: scratch, count: Self.scratchSize), deadline: deadline)
+        guard n > 0 else {
+            peerClosed = true
+            spindle_tls_bio_set_mem_eof_return(incoming, 0)
+            return false
+        }
+        guard BIO_write(incoming, scratch, Int32(n)) == Int32(n) else {
+            throw TLSError(.protocolError, "OpenSSL could not buffer \(n) received bytes\(openSSLErrors())")
+        }
+        return true
+    }
+}
