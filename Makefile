@@ -15,6 +15,7 @@
 #   make test-async-bridge  only the async bridge example's tests (Examples/AsyncBridge), on both backends
 #   make test-asan     build and run every test under AddressSanitizer (scratch path .build-asan)
 #   make soak          the server under a mixed load for SOAK_MINUTES (default 30): no wrong answer, no leak, flat RSS (Docs/soak.md)
+#   make reload-under-load  SIGHUP reloads of Hello --processes 2 under wrk: 0 non-2xx, 0 socket errors (Docs/processes.md)
 #   make fuzz          libFuzzer on each parser for FUZZ_SECONDS (default 180) each; fails on a crash, leak or timeout (Docs/fuzzing.md)
 #   make fuzz-diff     the request parser against Python's h11 on the corpus and FUZZ_MUTATIONS mutations of it (Docs/fuzzing.md)
 #   make fuzz-corpus   rewrite the seed corpus (Fuzz/corpus/) from the tests' conformance tables
@@ -39,7 +40,7 @@ TEST_PACKAGES := python3 python3-websockets nginx-light curl openssl libjemalloc
 BENCH_PACKAGES := golang-go strace
 SWIFT ?= swift
 
-.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test test-all check docs soak live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-debug-run test-async-bridge-run test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat bench-todo bench-profile clean
+.PHONY: run run-heap-profile run-todo run-gateway run-chat run-files run-async-bridge demo test test-all check docs soak reload-under-load live-page-screenshot test-async-bridge bench-await fuzz fuzz-diff fuzz-corpus test-debug test-debug-run test-async-bridge-run test-release test-asan test-deps build deps bench bench-fibers bench-io bench-http bench-peers bench-alloc bench-client bench-static bench-json bench-chat bench-todo bench-profile clean
 
 # Installs the Debian packages that are missing (non-interactive; `apt-get update` only then).
 deps:
@@ -308,6 +309,14 @@ soak: deps
 	@mkdir -p .build/soak
 	cd bench/go && GO111MODULE=off go build -o ../../.build/soak/soakdriver soakdriver.go
 	SOAK_MINUTES=$(SOAK_MINUTES) bench/soak/soak.sh .build/release/Hello .build/soak/soakdriver
+
+# Reloads under load (Docs/processes.md): Examples/Hello (release) with two worker processes
+# under wrk for RELOAD_SECONDS (20), a SIGHUP every RELOAD_EVERY seconds (5); fails on any non-2xx
+# answer or socket error wrk counts, or a reload that does not replace every worker.
+reload-under-load: deps
+	@./.ci/install-deps wrk curl
+	$(SWIFT) build -c release --product Hello
+	bench/reload/reload.sh .build/release/Hello
 
 # Fuzzing (Fuzz/, its own package; Docs/fuzzing.md). Not part of `make test`, which only checks
 # that the committed seed corpus matches the conformance tables (FuzzCorpusTests).

@@ -317,6 +317,15 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
         }
     }
 
+    /// True while the connection waits for a request (idle, or reading a head): a stop gives it
+    /// a moment for one (`ServerWorker.drain`).
+    var awaitsRequest: Bool {
+        switch state {
+        case .idle, .readingHead: true
+        default: false
+        }
+    }
+
     /// True until the connection has had a complete request head (idle or reading its first).
     var awaitsFirstRequest: Bool {
         switch state {

@@ -63,7 +63,7 @@ public final class Server: Sendable {
     }
 
     /// Serves until `stop()` (or, with `handleSignals`, SIGTERM/SIGINT): then stops accepting,
-    /// closes idle connections, lets requests in flight finish (up to the grace period) and
+    /// closes idle connections (after up to 100 ms for a request on its way), lets requests in flight finish (up to the grace period) and
     /// returns. With `handleSignals`, SIGQUIT prints a fiber dump to stderr and serving goes on
     /// (Docs/observability.md). Blocks the calling thread. The signals are blocked in the calling thread and in
     /// every thread started after it, and taken by a watcher thread; a thread started before the

@@ -259,22 +259,39 @@ final class ServerWorker {
     /// before it (see `drain`).
     static let firstRequestGraceAtStop: Duration = .milliseconds(500)
 
-    /// Graceful shutdown of this worker: idle connections close now, requests in flight finish
-    /// (up to the grace period, or until a forced stop ends it), then the remaining connections
-    /// are closed. A connection that has not had a request yet — accepted just before the stop,
-    /// its first request may be on its way — gets `firstRequestGraceAtStop` (within the grace
-    /// period) for it to arrive: then that request is served, and the connection closed after it.
+    /// How long, at most, a stop waits for the next request of an idle keep-alive connection
+    /// (see `drain`): a client in a request loop sends it within microseconds of its last answer.
+    static let nextRequestGraceAtStop: Duration = .milliseconds(100)
+
+    /// Graceful shutdown of this worker: requests in flight finish (up to the grace period, or
+    /// until a forced stop ends it), then the remaining connections are closed.
+    ///
+    /// A connection waiting for a request is not closed at once, because its client may be
+    /// sending one: closing then would lose that request (the client reads an end of stream, or
+    /// a reset, where it expected an answer). A keep-alive connection gets up to
+    /// `nextRequestGraceAtStop` for its next request, one that has not had a request yet —
+    /// accepted just before the stop — up to `firstRequestGraceAtStop` for its first (both
+    /// within the grace period). A request that arrives meanwhile is served and answered with
+    /// `Connection: close`, and the connection closes after it; the others close when their
+    /// wait is over. Costs a 5 ms poll of the connections while any waits.
     private func drain() {
         stopping = true
         if let scheduler = Scheduler.current { forcedStop.register(index: index, scheduler: scheduler, drained: drained) }
         defer { forcedStop.unregister(index: index) }
-        for connection in Array(connections.values) where !connection.awaitsFirstRequest { connection.closeIfIdle() }
+        for connection in Array(connections.values) where !connection.awaitsRequest { connection.closeIfIdle() }
         cancelTLSConnections(all: false)
         let deadline = Deadline.now + configuration.shutdownGracePeriod
         let firstRequestDeadline = min(deadline, .now + Self.firstRequestGraceAtStop)
-        while connections.values.contains(where: \.awaitsFirstRequest) && Deadline.now < firstRequestDeadline
-                && !forcedStop.isRequested {
-            try? Fiber.sleep(until: min(firstRequestDeadline, .now + .milliseconds(5)))
+        let nextRequestDeadline = min(deadline, .now + Self.nextRequestGraceAtStop)
+        var keepAliveWaitIsOver = false
+        while Deadline.now < firstRequestDeadline && !forcedStop.isRequested {
+            if !keepAliveWaitIsOver && Deadline.now >= nextRequestDeadline {
+                keepAliveWaitIsOver = true
+                for connection in Array(connections.values) where !connection.awaitsFirstRequest { connection.closeIfIdle() }
+            }
+            let waiting = connections.values.contains { keepAliveWaitIsOver ? $0.awaitsFirstRequest : $0.awaitsRequest }
+            guard waiting else { break }
+            try? Fiber.sleep(until: min(keepAliveWaitIsOver ? firstRequestDeadline : nextRequestDeadline, .now + .milliseconds(5)))
         }
         for connection in Array(connections.values) { connection.closeIfIdle() }
         while (activeRequests > 0 || asyncSends > 0) && Deadline.now < deadline && !forcedStop.isRequested {
