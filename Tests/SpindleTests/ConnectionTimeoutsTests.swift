@@ -69,6 +69,10 @@ final class ConnectionTimeoutsTests: XCTestCase {
         clock = now + idleTimeout
         XCTAssertEqual(timeouts.expire(now: clock), 11_000)
         XCTAssertEqual(timeouts.earliestDeadline, .max)
+        // The lists hold their entries unretained (as the worker's connection table keeps the
+        // connections alive): without this, an optimised build may free the stand-ins after
+        // their arrays' last use above, and the last sweep would walk freed objects.
+        withExtendedLifetime((idle, splitHeads, moreIdle)) {}
     }
 
     /// Deadlines out of order within a kind (heads armed late, after a pipelined request): a
