@@ -133,17 +133,19 @@ extension HTTPConnection {
         }
     }
 
-    /// The serving fiber's body.
+    /// The serving fiber's body. It looks up its fiber's core once, for the diagnostics of every
+    /// request it serves (`recordServing`, `checkStackDepth`).
     func serve() {
+        let core = Fiber.currentCore("HTTPConnection.serve")
         worker.activeRequests += 1
         var after = AfterResponse.keepAlive
         var halfHeadSince: Deadline? = nil
         var clock = RequestClock(recording: worker.metrics.recordsRequests)
         defer { clock.settle(&worker.metrics) }
         serving: while true {
-            recordServing()
+            recordServing(in: core)
             after = respond(clock: &clock)
-            checkStackDepth()
+            checkStackDepth(in: core)
             parserBox!.parser.reset()
             guard after == .keepAlive else { break }
             guard case .serving = state, !worker.stopping else { after = .close; break }
@@ -162,7 +164,7 @@ extension HTTPConnection {
             }
             break
         }
-        forgetServing()
+        forgetServing(in: core)
         servingEnded(after, halfHeadSince: halfHeadSince)
         worker.requestFinished()
     }
