@@ -62,6 +62,22 @@ public final class Router<Handler> {
         @exclusivity(unchecked) var slashRoutes: [Route] = []
         init(segment: [UInt8]) { self.segment = segment }
 
+        /// The route of `list` (`routes` or `slashRoutes`) for the method `key` (whose bytes are
+        /// `method`), unretained; nil when none. By index, each element read on its own: no
+        /// reference count on the array.
+        @inline(__always)
+        func route(in list: KeyPath<Node, [Route]>, _ key: MethodKey, _ method: UnsafeRawBufferPointer) -> Unmanaged<Route>? {
+            var index = 0
+            while index < self[keyPath: list].count {
+                let route = Unmanaged.passUnretained(self[keyPath: list][index])
+                if route._withUnsafeGuaranteedRef({ $0.methodKey == key && (key.isExact || $0.methodBytes.elementsEqual(method)) }) {
+                    return route
+                }
+                index &+= 1
+            }
+            return nil
+        }
+
         /// The child for the literal `bytes`, made if missing. Registration only.
         func literal(_ bytes: [UInt8]) -> Node {
             for child in literals where child.takeUnretainedValue().segment == bytes { return child.takeUnretainedValue() }
@@ -240,12 +256,7 @@ public final class Router<Handler> {
             let slash = trailingSlash && !node.slashRoutes.isEmpty
             let key = MethodKey(method)
             // Unmanaged: the route lives as long as the node (see `Node`).
-            let route = (slash ? node.slashRoutes : node.routes).withUnsafeBufferPointer { routes -> Unmanaged<Route>? in
-                for index in routes.indices where routes[index].methodKey == key {
-                    if key.isExact || routes[index].methodBytes.elementsEqual(method) { return .passUnretained(routes[index]) }
-                }
-                return nil
-            }
+            let route = slash ? node.route(in: \.slashRoutes, key, method) : node.route(in: \.routes, key, method)
             if let route {
                 return route._withUnsafeGuaranteedRef { route in
                     routeIndex = route.index
@@ -306,12 +317,16 @@ public final class Router<Handler> {
         var segmentEnd = start
         while segmentEnd < end && path[segmentEnd] != UInt8(ascii: "/") { segmentEnd += 1 }
         let segment = UnsafeRawBufferPointer(rebasing: path[start..<segmentEnd])
-        for child in node.literals {
-            let found = child._withUnsafeGuaranteedRef { child -> Unmanaged<Node>? in
+        // By index, each element read on its own (`Unmanaged` is trivial): a `for` loop would
+        // retain the array around the recursive calls.
+        var index = 0
+        while index < node.literals.count {
+            let found = node.literals[index]._withUnsafeGuaranteedRef { child -> Unmanaged<Node>? in
                 guard Self.same(child.segment, segment) else { return nil }
                 return find(child, path, from: segmentEnd + 1, end: end, trailingSlash: trailingSlash, captures: &captures)
             }
             if let found { return found }
+            index &+= 1
         }
         if let parameter = node.parameter {
             captures.append(start..<segmentEnd)
