@@ -241,40 +241,60 @@ public final class Router<Handler> {
     @inline(__always)
     func matchRoute(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer,
                     route routeIndex: inout Int) -> (match: Match, maxBodyBytes: Int?) {
+        switch lookup(method: method, path: path) {
+        case .route(let route, let captures):
+            return route._withUnsafeGuaranteedRef { route in
+                routeIndex = route.index
+                return (found(route, path: path, captures: captures), route.maxBodyBytes)
+            }
+        case .answer(let match):
+            return (match, nil)
+        }
+    }
+
+    /// What a lookup found, before any parameter is decoded.
+    enum Lookup {
+        /// The route for the method and path (unretained: it lives as long as the router, see
+        /// `Node`), and the ranges of the path its parameters captured.
+        case route(Unmanaged<Route>, captures: [Range<Int>])
+        /// No route: the answer (`.notFound`, `.methodNotAllowed`, `.badPath`; never `.found`).
+        case answer(Match)
+    }
+
+    /// The route for `method` and `path`, as the rules in the type's comment say, with its
+    /// parameters' ranges undecoded (`found` decodes them); `dispatch` runs its handler without
+    /// building a `Match` or counting a reference. Cost: see the type's comment.
+    @inline(__always)
+    func lookup(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer) -> Lookup {
         let trailingSlash: Bool
         switch RoutingPath.check(path) {
-        case .bad(let reason): return (.badPath(reason), nil)
-        case .noRoute: return (.notFound, nil)
+        case .bad(let reason): return .answer(.badPath(reason))
+        case .noRoute: return .answer(.notFound)
         case .routable(let slash): trailingSlash = slash
         }
         var captures: [Range<Int>] = []
         let end = trailingSlash ? path.count - 1 : path.count
         guard let node = find(root, path, from: 1, end: end, trailingSlash: trailingSlash, captures: &captures) else {
-            return (.notFound, nil)
+            return .answer(.notFound)
         }
         return node._withUnsafeGuaranteedRef { node in
             let slash = trailingSlash && !node.slashRoutes.isEmpty
             let key = MethodKey(method)
             // Unmanaged: the route lives as long as the node (see `Node`).
-            let route = slash ? node.route(in: \.slashRoutes, key, method) : node.route(in: \.routes, key, method)
-            if let route {
-                return route._withUnsafeGuaranteedRef { route in
-                    routeIndex = route.index
-                    return (found(route, path: path, captures: captures), route.maxBodyBytes)
-                }
+            if let route = slash ? node.route(in: \.slashRoutes, key, method) : node.route(in: \.routes, key, method) {
+                return .route(route, captures: captures)
             }
             let routes = slash ? node.slashRoutes : node.routes
             // HEAD falls back to GET (the server omits the body).
             if method.elementsEqual("HEAD".utf8), let get = routes.first(where: { $0.method == .get }) {
-                routeIndex = get.index
-                return (found(get, path: path, captures: captures), get.maxBodyBytes)
+                return .route(.passUnretained(get), captures: captures)
             }
-            return (.methodNotAllowed(allowed: routes.map(\.method)), nil)
+            return .answer(.methodNotAllowed(allowed: routes.map(\.method)))
         }
     }
 
     /// `.found` with the route's parameters decoded, or `.badPath` when one is not UTF-8.
-    private func found(_ route: Route, path: UnsafeRawBufferPointer, captures: [Range<Int>]) -> Match {
+    func found(_ route: Route, path: UnsafeRawBufferPointer, captures: [Range<Int>]) -> Match {
         if captures.isEmpty { return .found(route.handler, Parameters()) }
         do throws(BadPathReason) {
             return .found(route.handler, try Parameters(decoding: path, captures: captures, names: route.parameterNames))
