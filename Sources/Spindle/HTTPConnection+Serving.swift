@@ -204,8 +204,8 @@ extension HTTPConnection {
     /// connection does next. `clock` times it (see `RequestClock`).
     private func respond(clock: inout RequestClock) -> AfterResponse {
         let head = exchange!.head
-        let arena = worker.arenas.take() ?? RequestArena()
-        defer { worker.arenas.giveBack(arena) }
+        let arena = worker.takeArena()
+        defer { worker.giveBack(arena: arena) }
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         var context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
