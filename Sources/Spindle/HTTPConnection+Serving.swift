@@ -137,11 +137,10 @@ extension HTTPConnection {
     /// request it serves (`recordServing`, `checkStackDepth`).
     func serve() {
         let core = Fiber.currentCore("HTTPConnection.serve")
-        worker.activeRequests += 1
+        worker.servingStarted()
         var after = AfterResponse.keepAlive
         var halfHeadSince: Deadline? = nil
         var clock = RequestClock(recording: worker.metrics.recordsRequests)
-        defer { clock.settle(&worker.metrics) }
         serving: while true {
             recordServing(in: core)
             after = respond(clock: &clock)
@@ -166,7 +165,7 @@ extension HTTPConnection {
         }
         forgetServing(in: core)
         servingEnded(after, halfHeadSince: halfHeadSince)
-        worker.requestFinished()
+        worker.servingFinished(&clock)  // the requests' count, then their clock settled
     }
 
     /// What the receive buffer holds after a response.
