@@ -112,9 +112,10 @@ extension HTTPConnection {
         let writeTimeout = worker.configuration.writeTimeout
         /// Appends a `Content-Length` response to the batch; sends the batch once it is large.
         func appendToBatch(_ body: UnsafeRawBufferPointer, bodyBytes: inout Int) throws -> Bool {
-            if !head.isHEAD { bodyBytes = body.count }
+            let isHEAD = head.isHEAD
+            if !isHEAD { bodyBytes = body.count }
             let close = output.writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
-                                                    requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
+                                                    requestIsHEAD: isHEAD, persistence: persistence, into: &output.buffer)
             if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: .coarseNow + writeTimeout) }
             return close
         }
