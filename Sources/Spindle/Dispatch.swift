@@ -80,35 +80,74 @@ extension Router where Handler == Responder {
     /// method; a request whose body is over the limit — the route's own (`on(_:_:maxBodyBytes:_:)`)
     /// or the server's — gets `413` without reaching a handler. A request of a connection that
     /// found a route: the connection notes its index for the per-route metrics (one store).
+    ///
+    /// Cost: a route without parameters runs its handler straight from the lookup (no `Match`,
+    /// no reference count); one with parameters decodes them first (`found`).
     func dispatch(_ request: Request, _ context: inout Context) -> Response {
-        var route = 0
-        let (match, routeBodyLimit) = request.isRewritten ? matchRewritten(request, route: &route)
-                                                          : matchRoute(method: request.head.methodBytes, path: request.head.routingPath, route: &route)
-        var bodyFailed = request.bodyFailedBeforeRouting
-        if let routeBodyLimit, case .found = match { bodyFailed = request.source.applyRouteBodyLimit(routeBodyLimit) }
-        if bodyFailed, let failure = request.bodyFailure {
-            return .text(failure.message + "\n", status: failure.status)
+        if request.isRewritten {
+            var route = 0
+            let (match, routeBodyLimit) = matchRewritten(request, route: &route)
+            return answer(match, route: route, routeBodyLimit: routeBodyLimit, request, &context)
         }
+        let path = request.head.routingPath
+        switch lookup(method: request.head.methodBytes, path: path) {
+        case .route(let route, let captures):
+            return route._withUnsafeGuaranteedRef { route in
+                guard captures.isEmpty else {
+                    return answer(found(route, path: path, captures: captures), route: route.index,
+                                  routeBodyLimit: route.maxBodyBytes, request, &context)
+                }
+                return run(route.handler, parameters: nil, route: route.index, routeBodyLimit: route.maxBodyBytes, request, &context)
+            }
+        case .answer(let match):
+            return answer(match, route: 0, routeBodyLimit: nil, request, &context)
+        }
+    }
+
+    /// `dispatch` once the request is matched: the handler of `.found` (the route with index
+    /// `route`, with its own body limit `routeBodyLimit`, or nil), else the response without one.
+    private func answer(_ match: Match, route: Int, routeBodyLimit: Int?, _ request: Request, _ context: inout Context) -> Response {
         switch match {
         case .found(let handler, let parameters):
-            if case .connection(let connection) = request.source {
-                connection._withUnsafeGuaranteedRef { $0.routed(to: route) }
-            }
-            if !parameters.isEmpty { context.parameters = parameters }
-            do {
-                return try handler(request, context)
-            } catch {
-                return ErrorResponses.response(for: error, request: request, context: context)
-            }
+            return run(handler, parameters: parameters, route: route, routeBodyLimit: routeBodyLimit, request, &context)
         case .notFound:
-            return .text("Not Found\n", status: .notFound)
+            return bodyFailure(request.bodyFailedBeforeRouting, request) ?? .text("Not Found\n", status: .notFound)
         case .methodNotAllowed(let allowed):
+            if let failed = bodyFailure(request.bodyFailedBeforeRouting, request) { return failed }
             var response = Response.text("Method Not Allowed\n", status: .methodNotAllowed)
             let names = allowed.map(\.rawValue) + (allowed.contains(.get) && !allowed.contains(.head) ? ["HEAD"] : [])
             response.headerFields[.allow] = names.joined(separator: ", ")
             return response
         case .badPath(let reason):
-            return .text("Bad Request: \(reason)\n", status: .badRequest)
+            return bodyFailure(request.bodyFailedBeforeRouting, request) ?? .text("Bad Request: \(reason)\n", status: .badRequest)
+        }
+    }
+
+    /// The response for a body that failed (`failed`) before the handler: its error (`413`,
+    /// `400`, `408`); nil when it did not.
+    @inline(__always)
+    private func bodyFailure(_ failed: Bool, _ request: Request) -> Response? {
+        guard failed, let failure = request.bodyFailure else { return nil }
+        return .text(failure.message + "\n", status: failure.status)
+    }
+
+    /// Runs `handler`, the route with index `route` (and body limit `routeBodyLimit`), for
+    /// `request`: `413` (or the body's failure) instead when its body failed; what it throws
+    /// becomes a response (`ErrorResponses`).
+    @inline(__always)
+    private func run(_ handler: Responder, parameters: Parameters?, route: Int, routeBodyLimit: Int?,
+                     _ request: Request, _ context: inout Context) -> Response {
+        var bodyFailed = request.bodyFailedBeforeRouting
+        if let routeBodyLimit { bodyFailed = request.source.applyRouteBodyLimit(routeBodyLimit) }
+        if let failed = bodyFailure(bodyFailed, request) { return failed }
+        if case .connection(let connection) = request.source {
+            connection._withUnsafeGuaranteedRef { $0.routed(to: route) }
+        }
+        if let parameters, !parameters.isEmpty { context.parameters = parameters }
+        do {
+            return try handler(request, context)
+        } catch {
+            return ErrorResponses.response(for: error, request: request, context: context)
         }
     }
 

@@ -5,29 +5,30 @@ import SpindleFibers
 // the CPU-hog watchdog) and, after it, whether the handler took the stack past 75% (a warning,
 // once per stack). See Docs/observability.md.
 extension HTTPConnection {
-    /// Records the request being served as the fiber's subject (two stores; see
-    /// `Fiber.recordServing`). Its head stays in the receive buffer while the fiber serves it.
+    /// Records the request being served as the subject of the serving fiber, whose core `serve`
+    /// looked up once (two stores; see `Fiber.recordServing`). Its head stays in the receive
+    /// buffer while the fiber serves it.
     @inline(__always)
-    func recordServing() {
+    func recordServing(in core: CorePointer) {
         guard let exchange else { return }
-        Fiber.recordServing(exchange.head.bytes)
+        Fiber.recordServing(exchange.head.bytes, in: core)
     }
 
     /// Clears the fiber's subject before `servingEnded` gives the receive buffer back, so the
     /// watchdog's capture never reads a buffer the fiber no longer holds (two stores).
     @inline(__always)
-    func forgetServing() {
-        Fiber.recordServing(UnsafeRawBufferPointer(start: nil, count: 0))
+    func forgetServing(in core: CorePointer) {
+        Fiber.recordServing(UnsafeRawBufferPointer(start: nil, count: 0), in: core)
     }
 
     /// Warns, once per stack, when the request just answered took its fiber's stack past 75%
-    /// (one load unless it did). Before the next request replaces `exchange`.
+    /// (the loads of one line of the stack unless it did). Before the next request replaces
+    /// `exchange`.
     @inline(__always)
-    func checkStackDepth() {
-        guard let (highWater, size) = Fiber.stackPassedWarningLine() else { return }
+    func checkStackDepth(in core: CorePointer) {
+        guard let (highWater, size) = Fiber.stackPassedWarningLine(in: core) else { return }
         warnDeepStack(highWater: highWater, size: size)
     }
-
     @inline(never)
     private func warnDeepStack(highWater: Int, size: Int) {
         var request = "?"

@@ -61,8 +61,7 @@ extension HTTPConnection {
     /// Hands the batch to an asynchronous send, unless one is in flight (then the batch waits
     /// for its completion). Not while a fiber serves (it sends itself), except as it ends.
     func sendBatch() {
-        guard sending == nil, let output = batch else { return }
-        batch = nil
+        guard sending == nil, let output = batch.take() else { return }  // moved out: no count changes
         guard output.buffer.count > 0 else { worker.outputs.giveBack(output); return }
         sending = output
         worker.asyncSends += 1
@@ -71,8 +70,7 @@ extension HTTPConnection {
 
     /// The asynchronous send is done (scheduler loop): give its buffer back, then go on by state.
     func sendCompleted(errno: Int32) {
-        if let sending { worker.outputs.giveBack(sending) }
-        sending = nil
+        if let sending = sending.take() { worker.outputs.giveBack(sending) }  // moved out: no count changes
         worker.asyncSends -= 1
         if errno != 0 {
             close()  // the client is gone (or close() cancelled the send)
@@ -114,9 +112,10 @@ extension HTTPConnection {
         let writeTimeout = worker.configuration.writeTimeout
         /// Appends a `Content-Length` response to the batch; sends the batch once it is large.
         func appendToBatch(_ body: UnsafeRawBufferPointer, bodyBytes: inout Int) throws -> Bool {
-            if !head.isHEAD { bodyBytes = body.count }
+            let isHEAD = head.isHEAD
+            if !isHEAD { bodyBytes = body.count }
             let close = output.writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
-                                                    requestIsHEAD: head.isHEAD, persistence: persistence, into: &output.buffer)
+                                                    requestIsHEAD: isHEAD, persistence: persistence, into: &output.buffer)
             if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: .coarseNow + writeTimeout) }
             return close
         }

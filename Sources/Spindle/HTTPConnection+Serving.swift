@@ -133,17 +133,18 @@ extension HTTPConnection {
         }
     }
 
-    /// The serving fiber's body.
+    /// The serving fiber's body. It looks up its fiber's core once, for the diagnostics of every
+    /// request it serves (`recordServing`, `checkStackDepth`).
     func serve() {
-        worker.activeRequests += 1
+        let core = Fiber.currentCore("HTTPConnection.serve")
+        worker.servingStarted()
         var after = AfterResponse.keepAlive
         var halfHeadSince: Deadline? = nil
         var clock = RequestClock(recording: worker.metrics.recordsRequests)
-        defer { clock.settle(&worker.metrics) }
         serving: while true {
-            recordServing()
+            recordServing(in: core)
             after = respond(clock: &clock)
-            checkStackDepth()
+            checkStackDepth(in: core)
             parserBox!.parser.reset()
             guard after == .keepAlive else { break }
             guard case .serving = state, !worker.stopping else { after = .close; break }
@@ -162,9 +163,9 @@ extension HTTPConnection {
             }
             break
         }
-        forgetServing()
+        forgetServing(in: core)
         servingEnded(after, halfHeadSince: halfHeadSince)
-        worker.requestFinished()
+        worker.servingFinished(&clock)  // the requests' count, then their clock settled
     }
 
     /// What the receive buffer holds after a response.
@@ -202,8 +203,8 @@ extension HTTPConnection {
     /// connection does next. `clock` times it (see `RequestClock`).
     private func respond(clock: inout RequestClock) -> AfterResponse {
         let head = exchange!.head
-        let arena = worker.arenas.take() ?? RequestArena()
-        defer { worker.arenas.giveBack(arena) }
+        let arena = worker.takeArena()
+        defer { worker.giveBack(arena: arena) }
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         var context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)

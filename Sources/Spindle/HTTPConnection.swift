@@ -255,8 +255,7 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
         state = .closed
         worker.timeouts.disarm(self)
         releaseBuffers()
-        if let batch { worker.outputs.giveBack(batch) }
-        batch = nil
+        if let batch = batch.take() { worker.outputs.giveBack(batch) }
         socket.close()  // stops the receive, cancels a send in flight (its buffer comes back in sendCompleted)
         worker.connectionClosed(self)
     }
@@ -266,10 +265,9 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     private func releaseBuffers() {
         if !overflow.isEmpty { overflow = [] }
         overflowStart = 0
-        if let buffer { worker.receiveBuffers.giveBack(buffer) }
-        if let parserBox { worker.parsers.giveBack(parserBox) }
-        buffer = nil
-        parserBox = nil
+        // Moved out of the fields (`take()`), so no reference count changes hands.
+        if let buffer = buffer.take() { worker.receiveBuffers.giveBack(buffer) }
+        if let parserBox = parserBox.take() { worker.parsers.giveBack(parserBox) }
     }
 
     // MARK: - Timeouts and shutdown

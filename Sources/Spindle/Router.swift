@@ -62,6 +62,22 @@ public final class Router<Handler> {
         @exclusivity(unchecked) var slashRoutes: [Route] = []
         init(segment: [UInt8]) { self.segment = segment }
 
+        /// The route of `list` (`routes` or `slashRoutes`) for the method `key` (whose bytes are
+        /// `method`), unretained; nil when none. By index, each element read on its own: no
+        /// reference count on the array.
+        @inline(__always)
+        func route(in list: KeyPath<Node, [Route]>, _ key: MethodKey, _ method: UnsafeRawBufferPointer) -> Unmanaged<Route>? {
+            var index = 0
+            while index < self[keyPath: list].count {
+                let route = Unmanaged.passUnretained(self[keyPath: list][index])
+                if route._withUnsafeGuaranteedRef({ $0.methodKey == key && (key.isExact || $0.methodBytes.elementsEqual(method)) }) {
+                    return route
+                }
+                index &+= 1
+            }
+            return nil
+        }
+
         /// The child for the literal `bytes`, made if missing. Registration only.
         func literal(_ bytes: [UInt8]) -> Node {
             for child in literals where child.takeUnretainedValue().segment == bytes { return child.takeUnretainedValue() }
@@ -225,45 +241,60 @@ public final class Router<Handler> {
     @inline(__always)
     func matchRoute(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer,
                     route routeIndex: inout Int) -> (match: Match, maxBodyBytes: Int?) {
+        switch lookup(method: method, path: path) {
+        case .route(let route, let captures):
+            return route._withUnsafeGuaranteedRef { route in
+                routeIndex = route.index
+                return (found(route, path: path, captures: captures), route.maxBodyBytes)
+            }
+        case .answer(let match):
+            return (match, nil)
+        }
+    }
+
+    /// What a lookup found, before any parameter is decoded.
+    enum Lookup {
+        /// The route for the method and path (unretained: it lives as long as the router, see
+        /// `Node`), and the ranges of the path its parameters captured.
+        case route(Unmanaged<Route>, captures: [Range<Int>])
+        /// No route: the answer (`.notFound`, `.methodNotAllowed`, `.badPath`; never `.found`).
+        case answer(Match)
+    }
+
+    /// The route for `method` and `path`, as the rules in the type's comment say, with its
+    /// parameters' ranges undecoded (`found` decodes them); `dispatch` runs its handler without
+    /// building a `Match` or counting a reference. Cost: see the type's comment.
+    @inline(__always)
+    func lookup(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer) -> Lookup {
         let trailingSlash: Bool
         switch RoutingPath.check(path) {
-        case .bad(let reason): return (.badPath(reason), nil)
-        case .noRoute: return (.notFound, nil)
+        case .bad(let reason): return .answer(.badPath(reason))
+        case .noRoute: return .answer(.notFound)
         case .routable(let slash): trailingSlash = slash
         }
         var captures: [Range<Int>] = []
         let end = trailingSlash ? path.count - 1 : path.count
         guard let node = find(root, path, from: 1, end: end, trailingSlash: trailingSlash, captures: &captures) else {
-            return (.notFound, nil)
+            return .answer(.notFound)
         }
         return node._withUnsafeGuaranteedRef { node in
             let slash = trailingSlash && !node.slashRoutes.isEmpty
             let key = MethodKey(method)
             // Unmanaged: the route lives as long as the node (see `Node`).
-            let route = (slash ? node.slashRoutes : node.routes).withUnsafeBufferPointer { routes -> Unmanaged<Route>? in
-                for index in routes.indices where routes[index].methodKey == key {
-                    if key.isExact || routes[index].methodBytes.elementsEqual(method) { return .passUnretained(routes[index]) }
-                }
-                return nil
-            }
-            if let route {
-                return route._withUnsafeGuaranteedRef { route in
-                    routeIndex = route.index
-                    return (found(route, path: path, captures: captures), route.maxBodyBytes)
-                }
+            if let route = slash ? node.route(in: \.slashRoutes, key, method) : node.route(in: \.routes, key, method) {
+                return .route(route, captures: captures)
             }
             let routes = slash ? node.slashRoutes : node.routes
             // HEAD falls back to GET (the server omits the body).
             if method.elementsEqual("HEAD".utf8), let get = routes.first(where: { $0.method == .get }) {
-                routeIndex = get.index
-                return (found(get, path: path, captures: captures), get.maxBodyBytes)
+                return .route(.passUnretained(get), captures: captures)
             }
-            return (.methodNotAllowed(allowed: routes.map(\.method)), nil)
+            return .answer(.methodNotAllowed(allowed: routes.map(\.method)))
         }
     }
 
     /// `.found` with the route's parameters decoded, or `.badPath` when one is not UTF-8.
-    private func found(_ route: Route, path: UnsafeRawBufferPointer, captures: [Range<Int>]) -> Match {
+    func found(_ route: Route, path: UnsafeRawBufferPointer, captures: [Range<Int>]) -> Match {
         if captures.isEmpty { return .found(route.handler, Parameters()) }
         do throws(BadPathReason) {
             return .found(route.handler, try Parameters(decoding: path, captures: captures, names: route.parameterNames))
@@ -306,12 +337,16 @@ public final class Router<Handler> {
         var segmentEnd = start
         while segmentEnd < end && path[segmentEnd] != UInt8(ascii: "/") { segmentEnd += 1 }
         let segment = UnsafeRawBufferPointer(rebasing: path[start..<segmentEnd])
-        for child in node.literals {
-            let found = child._withUnsafeGuaranteedRef { child -> Unmanaged<Node>? in
+        // By index, each element read on its own (`Unmanaged` is trivial): a `for` loop would
+        // retain the array around the recursive calls.
+        var index = 0
+        while index < node.literals.count {
+            let found = node.literals[index]._withUnsafeGuaranteedRef { child -> Unmanaged<Node>? in
                 guard Self.same(child.segment, segment) else { return nil }
                 return find(child, path, from: segmentEnd + 1, end: end, trailingSlash: trailingSlash, captures: &captures)
             }
             if let found { return found }
+            index &+= 1
         }
         if let parameter = node.parameter {
             captures.append(start..<segmentEnd)

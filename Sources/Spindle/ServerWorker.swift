@@ -317,4 +317,34 @@ final class ServerWorker {
         activeRequests -= 1
         if stopping && activeRequests == 0 { drained.set() }
     }
+
+    /// A serving fiber starts: one more active request. Out of line, like the methods below.
+    @inline(never)
+    func servingStarted() {
+        activeRequests += 1
+    }
+
+    /// A serving fiber ends: `requestFinished`, then its `clock` settled into the metrics. Out
+    /// of line, like the methods below.
+    @inline(never)
+    func servingFinished(_ clock: inout RequestClock) {
+        requestFinished()
+        clock.settle(&metrics)
+    }
+
+    // MARK: - The request arena of each request
+    //
+    // Methods of the worker, out of line, so that the worker is `self`, borrowed from the
+    // caller: reached through a connection's `unowned(unsafe) worker`, the pool was retained and
+    // released around the take and again around the give-back (the other pools are used once
+    // per request or less, where the call would cost what the reference count does). The same
+    // goes for the worker itself around `servingStarted` and `servingFinished`.
+
+    /// A request arena from the pool (made when it is empty). Cost: a call and a pointer move.
+    @inline(never)
+    func takeArena() -> RequestArena { arenas.take() ?? RequestArena() }
+
+    /// Gives `arena` back to the pool (reset for reuse). Cost: a call and `RequestArena.reset`.
+    @inline(never)
+    func giveBack(arena: consuming RequestArena) { arenas.giveBack(arena) }
 }

@@ -9,6 +9,8 @@ import SpindleMemory
 /// Invariant: valid from spawn until the fiber's stack is released after it finished; only the
 /// owning scheduler's thread reads or writes it. `exclusivity` must stay the first field: its
 /// address is handed to Swift's runtime as the fiber's access-set save area.
+/// (`@usableFromInline`, and `CorePointer`: `Fiber+Diagnostics` is inlined into the HTTP layer.)
+@usableFromInline
 package struct FiberCore {
     /// Swift's exclusivity access-set save area (SPINDLE_EXCLUSIVITY_STATE_SIZE bytes, zeroed).
     var exclusivity: (UInt64, UInt64) = (0, 0)
@@ -21,7 +23,9 @@ package struct FiberCore {
     /// The fiber's stack (this control block sits at its top); its canary word, when it has
     /// no guard page, is checked at every switch-out. Released by whoever runs after the fiber
     /// finished (see Scheduler+Switch), so it is kept here, not in the `Fiber` object.
-    var stack: FiberStack
+    /// (`@usableFromInline`: the per-request diagnostics of `Fiber+Diagnostics` are inlined
+    /// into the HTTP layer.)
+    @usableFromInline var stack: FiberStack
     /// The wait queue this fiber is parked in, and its neighbours there.
     var waitQueue: Unmanaged<WaitQueue>? = nil
     var waitPrev: CorePointer? = nil
@@ -44,6 +48,7 @@ package struct FiberCore {
 }
 
 /// A fiber core pointer; the scheduler's hot paths traffic in these instead of references.
+@usableFromInline
 package typealias CorePointer = UnsafeMutablePointer<FiberCore>
 
 extension FiberCore {

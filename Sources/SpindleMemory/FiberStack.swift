@@ -14,8 +14,9 @@ public struct FiberStack {
     /// Lowest usable word, holding `StackPool.canaryValue`, when no guard page protects this stack.
     @usableFromInline let canary: UnsafeMutablePointer<UInt64>?
     /// The slot's two words in the pool's side table: the owner's fiber id (which the overflow
-    /// handler reads to name it), then its spawn time.
-    let owner: UnsafeMutablePointer<UInt64>
+    /// handler reads to name it), then its spawn time. (`@usableFromInline`: the pool's
+    /// `@inlinable` per-request stores write through it.)
+    @usableFromInline let owner: UnsafeMutablePointer<UInt64>
     @usableFromInline let usableBytes: UInt32
     private let slotNumber: UInt32
 

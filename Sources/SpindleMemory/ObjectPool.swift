@@ -105,9 +105,10 @@ public final class ObjectPool<Object: AnyObject> {
     }
 
     /// Gives an object back; it is prepared for reuse, or dropped above `retainedCount`.
-    /// Cost: `prepareForReuse` and a pointer store; a release when dropped.
+    /// Cost: `prepareForReuse` and a pointer store; a release when dropped. The pool takes over
+    /// the caller's reference (`consuming`): one the caller moves in changes no reference count.
     @inlinable @inline(__always)
-    public func giveBack(_ object: Object) {
+    public func giveBack(_ object: consuming Object) {
         if _slowPath(inUseCount <= 0) { givenBackTooOften() }
         inUseCount -= 1
         guard freeCount < retainedCount else { return }

@@ -217,8 +217,9 @@ public final class StackPool {
 
     /// Records which fiber owns `stack` and when it was spawned (monotonic nanoseconds), and
     /// clears what it serves, for overflow reports, fiber dumps and the watchdog. Cost: four
-    /// stores into the slot's line of the pool's side table (no system call).
-    @inline(__always)
+    /// stores into the slot's line of the pool's side table (no system call), inlined into the
+    /// caller (the scheduler's spawn).
+    @inlinable
     package func setOwner(_ stack: FiberStack, fiberID: UInt64, spawnedAt: UInt64) {
         stack.owner[SideTable.owner] = fiberID
         stack.owner[SideTable.spawnedAt] = spawnedAt
@@ -233,8 +234,9 @@ public final class StackPool {
 
     /// Records the bytes that say what the owner of `stack` serves now (an HTTP request's head:
     /// the watchdog's signal handler copies its first line). The bytes must stay readable
-    /// while the owner serves them; the record is cleared at the next spawn. Two stores.
-    @inline(__always)
+    /// while the owner serves them; the record is cleared at the next spawn. Two stores, inlined
+    /// into the caller (also across modules: the HTTP layer calls it per request).
+    @inlinable
     package static func setSubject(_ stack: FiberStack, _ bytes: UnsafeRawBufferPointer) {
         stack.owner[SideTable.subjectAddress] = UInt64(UInt(bitPattern: bytes.baseAddress))
         stack.owner[SideTable.subjectLength] = UInt64(bytes.count)
@@ -250,8 +252,9 @@ public final class StackPool {
     /// not all zeros: a fiber has used more than 75% of it. (A frame that left those 64 bytes
     /// untouched while going deeper is missed; `highWaterBytes` is exact.) Cost: the loads of
     /// one cache line, the first of which maps the zero page when the fiber never went that
-    /// deep (once per stack until its pages are returned).
-    @inline(__always)
+    /// deep (once per stack until its pages are returned). Inlined into the caller, also across
+    /// modules (the HTTP layer calls it per request).
+    @inlinable @inline(__always)
     package static func probablyPassedWarningLine(_ stack: FiberStack) -> Bool {
         // Invariant: the line lies in [top - size, top), mapped read-write (see highWaterBytes):
         // it starts at least 64 bytes above the bottom (size >= 16 KiB) and below the top.
@@ -422,16 +425,19 @@ public final class StackPool {
 /// The pool's side table: one 64-byte line per slot, outside the stacks, indexed by slot. The
 /// overflow and watchdog signal handlers (CSpindle) read the owner and subject words, so their
 /// positions are also written in `spindle_overflow.h` (`SPINDLE_SIDE_TABLE_*`).
+/// `@usableFromInline`, its indexes written as `@inlinable` constants: `setOwner` and
+/// `setSubject` are inlined into other modules.
+@usableFromInline
 enum SideTable {
     /// Words per slot.
     static let words = 8
     /// The owning fiber's id (0: none).
-    static let owner = 0
+    @inlinable static var owner: Int { 0 }
     /// When the owner was spawned (monotonic nanoseconds, coarse clock).
-    static let spawnedAt = 1
+    @inlinable static var spawnedAt: Int { 1 }
     /// Address and length of the bytes saying what the owner serves (0: nothing).
-    static let subjectAddress = 2
-    static let subjectLength = 3
+    @inlinable static var subjectAddress: Int { 2 }
+    @inlinable static var subjectLength: Int { 3 }
     /// 1 once the 75% warning was given for this stack.
     static let warned = 4
     /// The last high-water measured (bytes).

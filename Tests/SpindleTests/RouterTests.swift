@@ -195,6 +195,58 @@ final class RouterTests: XCTestCase {
         }
     }
 
+    /// The path check reads eight bytes at a time, then byte by byte: paths of every length
+    /// up to 40, with `/`, `.`, `%` and escapes at every offset (doubled slashes across the
+    /// eight-byte boundaries included), are classified as a segment-by-segment reading of the
+    /// rules says (`/*` routes every routable path).
+    func testPathCheckAgreesWithTheRulesAtEveryLength() {
+        let router = Router<String>()
+        router.on(.get, "/*", "all")
+        var random = SplitMix(seed: 0x9E37_79B9_7F4A_7C15)
+        let alphabet = Array("//..%2eEaz".utf8)
+        for length in 0...40 {
+            for _ in 0..<400 {
+                var path = (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
+                if !path.isEmpty && random.next() % 4 != 0 { path[0] = UInt8(ascii: "/") }
+                var outcome = lookup(router, "GET", path, expecting: .notFound)
+                if case .found = outcome { outcome = .found("all", [:]) }
+                if outcome == .badPath(.invalidUTF8) { outcome = .found("all", [:]) }  // routed, then not decodable
+                XCTAssertEqual(outcome, Self.ruleOutcome(path), "GET \(String(decoding: path, as: UTF8.self).debugDescription)")
+            }
+        }
+    }
+
+    /// The rules read segment by segment, in order (an invalid escape or a dot-segment, the
+    /// first met, refuses the path; else an empty segment but a trailing one means no route).
+    private static func ruleOutcome(_ path: [UInt8]) -> Outcome {
+        guard let first = path.first else { return .found("all", [:]) }
+        guard first == UInt8(ascii: "/") else { return .notFound }
+        func isHex(_ byte: UInt8) -> Bool { Array("0123456789abcdefABCDEF".utf8).contains(byte) }
+        var empty = false
+        let segments = path.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        for (number, segment) in segments.enumerated() {
+            if segment.isEmpty && (number < segments.count - 1 || segments.count == 1) {
+                if number < segments.count - 1 { empty = true }
+                continue
+            }
+            var dots = 0
+            var other = false
+            var index = segment.startIndex
+            while index < segment.endIndex {
+                if segment[index] == UInt8(ascii: "%") {
+                    guard index + 2 < path.count, isHex(path[index + 1]), isHex(path[index + 2]) else { return .badPath(.invalidEscape) }
+                    if path[index + 1] == UInt8(ascii: "2") && path[index + 2] | 0x20 == UInt8(ascii: "e") { dots += 1 } else { other = true }
+                    index += 3
+                } else {
+                    if segment[index] == UInt8(ascii: ".") { dots += 1 } else { other = true }
+                    index += 1
+                }
+            }
+            if !other && dots > 0 && dots <= 2 { return .badPath(.dotSegment) }
+        }
+        return empty ? .notFound : .found("all", [:])
+    }
+
     func testLiteralsWinOverParametersOverTheWildcardWithBacktracking() {
         let router = Router<String>()
         router.on(.get, "/a/b/c", "literal")

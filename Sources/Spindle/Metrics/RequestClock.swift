@@ -30,11 +30,21 @@ struct RequestClock {
     /// parked since.
     private var switches: UInt64
 
-    /// A clock that reads the time now when `recording`, and does nothing otherwise.
+    /// A clock that reads the time now when `recording`, and does nothing otherwise (then a
+    /// few stores, inlined into the caller; the reads are out of line).
+    @inline(__always)
     init(recording: Bool) {
         self.recording = recording
-        start = recording ? Deadline.now.nanoseconds : 0
-        switches = recording ? Scheduler.current?.switches ?? 0 : 0
+        start = 0
+        switches = 0
+        if recording { begin() }
+    }
+
+    /// Starts the first run now (`init` when recording).
+    @inline(never)
+    private mutating func begin() {
+        start = Deadline.now.nanoseconds
+        switches = Scheduler.current?.switches ?? 0
     }
 
     /// One more request answered, by the route of row `route`. Reads the clock only when the
@@ -56,9 +66,17 @@ struct RequestClock {
         }
     }
 
-    /// Ends the run now: its requests get its duration, and a new run begins.
+    /// Ends the run now: its requests get its duration, and a new run begins. Without requests
+    /// to time (or when not recording), two loads and a branch, inlined into the caller.
+    @inline(__always)
     mutating func settle(_ metrics: inout WorkerMetrics) {
         guard recording, untimed > 0 else { return }
+        settleRun(&metrics)
+    }
+
+    /// `settle` of a run with requests to time.
+    @inline(never)
+    private mutating func settleRun(_ metrics: inout WorkerMetrics) {
         let now = Deadline.now.nanoseconds
         metrics.requestsTimed(untimed, nanoseconds: now &- start)
         if routeUntimed > 0 { metrics.routeTimed(route, routeUntimed, nanoseconds: now &- start) }
