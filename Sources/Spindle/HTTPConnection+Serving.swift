@@ -267,8 +267,7 @@ extension HTTPConnection {
     private func countAnswered(_ head: HTTPRequestHead, status: Int, clock: inout RequestClock, arena: RequestArena) {
         countBodyFailure()
         guard worker.metrics.recordsRequests else { return }
-        worker.metrics.requestAnswered(method: MethodClass(head), status: status, arena: arena.usage)
-        clock.answered(route: exchange!.route ?? worker.metrics.unroutedRow, &worker.metrics)
+        worker.requestAnswered(head, status: status, route: exchange!.route, clock: &clock, arena: arena)
     }
 
     /// The route with index `route` answers the request being served (`dispatch` calls it).

@@ -5,7 +5,7 @@
 #
 # Runs the binary (debug info stripped: valgrind 3.19 cannot read the DWARF of Swift 6 release
 # binaries; the symbol table stays, so functions keep their names) under callgrind with one
-# worker on io_uring, access log, metrics and admin listener off; a 2 s wrk warm-up at
+# worker on io_uring, access log, metrics (PROFILE_METRICS=on to count them) and admin listener off; a 2 s wrk warm-up at
 # pipelining DEPTH, then the counters are zeroed, `wrk -t1 -c16 -d5s` runs, the counters are
 # dumped and the server is killed. Prints `NAME pDEPTH requests=N instructions=I
 # per_request=I/N profile=FILE`. Instruction counts do not depend on how busy the machine is,
@@ -21,7 +21,7 @@ cp "$binary" "$stripped"
 strip --strip-debug "$stripped"
 profile="$out/$name-p$depth.callgrind"
 rm -f "$profile" "$profile".*
-SPINDLE_ACCESS_LOG=off SPINDLE_METRICS=off SPINDLE_ADMIN_PORT=0 SPINDLE_IO=uring \
+SPINDLE_ACCESS_LOG=off SPINDLE_METRICS=${PROFILE_METRICS:-off} SPINDLE_ADMIN_PORT=0 SPINDLE_IO=uring \
     valgrind --tool=callgrind --callgrind-out-file="$profile" "$stripped" --host 127.0.0.1 --port "$port" --workers 1 \
     >"$out/$name-p$depth.log" 2>&1 &
 valgrind_pid=$!

@@ -44,7 +44,7 @@ struct RequestClock {
     @inline(never)
     private mutating func begin() {
         start = Deadline.now.nanoseconds
-        switches = Scheduler.current?.switches ?? 0
+        switches = Scheduler.currentSwitches
     }
 
     /// One more request answered, by the route of row `route`. Reads the clock only when the
@@ -59,7 +59,7 @@ struct RequestClock {
         }
         routeUntimed &+= 1
         untimed &+= 1
-        let current = Scheduler.current?.switches ?? 0
+        let current = Scheduler.currentSwitches
         if current != switches {
             settle(&metrics)
             switches = current
