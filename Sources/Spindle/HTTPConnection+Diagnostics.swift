@@ -29,6 +29,7 @@ extension HTTPConnection {
         guard let (highWater, size) = Fiber.stackPassedWarningLine(in: core) else { return }
         warnDeepStack(highWater: highWater, size: size)
     }
+
     @inline(never)
     private func warnDeepStack(highWater: Int, size: Int) {
         var request = "?"

@@ -325,12 +325,7 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     }
 
     /// True until the connection has had a complete request head (idle or reading its first).
-    var awaitsFirstRequest: Bool {
-        switch state {
-        case .idle, .readingHead: exchange == nil
-        default: false
-        }
-    }
+    var awaitsFirstRequest: Bool { awaitsRequest && exchange == nil }
 
     /// At the end of the grace period: close whatever is left (a fiber still serving is
     /// cancelled, and the connection closes when it has ended).

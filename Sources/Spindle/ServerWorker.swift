@@ -332,9 +332,10 @@ final class ServerWorker {
         clock.settle(&metrics)
     }
 
-    /// Counts an answered request (the caller checked that requests are counted): its method, status, the arena's
-    /// use, and its time through `clock` (for its route's row too; nil: unrouted). Out of line,
-    /// so that the worker and its metrics are borrowed, not retained around the counting.
+    /// Counts an answered request (the caller checked that requests are counted): its method,
+    /// status, the arena's use, and its time through `clock` (for its route's row too; nil:
+    /// unrouted). Out of line, so that the worker and its metrics are borrowed, not retained
+    /// around the counting.
     @inline(never)
     func requestAnswered(_ head: HTTPRequestHead, status: Int, route: Int?, clock: inout RequestClock, arena: RequestArena) {
         metrics.requestAnswered(method: MethodClass(head), status: status, arena: arena.usage)
