@@ -85,6 +85,24 @@ void spindle_glibc_malloc_trim(void) {
 #endif
 }
 
+bool spindle_glibc_counts_an_allocation(void) {
+#ifdef __GLIBC__
+    // The probe goes through a volatile pointer and is written to: a malloc whose result is
+    // only freed may be removed by the optimizer (it was, in Swift release builds), and then
+    // nothing shows in the counters and glibc is never recognised.
+    const size_t probe_bytes = 256 << 10;
+    size_t before = spindle_glibc_malloc_bytes_in_use();
+    char *volatile probe = malloc(probe_bytes);
+    if (probe == NULL) return false;
+    probe[0] = 1;
+    size_t after = spindle_glibc_malloc_bytes_in_use();
+    free(probe);
+    return after - before >= probe_bytes / 2;
+#else
+    return false;
+#endif
+}
+
 size_t spindle_glibc_malloc_bytes_in_use(void) {
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
     struct mallinfo2 info = mallinfo2();
@@ -124,6 +142,19 @@ bool spindle_mimalloc_decommit_at_once(void) {
     return true;
 }
 long spindle_mimalloc_decommit_delay(void) { return mi_option_get(SPINDLE_MI_PURGE_DELAY); }
+
+long spindle_mimalloc_begin_release(void) {
+    // While the delay is 0, a span freed (a page emptied by a free or by mi_collect) is
+    // decommitted at once together with the free spans it coalesces with, including those only
+    // marked under the delay. The option is process-wide: frees on other threads in this window
+    // decommit at once too, which costs them time, never correctness.
+    long delay = mi_option_get(SPINDLE_MI_PURGE_DELAY);
+    if (delay != 0) mi_option_set(SPINDLE_MI_PURGE_DELAY, 0);
+    return delay;
+}
+void spindle_mimalloc_end_release(long delay) {
+    if (delay != 0) mi_option_set(SPINDLE_MI_PURGE_DELAY, delay);
+}
 size_t spindle_mimalloc_committed_bytes(void) {
     size_t elapsed, user, system, rss, peak_rss, commit = 0, peak_commit, faults;
     mi_process_info(&elapsed, &user, &system, &rss, &peak_rss, &commit, &peak_commit, &faults);
@@ -137,5 +168,7 @@ void spindle_mimalloc_print_stats(void) {}
 void spindle_mimalloc_collect(void) {}
 bool spindle_mimalloc_decommit_at_once(void) { return false; }
 long spindle_mimalloc_decommit_delay(void) { return -1; }
+long spindle_mimalloc_begin_release(void) { return 0; }
+void spindle_mimalloc_end_release(long delay) { (void)delay; }
 size_t spindle_mimalloc_committed_bytes(void) { return 0; }
 #endif

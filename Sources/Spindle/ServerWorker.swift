@@ -191,16 +191,16 @@ final class ServerWorker {
     /// uses. Cost when nothing is surplus: a few comparisons every period.
     func trimMemory() {
         let floor = configuration.preallocatedRequests
-        var released = receiveBuffers.trim(keepingAtLeast: floor) + parsers.trim(keepingAtLeast: floor)
-        released += outputs.trim(keepingAtLeast: floor) + arenas.trim(keepingAtLeast: floor)
-        if let scheduler = Scheduler.current {
-            let trimmed = scheduler.trimMemory(keepingAtLeast: scheduler.stacks.configuration.initialCount)
-            released += trimmed.fibers + trimmed.stacks
+        let released = Allocator.givingBack {
+            var released = receiveBuffers.trim(keepingAtLeast: floor) + parsers.trim(keepingAtLeast: floor)
+            released += outputs.trim(keepingAtLeast: floor) + arenas.trim(keepingAtLeast: floor)
+            if let scheduler = Scheduler.current {
+                let trimmed = scheduler.trimMemory(keepingAtLeast: scheduler.stacks.configuration.initialCount)
+                released += trimmed.fibers + trimmed.stacks
+            }
+            return released
         }
-        if released > 0 {
-            Allocator.releaseFreeMemory()
-            metrics.memoryTrims &+= 1
-        }
+        if released > 0 { metrics.memoryTrims &+= 1 }
     }
 
     /// A new connection: served, or refused over the connection cap.

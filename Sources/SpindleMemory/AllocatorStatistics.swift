@@ -89,6 +89,25 @@ extension Allocator {
         }
     }
 
+    /// Runs `dropSurplus` (code that frees what was kept for a load, such as pool trims, and
+    /// returns how many things it dropped) and then, when it dropped anything, asks the
+    /// allocator to release its free memory (`releaseFreeMemory()`). With mimalloc the decommit
+    /// delay (2.1: purge delay) is 0 for the duration, so each span these frees and the
+    /// collection empty is decommitted at once together with the free spans next to it — spans
+    /// a spike's end freed under the 25 ms delay are otherwise only marked, and a quiet server
+    /// never looks at the marks again (Docs/memory.md, "Memory given back"). The option is
+    /// process-wide: frees on other threads during the window decommit at once as well (time,
+    /// never correctness). Other allocators: the two steps, nothing else. Returns the count of
+    /// `dropSurplus`. Cost: two option stores around the body; then as `releaseFreeMemory()`.
+    /// The calling thread's heap is the one mimalloc collects: call it on each worker thread.
+    public static func givingBack(_ dropSurplus: () -> Int) -> Int {
+        let restore = kind == .mimalloc ? MimallocIntrospection.beginRelease() : 0
+        defer { if restore != 0 { MimallocIntrospection.endRelease(restore) } }
+        let dropped = dropSurplus()
+        if dropped > 0 { releaseFreeMemory() }
+        return dropped
+    }
+
     /// Sets the allocator up so that `releaseFreeMemory()` can return what a load spike left
     /// behind, once per process (later calls return the first call's answer). mimalloc: its
     /// decommit delay (2.1: purge delay) becomes 0, so a free span of a segment still in use is

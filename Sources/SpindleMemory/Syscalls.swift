@@ -172,15 +172,10 @@ enum ProcessSyscalls {
 
     /// True when a 256 KiB malloc shows up in glibc's counters, i.e. glibc's malloc serves the
     /// process (an allocator preloaded in front of it leaves them unchanged). Other threads may
-    /// allocate or free meanwhile: half the probe is the threshold. Cost: one malloc/free.
-    static func glibcCountsAnAllocation() -> Bool {
-        let probeBytes = 256 << 10
-        let before = glibcMallocBytesInUse()
-        guard let probe = malloc(probeBytes) else { return false }
-        let after = glibcMallocBytesInUse()
-        free(probe)
-        return after &- before >= probeBytes / 2
-    }
+    /// allocate or free meanwhile: half the probe is the threshold. The probe is made in C
+    /// through a volatile pointer: a malloc/free pair made here was removed by the optimizer in
+    /// release builds, and glibc went unrecognised. Cost: one malloc/free.
+    static func glibcCountsAnAllocation() -> Bool { spindle_glibc_counts_an_allocation() }
 }
 
 /// Reads a small text file (a /proc entry) with plain read(2) calls.
@@ -280,6 +275,8 @@ enum MimallocIntrospection {
     static var version: Int { Int(spindle_mimalloc_version()) }
     static var committedBytes: Int { Int(clamping: spindle_mimalloc_committed_bytes()) }
     static func collect() { spindle_mimalloc_collect() }
+    static func beginRelease() -> Int { spindle_mimalloc_begin_release() }
+    static func endRelease(_ delay: Int) { spindle_mimalloc_end_release(delay) }
     static func decommitAtOnce() -> Bool { spindle_mimalloc_decommit_at_once() }
     static var decommitDelay: Int { spindle_mimalloc_decommit_delay() }
 }

@@ -40,6 +40,15 @@ bool spindle_tcmalloc_release_free_memory(void);
 /// glibc: `malloc_trim(0)`, giving free memory at the top of the heap and in free chunks back.
 void spindle_glibc_malloc_trim(void);
 
+/// True when a 256 KiB malloc shows up in glibc's counters (`mallinfo2`): glibc's malloc serves
+/// the process. The probe cannot be optimised away.
+bool spindle_glibc_counts_an_allocation(void);
+
+/// Sets mimalloc's decommit (2.1: purge) delay to 0 for a release window and returns the delay
+/// to restore with `spindle_mimalloc_end_release` (0 when nothing changed). No-op without mimalloc.
+long spindle_mimalloc_begin_release(void);
+void spindle_mimalloc_end_release(long delay);
+
 /// Bytes mimalloc has committed from the operating system now (`mi_process_info`'s
 /// current_commit), or 0 when not linked. mimalloc as Debian builds it (2.0.9, no MI_STAT)
 /// does not count the bytes in use by the program, only what it holds from the OS.
