@@ -72,9 +72,14 @@ int spindle_jemalloc_purge(void) {
 }
 
 bool spindle_tcmalloc_release_free_memory(void) {
-    // tcmalloc (gperftools, minimal or full) exports a C entry point for this.
+    // tcmalloc (gperftools, minimal or full) exports C entry points for this. The release returns
+    // the page heap's free spans only; the small objects a spike left in the calling thread's
+    // cache (up to 32 MiB across threads by default) first go back to the central lists, whose
+    // wholly free spans then reach the page heap. The cache is rebuilt on the next allocation.
     void (*release)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory");
     if (release == NULL) return false;
+    void (*mark_idle)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "MallocExtension_MarkThreadIdle");
+    if (mark_idle != NULL) mark_idle();
     release();
     return true;
 }
@@ -155,6 +160,62 @@ long spindle_mimalloc_begin_release(void) {
 void spindle_mimalloc_end_release(long delay) {
     if (delay != 0) mi_option_set(SPINDLE_MI_PURGE_DELAY, delay);
 }
+
+// The sweep below relies on two facts of mimalloc 2.0 and 2.1 that its header does not state:
+// segments are MI_SEGMENT_SIZE (32 MiB) aligned, and a page allocated in a segment applies that
+// segment's expired decommit marks (mi_segments_page_alloc → mi_segment_delayed_decommit). If
+// either changes, the sweep only visits fewer segments or stops later: it never frees or
+// touches anything it did not allocate itself.
+#define SPINDLE_MI_SEGMENT_SIZE ((uintptr_t)32 << 20)
+#define SPINDLE_SWEEP_BLOCK ((size_t)200 << 10)  // a large object: a page of its own, 4 slices
+#define SPINDLE_SWEEP_MAX 8192                   // at most ~2 GiB of free spans per sweep
+#define SPINDLE_SWEEP_SEGMENTS 4096
+
+typedef struct {
+    uintptr_t *bases;
+    size_t count;
+} spindle_segment_set;
+
+static bool spindle_segment_set_has(const spindle_segment_set *set, uintptr_t base) {
+    for (size_t i = 0; i < set->count; i++) if (set->bases[i] == base) return true;
+    return false;
+}
+
+static bool spindle_note_segment(const mi_heap_t *heap, const mi_heap_area_t *area, void *block, size_t size, void *arg) {
+    (void)heap; (void)block; (void)size;
+    spindle_segment_set *set = arg;
+    uintptr_t base = (uintptr_t)area->blocks & ~(SPINDLE_MI_SEGMENT_SIZE - 1);
+    if (!spindle_segment_set_has(set, base) && set->count < SPINDLE_SWEEP_SEGMENTS) set->bases[set->count++] = base;
+    return true;
+}
+
+size_t spindle_mimalloc_sweep(void) {
+    // Called inside a release window (delay 0). A span freed under the delay in a segment that
+    // keeps live blocks is only marked; the mark is acted on when a page is next allocated in
+    // that segment. So: note the segments the calling thread's heap has pages in, then take
+    // large blocks (each a fresh page from the free spans, best fit) until one lands outside
+    // them — every free span of 4 slices or more has then been visited — and free them all,
+    // which with the delay at 0 decommits their spans and the free spans they coalesce with.
+    // Touches one OS page per block taken; runs only after a trim dropped something.
+    uintptr_t *bases = malloc(SPINDLE_SWEEP_SEGMENTS * sizeof(uintptr_t));
+    void **held = malloc(SPINDLE_SWEEP_MAX * sizeof(void *));
+    size_t taken = 0;
+    if (bases != NULL && held != NULL) {
+        spindle_segment_set set = {bases, 0};
+        mi_heap_visit_blocks(mi_heap_get_default(), false, spindle_note_segment, &set);
+        while (taken < SPINDLE_SWEEP_MAX) {
+            void *block = mi_malloc(SPINDLE_SWEEP_BLOCK);
+            if (block == NULL) break;
+            held[taken++] = block;
+            if (!spindle_segment_set_has(&set, (uintptr_t)block & ~(SPINDLE_MI_SEGMENT_SIZE - 1))) break;
+        }
+        for (size_t i = 0; i < taken; i++) mi_free(held[i]);
+        mi_collect(true);
+    }
+    free(held);
+    free(bases);
+    return taken;
+}
 size_t spindle_mimalloc_committed_bytes(void) {
     size_t elapsed, user, system, rss, peak_rss, commit = 0, peak_commit, faults;
     mi_process_info(&elapsed, &user, &system, &rss, &peak_rss, &commit, &peak_commit, &faults);
@@ -170,5 +231,6 @@ bool spindle_mimalloc_decommit_at_once(void) { return false; }
 long spindle_mimalloc_decommit_delay(void) { return -1; }
 long spindle_mimalloc_begin_release(void) { return 0; }
 void spindle_mimalloc_end_release(long delay) { (void)delay; }
+size_t spindle_mimalloc_sweep(void) { return 0; }
 size_t spindle_mimalloc_committed_bytes(void) { return 0; }
 #endif

@@ -76,7 +76,8 @@ extension Allocator {
     /// Asks the allocator to return the free memory it holds to the operating system now
     /// rather than after its own delays: mimalloc collects the calling thread's heap
     /// (`mi_collect`), jemalloc purges its arenas, glibc trims (`malloc_trim`), a preloaded
-    /// tcmalloc releases its free pages (`MallocExtension_ReleaseFreeMemory`); another
+    /// tcmalloc hands the calling thread's cache back and releases its free pages
+    /// (`MallocExtension_MarkThreadIdle`, `MallocExtension_ReleaseFreeMemory`); another
     /// allocator is left alone. For after a spike, once pools have dropped what it left behind
     /// (the server calls it on each worker when a periodic trim released something). Cost:
     /// milliseconds at most; glibc locks each arena in turn.
@@ -92,19 +93,25 @@ extension Allocator {
     /// Runs `dropSurplus` (code that frees what was kept for a load, such as pool trims, and
     /// returns how many things it dropped) and then, when it dropped anything, asks the
     /// allocator to release its free memory (`releaseFreeMemory()`). With mimalloc the decommit
-    /// delay (2.1: purge delay) is 0 for the duration, so each span these frees and the
-    /// collection empty is decommitted at once together with the free spans next to it — spans
-    /// a spike's end freed under the 25 ms delay are otherwise only marked, and a quiet server
-    /// never looks at the marks again (Docs/memory.md, "Memory given back"). The option is
-    /// process-wide: frees on other threads during the window decommit at once as well (time,
-    /// never correctness). Other allocators: the two steps, nothing else. Returns the count of
-    /// `dropSurplus`. Cost: two option stores around the body; then as `releaseFreeMemory()`.
-    /// The calling thread's heap is the one mimalloc collects: call it on each worker thread.
+    /// delay (2.1: purge delay) is 0 for the duration, and after the collection a sweep takes
+    /// large blocks from the free spans of the calling thread's segments until one lands in a
+    /// fresh segment and frees them again: a span freed under the 25 ms delay in a segment that
+    /// keeps live blocks is only marked, and mimalloc acts on the mark only when it next
+    /// allocates a page in that segment, which on a quiet server after a spike never happens
+    /// (Docs/memory.md, "Memory given back"). The option is process-wide: frees on other threads
+    /// during the window decommit at once as well (time, never correctness). Other allocators:
+    /// the two steps, nothing else. Returns the count of `dropSurplus`. Cost: two option stores
+    /// around the body; after a drop, the release plus (mimalloc) one large allocation and free
+    /// per free span visited, each touching one page. The calling thread's heap is the one
+    /// mimalloc collects and sweeps: call it on each worker thread.
     public static func givingBack(_ dropSurplus: () -> Int) -> Int {
         let restore = kind == .mimalloc ? MimallocIntrospection.beginRelease() : 0
         defer { if restore != 0 { MimallocIntrospection.endRelease(restore) } }
         let dropped = dropSurplus()
-        if dropped > 0 { releaseFreeMemory() }
+        if dropped > 0 {
+            releaseFreeMemory()
+            if kind == .mimalloc { MimallocIntrospection.sweep() }
+        }
         return dropped
     }
 

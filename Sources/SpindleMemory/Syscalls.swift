@@ -277,6 +277,7 @@ enum MimallocIntrospection {
     static func collect() { spindle_mimalloc_collect() }
     static func beginRelease() -> Int { spindle_mimalloc_begin_release() }
     static func endRelease(_ delay: Int) { spindle_mimalloc_end_release(delay) }
+    @discardableResult static func sweep() -> Int { Int(spindle_mimalloc_sweep()) }
     static func decommitAtOnce() -> Bool { spindle_mimalloc_decommit_at_once() }
     static var decommitDelay: Int { spindle_mimalloc_decommit_delay() }
 }

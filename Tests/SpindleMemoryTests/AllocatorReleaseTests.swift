@@ -1,4 +1,4 @@
-// Allocator.prepareForRelease / releaseFreeMemory against the real allocator: memory freed
+// Allocator.givingBack / prepareForRelease / releaseFreeMemory against the real allocator: memory freed
 // after a spike, in segments that still hold a live block each, goes back to the kernel.
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +9,82 @@ import SpindleMemory
 import XCTest
 
 final class AllocatorReleaseTests: XCTestCase {
+    /// The periodic trim's window (`Allocator.givingBack`) with mimalloc's default delay: 2,048
+    /// blocks of 64 KiB + 64 B touched; every 64th stays live (a segment that still holds
+    /// blocks, as pools and long-lived objects keep after a spike), every 64th at offset 32 is
+    /// freed inside the window (what a trim drops), all the others before it, under the 25 ms
+    /// delay, which only marks their spans. Each block freed inside the window empties a page
+    /// whose span coalesces with the marked free spans on both sides; at least three quarters of
+    /// all the freed bytes must leave the resident set (with a plain `mi_collect`, none did).
+    /// Named to run before the test below, whose `prepareForRelease` sets the delay to 0 for
+    /// the rest of the process. A ratio within this test: no timing.
+    func testBlocksFreedUnderTheDelayLeaveTheResidentSetWhenATrimGivesBack() throws {
+        try XCTSkipIf(addressSanitizerIsActive, "under AddressSanitizer, ASan's allocator serves malloc")
+        try XCTSkipUnless(Allocator.kind == .mimalloc, "the decommit delay is mimalloc's; allocator: \(Allocator.kind)")
+        let delay = Allocator.mimallocDecommitDelay ?? 0
+        try XCTSkipIf(delay == 0, "mimalloc's decommit delay is already 0 in this process (environment or prepareForRelease)")
+
+        let count = 2048, size = 65536 + 64, keepEvery = 64
+        let blocks = (0..<count).map { _ in malloc(size)! }
+        for block in blocks { memset(block, 1, size) }
+        let peak = ProcessMemory.current().residentBytes
+        var freed = 0
+        for (i, block) in blocks.enumerated() where i % keepEvery != 0 && i % keepEvery != keepEvery / 2 {
+            free(block)
+            freed += size
+        }
+        let droppedInWindow = Allocator.givingBack {
+            var dropped = 0
+            for (i, block) in blocks.enumerated() where i % keepEvery == keepEvery / 2 {
+                free(block)
+                dropped += 1
+            }
+            return dropped
+        }
+        freed += droppedInWindow * size
+        let after = ProcessMemory.current().residentBytes
+        XCTAssertEqual(Allocator.mimallocDecommitDelay, delay, "the window restores the delay")
+        for (i, block) in blocks.enumerated() where i % keepEvery == 0 { free(block) }
+        XCTAssertEqual(droppedInWindow, count / keepEvery)
+        XCTAssertGreaterThanOrEqual(peak - after, freed * 3 / 4,
+                                    "resident \(formatBytes(peak)) before the frees, \(formatBytes(after)) after freeing "
+                                        + "\(formatBytes(freed)), the last \(droppedInWindow) blocks inside the window")
+    }
+
+    /// The sweep of the trim's window: the same 2,048 blocks, every 64th kept live, all the
+    /// others freed before the window under mimalloc's default delay (their spans only marked);
+    /// the window drops one small unrelated block, so no span next to the marked ones is freed
+    /// inside it. Only the sweep (large blocks taken from the free spans, which makes mimalloc
+    /// act on each visited segment's marks) can return them: at least three quarters of the
+    /// freed bytes must leave the resident set. Runs before `prepareForRelease` (see above).
+    func testBlocksFreedBeforeATrimThatDropsNothingNearThemLeaveTheResidentSet() throws {
+        try XCTSkipIf(addressSanitizerIsActive, "under AddressSanitizer, ASan's allocator serves malloc")
+        try XCTSkipUnless(Allocator.kind == .mimalloc, "the decommit delay is mimalloc's; allocator: \(Allocator.kind)")
+        let delay = Allocator.mimallocDecommitDelay ?? 0
+        try XCTSkipIf(delay == 0, "mimalloc's decommit delay is already 0 in this process (environment or prepareForRelease)")
+
+        let count = 2048, size = 65536 + 64, keepEvery = 64
+        let unrelated = malloc(48)!
+        let blocks = (0..<count).map { _ in malloc(size)! }
+        for block in blocks { memset(block, 1, size) }
+        let peak = ProcessMemory.current().residentBytes
+        var freed = 0
+        for (i, block) in blocks.enumerated() where i % keepEvery != 0 {
+            free(block)
+            freed += size
+        }
+        let dropped = Allocator.givingBack {
+            free(unrelated)
+            return 1
+        }
+        let after = ProcessMemory.current().residentBytes
+        for (i, block) in blocks.enumerated() where i % keepEvery == 0 { free(block) }
+        XCTAssertEqual(dropped, 1)
+        XCTAssertGreaterThanOrEqual(peak - after, freed * 3 / 4,
+                                    "resident \(formatBytes(peak)) before the frees, \(formatBytes(after)) after freeing "
+                                        + "\(formatBytes(freed)) before the window")
+    }
+
     /// A spike in miniature: 2,048 blocks of 64 KiB + 64 B (the size of the benchmark's request
     /// bodies, a medium block for mimalloc) touched, then all but every 64th freed, so every
     /// mimalloc segment keeps a live block and none goes back whole. With the default 25 ms

@@ -69,6 +69,7 @@ import argparse
 import collections
 import copy
 import os
+import re
 import resource
 import selectors
 import signal
@@ -76,6 +77,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "lib"), os.path.join(HERE, "..", "peers")]
@@ -263,12 +265,41 @@ def launch(args, variant, workload, rep, port):
         env["LD_PRELOAD"] = " ".join(variant.preload)
         env["ALLOCSTATS_OUT"] = stats_path
     log = open(os.path.join(args.workdir, f"server-{label}.log"), "w")
-    argv = [variant.binary, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    admin_port = port + ADMIN_PORT_OFFSET
+    argv = [variant.binary, "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--admin-port", str(admin_port)]
     server = start_server(variant.name, argv, port, args.server_cpu, log, env=env)
     probe(variant.name, port)
     stats = dump_stats(server, stats_path) if variant.shim else {}
     ok, text = verify(server, variant, stats)
+    ok, text = server_agrees(variant, admin_port, ok, text)
     return server, stats_path, ok, text
+
+
+# The server's admin listener (its /metrics) is on the turn's port plus this.
+ADMIN_PORT_OFFSET = 100
+# What Spindle itself should call each allocator (spindle_allocator_info{allocator=…}): it has
+# no name for tcmalloc, which it drives as a preloaded allocator ("other").
+SERVER_NAMES = {"mimalloc": "mimalloc", "glibc": "glibc", "jemalloc": "jemalloc", "tcmalloc": "other"}
+
+
+def server_agrees(variant, admin_port, ok, text):
+    """The verification above is the benchmark's; Spindle decides for itself which allocator it
+    runs on (and which release to ask for after a trim). A server that names another allocator
+    than the one verified fails the turn: a release build once took glibc for an unknown one and
+    never trimmed."""
+    wanted = SERVER_NAMES.get(variant.allocator)
+    if wanted is None:
+        return ok, text
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+    except OSError as e:
+        return False, f"FAIL: the server's /metrics on admin port {admin_port}: {e}; " + text
+    named = re.search(r'spindle_allocator_info\{allocator="([^"]*)"', metrics)
+    said = named.group(1) if named else "nothing"
+    if said != wanted:
+        return False, f"FAIL: the server names its allocator {said}, expected {wanted}; " + text
+    return ok, text + f"; the server names it {said}"
 
 
 def stop(server):

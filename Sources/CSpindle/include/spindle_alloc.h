@@ -33,8 +33,9 @@ long spindle_mimalloc_decommit_delay(void);
 /// ENOTSUP without jemalloc.
 int spindle_jemalloc_purge(void);
 
-/// tcmalloc, when preloaded: returns its free pages to the OS
-/// (`MallocExtension_ReleaseFreeMemory`, looked up at run time). False without tcmalloc.
+/// tcmalloc, when preloaded: hands the calling thread's cache back (`MallocExtension_MarkThreadIdle`)
+/// and returns its free pages to the OS (`MallocExtension_ReleaseFreeMemory`), both looked up
+/// at run time. False without tcmalloc.
 bool spindle_tcmalloc_release_free_memory(void);
 
 /// glibc: `malloc_trim(0)`, giving free memory at the top of the heap and in free chunks back.
@@ -48,6 +49,11 @@ bool spindle_glibc_counts_an_allocation(void);
 /// to restore with `spindle_mimalloc_end_release` (0 when nothing changed). No-op without mimalloc.
 long spindle_mimalloc_begin_release(void);
 void spindle_mimalloc_end_release(long delay);
+
+/// Inside a release window: visits the free spans of the calling thread's mimalloc segments by
+/// allocating large blocks until one lands in a fresh segment, then frees them, so that spans
+/// the delay only marked are decommitted. Returns the blocks taken. 0 without mimalloc.
+size_t spindle_mimalloc_sweep(void);
 
 /// Bytes mimalloc has committed from the operating system now (`mi_process_info`'s
 /// current_commit), or 0 when not linked. mimalloc as Debian builds it (2.0.9, no MI_STAT)
