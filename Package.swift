@@ -110,7 +110,7 @@ let package = Package(
         // A blocking-style HTTP/1.1 client for fibers: pooled keep-alive connections per host,
         // deadlines, redirects; responses parsed by SpindleHTTP's HTTPResponseParser.
         .target(name: "SpindleHTTPClient", dependencies: [
-            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory",
+            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory", "SpindleTLS",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .executableTarget(name: "Hello", dependencies: [
@@ -192,7 +192,8 @@ let package = Package(
         ], path: "Tests/SupervisorProbe"),
         // TLS with real clients (openssl s_client, curl, Python's ssl) against a live server.
         .testTarget(name: "SpindleTLSTests", dependencies: [
-            "SpindleTLS", "Spindle", "SpindleIO", "SpindleFibers", "SpindleTestSupport",
+            "SpindleTLS", "Spindle", "SpindleIO", "SpindleFibers", "SpindleTestSupport", "SpindleHTTPClient",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Configuration", package: "swift-configuration"),
         ]),
         .testTarget(name: "SpindleHTTPClientTests", dependencies: ["SpindleHTTPClient", "Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),

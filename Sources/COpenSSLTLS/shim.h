@@ -64,4 +64,22 @@ static inline void spindle_tls_ctx_set_servername_callback(SSL_CTX *ctx, spindle
 /// BIO_set_mem_eof_return (a macro): what reading an empty memory BIO returns (0: end of stream).
 static inline void spindle_tls_bio_set_mem_eof_return(BIO *bio, int value) { BIO_set_mem_eof_return(bio, value); }
 
+/// SSL_set_tlsext_host_name (a macro): the name sent for SNI by a client.
+static inline int spindle_tls_set_server_name(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
+
+/// The client's verification: the peer's certificate must verify (SSL_VERIFY_PEER is a macro).
+static inline void spindle_tls_ctx_verify_peer(SSL_CTX *ctx) { SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL); }
+
+/// The client's options: no renegotiation, and a peer's close without close_notify read as an
+/// end of stream (HTTP's own framing says whether a message was complete).
+static inline void spindle_tls_ctx_set_client_options(SSL_CTX *ctx) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+
+/// The client's ALPN offer: "http/1.1".
+static inline int spindle_tls_ctx_offer_alpn_http11(SSL_CTX *ctx) {
+    static const unsigned char protocols[] = { 8, 'h', 't', 't', 'p', '/', '1', '.', '1' };
+    return SSL_CTX_set_alpn_protos(ctx, protocols, sizeof protocols);  // 0 on success
+}
+
 #endif

@@ -1,8 +1,9 @@
 import SpindleFibers
 import SpindleHTTP
 import SpindleIO
+import SpindleTLS
 
-/// One pooled TCP connection to a (host, port): the socket and a receive buffer of the bytes
+/// One pooled connection to a (host, port), plain TCP or TLS: its transport and a receive buffer of the bytes
 /// read but not yet consumed (`buffer[start..<end]`). A connection is either idle in its pool,
 /// or leased to one exchange (request, head, then the response body that owns it), or closed.
 /// Worker-thread only, like its socket.
@@ -17,7 +18,14 @@ final class ClientConnection {
         case closed
     }
 
-    let socket: TCPConnection
+    /// What carries the bytes.
+    enum Transport {
+        case plain(TCPConnection)
+        /// TLS over the connection, its handshake done.
+        case tls(TLSStream)
+    }
+
+    let transport: Transport
     let key: PoolKey
     private(set) var state = State.leased
     /// Exchanges this connection carried (1 while the first is on it).
@@ -29,13 +37,13 @@ final class ClientConnection {
     /// The receive buffer's first size; heads larger than it grow it up to the head limit.
     static let initialBufferSize = 16 << 10
 
-    init(socket: TCPConnection, key: PoolKey) {
-        self.socket = socket
+    init(transport: Transport, key: PoolKey) {
+        self.transport = transport
         self.key = key
         self.buffer = [UInt8](repeating: 0, count: Self.initialBufferSize)
     }
 
-    deinit { socket.close() }
+    deinit { closeTransport() }
 
     /// Bytes received and not consumed.
     var pending: ArraySlice<UInt8> { buffer[start..<end] }
@@ -64,7 +72,18 @@ final class ClientConnection {
             }
         }
         precondition(end < buffer.count, "ClientConnection.receive with a full buffer of \(buffer.count) bytes")
-        let n = try socket.read(into: &buffer, from: end, deadline: deadline)
+        let n: Int
+        switch transport {
+        case .plain(let socket):
+            n = try socket.read(into: &buffer, from: end, deadline: deadline)
+        case .tls(let stream):
+            let from = end
+            do {
+                n = try buffer.withUnsafeMutableBytes { try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[from...]), deadline: deadline) }
+            } catch let error as TLSError {
+                throw HTTPClientError(.tls(error))
+            }
+        }
         end += n
         return n
     }
@@ -75,7 +94,30 @@ final class ClientConnection {
 
     /// Sends all of `bytes`, parking until sent or `deadline`.
     func send(_ bytes: [UInt8], deadline: Deadline?) throws {
-        try socket.write(bytes, deadline: deadline)
+        switch transport {
+        case .plain(let socket):
+            try socket.write(bytes, deadline: deadline)
+        case .tls(let stream):
+            try sendOverTLS(stream) { try bytes.withUnsafeBytes { try stream.write($0, deadline: deadline) } }
+        }
+    }
+
+    /// Sends all of `bytes` (any collection: a streamed request body's part), parking until
+    /// sent or `deadline`. Over TLS a collection without contiguous storage is copied first.
+    func send(_ bytes: some Collection<UInt8>, deadline: Deadline?) throws {
+        switch transport {
+        case .plain(let socket):
+            try socket.write(bytes, deadline: deadline)
+        case .tls(let stream):
+            try sendOverTLS(stream) {
+                let sent: Void? = try bytes.withContiguousStorageIfAvailable { try stream.write(UnsafeRawBufferPointer($0), deadline: deadline) }
+                if sent == nil { try Array(bytes).withUnsafeBytes { try stream.write($0, deadline: deadline) } }
+            }
+        }
+    }
+
+    private func sendOverTLS(_ stream: TLSStream, _ body: () throws -> Void) throws {
+        do { try body() } catch let error as TLSError { throw HTTPClientError(.tls(error)) }
     }
 
     /// The connection was taken for a new exchange.
@@ -91,10 +133,18 @@ final class ClientConnection {
         state = .idle(since: now)
     }
 
-    /// Closes the socket (idempotent).
+    /// Closes the socket (idempotent). A TLS connection is closed without close_notify: the
+    /// HTTP framing already said where each response ended, and a close never parks.
     func close() {
         guard state != .closed else { return }
         state = .closed
-        socket.close()
+        closeTransport()
+    }
+
+    private func closeTransport() {
+        switch transport {
+        case .plain(let socket): socket.close()
+        case .tls(let stream): stream.connection.close()
+        }
     }
 }

@@ -1,11 +1,15 @@
 import SpindleFibers
 import SpindleMemory
 
-/// Which pool a connection belongs to: the host as written (lowercased) and the port.
+/// Which pool a connection belongs to: the host as written (lowercased), the port, and whether
+/// the connection speaks TLS (`https`).
 struct PoolKey: Hashable, CustomStringConvertible {
     let host: String
     let port: Int
-    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    let secure: Bool
+    var description: String {
+        (secure ? "https://" : "") + (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+    }
 }
 
 /// The connections to one (host, port): idle ones ready for reuse (the most recently used is

@@ -1,4 +1,5 @@
 import SpindleHTTP
+import SpindleTLS
 
 extension HTTPClient {
     /// The client's tunables. A value type; copying it costs nothing.
@@ -14,6 +15,7 @@ extension HTTPClient {
     /// | `redirects` | `.none` | following 3xx responses (opt-in) |
     /// | `maxCollectedBodyBytes` | 8 MiB | bodies collected by `get` (and `collect()` without a limit) |
     /// | `limits` | `HTTPLimits.default` | response head size and field count |
+    /// | `tls` | system trust store, TLS 1.2+ | `https` connections: the CAs trusted, the lowest version |
     public struct Configuration: Sendable {
         /// Longest time to resolve a host and connect one new connection.
         public var connectTimeout: Duration
@@ -35,13 +37,17 @@ extension HTTPClient {
         public var maxCollectedBodyBytes: Int
         /// Limits on response heads (`maxHeaderBytes`, `maxHeaderCount`) and chunk lines.
         public var limits: HTTPLimits
+        /// How `https` connections verify servers: the system's trust store by default, or
+        /// only the CA certificates of a PEM file (`TLSClientConfiguration.caCertificatesPath`).
+        /// The certificate must be valid for the host of the URL; the host is sent for SNI.
+        public var tls: TLSClientConfiguration
 
         /// Creates a configuration; omitted fields take the defaults above. Cost: none.
         public init(connectTimeout: Duration = .seconds(5), headTimeout: Duration = .seconds(30),
                     bodyReadTimeout: Duration = .seconds(30), totalTimeout: Duration? = nil,
                     maxConnectionsPerHost: Int = 8, idleTimeout: Duration = .seconds(60),
                     redirects: RedirectPolicy = .none, maxCollectedBodyBytes: Int = 8 << 20,
-                    limits: HTTPLimits = .default) {
+                    limits: HTTPLimits = .default, tls: TLSClientConfiguration = TLSClientConfiguration()) {
             precondition(maxConnectionsPerHost >= 1, "HTTPClient.Configuration: maxConnectionsPerHost must be at least 1")
             precondition(maxCollectedBodyBytes >= 0, "HTTPClient.Configuration: maxCollectedBodyBytes must be >= 0")
             self.connectTimeout = connectTimeout
@@ -53,6 +59,7 @@ extension HTTPClient {
             self.redirects = redirects
             self.maxCollectedBodyBytes = maxCollectedBodyBytes
             self.limits = limits
+            self.tls = tls
         }
     }
 
@@ -61,7 +68,7 @@ extension HTTPClient {
     /// so does a `POST` answered by `301`/`302`; `307` and `308` repeat the method and the body
     /// (a streamed body cannot be repeated: that redirect response is returned as it is). A
     /// redirect to another host or port drops `Authorization`, `Proxy-Authorization` and
-    /// `Cookie`. Only `http` locations are followed.
+    /// `Cookie`. `http` and `https` locations are followed.
     public enum RedirectPolicy: Sendable, Equatable {
         /// Redirect responses are returned as they are (the default).
         case none

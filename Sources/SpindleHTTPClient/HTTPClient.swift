@@ -3,6 +3,7 @@ import SpindleFibers
 import SpindleHTTP
 import SpindleIO
 import SpindleMemory
+import SpindleTLS
 
 /// A blocking-style HTTP/1.1 client for fibers: `execute` and `get` park the calling fiber
 /// (never its worker thread) while the request goes out and the response comes back.
@@ -19,7 +20,12 @@ import SpindleMemory
 /// Any number of fibers of that worker may use it at once (see "fan-out" in
 /// Docs/http-client.md).
 ///
-/// **Pooling.** Connections are kept per (host, port), at most `maxConnectionsPerHost` of
+/// **HTTPS.** `https` URLs go over TLS (OpenSSL, through SpindleTLS): the server's certificate
+/// is verified against the system's trust store (or the CA file of `Configuration.tls`) and
+/// the URL's host, which is also sent for SNI; the handshake parks like any other I/O and
+/// counts against `connectTimeout`.
+///
+/// **Pooling.** Connections are kept per (host, port, `http` or `https`), at most `maxConnectionsPerHost` of
 /// them; a request that finds them all busy parks until one is released, in arrival order.
 /// A connection is reused only after its response was read to the end and the server kept it
 /// alive; idle ones older than `idleTimeout` are closed when the pool is next used (there is no
@@ -50,6 +56,8 @@ public final class HTTPClient {
     /// Counts since creation.
     public private(set) var statistics = Statistics()
     private var pools: [PoolKey: ConnectionPool] = [:]
+    /// The OpenSSL client context of `configuration.tls`, made on the first `https` connection.
+    private var tlsContext: TLSClientContext? = nil
     /// The number of the scheduler this client belongs to, set on first use.
     private var owner: UInt64? = nil
 
@@ -68,14 +76,16 @@ public final class HTTPClient {
     /// the end). Follows redirects when the configuration says so. `deadline` bounds the whole
     /// exchange, redirects and body included (default: `totalTimeout` from now, if set).
     ///
-    /// The request needs an authority (`host[:port]`) and scheme `http` (or none); its path is
+    /// The request needs an authority (`host[:port]`) and scheme `http` (or none) or `https`; its path is
     /// sent as is (percent-encode it first). `Host` comes from the authority; `Content-Length`
     /// or `Transfer-Encoding` from the body; the other fields are sent as given.
     ///
     /// Parks the calling fiber; call it from a fiber of the worker that owns the client. Throws
     /// `HTTPClientError`, `CancellationError`, or `OffloadRejectedError` (host lookup).
     /// Cost: the request head (an array), the response head's fields, the response objects;
-    /// for a new connection a lookup (offloaded for names) and a connect.
+    /// for a new connection a lookup (offloaded for names) and a connect, and for `https` a TLS
+    /// handshake (OpenSSL's state and a 16 KiB buffer per connection; the client's OpenSSL
+    /// context is made on its first `https` connection).
     public func execute(_ request: HTTPRequest, body: HTTPClientRequestBody = .empty, deadline: Deadline? = nil) throws -> HTTPClientResponse {
         checkOwner("execute")
         let deadlines = ExchangeDeadlines(configuration: configuration,
@@ -105,10 +115,10 @@ public final class HTTPClient {
     /// `GET url` with the body collected (at most `maxBodyBytes`, default
     /// `maxCollectedBodyBytes`): the connection is back in the pool when this returns, and
     /// `response.body.collect()` returns the bytes without I/O. `url` is
-    /// `http://host[:port][/path][?query]`. Errors and cost as `execute`, plus the body.
+    /// `http[s]://host[:port][/path][?query]`. Errors and cost as `execute`, plus the body.
     public func get(_ url: String, headerFields: HTTPFields = [:], maxBodyBytes: Int? = nil, deadline: Deadline? = nil) throws -> HTTPClientResponse {
         let parsed = try HTTPClientURL(url)
-        let request = HTTPRequest(method: .get, scheme: "http", authority: parsed.authority, path: parsed.path, headerFields: headerFields)
+        let request = HTTPRequest(method: .get, scheme: parsed.secure ? "https" : "http", authority: parsed.authority, path: parsed.path, headerFields: headerFields)
         let response = try execute(request, deadline: deadline)
         try response.body.buffer(maxBytes: maxBodyBytes ?? configuration.maxCollectedBodyBytes)
         return response
@@ -121,9 +131,10 @@ public final class HTTPClient {
         for pool in pools.values { pool.closeIdle() }
     }
 
-    /// Connections open to `host:port` (in use or idle), for tests and metrics. Cost: a lookup.
-    public func openConnections(host: String, port: Int) -> Int {
-        pools[PoolKey(host: host.lowercased(), port: port)]?.openCount ?? 0
+    /// Connections open to `host:port` (in use or idle; `https` ones with `secure`), for tests
+    /// and metrics. Cost: a lookup.
+    public func openConnections(host: String, port: Int, secure: Bool = false) -> Int {
+        pools[PoolKey(host: host.lowercased(), port: port, secure: secure)]?.openCount ?? 0
     }
 
     // MARK: - One request
@@ -181,12 +192,34 @@ public final class HTTPClient {
             do {
                 let socket = try deadlines.run(.connect, deadline) { try TCPConnection.connect(to: address, deadline: $0) }
                 try? socket.setNoDelay()
-                return ClientConnection(socket: socket, key: key)
+                guard key.secure else { return ClientConnection(transport: .plain(socket), key: key) }
+                return ClientConnection(transport: .tls(try handshake(on: socket, key: key, deadline: deadline, deadlines: deadlines)), key: key)
             } catch let error as IOError {
                 lastError = error
             }
         }
         throw HTTPClientError(.connectFailed(lastError ?? IOError("connect to \(key)", errno: 0)))
+    }
+
+    /// TLS on a new connection to `key`: the handshake within the connect deadline, the
+    /// server's certificate verified for `key.host`. Closes the socket when it fails.
+    private func handshake(on socket: TCPConnection, key: PoolKey, deadline: Deadline, deadlines: ExchangeDeadlines) throws -> TLSStream {
+        do {
+            let context: TLSClientContext
+            if let tlsContext { context = tlsContext } else {
+                context = try TLSClientContext(configuration: configuration.tls)
+                tlsContext = context
+            }
+            let stream = try TLSStream(connecting: socket, context: context, serverName: key.host)
+            try deadlines.run(.connect, deadline) { try stream.handshake(deadline: $0) }
+            return stream
+        } catch let error as TLSError {
+            socket.close()
+            throw HTTPClientError(.tls(error))
+        } catch {
+            socket.close()
+            throw error
+        }
     }
 
     private func pool(for key: PoolKey) -> ConnectionPool {

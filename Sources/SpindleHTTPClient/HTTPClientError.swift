@@ -1,5 +1,6 @@
 import SpindleHTTP
 import SpindleIO
+import SpindleTLS
 
 /// Why an exchange failed, with what to do about it. The client's own errors are these; a
 /// cancelled fiber gets `CancellationError` instead, and an offload queue that is full,
@@ -19,11 +20,11 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
 
     /// What went wrong.
     public enum Kind: Sendable {
-        /// The URL is not `http://host[:port][/path]` (a reason says why).
+        /// The URL is not `http[s]://host[:port][/path]` (a reason says why).
         case invalidURL(String)
         /// The request cannot be sent as it is (a reason says why).
         case invalidRequest(String)
-        /// Only plain `http` is supported (no TLS).
+        /// Only `http` and `https` are supported.
         case unsupportedScheme(String)
         /// The host did not resolve.
         case hostNotFound(HostLookupError)
@@ -50,6 +51,10 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
         case tooManyRedirects(Int)
         /// Sending or receiving failed (reset, broken pipe, …).
         case io(IOError)
+        /// TLS failed on an `https` connection: the handshake (the server's certificate not
+        /// trusted or not valid for the host, no common version or cipher), a broken record, or
+        /// the CA file of `Configuration.tls` (the message says which and what to do).
+        case tls(TLSError)
     }
 
     /// What went wrong.
@@ -61,9 +66,9 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     /// A sentence naming the failure and, where there is one, what to change. Allocates.
     public var description: String {
         switch kind {
-        case .invalidURL(let why): return "invalid URL: \(why) (expected http://host[:port][/path][?query])"
+        case .invalidURL(let why): return "invalid URL: \(why) (expected http[s]://host[:port][/path][?query])"
         case .invalidRequest(let why): return "invalid request: \(why)"
-        case .unsupportedScheme(let scheme): return "unsupported scheme \"\(scheme)\": HTTPClient speaks plain http only"
+        case .unsupportedScheme(let scheme): return "unsupported scheme \"\(scheme)\": HTTPClient speaks http and https only"
         case .hostNotFound(let error): return error.description
         case .connectFailed(let error): return "connect failed: \(error)"
         case .timedOut(let phase, let total):
@@ -79,6 +84,7 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
             return "the streamed request body declared \(declared) bytes and wrote \(written)"
         case .tooManyRedirects(let n): return "stopped after \(n) redirects (RedirectPolicy.follow(max:))"
         case .io(let error): return "\(error)"
+        case .tls(let error): return "\(error)"
         }
     }
 

@@ -66,7 +66,7 @@ public final class HTTPClientRequestBodyWriter {
             frame.append(contentsOf: [0x0D, 0x0A])
             try connection.send(frame, deadline: deadline)
         } else {
-            try connection.socket.write(bytes, deadline: deadline)
+            try connection.send(bytes, deadline: deadline)
         }
         bytesWritten += count
     }

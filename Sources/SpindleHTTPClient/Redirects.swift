@@ -23,11 +23,11 @@ enum Redirect {
             next.headerFields[.contentLength] = nil
             next.headerFields[.transferEncoding] = nil
         }
-        let (authority, path) = try resolve(location, from: target.authority, path: request.path ?? "/")
-        next.scheme = "http"
+        let (secure, authority, path) = try resolve(location, from: target, path: request.path ?? "/")
+        next.scheme = secure ? "https" : "http"
         next.authority = authority
         next.path = path
-        if try RequestTarget(authority: authority).key != target.key {
+        if try RequestTarget(authority: authority, secure: secure).key != target.key {
             next.headerFields[.authorization] = nil
             next.headerFields[.proxyAuthorization] = nil
             next.headerFields[.cookie] = nil
@@ -36,28 +36,29 @@ enum Redirect {
     }
 
     /// Resolves a `Location` against the current authority and path (RFC 3986 §5.2, without
-    /// dot-segment removal): an absolute `http` URL, a network-path `//host/…`, an absolute
-    /// path `/…`, or a relative path (against the current path's directory). The fragment is
-    /// dropped. Throws `.unsupportedScheme` for other schemes.
-    static func resolve(_ location: String, from authority: String, path: String) throws -> (authority: String, path: String) {
+    /// dot-segment removal): an absolute `http` or `https` URL, a network-path `//host/…` (the
+    /// current scheme), an absolute path `/…`, or a relative path (against the current path's
+    /// directory). The fragment is dropped. Throws `.unsupportedScheme` for other schemes.
+    static func resolve(_ location: String, from target: RequestTarget, path: String) throws -> (secure: Bool, authority: String, path: String) {
+        let secure = target.key.secure
+        let authority = target.authority
         var location = Substring(location)
         if let hash = location.firstIndex(of: "#") { location = location[..<hash] }
         if location.hasPrefix("//") {
-            let url = try HTTPClientURL("http:" + location)
-            return (url.authority, url.path)
+            let url = try HTTPClientURL((secure ? "https:" : "http:") + location)
+            return (url.secure, url.authority, url.path)
         }
         let firstSlash = location.firstIndex(of: "/") ?? location.endIndex
         if let colon = location.firstIndex(of: ":"), colon < firstSlash {
-            let scheme = location[..<colon]
-            guard scheme.lowercased() == "http" else { throw HTTPClientError(.unsupportedScheme(String(scheme))) }
+            _ = try RequestTarget.isSecure(scheme: location[..<colon])
             let url = try HTTPClientURL(String(location))
-            return (url.authority, url.path)
+            return (url.secure, url.authority, url.path)
         }
-        if location.hasPrefix("/") { return (authority, String(location)) }
+        if location.hasPrefix("/") { return (secure, authority, String(location)) }
         var base = Substring(path)
         if let query = base.firstIndex(of: "?") { base = base[..<query] }
         let directory = base.lastIndex(of: "/").map { base[...$0] } ?? "/"
-        if location.hasPrefix("?") { return (authority, String(base) + location) }
-        return (authority, String(directory) + location)
+        if location.hasPrefix("?") { return (secure, authority, String(base) + location) }
+        return (secure, authority, String(directory) + location)
     }
 }

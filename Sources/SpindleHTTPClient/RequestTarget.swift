@@ -1,25 +1,33 @@
 import HTTPTypes
 
-/// Where a request goes: the pool key (host, port) and the `Host` value, from an
+/// Where a request goes: the pool key (host, port, TLS or not) and the `Host` value, from an
 /// `HTTPRequest`'s scheme and authority or from a URL string.
 struct RequestTarget: Equatable {
     let key: PoolKey
     /// The authority as written (`example.org:8080`), sent as `Host`.
     let authority: String
 
-    /// The target of `request`: scheme `http` (or none), an authority `host[:port]`.
+    /// The target of `request`: scheme `http` (or none) or `https`, an authority `host[:port]`.
     init(_ request: HTTPRequest) throws {
-        if let scheme = request.scheme, scheme.lowercased() != "http" {
-            throw HTTPClientError(.unsupportedScheme(scheme))
-        }
+        let secure = try Self.isSecure(scheme: request.scheme ?? "http")
         guard let authority = request.authority, !authority.isEmpty else {
             throw HTTPClientError(.invalidRequest("the request has no authority (host[:port]) to connect to"))
         }
-        try self.init(authority: authority)
+        try self.init(authority: authority, secure: secure)
     }
 
-    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` (port 1...65535, default 80).
-    init(authority: String) throws {
+    /// True for `https`, false for `http` (any case); throws `.unsupportedScheme` otherwise.
+    static func isSecure<S: StringProtocol>(scheme: S) throws -> Bool {
+        switch scheme.lowercased() {
+        case "http": return false
+        case "https": return true
+        default: throw HTTPClientError(.unsupportedScheme(String(scheme)))
+        }
+    }
+
+    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` (port 1...65535, default 80, or 443
+    /// when `secure`).
+    init(authority: String, secure: Bool) throws {
         let bytes = Array(authority.utf8)
         var host: ArraySlice<UInt8>
         var portText: ArraySlice<UInt8>? = nil
@@ -44,7 +52,7 @@ struct RequestTarget: Equatable {
         guard host.allSatisfy({ allowed.contains($0) }) else {
             throw HTTPClientError(.invalidURL("the host in \(authority.debugDescription) has characters a host name cannot have"))
         }
-        var port = 80
+        var port = secure ? 443 : 80
         if let portText {
             guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy({ $0 &- UInt8(ascii: "0") < 10 }) else {
                 throw HTTPClientError(.invalidURL("the port in \(authority.debugDescription) is not a number"))
@@ -52,24 +60,25 @@ struct RequestTarget: Equatable {
             port = portText.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
             guard (1...65535).contains(port) else { throw HTTPClientError(.invalidURL("port \(port) is outside 1...65535")) }
         }
-        self.key = PoolKey(host: String(decoding: host, as: UTF8.self).lowercased(), port: port)
+        self.key = PoolKey(host: String(decoding: host, as: UTF8.self).lowercased(), port: port, secure: secure)
         self.authority = authority
     }
 }
 
-/// A parsed `http://authority/path?query` URL (the fragment dropped).
+/// A parsed `http://authority/path?query` or `https://…` URL (the fragment dropped).
 struct HTTPClientURL {
+    /// True for `https`.
+    let secure: Bool
     let authority: String
     /// Path and query, `/` at least.
     let path: String
 
-    /// Parses `url`; `https` and other schemes throw `.unsupportedScheme`, user info throws.
+    /// Parses `url`; schemes other than `http` and `https` throw `.unsupportedScheme`, user info throws.
     init(_ url: String) throws {
         guard let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") else {
             throw HTTPClientError(.invalidURL("\(url.debugDescription) has no scheme"))
         }
-        let scheme = url[..<colon]
-        guard scheme.lowercased() == "http" else { throw HTTPClientError(.unsupportedScheme(String(scheme))) }
+        let secure = try RequestTarget.isSecure(scheme: url[..<colon])
         var rest = url[url.index(colon, offsetBy: 3)...]
         if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
         let pathStart = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
@@ -77,9 +86,10 @@ struct HTTPClientURL {
         guard !authority.contains("@") else {
             throw HTTPClientError(.invalidURL("user info in \(url.debugDescription) is not supported (send an Authorization field)"))
         }
-        _ = try RequestTarget(authority: authority)
+        _ = try RequestTarget(authority: authority, secure: secure)
         var path = String(rest[pathStart...])
         if path.isEmpty { path = "/" } else if path.first == "?" { path = "/" + path }
+        self.secure = secure
         self.authority = authority
         self.path = path
     }

@@ -60,3 +60,21 @@ public enum TLSVersion: Sendable, Hashable {
     /// TLS 1.3 (RFC 8446).
     case tls13
 }
+
+/// How a client speaks TLS: which certificate authorities it trusts and the lowest protocol
+/// version it accepts. The server's certificate is always verified, against the host name the
+/// client connects to (or its IP address), and the name is sent for SNI. A plain value: building
+/// it opens no file; `TLSClientContext` reads the files.
+public struct TLSClientConfiguration: Sendable {
+    /// A PEM file of CA certificates to trust *instead of* the system's trust store (Debian's
+    /// `ca-certificates` under /etc/ssl/certs); nil trusts the system's store. For a private CA,
+    /// or a self-signed certificate made for a test.
+    public var caCertificatesPath: String?
+    /// The lowest protocol version accepted (TLS 1.2 by default; TLS 1.3 is the highest).
+    public var minimumVersion: TLSVersion = .tls12
+
+    /// Trusts the system's store, or only the CA certificates in `caCertificatesPath`. Opens nothing.
+    public init(caCertificatesPath: String? = nil) {
+        self.caCertificatesPath = caCertificatesPath
+    }
+}

@@ -1,5 +1,6 @@
 // One of the two files that call OpenSSL (the other is TLSStream.swift). Invariants:
-//  - every `SSL_CTX` made here is owned by its `TLSContext` (freed in deinit, never elsewhere)
+//  - every `SSL_CTX` made here is owned by its `TLSContext` or `TLSClientContext` (freed in
+//    deinit, never elsewhere)
 //    and is not changed after `init` returns, so the workers' threads may share it (OpenSSL
 //    locks its session cache and reference counts internally);
 //  - the server-name callback's argument is the context's `ServerNames`, which the context
@@ -122,6 +123,81 @@ public final class TLSContext: @unchecked Sendable {
     func makeConnection() -> OpaquePointer? {
         guard let ssl = SSL_new(defaultContext) else { return nil }
         SSL_set_accept_state(ssl)
+        return ssl
+    }
+}
+
+/// The client side of TLS built once from a `TLSClientConfiguration`: one OpenSSL context that
+/// verifies servers against the system's trust store or the given CA file, offers ALPN
+/// `http/1.1` and accepts TLS 1.2 (or 1.3 only) to 1.3. Shared read-only by the connections made
+/// from it (`TLSStream(connecting:context:serverName:)`).
+public final class TLSClientContext: @unchecked Sendable {
+    // @unchecked Sendable: the OpenSSL context is set up in init and only read afterwards.
+
+    /// The configuration this context was built from.
+    public let configuration: TLSClientConfiguration
+    let context: OpaquePointer
+
+    /// Sets up OpenSSL and loads the trusted certificates (the system's store, or the CA file).
+    /// Costs milliseconds (the system's store is read lazily by OpenSSL, per lookup); call once
+    /// per client. Throws `TLSError` (`.configuration`) naming the file and what to give when the
+    /// CA file cannot be read or holds no certificate.
+    public init(configuration: TLSClientConfiguration = TLSClientConfiguration()) throws {
+        self.configuration = configuration
+        ERR_clear_error()
+        guard let context = SSL_CTX_new(TLS_client_method()) else {
+            throw TLSError(.configuration, "OpenSSL could not make a client context\(openSSLErrors())")
+        }
+        do {
+            let minimum = configuration.minimumVersion == .tls13 ? TLS1_3_VERSION : TLS1_2_VERSION
+            guard spindle_tls_ctx_set_proto_versions(context, minimum, TLS1_3_VERSION) == 1 else {
+                throw TLSError(.configuration, "OpenSSL refused the protocol versions\(openSSLErrors())")
+            }
+            spindle_tls_ctx_set_client_options(context)
+            spindle_tls_ctx_set_mode(context, Int(SSL_MODE_RELEASE_BUFFERS))
+            spindle_tls_ctx_verify_peer(context)
+            guard spindle_tls_ctx_offer_alpn_http11(context) == 0 else {
+                throw TLSError(.configuration, "OpenSSL refused the ALPN offer\(openSSLErrors())")
+            }
+            if let path = configuration.caCertificatesPath {
+                guard access(path, R_OK) == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    throw TLSError(.configuration, "the CA certificates file '\(path)' cannot be read (\(reason)): give the path of a readable PEM file, or nil for the system's trust store")
+                }
+                guard SSL_CTX_load_verify_locations(context, path, nil) == 1 else {
+                    throw TLSError(.configuration, "'\(path)' holds no usable CA certificate: give a PEM file of one or more certificates\(openSSLErrors())")
+                }
+            } else {
+                guard SSL_CTX_set_default_verify_paths(context) == 1 else {
+                    throw TLSError(.configuration, "OpenSSL could not find the system's trust store (install ca-certificates, or give caCertificatesPath)\(openSSLErrors())")
+                }
+            }
+        } catch {
+            SSL_CTX_free(context)
+            throw error
+        }
+        self.context = context
+    }
+
+    deinit { SSL_CTX_free(context) }
+
+    /// A new OpenSSL connection object in client mode that sends `serverName` for SNI (unless
+    /// it is an IP address) and accepts only a certificate valid for it, or nil when OpenSSL is
+    /// out of memory or refuses the name.
+    func makeConnection(serverName: String) -> OpaquePointer? {
+        guard let ssl = SSL_new(context) else { return nil }
+        SSL_set_connect_state(ssl)
+        let isAddress = serverName.contains(":") || serverName.allSatisfy { $0 == "." || $0.isNumber }
+        let named: Bool
+        if isAddress {
+            named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) == 1
+        } else {
+            named = SSL_set1_host(ssl, serverName) == 1 && spindle_tls_set_server_name(ssl, serverName) == 1
+        }
+        guard named else {
+            SSL_free(ssl)
+            return nil
+        }
         return ssl
     }
 }

@@ -15,8 +15,8 @@ internal import COpenSSLTLS
 import SpindleFibers
 import SpindleIO
 
-/// A TLS connection over a `TCPConnection`, server side: `handshake`, then `read` and `write`
-/// plaintext. OpenSSL works on memory buffers; the ciphertext goes through the connection's
+/// A TLS connection over a `TCPConnection`, server or client side: `handshake`, then `read`
+/// and `write` plaintext. OpenSSL works on memory buffers; the ciphertext goes through the connection's
 /// parking `read`/`write`, so every call here parks the calling fiber (never the thread) while
 /// it waits for the network, on either I/O backend. Owned by one fiber on one worker at a time,
 /// like its connection. Costs per stream: OpenSSL's connection state (a few KiB, its record
@@ -24,8 +24,11 @@ import SpindleIO
 public final class TLSStream {
     /// The underlying connection (ciphertext).
     public let connection: TCPConnection
-    /// Kept alive while the `SSL` may call back into it (the SNI callback's names).
-    private let context: TLSContext
+    /// Kept alive while the `SSL` may call back into it (the SNI callback's names), or uses it
+    /// (the client's trust store).
+    private let context: AnyObject
+    /// Which side of the handshake this stream is.
+    private let role: Role
     private let ssl: OpaquePointer
     private let incoming: OpaquePointer
     private let outgoing: OpaquePointer
@@ -40,6 +43,11 @@ public final class TLSStream {
     @exclusivity(unchecked) private var state = State.handshaking
 
     private enum State { case handshaking, open, closed }
+    private enum Role {
+        case server, client
+        /// The other side, in messages.
+        var peer: String { self == .server ? "client" : "server" }
+    }
 
     /// Starts the server side of TLS on `connection` with `context`'s certificates. Allocates
     /// the OpenSSL state and the scratch buffer; sends and receives nothing (call `handshake`).
@@ -55,6 +63,32 @@ public final class TLSStream {
         SSL_set_bio(ssl, incoming, outgoing)
         self.connection = connection
         self.context = context
+        self.role = .server
+        self.ssl = ssl
+        self.incoming = incoming
+        self.outgoing = outgoing
+        scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
+    }
+
+    /// Starts the client side of TLS on `connection` to `serverName` (a host name, sent for SNI,
+    /// or an IP address): the handshake will accept only a certificate that `context` trusts
+    /// and that is valid for that name. Allocates the OpenSSL state and the scratch buffer;
+    /// sends nothing (call `handshake`). Throws `TLSError` when OpenSSL is out of memory or
+    /// refuses the name.
+    public init(connecting connection: TCPConnection, context: TLSClientContext, serverName: String) throws {
+        ERR_clear_error()
+        guard let ssl = context.makeConnection(serverName: serverName) else {
+            throw TLSError(.configuration, "OpenSSL refused the server name \(serverName.debugDescription)\(openSSLErrors())")
+        }
+        guard let incoming = BIO_new(BIO_s_mem()), let outgoing = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError(.protocolError, "OpenSSL could not make its buffers\(openSSLErrors())")
+        }
+        spindle_tls_bio_set_mem_eof_return(incoming, -1)
+        SSL_set_bio(ssl, incoming, outgoing)
+        self.connection = connection
+        self.context = context
+        self.role = .client
         self.ssl = ssl
         self.incoming = incoming
         self.outgoing = outgoing
@@ -66,10 +100,11 @@ public final class TLSStream {
         scratch.deallocate()
     }
 
-    /// Runs the server's handshake to its end, parking while the client's messages are on
-    /// their way. Throws `TLSError` (`.handshakeFailed` after sending the client an alert when
-    /// it can, `.closedDuringHandshake`), the connection's `IOError`s, `TimeoutError` when
-    /// `deadline` passes, `CancellationError`. Call once, first.
+    /// Runs the handshake to its end, parking while the peer's messages are on their way.
+    /// Throws `TLSError` (`.handshakeFailed` after sending the peer an alert when it can — for
+    /// a client, also when the server's certificate is not trusted or not valid for the name,
+    /// with the reason —, `.closedDuringHandshake`), the connection's `IOError`s,
+    /// `TimeoutError` when `deadline` passes, `CancellationError`. Call once, first.
     public func handshake(deadline: Deadline?) throws {
         while true {
             ERR_clear_error()
@@ -83,14 +118,18 @@ public final class TLSStream {
             if error == SSL_ERROR_WANT_READ {
                 try flush(deadline: deadline)
                 if try !receive(deadline: deadline) {
-                    throw TLSError(.closedDuringHandshake, "the client closed the connection during the handshake")
+                    throw TLSError(.closedDuringHandshake, "the \(role.peer) closed the connection during the handshake")
                 }
                 continue
             }
             let reasons = openSSLErrors()
-            try? flush(deadline: deadline)  // the alert that tells the client why
+            try? flush(deadline: deadline)  // the alert that tells the peer why
+            if role == .client, case let verdict = SSL_get_verify_result(ssl), verdict != X509_V_OK {
+                let why = String(cString: X509_verify_cert_error_string(verdict))
+                throw TLSError(.handshakeFailed, "the server's certificate was refused: \(why) (trust its CA with caCertificatesPath, or connect by a name the certificate lists)\(reasons)")
+            }
             if peerClosed || error == SSL_ERROR_ZERO_RETURN {
-                throw TLSError(.closedDuringHandshake, "the client closed the connection during the handshake\(reasons)")
+                throw TLSError(.closedDuringHandshake, "the \(role.peer) closed the connection during the handshake\(reasons)")
             }
             throw TLSError(.handshakeFailed, "the handshake failed (SSL error \(error))\(reasons)")
         }

@@ -149,7 +149,7 @@ final class SpindleServerTests: XCTestCase {
     func testInvalidURLsAndSchemesAreRejectedBeforeAnyIO() throws {
         let kinds = try onWorker { () -> [String] in
             let client = HTTPClient()
-            return ["https://example.org/", "ftp://x/", "http://", "http://user@127.0.0.1/", "127.0.0.1/x", "http://127.0.0.1:99999/", "http://bad host/"].map { url in
+            return ["ws://example.org/", "ftp://x/", "http://", "http://user@127.0.0.1/", "127.0.0.1/x", "http://127.0.0.1:99999/", "http://bad host/"].map { url in
                 do { _ = try client.get(url); return "ok" } catch let error as HTTPClientError {
                     switch error.kind {
                     case .unsupportedScheme: return "scheme"

@@ -1,0 +1,117 @@
+// SpindleHTTPClient over https against Spindle's own TLS server on 127.0.0.1, with certificates
+// made at test time: the server's certificate verified against a CA file and the host, bodies
+// both ways over several records, keep-alive reuse counted, and the refusals (a certificate the
+// client does not trust, one made for another name, a CA file that cannot be read), each a
+// clear error and no connection left open.
+import Foundation
+import HTTPTypes
+import Spindle
+import SpindleFibers
+import SpindleHTTPClient
+import SpindleIO
+import SpindleTLS
+import SpindleTestSupport
+import XCTest
+
+final class TLSClientTests: TLSTestCase {
+    /// Runs `body` on the only worker of a new `Runtime` (the backend `SPINDLE_IO` chooses),
+    /// stops it afterwards and returns the result; fails instead of hanging past 30 s.
+    private func onWorker<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        try withTimeout(.seconds(30), "the client's worker") {
+            let runtime = Runtime(configuration: Runtime.Configuration(workers: 1))
+            let result = Locked<Result<T, any Error>?>(nil)
+            try runtime.run { worker in
+                result.set(Result { try body() })
+                worker.runtime.stop()
+            }
+            return try result.current!.get()
+        }
+    }
+
+    /// The client error's kind and text, or nil when `body` did not throw one.
+    private func clientError(_ body: () throws -> Void) -> (kind: HTTPClientError.Kind, text: String)? {
+        do { try body() } catch let error as HTTPClientError { return (error.kind, error.description) } catch {
+            XCTFail("expected an HTTPClientError, got \(error)")
+        }
+        return nil
+    }
+
+    func testTheClientVerifiesTheServerExchangesBodiesAndReusesTheConnection() throws {
+        let tls = try singleCertificate()
+        let port = try startServer(tls: tls)
+        let ca = tls.certificates[0].chainPath
+        let upload = pattern(seed: 3, count: 300_000)
+        let (hello, big, echoed, statistics, open) = try onWorker { () -> (String, [UInt8], [UInt8], HTTPClient.Statistics, Int) in
+            let client = HTTPClient(configuration: HTTPClient.Configuration(tls: TLSClientConfiguration(caCertificatesPath: ca)))
+            let hello = String(decoding: try client.get("https://127.0.0.1:\(port)/hello").body.collect(), as: UTF8.self)
+            let big = try client.get("https://127.0.0.1:\(port)/big").body.collect()
+            let post = HTTPRequest(method: .post, scheme: "https", authority: "127.0.0.1:\(port)", path: "/echo")
+            let echoed = try client.execute(post, body: .bytes(upload)).body.collect()
+            return (hello, big, echoed, client.statistics, client.openConnections(host: "127.0.0.1", port: port, secure: true))
+        }
+        XCTAssertEqual(hello, "hello over tls")
+        XCTAssertEqual(big, pattern(seed: 7, count: 1 << 20))
+        XCTAssertEqual(echoed, upload)
+        XCTAssertEqual(statistics.connectionsOpened, 1, "one TLS connection carried the three exchanges")
+        XCTAssertEqual(statistics.connectionsReused, 2)
+        XCTAssertEqual(open, 1)
+    }
+
+    func testTheClientRefusesAnUntrustedCertificateAndOneForAnotherName() throws {
+        let tls = try singleCertificate()
+        let port = try startServer(tls: tls)
+        // A certificate for elsewhere.test only, served by a second server, trusted by the client.
+        let elsewhere = certificates.directory + "/elsewhere"
+        let made = try shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+                             + "-subj '/CN=elsewhere.test' -addext 'subjectAltName=DNS:elsewhere.test' "
+                             + "-keyout '\(elsewhere).key' -out '\(elsewhere).crt' 2>&1")
+        XCTAssertEqual(made.status, 0, made.output)
+        let otherPort = try startServer(tls: TLSConfiguration(certificateChainPath: elsewhere + ".crt", privateKeyPath: elsewhere + ".key"))
+        let ca = tls.certificates[0].chainPath
+        let missing = certificates.directory + "/no-such-ca.pem"
+        let outcomes = try onWorker { () -> [String] in
+            var outcomes: [String] = []
+            func attempt(_ configuration: TLSClientConfiguration, _ url: String) {
+                let client = HTTPClient(configuration: HTTPClient.Configuration(tls: configuration))
+                do {
+                    _ = try client.get(url)
+                    outcomes.append("answered")
+                } catch let error as HTTPClientError {
+                    if case .tls = error.kind { outcomes.append("tls: \(error)") } else { outcomes.append("other: \(error)") }
+                } catch {
+                    outcomes.append("other: \(error)")
+                }
+                outcomes.append("open \(client.openConnections(host: "127.0.0.1", port: port, secure: true) + client.openConnections(host: "127.0.0.1", port: otherPort, secure: true))")
+            }
+            attempt(TLSClientConfiguration(), "https://127.0.0.1:\(port)/hello")  // the system's store: not this CA
+            attempt(TLSClientConfiguration(caCertificatesPath: elsewhere + ".crt"), "https://127.0.0.1:\(otherPort)/hello")
+            attempt(TLSClientConfiguration(caCertificatesPath: missing), "https://127.0.0.1:\(port)/hello")
+            attempt(TLSClientConfiguration(caCertificatesPath: ca), "https://127.0.0.1:\(port)/hello")
+            return outcomes
+        }
+        XCTAssertEqual(outcomes.count, 8, "\(outcomes)")
+        guard outcomes.count == 8 else { return }
+        XCTAssertTrue(outcomes[0].hasPrefix("tls: ") && outcomes[0].contains("certificate was refused"), outcomes[0])
+        XCTAssertTrue(outcomes[2].hasPrefix("tls: ") && outcomes[2].contains("certificate was refused"), outcomes[2])
+        XCTAssertTrue(outcomes[2].contains("mismatch"), "the reason names the name mismatch: \(outcomes[2])")
+        XCTAssertTrue(outcomes[4].hasPrefix("tls: ") && outcomes[4].contains(missing) && outcomes[4].contains("cannot be read"), outcomes[4])
+        XCTAssertEqual(outcomes[6], "answered", "the same server, trusted")
+        XCTAssertEqual([outcomes[1], outcomes[3], outcomes[5]], ["open 0", "open 0", "open 0"], "a refused handshake leaves no connection")
+    }
+
+    func testPlainAndTLSConnectionsToOnePortArePooledApart() throws {
+        // The pool key includes the scheme: an https request never reuses a plain connection.
+        let tls = try singleCertificate()
+        let port = try startServer(tls: tls)
+        let ca = tls.certificates[0].chainPath
+        let (plainError, secureBody) = try onWorker { () -> (String, String) in
+            let client = HTTPClient(configuration: HTTPClient.Configuration(tls: TLSClientConfiguration(caCertificatesPath: ca)))
+            var plainError = "answered"
+            do { _ = try client.get("http://127.0.0.1:\(port)/hello") } catch { plainError = "\(error)" }
+            let secure = String(decoding: try client.get("https://127.0.0.1:\(port)/hello").body.collect(), as: UTF8.self)
+            return (plainError, secure)
+        }
+        XCTAssertNotEqual(plainError, "answered", "plain HTTP to a TLS port is not answered")
+        XCTAssertEqual(secureBody, "hello over tls")
+    }
+}
