@@ -4,7 +4,7 @@
 // Layers, bottom up (each depends only on the ones above it):
 //   CSpindle (C shim) → SpindleMemory → SpindleFibers → SpindleIO
 //   SpindleHTTP (protocol core) depends on SpindleMemory, swift-http-types and zlib (CZlib) only
-//   SpindleHTTPClient (the client) depends on SpindleIO and SpindleHTTP
+//   SpindleHTTPClient (the client) depends on SpindleIO, SpindleHTTP and SpindleTLS (https)
 // See Docs/architecture.md.
 import PackageDescription
 
