@@ -142,6 +142,8 @@ extension Router where Handler == Responder {
         if let failed = bodyFailure(bodyFailed, request) { return failed }
         if case .connection(let connection) = request.source {
             connection._withUnsafeGuaranteedRef { $0.routed(to: route) }
+        } else if case .memory(let exchange) = request.source {
+            exchange._withUnsafeGuaranteedRef { $0.route = route }
         }
         if let parameters, !parameters.isEmpty { context.parameters = parameters }
         do {

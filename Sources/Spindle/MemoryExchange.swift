@@ -25,6 +25,11 @@ package final class MemoryExchange {
     /// How many of the request bytes the request used (head and body), once served; nil when
     /// the head was malformed or the body incomplete (nothing after it can be a request).
     package private(set) var consumedBytes: Int? = nil
+    /// The index of the route that answered the request (set by the router), nil when none did.
+    var route: Int? = nil
+    /// What a server counts of the request once served (its method, status and arena use);
+    /// nil for a head that could not be parsed (the error response has no request to count).
+    private(set) var answered: (method: MethodClass, status: Int, arena: RequestArena.Usage)? = nil
 
     /// Copies `requestBytes` (a whole request: head and body) to parse with `limits`.
     package init(requestBytes: [UInt8], limits: HTTPLimits) {
@@ -57,6 +62,7 @@ package final class MemoryExchange {
             var context = Context(requestID: requestID, serverLogger: logger, arena: RequestArena())
             let response = router.respond(Request(head: head, source: .memory(.passUnretained(self)), bodyFailedBeforeRouting: failure != nil), &context)
             let bodyBytes = write(response, for: head, writer: &writer, into: &output)
+            answered = (MethodClass(head), response.status.code, context.arena.usage)
             response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
         return Array(output.readableBytes)

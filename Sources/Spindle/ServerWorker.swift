@@ -342,6 +342,16 @@ final class ServerWorker {
         clock.answered(route: route ?? metrics.unroutedRow, &metrics)
     }
 
+    /// Counts a request answered on a TLS connection (through a `MemoryExchange`): as
+    /// `requestAnswered`, from what the exchange recorded. Out of line, like it.
+    @inline(never)
+    func requestAnswered(_ exchange: MemoryExchange, clock: inout RequestClock) {
+        guard let answered = exchange.answered else { return }
+        metrics.requestAnswered(method: answered.method, status: answered.status, arena: answered.arena)
+        clock.answered(route: exchange.route ?? metrics.unroutedRow, &metrics)
+        clock.settle(&metrics)
+    }
+
     // MARK: - The request arena of each request
     //
     // Methods of the worker, out of line, so that the worker is `self`, borrowed from the

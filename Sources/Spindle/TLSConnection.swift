@@ -92,8 +92,10 @@ final class TLSConnection {
             defer { worker.requestFinished() }
             let exchange = MemoryExchange(requestBytes: Array(pending[..<length]), limits: configuration.limits)
             worker.nextRequestID &+= 1
+            var clock = RequestClock(recording: worker.metrics.recordsRequests)
             let output = exchange.serve(router: worker.router, logger: worker.logger,
                                         requestID: (UInt64(worker.index) << 48) | worker.nextRequestID)
+            if worker.metrics.recordsRequests { worker.requestAnswered(exchange, clock: &clock) }
             do {
                 try output.withUnsafeBytes { try stream.write($0, deadline: .now + configuration.writeTimeout) }
             } catch { return }

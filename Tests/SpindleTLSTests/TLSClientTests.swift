@@ -99,6 +99,44 @@ final class TLSClientTests: TLSTestCase {
         XCTAssertEqual([outcomes[1], outcomes[3], outcomes[5]], ["open 0", "open 0", "open 0"], "a refused handshake leaves no connection")
     }
 
+    /// Requests answered over TLS are counted like plain ones: by method and status, timed,
+    /// and by route. 5 GETs of /hello, 2 of a missing path and 3 POSTs to /echo, through the
+    /// client on one connection; the admin listener's `/metrics` read with curl before and after.
+    func testRequestsOverTLSAreCountedInTheMetrics() throws {
+        let tls = try singleCertificate()
+        let port = try startServer(tls: tls) { $0.adminPort = 0 }
+        let server = try XCTUnwrap(servers.last)
+        let adminPort = try XCTUnwrap(server.adminAddress?.port)
+        func counter(_ exposition: String, _ series: String) -> Double {
+            for line in exposition.split(separator: "\n") where line.hasPrefix(series + " ") {
+                return Double(line.dropFirst(series.count + 1)) ?? -1
+            }
+            return 0
+        }
+        func scrape() throws -> String {
+            let (status, output) = try shell("curl -sS http://127.0.0.1:\(adminPort)/metrics")
+            XCTAssertEqual(status, 0, output)
+            return output
+        }
+        let before = try scrape()
+        let ca = tls.certificates[0].chainPath
+        try onWorker {
+            let client = HTTPClient(configuration: HTTPClient.Configuration(tls: TLSClientConfiguration(caCertificatesPath: ca)))
+            for _ in 0..<5 { _ = try client.get("https://127.0.0.1:\(port)/hello") }
+            for _ in 0..<2 { _ = try client.get("https://127.0.0.1:\(port)/missing") }
+            let post = HTTPRequest(method: .post, scheme: "https", authority: "127.0.0.1:\(port)", path: "/echo")
+            for _ in 0..<3 { _ = try client.execute(post, body: .text("x")).body.collect() }
+        }
+        let after = try scrape()
+        let ok = #"http_requests_total{method="GET",status="200"}"#
+        let missing = #"http_requests_total{method="GET",status="404"}"#
+        let posted = #"http_requests_total{method="POST",status="200"}"#
+        XCTAssertEqual(counter(after, ok) - counter(before, ok), 5, after)
+        XCTAssertEqual(counter(after, missing) - counter(before, missing), 2)
+        XCTAssertEqual(counter(after, posted) - counter(before, posted), 3)
+        XCTAssertEqual(counter(after, "http_request_duration_seconds_count") - counter(before, "http_request_duration_seconds_count"), 10)
+    }
+
     func testPlainAndTLSConnectionsToOnePortArePooledApart() throws {
         // The pool key includes the scheme: an https request never reuses a plain connection.
         let tls = try singleCertificate()
