@@ -29,6 +29,7 @@
 #   make bench-scale   1k to 1M fibers and 1k to 50k held HTTP requests, beside Go and gevent (Docs/benchmarks/scale.md)
 #   make bench-alloc   mimalloc, glibc, jemalloc and tcmalloc under Spindle, pools on/off, memory given back after a spike (Docs/benchmarks/alloc.md)
 #   make bench-static  static files: Spindle's StaticFiles vs nginx (sendfile), 4 KiB and 1 MiB (Docs/benchmarks/static.md)
+#   make bench-tls     TLS: Spindle vs nginx with the same certificate, keep-alive and full handshakes (Docs/benchmarks/tls.md)
 #   make bench-client  the HTTP client: requests per client-CPU-second against nginx, Spindle vs Go net/http (Docs/benchmarks/client.md)
 #   make bench-json    a JSONEncoder/JSONDecoder per response vs per thread vs shared (Docs/benchmarks/json.md)
 #   make bench-chat    10,000 chat members on one worker: memory per member, Spindle vs Go net/http (Docs/benchmarks/chat.md)
@@ -271,6 +272,12 @@ bench-client: deps
 bench-static: deps
 	@./.ci/install-deps wrk nginx-light
 	$(MAKE) -C bench static
+
+# TLS against nginx with the same certificate (Docs/benchmarks/tls.md); not part of `make bench`.
+.PHONY: bench-tls
+bench-tls: deps
+	@./.ci/install-deps wrk nginx-light
+	$(MAKE) -C bench tls
 
 # Not part of `make bench`: a micro-benchmark of Foundation's JSON coders, no server involved.
 bench-json: deps

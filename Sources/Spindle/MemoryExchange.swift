@@ -48,8 +48,9 @@ package final class MemoryExchange {
     /// The response bytes the server would send for the request: parses it, lets `router`
     /// answer it, writes the response (and runs its `onWritten` handlers). Must run in a fiber:
     /// the handler may park. A head that is malformed or incomplete gets the error response a
-    /// connection would send.
-    package func serve(router: Router<Handler>, logger: Logger, requestID: UInt64) -> [UInt8] {
+    /// connection would send. `closesAfter`, asked once the handler has answered, true makes the
+    /// response say `connection: close` whatever the request asked (a server that is stopping).
+    package func serve(router: Router<Handler>, logger: Logger, requestID: UInt64, closesAfter: () -> Bool = { false }) -> [UInt8] {
         var output = HTTPOutputBuffer(capacity: 4096)
         var writer = HTTPResponseWriter()
         switch parserBox.parser.parseHead(buffer.readable) {
@@ -61,7 +62,7 @@ package final class MemoryExchange {
             decodeBody(head, from: consumed)
             var context = Context(requestID: requestID, serverLogger: logger, arena: RequestArena())
             let response = router.respond(Request(head: head, source: .memory(.passUnretained(self)), bodyFailedBeforeRouting: failure != nil), &context)
-            let bodyBytes = write(response, for: head, writer: &writer, into: &output)
+            let bodyBytes = write(response, for: head, closing: closesAfter(), writer: &writer, into: &output)
             answered = (MethodClass(head), response.status.code, context.arena.usage)
             response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
@@ -127,9 +128,9 @@ package final class MemoryExchange {
 
     /// Writes `response` as a connection would (`HTTPConnection.write`): a length-delimited
     /// body, or chunked (close-delimited for HTTP/1.0). Returns the body bytes written.
-    private func write(_ response: Response, for head: HTTPRequestHead, writer: inout HTTPResponseWriter,
+    private func write(_ response: Response, for head: HTTPRequestHead, closing: Bool, writer: inout HTTPResponseWriter,
                        into output: inout HTTPOutputBuffer) -> Int {
-        let persistence = head.persistence
+        let persistence = closing ? .close : head.persistence
         func whole(_ body: UnsafeRawBufferPointer, _ output: inout HTTPOutputBuffer) -> Int {
             _ = writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
                                      requestIsHEAD: head.isHEAD, persistence: persistence, into: &output)

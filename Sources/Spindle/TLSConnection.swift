@@ -11,7 +11,9 @@ import SpindleTLS
 ///
 /// What it does not do yet (Docs/tls.md): stream request bodies (a request is buffered whole,
 /// up to the body limit) or responses (a streamed body is collected, then sent), upgrades
-/// (WebSocket), request metrics. Touched only on its worker's thread.
+/// (WebSocket), the connection and timeout metrics. A response answered while the server
+/// stops says `connection: close`, and the connection closes after it. Touched only on its
+/// worker's thread.
 final class TLSConnection {
     /// Where the connection is, for the worker's drain: a connection that is not `serving`
     /// holds no request and is closed at once by a stop.
@@ -94,7 +96,8 @@ final class TLSConnection {
             worker.nextRequestID &+= 1
             var clock = RequestClock(recording: worker.metrics.recordsRequests)
             let output = exchange.serve(router: worker.router, logger: worker.logger,
-                                        requestID: (UInt64(worker.index) << 48) | worker.nextRequestID)
+                                        requestID: (UInt64(worker.index) << 48) | worker.nextRequestID,
+                                        closesAfter: { [worker] in worker.stopping })  // stopping: say so
             if worker.metrics.recordsRequests { worker.requestAnswered(exchange, clock: &clock) }
             do {
                 try output.withUnsafeBytes { try stream.write($0, deadline: .now + configuration.writeTimeout) }

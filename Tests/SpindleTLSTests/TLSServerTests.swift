@@ -326,6 +326,39 @@ final class TLSServerTests: TLSTestCase {
         XCTAssertTrue(readUntilClosed(silent).isEmpty)
     }
 
+    /// A request being handled when the server stops is answered, and its response says
+    /// `connection: close` (as on the plain path), so the client does not send another.
+    func testAResponseAnsweredDuringAStopSaysConnectionClose() throws {
+        let tls = try singleCertificate()
+        let port = try startServer(tls: tls) { $0.shutdownGracePeriod = .seconds(5) }
+        let program = """
+        import http.client, ssl, sys
+        context = ssl.create_default_context(cafile=sys.argv[2])
+        connection = http.client.HTTPSConnection("localhost", int(sys.argv[1]), context=context, timeout=15)
+        connection.request("GET", "/mark-then-sleep?mark=" + sys.argv[3])
+        response = connection.getresponse()
+        print(response.read().decode(), response.getheader("connection"))
+        """
+        let output = Locked<Result<[UInt8], any Error>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        let chain = tls.certificates[0].chainPath
+        let mark = certificates.directory + "/handler-runs"
+        Thread {
+            output.set(Result { try runPython(program, arguments: [String(port), chain, mark]) })
+            finished.signal()
+        }.start()
+        // The handler marks, then sleeps 1 s: stop while it sleeps.
+        let server = servers[0]
+        let deadline = Deadline.now + .seconds(10)
+        while !FileManager.default.fileExists(atPath: mark) && Deadline.now < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: mark), "the handler never ran")
+        server.stop()
+        try withTimeout(.seconds(10), "Server.wait() after stop()") { server.wait() }
+        XCTAssertEqual(finished.wait(timeout: .now() + 15), .success)
+        let text = try output.current.map { String(decoding: try $0.get(), as: UTF8.self) } ?? ""
+        XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), "slept close")
+    }
+
     // MARK: - Reload
 
     func testCertificatesAreReloadedUnderLoadWithoutAFailedRequest() throws {

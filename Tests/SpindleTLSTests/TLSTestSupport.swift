@@ -62,6 +62,12 @@ func installRoutes(_ router: Router<Handler>) {
         try Fiber.sleep(for: .milliseconds(100))
         return .text("slept")
     }
+    // Creates the file named by `?mark=` (the test's sign that the handler runs), then sleeps 1 s.
+    router.on(.get, "/mark-then-sleep") { request, _ in
+        if let path = request.queryParameter("mark") { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        try Fiber.sleep(for: .seconds(1))
+        return .text("slept")
+    }
 }
 
 /// Base class of the TLS tests: prepares the process once, makes a certificate directory,

@@ -357,10 +357,11 @@ def parse_duration_us(text):
     return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}[m.group(2)]
 
 
-def run_wrk(args, server, port, depth, seconds, path="/plaintext"):
-    url = f"http://127.0.0.1:{port}{path}"
+def run_wrk(args, server, port, depth, seconds, path="/plaintext", scheme="http", headers=()):
+    url = f"{scheme}://127.0.0.1:{port}{path}"
     command = ["taskset", "-c", str(args.client_cpu), args.wrk, "-t1", f"-c{args.connections}",
-               f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "5s", "-s", args.lua, url, "--", str(depth)]
+               f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "5s"] \
+        + [arg for header in headers for arg in ("-H", header)] + ["-s", args.lua, url, "--", str(depth)]
     env = dict(os.environ, WRK_CONNECTIONS=str(args.connections))
     before_client = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0 = cpu_busy_ticks()
