@@ -25,6 +25,10 @@ package final class MemoryExchange {
     /// How many of the request bytes the request used (head and body), once served; nil when
     /// the head was malformed or the body incomplete (nothing after it can be a request).
     package private(set) var consumedBytes: Int? = nil
+    /// True once served when the response ends the connection: the writer said so (the request
+    /// or the response asked to close, a close-delimited body, a stop), it switched protocols,
+    /// or the request could not be read.
+    private(set) var closesConnection = true
     /// The index of the route that answered the request (set by the router), nil when none did.
     var route: Int? = nil
     /// What a server counts of the request once served (its method, status and arena use);
@@ -132,8 +136,8 @@ package final class MemoryExchange {
                        into output: inout HTTPOutputBuffer) -> Int {
         let persistence = closing ? .close : head.persistence
         func whole(_ body: UnsafeRawBufferPointer, _ output: inout HTTPOutputBuffer) -> Int {
-            _ = writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
-                                     requestIsHEAD: head.isHEAD, persistence: persistence, into: &output)
+            closesConnection = writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
+                                                    requestIsHEAD: head.isHEAD, persistence: persistence, into: &output)
             return head.isHEAD ? 0 : body.count
         }
         if response.upgrade != nil && response.status == .switchingProtocols {
@@ -149,27 +153,29 @@ package final class MemoryExchange {
         case .text(var text):
             return text.withUTF8 { whole(UnsafeRawBufferPointer($0), &output) }
         case .sizedStream(let length, let produce):
-            _ = writer.writeHead(status: response.status, fields: response.headerFields, framing: .contentLength(length),
-                                 persistence: persistence, into: &output)
+            closesConnection = writer.writeHead(status: response.status, fields: response.headerFields,
+                                                framing: .contentLength(length), persistence: persistence, into: &output)
             let code = response.status.code
             if head.isHEAD || code < 200 || code == 204 || code == 304 { return 0 }
             let collected = ChunkCollector(chunked: false)
             let bodyWriter = BodyWriter(limit: length) { collected.add($0) }
             do { try produce(bodyWriter) } catch {
                 collected.bytes.withUnsafeBytes { output.append($0) }  // cut short, as on a connection
+                closesConnection = true
                 return bodyWriter.bytesWritten
             }
             collected.bytes.withUnsafeBytes { output.append($0) }
             return bodyWriter.bytesWritten
         case .stream(let produce):
             let chunked = head.version.hasHTTP11Semantics
-            _ = writer.writeHead(status: response.status, fields: response.headerFields,
-                                 framing: chunked ? .chunked : .closeDelimited,
-                                 persistence: chunked ? persistence : .close, into: &output)
+            closesConnection = writer.writeHead(status: response.status, fields: response.headerFields,
+                                                framing: chunked ? .chunked : .closeDelimited,
+                                                persistence: chunked ? persistence : .close, into: &output)
             if head.isHEAD { return 0 }
             let collected = ChunkCollector(chunked: chunked)
             let bodyWriter = BodyWriter { collected.add($0) }
             do { try produce(bodyWriter) } catch {
+                closesConnection = true
                 return bodyWriter.bytesWritten  // the body ends early, as on a connection (no last chunk)
             }
             collected.bytes.withUnsafeBytes { output.append($0) }

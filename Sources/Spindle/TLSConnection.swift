@@ -103,7 +103,7 @@ final class TLSConnection {
                 try output.withUnsafeBytes { try stream.write($0, deadline: .now + configuration.writeTimeout) }
             } catch { return }
             guard let used = exchange.consumedBytes, used == length, !scanner.requestCloses,
-                  !Self.responseCloses(output) else { return }
+                  !exchange.closesConnection else { return }
             pending.removeFirst(length)
             scanner.reset()
         }
@@ -185,14 +185,5 @@ final class TLSConnection {
                 }
             }
         }
-    }
-
-    /// True when the response ends the connection: it says `connection: close`, or switches
-    /// protocols (no upgrade over TLS yet), or its head cannot be found.
-    static func responseCloses(_ output: [UInt8]) -> Bool {
-        if output.starts(with: Array("HTTP/1.1 101".utf8)) { return true }
-        guard let headEnd = output.firstRange(of: [13, 10, 13, 10]) else { return true }
-        let head = output[..<headEnd.upperBound].map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }
-        return head.firstRange(of: Array("\r\nconnection: close\r\n".utf8)) != nil
     }
 }
