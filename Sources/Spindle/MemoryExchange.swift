@@ -54,7 +54,10 @@ package final class MemoryExchange {
     /// the handler may park. A head that is malformed or incomplete gets the error response a
     /// connection would send. `closesAfter`, asked once the handler has answered, true makes the
     /// response say `connection: close` whatever the request asked (a server that is stopping).
-    package func serve(router: Router<Handler>, logger: Logger, requestID: UInt64, closesAfter: () -> Bool = { false }) -> [UInt8] {
+    /// The request's memory comes from `arena` (a new one by default; a server passes a pooled
+    /// one and gives it back after).
+    package func serve(router: Router<Handler>, logger: Logger, requestID: UInt64, arena: RequestArena = RequestArena(),
+                       closesAfter: () -> Bool = { false }) -> [UInt8] {
         var output = HTTPOutputBuffer(capacity: 4096)
         var writer = HTTPResponseWriter()
         switch parserBox.parser.parseHead(buffer.readable) {
@@ -64,7 +67,7 @@ package final class MemoryExchange {
             writer.writeError(HTTPParseError(.headerSectionTooLarge), into: &output)  // never completed: what a connection gives a head that cannot end
         case .complete(let head, let consumed):
             decodeBody(head, from: consumed)
-            var context = Context(requestID: requestID, serverLogger: logger, arena: RequestArena())
+            var context = Context(requestID: requestID, serverLogger: logger, arena: arena)
             let response = router.respond(Request(head: head, source: .memory(.passUnretained(self)), bodyFailedBeforeRouting: failure != nil), &context)
             let bodyBytes = write(response, for: head, closing: closesAfter(), writer: &writer, into: &output)
             answered = (MethodClass(head), response.status.code, context.arena.usage)

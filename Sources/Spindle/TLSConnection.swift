@@ -95,10 +95,12 @@ final class TLSConnection {
             let exchange = MemoryExchange(requestBytes: Array(pending[..<length]), limits: configuration.limits)
             worker.nextRequestID &+= 1
             var clock = RequestClock(recording: worker.metrics.recordsRequests)
+            let arena = worker.takeArena()
             let output = exchange.serve(router: worker.router, logger: worker.logger,
-                                        requestID: (UInt64(worker.index) << 48) | worker.nextRequestID,
+                                        requestID: (UInt64(worker.index) << 48) | worker.nextRequestID, arena: arena,
                                         closesAfter: { [worker] in worker.stopping })  // stopping: say so
             if worker.metrics.recordsRequests { worker.requestAnswered(exchange, clock: &clock) }
+            worker.giveBack(arena: arena)
             do {
                 try output.withUnsafeBytes { try stream.write($0, deadline: .now + configuration.writeTimeout) }
             } catch { return }
