@@ -115,19 +115,16 @@ extension Allocator {
         return dropped
     }
 
-    /// Sets the allocator up so that `releaseFreeMemory()` can return what a load spike left
-    /// behind, once per process (later calls return the first call's answer). mimalloc: its
-    /// decommit delay (2.1: purge delay) becomes 0, so a free span of a segment still in use is
-    /// decommitted when it is freed — with the default 25 ms it is decommitted only when a
-    /// later allocation in the same segment looks at it, which on a quiet server after a spike
-    /// never happens, and `mi_collect` does not either (Docs/memory.md, "Tuning the allocator").
-    /// A delay set in the environment (`MIMALLOC_DECOMMIT_DELAY`, `MIMALLOC_PURGE_DELAY`) is
-    /// kept. Other allocators: nothing. Returns true when it changed a setting. Opt-in: the
-    /// server does not call it, because of its cost. Cost: once, an option store; afterwards
-    /// mimalloc decommits every span it frees (`madvise`) and faults the pages in again on
-    /// reuse — about one `madvise` per three 64 KiB echo requests, and about 3× the server CPU
-    /// per such request in an A/B (Docs/memory.md, "Tuning the allocator"); small requests
-    /// are not affected. Call it before the load whose memory should come back. Any thread.
+    /// Makes mimalloc decommit every span when it is freed, for the rest of the process (its
+    /// decommit delay, 2.1: purge delay, becomes 0), once per process (later calls return the
+    /// first call's answer). The server does not need it to give a spike's memory back — its
+    /// trim does that inside `givingBack` — but with it the peak and the idle RSS are lower
+    /// (Docs/memory.md, "Tuning the allocator"). A delay set in the environment
+    /// (`MIMALLOC_DECOMMIT_DELAY`, `MIMALLOC_PURGE_DELAY`) is kept. Other allocators: nothing.
+    /// Returns true when it changed a setting. Opt-in, because of its cost: once, an option
+    /// store; afterwards mimalloc decommits every span it frees (`madvise`) and faults the
+    /// pages in again on reuse — about one `madvise` per three 64 KiB echo requests, and about
+    /// 3× the server CPU per such request in an A/B; small requests are not affected. Any thread.
     @discardableResult
     public static func prepareForRelease() -> Bool { preparedForRelease }
 
