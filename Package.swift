@@ -83,7 +83,7 @@ let package = Package(
         // A tiny program the tests run in a subprocess to prove crash reports (stack overflow).
         .executableTarget(name: "spindle-probe", dependencies: ["SpindleFibers", "SpindleTestSupport"], path: "Tests/Probe"),
         // Helpers the test targets share (locks, bounded waits, descriptor counting, probe subprocesses).
-        .target(name: "SpindleTestSupport", dependencies: ["SpindleFibers"], path: "Tests/SpindleTestSupport"),
+        .target(name: "SpindleTestSupport", dependencies: ["SpindleFibers", "SpindleIO"], path: "Tests/SpindleTestSupport"),
         .testTarget(name: "SpindleMemoryTests", dependencies: ["SpindleMemory"]),
         .testTarget(name: "SpindleFibersTests", dependencies: ["SpindleFibers", "SpindleTestSupport", "spindle-probe"]),
         // Client side of the I/O tests in its own process (10,000 connections need their own fds).

@@ -118,20 +118,6 @@ func refusingPort() throws -> Int {
     }
 }
 
-/// Runs `body` on the only worker of a new `Runtime` (the backend `SPINDLE_IO` chooses) and
-/// returns its result; fails instead of hanging after `timeout`.
-func onWorker<T: Sendable>(timeout: Duration = .seconds(60), _ body: @escaping @Sendable () throws -> T) throws -> T {
-    try withTimeout(timeout, "the test's worker") {
-        let runtime = Runtime(configuration: Runtime.Configuration(workers: 1))
-        let result = Locked<Result<T, any Error>?>(nil)
-        try runtime.run { worker in
-            result.set(Result { try body() })
-            worker.runtime.stop()
-        }
-        return try result.current!.get()
-    }
-}
-
 /// The body decoded as `T`, or a test failure showing it.
 func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws -> T {
     do {

@@ -3,6 +3,7 @@
 import HTTPTypes
 import SpindleFibers
 import SpindleHTTPClient
+import SpindleTestSupport
 import XCTest
 
 final class FanOutTests: XCTestCase {

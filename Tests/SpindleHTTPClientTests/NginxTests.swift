@@ -3,6 +3,7 @@
 import Foundation
 import HTTPTypes
 import SpindleHTTPClient
+import SpindleTestSupport
 import XCTest
 
 final class NginxTests: XCTestCase {

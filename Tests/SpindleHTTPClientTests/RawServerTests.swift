@@ -6,6 +6,7 @@ import HTTPTypes
 import SpindleFibers
 import SpindleHTTPClient
 import SpindleIO
+import SpindleTestSupport
 import XCTest
 
 final class RawServerTests: XCTestCase {

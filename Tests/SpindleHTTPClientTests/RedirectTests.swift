@@ -2,6 +2,7 @@
 // body rules of each status, relative locations, a limit, and Authorization dropped across hosts.
 import HTTPTypes
 import SpindleHTTPClient
+import SpindleTestSupport
 import XCTest
 
 final class RedirectTests: XCTestCase {

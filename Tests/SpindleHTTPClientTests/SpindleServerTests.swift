@@ -4,6 +4,7 @@
 import HTTPTypes
 import SpindleFibers
 import SpindleHTTPClient
+import SpindleTestSupport
 import XCTest
 
 final class SpindleServerTests: XCTestCase {

@@ -10,21 +10,6 @@ import SpindleIO
 import SpindleTestSupport
 import XCTest
 
-/// Runs `body` on the only worker of a new `Runtime` (the backend `SPINDLE_IO` chooses, as
-/// the Makefile's second pass sets it), stops the runtime after it and returns its result.
-/// Fails the test instead of hanging when it takes longer than `timeout`.
-func onWorker<T: Sendable>(timeout: Duration = .seconds(30), _ body: @escaping @Sendable () throws -> T) throws -> T {
-    try withTimeout(timeout, "the client's worker") {
-        let runtime = Runtime(configuration: Runtime.Configuration(workers: 1))
-        let result = Locked<Result<T, any Error>?>(nil)
-        try runtime.run { worker in
-            result.set(Result { try body() })
-            worker.runtime.stop()
-        }
-        return try result.current!.get()
-    }
-}
-
 /// `HTTPRequest` to `path` on 127.0.0.1:`port`.
 func request(_ method: HTTPRequest.Method = .get, port: Int, _ path: String, headerFields: HTTPFields = [:]) -> HTTPRequest {
     HTTPRequest(method: method, scheme: "http", authority: "127.0.0.1:\(port)", path: path, headerFields: headerFields)

@@ -19,14 +19,9 @@ final class AllocatorReleaseTests: XCTestCase {
     /// Named to run before the test below, whose `prepareForRelease` sets the delay to 0 for
     /// the rest of the process. A ratio within this test: no timing.
     func testBlocksFreedUnderTheDelayLeaveTheResidentSetWhenATrimGivesBack() throws {
-        try XCTSkipIf(addressSanitizerIsActive, "under AddressSanitizer, ASan's allocator serves malloc")
-        try XCTSkipUnless(Allocator.kind == .mimalloc, "the decommit delay is mimalloc's; allocator: \(Allocator.kind)")
-        let delay = Allocator.mimallocDecommitDelay ?? 0
-        try XCTSkipIf(delay == 0, "mimalloc's decommit delay is already 0 in this process (environment or prepareForRelease)")
-
+        let delay = try requireMimallocWithItsDelay()
         let count = 2048, size = 65536 + 64, keepEvery = 64
-        let blocks = (0..<count).map { _ in malloc(size)! }
-        for block in blocks { memset(block, 1, size) }
+        let blocks = touchedBlocks(count, size)
         let peak = ProcessMemory.current().residentBytes
         var freed = 0
         for (i, block) in blocks.enumerated() where i % keepEvery != 0 && i % keepEvery != keepEvery / 2 {
@@ -58,15 +53,10 @@ final class AllocatorReleaseTests: XCTestCase {
     /// act on each visited segment's marks) can return them: at least three quarters of the
     /// freed bytes must leave the resident set. Runs before `prepareForRelease` (see above).
     func testBlocksFreedBeforeATrimThatDropsNothingNearThemLeaveTheResidentSet() throws {
-        try XCTSkipIf(addressSanitizerIsActive, "under AddressSanitizer, ASan's allocator serves malloc")
-        try XCTSkipUnless(Allocator.kind == .mimalloc, "the decommit delay is mimalloc's; allocator: \(Allocator.kind)")
-        let delay = Allocator.mimallocDecommitDelay ?? 0
-        try XCTSkipIf(delay == 0, "mimalloc's decommit delay is already 0 in this process (environment or prepareForRelease)")
-
+        _ = try requireMimallocWithItsDelay()
         let count = 2048, size = 65536 + 64, keepEvery = 64
         let unrelated = malloc(48)!
-        let blocks = (0..<count).map { _ in malloc(size)! }
-        for block in blocks { memset(block, 1, size) }
+        let blocks = touchedBlocks(count, size)
         let peak = ProcessMemory.current().residentBytes
         var freed = 0
         for (i, block) in blocks.enumerated() where i % keepEvery != 0 {
@@ -83,6 +73,23 @@ final class AllocatorReleaseTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(peak - after, freed * 3 / 4,
                                     "resident \(formatBytes(peak)) before the frees, \(formatBytes(after)) after freeing "
                                         + "\(formatBytes(freed)) before the window")
+    }
+
+    /// Skips unless mimalloc serves malloc with a decommit delay other than 0 (not under ASan,
+    /// not after `prepareForRelease`); returns the delay.
+    private func requireMimallocWithItsDelay() throws -> Int {
+        try XCTSkipIf(addressSanitizerIsActive, "under AddressSanitizer, ASan's allocator serves malloc")
+        try XCTSkipUnless(Allocator.kind == .mimalloc, "the decommit delay is mimalloc's; allocator: \(Allocator.kind)")
+        let delay = Allocator.mimallocDecommitDelay ?? 0
+        try XCTSkipIf(delay == 0, "mimalloc's decommit delay is already 0 in this process (environment or prepareForRelease)")
+        return delay
+    }
+
+    /// `count` blocks of `size` bytes from malloc, every byte written (resident).
+    private func touchedBlocks(_ count: Int, _ size: Int) -> [UnsafeMutableRawPointer] {
+        let blocks = (0..<count).map { _ in malloc(size)! }
+        for block in blocks { memset(block, 1, size) }
+        return blocks
     }
 
     /// A spike in miniature: 2,048 blocks of 64 KiB + 64 B (the size of the benchmark's request

@@ -14,28 +14,6 @@ import SpindleTestSupport
 import XCTest
 
 final class TLSClientTests: TLSTestCase {
-    /// Runs `body` on the only worker of a new `Runtime` (the backend `SPINDLE_IO` chooses),
-    /// stops it afterwards and returns the result; fails instead of hanging past 30 s.
-    private func onWorker<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
-        try withTimeout(.seconds(30), "the client's worker") {
-            let runtime = Runtime(configuration: Runtime.Configuration(workers: 1))
-            let result = Locked<Result<T, any Error>?>(nil)
-            try runtime.run { worker in
-                result.set(Result { try body() })
-                worker.runtime.stop()
-            }
-            return try result.current!.get()
-        }
-    }
-
-    /// The client error's kind and text, or nil when `body` did not throw one.
-    private func clientError(_ body: () throws -> Void) -> (kind: HTTPClientError.Kind, text: String)? {
-        do { try body() } catch let error as HTTPClientError { return (error.kind, error.description) } catch {
-            XCTFail("expected an HTTPClientError, got \(error)")
-        }
-        return nil
-    }
-
     func testTheClientVerifiesTheServerExchangesBodiesAndReusesTheConnection() throws {
         let tls = try singleCertificate()
         let port = try startServer(tls: tls)
