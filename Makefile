@@ -171,9 +171,12 @@ SECCOMP_SUITES := 'ConformanceTests'
 # openssl s_client, curl and python3's ssl; the HTTP client's tests start a local nginx (nginx-light); the
 # example apps' tests run the curl command lines of README.md; the WebSocket and chat tests'
 # clients use python3-websockets; the live page's test opens it in headless chromium, driven over
-# the DevTools protocol with python3-websockets.
+# the DevTools protocol with python3-websockets. When the python3 on PATH is not Debian's (a
+# pyenv, a venv), it does not see Debian's module: pip installs the same version for it.
 test-deps: deps
 	@./.ci/install-deps $(TEST_PACKAGES)
+	@python3 -c "import websockets" 2>/dev/null || python3 -m pip install --quiet "websockets==10.4" \
+		|| { echo "the python3 on PATH ($$(command -v python3)) has no websockets module and pip could not install it: install websockets 10.4 for it"; exit 1; }
 
 # Every build of the tests goes through the warnings gate (.ci/check-warnings): it runs
 # `swift build` and fails when the project's own code (Sources/, Tests/, Examples/) has a

@@ -55,9 +55,13 @@ package final class MemoryExchange {
     /// connection would send. `closesAfter`, asked once the handler has answered, true makes the
     /// response say `connection: close` whatever the request asked (a server that is stopping).
     /// The request's memory comes from `arena` (a new one by default; a server passes a pooled
-    /// one and gives it back after).
+    /// one and gives it back after). With a `sink`, a streamed body is not collected: the head
+    /// and each chunk go to the sink as the handler writes them (it may park; what it throws
+    /// ends the body and closes the connection), and the bytes returned are what is left to
+    /// send after the body (its last chunk); a never-ending stream (Server-Sent Events) then
+    /// works. Without one, everything is returned at the end.
     package func serve(router: Router<Handler>, logger: Logger, requestID: UInt64, arena: RequestArena = RequestArena(),
-                       closesAfter: () -> Bool = { false }) -> [UInt8] {
+                       closesAfter: () -> Bool = { false }, sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) -> [UInt8] {
         var output = HTTPOutputBuffer(capacity: 4096)
         var writer = HTTPResponseWriter()
         switch parserBox.parser.parseHead(buffer.readable) {
@@ -69,7 +73,7 @@ package final class MemoryExchange {
             decodeBody(head, from: consumed)
             var context = Context(requestID: requestID, serverLogger: logger, arena: arena)
             let response = router.respond(Request(head: head, source: .memory(.passUnretained(self)), bodyFailedBeforeRouting: failure != nil), &context)
-            let bodyBytes = write(response, for: head, closing: closesAfter(), writer: &writer, into: &output)
+            let bodyBytes = write(response, for: head, closing: closesAfter(), writer: &writer, into: &output, sink: sink)
             answered = (MethodClass(head), response.status.code, context.arena.usage)
             response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
@@ -136,7 +140,7 @@ package final class MemoryExchange {
     /// Writes `response` as a connection would (`HTTPConnection.write`): a length-delimited
     /// body, or chunked (close-delimited for HTTP/1.0). Returns the body bytes written.
     private func write(_ response: Response, for head: HTTPRequestHead, closing: Bool, writer: inout HTTPResponseWriter,
-                       into output: inout HTTPOutputBuffer) -> Int {
+                       into output: inout HTTPOutputBuffer, sink: ((UnsafeRawBufferPointer) throws -> Void)?) -> Int {
         let persistence = closing ? .close : head.persistence
         func whole(_ body: UnsafeRawBufferPointer, _ output: inout HTTPOutputBuffer) -> Int {
             closesConnection = writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
@@ -160,8 +164,9 @@ package final class MemoryExchange {
                                                 framing: .contentLength(length), persistence: persistence, into: &output)
             let code = response.status.code
             if head.isHEAD || code < 200 || code == 204 || code == 304 { return 0 }
-            let collected = ChunkCollector(chunked: false)
-            let bodyWriter = BodyWriter(limit: length) { collected.add($0) }
+            let collected = ChunkCollector(chunked: false, sink: sink)
+            guard collected.flush(&output) else { closesConnection = true; return 0 }
+            let bodyWriter = BodyWriter(limit: length) { try collected.add($0) }
             do { try produce(bodyWriter) } catch {
                 collected.bytes.withUnsafeBytes { output.append($0) }  // cut short, as on a connection
                 closesConnection = true
@@ -175,8 +180,9 @@ package final class MemoryExchange {
                                                 framing: chunked ? .chunked : .closeDelimited,
                                                 persistence: chunked ? persistence : .close, into: &output)
             if head.isHEAD { return 0 }
-            let collected = ChunkCollector(chunked: chunked)
-            let bodyWriter = BodyWriter { collected.add($0) }
+            let collected = ChunkCollector(chunked: chunked, sink: sink)
+            guard collected.flush(&output) else { closesConnection = true; return 0 }
+            let bodyWriter = BodyWriter { try collected.add($0) }
             do { try produce(bodyWriter) } catch {
                 closesConnection = true
                 return bodyWriter.bytesWritten  // the body ends early, as on a connection (no last chunk)
@@ -188,18 +194,34 @@ package final class MemoryExchange {
     }
 }
 
-/// The framed chunks of a streamed body, as they would have been sent.
+/// The framed chunks of a streamed body: collected as they would have been sent, or, with a
+/// sink, handed to it one by one.
 private final class ChunkCollector {
     let chunked: Bool
+    let sink: ((UnsafeRawBufferPointer) throws -> Void)?
     var bytes: [UInt8] = []
-    init(chunked: Bool) { self.chunked = chunked }
+    init(chunked: Bool, sink: ((UnsafeRawBufferPointer) throws -> Void)?) {
+        self.chunked = chunked
+        self.sink = sink
+    }
 
-    func add(_ chunk: UnsafeRawBufferPointer) {
+    /// With a sink: hands it what `output` holds (the head) and empties `output`; false when
+    /// the sink failed. Without one: nothing (the head stays in `output`).
+    func flush(_ output: inout HTTPOutputBuffer) -> Bool {
+        guard let sink else { return true }
+        do { try sink(output.readableBytes) } catch { return false }
+        output.removeAll()
+        return true
+    }
+
+    func add(_ chunk: UnsafeRawBufferPointer) throws {
         guard chunk.count > 0 else { return }
         if chunked {
             var framed = HTTPOutputBuffer(capacity: chunk.count + 16)
             HTTPChunkedEncoder.writeChunk(chunk, into: &framed)
-            bytes.append(contentsOf: framed.readableBytes)
+            if let sink { try sink(framed.readableBytes) } else { bytes.append(contentsOf: framed.readableBytes) }
+        } else if let sink {
+            try sink(chunk)
         } else {
             bytes.append(contentsOf: chunk)
         }

@@ -9,9 +9,9 @@ import SpindleTLS
 /// batched sends: TLS records are decrypted and encrypted by `TLSStream`, whose reads and
 /// writes park this fiber. Simpler and slower than the plain path, which it leaves untouched.
 ///
-/// What it does not do yet (Docs/tls.md): stream request bodies (a request is buffered whole,
-/// up to the body limit) or responses (a streamed body is collected, then sent), upgrades
-/// (WebSocket), the connection and timeout metrics. A response answered while the server
+/// A streamed response body is sent as the handler writes it (Server-Sent Events work). What it
+/// does not do yet (Docs/tls.md): stream request bodies (a request is buffered whole, up to the
+/// body limit), upgrades (WebSocket), the connection and timeout metrics. A response answered while the server
 /// stops says `connection: close`, and the connection closes after it. Touched only on its
 /// worker's thread.
 final class TLSConnection {
@@ -98,7 +98,10 @@ final class TLSConnection {
             let arena = worker.takeArena()
             let output = exchange.serve(router: worker.router, logger: worker.logger,
                                         requestID: (UInt64(worker.index) << 48) | worker.nextRequestID, arena: arena,
-                                        closesAfter: { [worker] in worker.stopping })  // stopping: say so
+                                        closesAfter: { [worker] in worker.stopping },  // stopping: say so
+                                        sink: { [stream, configuration] bytes in
+                                            try stream.write(bytes, deadline: .now + configuration.writeTimeout)
+                                        })
             if worker.metrics.recordsRequests { worker.requestAnswered(exchange, clock: &clock) }
             worker.giveBack(arena: arena)
             do {

@@ -326,6 +326,32 @@ final class TLSServerTests: TLSTestCase {
         XCTAssertTrue(readUntilClosed(silent).isEmpty)
     }
 
+    /// A never-ending streamed response (Server-Sent Events) reaches the client over TLS as the
+    /// handler writes it: Python's `ssl` reads the head and three events, then closes; the
+    /// handler's next writes fail and its connection closes (the descriptor check after the
+    /// test sees none left).
+    func testServerSentEventsStreamOverTLSUntilTheClientLeaves() throws {
+        let tls = try singleCertificate()
+        let port = try startServer(tls: tls)
+        let output = try runPython("""
+        import socket, ssl, sys
+        context = ssl.create_default_context(cafile=sys.argv[2])
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10), server_hostname="localhost") as s:
+            s.sendall(b"GET /ticks HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
+            data = b""
+            while data.count(b"data: ") < 3 or not data.endswith(b"\\r\\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\\r\\n\\r\\n")
+        print(b"content-type: text/event-stream" in head.lower(), b"transfer-encoding: chunked" in head.lower())
+        print([line for line in body.decode().replace("\\r", "").split("\\n") if line.startswith("data: ")][:3])
+        """, arguments: [String(port), tls.certificates[0].chainPath])
+        let text = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(text, "True True\n['data: 0', 'data: 1', 'data: 2']")
+    }
+
     /// A request being handled when the server stops is answered, and its response says
     /// `connection: close` (as on the plain path), so the client does not send another.
     func testAResponseAnsweredDuringAStopSaysConnectionClose() throws {

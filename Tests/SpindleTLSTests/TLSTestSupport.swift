@@ -62,6 +62,17 @@ func installRoutes(_ router: Router<Handler>) {
         try Fiber.sleep(for: .milliseconds(100))
         return .text("slept")
     }
+    // A never-ending event stream: one event every 20 ms until the client is gone.
+    router.on(.get, "/ticks") { request, _ in
+        .serverSentEvents(for: request, heartbeat: nil) { stream in
+            var n = 0
+            while stream.isConnected {
+                try stream.send(event: "tick", id: String(n), data: String(n))
+                n += 1
+                try Fiber.sleep(for: .milliseconds(20))
+            }
+        }
+    }
     // Creates the file named by `?mark=` (the test's sign that the handler runs), then sleeps 1 s.
     router.on(.get, "/mark-then-sleep") { request, _ in
         if let path = request.queryParameter("mark") { _ = FileManager.default.createFile(atPath: path, contents: nil) }
