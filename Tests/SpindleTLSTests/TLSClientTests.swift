@@ -115,6 +115,34 @@ final class TLSClientTests: TLSTestCase {
         XCTAssertEqual(counter(after, "http_request_duration_seconds_count") - counter(before, "http_request_duration_seconds_count"), 10)
     }
 
+    /// An https URL whose server does not speak TLS (plain HTTP answers the ClientHello with
+    /// a 400) fails the handshake with a `.tls` error at once: no hang, no connection left.
+    func testAServerThatDoesNotSpeakTLSFailsTheHandshake() throws {
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.workers = 1
+        let router = Router<Handler>()
+        installRoutes(router)
+        let plain = Server(router: router, configuration: configuration)
+        let port = try plain.start().port
+        defer {
+            plain.stop()
+            try? withTimeout(.seconds(30), "Server.wait() after stop()") { plain.wait() }
+        }
+        let outcome = try onWorker { () -> String in
+            let client = HTTPClient(configuration: HTTPClient.Configuration(connectTimeout: .seconds(5)))
+            let started = Deadline.now
+            do {
+                _ = try client.get("https://127.0.0.1:\(port)/hello")
+                return "answered"
+            } catch let error as HTTPClientError {
+                guard case .tls = error.kind else { return "other: \(error)" }
+                let open = client.openConnections(host: "127.0.0.1", port: port, secure: true)
+                return "tls, \(open) open, \(Deadline.now.nanoseconds - started.nanoseconds < 2_000_000_000 ? "fast" : "slow")"
+            }
+        }
+        XCTAssertEqual(outcome, "tls, 0 open, fast")
+    }
+
     func testPlainAndTLSConnectionsToOnePortArePooledApart() throws {
         // The pool key includes the scheme: an https request never reuses a plain connection.
         let tls = try singleCertificate()
