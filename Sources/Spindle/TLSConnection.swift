@@ -9,11 +9,11 @@ import SpindleTLS
 /// batched sends: TLS records are decrypted and encrypted by `TLSStream`, whose reads and
 /// writes park this fiber. Simpler and slower than the plain path, which it leaves untouched.
 ///
-/// A streamed response body is sent as the handler writes it (Server-Sent Events work). What it
-/// does not do yet (Docs/tls.md): stream request bodies (a request is buffered whole, up to the
-/// body limit), upgrades (WebSocket), the connection and timeout metrics. A response answered while the server
-/// stops says `connection: close`, and the connection closes after it. Touched only on its
-/// worker's thread.
+/// A streamed response body is sent as the handler writes it (Server-Sent Events work), and a
+/// response answered while the server stops says `connection: close`, the connection closing
+/// after it. What it does not do yet (Docs/tls.md): stream request bodies (a request is
+/// buffered whole, up to the body limit), upgrades (WebSocket), the connection and timeout
+/// metrics. Touched only on its worker's thread.
 final class TLSConnection {
     /// Where the connection is, for the worker's drain: a connection that is not `serving`
     /// holds no request and is closed at once by a stop.

@@ -3,8 +3,8 @@ import SpindleHTTP
 import SpindleIO
 import SpindleTLS
 
-/// One pooled connection to a (host, port), plain TCP or TLS: its transport and a receive buffer of the bytes
-/// read but not yet consumed (`buffer[start..<end]`). A connection is either idle in its pool,
+/// One pooled connection to a (host, port), plain TCP or TLS: its transport and a receive
+/// buffer of the bytes read but not yet consumed (`buffer[start..<end]`). A connection is either idle in its pool,
 /// or leased to one exchange (request, head, then the response body that owns it), or closed.
 /// Worker-thread only, like its socket.
 final class ClientConnection {
@@ -79,7 +79,9 @@ final class ClientConnection {
         case .tls(let stream):
             let from = end
             do {
-                n = try buffer.withUnsafeMutableBytes { try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[from...]), deadline: deadline) }
+                n = try buffer.withUnsafeMutableBytes { whole in
+                    try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: whole[from...]), deadline: deadline)
+                }
             } catch let error as TLSError {
                 throw HTTPClientError(.tls(error))
             }
@@ -110,7 +112,9 @@ final class ClientConnection {
             try socket.write(bytes, deadline: deadline)
         case .tls(let stream):
             try sendOverTLS(stream) {
-                let sent: Void? = try bytes.withContiguousStorageIfAvailable { try stream.write(UnsafeRawBufferPointer($0), deadline: deadline) }
+                let sent: Void? = try bytes.withContiguousStorageIfAvailable {
+                    try stream.write(UnsafeRawBufferPointer($0), deadline: deadline)
+                }
                 if sent == nil { try Array(bytes).withUnsafeBytes { try stream.write($0, deadline: deadline) } }
             }
         }

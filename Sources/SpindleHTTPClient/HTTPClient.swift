@@ -118,7 +118,8 @@ public final class HTTPClient {
     /// `http[s]://host[:port][/path][?query]`. Errors and cost as `execute`, plus the body.
     public func get(_ url: String, headerFields: HTTPFields = [:], maxBodyBytes: Int? = nil, deadline: Deadline? = nil) throws -> HTTPClientResponse {
         let parsed = try HTTPClientURL(url)
-        let request = HTTPRequest(method: .get, scheme: parsed.secure ? "https" : "http", authority: parsed.authority, path: parsed.path, headerFields: headerFields)
+        let request = HTTPRequest(method: .get, scheme: parsed.secure ? "https" : "http", authority: parsed.authority,
+                                  path: parsed.path, headerFields: headerFields)
         let response = try execute(request, deadline: deadline)
         try response.body.buffer(maxBytes: maxBodyBytes ?? configuration.maxCollectedBodyBytes)
         return response
@@ -193,7 +194,8 @@ public final class HTTPClient {
                 let socket = try deadlines.run(.connect, deadline) { try TCPConnection.connect(to: address, deadline: $0) }
                 try? socket.setNoDelay()
                 guard key.secure else { return ClientConnection(transport: .plain(socket), key: key) }
-                return ClientConnection(transport: .tls(try handshake(on: socket, key: key, deadline: deadline, deadlines: deadlines)), key: key)
+                let stream = try handshake(on: socket, key: key, deadline: deadline, deadlines: deadlines)
+                return ClientConnection(transport: .tls(stream), key: key)
             } catch let error as IOError {
                 lastError = error
             }
