@@ -409,6 +409,7 @@ final class TLSServerTests: TLSTestCase {
         // New connections one after another (a full handshake each) and one keep-alive
         // connection opened before the reload, used throughout, until the stop file appears.
         let stopFile = directory + "/stop"
+        let firstAnswered = directory + "/first-answered"
         let program = """
         import http.client, os, ssl, sys, time
         context = ssl.create_default_context(cafile=sys.argv[2])
@@ -424,6 +425,8 @@ final class TLSServerTests: TLSTestCase {
                 subjects.add(dict(x[0] for x in connection.sock.getpeercert()["subject"])["commonName"])
                 connection.close()
                 requests += 1
+                if requests == 1:
+                    open(sys.argv[4], "w").close()  # the test reloads only after a request with the first certificate
                 kept.request("GET", "/hello")
                 if kept.getresponse().read() == b"hello over tls":
                     kept_requests += 1
@@ -434,10 +437,15 @@ final class TLSServerTests: TLSTestCase {
         let output = Locked<Result<[UInt8], any Error>?>(nil)
         let finished = DispatchSemaphore(value: 0)
         Thread {
-            output.set(Result { try runPython(program, arguments: [String(port), bundle, stopFile], timeout: .seconds(60)) })
+            output.set(Result { try runPython(program, arguments: [String(port), bundle, stopFile, firstAnswered], timeout: .seconds(60)) })
             finished.signal()
         }.start()
-        Thread.sleep(forTimeInterval: 0.7)
+        // Reload once the client has been answered under the first certificate (a fixed sleep
+        // was not enough for a python that started slowly on a busy machine), and a moment more.
+        let answeredBy = Deadline.now + .seconds(20)
+        while !FileManager.default.fileExists(atPath: firstAnswered) && Deadline.now < answeredBy { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: firstAnswered), "the client was never answered before the reload")
+        Thread.sleep(forTimeInterval: 0.2)
         try install(chain: "b.test", key: "b.test")
         try server.reloadTLSCertificates()
         Thread.sleep(forTimeInterval: 0.5)
