@@ -92,6 +92,30 @@ extension HTTPConnection {
 
     // MARK: - Writing responses (serving fiber)
 
+    /// Chunks up to this size are framed in a copy on the stack; larger ones are sent as they are.
+    static let stackFramedChunkLimit = 2048
+
+    /// Sends `chunk` (not empty) in the chunked coding: framed in a copy on the stack when small
+    /// (one send, no allocation), else in a vectored send of size line, data and CRLF (no copy
+    /// of the data). Parks until the kernel took it all.
+    private static func writeChunk(_ chunk: UnsafeRawBufferPointer, to socket: TCPConnection, deadline: Deadline) throws {
+        let framing = HTTPChunkedEncoder.maxSizeLineLength + 2
+        if chunk.count <= stackFramedChunkLimit {
+            try withUnsafeTemporaryAllocation(byteCount: stackFramedChunkLimit + framing, alignment: 1) { space in
+                let lineLength = HTTPChunkedEncoder.writeSizeLine(chunk.count, into: space)
+                UnsafeMutableRawBufferPointer(rebasing: space[lineLength...]).copyMemory(from: chunk)
+                UnsafeMutableRawBufferPointer(rebasing: space[(lineLength + chunk.count)...]).copyMemory(from: HTTPChunkedEncoder.crlf)
+                try socket.write(UnsafeRawBufferPointer(rebasing: space[..<(lineLength + chunk.count + 2)]), deadline: deadline)
+            }
+        } else {
+            try withUnsafeTemporaryAllocation(byteCount: HTTPChunkedEncoder.maxSizeLineLength, alignment: 1) { line in
+                let lineLength = HTTPChunkedEncoder.writeSizeLine(chunk.count, into: line)
+                try socket.write(vectored: [UnsafeRawBufferPointer(rebasing: line[..<lineLength]), chunk, HTTPChunkedEncoder.crlf],
+                                 deadline: deadline)
+            }
+        }
+    }
+
     /// Logs why a streamed body ended early: at error level when the code producing it threw,
     /// at debug level when the connection failed under it — a send failed, or the connection
     /// closed and cancelled the fiber while it waited (a client that went away is not the
@@ -180,13 +204,14 @@ extension HTTPConnection {
             try flushOutput(deadline: .coarseNow + writeTimeout)
             if head.isHEAD { return close }
             let socket = self.socket
-            let chunkOutput = worker.outputs.take() ?? OutputBox()
-            defer { worker.outputs.giveBack(chunkOutput) }
+            // No output buffer is held by the stream, which may wait for hours between writes (an
+            // event stream): a small chunk is framed in a copy on the stack, a large one goes out
+            // as it is, between its size line and a CRLF, in one vectored send.
             let writer = BodyWriter { [worker] chunk in
                 guard chunk.count > 0 else { return }
-                chunkOutput.buffer.removeAll()
-                HTTPChunkedEncoder.writeChunk(chunk, into: &chunkOutput.buffer)
-                do { try socket.write(chunkOutput.buffer.readableBytes, deadline: .now + writeTimeout) } catch let error as TimeoutError {
+                do {
+                    try Self.writeChunk(chunk, to: socket, deadline: .now + writeTimeout)
+                } catch let error as TimeoutError {
                     worker.metrics.timedOut(.write)
                     throw error
                 }

@@ -33,12 +33,18 @@ extension HTTPConnection {
 
     /// Bytes of a head, no fiber involved: buffer them and parse.
     private func receivedHeadBytes(_ bytes: UnsafeRawBufferPointer) {
-        if buffer == nil { buffer = worker.receiveBuffers.take() }
-        guard let buffer else { close(); return }
+        if buffer == nil {
+            buffer = bytes.count <= ReceiveBuffer.smallCapacity ? worker.smallReceiveBuffers.take() : worker.receiveBuffers.take()
+        }
+        guard var buffer else { close(); return }
         headStarted()
-        guard buffer.append(bytes.baseAddress!, count: bytes.count) else {
-            respondWithoutFiber(HTTPParseError(.headerSectionTooLarge))
-            return
+        if !buffer.append(bytes.baseAddress!, count: bytes.count) {
+            // No view points into a buffer while a head is read: a small one can move.
+            guard buffer.isSmall, let large = useLargeBuffer(), large.append(bytes.baseAddress!, count: bytes.count) else {
+                respondWithoutFiber(HTTPParseError(.headerSectionTooLarge))
+                return
+            }
+            buffer = large
         }
         if parserBox == nil { parserBox = worker.parsers.take() }
         guard let parserBox else { close(); return }
@@ -84,11 +90,15 @@ extension HTTPConnection {
     }
 
     /// Moves overflow bytes into `buffer`: behind the bytes in use, or (`compacting`, between
-    /// requests, when no view into the buffer is alive) after moving the unread bytes to the front.
+    /// requests, when no view into the buffer is alive) after moving the unread bytes to the front
+    /// — into a large buffer, when a small one cannot take them all.
     func absorbOverflow(compacting: Bool) {
-        guard overflowStart < overflow.count, let buffer else { return }
+        guard overflowStart < overflow.count, var buffer else { return }
         let remaining = overflow.count - overflowStart
-        if compacting && remaining > buffer.freeSpace { buffer.compact() }
+        if compacting && remaining > buffer.freeSpace {
+            buffer.compact()
+            if remaining > buffer.freeSpace && buffer.isSmall, let large = useLargeBuffer() { buffer = large }
+        }
         let n = min(remaining, buffer.freeSpace)
         overflow.withUnsafeBytes { (buffer.memory + buffer.end).copyMemory(from: $0.baseAddress! + overflowStart, byteCount: n) }
         buffer.end += n
@@ -100,6 +110,25 @@ extension HTTPConnection {
             overflow.removeFirst(overflowStart)  // keep the array to the bytes still pending
             overflowStart = 0
         }
+    }
+
+    /// Replaces a small receive buffer by a large one holding its unread bytes at its front, and
+    /// returns it (nil when the pool and the allocator have none). Only while no view points into
+    /// the buffer: a head being read, between requests, at an exchange's start (the caller
+    /// rebases the new head), after an upgrade. Cost: a copy of the unread bytes (< 2 KiB).
+    @discardableResult
+    func useLargeBuffer() -> ReceiveBuffer? {
+        guard let small = buffer, small.isSmall, let large = worker.receiveBuffers.take() else { return buffer }
+        let unread = small.readable
+        if !unread.isEmpty { large.memory.copyMemory(from: unread.baseAddress!, byteCount: unread.count) }
+        large.end = unread.count
+        buffer = large
+        #if DEBUG
+        // A view left pointing into the small buffer reads this at once, not stale bytes.
+        small.memory.initializeMemory(as: UInt8.self, repeating: 0xDE, count: small.capacity)
+        #endif
+        worker.smallReceiveBuffers.giveBack(small)
+        return large
     }
 
     /// True when overflow bytes wait behind the buffer.

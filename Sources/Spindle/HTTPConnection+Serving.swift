@@ -124,12 +124,29 @@ extension HTTPConnection {
     /// The request whose head `parseHead` just completed (`consumed` bytes of `buffer`) becomes
     /// the one being served.
     func beginExchange(_ head: HTTPRequestHead, consumed: Int) {
-        let buffer = self.buffer!
+        var head = head
+        var buffer = self.buffer!
+        if buffer.isSmall && bodyNeedsRoom(head, buffered: buffer.end - buffer.start - consumed),
+           let large = useLargeBuffer() {
+            // The body is read through the buffer: give it a large one (the head moves with it).
+            head = head.rebased(to: large.memory)
+            buffer = large
+        }
         buffer.start += consumed
         if exchange != nil {
             exchange!.restart(head: head, limits: worker.configuration.limits, bodyBase: buffer.start)
         } else {
             exchange = Exchange(head: head, limits: worker.configuration.limits, bodyBase: buffer.start)
+        }
+    }
+
+    /// True when a body (chunked, or longer than the `buffered` bytes behind its head) will be
+    /// received into the buffer: a small one would not do.
+    private func bodyNeedsRoom(_ head: HTTPRequestHead, buffered: Int) -> Bool {
+        switch head.framing {
+        case .none: false
+        case .contentLength(let length): length > buffered
+        case .chunked: true
         }
     }
 

@@ -20,7 +20,9 @@ extension HTTPConnection {
             return  // the client is gone (the connection is closing)
         }
         written()
-        // Nothing points into the buffer any more: the bytes after the head are the new protocol's.
+        // Nothing points into the buffer any more: the bytes after the head are the new
+        // protocol's, received into a large buffer (messages come in pieces of many kilobytes).
+        useLargeBuffer()
         upgrade.session(UpgradedConnection(connection: self))
     }
 

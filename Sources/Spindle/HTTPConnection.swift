@@ -266,7 +266,9 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
         if !overflow.isEmpty { overflow = [] }
         overflowStart = 0
         // Moved out of the fields (`take()`), so no reference count changes hands.
-        if let buffer = buffer.take() { worker.receiveBuffers.giveBack(buffer) }
+        if let buffer = buffer.take() {
+            if buffer.isSmall { worker.smallReceiveBuffers.giveBack(buffer) } else { worker.receiveBuffers.giveBack(buffer) }
+        }
         if let parserBox = parserBox.take() { worker.parsers.giveBack(parserBox) }
     }
 

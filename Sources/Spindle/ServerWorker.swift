@@ -8,7 +8,17 @@ import SpindleTLS
 /// A connection's receive buffer: bytes of the current head (and of pipelined requests and
 /// body) between `start` and `end`. Taken from the worker's pool when bytes arrive, given back
 /// when the connection goes idle, so an idle keep-alive connection holds none.
+///
+/// Two sizes, each with its own pool. A head arrives in a *small* buffer (`smallCapacity`,
+/// two to a page) when it fits; it moves to a *large* one (any incomplete head plus a whole
+/// provided buffer) only where more room is needed — a head or a batch of pipelined requests
+/// that outgrows it, a request with a body, an upgraded connection — and only while no view
+/// points into it (`HTTPConnection.useLargeBuffer`). A request served for minutes (an event
+/// stream, a long poll) thus holds 2 KiB of receive buffer instead of a page of a 48 KiB one.
 final class ReceiveBuffer {
+    /// The capacity of a small buffer.
+    static let smallCapacity = 2048
+
     let memory: UnsafeMutableRawPointer
     let capacity: Int
     // `@exclusivity(unchecked)` here and in the boxes below: worker thread only, short accesses.
@@ -17,12 +27,14 @@ final class ReceiveBuffer {
 
     init(capacity: Int) {
         self.capacity = capacity
-        memory = .allocate(byteCount: capacity, alignment: 16)
+        memory = HeapBytes.allocate(capacity)
     }
 
-    deinit { memory.deallocate() }
+    deinit { HeapBytes.deallocate(memory) }
 
     var isEmpty: Bool { start == end }
+    /// True for a small buffer (`smallCapacity`).
+    var isSmall: Bool { capacity == Self.smallCapacity }
     var readable: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: memory + start, count: end - start) }
     var freeSpace: Int { capacity - end }
 
@@ -68,6 +80,8 @@ final class ServerWorker {
     let router: Router<Handler>
     var logger: Logger
     let receiveBuffers: ObjectPool<ReceiveBuffer>
+    /// Small receive buffers (`ReceiveBuffer.smallCapacity`), for heads that fit one.
+    let smallReceiveBuffers: ObjectPool<ReceiveBuffer>
     let parsers: ObjectPool<ParserBox>
     let outputs: ObjectPool<OutputBox>
     let arenas: ObjectPool<RequestArena>
@@ -121,6 +135,9 @@ final class ServerWorker {
         let warm = configuration.preallocatedRequests
         receiveBuffers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { ReceiveBuffer(capacity: bufferSize) },
                                     prepareForReuse: { $0.start = 0; $0.end = 0 })
+        smallReceiveBuffers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024),
+                                         make: { ReceiveBuffer(capacity: ReceiveBuffer.smallCapacity) },
+                                         prepareForReuse: { $0.start = 0; $0.end = 0 })
         // The head parser is not given the body limit: a `Content-Length` over it becomes a
         // request whose body has failed (`Exchange.begin`), answered 413 by the router's
         // dispatch, inside the middleware, instead of a parse error no middleware sees.
@@ -188,11 +205,16 @@ final class ServerWorker {
     /// the pages of the warm stacks none needed; and when any of that happened, the allocator
     /// is asked to return free memory to the kernel. After a load spike ends, memory is back
     /// within two or three periods; under a steady load nothing is dropped that the load
-    /// uses. Cost when nothing is surplus: a few comparisons every period.
+    /// uses. Cost when nothing is surplus: a few comparisons every period. Apart from that,
+    /// every fiber parked since the last period gives back the stack pages below where it
+    /// waits (`Scheduler.releaseParkedStackPages`: one `madvise` each), so a long wait — an
+    /// event stream, a WebSocket — holds only the stack it is parked on.
     func trimMemory() {
+        _ = Scheduler.current?.releaseParkedStackPages()
         let floor = configuration.preallocatedRequests
         let released = Allocator.givingBack {
-            var released = receiveBuffers.trim(keepingAtLeast: floor) + parsers.trim(keepingAtLeast: floor)
+            var released = receiveBuffers.trim(keepingAtLeast: floor) + smallReceiveBuffers.trim(keepingAtLeast: floor)
+            released += parsers.trim(keepingAtLeast: floor)
             released += outputs.trim(keepingAtLeast: floor) + arenas.trim(keepingAtLeast: floor)
             if let scheduler = Scheduler.current {
                 let trimmed = scheduler.trimMemory(keepingAtLeast: scheduler.stacks.configuration.initialCount)

@@ -20,11 +20,13 @@ public final class Channel<Element> {
     /// True once `close()` was called.
     @exclusivity(unchecked) public private(set) var isClosed = false
 
-    /// A channel that buffers up to `capacity` (≥ 1) values.
+    /// A channel that buffers up to `capacity` (≥ 1) values. Allocates room for at most 4 values
+    /// at first and doubles it as values queue up, to `capacity`: a channel per client that
+    /// rarely holds more than one value (a chat member's queue) costs a few words.
     public init(capacity: Int) {
         misusePrecondition(capacity >= 1, "Channel(capacity: \(capacity)): capacity must be at least 1; use Channel.unbounded() for no limit")
         self.capacity = capacity
-        self.buffer = RingBuffer(initialCapacity: Swift.min(capacity, 16))
+        self.buffer = RingBuffer(initialCapacity: Swift.min(capacity, 4))
     }
 
     deinit { buffer.deallocate() }

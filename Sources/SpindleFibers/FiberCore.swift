@@ -42,6 +42,9 @@ package struct FiberCore {
     /// What the fiber waits for while parked (written by every park; in the padding before
     /// `locals`, so the control block keeps its size).
     var waitReason: FiberWaitReason = .other
+    /// The pages below the stack pointer were given back since the fiber last parked
+    /// (`Scheduler.releaseParkedStackPages`); every park clears it. (In the same padding.)
+    var stackPagesReleased = false
     /// `FiberLocal` values (created on first write; released when the fiber finishes). A strong
     /// reference in raw memory: `Scheduler.finish` sets it to nil before the stack is reused.
     var locals: [ObjectIdentifier: Any]? = nil

@@ -72,7 +72,7 @@ extension Scheduler {
     }
 
     /// Calls `body` with every unfinished fiber of this scheduler and its control block.
-    private func forEachUnfinishedFiber(_ body: (Fiber, UnsafeMutablePointer<FiberCore>) -> Void) {
+    func forEachUnfinishedFiber(_ body: (Fiber, UnsafeMutablePointer<FiberCore>) -> Void) {
         stacks.forEachOwnedStack { control, owner in
             let core = control.assumingMemoryBound(to: FiberCore.self)
             // Invariant: a stack whose side table names an owner was handed to `Fiber.init`

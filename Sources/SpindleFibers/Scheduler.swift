@@ -229,6 +229,7 @@ public final class Scheduler: @unchecked Sendable {
         }
         core.pointee.state = .parked
         core.pointee.waitReason = reason
+        core.pointee.stackPagesReleased = false
         core.pointee.parkIsCancellable = cancellable
         switchAway(from: core)
         return core.pointee.wakeReason

@@ -14,6 +14,31 @@ public enum HTTPChunkedEncoder {
         buffer.append("\r\n" as StaticString)
     }
 
+    /// The bytes that frame a chunk sent without copying its data (a vectored send of size
+    /// line, data, `crlf`): writes `size-in-hex CRLF` for `count` (> 0) into `line` (at least
+    /// `maxSizeLineLength` bytes) and returns its length. No allocation.
+    public static func writeSizeLine(_ count: Int, into line: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(count > 0 && line.count >= maxSizeLineLength, "HTTPChunkedEncoder.writeSizeLine: a positive count and \(maxSizeLineLength) bytes of room")
+        var digits = 1
+        while digits < 16 && count >> (4 * digits) != 0 { digits += 1 }
+        let hex: StaticString = "0123456789abcdef"
+        for k in 0..<digits {
+            line[k] = hex.utf8Start[(count >> (4 * (digits - 1 - k))) & 0xF]
+        }
+        line[digits] = 0x0D
+        line[digits + 1] = 0x0A
+        return digits + 2
+    }
+
+    /// The most bytes `writeSizeLine` writes: 16 hex digits and CRLF.
+    public static let maxSizeLineLength = 18
+
+    /// The CRLF after a chunk's data, as bytes in static memory (valid for the process's life).
+    public static var crlf: UnsafeRawBufferPointer {
+        let text: StaticString = "\r\n"
+        return UnsafeRawBufferPointer(start: text.utf8Start, count: 2)
+    }
+
     /// Appends the last chunk and the end of the body: `0\r\n\r\n`. Cost: one memcpy.
     public static func writeLastChunk(into buffer: inout HTTPOutputBuffer) {
         buffer.append("0\r\n\r\n" as StaticString)

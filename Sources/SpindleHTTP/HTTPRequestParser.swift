@@ -20,21 +20,44 @@ public enum HTTPHeadParseResult {
 /// `.complete`, the next call starts a new head (pass the bytes after `consumed`). After
 /// `.error`, every call returns the same error until `reset()`: no resynchronisation.
 ///
-/// Memory: `init` allocates the field table (16 bytes × `limits.maxHeaderCount`), once.
-/// `parseHead` never allocates, never makes a String, and scans with a byte-class table.
+/// Memory: `init` allocates the field table for `initialFieldCapacity` fields (16 bytes each);
+/// a head with more fields doubles it, up to `limits.maxHeaderCount`, and the parser keeps the
+/// larger table. Otherwise `parseHead` never allocates, never makes a String, and scans with a
+/// byte-class table. (A table sized for the limit up front — 1.6 KiB at the default 100 —
+/// would be most of what a request parked for minutes holds besides its stack.)
 /// Heads it returns point into that table and into the caller's bytes (see `HTTPRequestHead`).
 /// Not thread-safe; a parser belongs to one connection on one worker.
 public struct HTTPRequestParser: ~Copyable {
     /// The limits this parser enforces.
     public let limits: HTTPLimits
-    @usableFromInline let slots: UnsafeMutablePointer<FieldSlot>
+    @usableFromInline var slots: UnsafeMutablePointer<FieldSlot>
+    /// Fields the table holds now (grows by doubling, at most `limits.maxHeaderCount`).
+    @usableFromInline var slotCapacity: Int
     @usableFromInline var state = ScanState()
     @usableFromInline var failure: HTTPParseError? = nil
 
-    /// Creates a parser and allocates its field table (16 × `limits.maxHeaderCount` bytes).
+    /// Fields the table first holds (16 × 16 bytes): more than most clients send.
+    public static let initialFieldCapacity = 16
+
+    /// Creates a parser and allocates its field table (16 bytes × the smaller of
+    /// `initialFieldCapacity` and `limits.maxHeaderCount`).
     public init(limits: HTTPLimits = .default) {
         self.limits = limits
-        self.slots = UnsafeMutablePointer<FieldSlot>.allocate(capacity: limits.maxHeaderCount)
+        slotCapacity = min(Self.initialFieldCapacity, limits.maxHeaderCount)
+        slots = UnsafeMutablePointer<FieldSlot>.allocate(capacity: slotCapacity)
+    }
+
+    /// Doubles the field table (at most to `limits.maxHeaderCount`), keeping the fields of the
+    /// head being scanned. Only while scanning: no head made before points into the old table
+    /// any more (a parser's heads are valid until its next `parseHead`).
+    @inline(never)
+    mutating func growSlots() {
+        let capacity = min(slotCapacity * 2, limits.maxHeaderCount)
+        let grown = UnsafeMutablePointer<FieldSlot>.allocate(capacity: capacity)
+        grown.moveInitialize(from: slots, count: state.fieldCount)
+        slots.deallocate()
+        slots = grown
+        slotCapacity = capacity
     }
 
     deinit { slots.deallocate() }
@@ -252,6 +275,7 @@ extension HTTPRequestParser {
                 if i - state.fieldsStart >= limits.maxHeaderBytes { return .failed(.headerSectionTooLarge) }
                 guard p[i] == ASCII.lf else { return .failed(.bareCarriageReturn) }
                 i += 1
+                if state.fieldCount == slotCapacity { growSlots() }  // below maxHeaderCount: checked at the line's start
                 slots[state.fieldCount] = FieldSlot(nameStart: state.nameStart, nameEnd: state.nameEnd,
                                                     valueStart: state.valueStart, valueEnd: state.valueEnd)
                 state.fieldCount += 1

@@ -64,17 +64,12 @@ public final class RequestArena {
     // `@exclusivity(unchecked)`: an arena belongs to one request on one thread and its fields
     // are never accessed inside a long-lived inout access; dynamic checks would only cost time.
 
-    /// Creates an arena with its first block allocated (none when `pooling` is off).
+    /// Creates an arena without memory: its first block is allocated by its first allocation
+    /// (and kept across resets), so an arena that a request never uses costs no page of memory
+    /// (a request parked for hours, an event stream, holds its arena unused). No allocation.
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
-        guard configuration.pooling else {
-            (cursor, limit) = Self.noBlock
-            return
-        }
-        let first = UnsafeMutableRawPointer.allocate(byteCount: configuration.blockSize, alignment: 16)
-        blocks = [first]
-        cursor = first
-        limit = first + configuration.blockSize
+        (cursor, limit) = Self.noBlock
     }
 
     /// Cursor and limit without a block: the limit lies below the (16-aligned) cursor, so the
@@ -85,12 +80,15 @@ public final class RequestArena {
     }
 
     deinit {
-        for block in blocks { block.deallocate() }
+        for block in blocks { HeapBytes.deallocate(block) }
         for p in large { free(p) }
     }
 
     /// Bytes handed out since the last reset (large allocations not included).
-    public var bytesInUse: Int { configuration.pooling ? usedInFullBlocks + (cursor - blocks[current]) : heapBytes }
+    public var bytesInUse: Int {
+        guard configuration.pooling else { return heapBytes }
+        return blocks.isEmpty ? 0 : usedInFullBlocks + (cursor - blocks[current])
+    }
 
     /// What one request has used of an arena (see `usage`).
     public struct Usage: Sendable, Equatable {
@@ -111,8 +109,8 @@ public final class RequestArena {
     }
 
     /// Allocates `byteCount` bytes aligned to `alignment` (a power of two ≤ 16). Cost: a pointer
-    /// bump; a block allocation or malloc only on overflow or for large requests (every time
-    /// when `pooling` is off).
+    /// bump; a block allocation or malloc only for the arena's first allocation, on overflow or
+    /// for large requests (every time when `pooling` is off).
     @inlinable
     public func allocate(byteCount: Int, alignment: Int = 8) -> UnsafeMutableRawPointer {
         let aligned = UnsafeMutableRawPointer(bitPattern: (UInt(bitPattern: cursor) + UInt(alignment - 1)) & ~UInt(alignment - 1))!
@@ -137,11 +135,17 @@ public final class RequestArena {
             statistics.largeAllocations += 1
             return allocateFromHeap(byteCount: byteCount)
         }
+        if blocks.isEmpty {  // the arena's first allocation
+            blocks.append(HeapBytes.allocate(configuration.blockSize))
+            cursor = blocks[0]
+            limit = cursor + configuration.blockSize
+            return allocate(byteCount: byteCount, alignment: alignment)
+        }
         usedInFullBlocks += cursor - blocks[current]
         statistics.overflows += 1
         current += 1
         if current == blocks.count {
-            blocks.append(.allocate(byteCount: configuration.blockSize, alignment: 16))
+            blocks.append(HeapBytes.allocate(configuration.blockSize))
         }
         cursor = blocks[current]
         limit = cursor + configuration.blockSize
@@ -175,13 +179,14 @@ public final class RequestArena {
             heapBytes = 0
             return
         }
+        guard !blocks.isEmpty else { return }  // nothing allocated yet
         #if DEBUG
         for i in 0...current {
             let end = i == current ? cursor : blocks[i] + configuration.blockSize
             (blocks[i]).initializeMemory(as: UInt8.self, repeating: 0xDE, count: end - blocks[i])
         }
         #endif
-        while blocks.count > configuration.retainedBlocks + 1 { blocks.removeLast().deallocate() }
+        while blocks.count > configuration.retainedBlocks + 1 { HeapBytes.deallocate(blocks.removeLast()) }
         current = 0
         usedInFullBlocks = 0
         cursor = blocks[0]

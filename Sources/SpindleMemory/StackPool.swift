@@ -195,6 +195,27 @@ public final class StackPool {
         return surplus
     }
 
+    /// Returns to the kernel the pages of `stack` wholly below `stackPointer`: the part a
+    /// suspended fiber touched when it was deeper and does not use while it waits (they read as
+    /// zeros when it gets there again, at the cost of a page fault each). Returns the bytes of
+    /// the range given back (resident or not). Cost: one `madvise` when the range holds a page.
+    ///
+    /// Invariant the caller keeps: `stackPointer` is the saved stack pointer of a fiber that is
+    /// suspended on `stack` (not running, on this thread), so nothing below it is live — the
+    /// saved context lies at and above it, and a suspended fiber has no red zone in use (it
+    /// left through a call). A canary word, when the stack has one, is rewritten.
+    public func releasePages(of stack: FiberStack, below stackPointer: UnsafeRawPointer) -> Int {
+        let page = UInt(VirtualMemory.pageSize)
+        let low = UInt(bitPattern: stack.top - stack.size) & ~(page - 1)
+        let sp = UInt(bitPattern: stackPointer)
+        guard sp > low, sp <= UInt(bitPattern: stack.top) else { return 0 }  // not this stack's: leave it
+        let high = sp & ~(page - 1)  // the page holding the stack pointer stays
+        guard high > low else { return 0 }
+        VirtualMemory.discard(UnsafeMutableRawPointer(bitPattern: low)!, Int(high - low))
+        if let canary = stack.canary { canary.pointee = Self.canaryValue }
+        return Int(high - low)
+    }
+
     @inline(never)
     private func releaseCold(_ stack: FiberStack) {
         // Every page from the one holding the lowest usable byte to the slot end, control block

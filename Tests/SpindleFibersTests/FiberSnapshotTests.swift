@@ -97,4 +97,58 @@ final class FiberSnapshotTests: XCTestCase {
             for handle in late { try handle.join() }
         }
     }
+
+    /// A fiber that went deep (about 40 KiB of frames) and parked near its stack's top: its
+    /// high-water shows the deep pages; `releaseParkedStackPages` gives them back (the high-water
+    /// drops to within the pages it is parked on), once per park (a second call releases
+    /// nothing), and the fiber, resumed, goes as deep again on fresh zero pages and computes the
+    /// same result.
+    func testParkedFibersGiveBackTheStackBelowWhereTheyWait() throws {
+        try Scheduler.run {
+            let parked = Event()
+            let resume = Event()
+            let expected = stackHungryChecksum(depth: 64)
+            let deep = Fiber.spawn(name: "deep") { () throws -> UInt64 in
+                let first = stackHungryChecksum(depth: 64)
+                parked.set()
+                try resume.wait()
+                return first &+ stackHungryChecksum(depth: 64)
+            }
+            try parked.wait()
+            Fiber.yield()  // "deep" is parked in resume.wait()
+            let scheduler = Scheduler.current!
+            func highWater() throws -> Int {
+                try XCTUnwrap(scheduler.fiberSnapshots().first { $0.name == "deep" }).stackHighWaterBytes
+            }
+            let before = try highWater()
+            XCTAssertGreaterThan(before, 32 << 10, "the deep calls reached \(before) bytes")
+            let released = scheduler.releaseParkedStackPages()
+            XCTAssertGreaterThanOrEqual(released, before - 8192, "released \(released) of \(before)")
+            let after = try highWater()
+            XCTAssertLessThan(after, 8192, "parked, the fiber keeps only its top pages (\(after) bytes)")
+            XCTAssertEqual(scheduler.releaseParkedStackPages(), 0, "each park is handled once")
+            resume.set()
+            XCTAssertEqual(try deep.join(), expected &* 2)
+        }
+    }
+}
+
+/// Calls itself `depth` times, each frame holding 512 bytes written through a pointer (so they
+/// are on the stack, not in registers); returns a sum of them all.
+@inline(never)
+private func stackHungryChecksum(depth: Int) -> UInt64 {
+    var block = SIMD64<UInt64>(repeating: UInt64(depth) &* 0x9E37_79B9 | 1)
+    let sum = withUnsafeMutableBytes(of: &block) { scribble($0, seed: UInt64(depth)) }
+    return depth == 0 ? sum : sum &+ stackHungryChecksum(depth: depth - 1)
+}
+
+@inline(never)
+private func scribble(_ bytes: UnsafeMutableRawBufferPointer, seed: UInt64) -> UInt64 {
+    let words = bytes.bindMemory(to: UInt64.self)
+    var sum: UInt64 = 0
+    for i in words.indices {
+        words[i] = words[i] &* 31 &+ seed &+ UInt64(i)
+        sum &+= words[i]
+    }
+    return sum
 }

@@ -44,6 +44,39 @@ final class RequestHeadTests: XCTestCase {
         }
     }
 
+    /// The field table starts at `initialFieldCapacity` and grows while a head is scanned: a
+    /// head with the most fields the limit allows, fed a few bytes at a time (so the table grows
+    /// between calls, in the middle of the head), keeps every field in order, and the parser
+    /// then parses a small head and another full one with the grown table.
+    func testFieldTableGrowsToTheLimitAndKeepsEveryField() {
+        let limits = HTTPLimits.default
+        XCTAssertLessThan(HTTPRequestParser.initialFieldCapacity, limits.maxHeaderCount - 1)
+        let names = (0..<(limits.maxHeaderCount - 1)).map { "X-Field-\($0)" }
+        let many = "GET / HTTP/1.1\r\nHost: h\r\n" + names.enumerated().map { "\($1): value \($0)\r\n" }.joined() + "\r\n"
+        var parser = HTTPRequestParser(limits: limits)
+        for text in [many, "GET /small HTTP/1.1\r\nHost: h\r\n\r\n", many] {
+            let data = bytes(text)
+            data.withUnsafeBytes { buffer in
+                var end = 0
+                var result = HTTPHeadParseResult.incomplete
+                while end < buffer.count {
+                    end = min(end + 7, buffer.count)
+                    result = parser.parseHead(UnsafeRawBufferPointer(rebasing: buffer[0..<end]))
+                    if case .complete = result { break }
+                }
+                guard case .complete(let head, let consumed) = result else { return XCTFail("did not parse \(text.prefix(30))") }
+                XCTAssertEqual(consumed, buffer.count)
+                if text == many {
+                    XCTAssertEqual(head.fieldCount, limits.maxHeaderCount)
+                    XCTAssertEqual(head.fields.map(\.nameString), ["Host"] + names)
+                    XCTAssertEqual(head.fields.map(\.valueString), ["h"] + names.indices.map { "value \($0)" })
+                } else {
+                    XCTAssertEqual(head.fields.map(\.nameString), ["Host"])
+                }
+            }
+        }
+    }
+
     func testRebasedHeadReadsTheMovedBytes() {
         withHead("GET /moved HTTP/1.1\r\nHost: h\r\n\r\n") { head, consumed in
             var copy = Array(head.bytes)

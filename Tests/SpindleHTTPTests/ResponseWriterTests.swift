@@ -81,6 +81,17 @@ final class ResponseWriterTests: XCTestCase {
                        + "5\r\nHello\r\n2\r\n, \r\nff\r\n" + String(repeating: "z", count: 255) + "\r\n0\r\n\r\n")
     }
 
+    /// The size line of a chunk sent without a copy: lowercase hex without leading zeros, CRLF.
+    func testSizeLinesOfChunksSentAsTheyAre() {
+        let cases: [(Int, String)] = [(1, "1"), (15, "f"), (16, "10"), (2048, "800"), (0x1_0000, "10000"), (Int.max, "7fffffffffffffff")]
+        for (count, hex) in cases {
+            var line = [UInt8](repeating: 0, count: HTTPChunkedEncoder.maxSizeLineLength)
+            let length = line.withUnsafeMutableBytes { HTTPChunkedEncoder.writeSizeLine(count, into: $0) }
+            XCTAssertEqual(String(decoding: line[..<length], as: UTF8.self), hex + "\r\n", "\(count)")
+        }
+        XCTAssertEqual(Array(HTTPChunkedEncoder.crlf), [13, 10])
+    }
+
     func testLastChunkWithTrailers() {
         var buffer = HTTPOutputBuffer()
         HTTPChunkedEncoder.writeLastChunk(trailers: [HTTPField.Name("X-Checksum")!: "abc"], into: &buffer)

@@ -414,4 +414,28 @@ final class StackPoolTests: XCTestCase {
         XCTAssertEqual(pool.highWaterBytes(of: again), 0, "returned pages read as zeros again")
         pool.release(again)
     }
+
+    /// `releasePages(of:below:)` gives back the pages wholly below a stack pointer: what was
+    /// written there reads as zero again (the high-water falls to the deepest word at or above
+    /// the pointer's page), the page holding the pointer is kept, a canary is rewritten, and a
+    /// pointer outside the stack releases nothing.
+    func testReleasingPagesBelowAStackPointerKeepsItsPageAndTheCanary() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, guardSize: 0, initialCount: 1, maximumCount: 1, warmCount: 1))
+        let stack = try XCTUnwrap(pool.allocate())
+        XCTAssertNotNil(stack.canaryWord, "no guard: a canary")
+        (stack.top - 40_000).storeBytes(of: 0xFEED as UInt64, as: UInt64.self)
+        (stack.top - 1_000).storeBytes(of: 0xBEEF as UInt64, as: UInt64.self)
+        XCTAssertEqual(pool.highWaterBytes(of: stack), 40_000)
+        let stackPointer = UnsafeRawPointer(stack.top - 1_500)
+        let pointerPage = UInt(bitPattern: stackPointer) & ~UInt(page - 1)
+        let low = UInt(bitPattern: stack.top - stack.size) & ~UInt(page - 1)
+        XCTAssertEqual(pool.releasePages(of: stack, below: stackPointer), Int(pointerPage - low))
+        XCTAssertEqual(pool.highWaterBytes(of: stack), 1_000, "the deep word is gone, the shallow one kept")
+        XCTAssertEqual((stack.top - 1_000).load(as: UInt64.self), 0xBEEF)
+        XCTAssertTrue(stack.isIntact, "the canary was rewritten")
+        XCTAssertEqual(pool.releasePages(of: stack, below: UnsafeRawPointer(stack.top + 64)), 0, "not this stack's pointer")
+        XCTAssertEqual(pool.releasePages(of: stack, below: UnsafeRawPointer(stack.top - stack.size)), 0, "nothing below the lowest page")
+        pool.release(stack)
+    }
 }

@@ -11,7 +11,9 @@ it from this process (pinned to --client-cpu), each member a plain socket:
 A turn measures the server's VmRSS after start-up and one warm-up member, opens the N members
 and waits until every one has read its `joined` event and the room counts N + 1 (a warm-up
 member joined before the first reading stays), waits --settle
-seconds, and reads VmRSS again: (after - before) / N is the memory per member. Then it POSTs one
+seconds (12 by default: past two of Spindle's 5 s memory trims, the state of members that stay for
+minutes),
+and reads VmRSS again: (after - before) / N is the memory per member. Then it POSTs one
 message and times until every member has read it (fan-out to N), and closes the members.
 
 Output: one line per turn, the ratio Spindle SSE / Go SSE per member (PASS when at most
@@ -181,7 +183,10 @@ def main():
     parser.add_argument("--port", type=int, default=7800)
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds between the last join and the RSS reading")
+    parser.add_argument("--settle", type=float, default=12.0,
+                        help="seconds between the last join and the RSS reading: past two of Spindle's 5 s memory "
+                             "trims, after which parked fibers hold only the stack they wait on and what the burst of "
+                             "joins left in pools is given back; every server gets the same time")
     parser.add_argument("--goal", type=float, default=0.5)
     parser.add_argument("--workdir", default=".")
     parser.add_argument("--csv")

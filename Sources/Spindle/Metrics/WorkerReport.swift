@@ -43,12 +43,13 @@ struct WorkerReport: Sendable {
 
     /// The per-worker pools, in the order of `WorkerReport.pools`.
     enum PoolName: Int, CaseIterable, Sendable {
-        case receiveBuffers, parsers, outputs, arenas
+        case receiveBuffers, smallReceiveBuffers, parsers, outputs, arenas
 
         /// The label value (`pool`).
         var label: String {
             switch self {
             case .receiveBuffers: "receive_buffers"
+            case .smallReceiveBuffers: "small_receive_buffers"
             case .parsers: "parsers"
             case .outputs: "output_buffers"
             case .arenas: "arenas"
@@ -109,7 +110,8 @@ extension ServerWorker {
         var idle = 0
         for connection in connections.values where connection.isIdle { idle += 1 }
         var report = WorkerReport(counters: metrics.copied(),
-                                  pools: [.init(receiveBuffers), .init(parsers), .init(outputs), .init(arenas)])
+                                  pools: [.init(receiveBuffers), .init(smallReceiveBuffers), .init(parsers), .init(outputs),
+                                          .init(arenas)])
         report.openConnections = connections.count
         report.idleConnections = idle
         report.activeRequests = activeRequests
