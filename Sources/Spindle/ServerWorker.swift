@@ -100,6 +100,8 @@ final class ServerWorker {
     /// Responses still being sent after their fiber ended.
     @exclusivity(unchecked) var asyncSends = 0
     @exclusivity(unchecked) var nextRequestID: UInt64 = 0
+    /// When `housekeeping` next runs the whole `trimMemory`.
+    @exclusivity(unchecked) private var nextMemoryTrim = Deadline.now
     @exclusivity(unchecked) var stopping = false
     /// This worker's counters (see `WorkerMetrics`); read only by `report()`, on this thread.
     @exclusivity(unchecked) var metrics: WorkerMetrics
@@ -159,7 +161,10 @@ final class ServerWorker {
     /// once a second.
     func acceptLoop(listener: TCPListener) throws {
         Fiber.spawnDetached(name: "connection-timeouts") { [timeouts, self] in
-            timeouts.sweep(housekeepingEvery: configuration.memoryTrimInterval) { self.trimMemory() }
+            // Every second (or every trim interval, when shorter): parked fibers' stack pages,
+            // in bounded batches; the whole trim once per interval.
+            let tick = configuration.memoryTrimInterval.map { min($0, .seconds(1)) }
+            timeouts.sweep(housekeepingEvery: tick) { self.housekeeping() }
         }
         serverMetrics.workerStarted(self)
         // However the loop ends, stop accepting at once and drain in a fiber that is not
@@ -199,18 +204,30 @@ final class ServerWorker {
         }
     }
 
+    /// Fibers whose stack pages one housekeeping tick gives back at most: about 2 µs each, so a
+    /// tick holds the worker for at most ~5 ms however many fibers are parked (10,000 event
+    /// streams that all just sent an event are done within five ticks).
+    static let stackReleaseBatch = 2048
+
+    /// The sweeper's periodic work (every second, or every `memoryTrimInterval` when shorter):
+    /// parked fibers give back the stack pages below where they wait, `stackReleaseBatch` at a
+    /// time; once per `memoryTrimInterval`, `trimMemory`.
+    func housekeeping() {
+        _ = Scheduler.current?.releaseParkedStackPages(atMost: Self.stackReleaseBatch)
+        guard let interval = configuration.memoryTrimInterval, Deadline.now >= nextMemoryTrim else { return }
+        nextMemoryTrim = .now + interval
+        trimMemory()
+    }
+
     /// Gives back memory a spike left behind (every `memoryTrimInterval`, on the sweeper's fiber):
     /// each pool drops the free objects no connection took since the last trim, down to the
     /// preallocated count; the scheduler drops the recycled fibers no spawn took and discards
     /// the pages of the warm stacks none needed; and when any of that happened, the allocator
     /// is asked to return free memory to the kernel. After a load spike ends, memory is back
     /// within two or three periods; under a steady load nothing is dropped that the load
-    /// uses. Cost when nothing is surplus: a few comparisons every period. Apart from that,
-    /// every fiber parked since the last period gives back the stack pages below where it
-    /// waits (`Scheduler.releaseParkedStackPages`: one `madvise` each), so a long wait — an
-    /// event stream, a WebSocket — holds only the stack it is parked on.
+    /// uses. Cost when nothing is surplus: a few comparisons every period. (Parked fibers' stack
+    /// pages are given back apart from this, by `housekeeping`.)
     func trimMemory() {
-        _ = Scheduler.current?.releaseParkedStackPages()
         let floor = configuration.preallocatedRequests
         let released = Allocator.givingBack {
             var released = receiveBuffers.trim(keepingAtLeast: floor) + smallReceiveBuffers.trim(keepingAtLeast: floor)

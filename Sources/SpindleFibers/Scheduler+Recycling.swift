@@ -83,25 +83,29 @@ extension Scheduler {
             fiber.nextRecycled = nil
         }
     }
+
     /// Gives back the stack pages of parked fibers below where each is parked: what a fiber
     /// touched when it was deeper (routing, a handler's work, a write) and does not use while it
     /// waits — for a fiber that waits for minutes (an event stream, a WebSocket, a long poll)
-    /// most of its stack's memory. Each fiber parked since the last call is handled once
-    /// (`FiberCore.stackPagesReleased`); a fiber that goes deeper again later page-faults the
-    /// pages back in. Returns the bytes of stack given back (counted whether resident or not).
-    /// Cost: a walk of the stack pool's side table and one `madvise` per fiber that parked
-    /// since the last call (about a microsecond each). Must run on this scheduler's thread, in
-    /// one of its fibers (every other fiber is then suspended).
-    public func releaseParkedStackPages() -> Int {
+    /// most of its stack's memory. Each park is handled once (`FiberCore.stackPagesReleased`,
+    /// cleared by every park), at most `limit` fibers per call: the next call goes on with the
+    /// others. A fiber that goes deeper again later faults the pages back in, as zeros. Returns
+    /// the bytes of stack given back (counted whether resident or not).
+    /// Cost: a walk of the stack pool's side table (a few loads per fiber) and one `madvise`
+    /// per fiber handled (about 2 µs with pages to drop). Must run on this scheduler's thread,
+    /// in one of its fibers (every other fiber is then suspended).
+    public func releaseParkedStackPages(atMost limit: Int = .max) -> Int {
         assertOnThread("Scheduler.releaseParkedStackPages()")
         var released = 0
+        var handled = 0
         forEachUnfinishedFiber { _, core in
-            guard core.pointee.state == .parked, !core.pointee.stackPagesReleased,
+            guard handled < limit, core.pointee.state == .parked, !core.pointee.stackPagesReleased,
                   let context = core.pointee.context else { return }
             // Invariant (`StackPool.releasePages`): a parked fiber is suspended, and `context`
             // is its saved stack pointer (boost.context keeps the saved registers there).
             released += stacks.releasePages(of: core.pointee.stack, below: UnsafeRawPointer(context))
             core.pointee.stackPagesReleased = true
+            handled += 1
         }
         return released
     }

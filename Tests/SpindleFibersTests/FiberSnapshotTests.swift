@@ -122,6 +122,8 @@ final class FiberSnapshotTests: XCTestCase {
             }
             let before = try highWater()
             XCTAssertGreaterThan(before, 32 << 10, "the deep calls reached \(before) bytes")
+            XCTAssertEqual(scheduler.releaseParkedStackPages(atMost: 0), 0, "a batch of none releases nothing")
+            XCTAssertEqual(try highWater(), before)
             let released = scheduler.releaseParkedStackPages()
             XCTAssertGreaterThanOrEqual(released, before - 8192, "released \(released) of \(before)")
             let after = try highWater()

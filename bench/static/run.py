@@ -5,16 +5,21 @@ Two servers, one worker each pinned to SERVER_CPU, serve the same files of a dir
 the run (random bytes, in the page cache after the warm-up):
 
   Spindle   Examples/Hello --static DIR (StaticFiles middleware under /static), release build,
-            on io_uring, access log off: 4 KiB files are read whole and sent with the head,
-            1 MiB files read and sent 64 KiB at a time (Response.Body.sizedStream)
+            on io_uring, access log off: 4 KiB files from each worker's memory cache, sent
+            with the head; 1 MiB files spliced from the page cache to the socket
   nginx     nginx-light, one process that is the worker, access_log off, `location /static/
             { alias DIR/; }` with sendfile on, tcp_nopush on (nginx's usual static setup)
 
 The load is wrk (one thread on CLIENT_CPU, 64 connections, keep-alive, no pipelining) fetching
 /static/4k.bin, then /static/1m.bin. The servers take turns (order alternating) for REPS rounds
-of SECONDS each per file; per turn: requests/s and requests per server-CPU-second (utime+stime
-from /proc/PID/stat). The goal of the open issue: Spindle ≥ 1.0× nginx per server-CPU-second
-for both sizes; printed as PASS/FAIL with the medians. See Docs/benchmarks/static.md.
+of SECONDS each per file; per turn: requests/s, requests per process-CPU-second (utime+stime
+from /proc/PID/stat) and requests per server-core-second (the busy time of SERVER_CPU in
+/proc/stat, where the server runs alone). The goal of the open issue: Spindle ≥ 1.0× nginx per
+server-CPU-second for both sizes, judged per server-core-second: on loopback, the TCP work of
+the bytes a server sends runs in softirqs on its core that are charged to it or to no process
+(ksoftirqd), from turn to turn; for 1 MiB files that is most of the CPU, and the process figure
+of the same server moved by 2× between turns. Printed as PASS/FAIL with the medians, the
+process-CPU ratio beside it. See Docs/benchmarks/static.md.
 """
 import argparse
 import os
@@ -93,25 +98,32 @@ def main():
     for p in servers.values():
         p.terminate()
 
-    print("\n| file | server | req/s (median) | req per server-CPU-s (median) | min–max | MB/s of body | server CPU | errors |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| file | server | req/s (median) | req per server-core-s (median) | min–max | req per process-CPU-s (median) "
+          "| min–max | MB/s of body | process CPU | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for file, size in FILES:
         for name in ports:
             ss = kept(samples[(name, file)])
-            print(f"| {file} | {name} | {med(ss, 'req_per_s'):,.0f} | {med(ss, 'req_per_cpu_s'):,.0f} | "
+            print(f"| {file} | {name} | {med(ss, 'req_per_s'):,.0f} | {med(ss, 'req_per_core_s'):,.0f} | "
+                  f"{min(s['req_per_core_s'] for s in ss):,.0f}–{max(s['req_per_core_s'] for s in ss):,.0f} | "
+                  f"{med(ss, 'req_per_cpu_s'):,.0f} | "
                   f"{min(s['req_per_cpu_s'] for s in ss):,.0f}–{max(s['req_per_cpu_s'] for s in ss):,.0f} | "
                   f"{med(ss, 'req_per_s') * size / 1e6:,.0f} | {med(ss, 'server_cpu_pct'):.0f} % | "
                   f"{sum(s['errors'] for s in ss)} |")
     print()
     for file, _ in FILES:
         sp, ng = kept(samples[("Spindle", file)]), kept(samples[("nginx", file)])
-        ratio = med(sp, "req_per_cpu_s") / med(ng, "req_per_cpu_s")
+        ratio = med(sp, "req_per_core_s") / med(ng, "req_per_core_s")
+        process_ratio = med(sp, "req_per_cpu_s") / med(ng, "req_per_cpu_s")
         verdict = "PASS" if ratio >= 1.0 else "FAIL"
-        print(f"{verdict}  {file}: Spindle req per server-CPU-s ≥ 1.0× nginx: {ratio:.2f}× "
-              f"({med(sp, 'req_per_cpu_s'):,.0f} vs {med(ng, 'req_per_cpu_s'):,.0f})")
-        rows.append({"kind": "goal", "server": "Spindle/nginx", "file": file, "ratio": f"{ratio:.4f}", "result": verdict})
+        print(f"{verdict}  {file}: Spindle req per server-core-s ≥ 1.0× nginx: {ratio:.2f}× "
+              f"({med(sp, 'req_per_core_s'):,.0f} vs {med(ng, 'req_per_core_s'):,.0f}; "
+              f"per process-CPU-s {process_ratio:.2f}×)")
+        rows.append({"kind": "goal", "server": "Spindle/nginx", "file": file, "ratio": f"{ratio:.4f}",
+                     "process_ratio": f"{process_ratio:.4f}", "result": verdict})
     fields = ["kind", "server", "file", "rep", "requests", "seconds", "req_per_s", "p50_us", "p99_us", "server_cpu_s",
-              "server_cpu_pct", "req_per_cpu_s", "client_cpu_pct", "errors", "disturbed", "ratio", "result"]
+              "server_cpu_pct", "req_per_cpu_s", "server_core_s", "req_per_core_s", "client_cpu_pct", "errors", "disturbed",
+              "ratio", "process_ratio", "result"]
     write_csv(args.csv, fields, rows)
     print_footer(args, budget, list(samples.values()), started, f"CSV written to {args.csv}")
 
