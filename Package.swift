@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "SpindleFibers", dependencies: ["SpindleMemory", "CSpindle"]),
         .target(name: "SpindleIO", dependencies: ["SpindleFibers", "SpindleMemory", "CSpindle"]),
         // TLS over SpindleIO's TCPConnection: OpenSSL through memory BIOs, the fiber parks on the socket.
-        .target(name: "SpindleTLS", dependencies: ["SpindleIO", "SpindleFibers", "COpenSSLTLS"]),
+        .target(name: "SpindleTLS", dependencies: ["SpindleIO", "SpindleFibers", "SpindleMemory", "COpenSSLTLS"]),
         .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", "CZlib", .product(name: "HTTPTypes", package: "swift-http-types")]),
 
         .executableTarget(name: "FiberDemo", dependencies: ["SpindleFibers"], path: "Examples/FiberDemo"),

@@ -113,12 +113,14 @@ extension HTTPConnection {
     }
 
     /// Replaces a small receive buffer by a large one holding its unread bytes at its front, and
-    /// returns it (nil when the pool and the allocator have none). Only while no view points into
-    /// the buffer: a head being read, between requests, at an exchange's start (the caller
+    /// returns it; returns a buffer that is large already as it is, and nil when there is no
+    /// buffer or no large one to be had (the pool at its maximum). Only while no view points
+    /// into the buffer: a head being read, between requests, at an exchange's start (the caller
     /// rebases the new head), after an upgrade. Cost: a copy of the unread bytes (< 2 KiB).
     @discardableResult
     func useLargeBuffer() -> ReceiveBuffer? {
-        guard let small = buffer, small.isSmall, let large = worker.receiveBuffers.take() else { return buffer }
+        guard let small = buffer, small.isSmall else { return buffer }
+        guard let large = worker.receiveBuffers.take() else { return nil }
         let unread = small.readable
         if !unread.isEmpty { large.memory.copyMemory(from: unread.baseAddress!, byteCount: unread.count) }
         large.end = unread.count

@@ -134,6 +134,9 @@ public final class Server: Sendable {
         // Read the certificates before binding: a missing file or a mismatched key stops the start.
         let tlsSlot = try configuration.tls.map { TLSContextSlot(try TLSContext(configuration: $0)) }
         self.tlsSlot.withLock { $0 = tlsSlot }
+        if tlsSlot != nil {
+            logger.info("TLS records are built in user space (OpenSSL); \(KernelTLS.availability) — Spindle does not hand records to the kernel yet")
+        }
         if !alreadyBound { try bind() }
         if handleSignals {
             SignalWatcher.start(onDump: { [metrics] in
