@@ -124,14 +124,28 @@ extension HTTPConnection {
     /// The request whose head `parseHead` just completed (`consumed` bytes of `buffer`) becomes
     /// the one being served.
     func beginExchange(_ head: HTTPRequestHead, consumed: Int) {
-        var head = head
-        var buffer = self.buffer!
-        if buffer.isSmall && bodyNeedsRoom(head, buffered: buffer.end - buffer.start - consumed),
-           let large = useLargeBuffer() {
-            // The body is read through the buffer: give it a large one (the head moves with it).
-            head = head.rebased(to: large.memory)
-            buffer = large
+        if case .none = head.framing {} else if buffer.unsafelyUnwrapped.isSmall {
+            beginExchangeWithBody(head, consumed: consumed)
+            return
         }
+        beginExchange(head, consumed: consumed, in: buffer.unsafelyUnwrapped)
+    }
+
+    /// `beginExchange` for a request with a body whose head came in a small buffer: when the
+    /// body is still to come, the exchange moves to a large buffer (the head rebased there),
+    /// since the body is received into it.
+    @inline(never)
+    private func beginExchangeWithBody(_ head: HTTPRequestHead, consumed: Int) {
+        let small = buffer.unsafelyUnwrapped
+        if bodyNeedsRoom(head, buffered: small.end - small.start - consumed), let large = useLargeBuffer() {
+            beginExchange(head.rebased(to: large.memory), consumed: consumed, in: large)
+        } else {
+            beginExchange(head, consumed: consumed, in: small)
+        }
+    }
+
+    /// Makes the exchange of `head` (in `buffer`, which is `self.buffer`) the one being served.
+    private func beginExchange(_ head: HTTPRequestHead, consumed: Int, in buffer: ReceiveBuffer) {
         buffer.start += consumed
         if exchange != nil {
             exchange!.restart(head: head, limits: worker.configuration.limits, bodyBase: buffer.start)
