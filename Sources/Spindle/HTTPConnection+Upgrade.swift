@@ -2,6 +2,7 @@ import HTTPTypes
 import SpindleFibers
 import SpindleHTTP
 import SpindleIO
+import SpindleTLS
 
 // A connection taken over by another protocol (WebSocket) after `101 Switching Protocols`:
 // the serving fiber keeps it, reads the client's raw bytes from the receive buffer (the
@@ -68,27 +69,87 @@ extension HTTPConnection {
 }
 
 /// The raw byte stream of a connection after `101 Switching Protocols`, for the protocol's
-/// session (`WebSocket`). Valid while the session runs, in the fiber that runs it and in other
-/// fibers of the same worker thread that the session outlives.
+/// session (`WebSocket`): a plain connection's, or a TLS connection's plaintext. Valid while the
+/// session runs, in the fiber that runs it and in other fibers of the same worker thread that
+/// the session outlives (one reading, others writing, as on a socket).
 struct UpgradedConnection {
     /// A read waited until its deadline.
     struct TimedOut: Error {}
 
-    let connection: HTTPConnection  // strong: other fibers may hold the session's object
-
-    /// See `HTTPConnection.readUpgraded`.
-    func read(into out: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws -> Int {
-        try connection.readUpgraded(into: out, deadline: deadline)
+    /// What carries the bytes (strong references: other fibers may hold the session's object).
+    private enum Transport {
+        case plain(HTTPConnection)
+        case tls(UpgradedTLSStream)
     }
 
-    /// See `HTTPConnection.writeUpgraded`.
-    func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline) throws {
-        try connection.writeUpgraded(bytes, deadline: deadline)
-    }
-
+    private let transport: Transport
     /// The server is stopping: sessions should close with 1001.
-    var serverIsStopping: Bool { connection.worker.stopping }
-
+    var serverIsStopping: Bool { worker.stopping }
     /// How long each write may wait.
-    var writeTimeout: Duration { connection.worker.configuration.writeTimeout }
+    var writeTimeout: Duration { worker.configuration.writeTimeout }
+    private let worker: ServerWorker
+
+    /// A plain connection's stream.
+    init(connection: HTTPConnection) {
+        transport = .plain(connection)
+        worker = connection.worker
+    }
+
+    /// A TLS connection's stream (after the bytes that came behind the upgrade request).
+    init(tls: UpgradedTLSStream, worker: ServerWorker) {
+        transport = .tls(tls)
+        self.worker = worker
+    }
+
+    /// Copies received bytes into `out` (at most its size), parking until some arrive or
+    /// `deadline` passes; 0 at the end of the client's input. Throws `TimedOut` at the deadline
+    /// and `CancellationError` (or the stream's error) when the connection is closing.
+    func read(into out: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws -> Int {
+        switch transport {
+        case .plain(let connection): try connection.readUpgraded(into: out, deadline: deadline)
+        case .tls(let stream): try stream.read(into: out, deadline: deadline)
+        }
+    }
+
+    /// Writes `bytes`, parking until the kernel took them (at most until `deadline`). Throws
+    /// when the connection failed or is closing.
+    func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline) throws {
+        switch transport {
+        case .plain(let connection): try connection.writeUpgraded(bytes, deadline: deadline)
+        case .tls(let stream): try stream.write(bytes, deadline: deadline)
+        }
+    }
+}
+
+/// A TLS connection's plaintext after an upgrade: first the bytes that arrived behind the
+/// upgrade request (the client may send its first frame at once), then the stream's.
+final class UpgradedTLSStream {
+    private let stream: TLSStream
+    // `@exclusivity(unchecked)`: worker thread only, short accesses that never span a park.
+    @exclusivity(unchecked) private var early: [UInt8]
+
+    init(stream: TLSStream, early: [UInt8]) {
+        self.stream = stream
+        self.early = early
+    }
+
+    /// See `UpgradedConnection.read`.
+    func read(into out: UnsafeMutableRawBufferPointer, deadline: Deadline?) throws -> Int {
+        if !early.isEmpty {
+            let n = min(out.count, early.count)
+            early.withUnsafeBytes { out.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+            early.removeFirst(n)
+            return n
+        }
+        do {
+            return try stream.read(into: out, deadline: deadline)
+        } catch is TimeoutError {
+            throw UpgradedConnection.TimedOut()
+        }
+    }
+
+    /// See `UpgradedConnection.write`.
+    func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline) throws {
+        try stream.write(bytes, deadline: deadline)
+    }
 }

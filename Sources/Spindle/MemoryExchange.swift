@@ -29,6 +29,9 @@ package final class MemoryExchange {
     /// or the response asked to close, a close-delimited body, a stop), it switched protocols,
     /// or the request could not be read.
     private(set) var closesConnection = true
+    /// The session of a `101 Switching Protocols` answer, for a connection to run once the head
+    /// is sent (a TLS connection does; in memory there is none to hand over).
+    private(set) var upgrade: Response.Upgrade? = nil
     /// The index of the route that answered the request (set by the router), nil when none did.
     var route: Int? = nil
     /// What a server counts of the request once served (its method, status and arena use);
@@ -148,8 +151,9 @@ package final class MemoryExchange {
             return head.isHEAD ? 0 : body.count
         }
         if response.upgrade != nil && response.status == .switchingProtocols {
-            // In memory there is no connection to hand over: the head only (test sessions live).
+            // The head only; a connection runs the session after sending it (`upgrade`).
             writer.writeSwitchingProtocols(fields: response.headerFields, into: &output)
+            upgrade = response.upgrade
             return 0
         }
         switch response.body {

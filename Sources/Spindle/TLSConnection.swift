@@ -11,8 +11,9 @@ import SpindleTLS
 ///
 /// A streamed response body is sent as the handler writes it (Server-Sent Events work), and a
 /// response answered while the server stops says `connection: close`, the connection closing
-/// after it. What it does not do yet (Docs/tls.md): stream request bodies (a request is
-/// buffered whole, up to the body limit), upgrades (WebSocket), the connection and timeout
+/// after it. An upgrade (`101`, WebSocket) hands the connection to its session, which reads and
+/// writes plaintext through the stream. What it does not do yet (Docs/tls.md): stream request
+/// bodies (a request is buffered whole, up to the body limit), the connection and timeout
 /// metrics. Touched only on its worker's thread.
 final class TLSConnection {
     /// Where the connection is, for the worker's drain: a connection that is not `serving`
@@ -107,6 +108,13 @@ final class TLSConnection {
             do {
                 try output.withUnsafeBytes { try stream.write($0, deadline: .now + configuration.writeTimeout) }
             } catch { return }
+            if let upgrade = exchange.upgrade, exchange.consumedBytes == length {
+                // `101` sent: the connection is the session's (WebSocket) until it ends; the
+                // bytes behind the request are its first.
+                let early = Array(pending[length...])
+                upgrade.session(UpgradedConnection(tls: UpgradedTLSStream(stream: stream, early: early), worker: worker))
+                return
+            }
             guard let used = exchange.consumedBytes, used == length, !scanner.requestCloses,
                   !exchange.closesConnection else { return }
             pending.removeFirst(length)

@@ -5,8 +5,11 @@
 //  - OpenSSL never touches the socket: it reads ciphertext from `incoming` and writes it to
 //    `outgoing`, memory only, so no OpenSSL call blocks or parks. The stream moves ciphertext
 //    between the BIOs and the `TCPConnection`, and only those moves park the fiber;
-//  - `scratch` is touched only between parks by the one fiber that drives the stream, and no
-//    pointer into it is kept across a call that parks except the one being read or written;
+//  - two fibers may use a stream at once, one reading and one writing (a WebSocket's reader
+//    and writer): `readScratch` is touched only by `receive` and `writeScratch` only by
+//    `flush`, which runs under `outputLock`, so each buffer has one user while an I/O into it
+//    is in flight; OpenSSL itself is called only between parks (one thread), and ciphertext
+//    leaves `outgoing` in order because only the lock's holder drains it;
 //  - the error queue is cleared before each `SSL_*` call whose result is examined.
 #if canImport(Glibc)
 import Glibc
@@ -14,13 +17,15 @@ import Glibc
 internal import COpenSSLTLS
 import SpindleFibers
 import SpindleIO
+import SpindleMemory
 
 /// A TLS connection over a `TCPConnection`, server or client side: `handshake`, then `read`
 /// and `write` plaintext. OpenSSL works on memory buffers; the ciphertext goes through the connection's
 /// parking `read`/`write`, so every call here parks the calling fiber (never the thread) while
-/// it waits for the network, on either I/O backend. Owned by one fiber on one worker at a time,
-/// like its connection. Costs per stream: OpenSSL's connection state (a few KiB, its record
-/// buffers released while idle) and one 16 KiB scratch buffer.
+/// it waits for the network, on either I/O backend. Used on one worker's thread, by one fiber at
+/// a time or by two — one reading, one writing (several writers take turns) — like a socket.
+/// Costs per stream: OpenSSL's connection state (a few KiB, its record buffers released while
+/// idle) and two 16 KiB scratch buffers (ciphertext in and out).
 public final class TLSStream {
     /// The underlying connection (ciphertext).
     public let connection: TCPConnection
@@ -32,7 +37,13 @@ public final class TLSStream {
     private let ssl: OpaquePointer
     private let incoming: OpaquePointer
     private let outgoing: OpaquePointer
-    private let scratch: UnsafeMutableRawPointer
+    /// Ciphertext received (`receive` only).
+    private let readScratch: UnsafeMutableRawPointer
+    /// Ciphertext being sent (`flush` only, under `outputLock`).
+    private let writeScratch: UnsafeMutableRawPointer
+    /// Held while ciphertext is drained from `outgoing` and sent, and for a whole `write`:
+    /// records go out whole and in order when a reader and writers share the stream.
+    private let outputLock = FiberMutex()
     private static let scratchSize = 16 << 10
     /// Bytes of plaintext handed to OpenSSL per `SSL_write` (one record).
     private static let recordSize = 16 << 10
@@ -67,7 +78,8 @@ public final class TLSStream {
         self.ssl = ssl
         self.incoming = incoming
         self.outgoing = outgoing
-        scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
+        readScratch = HeapBytes.allocate(Self.scratchSize)
+        writeScratch = HeapBytes.allocate(Self.scratchSize)
     }
 
     /// Starts the client side of TLS on `connection` to `serverName` (a host name, sent for SNI,
@@ -92,12 +104,14 @@ public final class TLSStream {
         self.ssl = ssl
         self.incoming = incoming
         self.outgoing = outgoing
-        scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
+        readScratch = HeapBytes.allocate(Self.scratchSize)
+        writeScratch = HeapBytes.allocate(Self.scratchSize)
     }
 
     deinit {
         SSL_free(ssl)
-        scratch.deallocate()
+        HeapBytes.deallocate(readScratch)
+        HeapBytes.deallocate(writeScratch)
     }
 
     /// Runs the handshake to its end, parking while the peer's messages are on their way.
@@ -162,10 +176,15 @@ public final class TLSStream {
         }
     }
 
-    /// Encrypts and sends all of `bytes`, parking while the socket is full. Throws
+    /// Encrypts and sends all of `bytes`, parking while the socket is full (and while another
+    /// fiber writes to the stream: writes go out whole, one after the other). Throws
     /// `TLSError(.protocolError)`, the connection's errors, `TimeoutError` when `deadline`
     /// passes, `CancellationError`.
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws {
+        try outputLock.withLock { try writeLocked(bytes, deadline: deadline) }
+    }
+
+    private func writeLocked(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws {
         guard state == .open else { throw TLSError(.protocolError, "write on a TLS stream that is not open (handshake first; not after close)") }
         guard let base = bytes.baseAddress else { return }
         var offset = 0
@@ -175,16 +194,16 @@ public final class TLSStream {
             let rc = SSL_write(ssl, base + offset, Int32(chunk))
             if rc > 0 {
                 offset += Int(rc)
-                if BIO_ctrl_pending(outgoing) >= Self.sendThreshold { try flush(deadline: deadline) }
+                if BIO_ctrl_pending(outgoing) >= Self.sendThreshold { try drain(deadline: deadline) }
                 continue
             }
             let error = SSL_get_error(ssl, rc)
             guard error == SSL_ERROR_WANT_WRITE else {
                 throw TLSError(.protocolError, "writing a record failed (SSL error \(error))\(openSSLErrors())")
             }
-            try flush(deadline: deadline)
+            try drain(deadline: deadline)
         }
-        try flush(deadline: deadline)
+        try drain(deadline: deadline)
     }
 
     /// Sends close_notify (when the handshake completed) within `deadline`, then closes the
@@ -222,25 +241,31 @@ public final class TLSStream {
         SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
     }
 
-    /// Sends the ciphertext OpenSSL has queued, parking while the socket is full.
+    /// Sends the ciphertext OpenSSL has queued, parking while the socket is full (and while
+    /// another fiber of the stream sends).
     private func flush(deadline: Deadline?) throws {
+        try outputLock.withLock { try drain(deadline: deadline) }
+    }
+
+    /// `flush` for the holder of `outputLock`.
+    private func drain(deadline: Deadline?) throws {
         while true {
-            let n = BIO_read(outgoing, scratch, Int32(Self.scratchSize))
+            let n = BIO_read(outgoing, writeScratch, Int32(Self.scratchSize))
             guard n > 0 else { return }
-            try connection.write(UnsafeRawBufferPointer(start: scratch, count: Int(n)), deadline: deadline)
+            try connection.write(UnsafeRawBufferPointer(start: writeScratch, count: Int(n)), deadline: deadline)
         }
     }
 
     /// Receives ciphertext from the connection (parking until some arrives) and hands it to
     /// OpenSSL. Returns false at the end of the stream (then OpenSSL sees its end too).
     private func receive(deadline: Deadline?) throws -> Bool {
-        let n = try connection.read(into: UnsafeMutableRawBufferPointer(start: scratch, count: Self.scratchSize), deadline: deadline)
+        let n = try connection.read(into: UnsafeMutableRawBufferPointer(start: readScratch, count: Self.scratchSize), deadline: deadline)
         guard n > 0 else {
             peerClosed = true
             spindle_tls_bio_set_mem_eof_return(incoming, 0)
             return false
         }
-        guard BIO_write(incoming, scratch, Int32(n)) == Int32(n) else {
+        guard BIO_write(incoming, readScratch, Int32(n)) == Int32(n) else {
             throw TLSError(.protocolError, "OpenSSL could not buffer \(n) received bytes\(openSSLErrors())")
         }
         return true

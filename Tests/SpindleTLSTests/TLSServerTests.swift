@@ -352,6 +352,39 @@ final class TLSServerTests: TLSTestCase {
         XCTAssertEqual(text, "True True\n['data: 0', 'data: 1', 'data: 2']")
     }
 
+    /// WebSocket over TLS with Python's `websockets` (wss://, the test CA): the first frame sent
+    /// right behind the upgrade request, text and binary echoed, a 200 KiB message (many
+    /// records each way), the server's own fiber writing `tick N` messages meanwhile (reads and
+    /// writes from two fibers share the stream), and a normal close with its code.
+    func testWebSocketsWorkOverTLS() throws {
+        let tls = try singleCertificate()
+        let port = try startServer(tls: tls)
+        let output = try runPython("""
+        import asyncio, ssl, sys
+        import websockets
+        async def main():
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            async with websockets.connect(f"wss://localhost:{sys.argv[1]}/ws", ssl=context, max_size=2**20) as ws:
+                await ws.send("first")
+                await ws.send(b"\\x00\\x01\\xff")
+                big = "x" * (200 * 1024)
+                await ws.send(big)
+                echoes, ticks = [], set()
+                while len(echoes) < 3 or len(ticks) < 20:
+                    message = await asyncio.wait_for(ws.recv(), 10)
+                    if isinstance(message, str) and message.startswith("tick "):
+                        ticks.add(int(message[5:]))
+                    else:
+                        echoes.append(message)
+                print(echoes[0], echoes[1] == b"\\x00\\x01\\xff", echoes[2] == "echo " + big, sorted(ticks) == list(range(20)))
+                await ws.close(code=1000)
+                print(ws.close_code)
+        asyncio.run(main())
+        """, arguments: [String(port), tls.certificates[0].chainPath])
+        let text = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(text, "echo first True True True\n1000")
+    }
+
     /// A request being handled when the server stops is answered, and its response says
     /// `connection: close` (as on the plain path), so the client does not send another.
     func testAResponseAnsweredDuringAStopSaysConnectionClose() throws {

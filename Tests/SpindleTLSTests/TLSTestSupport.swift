@@ -73,6 +73,24 @@ func installRoutes(_ router: Router<Handler>) {
             }
         }
     }
+    // WebSocket echo with a second fiber writing beside it: `tick N` every 5 ms (20 of them)
+    // while the session reads, so a read parked in the stream and writes from another fiber
+    // share it (what a chat member's reader and writer do).
+    router.webSocket("/ws") { socket, _ in
+        let ticker = Fiber.spawn(name: "ticker") {
+            for n in 0..<20 {
+                try socket.send("tick \(n)")
+                try Fiber.sleep(for: .milliseconds(5))
+            }
+        }
+        defer { ticker.cancel() }
+        while let message = try socket.receive() {
+            switch message {
+            case .text(let text): try socket.send("echo " + text)
+            case .binary(let bytes): try socket.send(bytes)
+            }
+        }
+    }
     // Creates the file named by `?mark=` (the test's sign that the handler runs), then sleeps 1 s.
     router.on(.get, "/mark-then-sleep") { request, _ in
         if let path = request.queryParameter("mark") { _ = FileManager.default.createFile(atPath: path, contents: nil) }
