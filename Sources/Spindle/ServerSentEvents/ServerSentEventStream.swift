@@ -31,6 +31,9 @@ public final class ServerSentEventStream {
     private var lastWrite = Deadline.now
     /// The fiber running `produce`, cancelled when the client is found gone.
     private var producer: Fiber? = nil
+    /// `produce` has returned (or thrown): a heartbeat waiting for the write lock then writes
+    /// nothing, so no comment follows the producer's last event.
+    private var producerReturned = false
 
     init(writer: BodyWriter, request: Request?) {
         self.writer = writer
@@ -98,6 +101,7 @@ public final class ServerSentEventStream {
         }
         var failure: (any Error)? = nil
         do { try produce(self) } catch { failure = error }
+        producerReturned = true
         // Once the lock is ours no heartbeat is being written; `finished` keeps it from writing.
         let outcome = writeLock.withLock {
             refreshClientState()
@@ -131,7 +135,7 @@ public final class ServerSentEventStream {
             }
             guard Deadline.now >= lastWrite + interval else { continue }  // written meanwhile
             do {
-                try write(": keep-alive\n\n")
+                try write(": keep-alive\n\n", isHeartbeat: true)
             } catch {
                 if case .finished = state { return }
                 producer?.cancel()
@@ -140,9 +144,11 @@ public final class ServerSentEventStream {
         }
     }
 
-    /// Writes `text` as one chunk, after any write in progress; records a failure.
-    private func write(_ text: String) throws {
+    /// Writes `text` as one chunk, after any write in progress; records a failure. A heartbeat
+    /// (`isHeartbeat`) that got the lock after the producer returned writes nothing.
+    private func write(_ text: String, isHeartbeat: Bool = false) throws {
         try writeLock.withLock {
+            if isHeartbeat && producerReturned { return }
             refreshClientState()
             switch state {
             case .open: break
