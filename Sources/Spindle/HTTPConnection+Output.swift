@@ -92,8 +92,10 @@ extension HTTPConnection {
 
     // MARK: - Writing responses (serving fiber)
 
-    /// Chunks up to this size are framed in a copy on the stack; larger ones are sent as they are.
-    static let stackFramedChunkLimit = 2048
+    /// Chunks up to this size are framed in a copy on the stack; larger ones are sent as they
+    /// are. The copy and its framing stay within 1 KiB: above that, `withUnsafeTemporaryAllocation`
+    /// checks the thread's stack bounds, which a fiber's stack is outside of, and takes the heap.
+    static let stackFramedChunkLimit = 1024 - (HTTPChunkedEncoder.maxSizeLineLength + 2)
 
     /// Sends `chunk` (not empty) in the chunked coding: framed in a copy on the stack when small
     /// (one send, no allocation), else in a vectored send of size line, data and CRLF (no copy

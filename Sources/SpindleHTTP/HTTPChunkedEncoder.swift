@@ -19,12 +19,7 @@ public enum HTTPChunkedEncoder {
     /// `maxSizeLineLength` bytes) and returns its length. No allocation.
     public static func writeSizeLine(_ count: Int, into line: UnsafeMutableRawBufferPointer) -> Int {
         precondition(count > 0 && line.count >= maxSizeLineLength, "HTTPChunkedEncoder.writeSizeLine: a positive count and \(maxSizeLineLength) bytes of room")
-        var digits = 1
-        while digits < 16 && count >> (4 * digits) != 0 { digits += 1 }
-        let hex: StaticString = "0123456789abcdef"
-        for k in 0..<digits {
-            line[k] = hex.utf8Start[(count >> (4 * (digits - 1 - k))) & 0xF]
-        }
+        let digits = HTTPOutputBuffer.writeHex(count, to: line.baseAddress!)
         line[digits] = 0x0D
         line[digits + 1] = 0x0A
         return digits + 2

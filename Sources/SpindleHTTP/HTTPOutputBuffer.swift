@@ -116,15 +116,21 @@ public struct HTTPOutputBuffer: ~Copyable {
     /// Appends `value` (≥ 0) in lowercase hexadecimal, without leading zeros. No allocation.
     public mutating func append(hex value: Int) {
         precondition(value >= 0, "HTTPOutputBuffer.append(hex:) takes a non-negative value")
+        reserveAdditional(16)
+        count += Self.writeHex(value, to: base + count)
+    }
+
+    /// Writes `value` (≥ 0) in lowercase hexadecimal, without leading zeros, at `destination`
+    /// (room for 16 bytes); returns the digits written. The one hex writer of the chunked coding
+    /// (`append(hex:)`, `HTTPChunkedEncoder.writeSizeLine`).
+    static func writeHex(_ value: Int, to destination: UnsafeMutableRawPointer) -> Int {
         var digits = 1
         while digits < 16 && value >> (4 * digits) != 0 { digits += 1 }
-        reserveAdditional(digits)
         let hex: StaticString = "0123456789abcdef"
         for k in 0..<digits {
-            let nibble = (value >> (4 * (digits - 1 - k))) & 0xF
-            base.storeBytes(of: hex.utf8Start[nibble], toByteOffset: count + k, as: UInt8.self)
+            destination.storeBytes(of: hex.utf8Start[(value >> (4 * (digits - 1 - k))) & 0xF], toByteOffset: k, as: UInt8.self)
         }
-        count += digits
+        return digits
     }
 
     /// Appends a field line: `Name: value\r\n` (name as given, value bytes as stored). No

@@ -141,23 +141,31 @@ def cpu_busy_ticks():
     return {cpu: sum(v) - v[3] - v[4] for cpu, v in proc_stat_cpus().items()}
 
 
+_ksoftirqd_pids = {}
+
+
+def ksoftirqd_pid(cpu):
+    """The pid of `cpu`'s ksoftirqd kernel thread (found once), or None."""
+    if cpu not in _ksoftirqd_pids:
+        _ksoftirqd_pids[cpu] = None
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if pid.isdigit() and f.read().strip() == f"ksoftirqd/{cpu}":
+                        _ksoftirqd_pids[cpu] = int(pid)
+                        break
+            except OSError:
+                continue
+    return _ksoftirqd_pids[cpu]
+
+
 def kernel_work_ticks(cpu):
     """Clock ticks `cpu` spent on kernel work no process is charged for: its irq and softirq
     columns of /proc/stat, plus the time of its ksoftirqd thread (softirqs the kernel deferred,
     such as loopback TCP's receive processing for the packets a server sends)."""
     irq, softirq = proc_stat_cpus()[cpu][5:7]
-    ticks = irq + softirq
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() != f"ksoftirqd/{cpu}":
-                    continue
-            return ticks + cpu_ticks(int(pid))
-        except OSError:
-            continue
-    return ticks
+    pid = ksoftirqd_pid(cpu)
+    return irq + softirq + (cpu_ticks(pid) if pid is not None else 0)
 
 
 def cpu_ticks(pid):
