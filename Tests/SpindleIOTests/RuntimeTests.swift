@@ -57,19 +57,24 @@ final class RuntimeTests: IOTestCase {
     func testStopWaitsForSpawnedFibers() throws {
         let listener = try TCPListener(host: "127.0.0.1", port: 0)
         let ended = Locked<[String]>([])
+        let reading = Locked(0)
         let server = BackgroundRuntime { worker in
             defer { listener.close() }
             while true {
                 let connection = try listener.accept()
                 Fiber.spawn {
                     defer { connection.close() }
+                    reading.withLock { $0 += 1 }
                     let bytes = try connection.read(upTo: 100, deadline: .now + .seconds(20))
                     ended.withLock { $0.append("read \(bytes.count)") }
                 }
             }
         }
         let client = try TestClient(port: listener.address.port)
-        usleep(50_000)
+        // Stop only once the connection fiber runs: a stop before the accept completes
+        // cancels the accept, and there is no fiber to wait for (a loaded machine showed it).
+        XCTAssertTrue(waitUntil(timeout: .seconds(5)) { reading.current == 1 })
+        usleep(20_000)  // the fiber is parked in read
         server.runtime.stop()
         XCTAssertThrowsError(try server.waitUntilFinished(timeout: .milliseconds(300)), "run returned while a connection fiber was still reading")
         XCTAssertEqual(ended.current, [])
