@@ -195,6 +195,7 @@ let package = Package(
             "SpindleTLS", "Spindle", "SpindleIO", "SpindleFibers", "SpindleTestSupport", "SpindleHTTPClient",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SpindleHTTPClientTests", dependencies: ["SpindleHTTPClient", "Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleTestSupport", .product(name: "HTTPTypes", package: "swift-http-types")]),
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "SpindleHTTP", "SpindleIO", "SpindleFibers", "SpindleMemory", "SpindleTestSupport", "spindle-server-probe", "spindle-supervisor-probe", "spindle-seccomp-exec", "SpindleTesting", .product(name: "HTTPTypes", package: "swift-http-types"),

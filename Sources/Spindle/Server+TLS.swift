@@ -39,3 +39,19 @@ extension Server {
         logger.info("TLS certificates reloaded from \(tls.certificates.map(\.chainPath).joined(separator: ", "))")
     }
 }
+
+extension Server {
+    /// The line the server logs once at start about who builds the TLS records it sends.
+    static func kernelTLSSummary(_ policy: KernelTLSPolicy) -> String {
+        switch (policy, KernelTLS.availability) {
+        case (.never, _):
+            return "TLS records are built in user space (OpenSSL): TLSConfiguration.kernelTLS is .never"
+        case (.whenAvailable, .available), (.always, .available):
+            return "TLS: after each handshake the kernel builds the records sent (kTLS, TLS 1.2 and 1.3 with AES-GCM or ChaCha20-Poly1305); OpenSSL reads the records received"
+        case (.whenAvailable, .unavailable):
+            return "TLS records are built in user space (OpenSSL); \(KernelTLS.availability)"
+        case (.always, .unavailable):
+            return "TLS: kTLS is tried on every connection (TLSConfiguration.kernelTLS is .always), though \(KernelTLS.availability): they will go on in user space (OpenSSL)"
+        }
+    }
+}

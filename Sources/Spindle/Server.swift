@@ -135,7 +135,7 @@ public final class Server: Sendable {
         let tlsSlot = try configuration.tls.map { TLSContextSlot(try TLSContext(configuration: $0)) }
         self.tlsSlot.withLock { $0 = tlsSlot }
         if tlsSlot != nil {
-            logger.info("TLS records are built in user space (OpenSSL); \(KernelTLS.availability) — Spindle does not hand records to the kernel yet")
+            logger.info("\(Self.kernelTLSSummary(tlsSlot?.context.configuration.kernelTLS ?? .whenAvailable))")
         }
         if !alreadyBound { try bind() }
         if handleSignals {

@@ -12,9 +12,10 @@ import SpindleTLS
 /// A streamed response body is sent as the handler writes it (Server-Sent Events work), and a
 /// response answered while the server stops says `connection: close`, the connection closing
 /// after it. An upgrade (`101`, WebSocket) hands the connection to its session, which reads and
-/// writes plaintext through the stream. What it does not do yet (Docs/tls.md): stream request
-/// bodies (a request is buffered whole, up to the body limit), the connection and timeout
-/// metrics. Touched only on its worker's thread.
+/// writes plaintext through the stream. It counts in the server's metrics (open and idle
+/// connections, timeouts by kind, `spindle_tls_*`). What it does not do yet (Docs/tls.md):
+/// stream request bodies (a request is buffered whole, up to the body limit). Touched only on
+/// its worker's thread.
 final class TLSConnection {
     /// Where the connection is, for the worker's drain: a connection that is not `serving`
     /// holds no request and is closed at once by a stop.
@@ -37,6 +38,9 @@ final class TLSConnection {
     /// True while no request is being handled (handshaking, idle, or a request still arriving).
     var holdsNoRequest: Bool { state != .serving }
 
+    /// True between requests (for the idle-connections gauge).
+    var isIdle: Bool { state == .idle }
+
     /// Stops the connection's fiber where it is parked (a read, a write, or the handler's own
     /// wait); the fiber then closes the connection.
     func cancel() { fiber?.cancel() }
@@ -52,9 +56,15 @@ final class TLSConnection {
         do {
             try stream.handshake(deadline: .now + handshakeTimeout)
         } catch {
+            worker.metrics.tlsHandshakeFailures &+= 1
+            if error is TimeoutError { worker.metrics.timedOut(.handshake) }
             worker.logger.debug("TLS handshake failed: \(error)")
             return
         }
+        worker.metrics.tlsHandshakes &+= 1
+        let records = stream.transmitRecords
+        if records == .kernel { worker.metrics.tlsKernelTransmits &+= 1 }
+        worker.logger.debug("TLS connection (\(stream.protocolVersion)): records sent are built by \(records)")
         state = .idle
         let configuration = worker.configuration
         var scanner = RequestScanner(limits: configuration.limits)
@@ -85,7 +95,10 @@ final class TLSConnection {
                         deadline = headComplete ? start + configuration.bodyTimeout : start
                     }
                     let n: Int
-                    do { n = try stream.read(into: chunk, deadline: deadline) } catch { return }
+                    do { n = try stream.read(into: chunk, deadline: deadline) } catch {
+                        if error is TimeoutError { worker.metrics.timedOut(pending.isEmpty ? .idle : headComplete ? .body : .head) }
+                        return
+                    }
                     if n == 0 { return }  // the client closed (a partial request goes unanswered)
                     pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[..<n]))
                 }
@@ -107,7 +120,10 @@ final class TLSConnection {
             worker.giveBack(arena: arena)
             do {
                 try output.withUnsafeBytes { try stream.write($0, deadline: .now + configuration.writeTimeout) }
-            } catch { return }
+            } catch {
+                if error is TimeoutError { worker.metrics.timedOut(.write) }
+                return
+            }
             if let upgrade = exchange.upgrade, exchange.consumedBytes == length {
                 // `101` sent: the connection is the session's (WebSocket) until it ends; the
                 // bytes behind the request are its first.

@@ -6,9 +6,12 @@ import SpindleMemory
 /// Whether this machine's kernel could take over the TLS record layer (kTLS: the `tls` TCP
 /// upper-layer protocol, `setsockopt(TCP_ULP, "tls")`, then `TLS_TX`/`TLS_RX`).
 ///
-/// Spindle builds and parses TLS records in user space (OpenSSL, through memory buffers) on
-/// every kernel; handing them to the kernel where it can is not built yet. The server says
-/// which case a machine is in once, at start (`Docs/tls.md`, "kTLS").
+/// Where the kernel has it, a server hands it the records it sends: OpenSSL does the handshake,
+/// then gives the kernel the keys and the record sequence number it reached, and from then on
+/// each response goes to the socket as plaintext, the kernel framing and encrypting it
+/// (`TLSConfiguration.kernelTLS`, `TLSStream.transmitRecords`). Receiving stays in OpenSSL.
+/// Where the kernel has no kTLS, OpenSSL builds the records, as it does everywhere else. The
+/// server says which case a machine is in once, at start (`Docs/tls.md`, "kTLS").
 public enum KernelTLS {
     /// What the probe found.
     public enum Availability: Equatable, Sendable, CustomStringConvertible {
@@ -42,5 +45,34 @@ public enum KernelTLS {
         if result == 0 || code == ENOTCONN { return .available }
         if code == ENOENT { return .unavailable(reason: "setsockopt(TCP_ULP, \"tls\") says ENOENT (no tls module)") }
         return .unavailable(reason: "setsockopt(TCP_ULP, \"tls\") failed with \(Errno.name(code))")
+    }
+}
+
+/// Whether a server tries to hand the records it sends to the kernel (kTLS).
+public enum KernelTLSPolicy: Sendable, Hashable {
+    /// When `KernelTLS.availability` says the kernel has kTLS (the default). Connections whose
+    /// cipher the kernel does not take (OpenSSL offers AES-GCM and ChaCha20-Poly1305) stay in
+    /// user space.
+    case whenAvailable
+    /// Never: OpenSSL builds every record.
+    case never
+    /// On every connection, whatever the probe said: where the kernel refuses, the connection
+    /// goes on in user space (`TLSStream.transmitRecords` says why). For diagnosing a kernel,
+    /// and for the tests of the fallback.
+    case always
+}
+
+/// Who builds the TLS records a stream sends.
+public enum TLSRecordBuilder: Sendable, Hashable, CustomStringConvertible {
+    /// The kernel (kTLS): plaintext is sent on the socket, the kernel frames and encrypts it.
+    case kernel
+    /// OpenSSL, in user space; `reason` says why not the kernel.
+    case userSpace(reason: String)
+
+    public var description: String {
+        switch self {
+        case .kernel: "the kernel (kTLS)"
+        case .userSpace(let reason): "OpenSSL in user space (\(reason))"
+        }
     }
 }

@@ -36,6 +36,9 @@ public struct TLSConfiguration: Sendable {
     /// Whether clients may resume sessions (session tickets and the server's session cache).
     /// On by default; tickets are encrypted with keys OpenSSL makes per process at start.
     public var sessionResumption: Bool = true
+    /// Whether connections hand the records they send to the kernel after the handshake (kTLS;
+    /// `.whenAvailable` by default: where `KernelTLS.availability` says the kernel has it).
+    public var kernelTLS: KernelTLSPolicy = .whenAvailable
 
     /// The default TLS 1.2 cipher list: ECDHE key exchange with AEAD ciphers only.
     public static let modernTLS12Ciphers =

@@ -27,6 +27,8 @@ public final class TLSContext: @unchecked Sendable {
     /// and ticket keys serve all connections); SNI may switch a connection to another.
     let defaultContext: OpaquePointer
     private let names: ServerNames
+    /// Whether each connection offers the kernel its records (the policy, and the probe's answer).
+    let triesKernelTLS: Bool
 
     /// Reads the certificates and keys and sets up OpenSSL. Costs a few milliseconds (parsing
     /// the PEM files, checking each key against its certificate); call it once, at start, on any
@@ -37,6 +39,11 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError(.configuration, "the TLS configuration has no certificate: give it at least one (certificateChainPath and privateKeyPath)")
         }
         self.configuration = configuration
+        switch configuration.kernelTLS {
+        case .always: triesKernelTLS = true
+        case .never: triesKernelTLS = false
+        case .whenAvailable: triesKernelTLS = KernelTLS.availability == .available
+        }
         var made: [OpaquePointer] = []
         do {
             let primary = try Self.makeContext(first, configuration)

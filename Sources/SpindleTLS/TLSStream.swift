@@ -2,9 +2,14 @@
 //  - the `SSL` object is owned by its stream (freed in deinit) and owns its two memory BIOs
 //    (`SSL_set_bio`), so nothing here frees a BIO; the stream keeps its `TLSContext` alive, whose
 //    SNI names the `SSL`'s callback reads;
-//  - OpenSSL never touches the socket: it reads ciphertext from `incoming` and writes it to
-//    `outgoing`, memory only, so no OpenSSL call blocks or parks. The stream moves ciphertext
-//    between the BIOs and the `TCPConnection`, and only those moves park the fiber;
+//  - OpenSSL never parks: it reads ciphertext from `incoming` and writes it to `outgoing`,
+//    memory only. The stream moves ciphertext between the BIOs and the `TCPConnection`, and
+//    only those moves park the fiber. With kTLS (`kernelFilter`, a filter BIO on `outgoing`,
+//    see COpenSSLTLS/shim.h) OpenSSL also sends on the socket itself, without blocking, but
+//    only while `direct` is set: during the handshake (whose fiber has no send in flight between
+//    OpenSSL calls) and around `SSL_shutdown` under `outputLock` after a drain;
+//  - once the kernel builds the records (`kernelTransmits`), plaintext goes to the socket
+//    directly, under `outputLock`, after whatever OpenSSL left in `outgoing`;
 //  - two fibers may use a stream at once, one reading and one writing (a WebSocket's reader
 //    and writer): `readScratch` is touched only by `receive` and `writeScratch` only by
 //    `flush`, which runs under `outputLock`, so each buffer has one user while an I/O into it
@@ -37,6 +42,8 @@ public final class TLSStream {
     private let ssl: OpaquePointer
     private let incoming: OpaquePointer
     private let outgoing: OpaquePointer
+    /// The kTLS filter OpenSSL writes through (on `outgoing`), nil when kTLS is not tried.
+    private let kernelFilter: OpaquePointer?
     /// Ciphertext received (`receive` only).
     private let readScratch: UnsafeMutableRawPointer
     /// Ciphertext being sent (`flush` only, under `outputLock`).
@@ -52,6 +59,8 @@ public final class TLSStream {
     // `@exclusivity(unchecked)`: one fiber, short accesses that never span a park.
     @exclusivity(unchecked) private var peerClosed = false
     @exclusivity(unchecked) private var state = State.handshaking
+    /// True once the kernel frames and encrypts what is sent (set by the handshake).
+    @exclusivity(unchecked) private var kernelTransmits = false
 
     private enum State { case handshaking, open, closed }
     private enum Role {
@@ -71,7 +80,17 @@ public final class TLSStream {
             throw TLSError(.protocolError, "OpenSSL could not make its buffers\(openSSLErrors())")
         }
         spindle_tls_bio_set_mem_eof_return(incoming, -1)  // empty: "want more", until the peer's end of stream
-        SSL_set_bio(ssl, incoming, outgoing)
+        var kernelFilter: OpaquePointer? = nil
+        if context.triesKernelTLS, let method = Self.kernelFilterMethod {
+            kernelFilter = spindle_tls_ktls_filter_new(method, connection.fd, outgoing)
+        }
+        if let kernelFilter {
+            SSL_set_bio(ssl, incoming, kernelFilter)  // the filter owns `outgoing` (freed with it)
+            spindle_tls_enable_ktls(ssl)
+        } else {
+            SSL_set_bio(ssl, incoming, outgoing)
+        }
+        self.kernelFilter = kernelFilter
         self.connection = connection
         self.context = context
         self.role = .server
@@ -98,6 +117,7 @@ public final class TLSStream {
         }
         spindle_tls_bio_set_mem_eof_return(incoming, -1)
         SSL_set_bio(ssl, incoming, outgoing)
+        self.kernelFilter = nil
         self.connection = connection
         self.context = context
         self.role = .client
@@ -107,6 +127,10 @@ public final class TLSStream {
         readScratch = HeapBytes.allocate(Self.scratchSize)
         writeScratch = HeapBytes.allocate(Self.scratchSize)
     }
+
+    /// The kTLS filter's method table, made once per process (nil if OpenSSL could not); only
+    /// read after that, by any worker (`nonisolated(unsafe)`: a `BIO_METHOD` is immutable once set up).
+    nonisolated(unsafe) private static let kernelFilterMethod: OpaquePointer? = spindle_tls_ktls_method_new()
 
     deinit {
         SSL_free(ssl)
@@ -120,11 +144,16 @@ public final class TLSStream {
     /// with the reason —, `.closedDuringHandshake`), the connection's `IOError`s,
     /// `TimeoutError` when `deadline` passes, `CancellationError`. Call once, first.
     public func handshake(deadline: Deadline?) throws {
+        // OpenSSL may send on the socket itself while it hands records to the kernel (see the
+        // invariants): this fiber has no send in flight between its OpenSSL calls.
+        if let kernelFilter { spindle_tls_ktls_filter_set_direct(kernelFilter, 1) }
+        defer { if let kernelFilter { spindle_tls_ktls_filter_set_direct(kernelFilter, 0) } }
         while true {
             ERR_clear_error()
             let rc = SSL_do_handshake(ssl)
             if rc == 1 {
                 try flush(deadline: deadline)  // our last flight (and TLS 1.3's session tickets)
+                if let kernelFilter { kernelTransmits = spindle_tls_ktls_filter_transmitting(kernelFilter) == 1 }
                 state = .open
                 return
             }
@@ -187,6 +216,13 @@ public final class TLSStream {
     private func writeLocked(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws {
         guard state == .open else { throw TLSError(.protocolError, "write on a TLS stream that is not open (handshake first; not after close)") }
         guard let base = bytes.baseAddress else { return }
+        if kernelTransmits {
+            // The kernel frames and encrypts: plaintext goes to the socket as it is, after what
+            // OpenSSL wrote before (nothing, unless it answered a message since).
+            try drain(deadline: deadline)
+            try connection.write(bytes, deadline: deadline)
+            return
+        }
         var offset = 0
         while offset < bytes.count {
             let chunk = min(bytes.count - offset, Self.recordSize)
@@ -212,9 +248,22 @@ public final class TLSStream {
     public func close(deadline: Deadline?) {
         guard state != .closed else { return }
         if state == .open && connection.isOpen {
-            ERR_clear_error()
-            _ = SSL_shutdown(ssl)
-            try? flush(deadline: deadline)
+            if let kernelFilter {
+                // With the kernel building records, OpenSSL sends close_notify itself (a typed
+                // record): after everything queued before it, and while no send is in flight.
+                try? outputLock.withLock {
+                    try drain(deadline: deadline)
+                    spindle_tls_ktls_filter_set_direct(kernelFilter, 1)
+                    defer { spindle_tls_ktls_filter_set_direct(kernelFilter, 0) }
+                    ERR_clear_error()
+                    _ = SSL_shutdown(ssl)
+                    try drain(deadline: deadline)
+                }
+            } else {
+                ERR_clear_error()
+                _ = SSL_shutdown(ssl)
+                try? flush(deadline: deadline)
+            }
             _ = openSSLErrors()
         }
         state = .closed
@@ -228,6 +277,19 @@ public final class TLSStream {
         SSL_get0_alpn_selected(ssl, &data, &length)
         guard let data, length > 0 else { return nil }
         return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// Who builds the records this stream sends: the kernel (kTLS) or OpenSSL, and why not the
+    /// kernel. Known once the handshake is done (`.userSpace` before). Costs nothing.
+    public var transmitRecords: TLSRecordBuilder {
+        if kernelTransmits { return .kernel }
+        guard let kernelFilter else {
+            return .userSpace(reason: role == .client ? "the client does not hand records to the kernel" : "kTLS was not tried (\(KernelTLS.availability); or TLSConfiguration.kernelTLS is .never)")
+        }
+        if state == .handshaking { return .userSpace(reason: "the handshake is not done") }
+        let refusal = spindle_tls_ktls_filter_refusal(kernelFilter)
+        if refusal != 0 { return .userSpace(reason: "the kernel refused the keys: \(Errno.name(refusal)) (\(String(cString: strerror(refusal))))") }
+        return .userSpace(reason: "OpenSSL did not offer the keys (a cipher or version the kernel does not take, or an OpenSSL built without kTLS)")
     }
 
     /// The protocol version in use, e.g. "TLSv1.3".

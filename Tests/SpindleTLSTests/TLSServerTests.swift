@@ -216,7 +216,7 @@ final class TLSServerTests: TLSTestCase {
 
     func testAHandshakeStalledHalfwayIsClosedByTheHandshakeTimeout() throws {
         let tls = try singleCertificate(handshakeTimeout: .milliseconds(500))
-        let port = try startServer(tls: tls)
+        let port = try startServer(tls: tls) { $0.adminPort = 0 }
         // A real ClientHello (Python's ssl on memory buffers), the server's answer read, then
         // nothing: the server waits for the client's Finished until its handshake timeout.
         let program = """
@@ -249,6 +249,15 @@ final class TLSServerTests: TLSTestCase {
             XCTAssertLessThan(fields[1], 3_000, "closed long after the handshake timeout: \(output)")
         }
         try assertServes(port, tls)
+        // Counted: one handshake timed out (and failed), the one of assertServes completed.
+        let timedOut = #"spindle_timeouts_total{kind="handshake"}"#
+        let text = try scrapeMetrics(try XCTUnwrap(servers.last)) {
+            self.metricValue($0, "spindle_tls_handshakes_total") >= 1 && self.metricValue($0, "spindle_connections_open") == 0
+        }
+        XCTAssertEqual(metricValue(text, timedOut), 1, text)
+        XCTAssertEqual(metricValue(text, "spindle_tls_handshake_failures_total"), 1, text)
+        XCTAssertGreaterThanOrEqual(metricValue(text, "spindle_tls_handshakes_total"), 1, text)
+        XCTAssertEqual(metricValue(text, "spindle_connections_open"), 0, text)
     }
 
     func testClientsClosingDuringTheHandshakeCostOneConnectionEach() throws {

@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import Foundation
+import Logging
 import Spindle
 import SpindleFibers
 import SpindleTLS
@@ -140,7 +141,8 @@ class TLSTestCase: XCTestCase {
     }
 
     /// Starts a TLS server (two workers, short timeouts) of `installRoutes` with `tls`; returns its port.
-    func startServer(tls: TLSConfiguration, configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> Int {
+    func startServer(tls: TLSConfiguration, logger: Logger = Logger(label: "spindle"),
+                     configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> Int {
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.workers = 2
         configuration.idleTimeout = .seconds(5)
@@ -149,10 +151,34 @@ class TLSTestCase: XCTestCase {
         configure(&configuration)
         let router = Router<Handler>()
         installRoutes(router)
-        let server = Server(router: router, configuration: configuration)
+        let server = Server(router: router, configuration: configuration, logger: logger)
         let port = try server.start().port
         servers.append(server)
         return port
+    }
+
+    /// `server`'s metrics (its admin listener: start it with `adminPort = 0`), scraped with curl
+    /// until `condition` holds (at most 2 s; then the last scrape).
+    func scrapeMetrics(_ server: Server, until condition: (String) -> Bool = { _ in true }) throws -> String {
+        guard let adminPort = server.adminAddress?.port else { throw TestFailure("the server has no admin listener (adminPort)") }
+        var text = ""
+        for _ in 0..<100 {
+            let scrape = try shell("curl -sS http://127.0.0.1:\(adminPort)/metrics")
+            guard scrape.status == 0 else { throw TestFailure("scrape: \(scrape.output)") }
+            text = scrape.output
+            if condition(text) { break }
+            usleep(20_000)
+        }
+        return text
+    }
+
+    /// The value of the sample `series` (its name and labels as printed) in an exposition, -1
+    /// when it is missing.
+    func metricValue(_ text: String, _ series: String) -> Double {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1)) ?? -1
+        }
+        return -1
     }
 
     /// A one-certificate configuration (`name`, made now) with a short handshake timeout.

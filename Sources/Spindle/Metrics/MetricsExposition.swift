@@ -44,6 +44,12 @@ struct MetricsExposition {
         counter("spindle_connections_accepted_total", "Connections accepted.", counters.connectionsAccepted)
         counter("spindle_connections_refused_total", "Connections refused over the connection cap (503 and close).",
                 counters.connectionsRefused)
+        counter("spindle_tls_handshakes_total", "TLS handshakes completed.", counters.tlsHandshakes)
+        counter("spindle_tls_handshake_failures_total",
+                "TLS handshakes that failed (timed out, malformed, refused, or the client closed halfway).",
+                counters.tlsHandshakeFailures)
+        counter("spindle_tls_kernel_transmit_total",
+                "TLS connections whose records the kernel builds after the handshake (kTLS).", counters.tlsKernelTransmits)
         counter("spindle_memory_trims_total", "Periodic trims that gave memory a spike left behind back (pooled objects, recycled fibers, warm stacks).",
                 counters.memoryTrims)
         gauge("spindle_connections_open", "Open connections.", report.openConnections)

@@ -61,6 +61,8 @@ enum TimeoutCause: Int, CaseIterable, Sendable {
     case write
     /// A lingering close that reached `lingeringCloseTimeout`.
     case linger
+    /// A TLS handshake not done within `TLSConfiguration.handshakeTimeout`.
+    case handshake
 
     /// The label value.
     var label: String { String(describing: self) }
@@ -138,6 +140,12 @@ struct WorkerMetrics: Sendable {
     var connectionsAccepted = 0
     /// Connections refused over the connection cap (answered 503 and closed).
     var connectionsRefused = 0
+    /// TLS handshakes completed, and failed (a timeout, a bad or broken ClientHello, a
+    /// certificate the client refused, a client closing halfway).
+    var tlsHandshakes = 0
+    var tlsHandshakeFailures = 0
+    /// TLS connections whose records the kernel builds after the handshake (kTLS).
+    var tlsKernelTransmits = 0
     /// Fiber stacks that passed 75% of their size (warned once per stack).
     var deepStacks = 0
     /// Periodic memory trims that gave something back (`ServerWorker.trimMemory`).
@@ -258,6 +266,9 @@ struct WorkerMetrics: Sendable {
         addArray(&timeouts, other.timeouts)
         connectionsAccepted &+= other.connectionsAccepted
         connectionsRefused &+= other.connectionsRefused
+        tlsHandshakes &+= other.tlsHandshakes
+        tlsHandshakeFailures &+= other.tlsHandshakeFailures
+        tlsKernelTransmits &+= other.tlsKernelTransmits
         deepStacks &+= other.deepStacks
         memoryTrims &+= other.memoryTrims
         addArray(&routeDurations, other.routeDurations)

@@ -109,10 +109,11 @@ extension ServerWorker {
     func report(fibers: WorkerReport.FiberDetail) -> WorkerReport {
         var idle = 0
         for connection in connections.values where connection.isIdle { idle += 1 }
+        for connection in tlsConnections.values where connection.isIdle { idle += 1 }
         var report = WorkerReport(counters: metrics.copied(),
                                   pools: [.init(receiveBuffers), .init(smallReceiveBuffers), .init(parsers), .init(outputs),
                                           .init(arenas)])
-        report.openConnections = connections.count
+        report.openConnections = connections.count &+ tlsConnections.count
         report.idleConnections = idle
         report.activeRequests = activeRequests
         report.pendingSends = asyncSends
