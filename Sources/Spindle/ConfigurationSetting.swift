@@ -255,7 +255,7 @@ extension Character {
 
 extension String {
     /// The string without leading and trailing whitespace.
-    fileprivate var withoutSurroundingWhitespace: String {
+    var withoutSurroundingWhitespace: String {
         var view = Substring(self)
         while view.first?.isWhitespace == true { view = view.dropFirst() }
         while view.last?.isWhitespace == true { view = view.dropLast() }

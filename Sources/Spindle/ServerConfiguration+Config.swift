@@ -66,20 +66,22 @@ extension ServerConfiguration {
     }
 
     /// The `spindle.tls.*` keys: a certificate chain and its key (both or neither; the files are
-    /// read when the server starts), and the handshake timeout (only with them).
+    /// read when the server starts), and with them the names it serves, more certificates
+    /// chosen by SNI, the handshake timeout, the lowest version, the TLS 1.2 ciphers, resumption
+    /// and kTLS. Any of the others without the first two is an error (they turn TLS on).
     private static func tls(from settings: ConfigurationSettings, scope: String) throws(ServerConfigurationError) -> TLSConfiguration? {
         let chain = try settings.text("tls.certificateChain")
         let key = try settings.text("tls.privateKey")
-        let handshakeTimeout = try settings.duration("tls.handshakeTimeout")
+        var tls: TLSConfiguration
         switch (chain, key) {
         case (let chain?, let key?):
-            var tls = TLSConfiguration(certificateChainPath: chain, privateKeyPath: key)
-            if let handshakeTimeout { tls.handshakeTimeout = handshakeTimeout }
-            return tls
+            tls = TLSConfiguration(certificateChainPath: chain, privateKeyPath: key)
         case (nil, nil):
-            guard let handshakeTimeout else { return nil }
-            throw ServerConfigurationError(key: scope + ".tls.handshakeTimeout", value: "\(handshakeTimeout)",
-                                           expected: "no value without tls.certificateChain and tls.privateKey (they turn TLS on)")
+            for other in tlsOptionKeys where settings.setting(other) != nil {
+                throw ServerConfigurationError(key: scope + "." + other, value: settings.setting(other).map { "\($0)" } ?? "",
+                                               expected: "no value without tls.certificateChain and tls.privateKey (they turn TLS on)")
+            }
+            return nil
         case (nil, _?):
             throw ServerConfigurationError(key: scope + ".tls.certificateChain", value: "",
                                            expected: "the PEM file of the certificate chain, given together with tls.privateKey")
@@ -87,6 +89,46 @@ extension ServerConfiguration {
             throw ServerConfigurationError(key: scope + ".tls.privateKey", value: "",
                                            expected: "the PEM file of the certificate's private key, given together with tls.certificateChain")
         }
+        if let names = try settings.text("tls.serverNames") { tls.certificates[0].serverNames = Self.names(names) }
+        if let more = try settings.text("tls.moreCertificates") {
+            for entry in more.split(separator: ";") where !entry.allSatisfy(\.isWhitespace) {
+                let fields = entry.split(separator: ",", omittingEmptySubsequences: false).map { String($0).withoutSurroundingWhitespace }
+                guard fields.count >= 3, !fields[0].isEmpty, !fields[1].isEmpty, fields[2...].allSatisfy({ !$0.isEmpty }) else {
+                    throw ServerConfigurationError(key: scope + ".tls.moreCertificates", value: more,
+                                                   expected: "certificates separated by ';', each 'chain.pem,key.pem,name[,name…]' (one name at least: the first certificate is the default)")
+                }
+                tls.certificates.append(TLSConfiguration.Certificate(chainPath: fields[0], privateKeyPath: fields[1],
+                                                                     serverNames: fields[2...].map { $0.lowercased() }))
+            }
+        }
+        if let value = try settings.duration("tls.handshakeTimeout") { tls.handshakeTimeout = value }
+        if let value = try settings.text("tls.minimumVersion") {
+            switch value {
+            case "1.2": tls.minimumVersion = .tls12
+            case "1.3": tls.minimumVersion = .tls13
+            default: throw ServerConfigurationError(key: scope + ".tls.minimumVersion", value: value, expected: "1.2 or 1.3")
+            }
+        }
+        if let value = try settings.text("tls.ciphers") { tls.tls12Ciphers = value }
+        if let value = try settings.flag("tls.sessionResumption") { tls.sessionResumption = value }
+        if let value = try settings.text("tls.kernelTLS") {
+            switch value {
+            case "whenAvailable": tls.kernelTLS = .whenAvailable
+            case "never": tls.kernelTLS = .never
+            case "always": tls.kernelTLS = .always
+            default: throw ServerConfigurationError(key: scope + ".tls.kernelTLS", value: value, expected: "whenAvailable, never or always")
+            }
+        }
+        return tls
+    }
+
+    /// The `tls.*` keys that only mean something with a certificate.
+    private static let tlsOptionKeys = ["tls.serverNames", "tls.moreCertificates", "tls.handshakeTimeout", "tls.minimumVersion",
+                                        "tls.ciphers", "tls.sessionResumption", "tls.kernelTLS"]
+
+    /// `a.test, *.b.test` → ["a.test", "*.b.test"] (lowercased, blanks dropped).
+    private static func names(_ list: String) -> [String] {
+        list.split(separator: ",").map { String($0).withoutSurroundingWhitespace.lowercased() }.filter { !$0.isEmpty }
     }
 
     /// The most workers a configuration may ask for (each is a thread with its own ring).

@@ -76,6 +76,53 @@ final class TLSServerTests: TLSTestCase {
         XCTAssertEqual(output, "hello over tls")
     }
 
+    func testConfigurationKeysForSeveralCertificatesAndTheOptions() throws {
+        let a = try certificates.make("a.test")
+        let b = try certificates.make("b.test")
+        func configuration(_ environment: [String: String]) throws -> ServerConfiguration {
+            try ServerConfiguration(config: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment)))
+        }
+        let base = ["SPINDLE_TLS_CERTIFICATE_CHAIN": a.chainPath, "SPINDLE_TLS_PRIVATE_KEY": a.privateKeyPath]
+        let read = try configuration(base.merging([
+            "SPINDLE_TLS_SERVER_NAMES": "a.test, www.a.test",
+            "SPINDLE_TLS_MORE_CERTIFICATES": "\(b.chainPath), \(b.privateKeyPath), b.test, *.B.test ;",
+            "SPINDLE_TLS_MINIMUM_VERSION": "1.3",
+            "SPINDLE_TLS_SESSION_RESUMPTION": "off",
+            "SPINDLE_TLS_KERNEL_TLS": "never",
+            "SPINDLE_TLS_CIPHERS": "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ]) { $1 })
+        let tls = try XCTUnwrap(read.tls)
+        XCTAssertEqual(tls.certificates.map(\.chainPath), [a.chainPath, b.chainPath])
+        XCTAssertEqual(tls.certificates.map(\.serverNames), [["a.test", "www.a.test"], ["b.test", "*.b.test"]])
+        XCTAssertEqual(tls.minimumVersion, .tls13)
+        XCTAssertFalse(tls.sessionResumption)
+        XCTAssertEqual(tls.kernelTLS, .never)
+        XCTAssertEqual(tls.tls12Ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256")
+        // Each malformed value is refused by its key, saying what it takes; an option without a
+        // certificate too.
+        for (name, value, key) in [("SPINDLE_TLS_MINIMUM_VERSION", "1.1", "spindle.tls.minimumVersion"),
+                                   ("SPINDLE_TLS_KERNEL_TLS", "sometimes", "spindle.tls.kernelTLS"),
+                                   ("SPINDLE_TLS_MORE_CERTIFICATES", "\(b.chainPath),\(b.privateKeyPath)", "spindle.tls.moreCertificates"),
+                                   ("SPINDLE_TLS_MORE_CERTIFICATES", ",\(b.privateKeyPath),b.test", "spindle.tls.moreCertificates")] {
+            XCTAssertThrowsError(try configuration(base.merging([name: value]) { $1 }), "\(name)=\(value)") { error in
+                XCTAssertEqual((error as? ServerConfigurationError)?.key, key, "\(error)")
+                XCTAssertFalse((error as? ServerConfigurationError)?.expected.isEmpty ?? true)
+            }
+        }
+        XCTAssertThrowsError(try configuration(["SPINDLE_TLS_KERNEL_TLS": "never"])) { error in
+            XCTAssertEqual((error as? ServerConfigurationError)?.key, "spindle.tls.kernelTLS", "\(error)")
+        }
+        // Served: SNI picks the second certificate by its names; TLS 1.2 is refused.
+        let port = try startServer(tls: tls)
+        for (name, subject) in [("b.test", "b.test"), ("x.b.test", "b.test"), ("www.a.test", "a.test"), ("other.test", "a.test")] {
+            let (_, output) = try shell("printf 'GET /hello HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:\(port) -ign_eof -servername \(name) 2>&1")
+            XCTAssertTrue(output.contains("subject=CN = \(subject)"), "\(name): \(output)")
+            XCTAssertTrue(output.contains("hello over tls"), "\(name): \(output)")
+        }
+        let (_, old) = try shell("printf 'GET /hello HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:\(port) -tls1_2 2>&1")
+        XCTAssertFalse(old.contains("hello over tls"), old)
+    }
+
     // MARK: - openssl s_client
 
     func testOpenSSLClientSpeaksTLS12And13WithALPN() throws {
