@@ -78,7 +78,10 @@ extension HTTPConnection {
             switch state {
             case .serving:
                 wakeWaiter()
-            case .idle, .readingHead:
+            case .idle:
+                sendBatch()
+                if sending == nil { socket.releaseIdleSender() }  // idle: hold no send object
+            case .readingHead:
                 sendBatch()
             case .sendingLast:
                 sendBatch()

@@ -147,6 +147,7 @@ extension HTTPConnection {
     /// Makes the exchange of `head` (in `buffer`, which is `self.buffer`) the one being served.
     private func beginExchange(_ head: HTTPRequestHead, consumed: Int, in buffer: ReceiveBuffer) {
         buffer.start += consumed
+        hasBegunARequest = true
         if exchange != nil {
             exchange!.restart(head: head, limits: worker.configuration.limits, bodyBase: buffer.start)
         } else {

@@ -109,11 +109,23 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     /// `overflowStart` on (allocated only then; freed once absorbed).
     @exclusivity(unchecked) var overflow: [UInt8] = []
     @exclusivity(unchecked) var overflowStart = 0
-    /// The request being served. Meaningful only while a fiber serves (serving, cancelling).
-    /// Between requests it keeps the last one's values, which nothing reads (their views point
-    /// into buffers given back), so that the next request rewrites it in place
-    /// (`Exchange.restart`) instead of building a new one; nil until the first request.
-    @exclusivity(unchecked) var exchange: Exchange? = nil
+    /// The request being served, kept in the parser box (`ParserBox.exchange`): meaningful
+    /// only while a fiber serves (serving, cancelling), when the connection holds the box. Nil
+    /// while it holds none (idle); otherwise it may hold the values of an earlier request,
+    /// which nothing reads, so that the next request rewrites it in place. A load and a check.
+    var exchange: Exchange? {
+        @inline(__always) get { parserBox?.exchange }
+        @inline(__always) _modify {
+            if let box = parserBox {
+                yield &box.exchange
+            } else {
+                var none: Exchange? = nil
+                yield &none
+            }
+        }
+    }
+    /// True once a request of this connection began to be served (for the stop's grace).
+    @exclusivity(unchecked) var hasBegunARequest = false
     /// The serving fiber while it is parked in `park(deadline:)`, for `wakeWaiter`.
     @exclusivity(unchecked) var waiter: CorePointer? = nil
     // Output, in any state: responses written and not sent yet, and the send in flight.
@@ -327,7 +339,7 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     }
 
     /// True until the connection has had a complete request head (idle or reading its first).
-    var awaitsFirstRequest: Bool { awaitsRequest && exchange == nil }
+    var awaitsFirstRequest: Bool { awaitsRequest && !hasBegunARequest }
 
     /// At the end of the grace period: close whatever is left (a fiber still serving is
     /// cancelled, and the connection closes when it has ended).

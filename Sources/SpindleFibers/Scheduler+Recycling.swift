@@ -43,15 +43,17 @@ extension Scheduler {
     }
 
     /// Gives back memory a spike left behind: the recycled fibers no spawn needed since the
-    /// last call (as many as stayed on the list the whole time) release their stacks, and the
+    /// last call (as many as stayed on the list the whole time) release their stacks — kept
+    /// warm up to `keepingAtLeast`, the rest's pages returned to the kernel at once —, and the
     /// stack pool returns to the kernel the pages of the warm stacks not needed since the last
     /// call, keeping `keepingAtLeast` warm stacks. Returns (fibers dropped, stacks discarded).
     /// Call it periodically from a fiber of this scheduler (the server does every few
-    /// seconds): a stack freed by a dropped fiber is discarded by the next call. Cost: walks of
+    /// seconds): a spike's stacks go back within two calls. Cost: walks of
     /// both lists, a release per fiber dropped, an `madvise` per stack discarded.
     @discardableResult
     public func trimMemory(keepingAtLeast floor: Int) -> (fibers: Int, stacks: Int) {
         let surplus = min(lowestRecycledSinceTrim, recycledCount)
+        let discardedBefore = stacks.discardedCount
         var dropped = 0
         if surplus > 0 {
             // Keep the most recently recycled (the head); drop the rest of the list.
@@ -67,13 +69,15 @@ extension Scheduler {
                 let fiber = current.takeRetainedValue()
                 node = fiber.nextRecycled
                 fiber.nextRecycled = nil
-                stacks.release(fiber.core.pointee.stack)
+                // Unneeded for a whole period: its stack's pages go back now (beyond the floor).
+                stacks.release(fiber.core.pointee.stack, keepingWarmAtMost: floor)
                 dropped += 1
             }
             recycledCount = keep
         }
         lowestRecycledSinceTrim = recycledCount
-        return (dropped, stacks.trimWarm(keepingAtLeast: floor))
+        _ = stacks.trimWarm(keepingAtLeast: floor)
+        return (dropped, stacks.discardedCount &- discardedBefore)
     }
 
     /// Releases every kept object and returns its stack to the pool (when the scheduler stops).

@@ -14,8 +14,8 @@ package protocol AsyncSendDelegate: AnyObject {
 /// keeps the bytes alive and unchanged until the delegate hears; the backend holds the send and
 /// its delegate strongly until then. Worker thread only.
 package final class AsyncSend {
-    /// The socket (for the backend).
-    package let fd: Int32
+    /// The socket (for the backend); another one's when the send is reused (`reused`).
+    package private(set) var fd: Int32
     package unowned(unsafe) let backend: any IOBackend
     // `@exclusivity(unchecked)`: worker thread only, short accesses that never span a switch.
     /// The bytes being sent and how many went out so far (for the backend).
@@ -30,6 +30,27 @@ package final class AsyncSend {
     package init(fd: Int32, backend: any IOBackend) {
         self.fd = fd
         self.backend = backend
+    }
+
+    /// A send for `fd`: a spare of this thread's (`IOThreadState.spareSends`) when it has one
+    /// for `backend`, else a new one (allocates ~100 bytes). Worker thread only.
+    static func reused(fd: Int32, backend: any IOBackend) -> AsyncSend {
+        if let slot = IOThreadState.currentSlot, let spare = slot.spareSends.last,
+           ObjectIdentifier(spare.backend) == ObjectIdentifier(backend) {
+            slot.spareSends.removeLast()
+            spare.fd = fd
+            return spare
+        }
+        return AsyncSend(fd: fd, backend: backend)
+    }
+
+    /// Keeps `send` (not in flight, held by no connection any more) for `reused`, unless the
+    /// thread has enough spares (then it is freed). Worker thread only.
+    static func recycle(_ send: AsyncSend) {
+        guard !send.isInFlight, let slot = IOThreadState.currentSlot,
+              slot.spareSends.count < IOThreadState.maxSpareSends else { return }
+        send.fd = -1
+        slot.spareSends.append(send)
     }
 
     /// True from `start` until the delegate has been told.

@@ -10,6 +10,12 @@ package final class IOThreadState {
     /// Armed acceptors, held while armed and told when the backend goes away (so they never
     /// touch it afterwards). Worker thread only.
     @exclusivity(unchecked) var acceptors: [ObjectIdentifier: Acceptor] = [:]
+    /// Asynchronous sends no connection holds, for the next `TCPConnection.sendAsync` of any
+    /// connection of this thread: an idle connection gives its own back
+    /// (`TCPConnection.releaseIdleSender`) rather than keep ~100 bytes it does not use. At most
+    /// `maxSpareSends`. Worker thread only.
+    @exclusivity(unchecked) var spareSends: [AsyncSend] = []
+    static let maxSpareSends = 1024
 
     /// Makes `backend` the driver of `scheduler` and the calling thread's backend.
     func install(driving scheduler: Scheduler) {
@@ -30,6 +36,13 @@ package final class IOThreadState {
     static var current: (any IOBackend)? {
         guard let raw = ThreadSyscalls.currentIOSlot else { return nil }
         return Unmanaged<IOThreadState>.fromOpaque(raw).takeUnretainedValue().backend
+    }
+
+    /// The current thread's slot, or nil outside an I/O worker. One thread-local load.
+    @inline(__always)
+    static var currentSlot: IOThreadState? {
+        guard let raw = ThreadSyscalls.currentIOSlot else { return nil }
+        return Unmanaged<IOThreadState>.fromOpaque(raw).takeUnretainedValue()
     }
 
     /// Makes this the calling thread's slot.

@@ -190,8 +190,16 @@ public final class TCPConnection {
     /// the bytes alive until then. One at a time.
     package func sendAsync(_ bytes: UnsafeRawBufferPointer, delegate: any AsyncSendDelegate) {
         misusePrecondition(!isClosed, "TCPConnection.sendAsync after close()")
-        if sender == nil { sender = AsyncSend(fd: fd, backend: backend) }
+        if sender == nil { sender = AsyncSend.reused(fd: fd, backend: backend) }
         sender!.start(bytes, delegate: delegate)
+    }
+
+    /// Gives the connection's asynchronous send back to the thread's spares when none is in
+    /// flight, so an idle connection holds none (the next `sendAsync` takes one). Never parks.
+    package func releaseIdleSender() {
+        guard let sender, !sender.isInFlight else { return }
+        self.sender = nil
+        AsyncSend.recycle(sender)
     }
 
     /// Cancels the asynchronous send in flight (its delegate hears `ECANCELED` unless it

@@ -161,6 +161,20 @@ public final class StackPool {
         }
     }
 
+    /// Returns `stack` to the pool as `release` does, but keeps it warm only while fewer than
+    /// `floor` stacks are: a stack a trim found unneeded for a whole period (its fiber's) goes
+    /// straight back to the kernel instead of waiting on the warm list for the next trim. Cost:
+    /// an `madvise` when it is discarded.
+    public func release(_ stack: FiberStack, keepingWarmAtMost floor: Int) {
+        guard warmListCount >= min(max(floor, 0), configuration.warmCount) else {
+            release(stack)
+            return
+        }
+        inUse &-= 1
+        setOwner(stack, fiberID: 0)
+        releaseCold(stack)
+    }
+
     /// Returns to the kernel the pages of the warm free stacks that were not needed since the
     /// last call — as many as stayed on the warm list the whole time — keeping at least `floor`
     /// warm, the most recently used first; returns how many. Call it periodically (the server

@@ -126,8 +126,8 @@ final class RecyclingTests: XCTestCase {
         XCTAssertEqual(scheduler?.recycledFiberCount, 0)
     }
 
-    /// After a burst of spawns, the recycled fibers no later spawn took go (their stacks back
-    /// to the pool), then those stacks' pages; the fibers a steady trickle uses stay.
+    /// After a burst of spawns, the recycled fibers no later spawn took go, and their stacks'
+    /// pages with them (beyond the warm floor); the fibers a steady trickle uses stay.
     func testTrimMemoryDropsRecycledFibersAndStacksABurstLeftBehind() {
         Scheduler.run {
             let current = Scheduler.current!
@@ -142,21 +142,39 @@ final class RecyclingTests: XCTestCase {
             Fiber.yield()
             Fiber.yield()
             let inUseBefore = current.stacks.inUse
+            let discardedBefore = current.stacks.discardedCount
             let first = current.trimMemory(keepingAtLeast: 0)
             XCTAssertEqual(first.fibers, 95, "the recycled fibers the trickle did not take")
             XCTAssertEqual(current.recycledFiberCount, 5)
             XCTAssertEqual(current.stacks.inUse, inUseBefore - 95, "their stacks went back to the pool")
-            let discardedBefore = current.stacks.discardedCount
+            XCTAssertGreaterThanOrEqual(first.stacks, 95, "their stacks, unused for a window, are discarded at once")
+            XCTAssertEqual(current.stacks.discardedCount - discardedBefore, first.stacks)
             for _ in 0..<5 { Fiber.spawn { Fiber.yield() } }  // the trickle goes on
             Fiber.yield()
             Fiber.yield()
             let second = current.trimMemory(keepingAtLeast: 0)
             XCTAssertEqual(second.fibers, 0)
-            XCTAssertGreaterThanOrEqual(second.stacks, 95, "the freed stacks, unused for a window, are discarded")
-            XCTAssertEqual(current.stacks.discardedCount - discardedBefore, second.stacks)
+            XCTAssertEqual(second.stacks, 0, "nothing left over")
             // The kept fibers still serve spawns.
             let again = Fiber.spawn { 7 }
             XCTAssertEqual(try? again.join(), 7)
+        }
+    }
+
+    /// A trim keeps `keepingAtLeast` of a burst's stacks warm (the pages of the rest go back).
+    func testTrimMemoryKeepsTheFloorOfStacksWarm() {
+        Scheduler.run {
+            let current = Scheduler.current!
+            for _ in 0..<50 { Fiber.spawn { Fiber.yield() } }
+            Fiber.yield()
+            Fiber.yield()
+            _ = current.trimMemory(keepingAtLeast: 20)  // the burst was in this window
+            let discardedBefore = current.stacks.discardedCount
+            let trimmed = current.trimMemory(keepingAtLeast: 20)
+            XCTAssertEqual(trimmed.fibers, 50)
+            XCTAssertGreaterThanOrEqual(current.stacks.warmFree, 20, "the floor stays warm")
+            XCTAssertEqual(trimmed.stacks, 30, "the other 30 stacks' pages went back")
+            XCTAssertEqual(current.stacks.discardedCount - discardedBefore, trimmed.stacks)
         }
     }
 
