@@ -11,6 +11,12 @@ exhaust the ephemeral ports for the next server). Growth ÷ connections held = K
 connection. A connection the server refused, answered with something other than 200, or
 closed counts as not held, and the result says so; the client raises its own RLIMIT_NOFILE
 first (raise_nofile), so a limit on this side is never mistaken for the server's.
+
+The connections come from 127.0.0.1, 127.0.0.2, … (SOURCE_SPAN each, bound with
+IP_BIND_ADDRESS_NO_PORT so the port is picked at connect time): one source address reaches one
+destination through at most the ~28k ports of net.ipv4.ip_local_port_range, fewer than the
+50,000 of run.py's large test. The first SOURCE_SPAN (all of the 10,000-connection test) come
+from 127.0.0.1 as before.
 """
 import collections
 import errno
@@ -24,37 +30,61 @@ import time
 from benchutil import die, rss_kib
 
 RESPONSE_WAIT = 10  # seconds a batch may wait for its responses
+# Connections per loopback source address: well under the 28,232 ephemeral ports of the default
+# ip_local_port_range (32768-60999), which is all one source address has towards one server port.
+SOURCE_SPAN = 10000
+# Not in Python's socket module before 3.12 (Linux 4.2+, include/uapi/linux/in.h).
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
-def raise_nofile(needed):
-    """Raises this process's RLIMIT_NOFILE (soft and, as root, hard) to at least `needed`;
-    servers started afterwards inherit it."""
+class ServerExited(Exception):
+    """The server under test exited during hold_idle; the message says how."""
+
+
+def raise_nofile(needed, wanted=0):
+    """Raises this process's RLIMIT_NOFILE (soft and, as root, hard) to at least `needed`, and
+    as far towards `wanted` as the hard limit allows (raising the hard limit needs
+    CAP_SYS_RESOURCE); servers started afterwards inherit it. Returns the soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
+    goal = max(needed, wanted)
+    if soft >= goal:
         return soft
-    target = needed if hard == resource.RLIM_INFINITY else max(hard, needed)
+    target = goal if hard == resource.RLIM_INFINITY else max(hard, goal)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
     except (ValueError, OSError):
-        if hard < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
             die(f"RLIMIT_NOFILE is {soft}/{hard} and cannot be raised to {needed}: run `ulimit -n {needed}` "
                 f"as root first, or pass --idle-connections {max(0, hard - 1000)}")
+        # The hard limit stays: the soft one goes as high as it allows (at least `needed`).
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def source_address(index):
+    """The loopback source address of connection number `index` (see SOURCE_SPAN)."""
+    return f"127.0.0.{1 + index // SOURCE_SPAN}"
 
 
 def reason(error):
     return errno.errorcode.get(error.errno, type(error).__name__) if isinstance(error, OSError) else str(error)
 
 
-def open_batch(port, count, request, body, selector, failures):
-    """Opens `count` connections, sends `request` on each and waits for the responses; returns
-    the sockets that got a complete 200 response ending in `body`."""
+def open_batch(port, first, count, request, body, selector, failures):
+    """Opens `count` connections (numbered from `first`, for their source addresses), sends
+    `request` on each and waits for the responses; returns the sockets that got a complete 200
+    response ending in `body`."""
     pending, done = {}, []
-    for _ in range(count):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    for i in range(first, first + count):
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as e:  # EMFILE/ENFILE/ENOMEM on this side: counted, not a crash
+            failures[f"socket {reason(e)}"] += 1
+            continue
         try:
             s.settimeout(5)
+            s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            s.bind((source_address(i), 0))
             s.connect(("127.0.0.1", port))  # no name lookup: create_connection's getaddrinfo costs more
             s.sendall(request)
             s.setblocking(False)
@@ -132,7 +162,7 @@ def hold_idle(server, port, count, batch, client_cpu, body=b"Hello, World!"):
         rss_before = rss_kib(server.pid)
         with selectors.DefaultSelector() as selector:
             while len(held) < count:
-                got = open_batch(port, min(batch, count - len(held)), request, body, selector, failures)
+                got = open_batch(port, len(held), min(batch, count - len(held)), request, body, selector, failures)
                 held += got
                 if not got:  # a whole batch failed: the server holds no more
                     break
@@ -142,7 +172,7 @@ def hold_idle(server, port, count, batch, client_cpu, body=b"Hello, World!"):
         if len(alive) < len(held):
             failures["closed while idle"] += len(held) - len(alive)
         if server.poll() is not None:
-            die(f"server on port {port} exited with status {server.returncode} during the idle test")
+            raise ServerExited(f"server on port {port} exited with status {server.returncode} during the idle test")
         rss_after = rss_kib(server.pid)
     finally:
         close_with_reset(held)

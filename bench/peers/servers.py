@@ -64,13 +64,18 @@ def h2o_argv(h2o, directory, port):
     return [h2o, "-c", conf]
 
 
+def spindle_argv(args, port):
+    """Spindle's command line (also the fresh server of run.py's large idle test)."""
+    return [args.spindle, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+
+
 def commands(args, workdir, ports):
     """{server: (argv, environment or None)} for every server in SERVERS."""
     here = os.path.dirname(os.path.abspath(__file__))
     nginx_dir = os.path.join(workdir, "nginx")
     conf = nginx_config(nginx_dir, ports["nginx"], worker_connections=MAX_CONNECTIONS)
     return {
-        "Spindle": ([args.spindle, "--host", "127.0.0.1", "--port", str(ports["Spindle"]), "--workers", "1"], None),
+        "Spindle": (spindle_argv(args, ports["Spindle"]), None),
         "nginx": (nginx_argv(args.nginx, nginx_dir, conf), None),
         "h2o": (h2o_argv(args.h2o, os.path.join(workdir, "h2o"), ports["h2o"]), None),
         "Go": ([args.go_peer, "-host", "127.0.0.1", "-port", str(ports["Go"])], dict(os.environ, GOMAXPROCS="1")),

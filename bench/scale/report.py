@@ -2,8 +2,10 @@
 Imported by scale.py, not run by itself:
 
   header(root, args)       the run's facts: date, CPU, kernel, commit, tool versions, load, pinning
-  markdown(header, rows)   the report written to out/scale.md: fibers (create time, memory,
-                           switch cost; Spindle against Go and gevent) and HTTP (per level)
+  markdown(header, rows, args, goals)
+                           the report written to out/scale.md: fibers (create time, memory,
+                           switch cost; Spindle against Go and gevent), HTTP (per level) and
+                           the goals (PASS/FAIL)
   plots(rows, folder)      scale-memory.png, scale-create.png, scale-switch.png, scale-http.png
                            (matplotlib with the Agg backend; skipped, with a note, without it)
 """
@@ -20,7 +22,7 @@ CSV_FIELDS = ["kind", "runtime", "mode", "size", "requested", "rep", "wall_s", "
               "connected", "connect_errors", "connect_s", "requests", "errors", "unfinished", "req_per_s",
               "ideal_req_per_s", "p50_us", "p99_us", "max_us", "rss_base", "rss_connected", "rss_full",
               "inflight_at_full", "rss_peak", "rss_per_connection", "rss_per_request", "server_cpu_s",
-              "cpu_us_per_request", "result", "note", "cap"]
+              "cpu_us_per_request", "result", "note", "cap", "goal", "measured", "value"]
 RUNTIMES = ("Spindle", "Go", "gevent")
 COLORS = {"Spindle": "tab:blue", "Go": "tab:green", "gevent": "tab:orange"}
 
@@ -74,7 +76,7 @@ def fiber_table(title, medians, caps, mode, field, unit, fmt):
     return lines + [""]
 
 
-def markdown(head, rows, args):
+def markdown(head, rows, args, goals):
     medians = {(r["runtime"], r["mode"], r["size"]): r for r in rows if r["kind"] == "fiber-median"}
     caps = {(r["runtime"], r["mode"], r["size"]): r["note"] for r in rows if r["kind"] == "fiber-cap"}
     lines = ["# Scalability (`make -C bench scale" + ("-quick" if args.quick else "") + "`)", ""]
@@ -105,6 +107,8 @@ def markdown(head, rows, args):
         notes = sorted({r["note"] for r in http if r["note"]})
         lines += [""] + [f"\\* {note} (hard limit; raising it needs CAP_SYS_RESOURCE)" for note in notes]
         lines += ["", "PASS: every request of every connection got its 200 within the timeout.", ""]
+    lines += ["### Goals (issue #19)", "", "| goal | measured | result |", "|---|---|---|"]
+    lines += [f"| {goal} | {measured} | {result} |" for goal, measured, result, _ in goals] + [""]
     return "\n".join(lines)
 
 

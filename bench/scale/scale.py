@@ -24,6 +24,12 @@ request, server CPU per request. Levels 1k, 10k, 50k; a level above what RLIMIT_
 one server process hold (hard limit minus 1000) is run at that limit instead, and says so.
 PASS when every request got its 200, FAIL otherwise.
 
+Goals (issue #19), from part 1 of this run, printed as PASS/FAIL: at each of 1k, 10k, 100k and
+1M, Spindle creates parked fibers at least as fast as Go creates parked goroutines: Go's median
+create time per goroutine ÷ Spindle's per fiber ≥ 1.0 (the "Go ÷ Spindle" column of the create
+table). FAIL with the reason when Spindle's size was capped; n/a when Go's was, or when the size
+is not in --sizes (scale-quick stops at 100k).
+
 Output: the tables (also --md), one CSV line per run (--csv), PNG plots (--plots, matplotlib).
 Exit status 0 when every measurement ran or was capped with a reason, 1 when something broke.
 See Docs/benchmarks/scale.md.
@@ -52,6 +58,10 @@ GEVENT_PEER = os.path.join(HERE, "gevent_scale_peer.py")
 # ~50× more, so it gets fewer to stay inside the time budget.
 SWITCH_TARGET = {"Spindle": 2_000_000, "Go": 2_000_000, "gevent": 200_000}
 SINGLE_RUN_FROM = 100_000  # sizes from here on run once
+# Issue #19: parked fibers created at least as fast as Go's parked goroutines (Go ÷ Spindle ≥ 1)
+# at each of these sizes.
+CREATE_GOAL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
+CREATE_GOAL_RATIO = 1.0
 FD_MARGIN = 1000  # descriptors a server keeps for itself (ring, listener, logs, Python modules)
 
 STARTED = time.monotonic()
@@ -192,6 +202,35 @@ def fiber_medians(rows):
     return medians
 
 
+def create_goals(rows, sizes):
+    """[(goal, measured, PASS/FAIL/n/a, ratio)]: issue #19's create goal at each CREATE_GOAL_SIZES
+    size, from the medians and caps of part 1 (`sizes`: the sizes this run was asked for)."""
+    medians = {(r["runtime"], r["size"]): r for r in rows if r["kind"] == "fiber-median" and r["mode"] == "parked"}
+    caps = {(r["runtime"], r["size"]): r["note"] for r in rows if r["kind"] == "fiber-cap" and r["mode"] == "parked"}
+
+    def cap(runtime, n):  # a capped size caps the larger ones too; the note is at the first
+        return next((caps[(runtime, m)] for m in sorted(sizes) if m <= n and (runtime, m) in caps), None)
+
+    result = []
+    for n in CREATE_GOAL_SIZES:
+        goal = (f"{n:,} parked: Spindle creates fibers ≥ {CREATE_GOAL_RATIO:g}× as fast as Go goroutines "
+                f"(Go ÷ Spindle create time)")
+        spindle, go = medians.get(("Spindle", n)), medians.get(("Go", n))
+        if spindle and go:
+            ratio = go["create_ns_per_fiber"] / spindle["create_ns_per_fiber"]
+            result.append((goal, f"{ratio:.2f}× ({go['create_ns_per_fiber']:,.0f} vs "
+                                 f"{spindle['create_ns_per_fiber']:,.0f} ns)",
+                           "PASS" if ratio >= CREATE_GOAL_RATIO else "FAIL", ratio))
+        elif n not in sizes:
+            result.append((goal, "not measured: not in --sizes", "n/a", float("nan")))
+        elif not spindle:
+            result.append((goal, f"Spindle not measured: {cap('Spindle', n) or 'no run finished'}", "FAIL",
+                           float("nan")))
+        else:
+            result.append((goal, f"Go not measured: {cap('Go', n) or 'no run finished'}", "n/a", float("nan")))
+    return result
+
+
 # ---------------------------------------------------------------- part 2: HTTP
 
 def server_argv(args, name, port):
@@ -308,10 +347,15 @@ def main():
     rows = []
     fiber_part(args, rows)
     rows += fiber_medians(rows)
+    goals = create_goals(rows, args.sizes)
     http_part(args, rows)
 
-    markdown = report.markdown(header, rows, args)
+    markdown = report.markdown(header, rows, args, goals)
     print("\n" + markdown)
+    for goal, measured, result, _ in goals:
+        print(f"{result}  {goal}: {measured}")
+    print()
+    rows += [{"kind": "goal", "goal": g, "measured": m, "result": r, "value": v} for g, m, r, v in goals]
     os.makedirs(os.path.dirname(os.path.abspath(args.md)), exist_ok=True)
     with open(args.md, "w") as f:
         f.write(markdown)

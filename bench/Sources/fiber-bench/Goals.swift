@@ -53,14 +53,27 @@ enum Goals {
             goals.append(.init(text: "spawn+finish makes no system calls", measured: "strace failed", passed: nil))
         }
 
-        if let million = report.parked.first(where: { $0.result.fibers == 1_000_000 && !$0.prefaulted })?.result {
+        let floorGoal = "1M parked fibers ≤ 1.3× first-touch floor"
+        if let summary = report.parked.first(where: { $0.result.fibers == 1_000_000 && !$0.prefaulted }) {
+            let million = summary.result
             goals.append(.init(text: "1M parked fibers created in ≤ 1.5 s",
                                measured: "\(fixed(million.createNs / 1e9, 2)) s", passed: million.createNs <= 1.5e9))
             goals.append(.init(text: "1M parked fibers ≤ 4.5 KiB RSS per fiber",
                                measured: "\(fixed(million.residentPerFiber / 1024, 2)) KiB", passed: million.residentPerFiber <= 4.5 * 1024))
+            // Issue #19: the absolute 1.5 s is out of reach where a fresh page costs microseconds
+            // (see fibers.md); this judges what the fiber code adds over the page faults it cannot
+            // avoid, both measured in this run, so the host's speed of the moment cancels out.
+            if let ratio = summary.createOverFloor, let floor = summary.firstTouchNs {
+                goals.append(.init(text: floorGoal,
+                                   measured: "\(fixed(ratio, 2))× (\(fixed(million.createNs / 1e9, 2)) s vs floor \(fixed(floor / 1e9, 2)) s)",
+                                   passed: ratio <= 1.3))
+            } else {
+                goals.append(.init(text: floorGoal, measured: "first-touch floor missing", passed: nil))
+            }
         } else {
             goals.append(.init(text: "1M parked fibers created in ≤ 1.5 s", measured: "not run", passed: nil))
             goals.append(.init(text: "1M parked fibers ≤ 4.5 KiB RSS per fiber", measured: "not run", passed: nil))
+            goals.append(.init(text: floorGoal, measured: "not run", passed: nil))
         }
         return goals
     }

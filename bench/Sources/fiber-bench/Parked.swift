@@ -62,6 +62,13 @@ enum Parked {
         /// True when the pool was preallocated for every fiber and prefaulted at start-up.
         var prefaulted: Bool
 
+        /// "Create + run to park" over the first-touch floor of the same count, both medians of
+        /// this run (issue #19's goal for 1M: ≤ 1.3); nil without a floor.
+        var createOverFloor: Double? {
+            guard let firstTouchNs, firstTouchNs > 0 else { return nil }
+            return result.createNs / firstTouchNs
+        }
+
         /// Field-wise medians of `results` (all of one size).
         init?(_ results: [Result], firstTouchNs: Double?, prefaulted: Bool) {
             guard var median = results.first else { return nil }
