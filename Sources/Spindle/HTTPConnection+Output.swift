@@ -78,10 +78,7 @@ extension HTTPConnection {
             switch state {
             case .serving:
                 wakeWaiter()
-            case .idle:
-                sendBatch()
-                if sending == nil { socket.releaseIdleSender() }  // idle: hold no send object
-            case .readingHead:
+            case .idle, .readingHead:
                 sendBatch()
             case .sendingLast:
                 sendBatch()

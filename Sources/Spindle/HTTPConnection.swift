@@ -109,20 +109,15 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     /// `overflowStart` on (allocated only then; freed once absorbed).
     @exclusivity(unchecked) var overflow: [UInt8] = []
     @exclusivity(unchecked) var overflowStart = 0
-    /// The request being served, kept in the parser box (`ParserBox.exchange`): meaningful
-    /// only while a fiber serves (serving, cancelling), when the connection holds the box. Nil
-    /// while it holds none (idle); otherwise it may hold the values of an earlier request,
-    /// which nothing reads, so that the next request rewrites it in place. A load and a check.
-    var exchange: Exchange? {
-        @inline(__always) get { parserBox?.exchange }
-        @inline(__always) _modify {
-            if let box = parserBox {
-                yield &box.exchange
-            } else {
-                var none: Exchange? = nil
-                yield &none
-            }
-        }
+    /// The request being served is `parserBox!.exchange` (`ParserBox.exchange`): meaningful
+    /// only while a fiber serves (serving, cancelling), when the connection holds the box; it
+    /// may hold an earlier request's values otherwise, which nothing reads. Its fields are read
+    /// and written through the box (`parserBox!.exchange!.field`), never as a copy of the whole
+    /// quarter-kilobyte value (a computed `exchange` property copied it on every read).
+    @inline(__always)
+    var hasExchange: Bool {
+        guard let parserBox else { return false }
+        return parserBox.exchange != nil
     }
     /// True once a request of this connection began to be served (for the stop's grace).
     @exclusivity(unchecked) var hasBegunARequest = false

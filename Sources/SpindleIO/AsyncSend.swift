@@ -15,7 +15,7 @@ package protocol AsyncSendDelegate: AnyObject {
 /// its delegate strongly until then. Worker thread only.
 package final class AsyncSend {
     /// The socket (for the backend); another one's when the send is reused (`reused`).
-    package private(set) var fd: Int32
+    @exclusivity(unchecked) package private(set) var fd: Int32
     package unowned(unsafe) let backend: any IOBackend
     // `@exclusivity(unchecked)`: worker thread only, short accesses that never span a switch.
     /// The bytes being sent and how many went out so far (for the backend).

@@ -12,7 +12,8 @@ package final class IOThreadState {
     @exclusivity(unchecked) var acceptors: [ObjectIdentifier: Acceptor] = [:]
     /// Asynchronous sends no connection holds, for the next `TCPConnection.sendAsync` of any
     /// connection of this thread: an idle connection gives its own back
-    /// (`TCPConnection.releaseIdleSender`) rather than keep ~100 bytes it does not use. At most
+    /// (`TCPConnection.releaseIdleSender`, which the server calls at its memory trims) rather
+    /// than keep ~100 bytes it does not use. At most
     /// `maxSpareSends`. Worker thread only.
     @exclusivity(unchecked) var spareSends: [AsyncSend] = []
     static let maxSpareSends = 1024

@@ -111,7 +111,7 @@ extension ServerWorker {
     func fiberDump() -> FiberDump.Worker {
         var serving: [UInt64: String] = [:]
         for connection in connections.values {
-            guard case .serving(let fiber, _) = connection.state, let exchange = connection.exchange else { continue }
+            guard case .serving(let fiber, _) = connection.state, let exchange = connection.parserBox?.exchange else { continue }
             // The lifetime rule: while its fiber serves, the request's head views are valid.
             let head = exchange.head
             let method = String(decoding: head.methodBytes, as: UTF8.self)
