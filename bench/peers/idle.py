@@ -2,10 +2,10 @@
 memory a server adds per connection that made one request and then sits idle. Imported by
 run.py; not run by itself.
 
-hold_idle(...) reads the server's VmRSS, opens COUNT connections to it from this process
-(pinned to the client CPU) in batches of BATCH — each sends one `GET /plaintext` and reads the
-whole response before the next batch starts, so the server's accept backlog never overflows —
-waits half a second, checks that every connection is still open (a non-blocking read that would
+hold_idle(...) waits SETTLE seconds, reads the server's VmRSS, opens COUNT connections to it
+from this process (pinned to the client CPU) in batches of BATCH — each sends one
+`GET /plaintext` and reads the whole response before the next batch starts, so the server's
+accept backlog never overflows — waits SETTLE seconds again, checks that every connection is still open (a non-blocking read that would
 block), reads VmRSS again and closes them all with a reset (SO_LINGER 0: no TIME_WAIT left to
 exhaust the ephemeral ports for the next server). Growth ÷ connections held = KiB per idle
 connection. A connection the server refused, answered with something other than 200, or
@@ -30,6 +30,11 @@ import time
 from benchutil import die, rss_kib
 
 RESPONSE_WAIT = 10  # seconds a batch may wait for its responses
+# Seconds every server is left alone before each RSS reading: before the connections open (what
+# the warm-up left behind has settled) and after (the connections are idle). Spindle gives back
+# what a burst left (pooled buffers, a burst's fiber stacks, idle connections' send objects) at
+# its memory trims, every 5 s, within two of them; the same wait for every server.
+SETTLE = 11
 # Connections per loopback source address: well under the 28,232 ephemeral ports of the default
 # ip_local_port_range (32768-60999), which is all one source address has towards one server port.
 SOURCE_SPAN = 10000
@@ -156,10 +161,10 @@ def hold_idle(server, port, count, batch, client_cpu, body=b"Hello, World!"):
     os.sched_setaffinity(0, {client_cpu})
     failures = collections.Counter()
     held = []
-    started = time.monotonic()
     try:
-        time.sleep(0.3)  # let the server settle after its last load
+        time.sleep(SETTLE)  # let the server settle after its last load
         rss_before = rss_kib(server.pid)
+        started = time.monotonic()
         with selectors.DefaultSelector() as selector:
             while len(held) < count:
                 got = open_batch(port, len(held), min(batch, count - len(held)), request, body, selector, failures)
@@ -167,7 +172,7 @@ def hold_idle(server, port, count, batch, client_cpu, body=b"Hello, World!"):
                 if not got:  # a whole batch failed: the server holds no more
                     break
         open_seconds = time.monotonic() - started
-        time.sleep(0.5)
+        time.sleep(SETTLE)  # idle: what the server keeps per connection, not what opening them took
         alive = [s for s in held if still_open(s)]
         if len(alive) < len(held):
             failures["closed while idle"] += len(held) - len(alive)
