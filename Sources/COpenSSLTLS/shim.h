@@ -124,8 +124,11 @@ typedef struct spindle_ktls_filter {
     int record_type;
     /// 1 while the filter may send on the socket itself (see the invariants).
     int direct;
-    /// Why the kernel did not take over (an errno), 0 when it did or was never asked.
+    /// Why the kernel did not take over (an errno; EBUSY: ciphertext was still unsent), 0
+    /// when it did or was never asked.
     int refusal;
+    /// 1 after a typed send the socket took only part of: the next write is its rest.
+    int continuing;
 } spindle_ktls_filter;
 
 /// Sends what waits in `next` (a memory BIO) on the socket, without blocking. Returns 1 when
@@ -151,14 +154,14 @@ static int spindle_ktls_send_pending(spindle_ktls_filter *filter, BIO *next) {
 
 /// Sends one non-application record (its type in a control message) on a kTLS socket.
 static int spindle_ktls_send_typed(spindle_ktls_filter *filter, const char *data, int length) {
-    char control[CMSG_SPACE(sizeof(unsigned char))];
-    memset(control, 0, sizeof control);
+    union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(unsigned char))]; } control;  // aligned for cmsghdr
+    memset(&control, 0, sizeof control);
     struct iovec vector = { .iov_base = (void *)data, .iov_len = (size_t)length };
     struct msghdr message = { 0 };
     message.msg_iov = &vector;
     message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
     struct cmsghdr *header = CMSG_FIRSTHDR(&message);
     header->cmsg_level = SOL_TLS;
     header->cmsg_type = TLS_SET_RECORD_TYPE;
@@ -174,19 +177,22 @@ static int spindle_ktls_write(BIO *bio, const char *data, int length) {
     if (filter == NULL || next == NULL) return -1;
     if (!filter->transmitting || filter->record_type == 0) return BIO_write(next, data, length);
     // A record of another type than application data, for the kernel to frame.
-    if (filter->record_type == SSL3_RT_HANDSHAKE && length > 0 && (unsigned char)data[0] == SSL3_MT_KEY_UPDATE) {
-        filter->refusal = EPROTO;
-        return -1;
+    if (!filter->continuing && filter->record_type == SSL3_RT_HANDSHAKE && length > 0
+        && (unsigned char)data[0] == SSL3_MT_KEY_UPDATE) {
+        return -1;  // the kernel keeps the keys it was given: this connection fails
     }
-    if (!filter->direct) { filter->refusal = EAGAIN; return -1; }
+    if (!filter->direct) return -1;  // a send of the stream's own may be in flight
     int pending = spindle_ktls_send_pending(filter, next);
     if (pending < 0) return -1;
     if (pending == 0) { BIO_set_retry_write(bio); return -1; }
     int sent = spindle_ktls_send_typed(filter, data, length);
     if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) { BIO_set_retry_write(bio); return -1; }
-    // As OpenSSL's socket BIO does: the type holds for one write (OpenSSL announces it again
-    // before the rest of a record the socket took only part of).
-    if (sent >= 0) filter->record_type = 0;
+    // The type holds until the record is sent whole: OpenSSL announces it again before the
+    // rest of a record, but its buffering BIO (during the handshake) sends the rest without.
+    if (sent >= 0) {
+        filter->continuing = sent < length;
+        if (!filter->continuing) filter->record_type = 0;
+    }
     return sent;
 }
 
@@ -220,7 +226,7 @@ static long spindle_ktls_ctrl(BIO *bio, int command, long number, void *pointer)
     case SPINDLE_BIO_CTRL_SET_KTLS: {
         const struct tls_crypto_info *info = (const struct tls_crypto_info *)pointer;
         if (number == 0 || info == NULL) return 0;  // the receive side stays in user space
-        if (!filter->direct || BIO_ctrl_pending(next) > 0) { filter->refusal = EAGAIN; return 0; }
+        if (!filter->direct || BIO_ctrl_pending(next) > 0) { filter->refusal = EBUSY; return 0; }
         size_t length = spindle_ktls_crypto_info_length(info);
         if (length == 0) { filter->refusal = ENOPROTOOPT; return 0; }
         if (setsockopt(filter->fd, SOL_TCP, TCP_ULP, "tls", sizeof "tls") != 0) { filter->refusal = errno; return 0; }
@@ -234,10 +240,12 @@ static long spindle_ktls_ctrl(BIO *bio, int command, long number, void *pointer)
     case BIO_CTRL_GET_KTLS_RECV:
         return 0;
     case SPINDLE_BIO_CTRL_SET_KTLS_TX_SEND_CTRL_MSG:
+        if (filter->record_type != (int)number) filter->continuing = 0;
         filter->record_type = (int)number;
         return 0;
     case SPINDLE_BIO_CTRL_CLEAR_KTLS_TX_CTRL_MSG:
         filter->record_type = 0;
+        filter->continuing = 0;
         return 0;
     default:
         return BIO_ctrl(next, command, number, pointer);

@@ -61,6 +61,9 @@ public final class TLSStream {
     @exclusivity(unchecked) private var state = State.handshaking
     /// True once the kernel frames and encrypts what is sent (set by the handshake).
     @exclusivity(unchecked) private var kernelTransmits = false
+    /// True once a write failed (timed out, cancelled, the peer gone): `close` then sends no
+    /// close_notify, which would make a cut-off response look complete.
+    @exclusivity(unchecked) private var writeFailed = false
 
     private enum State { case handshaking, open, closed }
     private enum Role {
@@ -165,6 +168,12 @@ public final class TLSStream {
                 }
                 continue
             }
+            if error == SSL_ERROR_WANT_WRITE {
+                // Only with kTLS: a record OpenSSL sends itself found the socket full.
+                try flush(deadline: deadline)
+                try Self.waitForRoom(until: deadline)
+                continue
+            }
             let reasons = openSSLErrors()
             try? flush(deadline: deadline)  // the alert that tells the peer why
             if role == .client, case let verdict = SSL_get_verify_result(ssl), verdict != X509_V_OK {
@@ -214,6 +223,15 @@ public final class TLSStream {
     }
 
     private func writeLocked(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws {
+        do {
+            try writeRecords(bytes, deadline: deadline)
+        } catch {
+            writeFailed = true  // part of it may be out: no close_notify would make that look whole
+            throw error
+        }
+    }
+
+    private func writeRecords(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) throws {
         guard state == .open else { throw TLSError(.protocolError, "write on a TLS stream that is not open (handshake first; not after close)") }
         guard let base = bytes.baseAddress else { return }
         if kernelTransmits {
@@ -247,17 +265,22 @@ public final class TLSStream {
     /// Idempotent.
     public func close(deadline: Deadline?) {
         guard state != .closed else { return }
-        if state == .open && connection.isOpen {
+        if state == .open && connection.isOpen && !writeFailed {
             if let kernelFilter {
                 // With the kernel building records, OpenSSL sends close_notify itself (a typed
-                // record): after everything queued before it, and while no send is in flight.
+                // record): after everything queued before it, and while no send is in flight;
+                // again while the socket is full, until the deadline.
                 try? outputLock.withLock {
                     try drain(deadline: deadline)
-                    spindle_tls_ktls_filter_set_direct(kernelFilter, 1)
-                    defer { spindle_tls_ktls_filter_set_direct(kernelFilter, 0) }
-                    ERR_clear_error()
-                    _ = SSL_shutdown(ssl)
-                    try drain(deadline: deadline)
+                    while true {
+                        spindle_tls_ktls_filter_set_direct(kernelFilter, 1)
+                        ERR_clear_error()
+                        let rc = SSL_shutdown(ssl)
+                        spindle_tls_ktls_filter_set_direct(kernelFilter, 0)
+                        try drain(deadline: deadline)
+                        guard rc < 0, SSL_get_error(ssl, rc) == SSL_ERROR_WANT_WRITE else { break }
+                        try Self.waitForRoom(until: deadline)
+                    }
                 }
             } else {
                 ERR_clear_error()
@@ -288,6 +311,7 @@ public final class TLSStream {
         }
         if state == .handshaking { return .userSpace(reason: "the handshake is not done") }
         let refusal = spindle_tls_ktls_filter_refusal(kernelFilter)
+        if refusal == EBUSY { return .userSpace(reason: "records encrypted in user space were still unsent when OpenSSL offered the keys") }
         if refusal != 0 { return .userSpace(reason: "the kernel refused the keys: \(Errno.name(refusal)) (\(String(cString: strerror(refusal))))") }
         return .userSpace(reason: "OpenSSL did not offer the keys (a cipher or version the kernel does not take, or an OpenSSL built without kTLS)")
     }
@@ -301,6 +325,13 @@ public final class TLSStream {
     /// The server name the client asked for (SNI), nil when it sent none.
     public var serverName: String? {
         SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
+    }
+
+    /// Parks briefly before OpenSSL tries again a record it sends itself (kTLS) that found the
+    /// socket full; throws `TimeoutError` once `deadline` has passed.
+    private static func waitForRoom(until deadline: Deadline?) throws {
+        if let deadline, Deadline.now >= deadline { throw TimeoutError() }
+        try Fiber.sleep(for: .milliseconds(1))
     }
 
     /// Sends the ciphertext OpenSSL has queued, parking while the socket is full (and while
