@@ -154,22 +154,42 @@ final class OffloadTests: IOTestCase {
 
     /// Cancelling a fiber while its work is offloaded: it still waits for the work (which cannot
     /// be interrupted); a successful result is returned, a failure becomes CancellationError;
-    /// the fiber stays cancelled afterwards.
+    /// the fiber stays cancelled afterwards. The work waits on a gate the test opens only after
+    /// cancelling, so a slow machine cannot let it finish first.
     func testCancellationWhileOffloaded() throws {
         let outcome = try onWorker { _ -> [String] in
             var log: [String] = []
-            let succeeding = Fiber.spawn { () throws -> Int in
-                let value = try Fiber.offload { usleep(100_000); return 5 }
-                do { try Fiber.sleep(for: .milliseconds(1)) } catch is CancellationError { return value * 10 }
-                return value
+            let gate = DispatchSemaphore(value: 0)
+            let started = Atomic<Int>(0)
+            let released = Atomic<Bool>(false)
+            let succeeding = Fiber.spawn { () throws -> String in
+                let value = try Fiber.offload { () -> Int in
+                    started.add(1, ordering: .releasing)
+                    return gate.wait(timeout: .now() + 10) == .success ? 5 : -1
+                }
+                let afterWork = released.load(ordering: .acquiring) ? "after the work" : "before the work"
+                do { try Fiber.sleep(for: .milliseconds(1)) } catch is CancellationError { return "\(value * 10) \(afterWork)" }
+                return "\(value) \(afterWork)"
             }
+            let failingReturnedAfterTheWork = Atomic<Bool>(false)
             let failing = Fiber.spawn { () throws -> Int in
-                try Fiber.offload { () throws -> Int in usleep(100_000); throw OffloadFailure.boom(1) }
+                defer { failingReturnedAfterTheWork.store(released.load(ordering: .acquiring), ordering: .releasing) }
+                return try Fiber.offload { () throws -> Int in
+                    started.add(1, ordering: .releasing)
+                    _ = gate.wait(timeout: .now() + 10)
+                    throw OffloadFailure.boom(1)
+                }
             }
-            try Fiber.sleep(for: .milliseconds(20))
-            let start = Deadline.now
+            let end = Deadline.now + .seconds(10)
+            while started.load(ordering: .acquiring) < 2 && Deadline.now < end { try Fiber.sleep(for: .milliseconds(1)) }
             succeeding.cancel()
             failing.cancel()
+            // Cancelled fibers keep waiting for their work: give them time to return early if
+            // they wrongly would, then let the work finish.
+            try Fiber.sleep(for: .milliseconds(30))
+            released.store(true, ordering: .releasing)
+            gate.signal()
+            gate.signal()
             // 5 returned by offload, then the next wait saw the cancellation: 50.
             log.append("succeeding=\(try succeeding.join())")
             do {
@@ -177,11 +197,10 @@ final class OffloadTests: IOTestCase {
             } catch {
                 log.append("failing threw \(type(of: error))")
             }
-            let waited = milliseconds(since: start)
-            log.append(waited >= 60 ? "waited for the work" : "returned after \(waited) ms")
+            log.append(failingReturnedAfterTheWork.load(ordering: .acquiring) ? "after the work" : "before the work")
             return log
         }
-        XCTAssertEqual(outcome, ["succeeding=50", "failing threw CancellationError", "waited for the work"])
+        XCTAssertEqual(outcome, ["succeeding=50 after the work", "failing threw CancellationError", "after the work"])
     }
 
     /// The statistics add up how long closures waited for a thread and how long they ran: two
