@@ -75,9 +75,16 @@ final class DeadlineCancelTests: IOTestCase {
             let connection = try listener.accept()
             defer { connection.close() }
             let idle = timed { _ = try connection.read(upTo: 10, deadline: .now + .milliseconds(-10)) }
-            outcomes.withLock { $0.append(idle.error); $0.append(idle.milliseconds < 100 ? "at once" : "after \(idle.milliseconds) ms") }
+            // Without "at once" the read would wait for data the client sends only after "go".
+            outcomes.withLock { $0.append(idle.error); $0.append(idle.milliseconds < 1000 ? "at once" : "after \(idle.milliseconds) ms") }
             try connection.write(Array("go".utf8))
-            try Fiber.sleep(for: .milliseconds(50))  // the client's bytes are in the socket now
+            // Until the client's bytes are in the socket (its thread may be slow to send them).
+            func bytesInTheSocket() -> Int32 {
+                var count: Int32 = 0
+                return withUnsafeMutablePointer(to: &count) { ioctl(connection.fd, UInt(FIONREAD), $0) } == 0 ? count : -1
+            }
+            let sentBy = Deadline.now + .seconds(10)
+            while bytesInTheSocket() < 4 && Deadline.now < sentBy { try Fiber.sleep(for: .milliseconds(1)) }
             let data = try connection.read(upTo: 10, deadline: .now + .milliseconds(-10))
             outcomes.withLock { $0.append(String(decoding: data, as: UTF8.self)) }
         }
