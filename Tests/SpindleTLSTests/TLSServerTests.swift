@@ -358,19 +358,25 @@ final class TLSServerTests: TLSTestCase {
         connection = http.client.HTTPSConnection("localhost", int(sys.argv[1]), context=context, timeout=15)
         connection.request("GET", "/hello")
         body = connection.getresponse().read().decode()
+        open(sys.argv[3], "w").close()  # answered: the connection is idle from now on
         data = connection.sock.recv(100)
         print(body, len(data))
         """
         let output = Locked<Result<[UInt8], any Error>?>(nil)
         let finished = DispatchSemaphore(value: 0)
         let chain = tls.certificates[0].chainPath
+        let answered = certificates.directory + "/idle-client-answered"
         Thread {
-            output.set(Result { try runPython(program, arguments: [String(port), chain]) })
+            output.set(Result { try runPython(program, arguments: [String(port), chain, answered]) })
             finished.signal()
         }.start()
         let silent = try connectToLoopback(port: port, timeoutSeconds: 5)
         defer { Glibc.close(silent) }
-        Thread.sleep(forTimeInterval: 1)
+        // Stop once the client has been answered (a fixed sleep was outlasted by a python that
+        // starts slowly on a busy machine).
+        let answeredBy = Deadline.now + .seconds(20)
+        while !FileManager.default.fileExists(atPath: answered) && Deadline.now < answeredBy { Thread.sleep(forTimeInterval: 0.005) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: answered), "the client was never answered")
         let server = servers[0]
         let start = Deadline.now
         server.stop()
@@ -499,23 +505,28 @@ final class TLSServerTests: TLSTestCase {
         // connection opened before the reload, used throughout, until the stop file appears.
         let stopFile = directory + "/stop"
         let firstAnswered = directory + "/first-answered"
+        let secondAnswered = directory + "/second-answered"
         let program = """
         import http.client, os, ssl, sys, time
         context = ssl.create_default_context(cafile=sys.argv[2])
         kept = http.client.HTTPSConnection("localhost", int(sys.argv[1]), context=context, timeout=10)
         subjects, failures, requests, kept_requests = set(), [], 0, 0
         deadline = time.monotonic() + 30
-        while not os.path.exists(sys.argv[3]) and time.monotonic() < deadline:
+        # Until the test says stop and more than 20 requests were made (however slow the machine).
+        while not (os.path.exists(sys.argv[3]) and requests > 20) and time.monotonic() < deadline:
             try:
                 connection = http.client.HTTPSConnection("localhost", int(sys.argv[1]), context=context, timeout=10)
                 connection.request("GET", "/hello")
                 if connection.getresponse().read() != b"hello over tls":
                     failures.append("body")
-                subjects.add(dict(x[0] for x in connection.sock.getpeercert()["subject"])["commonName"])
+                subject = dict(x[0] for x in connection.sock.getpeercert()["subject"])["commonName"]
+                subjects.add(subject)
                 connection.close()
                 requests += 1
                 if requests == 1:
                     open(sys.argv[4], "w").close()  # the test reloads only after a request with the first certificate
+                if subject == "b.test" and not os.path.exists(sys.argv[5]):
+                    open(sys.argv[5], "w").close()  # answered under the reloaded certificate
                 kept.request("GET", "/hello")
                 if kept.getresponse().read() == b"hello over tls":
                     kept_requests += 1
@@ -526,7 +537,7 @@ final class TLSServerTests: TLSTestCase {
         let output = Locked<Result<[UInt8], any Error>?>(nil)
         let finished = DispatchSemaphore(value: 0)
         Thread {
-            output.set(Result { try runPython(program, arguments: [String(port), bundle, stopFile, firstAnswered], timeout: .seconds(60)) })
+            output.set(Result { try runPython(program, arguments: [String(port), bundle, stopFile, firstAnswered, secondAnswered], timeout: .seconds(60)) })
             finished.signal()
         }.start()
         // Reload once the client has been answered under the first certificate (a fixed sleep
@@ -537,7 +548,10 @@ final class TLSServerTests: TLSTestCase {
         Thread.sleep(forTimeInterval: 0.2)
         try install(chain: "b.test", key: "b.test")
         try server.reloadTLSCertificates()
-        Thread.sleep(forTimeInterval: 0.5)
+        // The bad renewal comes once the client has been answered under the new certificate.
+        let reloadedBy = Deadline.now + .seconds(20)
+        while !FileManager.default.fileExists(atPath: secondAnswered) && Deadline.now < reloadedBy { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: secondAnswered), "the client was never answered under the reloaded certificate")
         // A bad renewal (the key of another certificate) is refused; the server keeps b.test.
         try install(chain: "a.test", key: "b.test")
         XCTAssertThrowsError(try server.reloadTLSCertificates()) { error in
