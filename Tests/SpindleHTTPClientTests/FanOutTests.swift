@@ -23,7 +23,7 @@ final class FanOutTests: XCTestCase {
                 group.add()
                 Fiber.spawn {
                     defer { group.done() }
-                    do { bodies[i] = try text(client.get("http://127.0.0.1:\(port)/sleep/\(i)")) } catch { failures.append(error) }
+                    do { bodies[i] = try text(client.get("http://127.0.0.1:\(port)/sleep/\(i)?together=4")) } catch { failures.append(error) }
                 }
             }
             try group.wait()

@@ -130,10 +130,12 @@ final class SpindleServerTests: XCTestCase {
     func testIdleConnectionsOlderThanTheIdleTimeoutAreClosed() throws {
         let port = server.port
         let statistics = try onWorker {
-            let client = HTTPClient(configuration: .init(idleTimeout: .milliseconds(100)))
+            // An idle timeout long enough that no stall of a loaded machine between the first
+            // two requests outlasts it; the sleep is surely longer (sleeps never end early).
+            let client = HTTPClient(configuration: .init(idleTimeout: .seconds(1)))
             _ = try client.get("http://127.0.0.1:\(port)/plaintext")
             _ = try client.get("http://127.0.0.1:\(port)/plaintext")  // reused: still fresh
-            try Fiber.sleep(for: .milliseconds(250))
+            try Fiber.sleep(for: .milliseconds(1500))
             _ = try client.get("http://127.0.0.1:\(port)/plaintext")  // expired: a new one
             return client.statistics
         }

@@ -64,9 +64,16 @@ final class ClientTestServer: @unchecked Sendable {
                 }
             }
         }
-        router.on(.get, "/sleep/:id") { _, context in
+        router.on(.get, "/sleep/:id") { request, context in
             _ = sleepers.increment()
             defer { sleepers.decrement() }
+            // `?together=n`: first wait (up to 10 s) until n handlers have been here at once, so a
+            // test of concurrency does not depend on the requests arriving within 40 ms of
+            // each other; fewer than n at once ever is what the test then sees.
+            if let together = Int(request.queryParameter("together") ?? "") {
+                let waitUntil = Deadline.now + .seconds(10)
+                while sleepers.maximum < together && Deadline.now < waitUntil { try Fiber.sleep(for: .milliseconds(1)) }
+            }
             try Fiber.sleep(for: .milliseconds(40))
             return .text(try context.parameters.require("id"))
         }
