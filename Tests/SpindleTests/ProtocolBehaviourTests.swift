@@ -463,7 +463,13 @@ final class ProtocolBehaviourTests: ServerTestCase {
         let port = Int(portLine.dropFirst(5))!
         let client = try TestClient(port: port)
         try client.send("GET /sleep?ms=5000 HTTP/1.1\r\nHost: a\r\n\r\n")
-        usleep(200_000)  // the handler is asleep
+        // Stop once the handler is asleep (a fixed pause may end before a loaded machine got there).
+        let asleep = waitUntil(timeout: .seconds(10)) {
+            try? probe.send(line: "inflight")
+            usleep(5_000)
+            return probe.stdout.contains("inflight 1\n")
+        }
+        XCTAssertTrue(asleep, "the handler never ran: \(probe.stdout.split(separator: "\n").last ?? "")")
         try probe.send(line: "stop")
         let response = Result { try client.readResponse() }
         let result = try probe.waitForExit(timeout: .seconds(20))
