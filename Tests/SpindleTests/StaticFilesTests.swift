@@ -297,11 +297,15 @@ final class StaticFilesTests: ServerTestCase {
     /// `cachedFileSizeLimit` is read on every request.
     func testACachedFileIsServedUntilItsValidityEnds() throws {
         let router = Router<Handler>()
-        let short = StaticFiles.Configuration(cacheValidity: .milliseconds(300), cachedFileSizeLimit: 100)
+        // The requests "within the validity" below must all come before it ends, also on a
+        // loaded machine: 2 s (about 20 times what they take there).
+        let validity = Duration.seconds(2)
+        let short = StaticFiles.Configuration(cacheValidity: validity, cachedFileSizeLimit: 100)
         router.get("/short/*", try StaticFiles(root: site.root, urlPrefix: "/short", configuration: short).handler)
         try site.write("big.txt", String(repeating: "b", count: 101))
         try router.test(.live) { client in
             let first = try client.get("/short/hello.txt")
+            let cachedBy = Deadline.now  // the file was cached before this answer came
             let firstBig = try client.get("/short/big.txt")
             try site.write("hello.txt", "Hello, changed world\n")
             try site.write("big.txt", String(repeating: "c", count: 101))
@@ -317,7 +321,8 @@ final class StaticFilesTests: ServerTestCase {
             XCTAssertEqual(part.bodyString, String(first.bodyString.prefix(5)))
             let unchanged = try client.get("/short/hello.txt", headers: [.ifNoneMatch: try XCTUnwrap(first.headerFields[.eTag])])
             XCTAssertEqual(unchanged.status, .notModified)
-            usleep(400_000)
+            let expired = cachedBy + validity + .milliseconds(100)
+            while Deadline.now < expired { usleep(10_000) }
             let after = try client.get("/short/hello.txt")
             XCTAssertEqual(after.bodyString, "Hello, changed world\n", "after the validity: read again")
             XCTAssertNotEqual(after.headerFields[.eTag], first.headerFields[.eTag])
