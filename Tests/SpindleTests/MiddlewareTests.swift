@@ -300,7 +300,15 @@ final class MiddlewareTests: ServerTestCase {
             let second = try TestClient(port: port), third = try TestClient(port: port)
             try second.send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
             try third.send("GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
-            usleep(200_000)
+            // Release the first call only once one of the others has its answer: the rejected
+            // one is answered while the first call runs (the queued one cannot be). A fixed
+            // pause could end before a loaded machine had queued and rejected them.
+            func hasAnAnswer(_ client: TestClient) -> Bool {
+                var entry = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+                return poll(&entry, 1, 0) == 1
+            }
+            XCTAssertTrue(waitUntil(timeout: .seconds(10)) { hasAnAnswer(second) || hasAnAnswer(third) },
+                          "neither of the other two calls was answered while the first ran")
             release.withLock { $0 = true }
             XCTAssertEqual(try first.readResponse().bodyString, "done")
             let others = [try second.readResponse(), try third.readResponse()]
