@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SpindleIO", targets: ["SpindleIO"]),
         .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
         .library(name: "SpindleTLS", targets: ["SpindleTLS"]),
+        .library(name: "SpindleJSON", targets: ["SpindleJSON"]),
         .library(name: "Spindle", targets: ["Spindle"]),
         .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
         .library(name: "SpindleHTTPClient", targets: ["SpindleHTTPClient"]),
@@ -75,6 +76,8 @@ let package = Package(
         .target(name: "SpindleIO", dependencies: ["SpindleFibers", "SpindleMemory", "CSpindle"]),
         // TLS over SpindleIO's TCPConnection: OpenSSL through memory BIOs, the fiber parks on the socket.
         .target(name: "SpindleTLS", dependencies: ["SpindleIO", "SpindleFibers", "SpindleMemory", "COpenSSLTLS"]),
+        .target(name: "SpindleJSON"),
+        .testTarget(name: "SpindleJSONTests", dependencies: ["SpindleJSON"]),
         .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", "CZlib", .product(name: "HTTPTypes", package: "swift-http-types")]),
 
         .executableTarget(name: "FiberDemo", dependencies: ["SpindleFibers"], path: "Examples/FiberDemo"),
@@ -92,7 +95,7 @@ let package = Package(
         // Docker's default profile does (`ProbeProcess(..., ioUringBlocked: true)`).
         .executableTarget(name: "spindle-seccomp-exec", path: "Tests/SeccompExec"),
         .target(name: "Spindle", dependencies: [
-            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory", "SpindleTLS", "COpenSSL",
+            "SpindleIO", "SpindleHTTP", "SpindleFibers", "SpindleMemory", "SpindleTLS", "SpindleJSON", "COpenSSL",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Configuration", package: "swift-configuration"),

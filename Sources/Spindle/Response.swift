@@ -1,12 +1,13 @@
 import Foundation
 import HTTPTypes
 import SpindleIO
+import SpindleJSON
 import SpindleMemory
 
 /// What a handler returns: a status, header fields and a body.
 ///
 /// Cost: `text` and `bytes` bodies are written with one `send` together with the head; `json`
-/// encodes with Foundation's `JSONEncoder` (allocates); `stream` bodies go out chunked as the
+/// encodes with `StreamingJSONEncoder` (allocates the body); `stream` bodies go out chunked as the
 /// closure writes.
 public struct Response {
     /// The body of a response.
@@ -112,14 +113,21 @@ public struct Response {
         return Response(status: status, headerFields: fields, body: .bytes(bytes))
     }
 
-    /// An `application/json` response with `value` encoded by a new `JSONEncoder`. Throws its
-    /// errors. Cost: the encoder (~0.1 µs to make), its containers and the `Data`, copied into
-    /// the body. A new encoder per response is faster than one kept per thread: finding that
-    /// one in `Thread.current.threadDictionary` costs ~0.3 µs. One encoder shared by every
-    /// thread would save the ~0.1 µs but take its options lock on each encode, a cache line
-    /// every worker core would write (Docs/benchmarks/json.md).
+    /// An `application/json` response with `value` encoded by `StreamingJSONEncoder`: the text
+    /// Foundation's `JSONEncoder()` writes with its default options, written straight into the
+    /// body's bytes (members in the order the value encodes them). Throws `EncodingError` (NaN,
+    /// infinities) and what the value's `encode(to:)` throws. Cost: the encoder's writer object,
+    /// the body array and one box per keyed container; several times less than going through
+    /// `JSONEncoder` (Docs/benchmarks/json.md).
     public static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try JSONEncoder().encode(value)
+        Response(status: status, headerFields: FieldsCache.json, body: .bytes(try StreamingJSONEncoder().encode(value)))
+    }
+
+    /// An `application/json` response with `value` encoded by `encoder` (for its options: sorted
+    /// keys, pretty printing, date, data and key strategies). Throws its errors. Cost: Foundation's
+    /// encoding, its `Data`, copied into the body.
+    public static func json<T: Encodable>(_ value: T, encoder: JSONEncoder, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try encoder.encode(value)
         return Response(status: status, headerFields: FieldsCache.json, body: .bytes(Array(data)))
     }
 

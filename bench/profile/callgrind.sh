@@ -11,7 +11,8 @@
 # per_request=I/N profile=FILE`. Instruction counts do not depend on how busy the machine is,
 # which is why this exists beside the timed benchmarks: it tells where the instructions of a
 # request go, and an A/B of two binaries, exactly (user space only: the kernel's share is not
-# counted; time is not instructions).
+# counted; time is not instructions). PROFILE_PATH picks the route (default /plaintext; /json
+# shows the JSON encoder's share).
 set -euo pipefail
 name=$1; binary=$2; port=$3; depth=$4; out=$5
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +28,7 @@ SPINDLE_ACCESS_LOG=off SPINDLE_METRICS=${PROFILE_METRICS:-off} SPINDLE_ADMIN_POR
 valgrind_pid=$!
 trap 'kill -9 $valgrind_pid 2>/dev/null || true' EXIT
 for _ in $(seq 150); do curl -sf -m 1 "http://127.0.0.1:$port/plaintext" >/dev/null && break; sleep 0.2; done
-url="http://127.0.0.1:$port/plaintext"
+url="http://127.0.0.1:$port${PROFILE_PATH:-/plaintext}"
 wrk -t1 -c16 -d2s -s "$here/../http/pipeline.lua" "$url" -- "$depth" >/dev/null
 callgrind_control --zero "$valgrind_pid" >/dev/null
 requests=$(wrk -t1 -c16 -d5s -s "$here/../http/pipeline.lua" "$url" -- "$depth" | sed -nE 's/^ *([0-9]+) requests in.*/\1/p')

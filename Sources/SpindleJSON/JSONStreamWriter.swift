@@ -1,0 +1,390 @@
+import Foundation
+
+/// The `Encoder` behind `StreamingJSONEncoder`: writes each value's JSON text the moment it is
+/// encoded, instead of building a tree of boxes and serialising it afterwards as Foundation's
+/// `JSONEncoder` does.
+///
+/// That is possible because `Encodable` code writes nested values in order: a value's containers
+/// are finished before its parent writes its next key. The writer keeps the open containers
+/// (`frames`) as a stack and closes deeper ones when a shallower container writes again. Code
+/// that goes back to a container it has left, holds a `superEncoder` for later, or asks one
+/// value's encoder for two kinds of container, cannot be written in order: the writer then
+/// *abandons* (every later call throws `Abandoned`, non-throwing calls return inert
+/// containers), and `StreamingJSONEncoder` encodes the value again with Foundation's encoder.
+/// So the bytes are always Foundation's.
+///
+/// Cost per `encode`: this object, its output array, a box per container (the standard
+/// library's `KeyedEncodingContainer` wraps ours in one), and for each nested non-scalar value
+/// one entry on the key path. Single-threaded: one encode at a time, on the calling thread.
+///
+/// Its mutable state is marked `@exclusivity(unchecked)`: Swift's run-time check of
+/// overlapping accesses to a class's properties cost more than the writing itself (two calls
+/// and a thread-local lookup per access, ~45 % of an encode). Invariant that makes dropping it
+/// sound: the object is used by one thread, and no access to a property stays open across a
+/// call out of this file — the values' `encode(to:)` runs between accesses, never inside one
+/// (`writeSingle`'s closure only writes the output it is lent).
+final class JSONStreamWriter: Encoder {
+    /// Thrown once the value cannot be written in order; the caller falls back to Foundation.
+    struct Abandoned: Error {}
+
+    /// An open object or array.
+    struct Frame {
+        /// Which container this is (containers hold it to find their frame).
+        let id: UInt32
+        let isObject: Bool
+        /// Members or elements written so far.
+        var count: Int
+        /// The key path's length to restore when the frame closes.
+        let keyPathCount: Int
+        /// Where this object's key fingerprints begin in `memberFingerprints`.
+        let fingerprintStart: Int
+    }
+
+    /// The value being written: where it began on the frame stack, and what it has written.
+    struct Slot {
+        let id: UInt32
+        /// `frames.count` when the value began: its container, if any, is the frame at this index.
+        let depth: Int
+        /// The value wrote something (a scalar, or opened its container).
+        var filled = false
+        /// The container the value opened, if it opened one.
+        var container: UInt32 = 0
+    }
+
+    @exclusivity(unchecked) var output: JSONOutput
+    @exclusivity(unchecked) private(set) var frames: [Frame] = []
+    @exclusivity(unchecked) private var slot: Slot
+    @exclusivity(unchecked) private var keyPath: [any CodingKey] = []
+    /// A fingerprint of each key written to the open objects, innermost last: a key written twice
+    /// to one object makes the writer abandon, so that Foundation's rule (the last value wins)
+    /// decides what is written.
+    @exclusivity(unchecked) private var memberFingerprints: [UInt64] = []
+    /// For objects with many members, their fingerprints as a set (by frame id).
+    @exclusivity(unchecked) private var largeObjectFingerprints: [UInt32: Set<UInt64>] = [:]
+    /// Members an object has before its fingerprints go into a set instead of being compared
+    /// one by one.
+    private static let linearFingerprintLimit = 32
+    @exclusivity(unchecked) private var lastID: UInt32 = 1
+    /// The value cannot be written in order (see the type's description).
+    @exclusivity(unchecked) private(set) var abandoned = false
+
+    @exclusivity(unchecked) private var sendableUserInfo: [CodingUserInfoKey: any Sendable] = [:]
+    /// Converted when asked for (most values never ask; the conversion costs ~100 instructions).
+    var userInfo: [CodingUserInfoKey: Any] { sendableUserInfo }
+    var codingPath: [any CodingKey] { keyPath }
+
+    /// A writer with room for `capacity` bytes of output.
+    init(capacity: Int) {
+        output = JSONOutput(capacity: capacity)
+        slot = Slot(id: 1, depth: 0)
+    }
+
+    /// Readies the writer for a new document, keeping the memory its arrays have.
+    func reset(userInfo: [CodingUserInfoKey: any Sendable]) {
+        output.removeAll()
+        // Empty after every finished document; not after one that threw.
+        if !frames.isEmpty { frames.removeAll(keepingCapacity: true) }
+        if !keyPath.isEmpty { keyPath.removeAll(keepingCapacity: true) }
+        if !memberFingerprints.isEmpty { memberFingerprints.removeAll(keepingCapacity: true) }
+        if !largeObjectFingerprints.isEmpty { largeObjectFingerprints = [:] }
+        slot = Slot(id: 1, depth: 0)
+        lastID = 1
+        abandoned = false
+        sendableUserInfo = userInfo
+    }
+
+    /// Output capacity a writer may keep between documents (`JSONWriterCache`): larger
+    /// buffers are given back to the allocator.
+    static let keptCapacity = 64 * 1024
+
+    /// Whether the writer is small enough to keep for the next document.
+    var isWorthKeeping: Bool { output.capacity <= Self.keptCapacity && frames.capacity <= 256 }
+
+    private func nextID() -> UInt32 {
+        lastID &+= 1
+        if lastID == 0 { lastID = 2 }  // 0 marks an inert container
+        return lastID
+    }
+
+    /// Gives up writing in order (see the type's description).
+    func abandon() { abandoned = true }
+
+    // MARK: Values
+
+    /// Writes `value` as the whole document.
+    func encodeTopLevel<T: Encodable>(_ value: T) throws {
+        try writeValue(value)
+        if abandoned { throw Abandoned() }
+        if !slot.filled {
+            throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "Top-level \(T.self) did not encode any values."))
+        }
+    }
+
+    /// Writes a value whose key (or separating comma) is already written, as a new slot.
+    func writeNested<T: Encodable>(_ value: T, key: any CodingKey) throws {
+        if try writeScalar(value, key: key) { return }
+        let saved = slot
+        slot = Slot(id: nextID(), depth: frames.count)
+        keyPath.append(key)
+        try value.encode(to: self)
+        if abandoned { throw Abandoned() }
+        close(downTo: slot.depth)
+        // A nested value that encoded nothing is an empty object, as Foundation writes it.
+        if !slot.filled { output.append(literal: "{}") }
+        keyPath.removeLast()
+        slot = saved
+    }
+
+    /// Writes `value` into the current slot (the top level, or a single-value container's).
+    private func writeValue<T: Encodable>(_ value: T) throws {
+        if try writeScalar(value, key: nil) {
+            slot.filled = true
+            return
+        }
+        try value.encode(to: self)
+        if abandoned { throw Abandoned() }
+        close(downTo: slot.depth)
+    }
+
+    /// Writes `value` if it is a scalar or one of the types Foundation's encoder spells itself
+    /// (`Data` as Base64, `URL` as its absolute string, `Decimal` as a number); false otherwise.
+    private func writeScalar<T: Encodable>(_ value: T, key: (any CodingKey)?) throws -> Bool {
+        // Comparing metatypes costs a few instructions each; a failed `as? any Protocol` cast
+        // costs hundreds, and most values reaching here are not scalars.
+        if T.self == String.self {
+            output.appendQuoted(value as! String)
+        } else if T.self == Int.self {
+            output.appendInteger(value as! Int)
+        } else if T.self == Double.self {
+            try writeFloatingPoint(value as! Double, key: key)
+        } else if T.self == Bool.self {
+            output.append(value as! Bool)
+        } else if T.self == Int64.self {
+            output.appendInteger(value as! Int64)
+        } else if T.self == Float.self {
+            try writeFloatingPoint(value as! Float, key: key)
+        } else if T.self == UInt8.self {
+            output.appendInteger(value as! UInt8)
+        } else if T.self == Int32.self {
+            output.appendInteger(value as! Int32)
+        } else if T.self == UInt64.self {
+            output.appendInteger(value as! UInt64)
+        } else if T.self == UInt.self {
+            output.appendInteger(value as! UInt)
+        } else if T.self == UInt32.self {
+            output.appendInteger(value as! UInt32)
+        } else if T.self == Int16.self {
+            output.appendInteger(value as! Int16)
+        } else if T.self == UInt16.self {
+            output.appendInteger(value as! UInt16)
+        } else if T.self == Int8.self {
+            output.appendInteger(value as! Int8)
+        } else if T.self == Int128.self {
+            output.appendInteger(value as! Int128)
+        } else if T.self == UInt128.self {
+            output.appendInteger(value as! UInt128)
+        } else if T.self == Data.self {
+            output.appendQuoted((value as! Data).base64EncodedString())
+        } else if T.self == URL.self {
+            output.appendQuoted((value as! URL).absoluteString)
+        } else if T.self == Decimal.self {
+            output.appendUnquoted((value as! Decimal).description)
+        } else {
+            return false
+        }
+        return true
+    }
+
+    func writeFloatingPoint<Float: BinaryFloatingPoint & LosslessStringConvertible>(_ value: Float, key: (any CodingKey)?) throws {
+        guard output.appendFloatingPoint(value) else {
+            let path = key.map { keyPath + [$0] } ?? keyPath
+            throw EncodingError.invalidValue(value, .init(
+                codingPath: path,
+                debugDescription: "Unable to encode \(Float.self).\(value) directly in JSON: JSON has no NaN or infinity."))
+        }
+    }
+
+    // MARK: Containers
+
+    /// Opens the current slot's container (`{` or `[`), or returns the one it opened already
+    /// (asking twice for the same kind is allowed); 0 (an inert container) after abandoning.
+    func openContainer(isObject: Bool) -> UInt32 {
+        guard !abandoned else { return 0 }
+        if slot.filled {
+            guard slot.container != 0, let index = frameIndex(of: slot.container),
+                  frames[index].isObject == isObject else {
+                abandon()
+                return 0
+            }
+            close(downTo: index + 1)
+            return slot.container
+        }
+        let id = nextID()
+        output.append(isObject ? 0x7B : 0x5B)
+        frames.append(Frame(id: id, isObject: isObject, count: 0, keyPathCount: keyPath.count,
+                            fingerprintStart: memberFingerprints.count))
+        slot.filled = true
+        slot.container = id
+        return id
+    }
+
+    /// Opens a container as the next member or element of container `parent`, after its key.
+    func openNested(in parent: UInt32, key: (any CodingKey)?, isObject: Bool) -> UInt32 {
+        do {
+            if let key { try beginMember(in: parent, key: key) } else { try beginEntry(in: parent) }
+        } catch {
+            abandon()
+            return 0
+        }
+        let id = nextID()
+        let keyPathCount = keyPath.count
+        if let key { keyPath.append(key) }
+        output.append(isObject ? 0x7B : 0x5B)
+        frames.append(Frame(id: id, isObject: isObject, count: 0, keyPathCount: keyPathCount,
+                            fingerprintStart: memberFingerprints.count))
+        return id
+    }
+
+    /// Prepares object `id` for its next member: `beginEntry`, then the key and the colon.
+    func beginMember<Key: CodingKey>(in id: UInt32, key: Key) throws {
+        let index = try beginEntry(in: id)
+        let fingerprint = output.appendQuotedKey(key.stringValue)
+        guard noteMember(fingerprint, frameIndex: index) else {
+            abandon()
+            throw Abandoned()
+        }
+        output.append(0x3A)
+    }
+
+    /// Records a key of the object at `frameIndex` (the innermost open frame); false if the
+    /// object may have that key already (equal fingerprints: Foundation decides).
+    private func noteMember(_ fingerprint: UInt64, frameIndex index: Int) -> Bool {
+        let start = frames[index].fingerprintStart
+        if memberFingerprints.count - start < Self.linearFingerprintLimit {
+            var position = start
+            while position < memberFingerprints.count {
+                if memberFingerprints[position] == fingerprint { return false }
+                position += 1
+            }
+        } else {
+            let id = frames[index].id
+            if largeObjectFingerprints[id] == nil { largeObjectFingerprints[id] = Set(memberFingerprints[start...]) }
+            guard largeObjectFingerprints[id]!.insert(fingerprint).inserted else { return false }
+        }
+        memberFingerprints.append(fingerprint)
+        return true
+    }
+
+    /// Prepares container `id` for its next member or element: closes the containers nested in
+    /// it (they are finished) and writes the comma. Abandons if the container is not open or
+    /// belongs to a value other than the one being written.
+    @discardableResult
+    func beginEntry(in id: UInt32) throws -> Int {
+        guard !abandoned else { throw Abandoned() }
+        var index = frames.count - 1
+        if index < slot.depth || frames[index].id != id {
+            guard let found = frameIndex(of: id) else {
+                abandon()
+                throw Abandoned()
+            }
+            index = found
+            close(downTo: index + 1)
+        }
+        if frames[index].count > 0 { output.append(0x2C) }
+        frames[index].count += 1
+        return index
+    }
+
+    /// The members or elements container `id` has, or 0 if it is not open.
+    func count(of id: UInt32) -> Int {
+        frameIndex(of: id).map { frames[$0].count } ?? 0
+    }
+
+    /// Where container `id` is on the stack, if it is open and belongs to the value being written.
+    private func frameIndex(of id: UInt32) -> Int? {
+        var index = frames.count - 1
+        while index >= slot.depth {
+            if frames[index].id == id { return index }
+            index -= 1
+        }
+        return nil
+    }
+
+    /// Closes the open containers above stack index `depth`, writing `}` or `]` for each.
+    private func close(downTo depth: Int) {
+        while frames.count > depth {
+            let frame = frames.removeLast()
+            output.append(frame.isObject ? 0x7D : 0x5D)
+            if memberFingerprints.count > frame.fingerprintStart {
+                if memberFingerprints.count - frame.fingerprintStart >= Self.linearFingerprintLimit {
+                    largeObjectFingerprints[frame.id] = nil
+                }
+                repeat { memberFingerprints.removeLast() } while memberFingerprints.count > frame.fingerprintStart
+            }
+            while keyPath.count > frame.keyPathCount { keyPath.removeLast() }
+        }
+    }
+
+    // MARK: Single values
+
+    /// Writes a scalar through a single-value container of slot `slotID`.
+    func writeSingle(slot slotID: UInt32, _ write: (inout JSONOutput) throws -> Void) throws {
+        guard !abandoned else { throw Abandoned() }
+        guard slot.id == slotID, !slot.filled, frames.count == slot.depth else {
+            abandon()
+            throw Abandoned()
+        }
+        try write(&output)
+        slot.filled = true
+    }
+
+    /// Writes an `Encodable` through a single-value container of slot `slotID`: the value fills
+    /// the same slot.
+    func writeSingle<T: Encodable>(slot slotID: UInt32, value: T) throws {
+        guard !abandoned else { throw Abandoned() }
+        guard slot.id == slotID, !slot.filled, frames.count == slot.depth else {
+            abandon()
+            throw Abandoned()
+        }
+        try writeValue(value)
+        // A value that wrote nothing through a single-value container: Foundation's business.
+        guard slot.filled else {
+            abandon()
+            throw Abandoned()
+        }
+    }
+
+    var currentSlotID: UInt32 { slot.id }
+
+    // MARK: Encoder
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        KeyedEncodingContainer(JSONKeyedContainer<Key>(writer: self, id: openContainer(isObject: true)))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        JSONUnkeyedContainer(writer: self, id: openContainer(isObject: false))
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        JSONSingleValueContainer(writer: self, slotID: abandoned ? 0 : slot.id)
+    }
+}
+
+/// A coding key for an array element (what `codingPath` shows for it), as Foundation's is.
+struct JSONIndexKey: CodingKey {
+    let intValue: Int?
+    var stringValue: String { "Index \(intValue ?? 0)" }
+    init(index: Int) { intValue = index }
+    init?(stringValue: String) { return nil }
+    init?(intValue: Int) { self.intValue = intValue }
+}
+
+/// The key `superEncoder()` uses, as in Foundation.
+struct JSONSuperKey: CodingKey {
+    var stringValue: String { "super" }
+    var intValue: Int? { nil }
+    init() {}
+    init?(stringValue: String) {}
+    init?(intValue: Int) { return nil }
+}

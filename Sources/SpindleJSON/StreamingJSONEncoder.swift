@@ -1,0 +1,54 @@
+import Foundation
+
+/// Encodes `Encodable` values to JSON bytes — the same bytes as Foundation's `JSONEncoder()`
+/// with its default options, written as the value encodes instead of through an intermediate
+/// tree. `Response.json` uses it.
+///
+/// Same bytes: keys in the order the value encodes them, no whitespace, `/` escaped as `\/`,
+/// `Date` as its seconds since 2001 (`deferredToDate`), `Data` as Base64, `URL` as its absolute
+/// string, `Decimal` as a number, NaN and infinities refused with `EncodingError.invalidValue`,
+/// a top-level value that encodes nothing refused. For other options (sorted keys, pretty
+/// printing, date or key strategies) use Foundation's `JSONEncoder` (`Response.json(_:encoder:)`).
+///
+/// Values whose `encode(to:)` does not write in order — returns to a container after writing a
+/// sibling, uses `superEncoder`, or asks one encoder for two kinds of container — are encoded a
+/// second time by Foundation's `JSONEncoder`, so their `encode(to:)` runs twice. Synthesized
+/// conformances (structs, enums with associated values, `Array`, `Dictionary`, `Optional`)
+/// always write in order.
+///
+/// Cost: the returned array, one box per keyed container; the writer and its buffers are kept
+/// per thread between encodes (up to 64 KiB of output buffer each). Several times less than
+/// Foundation's encoder for small documents (`Docs/benchmarks/json.md`). Runs on the calling
+/// thread, never parks; a value may be encoded from any thread.
+public struct StreamingJSONEncoder: Sendable {
+    /// Passed to the values' `encode(to:)` as `encoder.userInfo`.
+    public var userInfo: [CodingUserInfoKey: any Sendable]
+
+    /// The output buffer's first capacity when the thread has no writer kept yet; it grows as
+    /// needed.
+    public var initialCapacity: Int
+
+    /// An encoder with no user info; the output starts with room for `initialCapacity` bytes.
+    public init(userInfo: [CodingUserInfoKey: any Sendable] = [:], initialCapacity: Int = 128) {
+        self.userInfo = userInfo
+        self.initialCapacity = max(initialCapacity, 0)
+    }
+
+    /// The JSON text of `value`, UTF-8. Throws `EncodingError` as `JSONEncoder.encode` does, and
+    /// whatever the value's `encode(to:)` throws.
+    public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let writer = JSONWriterCache.take(capacity: initialCapacity)
+        defer { JSONWriterCache.give(writer) }
+        writer.reset(userInfo: userInfo)
+        do {
+            try writer.encodeTopLevel(value)
+            // A copy of exactly the text's size: the writer keeps its buffer for the next one.
+            if !writer.abandoned { return writer.output.makeArray() }
+        } catch is JSONStreamWriter.Abandoned {
+            // Not written in order: Foundation's encoder below.
+        }
+        let foundation = JSONEncoder()
+        foundation.userInfo = userInfo
+        return Array(try foundation.encode(value))
+    }
+}
