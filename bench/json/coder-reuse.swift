@@ -107,7 +107,7 @@ struct CoderReuse {
         let quick = CommandLine.arguments.contains("--quick")
         let iterations = quick ? 2_000 : 100_000
         let turns = quick ? 3 : 15
-        print("JSON coders: a new one per operation, one per thread (threadDictionary), one shared")
+        print("JSON coders: a new one per operation, one per thread (threadDictionary), one shared; Spindle's StreamingJSONEncoder")
         print("\(turns) rotating turns of \(iterations) operations (÷10 for the page); median ns per operation (min–max)\n")
 
         let messageData = try JSONEncoder().encode(message)
@@ -123,11 +123,13 @@ struct CoderReuse {
             Variant(name: "new JSONEncoder()") { try JSONEncoder().encode(message).count },
             Variant(name: "per-thread encoder") { try threadEncoder().encode(message).count },
             Variant(name: "one shared encoder") { try Shared.encoder.encode(message).count },
+            Variant(name: "StreamingJSONEncoder()") { try StreamingJSONEncoder().encode(message).count },
         ])
         try compare("encode page", iterations: iterations / 10, turns: turns, [
             Variant(name: "new JSONEncoder()") { try JSONEncoder().encode(page).count },
             Variant(name: "per-thread encoder") { try threadEncoder().encode(page).count },
             Variant(name: "one shared encoder") { try Shared.encoder.encode(page).count },
+            Variant(name: "StreamingJSONEncoder()") { try StreamingJSONEncoder().encode(page).count },
         ])
         try compare("decode message", iterations: iterations, turns: turns, [
             Variant(name: "new JSONDecoder()") { try JSONDecoder().decode(Message.self, from: messageData).message.utf8.count },
@@ -143,6 +145,7 @@ struct CoderReuse {
             Variant(name: "new JSONEncoder()") { try JSONEncoder().encode(message).count },
             Variant(name: "per-thread encoder") { try threadEncoder().encode(message).count },
             Variant(name: "one shared encoder") { try Shared.encoder.encode(message).count },
+            Variant(name: "StreamingJSONEncoder()") { try StreamingJSONEncoder().encode(message).count },
         ])
     }
 }
