@@ -44,32 +44,61 @@ enum StatusLine {
         }
     }
 
+    /// The reason phrase in `precomputed(code)`'s line, as a `String` literal: comparing it with a
+    /// status's phrase is cheap (equal short strings compare by their bits, where iterating a
+    /// string's UTF-8 view costs tens of instructions per byte). `ResponseWriterTests` checks
+    /// that the two tables agree.
+    static func standardReason(_ code: Int) -> String? {
+        switch code {
+        case 100: return "Continue"
+        case 101: return "Switching Protocols"
+        case 200: return "OK"
+        case 201: return "Created"
+        case 202: return "Accepted"
+        case 204: return "No Content"
+        case 206: return "Partial Content"
+        case 301: return "Moved Permanently"
+        case 302: return "Found"
+        case 303: return "See Other"
+        case 304: return "Not Modified"
+        case 307: return "Temporary Redirect"
+        case 308: return "Permanent Redirect"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 408: return "Request Timeout"
+        case 409: return "Conflict"
+        case 411: return "Length Required"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 415: return "Unsupported Media Type"
+        case 417: return "Expectation Failed"
+        case 422: return "Unprocessable Content"
+        case 429: return "Too Many Requests"
+        case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        case 505: return "HTTP Version Not Supported"
+        default: return nil
+        }
+    }
+
     /// Appends the status line of `status`: the precomputed bytes when its reason phrase is the
     /// standard one, else `HTTP/1.1 <code> <reasonPhrase>\r\n`. No allocation.
     static func write(_ status: HTTPResponse.Status, into buffer: inout HTTPOutputBuffer) {
-        if let line = precomputed(status.code) {
-            // "HTTP/1.1 200 " is 13 bytes; the reason runs to the CRLF.
-            let reason = UnsafeRawBufferPointer(start: line.utf8Start + 13, count: line.utf8CodeUnitCount - 15)
-            if sameBytes(status.reasonPhrase, reason) {
-                buffer.append(line)
-                return
-            }
+        if let reason = standardReason(status.code), status.reasonPhrase == reason, let line = precomputed(status.code) {
+            buffer.append(line)
+            return
         }
         buffer.append("HTTP/1.1 " as StaticString)
         buffer.append(decimal: status.code)
         buffer.append(byte: ASCII.sp)
         buffer.append(status.reasonPhrase)
         buffer.append("\r\n" as StaticString)
-    }
-
-    static func sameBytes(_ string: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        let utf8 = string.utf8
-        guard utf8.count == bytes.count else { return false }
-        var k = 0
-        for b in utf8 {
-            if b != bytes[k] { return false }
-            k += 1
-        }
-        return true
     }
 }

@@ -184,6 +184,52 @@ final class ResponseWriterTests: XCTestCase {
             writer.writeHead(HTTPResponse(status: status), framing: .contentLength(0), persistence: .keepAlive, into: &buffer)
             XCTAssertTrue(text(buffer).hasPrefix("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"), "\(status)")
         }
+        // Every status with its RFC 9110 reason phrase gets exactly that line (precomputed or not),
+        // and a non-standard phrase for the same code is written as given.
+        let phrases: [(Int, String)] = [
+            (100, "Continue"),
+            (101, "Switching Protocols"),
+            (200, "OK"),
+            (201, "Created"),
+            (202, "Accepted"),
+            (204, "No Content"),
+            (206, "Partial Content"),
+            (301, "Moved Permanently"),
+            (302, "Found"),
+            (303, "See Other"),
+            (304, "Not Modified"),
+            (307, "Temporary Redirect"),
+            (308, "Permanent Redirect"),
+            (400, "Bad Request"),
+            (401, "Unauthorized"),
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (405, "Method Not Allowed"),
+            (408, "Request Timeout"),
+            (409, "Conflict"),
+            (411, "Length Required"),
+            (413, "Content Too Large"),
+            (414, "URI Too Long"),
+            (415, "Unsupported Media Type"),
+            (417, "Expectation Failed"),
+            (422, "Unprocessable Content"),
+            (429, "Too Many Requests"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (501, "Not Implemented"),
+            (502, "Bad Gateway"),
+            (503, "Service Unavailable"),
+            (504, "Gateway Timeout"),
+            (505, "HTTP Version Not Supported")
+        ]
+        for (code, phrase) in phrases {
+            for reason in [phrase, phrase.uppercased(), phrase + "!"] {
+                var buffer = HTTPOutputBuffer()
+                writer.writeHead(HTTPResponse(status: .init(code: code, reasonPhrase: reason)), framing: .contentLength(0),
+                                 persistence: .keepAlive, into: &buffer)
+                XCTAssertTrue(text(buffer).hasPrefix("HTTP/1.1 \(code) \(reason)\r\n"), "\(code) \(reason)")
+            }
+        }
     }
 
     func testOutputBuffer() {
