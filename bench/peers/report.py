@@ -19,7 +19,8 @@ CSV_FIELDS = ["kind", "server", "workload", "pipeline", "rep", "requests", "seco
               "p99_us", "max_us", "samples", "server_cpu_s", "server_cpu_pct", "schedstat_cpu_s", "client_cpu_pct",
               "req_per_cpu_s", "rps_min", "rps_max", "cpu_min", "cpu_max", "errors", "other_on_server_cpu_pct",
               "other_on_client_cpu_pct", "disturbed", "connections", "held", "rss_before_kib", "rss_after_kib",
-              "kib_per_connection", "failures", "goal", "measured", "result", "value"]
+              "kib_per_connection", "failures", "goal", "measured", "result", "value", "server_processes",
+              "client_processes", "per_process"]
 
 
 def check_plotting():
@@ -71,7 +72,8 @@ def markdown(header, workloads, servers, summary, idle_results, large, outcome):
         lines.append(f"| {name} | {r['held']:,} of {r['connections']:,} | {r['rss_before_kib']:,} KiB | "
                      f"{r['rss_after_kib']:,} KiB | {r['kib_per_connection']:.2f} | {r['failures'] or '—'} |")
     if large:
-        lines.append(f"| Spindle (fresh server) | {large['held']:,} of {large['connections']:,} | "
+        lines.append(f"| Spindle (fresh server, {large['server_processes']} worker processes, "
+                     f"{large['client_processes']} client processes) | {large['held']:,} of {large['connections']:,} | "
                      f"{large['rss_before_kib']:,} KiB | {large['rss_after_kib']:,} KiB | "
                      f"{large['kib_per_connection']:.2f} | {large['failures'] or '—'} |")
     lines += ["", "## Goals", "", "| goal | measured | result |", "|---|---|---|"]

@@ -65,7 +65,8 @@ def h2o_argv(h2o, directory, port):
 
 
 def spindle_argv(args, port):
-    """Spindle's command line (also the fresh server of run.py's large idle test)."""
+    """Spindle's command line (also the fresh server of run.py's large idle test, which adds
+    `--processes N`)."""
     return [args.spindle, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
 
 
