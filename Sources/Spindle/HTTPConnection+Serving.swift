@@ -6,8 +6,8 @@ import SpindleIO
 import SpindleMemory
 
 /// The request a fiber is serving: its head (views into the connection's receive buffer and
-/// parser) and the state of its body. One per request, in `HTTPConnection.exchange` while a
-/// fiber serves it; no allocation. Each request after a connection's first rewrites it field by
+/// parser) and the state of its body. One per request, in the connection's pooled parser box
+/// (`ParserBox.exchange`) while a fiber serves it; no allocation. Each request after a connection's first rewrites it field by
 /// field (`restart`), in place.
 struct Exchange {
     var head: HTTPRequestHead

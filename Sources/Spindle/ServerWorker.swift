@@ -58,7 +58,7 @@ final class ReceiveBuffer {
 /// A pooled parser (its field table is allocated once per pool entry, not per connection).
 final class ParserBox {
     @exclusivity(unchecked) var parser: HTTPRequestParser
-    /// The request the connection holding this box serves (`HTTPConnection.exchange`). Kept
+    /// The request the connection holding this box serves (`Exchange`). Kept
     /// here, not in the connection, so an idle connection holds none of its quarter kilobyte;
     /// kept when the box goes back to the pool, so the next request of any connection rewrites
     /// it in place (`Exchange.restart`) instead of building a new one. Nothing reads it outside

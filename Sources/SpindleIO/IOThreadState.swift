@@ -34,10 +34,7 @@ package final class IOThreadState {
 
     /// The current thread's backend, or nil outside an I/O worker.
     @inline(__always)
-    static var current: (any IOBackend)? {
-        guard let raw = ThreadSyscalls.currentIOSlot else { return nil }
-        return Unmanaged<IOThreadState>.fromOpaque(raw).takeUnretainedValue().backend
-    }
+    static var current: (any IOBackend)? { currentSlot?.backend }
 
     /// The current thread's slot, or nil outside an I/O worker. One thread-local load.
     @inline(__always)
