@@ -15,7 +15,11 @@
 ///
 /// Reuse is LIFO so hot pages are reused first. Released stacks beyond `warmCount` have their
 /// pages returned to the kernel. Allocation and release are O(1) and make no system call
-/// except when a chunk is mapped or pages are returned.
+/// except when a chunk is mapped or pages are returned, or when a never-used stack is handed
+/// out at the edge of a window: guards are installed a window of 1,024 stacks at a time, and
+/// during a burst of spawns the top pages of the next fresh stacks (up to 64, as many as the
+/// burst took so far) are committed with one batched call, which costs less than a page fault
+/// each (~1.2 vs ~1.45 µs a page on the machine of Docs/benchmarks/fibers.md).
 ///
 /// The warm free list is intrusive: a released stack's `FiberStack` and the link to the next
 /// free stack are kept in its own control block (see `FreeNode`), so `allocate`/`release` touch
@@ -61,8 +65,21 @@ public final class StackPool {
     @exclusivity(unchecked) private var warmListCount = 0
     /// The fewest warm free stacks since the last `trimWarm`: that many sat unused meanwhile.
     @exclusivity(unchecked) private var lowestWarmSinceTrim = 0
-    /// Stacks never handed out yet, lowest address last (popped first); their pages are untouched.
+    /// Stacks never handed out yet, lowest address last (popped first): the rest of the last
+    /// chunk mapped, consecutive slots (a chunk is mapped only when `fresh` is empty).
     @exclusivity(unchecked) private var fresh: [FiberStack] = []
+    /// How many stacks at the end of `fresh` (the next ones handed out) have their guard in place.
+    /// Lightweight guards are installed a window at a time as stacks are handed out, not for a
+    /// whole chunk when it is mapped: a chunk twice the size of the last costs no pause, and
+    /// stacks never used cost no guard.
+    @exclusivity(unchecked) private var guardedFresh = 0
+    /// How many stacks at the end of `fresh` have their top page committed (see `commitFresh`).
+    @exclusivity(unchecked) private var committedFresh = 0
+    /// Fresh stacks handed out since the last `trimWarm`: how far ahead to commit (a burst that
+    /// took many is likely to take more; a single spawn commits only its own page).
+    @exclusivity(unchecked) private var freshTakenSinceTrim = 0
+    /// False once the kernel refused a batched `MADV_POPULATE_WRITE`: no more committing ahead.
+    @exclusivity(unchecked) private var commitsAhead = true
     @exclusivity(unchecked) private var cold: [FiberStack] = []
     @exclusivity(unchecked) private var mappedCount = 0
     @exclusivity(unchecked) private var protectedCount = 0
@@ -83,7 +100,16 @@ public final class StackPool {
         self.lightweightGuards = self.configuration.guardSize > 0 && self.configuration.lightweightGuards
         if self.configuration.initialCount > 0 {
             try grow(by: self.configuration.initialCount)
-            if self.configuration.prefault, let chunk = chunks.first { prefault(chunk) }
+            // The first window's guards now, so `guardMode` says from the start what the kernel
+            // gave; with `prefault`, every stack of the chunk ready now, its top page committed.
+            if guardedFresh == 0 { guardFresh(upTo: self.configuration.prefault ? fresh.count : Self.guardWindow) }
+            if self.configuration.prefault {
+                commitFresh(upTo: fresh.count, batched: true)
+                if !commitsAhead {  // no batched commits here: one write per page
+                    let page = VirtualMemory.pageSize
+                    for stack in fresh { (slotBase(of: stack) + slotSize - page).storeBytes(of: 0, as: UInt64.self) }
+                }
+            }
         }
     }
 
@@ -123,8 +149,8 @@ public final class StackPool {
             warmListCount &-= 1
             if warmListCount < lowestWarmSinceTrim { lowestWarmSinceTrim = warmListCount }
             stack = node.stack
-        } else if let s = fresh.popLast() {
-            stack = s
+        } else if !fresh.isEmpty {
+            stack = takeFresh()
         } else {
             guard let s = allocateSlow() else { return nil }
             stack = s
@@ -143,7 +169,100 @@ public final class StackPool {
         guard room > 0 else { return nil }
         let want = Swift.min(room, Swift.max(configuration.initialCount, mappedCount, 16))
         do { try grow(by: want) } catch { return nil }
-        return fresh.popLast()
+        return takeFresh()
+    }
+
+    /// The next never-used stack (lowest address first), its guard installed. Precondition:
+    /// `fresh` is not empty.
+    @inline(__always)
+    private func takeFresh() -> FiberStack {
+        if guardedFresh <= 0 || committedFresh <= 0 { prepareFresh() }
+        guardedFresh &-= 1
+        committedFresh &-= 1
+        freshTakenSinceTrim &+= 1
+        return fresh.removeLast()
+    }
+
+    /// Readies the next fresh stacks before one is handed out: guards for the next window of up
+    /// to `guardWindow` stacks (one batched call), and the top pages of the next few committed
+    /// in one batched call, as many as fresh stacks were taken since the last trim (at most
+    /// `commitWindow`): a burst of spawns pays a system call per window instead of a page fault
+    /// per stack, and at most `commitWindow - 1` pages it may not use yet.
+    @inline(never)
+    private func prepareFresh() {
+        if guardedFresh <= 0 { guardFresh(upTo: Self.guardWindow) }
+        if committedFresh <= 0 {
+            let ahead = Swift.min(Swift.max(freshTakenSinceTrim, 1), Self.commitWindow)
+            commitFresh(upTo: ahead, batched: ahead > 1)
+        }
+    }
+
+    /// Stacks whose guards one batched call installs.
+    static let guardWindow = 1024
+    /// The most fresh stacks whose top page is committed ahead of their first use (64 pages).
+    static let commitWindow = 64
+
+    /// The start of the slot of `stack` (its guard, when it has one).
+    @inline(__always)
+    private func slotBase(of stack: FiberStack) -> UnsafeMutableRawPointer {
+        stack.top + Self.controlSize + Self.colourOffset(slot: stack.slot) - slotSize
+    }
+
+    /// Installs the guards of the next `limit` fresh stacks (all of them when fewer), in one
+    /// batched `MADV_GUARD_INSTALL` per `guardWindow`; where the kernel refuses it, as older
+    /// kernels require: `mprotect` within the budget, then canaries (`guardSlot`).
+    private func guardFresh(upTo limit: Int) {
+        let count = Swift.min(limit, fresh.count)
+        guard count > 0 else { return }
+        defer { guardedFresh = count }
+        let first = fresh.count - 1  // the lowest address; the next ones follow a slot apart
+        if lightweightGuards,
+           VirtualMemory.installLightGuards(slotBase(of: fresh[first]), stride: slotSize,
+                                            length: configuration.guardSize, count: count) == 0 {
+            return
+        }
+        for index in stride(from: first, to: first - count, by: -1) {
+            let stack = fresh[index]
+            if let canary = guardSlot(slotBase(of: stack), control: stack.control) {
+                fresh[index] = FiberStack(top: stack.top, size: stack.size, slot: stack.slot, canary: canary, owner: stack.owner)
+            }
+        }
+    }
+
+    /// Commits the top page of the next `limit` fresh stacks (all of them when fewer): with one
+    /// batched `MADV_POPULATE_WRITE` when `batched` and the kernel takes it, else not at all
+    /// (each faults at its first use). Only the bookkeeping when `batched` is false.
+    private func commitFresh(upTo limit: Int, batched: Bool) {
+        let count = Swift.min(limit, fresh.count)
+        committedFresh = count
+        guard batched && commitsAhead && count > 1 else { return }
+        let page = VirtualMemory.pageSize
+        let firstTop = slotBase(of: fresh[fresh.count - 1]) + slotSize - page
+        if VirtualMemory.populate(firstTop, stride: slotSize, length: page, count: count) != 0 {
+            commitsAhead = false  // the kernel lacks it: let the pages fault in
+        }
+    }
+
+    /// Guards the slot at `slotBase` one by one, as kernels without batched lightweight guards
+    /// require: `MADV_GUARD_INSTALL` while it works, else `mprotect` within
+    /// `protectedGuardBudget`, else a canary at the lowest usable word below `control`, which
+    /// is returned (nil: a guard page protects the stack).
+    private func guardSlot(_ slotBase: UnsafeMutableRawPointer, control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt64>? {
+        let guardSize = configuration.guardSize
+        if guardSize > 0 && lightweightGuards {
+            if VirtualMemory.installLightGuard(slotBase, guardSize) { return nil }
+            lightweightGuards = false  // kernel without MADV_GUARD_INSTALL: fall back
+        }
+        if guardSize > 0 && protectedCount < configuration.protectedGuardBudget,
+           (try? VirtualMemory.protect(slotBase, guardSize)) != nil {
+            protectedCount += 1
+            return nil
+        }
+        canaryCount += 1
+        // The canary is the lowest usable word (the padding leaves a gap above the guard).
+        let canary = (control - (configuration.stackSize - Self.controlSize)).assumingMemoryBound(to: UInt64.self)
+        canary.pointee = Self.canaryValue
+        return canary
     }
 
     /// Returns a stack to the pool. Above the `warmCount` watermark its pages go back to the
@@ -184,6 +303,7 @@ public final class StackPool {
     public func trimWarm(keepingAtLeast floor: Int) -> Int {
         let surplus = min(lowestWarmSinceTrim, warmListCount - max(floor, 0))
         defer { lowestWarmSinceTrim = warmListCount }
+        freshTakenSinceTrim = 0
         guard surplus > 0 else { return 0 }
         // Keep the first (most recently released) stacks; cut the list after them.
         let keep = warmListCount - surplus
@@ -387,58 +507,28 @@ public final class StackPool {
             throw error
         }
         let ids = table.bindMemory(to: UInt64.self, capacity: SideTable.words * count)
-        let guardSize = configuration.guardSize
         let usable = configuration.stackSize - Self.controlSize
         var mapped: [FiberStack] = []
         mapped.reserveCapacity(count)
-        // Guard pages for the whole chunk in batched calls where the kernel allows.
-        var guardedInBatch = false
-        if guardSize > 0 && lightweightGuards {
-            guardedInBatch = VirtualMemory.installLightGuards(base, stride: slotSize, length: guardSize, count: count) == 0
-        }
+        // Lightweight guards wait for `guardFresh` (a window at a time, as stacks are handed
+        // out); the other kinds are made now, when the kernel has no lightweight ones.
+        let guardsNow = configuration.guardSize == 0 || !lightweightGuards
         for i in 0..<count {
             let slotBase = base + i * slotSize
-            var canary: UnsafeMutablePointer<UInt64>? = nil
-            if guardSize > 0 && lightweightGuards && !guardedInBatch
-                && !VirtualMemory.installLightGuard(slotBase, guardSize) {
-                lightweightGuards = false  // kernel without MADV_GUARD_INSTALL: fall back
-            }
-            if guardSize > 0 && !lightweightGuards {
-                if protectedCount < configuration.protectedGuardBudget,
-                   (try? VirtualMemory.protect(slotBase, guardSize)) != nil {
-                    protectedCount += 1
-                } else {
-                    canaryCount += 1
-                    canary = (slotBase + guardSize).assumingMemoryBound(to: UInt64.self)
-                }
-            } else if guardSize == 0 {
-                canaryCount += 1
-                canary = slotBase.assumingMemoryBound(to: UInt64.self)
-            }
             let slot = mappedCount + i
             let control = slotBase + slotSize - Self.controlSize - Self.colourOffset(slot: slot)
-            // The canary is the lowest usable word (the padding leaves a gap above the guard).
-            if canary != nil { canary = (control - usable).assumingMemoryBound(to: UInt64.self) }
-            canary?.pointee = Self.canaryValue
+            let canary = guardsNow ? guardSlot(slotBase, control: control) : nil
             mapped.append(FiberStack(top: control, size: usable, slot: slot, canary: canary, owner: ids + SideTable.words * i))
         }
-        let registration = OverflowRegistry.register(base: base, slotSize: slotSize, guardSize: guardSize,
+        let registration = OverflowRegistry.register(base: base, slotSize: slotSize, guardSize: configuration.guardSize,
                                                     stackSize: configuration.stackSize, count: count, fiberIDs: ids)
         chunks.append(Chunk(base: base, count: count, firstSlot: mappedCount, bytes: bytes,
                             fiberIDs: ids, registration: registration))
         mappedCount += count
         // Hand out lower addresses first (pops from the end).
         fresh.append(contentsOf: mapped.reversed())
-    }
-
-    /// Commits the top page of each stack of `chunk` now (`prefault`), so that its first fiber
-    /// does not fault: batched `MADV_POPULATE_WRITE` calls where the kernel takes them, else one
-    /// write per page. (The kernel still zeroes every page; what batching saves is the faults.)
-    private func prefault(_ chunk: Chunk) {
-        let page = VirtualMemory.pageSize
-        let firstTop = chunk.base + slotSize - page
-        if VirtualMemory.populate(firstTop, stride: slotSize, length: page, count: chunk.count) == 0 { return }
-        for i in 0..<chunk.count { (firstTop + i * slotSize).storeBytes(of: 0, as: UInt64.self) }
+        guardedFresh = guardsNow ? count : 0
+        committedFresh = 0
     }
 
     /// Bytes between the starts of neighbouring slots for `configuration`: guard + stack + one or

@@ -282,6 +282,79 @@ final class StackPoolTests: XCTestCase {
         pool.release(stack)
     }
 
+    /// The first page of the slot of `stack`, slots `stride` bytes apart: its guard's lowest page.
+    /// (The stack's top, control block included, lies in the slot's last page.)
+    private func guardPage(of stack: FiberStack, stride: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(bitPattern: (UInt(bitPattern: stack.top) & ~UInt(page - 1)) + UInt(page) - UInt(stride))!
+    }
+
+    /// Whether the kernel's page map marks the page at `address` as a guard region
+    /// (`/proc/self/pagemap` bit 58, Linux 6.15+).
+    private func isGuardPage(_ address: UnsafeRawPointer) throws -> Bool {
+        let fd = open("/proc/self/pagemap", O_RDONLY)
+        guard fd >= 0 else { throw XCTSkip("no /proc/self/pagemap") }
+        defer { close(fd) }
+        var entry: UInt64 = 0
+        let offset = off_t(UInt(bitPattern: address) / UInt(page) * 8)
+        XCTAssertEqual(pread(fd, &entry, 8, offset), 8)
+        return entry >> 58 & 1 == 1
+    }
+
+    /// Whether the page at `address` is resident (`mincore`).
+    private func isResident(_ address: UnsafeRawPointer) -> Bool {
+        let pageStart = UnsafeMutableRawPointer(bitPattern: UInt(bitPattern: address) & ~UInt(page - 1))!
+        var vector: UInt8 = 0
+        XCTAssertEqual(mincore(pageStart, page, &vector), 0)
+        return vector & 1 == 1
+    }
+
+    /// Lightweight guards go in a window (1,024 stacks) at a time as stacks are first handed
+    /// out, not for the whole chunk when it is mapped: every stack handed out has its guard,
+    /// across windows, and a stack beyond the windows handed out so far has none yet.
+    func testLightweightGuardsAreInstalledAWindowAtATimeBeforeUse() throws {
+        let count = 4_000
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: count, maximumCount: count, warmCount: count))
+        XCTAssertEqual(pool.guardMode, .lightweightGuard)
+        let stride = StackPool.slotSize(for: pool.configuration)
+        var stacks = [try XCTUnwrap(pool.allocate(zeroingControl: false))]
+        let firstGuard = guardPage(of: stacks[0], stride: stride)
+        func guardOfSlot(_ slot: Int) -> UnsafeRawPointer { firstGuard + (slot - stacks[0].slot) * stride }
+        XCTAssertTrue(try isGuardPage(firstGuard), "the first stack handed out is guarded")
+        XCTAssertFalse(try isGuardPage(guardOfSlot(stacks[0].slot + 1500)), "a stack of the next window is not yet")
+        while stacks.count < 2_500 { stacks.append(try XCTUnwrap(pool.allocate(zeroingControl: false))) }
+        for stack in stacks {
+            XCTAssertEqual(guardPage(of: stack, stride: stride), guardOfSlot(stack.slot), "fresh stacks are consecutive slots")
+            XCTAssertTrue(try isGuardPage(guardPage(of: stack, stride: stride)), "slot \(stack.slot) handed out without its guard")
+        }
+        XCTAssertTrue(try isGuardPage(guardOfSlot(stacks[0].slot + 3_000)), "the third window (2,048–3,071) is guarded")
+        XCTAssertFalse(try isGuardPage(guardOfSlot(stacks[0].slot + 3_500)), "the fourth is not, until it is needed")
+        while let stack = pool.allocate(zeroingControl: false) { stacks.append(stack) }
+        XCTAssertEqual(stacks.count, count)
+        for stack in stacks.suffix(from: 2_500) { XCTAssertTrue(try isGuardPage(guardPage(of: stack, stride: stride)), "slot \(stack.slot)") }
+        for stack in stacks { pool.release(stack) }
+    }
+
+    /// A burst of never-used stacks handed out has their top pages committed ahead in batched
+    /// calls (no fault each), at most 64 beyond the last one handed out; a lone first spawn
+    /// commits nothing ahead of itself.
+    func testABurstOfFreshStacksCommitsTheirTopPagesAhead() throws {
+        let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 1_000, maximumCount: 1_000, warmCount: 1_000))
+        let stride = StackPool.slotSize(for: pool.configuration)
+        let first = try XCTUnwrap(pool.allocate(zeroingControl: false))
+        let firstTopPage = UnsafeRawPointer(bitPattern: UInt(bitPattern: first.top) & ~UInt(page - 1))!
+        XCTAssertFalse((1...64).contains { isResident(firstTopPage + $0 * stride) }, "one spawn commits nothing ahead")
+        var stacks = [first]
+        for _ in 1..<300 { stacks.append(try XCTUnwrap(pool.allocate(zeroingControl: false))) }
+        // The test wrote nothing into them: a resident top page is one the pool committed.
+        let committed = stacks.filter { isResident(UnsafeRawPointer($0.top)) }.count
+        XCTAssertGreaterThanOrEqual(committed, 290, "the burst's top pages were committed ahead (\(committed) of 300)")
+        let lastTopPage = UnsafeRawPointer(bitPattern: UInt(bitPattern: stacks[299].top) & ~UInt(page - 1))!
+        let ahead = (1...200).filter { isResident(lastTopPage + $0 * stride) }.count
+        XCTAssertGreaterThan(ahead, 0, "the burst goes on: the next stacks' pages are ready")
+        XCTAssertLessThan(ahead, 64, "at most 63 committed beyond the last stack handed out")
+        for stack in stacks { pool.release(stack) }
+    }
+
     /// The mappings are the whole process's (the allocator maps regions of its own, ASan's
     /// more), so the pool is made up to five times and the first clean reading is checked.
     func testLightweightGuardsCostNoMappingPerStack() throws {
