@@ -1,4 +1,4 @@
-// The per-core upper bound for `make -C bench http`: a bare single-threaded liburing HTTP/1.1
+// The per-core upper bound for `make -C bench http`: a bare liburing HTTP/1.1
 // responder that does only what the plaintext benchmark needs. Multishot accept; a recv into a
 // provided buffer ring per connection; the received bytes are scanned for complete request heads
 // (`\r\n\r\n`, with the partial match carried across recvs so a head split between two reads
@@ -9,8 +9,13 @@
 // fixed Date of the real length. The set-up it shares with bench/io/c-echo-server.c is in
 // ../lib/uring_peer.h.
 //
-//   c-http-server <port>
+// With a thread count above 1 it runs that many such responders in one process, each with its
+// own ring, buffers and listener on the same port (SO_REUSEPORT): share-nothing threads, the
+// floor against which Spindle's workers are compared (two threads ÷ one on the same CPUs).
+//
+//   c-http-server <port> [threads]
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,10 +84,14 @@ static void close_conn(int fd) {
     close(fd);
 }
 
-int main(int argc, char **argv) {
-    canned = malloc(CANNED * RESPONSE_LEN);
-    for (int i = 0; i < CANNED; i++) memcpy(canned + (size_t)i * RESPONSE_LEN, RESPONSE, RESPONSE_LEN);
-    int listener = peer_start("c-http-server", argc > 1 ? atoi(argv[1]) : 7400);
+static int port = 7400;
+
+// One responder: its own listener and ring, serving the connections it accepts, forever.
+// (Connections are indexed by descriptor in `conns`, which descriptors being unique in the
+// process lets the threads share: each connection belongs to the thread that accepted it.)
+static void *serve(void *unused) {
+    (void)unused;
+    int listener = peer_start("c-http-server", port);
 
     for (;;) {
         io_uring_submit_and_wait(&ring, 1);
@@ -126,4 +135,19 @@ int main(int argc, char **argv) {
         }
         io_uring_cq_advance(&ring, count);
     }
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    canned = malloc(CANNED * RESPONSE_LEN);
+    for (int i = 0; i < CANNED; i++) memcpy(canned + (size_t)i * RESPONSE_LEN, RESPONSE, RESPONSE_LEN);
+    if (argc > 1) port = atoi(argv[1]);
+    int threads = argc > 2 ? atoi(argv[2]) : 1;
+    if (threads < 1 || threads > 64) { fprintf(stderr, "c-http-server: threads must be 1...64\n"); return 2; }
+    for (int i = 1; i < threads; i++) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, serve, NULL)) { perror("pthread_create"); return 1; }
+    }
+    serve(NULL);
+    return 0;
 }

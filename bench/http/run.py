@@ -30,6 +30,11 @@ Six servers take turns (seven with --baseline), each with one worker pinned to o
             workers run on two cores (one of them wrk's)
   1-worker  the same with --workers 1 and the same two CPUs allowed: the 2-worker server's
             comparison, differing from it in the worker count only
+  2-thread C, 1-thread C
+            the C responder with 2 threads and with 1 (`c-http-server PORT THREADS`: each thread
+            its own ring, buffers and SO_REUSEPORT listener, sharing nothing), allowed on the
+            same two CPUs: what a second core gives a server whose threads share nothing on this
+            machine with wrk on one of the cores, the floor the workers' ratio is read against
 
 The load is wrk (one thread pinned to CLIENT_CPU, 64 connections) with pipeline.lua, at
 pipelining depth 1 (plain keep-alive) and 16. Each server gets a 1 s warm-up per depth, then
@@ -54,7 +59,11 @@ After the rotation (and the A/B and metrics pairs), two more phases, each of bac
             two CPUs' busy time, less the server's, wrk's and the kernel's unattributed work),
             since the servers run on wrk's CPU too. Goal at pipelining 1 (2 workers / 1 worker
             req per server-CPU-s ≥ 0.9×: a second core costs nothing per request); pipelining
-            16 is printed without a goal.
+            16 is printed without a goal. The same number of pairs of the 2-thread and 1-thread C
+            responder follow, and a second line judges Spindle's ratio against theirs (÷ ≥ 0.9×):
+            what the machine itself takes from a second core under this load (wrk sharing one,
+            cross-core wake-ups on loopback) is in both and cancels; what Spindle's workers add by
+            sharing anything (allocator, counters, cache lines) is not.
   conns     for each count in --conns-many (1,000 and 10,000; an empty value skips the phase):
             a warm-up of Spindle and C, then --conns-pairs (5) pairs of Spindle and C turns,
             --seconds each, wrk -t1 -cN on CLIENT_CPU at pipelining 1, the servers pinned to
@@ -101,7 +110,7 @@ benchutil.PROGRAM = "bench-http"
 benchutil.PORT_HINT = "pick other ports with HTTP_PORT=... (make -C bench http HTTP_PORT=7450)"
 SERVERS = ("Spindle", "epoll", "logged", "metrics", "nginx", "C")
 # The workers phase's servers: not in the rotation, only in their back-to-back pairs.
-WORKER_SERVERS = ("2-worker", "1-worker")
+WORKER_SERVERS = ("2-worker", "1-worker", "2-thread C", "1-thread C")
 DEPTHS = (1, 16)
 # Descriptors beyond the largest --conns-many count that RLIMIT_NOFILE must allow: Spindle keeps
 # an eighth of its limit (at most 1,024) out of its connection cap for files, logs and its own
@@ -123,7 +132,7 @@ def main():
     parser.add_argument("--nginx", default="/usr/sbin/nginx")
     parser.add_argument("--workdir", required=True, help="where the nginx config and the server logs go")
     parser.add_argument("--csv", default=os.path.join(here, "..", "out", "http.csv"))
-    parser.add_argument("--port", type=int, default=7400, help="base port; uses PORT+1..PORT+10")
+    parser.add_argument("--port", type=int, default=7400, help="base port; uses PORT+1..PORT+12")
     add_wrk_arguments(parser, reps=5, seconds=5, retry_budget=60, wait_quiet=60)
     parser.add_argument("--ab-pairs", type=int, default=10,
                         help="with --baseline: back-to-back Spindle/base turn pairs per depth after the rotation (the A/B)")
@@ -183,7 +192,8 @@ def main():
     print()
 
     ports = {"Spindle": args.port + 1, "nginx": args.port + 2, "C": args.port + 3, "epoll": args.port + 4, "base": args.port + 5,
-             "logged": args.port + 6, "metrics": args.port + 7, "2-worker": args.port + 9, "1-worker": args.port + 10}
+             "logged": args.port + 6, "metrics": args.port + 7, "2-worker": args.port + 9, "1-worker": args.port + 10,
+             "2-thread C": args.port + 11, "1-thread C": args.port + 12}
     admin_port = args.port + 8
     logs = {name: open(os.path.join(workdir, f"{name.lower()}.log"), "w") for name in all_servers}
     nginx_dir = os.path.join(workdir, "nginx")
@@ -199,6 +209,8 @@ def main():
                     "--admin-port", str(admin_port)],
         "2-worker": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["2-worker"]), "--workers", "2"] + no_admin,
         "1-worker": [args.spindle, "--host", "127.0.0.1", "--port", str(ports["1-worker"]), "--workers", "1"] + no_admin,
+        "2-thread C": [args.c_server, str(ports["2-thread C"]), "2"],
+        "1-thread C": [args.c_server, str(ports["1-thread C"]), "1"],
     }
     # The baseline predates the metrics (it ignores SPINDLE_METRICS and --admin-port is given
     # only where the binary has it): every server but `metrics` runs without them.
@@ -344,6 +356,8 @@ def main():
             turn_of(name, depth, args.warmup)
     workers_pairs = {depth: pair_turns("2-worker", "1-worker", args.workers_pairs, "workers", depth, args.ab_seconds,
                                        turn_of) for depth in DEPTHS}
+    c_threads_pairs = {depth: pair_turns("2-thread C", "1-thread C", args.workers_pairs, "threads", depth,
+                                         args.ab_seconds, turn_of) for depth in DEPTHS}
 
     # Many connections: Spindle and C, pinned as in the rotation, at each count.
     conns_pairs = {}
@@ -379,8 +393,9 @@ def main():
                          "errors": sum(s["errors"] for s in ss)})
 
     # The pairs' turns of the workers and many-connections phases, per server.
-    phases = [("workers", depth, args.connections, name, [pair[i] for pair in workers_pairs[depth]])
-              for depth in DEPTHS for i, name in enumerate(WORKER_SERVERS)]
+    phases = [("workers", depth, args.connections, name, [pair[i] for pair in pairs_of[depth]])
+              for depth in DEPTHS for pairs_of, names in ((workers_pairs, WORKER_SERVERS[:2]), (c_threads_pairs, WORKER_SERVERS[2:]))
+              for i, name in enumerate(names)]
     phases += [("conns", 1, connections, name, [pair[i] for pair in conns_pairs[connections]])
                for connections in args.conns_many for i, name in enumerate(("Spindle", "C"))]
     print("\n| phase | pipeline | connections | server | req/s (median) | p50 | p99 | server CPU | req per server-CPU-s (median) | min–max | wrk CPU | errors | held (fewest) | turns used (disturbed) |")
@@ -482,6 +497,19 @@ def main():
         rps_ratios = pair_ratios(workers_pairs[depth], "req_per_s")
         infos.append((f"pipeline {depth}: 2 workers / 1 worker req/s, median of the pairs",
                       f"{median_of(rps_ratios):.3f}× (pairs {rps_ratios[0]:.3f}–{rps_ratios[-1]:.3f})"))
+        c_ratios = pair_ratios(c_threads_pairs[depth])
+        r_c = median_of(c_ratios)
+        infos.append((f"pipeline {depth}: the C responder's 2 threads / 1 thread req per server-CPU-s (same CPUs), "
+                      f"median of {len(c_ratios)} back-to-back pairs", f"{r_c:.3f}× (pairs {c_ratios[0]:.3f}–{c_ratios[-1]:.3f})"))
+        relative = r_workers / r_c
+        text = (f"pipeline {depth}: Spindle's 2 workers / 1 worker ÷ the C responder's 2 threads / 1 thread, "
+                f"req per server-CPU-s (what a second core costs beyond this machine's own cost)")
+        measured = f"{relative:.3f}× ({r_workers:.3f} ÷ {r_c:.3f})"
+        if depth == 1:
+            goals.append((text.replace("req per server-CPU-s", f"≥ {WORKERS_GOAL:g}×, req per server-CPU-s", 1), measured,
+                          "PASS" if relative >= WORKERS_GOAL else "FAIL", "workers/C-threads", relative, depth))
+        else:
+            infos.append((text, measured))
     for connections in args.conns_many:
         got = conns_pairs[connections]
         ratios = pair_ratios(got)

@@ -1,7 +1,10 @@
-// The set-up every single-threaded liburing peer in bench/ shares (bench/io/c-echo-server.c,
+// The set-up every liburing peer in bench/ shares (bench/io/c-echo-server.c,
 // bench/http/c-http-server.c), written the way liburing's examples do it: a loopback listener,
 // one ring (single issuer, deferred task work), a provided buffer ring of `PEER_BUFFERS` buffers
 // of `PEER_BUFFER_SIZE` bytes in group `PEER_GROUP`, multishot accept, buffer-selecting recv.
+// The ring and its buffers are per thread: a peer that runs several threads calls `peer_start`
+// on each, and each gets a listener of its own on the same port (SO_REUSEPORT, as Spindle's
+// workers do) — threads that share nothing but the process.
 // Header-only (static inline), so each peer stays one `gcc -O2 file.c -luring` away.
 // user_data layout: the op in the low 8 bits, the fd in bits 8..31; bits 32.. are the peer's.
 #ifndef URING_PEER_H
@@ -18,9 +21,9 @@
 enum { PEER_ENTRIES = 4096, PEER_BUFFERS = 4096, PEER_BUFFER_SIZE = 16384, PEER_GROUP = 1 };
 enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 
-static struct io_uring ring;
-static struct io_uring_buf_ring *buffer_ring;
-static char *buffers;
+static __thread struct io_uring ring;
+static __thread struct io_uring_buf_ring *buffer_ring;
+static __thread char *buffers;
 
 static inline uint64_t peer_user_data(int op, int fd) { return (uint64_t)op | ((uint64_t)fd << 8); }
 static inline int peer_op(const struct io_uring_cqe *cqe) { return (int)(cqe->user_data & 0xff); }
@@ -63,6 +66,7 @@ static inline int peer_start(const char *name, int port) {
     int listener = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     if (bind(listener, (struct sockaddr *)&addr, sizeof(addr)) || listen(listener, 4096)) { perror("bind/listen"); exit(1); }
 
