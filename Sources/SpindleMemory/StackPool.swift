@@ -73,8 +73,10 @@ public final class StackPool {
     /// whole chunk when it is mapped: a chunk twice the size of the last costs no pause, and
     /// stacks never used cost no guard.
     @exclusivity(unchecked) private var guardedFresh = 0
-    /// How many stacks at the end of `fresh` have their top page committed (see `commitFresh`).
+    /// How many stacks at the end of `fresh` the last `commitFresh` covered (committed or not).
     @exclusivity(unchecked) private var committedFresh = 0
+    /// How many of those had their top page committed by it (0 or less: none; see `uncommitFresh`).
+    @exclusivity(unchecked) private var populatedAhead = 0
     /// Fresh stacks handed out since the last `trimWarm`: how far ahead to commit (a burst that
     /// took many is likely to take more; a single spawn commits only its own page).
     @exclusivity(unchecked) private var freshTakenSinceTrim = 0
@@ -105,6 +107,7 @@ public final class StackPool {
             if guardedFresh == 0 { guardFresh(upTo: self.configuration.prefault ? fresh.count : Self.guardWindow) }
             if self.configuration.prefault {
                 commitFresh(upTo: fresh.count, batched: true)
+                populatedAhead = 0  // committed for good: no trim gives these back
                 if !commitsAhead {  // no batched commits here: one write per page
                     let page = VirtualMemory.pageSize
                     for stack in fresh { (slotBase(of: stack) + slotSize - page).storeBytes(of: 0, as: UInt64.self) }
@@ -179,6 +182,7 @@ public final class StackPool {
         if guardedFresh <= 0 || committedFresh <= 0 { prepareFresh() }
         guardedFresh &-= 1
         committedFresh &-= 1
+        populatedAhead &-= 1
         freshTakenSinceTrim &+= 1
         return fresh.removeLast()
     }
@@ -235,11 +239,28 @@ public final class StackPool {
     private func commitFresh(upTo limit: Int, batched: Bool) {
         let count = Swift.min(limit, fresh.count)
         committedFresh = count
+        populatedAhead = 0
         guard batched && commitsAhead && count > 1 else { return }
         let page = VirtualMemory.pageSize
         let firstTop = slotBase(of: fresh[fresh.count - 1]) + slotSize - page
-        if VirtualMemory.populate(firstTop, stride: slotSize, length: page, count: count) != 0 {
+        if VirtualMemory.populate(firstTop, stride: slotSize, length: page, count: count) == 0 {
+            populatedAhead = count
+        } else {
             commitsAhead = false  // the kernel lacks it: let the pages fault in
+        }
+    }
+
+    /// Gives back the top pages committed ahead for fresh stacks (`commitFresh`) that no burst
+    /// took since: at most `commitWindow - 1` pages, one `madvise` each. (They read as zeros
+    /// again, as a fresh stack's must.)
+    private func uncommitFresh() {
+        let count = Swift.min(populatedAhead, fresh.count)
+        guard count > 0 else { return }
+        populatedAhead = 0
+        committedFresh = 0
+        let page = VirtualMemory.pageSize
+        for index in stride(from: fresh.count - 1, to: fresh.count - 1 - count, by: -1) {
+            VirtualMemory.discard(slotBase(of: fresh[index]) + slotSize - page, page)
         }
     }
 
@@ -303,6 +324,7 @@ public final class StackPool {
     public func trimWarm(keepingAtLeast floor: Int) -> Int {
         let surplus = min(lowestWarmSinceTrim, warmListCount - max(floor, 0))
         defer { lowestWarmSinceTrim = warmListCount }
+        if freshTakenSinceTrim == 0 { uncommitFresh() }  // the burst is over: its pages ahead go back
         freshTakenSinceTrim = 0
         guard surplus > 0 else { return 0 }
         // Keep the first (most recently released) stacks; cut the list after them.

@@ -336,7 +336,8 @@ final class StackPoolTests: XCTestCase {
 
     /// A burst of never-used stacks handed out has their top pages committed ahead in batched
     /// calls (no fault each), at most 64 beyond the last one handed out; a lone first spawn
-    /// commits nothing ahead of itself.
+    /// commits nothing ahead of itself; a trim period without a fresh stack taken gives the
+    /// pages ahead back.
     func testABurstOfFreshStacksCommitsTheirTopPagesAhead() throws {
         let pool = try StackPool(configuration: .init(stackSize: 64 << 10, initialCount: 1_000, maximumCount: 1_000, warmCount: 1_000))
         let stride = StackPool.slotSize(for: pool.configuration)
@@ -352,6 +353,16 @@ final class StackPoolTests: XCTestCase {
         let ahead = (1...200).filter { isResident(lastTopPage + $0 * stride) }.count
         XCTAssertGreaterThan(ahead, 0, "the burst goes on: the next stacks' pages are ready")
         XCTAssertLessThan(ahead, 64, "at most 63 committed beyond the last stack handed out")
+        // Once a trim period passes without a fresh stack taken, the pages ahead go back.
+        pool.trimWarm(keepingAtLeast: 1_000)
+        XCTAssertEqual((1...200).filter { isResident(lastTopPage + $0 * stride) }.count, ahead, "the burst was in this period")
+        pool.trimWarm(keepingAtLeast: 1_000)
+        XCTAssertEqual((1...200).filter { isResident(lastTopPage + $0 * stride) }.count, 0, "an idle period: given back")
+        // A burst after that starts over, from its own page.
+        let next = try XCTUnwrap(pool.allocate(zeroingControl: false))
+        XCTAssertEqual(UnsafeRawPointer(bitPattern: UInt(bitPattern: next.top) & ~UInt(page - 1)), lastTopPage + stride)
+        XCTAssertFalse((1...64).contains { isResident(UnsafeRawPointer(next.top) + $0 * stride) }, "nothing ahead of a lone spawn")
+        stacks.append(next)
         for stack in stacks { pool.release(stack) }
     }
 
