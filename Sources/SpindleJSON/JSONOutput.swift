@@ -89,26 +89,45 @@ struct JSONOutput: ~Copyable {
 
     /// Appends `string` quoted, escaping what JSON and Foundation's spelling require.
     mutating func appendQuoted(_ string: String) {
+        // Native Swift strings, small ones included, lend their UTF-8 as is (about a third of
+        // what `withUTF8` costs on a small string, which copies it into a mutable variable first).
+        if let done: Void = string.utf8.withContiguousStorageIfAvailable({ appendQuoted(utf8: $0) }) { return done }
         var string = string
-        // Native Swift strings are stored contiguously: withUTF8 then lends the storage as is.
         string.withUTF8 { appendQuoted(utf8: $0) }
     }
 
     /// Appends an object member's key quoted and escaped, and returns a 64-bit FNV-1a hash of
     /// its UTF-8 bytes (to notice a key written twice).
     mutating func appendQuotedKey(_ key: String) -> UInt64 {
+        if let hash = key.utf8.withContiguousStorageIfAvailable({ appendQuotedKey(utf8: $0) }) { return hash }
         var key = key
-        return key.withUTF8 { utf8 in
-            var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-            for byte in utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-            appendQuoted(utf8: utf8)
-            return hash
+        return key.withUTF8 { appendQuotedKey(utf8: $0) }
+    }
+
+    /// `appendQuotedKey` once the key's UTF-8 is at hand. A short key without escapes (most) is
+    /// hashed from the two words it is written with: a multiply of each (a bijection of each
+    /// word) and its length, which tells keys of up to 8 bytes apart exactly; a collision of
+    /// longer ones only sends the value to Foundation, as a repeated key would.
+    private mutating func appendQuotedKey(utf8: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        if utf8.count <= 16, let words = JSONScanning.shortPlainWords(utf8) {
+            appendQuoted(shortPlain: words, length: utf8.count)
+            return (words.0 &* 0x9E37_79B9_7F4A_7C15) ^ (words.1 &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(utf8.count)
         }
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        appendQuoted(utf8: utf8)
+        return hash
     }
 
     /// Appends UTF-8 text quoted, escaping what JSON and Foundation's spelling require.
     private mutating func appendQuoted(utf8: UnsafeBufferPointer<UInt8>) {
         let length = utf8.count
+        // Keys and short values (at most 16 bytes) without an escape: checked a word at a time
+        // and written with two 8-byte stores between the quotes (18 bytes reserved).
+        if length <= 16, let words = JSONScanning.shortPlainWords(utf8) {
+            appendQuoted(shortPlain: words, length: length)
+            return
+        }
         // The common case, no escape: both quotes and the bytes in one reservation.
         reserve(length + 2)
         base[count] = Self.quote
@@ -126,6 +145,20 @@ struct JSONOutput: ~Copyable {
         }
         append(UnsafeBufferPointer(rebasing: utf8[runStart..<length]))
         append(Self.quote)
+    }
+
+    /// Appends a string of `length` (at most 16) bytes that needs no escape, given as the words
+    /// `JSONScanning.shortPlainWords` made of it, between quotes: two 8-byte stores (18 bytes
+    /// reserved; the bytes past the closing quote are beyond `count`, written over later).
+    @inline(__always)
+    private mutating func appendQuoted(shortPlain words: (UInt64, UInt64), length: Int) {
+        reserve(18)
+        let start = UnsafeMutableRawPointer(base + count)
+        start.storeBytes(of: Self.quote, as: UInt8.self)
+        start.storeBytes(of: words.0, toByteOffset: 1, as: UInt64.self)
+        start.storeBytes(of: words.1, toByteOffset: 9, as: UInt64.self)
+        start.storeBytes(of: Self.quote, toByteOffset: length + 1, as: UInt8.self)
+        count += length + 2
     }
 
     /// The bytes written escaped: control characters, `"`, `/` and `\`.

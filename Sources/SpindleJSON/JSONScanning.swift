@@ -15,6 +15,33 @@ enum JSONScanning {
         return (x &- ones) & ~x & highs != 0
     }
 
+    /// The high bit of every byte of `word` that is a control byte, `"`, `/` or `\`. Exact for
+    /// the bytes below the lowest such byte; above it a byte may be flagged by the borrow.
+    @inline(__always) private static func escapeFlags(_ word: UInt64) -> UInt64 {
+        func equal(_ byte: UInt64) -> UInt64 {
+            let x = word ^ (ones &* byte)
+            return (x &- ones) & ~x
+        }
+        return ((word &- ones &* 0x20) & ~word | equal(0x22) | equal(0x2F) | equal(0x5C)) & highs
+    }
+
+    /// A string of at most 16 bytes that needs no escape, in two little-endian words (zeros past
+    /// its end), so that it can be written with two stores; nil when some byte needs an escape.
+    /// Flags above a string's last byte are masked off: they can only come from the zeros past
+    /// it, or from the borrow of a byte that needs an escape, which already made it nil.
+    ///
+    /// Invariant: copies exactly `utf8.count` (at most 16) bytes out of the buffer the caller lends.
+    @inline(__always)
+    static func shortPlainWords(_ utf8: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
+        let count = utf8.count
+        var words: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(utf8)) }
+        let low = count >= 8 ? highs : highs & ((1 &<< UInt64(8 &* count)) &- 1)
+        let high = count >= 16 ? highs : (count <= 8 ? 0 : highs & ((1 &<< UInt64(8 &* (count &- 8))) &- 1))
+        guard escapeFlags(words.0) & low == 0, escapeFlags(words.1) & high == 0 else { return nil }
+        return words
+    }
+
     /// The index of the first 8-byte word from `start` that may hold a byte to escape (a control
     /// byte, `"`, `/` or `\`), or the start of the last partial word: the caller checks byte by
     /// byte from there. Bytes with the high bit set never need an escape and never match.

@@ -146,6 +146,37 @@ final class StreamingJSONEncoderTests: XCTestCase {
         assertSameAsFoundation(["a/b\"c\\d\te": 1])
     }
 
+    /// Strings and keys of at most 16 bytes are checked and written a word at a time: every
+    /// length up to 17, with a byte that needs an escape (or one next to those that do) at
+    /// every position, and bytes past 0x7F.
+    func testShortStringsAtEveryLengthAndPosition() {
+        let specials = ["\"", "\\", "/", "\n", "\u{0}", "\u{1F}", " ", "!", "#", "\u{7E}", "\u{7F}", "é", "\u{80}", "😀"]
+        for length in 0...17 {
+            let plain = String(repeating: "k", count: length)
+            assertSameAsFoundation(plain)
+            assertSameAsFoundation([plain: length])
+            for position in 0...length {
+                for special in specials {
+                    var text = plain
+                    text.insert(contentsOf: special, at: text.index(text.startIndex, offsetBy: position))
+                    assertSameAsFoundation(text)
+                    assertSameAsFoundation([text: position])
+                }
+            }
+        }
+        assertSameAsFoundation(String(repeating: "\"", count: 16))
+        assertSameAsFoundation(String(repeating: "é", count: 8))
+    }
+
+    /// Short keys that differ only in their second word, or only in length (a trailing NUL is a
+    /// byte of the key), are different keys: both kept, in order.
+    func testShortKeysThatDifferLateAreDifferentKeys() {
+        assertSameAsFoundation(Document.object([("abcdefghX", .integer(1)), ("abcdefghY", .integer(2))]))
+        assertSameAsFoundation(Document.object([("abcdefgh", .integer(1)), ("abcdefgh\u{0}", .integer(2)), ("abcdefgh\u{0}\u{0}", .integer(3))]))
+        assertSameAsFoundation(Document.object([("", .integer(1)), ("\u{0}", .integer(2))]))
+        assertSameAsFoundation(Document.object([("abcdefghijklmnop", .integer(1)), ("abcdefghijklmnoq", .integer(2)), ("abcdefghijklmnop", .integer(3))]))
+    }
+
     /// A type that encodes with custom code, in order: several containers and nesting levels.
     struct CustomInOrder: Encodable {
         static let encodings = Counter()
