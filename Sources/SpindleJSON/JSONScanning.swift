@@ -30,12 +30,31 @@ enum JSONScanning {
     /// Flags above a string's last byte are masked off: they can only come from the zeros past
     /// it, or from the borrow of a byte that needs an escape, which already made it nil.
     ///
-    /// Invariant: copies exactly `utf8.count` (at most 16) bytes out of the buffer the caller lends.
+    /// Invariant: every load lies in `utf8[0 ..< utf8.count]` (at most 16 bytes), the buffer the
+    /// caller lends: the words are built from loads that overlap rather than read past its end.
     @inline(__always)
     static func shortPlainWords(_ utf8: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
         let count = utf8.count
         var words: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(utf8)) }
+        if let base = utf8.baseAddress, count > 0 {
+            let raw = UnsafeRawPointer(base)
+            if count >= 8 {
+                words.0 = raw.loadUnaligned(as: UInt64.self)
+                // The last 8 bytes, shifted so that byte 8 comes first (nothing when count is 8).
+                if count > 8 {
+                    words.1 = raw.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self) &>> UInt64(8 &* (16 &- count))
+                }
+            } else if count >= 4 {
+                // The first 4 and the last 4 bytes; where they overlap the bytes are the same.
+                words.0 = UInt64(raw.loadUnaligned(as: UInt32.self))
+                    | UInt64(raw.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)) &<< UInt64(8 &* (count &- 4))
+            } else {
+                // Bytes 0, count / 2 and count - 1 cover 1 to 3 bytes.
+                let middle = count &>> 1
+                words.0 = UInt64(base[0]) | UInt64(base[middle]) &<< UInt64(8 &* middle)
+                    | UInt64(base[count &- 1]) &<< UInt64(8 &* (count &- 1))
+            }
+        }
         let low = count >= 8 ? highs : highs & ((1 &<< UInt64(8 &* count)) &- 1)
         let high = count >= 16 ? highs : (count <= 8 ? 0 : highs & ((1 &<< UInt64(8 &* (count &- 8))) &- 1))
         guard escapeFlags(words.0) & low == 0, escapeFlags(words.1) & high == 0 else { return nil }
