@@ -52,6 +52,8 @@ final class JSONStreamWriter: Encoder {
     }
 
     @exclusivity(unchecked) var output: JSONOutput
+    /// True while an encode uses this writer as its thread's kept one (`JSONWriterCache`).
+    @exclusivity(unchecked) var isLent = false
     @exclusivity(unchecked) private(set) var frames: [Frame] = []
     @exclusivity(unchecked) private var slot: Slot
     @exclusivity(unchecked) private var keyPath: [any CodingKey] = []

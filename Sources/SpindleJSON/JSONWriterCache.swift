@@ -9,11 +9,12 @@ import Darwin
 /// encoding a small document).
 ///
 /// The module's only C call and unmanaged reference: a POSIX thread-specific key holds a
-/// retained reference to the thread's idle writer. Invariants: the slot holds either nothing or
-/// one +1 reference; `take` empties it before handing the writer out, so a writer is used by one
-/// encode at a time (an encode nested inside another's `encode(to:)` finds the slot empty and
-/// makes its own); `give` fills only an empty slot; the key's destructor releases the reference
-/// when the thread ends.
+/// retained reference to the thread's writer, which stays there between encodes (no store to
+/// the slot per encode, no reference count: the encode borrows it). Invariants: the slot holds
+/// either nothing or one +1 reference, dropped only by `withWriter` after the encode that used
+/// it or by the key's destructor when the thread ends; the writer's `isLent` is true exactly
+/// while an encode uses it, so an encode nested inside another's `encode(to:)` finds it lent
+/// and makes its own.
 enum JSONWriterCache {
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
@@ -25,17 +26,35 @@ enum JSONWriterCache {
         return key
     }()
 
-    /// The calling thread's idle writer, or a new one with room for `capacity` bytes.
-    static func take(capacity: Int) -> JSONStreamWriter {
-        guard let pointer = pthread_getspecific(key) else { return JSONStreamWriter(capacity: capacity) }
-        pthread_setspecific(key, nil)
-        return Unmanaged<JSONStreamWriter>.fromOpaque(pointer).takeRetainedValue()
-    }
-
-    /// Keeps `writer` for the thread's next encode, unless its buffers grew past what is worth
-    /// keeping or the thread keeps one already.
-    static func give(_ writer: JSONStreamWriter) {
-        guard writer.isWorthKeeping, pthread_getspecific(key) == nil else { return }
-        pthread_setspecific(key, Unmanaged.passRetained(writer).toOpaque())
+    /// Calls `body` with the calling thread's kept writer (a new one with room for `capacity`
+    /// bytes when the thread has none or its own is in use by an outer encode), and afterwards
+    /// keeps the writer for the thread's next encode unless its buffers grew past what is worth
+    /// keeping. Cost: one `pthread_getspecific` when the kept writer is free.
+    static func withWriter<R>(capacity: Int, _ body: (JSONStreamWriter) throws -> R) rethrows -> R {
+        if let pointer = pthread_getspecific(key) {
+            let kept = Unmanaged<JSONStreamWriter>.fromOpaque(pointer)
+            if !kept._withUnsafeGuaranteedRef({ $0.isLent }) {
+                // After the borrow below has ended: a writer grown too large is let go.
+                defer {
+                    if !kept._withUnsafeGuaranteedRef({ $0.isWorthKeeping }) {
+                        pthread_setspecific(key, nil)
+                        kept.release()
+                    }
+                }
+                // The slot's reference keeps the writer alive for the whole call: borrowed.
+                return try kept._withUnsafeGuaranteedRef { writer in
+                    writer.isLent = true
+                    defer { writer.isLent = false }
+                    return try body(writer)
+                }
+            }
+        }
+        let writer = JSONStreamWriter(capacity: capacity)
+        defer {
+            if writer.isWorthKeeping, pthread_getspecific(key) == nil {
+                pthread_setspecific(key, Unmanaged.passRetained(writer).toOpaque())
+            }
+        }
+        return try body(writer)
     }
 }

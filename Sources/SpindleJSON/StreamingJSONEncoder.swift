@@ -37,16 +37,17 @@ public struct StreamingJSONEncoder: Sendable {
     /// The JSON text of `value`, UTF-8. Throws `EncodingError` as `JSONEncoder.encode` does, and
     /// whatever the value's `encode(to:)` throws.
     public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let writer = JSONWriterCache.take(capacity: initialCapacity)
-        defer { JSONWriterCache.give(writer) }
-        writer.reset(userInfo: userInfo)
-        do {
-            try writer.encodeTopLevel(value)
-            // A copy of exactly the text's size: the writer keeps its buffer for the next one.
-            if !writer.abandoned { return writer.output.makeArray() }
-        } catch is JSONStreamWriter.Abandoned {
-            // Not written in order: Foundation's encoder below.
+        let written: [UInt8]? = try JSONWriterCache.withWriter(capacity: initialCapacity) { writer in
+            writer.reset(userInfo: userInfo)
+            do {
+                try writer.encodeTopLevel(value)
+                // A copy of exactly the text's size: the writer keeps its buffer for the next one.
+                return writer.abandoned ? nil : writer.output.makeArray()
+            } catch is JSONStreamWriter.Abandoned {
+                return nil  // not written in order: Foundation's encoder below
+            }
         }
+        if let written { return written }
         let foundation = JSONEncoder()
         foundation.userInfo = userInfo
         return Array(try foundation.encode(value))
