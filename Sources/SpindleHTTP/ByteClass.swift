@@ -77,21 +77,24 @@ enum ByteClass {
 }
 
 /// Eight-bytes-at-a-time skipping for the two long scans (field values and request-targets).
-/// Each returns the first index in `i..<stop` where a word holds a byte that may end the run
-/// (or `stop`'s last partial word); the byte-class loop after it finds the exact byte. The
-/// tests are exact existence tests ("some byte < 0x20", "some byte == n"), so no stop byte is
-/// ever skipped.
+/// Each returns the index of the first byte in `i..<stop` that may end the run — found in the
+/// word holding it, from its lowest flagged byte — or the start of `stop`'s last partial word;
+/// the byte-class loop after it checks from there. The flags are exact existence tests ("some
+/// byte < 0x20", "some byte == n"), and the lowest flagged byte of a word is exact too (a borrow
+/// only carries a flag upwards, from a byte that is flagged itself), so no stop byte is ever
+/// skipped.
 enum SWAR {
     static let ones: UInt64 = 0x0101_0101_0101_0101
     static let highs: UInt64 = 0x8080_8080_8080_8080
 
-    /// True if some byte of `w` is below `n` (n ≤ 128).
-    @inline(__always) static func hasLess(_ w: UInt64, _ n: UInt64) -> Bool { (w &- ones &* n) & ~w & highs != 0 }
-    /// True if some byte of `w` equals `n`.
-    @inline(__always) static func hasByte(_ w: UInt64, _ n: UInt64) -> Bool {
+    /// The high bit of each byte of `w` below `n` (n ≤ 128); exact up to the lowest one.
+    @inline(__always) static func less(_ w: UInt64, _ n: UInt64) -> UInt64 { (w &- ones &* n) & ~w & highs }
+    /// The high bit of each byte of `w` equal to `n`; exact up to the lowest one.
+    @inline(__always) static func equal(_ w: UInt64, _ n: UInt64) -> UInt64 {
         let x = w ^ (ones &* n)
-        return (x &- ones) & ~x & highs != 0
+        return (x &- ones) & ~x & highs
     }
+
 
     /// Skips bytes that are certainly field-value bytes: no control byte, no DEL. (HTAB, which
     /// is allowed, also stops the fast path; the byte loop then takes over.)
@@ -101,7 +104,8 @@ enum SWAR {
         let raw = UnsafeRawPointer(p)
         while i + 8 <= stop {
             let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            if hasLess(w, 0x20) || hasByte(w, 0x7F) { break }
+            let flags = less(w, 0x20) | equal(w, 0x7F)
+            if flags != 0 { return i + flags.trailingZeroBitCount / 8 }
             i += 8
         }
         return i
@@ -115,8 +119,9 @@ enum SWAR {
         while i + 8 <= stop {
             let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
             // Bytes >= 0x7F have their high bit set after adding 1 to each (no carry between
-            // bytes below 0x7F); bytes <= 0x20 are caught by hasLess(0x21).
-            if hasLess(w, 0x21) || (w | (w &+ ones)) & highs != 0 || hasByte(w, 0x23) { break }
+            // bytes below 0x7F); bytes <= 0x20 are caught by less(0x21).
+            let flags = less(w, 0x21) | (w | (w &+ ones)) & highs | equal(w, 0x23)
+            if flags != 0 { return i + flags.trailingZeroBitCount / 8 }
             i += 8
         }
         return i

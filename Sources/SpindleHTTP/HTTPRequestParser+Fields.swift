@@ -40,7 +40,11 @@ extension HTTPRequestParser {
         state.hostCount += 1
         if state.hostCount > 1 { return .duplicateHost }
         let table = ByteClass.table
-        for k in 0..<n where table[Int(v[k])] & ByteClass.host == 0 { return .invalidHost }
+        var k = 0
+        while k < n {
+            if table[Int(v[k])] & ByteClass.host == 0 { return .invalidHost }
+            k &+= 1
+        }
         state.hostStart = state.valueStart
         state.hostEnd = state.valueEnd
         return nil

@@ -192,6 +192,18 @@ extension HTTPRequestParser {
                 state.phase = .version
 
             case .version:
+                // The common case in one load: `HTTP/1.` and a digit, then CR — what the loop and
+                // `checkVersion` below accept for HTTP/1.x (the other cases go to them).
+                if i == state.versionStart, i + 8 < end {
+                    let word = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                    let digit = p[i + 7] &- ASCII.zero
+                    if word & 0x00FF_FFFF_FFFF_FFFF == Self.http1Prefix, digit < 10, p[i + 8] == ASCII.cr {
+                        state.minor = digit
+                        i += 9
+                        state.phase = .requestLineLF
+                        continue
+                    }
+                }
                 let stop = min(end, state.versionStart + 9)
                 while i < stop && table[Int(p[i])] & ByteClass.visible != 0 { i += 1 }
                 if i - state.versionStart > 8 { return .failed(.invalidVersion) }
@@ -292,6 +304,9 @@ extension HTTPRequestParser {
             }
         }
     }
+
+    /// `HTTP/1.` as a little-endian word's low seven bytes.
+    static let http1Prefix: UInt64 = 0x2E31_2F50_5454_48  // ".1/PTTH"
 
     /// Checks `HTTP/DIGIT.DIGIT` (case-sensitive, RFC 9112 §2.3) and records the minor version.
     mutating func checkVersion(_ v: UnsafePointer<UInt8>, _ count: Int) -> HTTPParseError.Reason? {
