@@ -19,7 +19,9 @@ extension HTTPRequestParser {
         let value = p + state.valueStart
         let valueCount = state.valueEnd - state.valueStart
         switch state.nameEnd - state.nameStart {
-        case 4 where Bytes.equalsLowercase(name, 4, "host"):
+        // `Host`, in any case, in one load: a name's bytes are tchars, and the only tchars that
+        // are a letter once 0x20 is or-ed in are that letter's two cases.
+        case 4 where UnsafeRawPointer(name).loadUnaligned(as: UInt32.self) | 0x2020_2020 == 0x7473_6F68:  // "tsoh"
             return noteHost(value, valueCount)
         case 6 where Bytes.equalsLowercase(name, 6, "expect"):
             noteExpect(value, valueCount)
