@@ -405,10 +405,10 @@ final class ServerWorker {
     // MARK: - The request arena of each request
     //
     // Methods of the worker, out of line, so that the worker is `self`, borrowed from the
-    // caller: reached through a connection's `unowned(unsafe) worker`, the pool was retained and
-    // released around the take and again around the give-back (the other pools are used once
-    // per request or less, where the call would cost what the reference count does). The same
-    // goes for the worker itself around `servingStarted` and `servingFinished`.
+    // caller, and its pool with it. (While a connection reached its worker through an
+    // `unowned(unsafe)` reference, the worker and the pool were retained and released around
+    // each take and give-back; the connection's reference is a strong `let` now, which callers
+    // borrow too.)
 
     /// A request arena from the pool (made when it is empty). Cost: a call and a pointer move.
     @inline(never)
