@@ -146,7 +146,7 @@ package final class MemoryExchange {
                        into output: inout HTTPOutputBuffer, sink: ((UnsafeRawBufferPointer) throws -> Void)?) -> Int {
         let persistence = closing ? .close : head.persistence
         func whole(_ body: UnsafeRawBufferPointer, _ output: inout HTTPOutputBuffer) -> Int {
-            closesConnection = writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
+            closesConnection = writer.writeResponse(of: response, body: body,
                                                     requestIsHEAD: head.isHEAD, persistence: persistence, into: &output)
             return head.isHEAD ? 0 : body.count
         }
@@ -164,7 +164,7 @@ package final class MemoryExchange {
         case .text(var text):
             return text.withUTF8 { whole(UnsafeRawBufferPointer($0), &output) }
         case .sizedStream(let length, let produce):
-            closesConnection = writer.writeHead(status: response.status, fields: response.headerFields,
+            closesConnection = writer.writeHead(of: response,
                                                 framing: .contentLength(length), persistence: persistence, into: &output)
             let code = response.status.code
             if head.isHEAD || code < 200 || code == 204 || code == 304 { return 0 }
@@ -180,7 +180,7 @@ package final class MemoryExchange {
             return bodyWriter.bytesWritten
         case .stream(let produce):
             let chunked = head.version.hasHTTP11Semantics
-            closesConnection = writer.writeHead(status: response.status, fields: response.headerFields,
+            closesConnection = writer.writeHead(of: response,
                                                 framing: chunked ? .chunked : .closeDelimited,
                                                 persistence: chunked ? persistence : .close, into: &output)
             if head.isHEAD { return 0 }
