@@ -241,7 +241,7 @@ extension HTTPConnection {
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         var context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
         let request = Request(head: head, source: .connection(.passUnretained(self)), bodyFailedBeforeRouting: parserBox!.exchange!.bodyFailure != nil)
-        var response = worker.router.respond(request, &context)
+        var response = worker.respond(request, &context)
         guard case .serving = state else {  // closed under the handler: nobody to answer
             worker.metrics.requestsCancelled &+= 1
             countBodyFailure()

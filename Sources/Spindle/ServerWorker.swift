@@ -402,13 +402,19 @@ final class ServerWorker {
         clock.settle(&metrics)
     }
 
-    // MARK: - The request arena of each request
+    // MARK: - The router and the request arena of each request
     //
     // Methods of the worker, out of line, so that the worker is `self`, borrowed from the
     // caller, and its pool with it. (While a connection reached its worker through an
     // `unowned(unsafe)` reference, the worker and the pool were retained and released around
     // each take and give-back; the connection's reference is a strong `let` now, which callers
     // borrow too.)
+
+    /// The router's response to `request` (`Router.respond`). Out of line for the same reason:
+    /// the router is borrowed from the worker here, where `worker.router.respond` in a
+    /// connection retained and released it around the call.
+    @inline(never)
+    func respond(_ request: Request, _ context: inout Context) -> Response { router.respond(request, &context) }
 
     /// A request arena from the pool (made when it is empty). Cost: a call and a pointer move.
     @inline(never)
