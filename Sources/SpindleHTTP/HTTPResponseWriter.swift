@@ -84,11 +84,7 @@ public struct HTTPResponseWriter {
     private mutating func writeHeadEnd(status: HTTPResponse.Status, hasDate: Bool, framing: HTTPResponseFraming,
                                        persistence: HTTPConnectionPersistence,
                                        into buffer: inout HTTPOutputBuffer) -> Bool {
-        if !hasDate {
-            buffer.append("Date: " as StaticString)
-            dateCache.withCurrentDate { buffer.append($0) }
-            buffer.append("\r\n" as StaticString)
-        }
+        if !hasDate { dateCache.withCurrentDateLine { buffer.append($0) } }
         var closes = persistence == .close
         let bodyless = status.code < 200 || status.code == 204 || status.code == 304
         if !bodyless {
@@ -96,6 +92,10 @@ public struct HTTPResponseWriter {
             case .contentLength(let n):
                 buffer.append("Content-Length: " as StaticString)
                 buffer.append(decimal: n)
+                if !closes && persistence != .keepAliveHTTP10 {
+                    buffer.append("\r\n\r\n" as StaticString)  // the common end, in one copy
+                    return false
+                }
                 buffer.append("\r\n" as StaticString)
             case .chunked:
                 buffer.append("Transfer-Encoding: chunked\r\n" as StaticString)
