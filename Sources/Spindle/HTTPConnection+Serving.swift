@@ -217,8 +217,10 @@ extension HTTPConnection {
     /// `exchange`.
     private func parseNextHead() -> NextHead {
         absorbOverflow(compacting: true)
-        guard let buffer, !buffer.isEmpty else { return .nothing }
-        switch parserBox!.parser.parseHead(buffer.readable) {
+        // The bytes, not the buffer: binding the buffer retained and released it. The
+        // connection's `buffer` keeps them (the lifetime rule).
+        guard let readable = buffer?.readable, !readable.isEmpty else { return .nothing }
+        switch parserBox!.parser.parseHead(readable) {
         case .complete(let head, let consumed):
             beginExchange(head, consumed: consumed)
             return .complete
