@@ -90,7 +90,8 @@ final class ServerWorker {
     let smallReceiveBuffers: ObjectPool<ReceiveBuffer>
     let parsers: ObjectPool<ParserBox>
     let outputs: ObjectPool<OutputBox>
-    let arenas: ObjectPool<RequestArena>
+    /// Request arenas, each with the worker's logger (`RequestScope`).
+    let arenas: ObjectPool<RequestScope>
     /// Open connections this worker takes; beyond, 503 and close.
     let connectionCap: Int
     /// Deadlines of idle connections and incomplete heads (swept by one fiber).
@@ -157,8 +158,8 @@ final class ServerWorker {
         // most at the flush threshold, so large responses leave no lasting memory behind.
         outputs = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { OutputBox() },
                              prepareForReuse: { $0.buffer.removeAll(shrinkingAbove: HTTPConnection.flushThreshold, to: OutputBox.initialCapacity) })
-        arenas = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { RequestArena() },
-                            prepareForReuse: { $0.reset() })
+        arenas = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { RequestScope(logger: logger) },
+                            prepareForReuse: { $0.arena.reset() })
     }
 
     /// The accept loop: the worker's first fiber. Ends (and drains) when cancelled by stop, or
@@ -416,11 +417,13 @@ final class ServerWorker {
     @inline(never)
     func respond(_ request: Request, _ context: inout Context) -> Response { router.respond(request, &context) }
 
-    /// A request arena from the pool (made when it is empty). Cost: a call and a pointer move.
+    /// A request arena, with the worker's logger, from the pool (made when it is empty). Cost: a
+    /// call and a pointer move.
     @inline(never)
-    func takeArena() -> RequestArena { arenas.take() ?? RequestArena() }
+    func takeScope() -> RequestScope { arenas.take() ?? RequestScope(logger: logger) }
 
-    /// Gives `arena` back to the pool (reset for reuse). Cost: a call and `RequestArena.reset`.
+    /// Gives `scope` back to the pool (its arena reset for reuse). Cost: a call and
+    /// `RequestArena.reset`.
     @inline(never)
-    func giveBack(arena: consuming RequestArena) { arenas.giveBack(arena) }
+    func giveBack(scope: consuming RequestScope) { arenas.giveBack(scope) }
 }
