@@ -14,17 +14,19 @@ public struct Context {
     /// A per-worker unique request number (also in log lines unless `requestIdentifier` is set).
     public let requestID: UInt64
     /// Request-lifetime memory, reset after the response: allocate here instead of the heap.
-    public let arena: RequestArena
+    public var arena: RequestArena { scope.arena }
     /// Values middleware stored for the handlers after it (`context[Key.self]`).
     public var storage = ContextStorage()
-    let serverLogger: Logger
+    /// The arena and the server's logger, in one object: one reference to count where the
+    /// context is made and destroyed, not two.
+    let scope: RequestScope
+    var serverLogger: Logger { scope.logger }
     private var replacedLogger: Logger? = nil
 
-    init(parameters: Parameters = Parameters(), requestID: UInt64, serverLogger: Logger, arena: RequestArena) {
+    init(parameters: Parameters = Parameters(), requestID: UInt64, scope: RequestScope) {
         self.parameters = parameters
         self.requestID = requestID
-        self.serverLogger = serverLogger
-        self.arena = arena
+        self.scope = scope
     }
 
     /// The value stored under `key`, or nil. Cost: a short linear search, no allocation.
@@ -63,6 +65,18 @@ public struct Context {
     /// Runs async code and parks this fiber until it finishes.
     public func await<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
         try Fiber.await(operation)
+    }
+}
+
+/// A request's arena and the server's logger: what a `Context` holds of its server. A worker
+/// pools them (each with its arena, reset when given back); a `MemoryExchange` is given one.
+final class RequestScope {
+    let arena: RequestArena
+    let logger: Logger
+
+    init(arena: RequestArena = RequestArena(), logger: Logger) {
+        self.arena = arena
+        self.logger = logger
     }
 }
 

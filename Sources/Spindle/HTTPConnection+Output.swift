@@ -140,7 +140,7 @@ extension HTTPConnection {
         func appendToBatch(_ body: UnsafeRawBufferPointer, bodyBytes: inout Int) throws -> Bool {
             let isHEAD = head.isHEAD
             if !isHEAD { bodyBytes = body.count }
-            let close = output.writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
+            let close = output.writer.writeResponse(of: response, body: body,
                                                     requestIsHEAD: isHEAD, persistence: persistence, into: &output.buffer)
             if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: .coarseNow + writeTimeout) }
             return close
@@ -153,7 +153,7 @@ extension HTTPConnection {
         case .text(var text):
             return try text.withUTF8 { try appendToBatch(UnsafeRawBufferPointer($0), bodyBytes: &bodyBytes) }
         case .sizedStream(let length, let produce):
-            let close = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .contentLength(length),
+            let close = output.writer.writeHead(of: response, framing: .contentLength(length),
                                                 persistence: persistence, into: &output.buffer)
             try flushOutput(deadline: .coarseNow + writeTimeout)
             let code = response.status.code
@@ -181,7 +181,7 @@ extension HTTPConnection {
             return close || writer.bytesWritten != length
         case .stream(let produce) where !head.version.hasHTTP11Semantics:
             // HTTP/1.0 clients do not know chunked: the body ends with the connection.
-            _ = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .closeDelimited,
+            _ = output.writer.writeHead(of: response, framing: .closeDelimited,
                                         persistence: .close, into: &output.buffer)
             try flushOutput(deadline: .coarseNow + writeTimeout)
             if head.isHEAD { return true }
@@ -201,7 +201,7 @@ extension HTTPConnection {
             }
             return true
         case .stream(let produce):
-            let close = output.writer.writeHead(status: response.status, fields: response.headerFields, framing: .chunked,
+            let close = output.writer.writeHead(of: response, framing: .chunked,
                                                 persistence: persistence, into: &output.buffer)
             try flushOutput(deadline: .coarseNow + writeTimeout)
             if head.isHEAD { return close }

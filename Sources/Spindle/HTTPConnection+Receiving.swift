@@ -33,22 +33,25 @@ extension HTTPConnection {
 
     /// Bytes of a head, no fiber involved: buffer them and parse.
     private func receivedHeadBytes(_ bytes: UnsafeRawBufferPointer) {
+        // The buffer and the parser box are used through the connection's fields: local
+        // bindings of them retained and released each.
         if buffer == nil {
             buffer = bytes.count <= ReceiveBuffer.smallCapacity ? worker.smallReceiveBuffers.take() : worker.receiveBuffers.take()
+            guard buffer != nil else { close(); return }
         }
-        guard var buffer else { close(); return }
         headStarted()
-        if !buffer.append(bytes.baseAddress!, count: bytes.count) {
+        if !buffer!.append(bytes.baseAddress!, count: bytes.count) {
             // No view points into a buffer while a head is read: a small one can move.
-            guard buffer.isSmall, let large = useLargeBuffer(), large.append(bytes.baseAddress!, count: bytes.count) else {
+            guard buffer!.isSmall, let large = useLargeBuffer(), large.append(bytes.baseAddress!, count: bytes.count) else {
                 respondWithoutFiber(HTTPParseError(.headerSectionTooLarge))
                 return
             }
-            buffer = large
         }
-        if parserBox == nil { parserBox = worker.parsers.take() }
-        guard let parserBox else { close(); return }
-        switch parserBox.parser.parseHead(buffer.readable) {
+        if parserBox == nil {
+            parserBox = worker.parsers.take()
+            guard parserBox != nil else { close(); return }
+        }
+        switch parserBox!.parser.parseHead(buffer!.readable) {
         case .incomplete:
             armTimeout()  // the head timeout, from the head's first byte
         case .complete(let head, let consumed):

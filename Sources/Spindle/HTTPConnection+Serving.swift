@@ -217,8 +217,10 @@ extension HTTPConnection {
     /// `exchange`.
     private func parseNextHead() -> NextHead {
         absorbOverflow(compacting: true)
-        guard let buffer, !buffer.isEmpty else { return .nothing }
-        switch parserBox!.parser.parseHead(buffer.readable) {
+        // The bytes, not the buffer: binding the buffer retained and released it. The
+        // connection's `buffer` keeps them (the lifetime rule).
+        guard let readable = buffer?.readable, !readable.isEmpty else { return .nothing }
+        switch parserBox!.parser.parseHead(readable) {
         case .complete(let head, let consumed):
             beginExchange(head, consumed: consumed)
             return .complete
@@ -235,13 +237,13 @@ extension HTTPConnection {
     /// connection does next. `clock` times it (see `RequestClock`).
     private func respond(clock: inout RequestClock) -> AfterResponse {
         let head = parserBox!.exchange!.head
-        let arena = worker.takeArena()
-        defer { worker.giveBack(arena: arena) }
+        let scope = worker.takeScope()
+        defer { worker.giveBack(scope: scope) }
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
-        var context = Context(requestID: requestID, serverLogger: worker.logger, arena: arena)
+        var context = Context(requestID: requestID, scope: scope)
         let request = Request(head: head, source: .connection(.passUnretained(self)), bodyFailedBeforeRouting: parserBox!.exchange!.bodyFailure != nil)
-        var response = worker.router.respond(request, &context)
+        var response = worker.respond(request, &context)
         guard case .serving = state else {  // closed under the handler: nobody to answer
             worker.metrics.requestsCancelled &+= 1
             countBodyFailure()
@@ -267,7 +269,7 @@ extension HTTPConnection {
             }
         }
         if let upgrade = response.upgrade, response.status == .switchingProtocols, parserBox!.exchange!.after == .keepAlive {
-            countAnswered(head, status: response.status.code, clock: &clock, arena: arena)
+            countAnswered(head, status: response.status.code, clock: &clock, scope: scope)
             clock.settle(&worker.metrics)  // before the session, which may last hours
             performUpgrade(response, upgrade, written: { response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: 0)) })
             return .close
@@ -279,10 +281,10 @@ extension HTTPConnection {
         do {
             mustClose = try write(response, for: head, keepAlive: keepAlive, bodyBytes: &bodyBytes)
         } catch {
-            countAnswered(head, status: response.status.code, clock: &clock, arena: arena)
+            countAnswered(head, status: response.status.code, clock: &clock, scope: scope)
             return .close  // the connection failed (and is closing)
         }
-        countAnswered(head, status: response.status.code, clock: &clock, arena: arena)
+        countAnswered(head, status: response.status.code, clock: &clock, scope: scope)
         if response.hasWrittenHandlers {
             response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: bodyBytes))
         }
@@ -296,10 +298,10 @@ extension HTTPConnection {
     /// requests are counted), and how its body failed, if it did; `clock` times it, for its
     /// route's row too.
     @inline(__always)
-    private func countAnswered(_ head: HTTPRequestHead, status: Int, clock: inout RequestClock, arena: RequestArena) {
+    private func countAnswered(_ head: HTTPRequestHead, status: Int, clock: inout RequestClock, scope: RequestScope) {
         countBodyFailure()
         guard worker.metrics.recordsRequests else { return }
-        worker.requestAnswered(head, status: status, route: parserBox!.exchange!.route, clock: &clock, arena: arena)
+        worker.requestAnswered(head, status: status, route: parserBox!.exchange!.route, clock: &clock, arena: scope.arena)
     }
 
     /// The route with index `route` answers the request being served (`dispatch` calls it).

@@ -93,7 +93,11 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
         case closeLingering
     }
 
-    unowned(unsafe) let worker: ServerWorker
+    /// Strong, and `let`: a method called on `worker` borrows it from the connection, with no
+    /// reference count (an `unowned(unsafe)` one was retained and released around each call
+    /// that used it). The worker's `connections` holds the connection until `finishClose`, so
+    /// each open connection is a cycle that its closing breaks.
+    let worker: ServerWorker
     let socket: TCPConnection
     // `@exclusivity(unchecked)` on the fields below: they are touched only on the worker's
     // thread, in short statements that never span a fiber switch, so the dynamic checks (about

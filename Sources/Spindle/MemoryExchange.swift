@@ -57,14 +57,21 @@ package final class MemoryExchange {
     /// the handler may park. A head that is malformed or incomplete gets the error response a
     /// connection would send. `closesAfter`, asked once the handler has answered, true makes the
     /// response say `connection: close` whatever the request asked (a server that is stopping).
-    /// The request's memory comes from `arena` (a new one by default; a server passes a pooled
-    /// one and gives it back after). With a `sink`, a streamed body is not collected: the head
-    /// and each chunk go to the sink as the handler writes them (it may park; what it throws
-    /// ends the body and closes the connection), and the bytes returned are what is left to
-    /// send after the body (its last chunk); a never-ending stream (Server-Sent Events) then
-    /// works. Without one, everything is returned at the end.
-    package func serve(router: Router<Handler>, logger: Logger, requestID: UInt64, arena: RequestArena = RequestArena(),
+    /// The request's memory is a new arena, and its context's logger `logger`. With a `sink`,
+    /// a streamed body is not collected: the head and each chunk go to the sink as the handler
+    /// writes them (it may park; what it throws ends the body and closes the connection), and
+    /// the bytes returned are what is left to send after the body (its last chunk); a
+    /// never-ending stream (Server-Sent Events) then works. Without one, everything is
+    /// returned at the end.
+    package func serve(router: Router<Handler>, logger: Logger, requestID: UInt64,
                        closesAfter: () -> Bool = { false }, sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) -> [UInt8] {
+        serve(router: router, scope: RequestScope(logger: logger), requestID: requestID, closesAfter: closesAfter, sink: sink)
+    }
+
+    /// `serve(router:logger:requestID:closesAfter:sink:)` with the arena and the logger of
+    /// `scope` (a server passes a pooled one and gives it back after).
+    func serve(router: Router<Handler>, scope: RequestScope, requestID: UInt64,
+               closesAfter: () -> Bool = { false }, sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) -> [UInt8] {
         var output = HTTPOutputBuffer(capacity: 4096)
         var writer = HTTPResponseWriter()
         switch parserBox.parser.parseHead(buffer.readable) {
@@ -74,7 +81,7 @@ package final class MemoryExchange {
             writer.writeError(HTTPParseError(.headerSectionTooLarge), into: &output)  // never completed: what a connection gives a head that cannot end
         case .complete(let head, let consumed):
             decodeBody(head, from: consumed)
-            var context = Context(requestID: requestID, serverLogger: logger, arena: arena)
+            var context = Context(requestID: requestID, scope: scope)
             let response = router.respond(Request(head: head, source: .memory(.passUnretained(self)), bodyFailedBeforeRouting: failure != nil), &context)
             let bodyBytes = write(response, for: head, closing: closesAfter(), writer: &writer, into: &output, sink: sink)
             answered = (MethodClass(head), response.status.code, context.arena.usage)
@@ -146,7 +153,7 @@ package final class MemoryExchange {
                        into output: inout HTTPOutputBuffer, sink: ((UnsafeRawBufferPointer) throws -> Void)?) -> Int {
         let persistence = closing ? .close : head.persistence
         func whole(_ body: UnsafeRawBufferPointer, _ output: inout HTTPOutputBuffer) -> Int {
-            closesConnection = writer.writeResponse(status: response.status, fields: response.headerFields, body: body,
+            closesConnection = writer.writeResponse(of: response, body: body,
                                                     requestIsHEAD: head.isHEAD, persistence: persistence, into: &output)
             return head.isHEAD ? 0 : body.count
         }
@@ -164,7 +171,7 @@ package final class MemoryExchange {
         case .text(var text):
             return text.withUTF8 { whole(UnsafeRawBufferPointer($0), &output) }
         case .sizedStream(let length, let produce):
-            closesConnection = writer.writeHead(status: response.status, fields: response.headerFields,
+            closesConnection = writer.writeHead(of: response,
                                                 framing: .contentLength(length), persistence: persistence, into: &output)
             let code = response.status.code
             if head.isHEAD || code < 200 || code == 204 || code == 304 { return 0 }
@@ -180,7 +187,7 @@ package final class MemoryExchange {
             return bodyWriter.bytesWritten
         case .stream(let produce):
             let chunked = head.version.hasHTTP11Semantics
-            closesConnection = writer.writeHead(status: response.status, fields: response.headerFields,
+            closesConnection = writer.writeHead(of: response,
                                                 framing: chunked ? .chunked : .closeDelimited,
                                                 persistence: chunked ? persistence : .close, into: &output)
             if head.isHEAD { return 0 }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import SpindleHTTP
 import SpindleIO
 import SpindleJSON
 import SpindleMemory
@@ -32,7 +33,13 @@ public struct Response {
     public var status: HTTPResponse.Status
     /// Header fields. The server adds `Date`, framing (`Content-Length`/`Transfer-Encoding`)
     /// and `Connection` itself and ignores those names here.
-    public var headerFields: HTTPFields
+    public var headerFields: HTTPFields {
+        didSet { sharedFields = .none }  // changed, or replaced: written field by field
+    }
+    /// Which of the field sets the factories share (`SharedFields`) `headerFields` still is,
+    /// untouched since: the server then writes that set's bytes, prepared once, instead of
+    /// walking the fields.
+    private(set) var sharedFields: SharedFields = .none
     /// The body.
     public var body: Body
     /// What few responses carry, in one box so that the many without pay one reference (a
@@ -104,13 +111,21 @@ public struct Response {
     /// A `text/plain; charset=utf-8` response. Cost: no allocation beyond the string itself
     /// (the header fields are shared).
     public static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headerFields: FieldsCache.text, body: .text(text))
+        Response(status: status, shared: .text, body: .text(text))
+    }
+
+    /// A response whose fields are the shared set `shared`.
+    private init(status: HTTPResponse.Status, shared: SharedFields, body: Body) {
+        self.status = status
+        headerFields = shared.fields
+        self.body = body
+        sharedFields = shared
     }
 
     /// A response with raw bytes and the given content type.
     public static func bytes(_ bytes: [UInt8], contentType: String = "application/octet-stream", status: HTTPResponse.Status = .ok) -> Response {
-        let fields = contentType == "application/octet-stream" ? FieldsCache.octetStream : [.contentType: contentType]
-        return Response(status: status, headerFields: fields, body: .bytes(bytes))
+        if contentType == "application/octet-stream" { return Response(status: status, shared: .octetStream, body: .bytes(bytes)) }
+        return Response(status: status, headerFields: [.contentType: contentType], body: .bytes(bytes))
     }
 
     /// An `application/json` response with `value` encoded by `StreamingJSONEncoder`: the text
@@ -120,7 +135,7 @@ public struct Response {
     /// the body array and one box per keyed container; several times less than going through
     /// `JSONEncoder` (Docs/benchmarks/json.md).
     public static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        Response(status: status, headerFields: FieldsCache.json, body: .bytes(try StreamingJSONEncoder().encode(value)))
+        Response(status: status, shared: .json, body: .bytes(try StreamingJSONEncoder().encode(value)))
     }
 
     /// An `application/json` response with `value` encoded by `encoder` (for its options: sorted
@@ -128,7 +143,7 @@ public struct Response {
     /// encoding, its `Data`, copied into the body.
     public static func json<T: Encodable>(_ value: T, encoder: JSONEncoder, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try encoder.encode(value)
-        return Response(status: status, headerFields: FieldsCache.json, body: .bytes(Array(data)))
+        return Response(status: status, shared: .json, body: .bytes(Array(data)))
     }
 
     /// A chunked response whose body `produce` writes piece by piece.
@@ -138,11 +153,65 @@ public struct Response {
     }
 }
 
-/// Header fields of the common responses, built once (copies share their storage).
-private enum FieldsCache {
-    static let text: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
-    static let json: HTTPFields = [.contentType: "application/json"]
-    static let octetStream: HTTPFields = [.contentType: "application/octet-stream"]
+/// Header fields of the common responses: built once (copies share their storage), and their
+/// bytes on the wire, which the writer copies while a response's fields are still the set
+/// (`Response.sharedFields`).
+enum SharedFields: UInt8 {
+    /// Not a shared set: the fields are written one by one.
+    case none
+    case text
+    case json
+    case octetStream
+
+    private static let textFields: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+    private static let jsonFields: HTTPFields = [.contentType: "application/json"]
+    private static let octetStreamFields: HTTPFields = [.contentType: "application/octet-stream"]
+
+    /// The set (empty for `none`).
+    var fields: HTTPFields {
+        switch self {
+        case .none: [:]
+        case .text: Self.textFields
+        case .json: Self.jsonFields
+        case .octetStream: Self.octetStreamFields
+        }
+    }
+
+    /// The set's field lines as written (`SharedFieldsTests` checks that they are what `fields`
+    /// writes); nil for `none`.
+    var lines: StaticString? {
+        switch self {
+        case .none: nil
+        case .text: "Content-Type: text/plain; charset=utf-8\r\n"
+        case .json: "Content-Type: application/json\r\n"
+        case .octetStream: "Content-Type: application/octet-stream\r\n"
+        }
+    }
+}
+
+extension HTTPResponseWriter {
+    /// `writeResponse` of `response`'s status and fields: its shared set's prepared bytes while
+    /// it has one (`Response.sharedFields`), else its fields one by one.
+    @inline(__always)
+    mutating func writeResponse(of response: Response, body: UnsafeRawBufferPointer, requestIsHEAD: Bool,
+                                persistence: HTTPConnectionPersistence, into buffer: inout HTTPOutputBuffer) -> Bool {
+        if let lines = response.sharedFields.lines {
+            return writeResponse(status: response.status, fieldLines: lines, body: body, requestIsHEAD: requestIsHEAD,
+                                 persistence: persistence, into: &buffer)
+        }
+        return writeResponse(status: response.status, fields: response.headerFields, body: body, requestIsHEAD: requestIsHEAD,
+                             persistence: persistence, into: &buffer)
+    }
+
+    /// `writeHead` of `response`'s status and fields, as `writeResponse(of:...)` writes them.
+    @inline(__always)
+    mutating func writeHead(of response: Response, framing: HTTPResponseFraming, persistence: HTTPConnectionPersistence,
+                            into buffer: inout HTTPOutputBuffer) -> Bool {
+        if let lines = response.sharedFields.lines {
+            return writeHead(status: response.status, fieldLines: lines, framing: framing, persistence: persistence, into: &buffer)
+        }
+        return writeHead(status: response.status, fields: response.headerFields, framing: framing, persistence: persistence, into: &buffer)
+    }
 }
 
 /// What the server wrote for a response (`Response.onWritten`).

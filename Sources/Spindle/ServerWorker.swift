@@ -90,7 +90,8 @@ final class ServerWorker {
     let smallReceiveBuffers: ObjectPool<ReceiveBuffer>
     let parsers: ObjectPool<ParserBox>
     let outputs: ObjectPool<OutputBox>
-    let arenas: ObjectPool<RequestArena>
+    /// Request arenas, each with the worker's logger (`RequestScope`).
+    let arenas: ObjectPool<RequestScope>
     /// Open connections this worker takes; beyond, 503 and close.
     let connectionCap: Int
     /// Deadlines of idle connections and incomplete heads (swept by one fiber).
@@ -157,8 +158,8 @@ final class ServerWorker {
         // most at the flush threshold, so large responses leave no lasting memory behind.
         outputs = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { OutputBox() },
                              prepareForReuse: { $0.buffer.removeAll(shrinkingAbove: HTTPConnection.flushThreshold, to: OutputBox.initialCapacity) })
-        arenas = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { RequestArena() },
-                            prepareForReuse: { $0.reset() })
+        arenas = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { RequestScope(logger: logger) },
+                            prepareForReuse: { $0.arena.reset() })
     }
 
     /// The accept loop: the worker's first fiber. Ends (and drains) when cancelled by stop, or
@@ -402,19 +403,27 @@ final class ServerWorker {
         clock.settle(&metrics)
     }
 
-    // MARK: - The request arena of each request
+    // MARK: - The router and the request arena of each request
     //
     // Methods of the worker, out of line, so that the worker is `self`, borrowed from the
-    // caller: reached through a connection's `unowned(unsafe) worker`, the pool was retained and
-    // released around the take and again around the give-back (the other pools are used once
-    // per request or less, where the call would cost what the reference count does). The same
-    // goes for the worker itself around `servingStarted` and `servingFinished`.
+    // caller, and its pool with it. (While a connection reached its worker through an
+    // `unowned(unsafe)` reference, the worker and the pool were retained and released around
+    // each take and give-back; the connection's reference is a strong `let` now, which callers
+    // borrow too.)
 
-    /// A request arena from the pool (made when it is empty). Cost: a call and a pointer move.
+    /// The router's response to `request` (`Router.respond`). Out of line for the same reason:
+    /// the router is borrowed from the worker here, where `worker.router.respond` in a
+    /// connection retained and released it around the call.
     @inline(never)
-    func takeArena() -> RequestArena { arenas.take() ?? RequestArena() }
+    func respond(_ request: Request, _ context: inout Context) -> Response { router.respond(request, &context) }
 
-    /// Gives `arena` back to the pool (reset for reuse). Cost: a call and `RequestArena.reset`.
+    /// A request arena, with the worker's logger, from the pool (made when it is empty). Cost: a
+    /// call and a pointer move.
     @inline(never)
-    func giveBack(arena: consuming RequestArena) { arenas.giveBack(arena) }
+    func takeScope() -> RequestScope { arenas.take() ?? RequestScope(logger: logger) }
+
+    /// Gives `scope` back to the pool (its arena reset for reuse). Cost: a call and
+    /// `RequestArena.reset`.
+    @inline(never)
+    func giveBack(scope: consuming RequestScope) { arenas.giveBack(scope) }
 }

@@ -109,15 +109,15 @@ final class TLSConnection {
             let exchange = MemoryExchange(requestBytes: Array(pending[..<length]), limits: configuration.limits)
             worker.nextRequestID &+= 1
             var clock = RequestClock(recording: worker.metrics.recordsRequests)
-            let arena = worker.takeArena()
-            let output = exchange.serve(router: worker.router, logger: worker.logger,
-                                        requestID: (UInt64(worker.index) << 48) | worker.nextRequestID, arena: arena,
+            let scope = worker.takeScope()
+            let output = exchange.serve(router: worker.router, scope: scope,
+                                        requestID: (UInt64(worker.index) << 48) | worker.nextRequestID,
                                         closesAfter: { [worker] in worker.stopping },  // stopping: say so
                                         sink: { [stream, configuration] bytes in
                                             try stream.write(bytes, deadline: .now + configuration.writeTimeout)
                                         })
             if worker.metrics.recordsRequests { worker.requestAnswered(exchange, clock: &clock) }
-            worker.giveBack(arena: arena)
+            worker.giveBack(scope: scope)
             do {
                 try output.withUnsafeBytes { try stream.write($0, deadline: .now + configuration.writeTimeout) }
             } catch {

@@ -81,6 +81,7 @@ public struct HTTPOutputBuffer: ~Copyable {
     }
 
     /// Appends a static string's UTF-8 bytes. Cost: a memcpy.
+    @inline(__always)  // the writer's constants: the call cost as much as the copy
     public mutating func append(_ string: StaticString) {
         append(UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount))
     }
@@ -106,10 +107,12 @@ public struct HTTPOutputBuffer: ~Copyable {
         while v >= 10 { v /= 10; digits += 1 }
         reserveAdditional(digits)
         v = value
-        for k in stride(from: digits - 1, through: 0, by: -1) {
-            base.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + v % 10), toByteOffset: count + k, as: UInt8.self)
+        var k = count + digits
+        repeat {  // last digit first
+            k -= 1
+            base.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + v % 10), toByteOffset: k, as: UInt8.self)
             v /= 10
-        }
+        } while v > 0
         count += digits
     }
 

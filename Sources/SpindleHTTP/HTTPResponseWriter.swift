@@ -61,11 +61,30 @@ public struct HTTPResponseWriter {
             }
             buffer.append(field)
         }
-        if !hasDate {
-            buffer.append("Date: " as StaticString)
-            dateCache.withCurrentDate { buffer.append($0) }
-            buffer.append("\r\n" as StaticString)
-        }
+        return writeHeadEnd(status: status, hasDate: hasDate, framing: framing, persistence: persistence, into: &buffer)
+    }
+
+    /// `writeHead` with the caller's fields given as their bytes on the wire, `fieldLines`: a
+    /// `Name: value\r\n` line each, none of them a field the writer owns (`Date`,
+    /// `Content-Length`, `Transfer-Encoding`, `Connection`). For a field set many responses share
+    /// (a constant `Content-Type`): one memcpy where `HTTPFields` are walked field by field, each
+    /// field's name checked and its strings retained and released.
+    @discardableResult
+    package mutating func writeHead(status: HTTPResponse.Status, fieldLines: StaticString, framing: HTTPResponseFraming,
+                                    persistence: HTTPConnectionPersistence,
+                                    into buffer: inout HTTPOutputBuffer) -> Bool {
+        StatusLine.write(status, into: &buffer)
+        buffer.append(fieldLines)
+        return writeHeadEnd(status: status, hasDate: false, framing: framing, persistence: persistence, into: &buffer)
+    }
+
+    /// The end of a head, after the caller's fields: `Date` (unless `hasDate`), the framing
+    /// field, `Connection` when needed, and the empty line. Returns whether the connection closes.
+    @inline(__always)
+    private mutating func writeHeadEnd(status: HTTPResponse.Status, hasDate: Bool, framing: HTTPResponseFraming,
+                                       persistence: HTTPConnectionPersistence,
+                                       into buffer: inout HTTPOutputBuffer) -> Bool {
+        if !hasDate { dateCache.withCurrentDateLine { buffer.append($0) } }
         var closes = persistence == .close
         let bodyless = status.code < 200 || status.code == 204 || status.code == 304
         if !bodyless {
@@ -73,6 +92,10 @@ public struct HTTPResponseWriter {
             case .contentLength(let n):
                 buffer.append("Content-Length: " as StaticString)
                 buffer.append(decimal: n)
+                if !closes && persistence != .keepAliveHTTP10 {
+                    buffer.append("\r\n\r\n" as StaticString)  // the common end, in one copy
+                    return false
+                }
                 buffer.append("\r\n" as StaticString)
             case .chunked:
                 buffer.append("Transfer-Encoding: chunked\r\n" as StaticString)
@@ -108,6 +131,19 @@ public struct HTTPResponseWriter {
                                        persistence: HTTPConnectionPersistence,
                                        into buffer: inout HTTPOutputBuffer) -> Bool {
         let closes = writeHead(status: status, fields: fields, framing: .contentLength(body.count), persistence: persistence, into: &buffer)
+        let code = status.code
+        if !requestIsHEAD && code >= 200 && code != 204 && code != 304 { buffer.append(body) }
+        return closes
+    }
+
+    /// `writeResponse` with the caller's fields given as their bytes on the wire (see
+    /// `writeHead(status:fieldLines:framing:persistence:into:)`).
+    @discardableResult
+    package mutating func writeResponse(status: HTTPResponse.Status, fieldLines: StaticString, body: UnsafeRawBufferPointer,
+                                        requestIsHEAD: Bool = false,
+                                        persistence: HTTPConnectionPersistence,
+                                        into buffer: inout HTTPOutputBuffer) -> Bool {
+        let closes = writeHead(status: status, fieldLines: fieldLines, framing: .contentLength(body.count), persistence: persistence, into: &buffer)
         let code = status.code
         if !requestIsHEAD && code >= 200 && code != 204 && code != 304 { buffer.append(body) }
         return closes

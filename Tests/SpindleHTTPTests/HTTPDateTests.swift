@@ -54,6 +54,13 @@ final class HTTPDateTests: XCTestCase {
         XCTAssertEqual(cache.currentString(), "Sun, 06 Nov 1994 08:49:38 GMT")
         XCTAssertEqual(cache.currentString(), "Sun, 06 Nov 1994 08:49:38 GMT")
         XCTAssertEqual(cache.formatCount, 2)
+        cache.withCurrentDateLine {
+            XCTAssertEqual(String(decoding: $0, as: UTF8.self), "Date: Sun, 06 Nov 1994 08:49:38 GMT\r\n", "the writer's line, same format")
+        }
+        cache.clock = .fixed(unixSeconds: 784_111_779)
+        cache.withCurrentDateLine { XCTAssertEqual(String(decoding: $0, as: UTF8.self), "Date: Sun, 06 Nov 1994 08:49:39 GMT\r\n") }
+        XCTAssertEqual(cache.currentString(), "Sun, 06 Nov 1994 08:49:39 GMT")
+        XCTAssertEqual(cache.formatCount, 3)
 
         var system = HTTPDateCache()
         for _ in 0..<10_000 { _ = system.withCurrentDate { $0.count } }
