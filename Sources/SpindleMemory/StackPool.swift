@@ -530,25 +530,33 @@ public final class StackPool {
         }
         let ids = table.bindMemory(to: UInt64.self, capacity: SideTable.words * count)
         let usable = configuration.stackSize - Self.controlSize
-        var mapped: [FiberStack] = []
-        mapped.reserveCapacity(count)
         // Lightweight guards wait for `guardFresh` (a window at a time, as stacks are handed
-        // out); the other kinds are made now, when the kernel has no lightweight ones.
+        // out); the other kinds are made now, when the kernel has no lightweight ones, in
+        // address order (the `mprotect` budget goes to the stacks handed out first).
         let guardsNow = configuration.guardSize == 0 || !lightweightGuards
-        for i in 0..<count {
-            let slotBase = base + i * slotSize
+        func stack(_ i: Int, canary: UnsafeMutablePointer<UInt64>?) -> FiberStack {
             let slot = mappedCount + i
-            let control = slotBase + slotSize - Self.controlSize - Self.colourOffset(slot: slot)
-            let canary = guardsNow ? guardSlot(slotBase, control: control) : nil
-            mapped.append(FiberStack(top: control, size: usable, slot: slot, canary: canary, owner: ids + SideTable.words * i))
+            let control = base + i * slotSize + slotSize - Self.controlSize - Self.colourOffset(slot: slot)
+            return FiberStack(top: control, size: usable, slot: slot, canary: canary, owner: ids + SideTable.words * i)
+        }
+        // Lower addresses are handed out first (pops from the end), so `fresh` is filled from the top.
+        fresh.reserveCapacity(fresh.count + count)
+        if guardsNow {
+            var canaries: [UnsafeMutablePointer<UInt64>?] = []
+            canaries.reserveCapacity(count)
+            for i in 0..<count {
+                let slotBase = base + i * slotSize
+                canaries.append(guardSlot(slotBase, control: slotBase + slotSize - Self.controlSize - Self.colourOffset(slot: mappedCount + i)))
+            }
+            for i in stride(from: count - 1, through: 0, by: -1) { fresh.append(stack(i, canary: canaries[i])) }
+        } else {
+            for i in stride(from: count - 1, through: 0, by: -1) { fresh.append(stack(i, canary: nil)) }
         }
         let registration = OverflowRegistry.register(base: base, slotSize: slotSize, guardSize: configuration.guardSize,
                                                     stackSize: configuration.stackSize, count: count, fiberIDs: ids)
         chunks.append(Chunk(base: base, count: count, firstSlot: mappedCount, bytes: bytes,
                             fiberIDs: ids, registration: registration))
         mappedCount += count
-        // Hand out lower addresses first (pops from the end).
-        fresh.append(contentsOf: mapped.reversed())
         guardedFresh = guardsNow ? count : 0
         committedFresh = 0
     }
