@@ -131,8 +131,7 @@ public struct HTTPResponseWriter {
                                        persistence: HTTPConnectionPersistence,
                                        into buffer: inout HTTPOutputBuffer) -> Bool {
         let closes = writeHead(status: status, fields: fields, framing: .contentLength(body.count), persistence: persistence, into: &buffer)
-        let code = status.code
-        if !requestIsHEAD && code >= 200 && code != 204 && code != 304 { buffer.append(body) }
+        Self.appendBody(body, status: status, requestIsHEAD: requestIsHEAD, into: &buffer)
         return closes
     }
 
@@ -144,9 +143,16 @@ public struct HTTPResponseWriter {
                                         persistence: HTTPConnectionPersistence,
                                         into buffer: inout HTTPOutputBuffer) -> Bool {
         let closes = writeHead(status: status, fieldLines: fieldLines, framing: .contentLength(body.count), persistence: persistence, into: &buffer)
+        Self.appendBody(body, status: status, requestIsHEAD: requestIsHEAD, into: &buffer)
+        return closes
+    }
+
+    /// Appends `body` unless the request was `HEAD` or the status has none (1xx, 204, 304).
+    @inline(__always)
+    private static func appendBody(_ body: UnsafeRawBufferPointer, status: HTTPResponse.Status, requestIsHEAD: Bool,
+                                   into buffer: inout HTTPOutputBuffer) {
         let code = status.code
         if !requestIsHEAD && code >= 200 && code != 204 && code != 304 { buffer.append(body) }
-        return closes
     }
 
     /// Appends the response for a rejected request: its status, `Date`, a one-line plain-text
