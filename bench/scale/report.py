@@ -46,7 +46,7 @@ def header(root, args):
         ("load", f"{benchutil.load_average()} (1/5/15 min; other busy processes skew the numbers)"),
         ("pinning", f"fiber runs on CPU {args.fiber_cpu}; HTTP servers on CPU {args.server_cpu}, hold-client on CPU "
                     f"{args.client_cpu}; Go GOMAXPROCS=1, Spindle --workers 1, gevent one process"),
-        ("samples", f"fresh process per measurement; sizes below 100k: median of {args.reps}, larger: one run; "
+        ("samples", f"fresh process per measurement; sizes below 10k: median of {args.reps * 3}, below 100k: of {args.reps}, larger: one run; "
                     f"HTTP: one run per server and level, {args.rounds} requests of {args.ms} ms per connection"),
     ]
 

@@ -10,7 +10,8 @@ GOMAXPROCS=1, Python gevent; sizes 1k, 10k, 100k, 1M):
   round-robin  N of them yield in turn (Fiber.yield, runtime.Gosched, gevent.sleep(0)); ns per
                switch over the timed rounds after a warm-up round (`… round-robin N ROUNDS`)
 
-Sizes below 100k run --reps times (medians), larger ones once. A size is skipped, with the
+Sizes below 10k run 3 × --reps times (a run takes a few milliseconds: its noise is the size of
+a goal's margin), sizes below 100k --reps times (medians), larger ones once. A size is skipped, with the
 reason printed, when the previous size of the same runtime and mode predicts more than
 --run-limit seconds (everything but the timed switches scaled linearly with the count) or more
 than 60 % of MemAvailable; a run that still exceeds 3 × --run-limit is killed and reported as
@@ -58,6 +59,7 @@ GEVENT_PEER = os.path.join(HERE, "gevent_scale_peer.py")
 # ~50× more, so it gets fewer to stay inside the time budget.
 SWITCH_TARGET = {"Spindle": 2_000_000, "Go": 2_000_000, "gevent": 200_000}
 SINGLE_RUN_FROM = 100_000  # sizes from here on run once
+SHORT_RUN_BELOW = 10_000  # a run of a size below this takes milliseconds: three times --reps of them
 # Issue #19: parked fibers created at least as fast as Go's parked goroutines (Go ÷ Spindle ≥ 1)
 # at each of these sizes.
 CREATE_GOAL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -158,7 +160,7 @@ def fiber_part(args, rows):
     caps = {}  # (runtime, mode) -> reason; larger sizes are skipped too
     last = {}  # (runtime, mode) -> the last finished run
     for n in args.sizes:
-        reps = args.reps if n < SINGLE_RUN_FROM else 1
+        reps = args.reps * 3 if n < SHORT_RUN_BELOW else (args.reps if n < SINGLE_RUN_FROM else 1)
         for mode in ("parked", "round-robin"):
             for rep in range(1, reps + 1):
                 for runtime in RUNTIMES:
