@@ -93,7 +93,7 @@ extension Router where Handler == Responder {
         switch lookup(method: request.head.methodBytes, path: path) {
         case .route(let route, let captures):
             return route._withUnsafeGuaranteedRef { route in
-                guard captures.isEmpty else {
+                if let captures {
                     return answer(found(route, path: path, captures: captures), route: route.index,
                                   routeBodyLimit: route.maxBodyBytes, request, &context)
                 }

@@ -11,25 +11,25 @@ extension HTTPConnection {
     /// the response) and `CancellationError` when the connection is being closed.
     func readBody(into out: UnsafeMutableRawBufferPointer) throws -> Int {
         guard out.count > 0, hasFiber, let buffer, hasExchange else { return 0 }
-        if let failure = parserBox!.exchange!.bodyFailure { throw failure.error }
-        let pending = parserBox!.exchange!.decodedPending
+        if let failure = parserBox!.exchange.bodyFailure { throw failure.error }
+        let pending = parserBox!.exchange.decodedPending
         if !pending.isEmpty {
             let n = min(out.count, pending.count)
             out.baseAddress!.copyMemory(from: buffer.memory + pending.lowerBound, byteCount: n)
-            parserBox!.exchange!.decodedPending = (pending.lowerBound + n)..<pending.upperBound
+            parserBox!.exchange.decodedPending = (pending.lowerBound + n)..<pending.upperBound
             return n
         }
-        if parserBox!.exchange!.decoder.isComplete { return 0 }
+        if parserBox!.exchange.decoder.isComplete { return 0 }
         while true {
             if !buffer.isEmpty {
                 let input = UnsafeRawBufferPointer(rebasing: buffer.readable.prefix(max(out.count, 64)))
-                switch parserBox!.exchange!.decoder.decode(input) {
+                switch parserBox!.exchange.decoder.decode(input) {
                 case .data(let range):
                     let n = min(range.count, out.count)
                     out.baseAddress!.copyMemory(from: input.baseAddress! + range.lowerBound, byteCount: n)
                     let base = buffer.start
                     buffer.start += range.lowerBound + range.count
-                    if n < range.count { parserBox!.exchange!.decodedPending = (base + range.lowerBound + n)..<(base + range.upperBound) }
+                    if n < range.count { parserBox!.exchange.decodedPending = (base + range.lowerBound + n)..<(base + range.upperBound) }
                     return n
                 case .needMore:
                     buffer.start += input.count
@@ -42,8 +42,8 @@ extension HTTPConnection {
                 }
             }
             // Earlier pipelined responses (and 100 Continue) go out before we wait on the client.
-            if parserBox!.exchange!.continueOwed {
-                parserBox!.exchange!.continueOwed = false
+            if parserBox!.exchange.continueOwed {
+                parserBox!.exchange.continueOwed = false
                 HTTPResponseWriter.writeContinue(into: &batchForWriting().buffer)
             }
             try flushOutput(deadline: .coarseNow + worker.configuration.writeTimeout)
@@ -51,8 +51,8 @@ extension HTTPConnection {
             // Receive into the buffer's free space (never moving the head the handler may still
             // look at); a buffer without room means a huge chunked framing line.
             if buffer.start == buffer.end {
-                buffer.start = parserBox!.exchange!.bodyBase
-                buffer.end = parserBox!.exchange!.bodyBase
+                buffer.start = parserBox!.exchange.bodyBase
+                buffer.end = parserBox!.exchange.bodyBase
             }
             guard buffer.freeSpace > 0 else { throw fail(.framingTooLarge) }
             try waitForBody()
@@ -62,8 +62,8 @@ extension HTTPConnection {
     /// Records why the body failed (the connection closes lingeringly after the response) and
     /// returns the error to throw.
     private func fail(_ failure: BodyFailure) -> HTTPError {
-        parserBox!.exchange!.bodyFailure = failure
-        parserBox!.exchange!.after = .closeLingering
+        parserBox!.exchange.bodyFailure = failure
+        parserBox!.exchange.after = .closeLingering
         return failure.error
     }
 
@@ -81,7 +81,7 @@ extension HTTPConnection {
             let (deadline, rateTooLow) = bodyDeadline()
             let parkedAt = Deadline.now
             let reason = park(deadline: deadline, waiting: .read)
-            parserBox!.exchange!.bodyWaitNanoseconds &+= Deadline.now.nanoseconds &- parkedAt.nanoseconds
+            parserBox!.exchange.bodyWaitNanoseconds &+= Deadline.now.nanoseconds &- parkedAt.nanoseconds
             switch reason {
             case .ready:
                 absorbOverflow(compacting: false)
@@ -91,7 +91,7 @@ extension HTTPConnection {
                 throw CancellationError()
             }
         }
-        parserBox!.exchange!.bodyBytesWaitedFor += buffer.end - before
+        parserBox!.exchange.bodyBytesWaitedFor += buffer.end - before
     }
 
     /// When the body fails if no byte arrives: when the time spent waiting reaches
@@ -99,11 +99,11 @@ extension HTTPConnection {
     /// that came meanwhile at `minimumBodyRate` (then `rateTooLow`).
     private func bodyDeadline() -> (Deadline, rateTooLow: Bool) {
         let configuration = worker.configuration
-        let waited = Duration.nanoseconds(parserBox!.exchange!.bodyWaitNanoseconds)
+        let waited = Duration.nanoseconds(parserBox!.exchange.bodyWaitNanoseconds)
         let now = Deadline.now
         let total = now + (configuration.bodyTimeout - waited)
         guard configuration.minimumBodyRate > 0 else { return (total, false) }
-        let earned = Duration.seconds(Double(parserBox!.exchange!.bodyBytesWaitedFor) / Double(configuration.minimumBodyRate))
+        let earned = Duration.seconds(Double(parserBox!.exchange.bodyBytesWaitedFor) / Double(configuration.minimumBodyRate))
         let floor = now + (max(configuration.bodyRateGracePeriod, earned) - waited)
         return floor < total ? (floor, true) : (total, false)
     }
@@ -128,13 +128,13 @@ extension HTTPConnection {
                 if n == 0 { return .skipped }
                 skipped += n
             } catch {
-                switch parserBox!.exchange!.bodyFailure {
+                switch parserBox!.exchange.bodyFailure {
                 case .malformed(let error)?: return .invalid(.malformed(error))
                 case .framingTooLarge?: return .invalid(.framingTooLarge)
                 default: return .unfinished
                 }
             }
         }
-        return parserBox!.exchange!.decoder.isComplete && parserBox!.exchange!.decodedPending.isEmpty ? .skipped : .unfinished
+        return parserBox!.exchange.decoder.isComplete && parserBox!.exchange.decodedPending.isEmpty ? .skipped : .unfinished
     }
 }

@@ -11,7 +11,7 @@ extension HTTPConnection {
     @inline(__always)
     func recordServing(in core: CorePointer) {
         guard hasExchange else { return }
-        Fiber.recordServing(parserBox!.exchange!.head.bytes, in: core)
+        Fiber.recordServing(parserBox!.exchange.head.bytes, in: core)
     }
 
     /// Clears the fiber's subject before `servingEnded` gives the receive buffer back, so the
@@ -33,7 +33,7 @@ extension HTTPConnection {
     @inline(never)
     private func warnDeepStack(highWater: Int, size: Int) {
         var request = "?"
-        if let head = parserBox?.exchange?.head {
+        if let head = parserBox?.exchange.head {
             request = FiberDump.printable(String(decoding: head.methodBytes, as: UTF8.self) + " "
                                           + String(decoding: head.targetBytes.prefix(200), as: UTF8.self))
         }

@@ -148,11 +148,8 @@ extension HTTPConnection {
     private func beginExchange(_ head: HTTPRequestHead, consumed: Int, in buffer: ReceiveBuffer) {
         buffer.start += consumed
         hasBegunARequest = true
-        if hasExchange {
-            parserBox!.exchange!.restart(head: head, limits: worker.configuration.limits, bodyBase: buffer.start)
-        } else {
-            parserBox!.exchange = Exchange(head: head, limits: worker.configuration.limits, bodyBase: buffer.start)
-        }
+        parserBox!.exchange.restart(head: head, limits: worker.configuration.limits, bodyBase: buffer.start)
+        parserBox!.hasExchange = true
     }
 
     /// True when a body (chunked, or longer than the `buffered` bytes behind its head) will be
@@ -236,13 +233,13 @@ extension HTTPConnection {
     /// the body left behind, the response written, its `onWritten` handlers run. Returns what the
     /// connection does next. `clock` times it (see `RequestClock`).
     private func respond(clock: inout RequestClock) -> AfterResponse {
-        let head = parserBox!.exchange!.head
+        let head = parserBox!.exchange.head
         let scope = worker.takeScope()
         defer { worker.giveBack(scope: scope) }
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         var context = Context(requestID: requestID, scope: scope)
-        let request = Request(head: head, source: .connection(.passUnretained(self)), bodyFailedBeforeRouting: parserBox!.exchange!.bodyFailure != nil)
+        let request = Request(head: head, source: .connection(.passUnretained(self)), bodyFailedBeforeRouting: parserBox!.exchange.bodyFailure != nil)
         var response = worker.respond(request, &context)
         guard case .serving = state else {  // closed under the handler: nobody to answer
             worker.metrics.requestsCancelled &+= 1
@@ -251,15 +248,15 @@ extension HTTPConnection {
         }
         // Leave the body behind us: small rests are read and dropped (their framing checked),
         // large or slow ones end the connection.
-        if parserBox!.exchange!.bodyFailure == nil && !parserBox!.exchange!.decoder.isComplete {
-            if parserBox!.exchange!.continueOwed {
-                parserBox!.exchange!.after = .closeLingering  // 100 was never sent: do not ask for the body now
+        if parserBox!.exchange.bodyFailure == nil && !parserBox!.exchange.decoder.isComplete {
+            if parserBox!.exchange.continueOwed {
+                parserBox!.exchange.after = .closeLingering  // 100 was never sent: do not ask for the body now
             } else {
                 switch skipBody(upTo: 64 << 10) {
                 case .skipped:
                     break
                 case .unfinished:
-                    parserBox!.exchange!.after = .closeLingering
+                    parserBox!.exchange.after = .closeLingering
                 case .invalid(let failure):
                     let error = failure.error  // the handler never saw the body: its response goes
                     let handlers = response.writtenHandlers
@@ -268,13 +265,13 @@ extension HTTPConnection {
                 }
             }
         }
-        if let upgrade = response.upgrade, response.status == .switchingProtocols, parserBox!.exchange!.after == .keepAlive {
+        if let upgrade = response.upgrade, response.status == .switchingProtocols, parserBox!.exchange.after == .keepAlive {
             countAnswered(head, status: response.status.code, clock: &clock, scope: scope)
             clock.settle(&worker.metrics)  // before the session, which may last hours
             performUpgrade(response, upgrade, written: { response.runWrittenHandlers(WrittenResponse(status: response.status, bodyBytes: 0)) })
             return .close
         }
-        var after = parserBox!.exchange!.after
+        var after = parserBox!.exchange.after
         let keepAlive = head.keepAlive && after == .keepAlive && !worker.stopping  // stopping: say so
         let mustClose: Bool
         var bodyBytes = 0
@@ -301,33 +298,33 @@ extension HTTPConnection {
     private func countAnswered(_ head: HTTPRequestHead, status: Int, clock: inout RequestClock, scope: RequestScope) {
         countBodyFailure()
         guard worker.metrics.recordsRequests else { return }
-        worker.requestAnswered(head, status: status, route: parserBox!.exchange!.route, clock: &clock, arena: scope.arena)
+        worker.requestAnswered(head, status: status, route: parserBox!.exchange.route, clock: &clock, arena: scope.arena)
     }
 
     /// The route with index `route` answers the request being served (`dispatch` calls it).
     @inline(__always)
     func routed(to route: Int) {
-        parserBox?.exchange?.route = route
+        parserBox?.exchange.route = route
     }
 
     /// Counts how the request's body failed (a timeout, a parse error), if it did.
     @inline(__always)
     private func countBodyFailure() {
-        if let failure = parserBox!.exchange!.bodyFailure { worker.metrics.bodyFailed(failure) }
+        if let failure = parserBox!.exchange.bodyFailure { worker.metrics.bodyFailed(failure) }
     }
 
     /// The error body reads throw once the body failed (nil while it has not; nil without a
     /// fiber, when nothing may read it).
     var bodyFailureError: HTTPError? {
         guard hasFiber else { return nil }
-        return parserBox?.exchange?.bodyFailure?.error
+        return parserBox?.exchange.bodyFailure?.error
     }
 
     /// The routed request's own body limit (`Exchange.applyRouteBodyLimit`); returns whether
     /// the body has failed. Without a fiber nothing may read the body: false.
     func applyRouteBodyLimit(_ maxBodyBytes: Int) -> Bool {
         guard hasFiber, hasExchange else { return false }
-        return parserBox!.exchange!.applyRouteBodyLimit(maxBodyBytes)
+        return parserBox!.exchange.applyRouteBodyLimit(maxBodyBytes)
     }
 
     /// True when the connection was closed under the serving fiber (it is being cancelled).

@@ -116,12 +116,12 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     /// The request being served is `parserBox!.exchange` (`ParserBox.exchange`): meaningful
     /// only while a fiber serves (serving, cancelling), when the connection holds the box; it
     /// may hold an earlier request's values otherwise, which nothing reads. Its fields are read
-    /// and written through the box (`parserBox!.exchange!.field`), never as a copy of the whole
+    /// and written through the box (`parserBox!.exchange.field`), never as a copy of the whole
     /// quarter-kilobyte value (a computed `exchange` property copied it on every read).
     @inline(__always)
     var hasExchange: Bool {
         guard let parserBox else { return false }
-        return parserBox.exchange != nil
+        return parserBox.hasExchange
     }
     /// True once a request of this connection began to be served (for the stop's grace).
     @exclusivity(unchecked) var hasBegunARequest = false

@@ -92,7 +92,7 @@ enum RequestSource {
     /// with one, else the server's.
     var maxBodyBytes: Int {
         switch self {
-        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.parserBox?.exchange?.maxBodyBytes ?? $0.worker.configuration.limits.maxBodyBytes }
+        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.parserBox?.exchange.maxBodyBytes ?? $0.worker.configuration.limits.maxBodyBytes }
         case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.maxBodyBytes }
         }
     }

@@ -33,9 +33,20 @@ public struct Response {
     public var status: HTTPResponse.Status
     /// Header fields. The server adds `Date`, framing (`Content-Length`/`Transfer-Encoding`)
     /// and `Connection` itself and ignores those names here.
+    ///
+    /// Cost: reading it from a response the factories made (`text`, `json`, `bytes`) copies a
+    /// shared set (one reference count); the first change copies that set into the response's
+    /// own fields.
     public var headerFields: HTTPFields {
-        didSet { sharedFields = .none }  // changed, or replaced: written field by field
+        get { ownFields ?? sharedFields.fields }
+        set {
+            ownFields = newValue
+            sharedFields = .none  // changed, or replaced: written field by field
+        }
     }
+    /// The fields, once they are not a shared set (nil while they are: a factory's response
+    /// holds, copies and destroys no field storage).
+    private var ownFields: HTTPFields? = nil
     /// Which of the field sets the factories share (`SharedFields`) `headerFields` still is,
     /// untouched since: the server then writes that set's bytes, prepared once, instead of
     /// walking the fields.
@@ -87,7 +98,7 @@ public struct Response {
     /// A response with `status`, `headerFields` and `body`.
     public init(status: HTTPResponse.Status = .ok, headerFields: HTTPFields = [:], body: Body = .empty) {
         self.status = status
-        self.headerFields = headerFields
+        ownFields = headerFields
         self.body = body
     }
 
@@ -117,7 +128,6 @@ public struct Response {
     /// A response whose fields are the shared set `shared`.
     private init(status: HTTPResponse.Status, shared: SharedFields, body: Body) {
         self.status = status
-        headerFields = shared.fields
         self.body = body
         sharedFields = shared
     }

@@ -62,20 +62,34 @@ public final class Router<Handler> {
         @exclusivity(unchecked) var slashRoutes: [Route] = []
         init(segment: [UInt8]) { self.segment = segment }
 
-        /// The route of `list` (`routes` or `slashRoutes`) for the method `key` (whose bytes are
-        /// `method`), unretained; nil when none. By index, each element read on its own: no
-        /// reference count on the array.
+        /// The route for the method `key` (whose bytes are `method`) among `slashRoutes` when
+        /// `slash`, else `routes`; unretained; nil when none. By index, each element read on its
+        /// own: no reference count on the array.
         @inline(__always)
-        func route(in list: KeyPath<Node, [Route]>, _ key: MethodKey, _ method: UnsafeRawBufferPointer) -> Unmanaged<Route>? {
+        func route(slash: Bool, _ key: MethodKey, _ method: UnsafeRawBufferPointer) -> Unmanaged<Route>? {
+            // Two loops reading the stored arrays in place: passing either array to a shared
+            // loop retained it.
             var index = 0
-            while index < self[keyPath: list].count {
-                let route = Unmanaged.passUnretained(self[keyPath: list][index])
-                if route._withUnsafeGuaranteedRef({ $0.methodKey == key && (key.isExact || $0.methodBytes.elementsEqual(method)) }) {
-                    return route
+            if slash {
+                while index < slashRoutes.count {
+                    let route = Unmanaged.passUnretained(slashRoutes[index])
+                    if Self.isRoute(route, for: key, method) { return route }
+                    index &+= 1
                 }
-                index &+= 1
+            } else {
+                while index < routes.count {
+                    let route = Unmanaged.passUnretained(routes[index])
+                    if Self.isRoute(route, for: key, method) { return route }
+                    index &+= 1
+                }
             }
             return nil
+        }
+
+        /// Whether `route` is for the method `key` (whose bytes are `method`).
+        @inline(__always)
+        private static func isRoute(_ route: Unmanaged<Route>, for key: MethodKey, _ method: UnsafeRawBufferPointer) -> Bool {
+            route._withUnsafeGuaranteedRef { $0.methodKey == key && (key.isExact || $0.methodBytes.elementsEqual(method)) }
         }
 
         /// The child for the literal `bytes`, made if missing. Registration only.
@@ -138,7 +152,11 @@ public final class Router<Handler> {
     }
 
     let root = Node(segment: [])
-    @exclusivity(unchecked) private(set) var isFrozen = false
+    /// Whether the router is frozen (`freeze()`, which the server calls when it starts): no
+    /// route or middleware can be added any more. Any thread; a load.
+    @exclusivity(unchecked) public private(set) var isFrozen = false
+    /// The literal-only routes by path, built by `freeze()` (nil before: lookups walk the trie).
+    @exclusivity(unchecked) private var staticPaths: StaticPathIndex? = nil
     /// Middleware around everything the router answers (`add(middleware:)`), outermost first.
     @exclusivity(unchecked) var globalMiddleware: [any Middleware] = []
     /// The global middleware around `dispatch`, composed when the server starts (nil without
@@ -206,8 +224,14 @@ public final class Router<Handler> {
         if parsed.trailingSlash { node.slashRoutes.append(route) } else { node.routes.append(route) }
     }
 
-    /// Stops further registration (the server calls it when it starts).
-    public func freeze() { isFrozen = true }
+    /// Stops further registration (the server calls it when it starts) and indexes the routes
+    /// made only of literal segments by path, which lookups then find with one hash instead of
+    /// a trie walk. Allocates the index once (two slots per such route, and their paths).
+    public func freeze() {
+        guard !isFrozen else { return }
+        isFrozen = true
+        staticPaths = StaticPathIndex(root: root)
+    }
 
     /// Stops with a message when the router is frozen: `what` was added too late.
     func requireNotFrozen(_ what: @autoclosure () -> String) {
@@ -245,7 +269,7 @@ public final class Router<Handler> {
         case .route(let route, let captures):
             return route._withUnsafeGuaranteedRef { route in
                 routeIndex = route.index
-                return (found(route, path: path, captures: captures), route.maxBodyBytes)
+                return (found(route, path: path, captures: captures ?? []), route.maxBodyBytes)
             }
         case .answer(let match):
             return (match, nil)
@@ -255,8 +279,9 @@ public final class Router<Handler> {
     /// What a lookup found, before any parameter is decoded.
     enum Lookup {
         /// The route for the method and path (unretained: it lives as long as the router, see
-        /// `Node`), and the ranges of the path its parameters captured.
-        case route(Unmanaged<Route>, captures: [Range<Int>])
+        /// `Node`), and the ranges of the path its parameters captured (nil when it has none: no
+        /// array to count references on).
+        case route(Unmanaged<Route>, captures: [Range<Int>]?)
         /// No route: the answer (`.notFound`, `.methodNotAllowed`, `.badPath`; never `.found`).
         case answer(Match)
     }
@@ -266,6 +291,9 @@ public final class Router<Handler> {
     /// building a `Match` or counting a reference. Cost: see the type's comment.
     @inline(__always)
     func lookup(method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer) -> Lookup {
+        if let hit = staticPaths?.node(for: path) {
+            return route(at: hit.node, trailingSlash: hit.trailingSlash, method: method, captures: nil)
+        }
         let trailingSlash: Bool
         switch RoutingPath.check(path) {
         case .bad(let reason): return .answer(.badPath(reason))
@@ -277,20 +305,32 @@ public final class Router<Handler> {
         guard let node = find(root, path, from: 1, end: end, trailingSlash: trailingSlash, captures: &captures) else {
             return .answer(.notFound)
         }
-        return node._withUnsafeGuaranteedRef { node in
+        return route(at: node, trailingSlash: trailingSlash, method: method, captures: captures.isEmpty ? nil : captures)
+    }
+
+    /// The route of `node` (which answers the path: see `find`) for `method`, with `captures`;
+    /// `HEAD` falls back to `GET`; `.methodNotAllowed` when the node has none for the method.
+    @inline(__always)
+    private func route(at node: Unmanaged<Node>, trailingSlash: Bool, method: UnsafeRawBufferPointer,
+                       captures: [Range<Int>]?) -> Lookup {
+        node._withUnsafeGuaranteedRef { node in
             let slash = trailingSlash && !node.slashRoutes.isEmpty
-            let key = MethodKey(method)
             // Unmanaged: the route lives as long as the node (see `Node`).
-            if let route = slash ? node.route(in: \.slashRoutes, key, method) : node.route(in: \.routes, key, method) {
+            if let route = node.route(slash: slash, MethodKey(method), method) {
                 return .route(route, captures: captures)
             }
-            let routes = slash ? node.slashRoutes : node.routes
-            // HEAD falls back to GET (the server omits the body).
-            if method.elementsEqual("HEAD".utf8), let get = routes.first(where: { $0.method == .get }) {
-                return .route(.passUnretained(get), captures: captures)
-            }
-            return .answer(.methodNotAllowed(allowed: routes.map(\.method)))
+            return otherMethod(slash ? node.slashRoutes : node.routes, method: method, captures: captures)
         }
+    }
+
+    /// No route among a node's `routes` for `method`: its `GET` route for `HEAD` (the server
+    /// omits the body), else `.methodNotAllowed` listing their methods (allocates the list).
+    @inline(never)
+    private func otherMethod(_ routes: [Route], method: UnsafeRawBufferPointer, captures: [Range<Int>]?) -> Lookup {
+        if method.elementsEqual("HEAD".utf8), let get = routes.first(where: { $0.method == .get }) {
+            return .route(.passUnretained(get), captures: captures)
+        }
+        return .answer(.methodNotAllowed(allowed: routes.map(\.method)))
     }
 
     /// `.found` with the route's parameters decoded, or `.badPath` when one is not UTF-8.

@@ -63,8 +63,13 @@ final class ParserBox {
     /// kept when the box goes back to the pool, so the next request of any connection rewrites
     /// it in place (`Exchange.restart`) instead of building a new one. Nothing reads it outside
     /// a serving fiber (its views point into buffers given back).
-    @exclusivity(unchecked) var exchange: Exchange? = nil
-    init(limits: HTTPLimits) { parser = HTTPRequestParser(limits: limits) }
+    @exclusivity(unchecked) var exchange: Exchange
+    /// Whether `exchange` has been a request yet (before, it holds a placeholder head).
+    @exclusivity(unchecked) var hasExchange = false
+    init(limits: HTTPLimits) {
+        parser = HTTPRequestParser(limits: limits)
+        exchange = Exchange(head: .placeholder, limits: limits, bodyBase: 0)
+    }
 }
 
 /// A pooled response buffer (the batch of responses being written, or being sent after its

@@ -115,6 +115,14 @@ public struct HTTPDateCache: Sendable {
         return try withUnsafeBytes(of: &storage) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<Self.lineLength])) }
     }
 
+    /// Brings the date up to the clock's current second (reformatting it if that changed) and
+    /// returns that second: the date line is a function of it, so a head holding the line is
+    /// current while this returns the same value. Cost: a clock read.
+    package mutating func currentSecond() -> Int {
+        update()
+        return second
+    }
+
     /// Reformats the line if the clock's second changed.
     @inline(__always)
     private mutating func update() {

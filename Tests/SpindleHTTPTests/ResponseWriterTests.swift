@@ -250,4 +250,64 @@ final class ResponseWriterTests: XCTestCase {
         buffer.append(" ü" as String)
         XCTAssertEqual(text(buffer), "\(Int.max) 0 7fffffffffffffff ü")
     }
+
+    /// A writer keeps the last head written from shared field lines and copies it whole while
+    /// the status (code and reason), the field lines, the length, the persistence and the
+    /// date's second are the same: every response of a run that changes one part at a time,
+    /// and repeats each, comes out as a fresh writer (no kept head) writes it, byte for byte.
+    func testPreparedHeadIsReusedOnlyWhileEveryPartIsTheSame() {
+        let text: StaticString = "Content-Type: text/plain; charset=utf-8\r\n"
+        let json: StaticString = "Content-Type: application/json\r\n"
+        let longReason = String(repeating: "long reason ", count: 30)  // a head past the kept capacity
+        struct Step {
+            var status: HTTPResponse.Status = .ok
+            var lines: StaticString
+            var body = "Hello, World!"
+            var persistence = HTTPConnectionPersistence.keepAlive
+            var head = false
+            var second = ResponseWriterTests.rfcExample
+        }
+        let steps: [Step] = [
+            Step(lines: text), Step(lines: text),
+            Step(status: .notFound, lines: text), Step(status: .notFound, lines: text),
+            Step(status: .init(code: 200, reasonPhrase: "Fine"), lines: text),
+            Step(status: .init(code: 200, reasonPhrase: "Fine"), lines: text),
+            Step(lines: text),
+            Step(lines: json), Step(lines: json),
+            Step(lines: json, body: "Hello, World?"), Step(lines: json, body: "Hello, World!!"),
+            Step(lines: json, body: "Hello, World!!", persistence: .close),
+            Step(lines: json, body: "Hello, World!!", persistence: .keepAliveHTTP10),
+            Step(lines: json, body: "Hello, World!!", persistence: .keepAliveHTTP10),
+            Step(lines: json, body: "Hello, World!!", persistence: .keepAliveHTTP10, head: true),
+            Step(lines: json, body: "Hello, World!!", second: ResponseWriterTests.rfcExample + 1),
+            Step(lines: json, body: "Hello, World!!", second: ResponseWriterTests.rfcExample + 1),
+            Step(lines: json, body: "Hello, World!!"),
+            Step(status: .noContent, lines: json, body: ""), Step(status: .noContent, lines: json, body: ""),
+            Step(status: .init(code: 200, reasonPhrase: longReason), lines: text),
+            Step(status: .init(code: 200, reasonPhrase: longReason), lines: text),
+            Step(lines: text),
+        ]
+        var kept = HTTPResponseWriter(dateCache: HTTPDateCache(clock: .fixed(unixSeconds: Self.rfcExample)))
+        for (number, step) in steps.enumerated() {
+            kept.dateCache.clock = .fixed(unixSeconds: step.second)
+            var fresh = HTTPResponseWriter(dateCache: HTTPDateCache(clock: .fixed(unixSeconds: step.second)))
+            var keptOutput = HTTPOutputBuffer(capacity: 16)
+            var freshOutput = HTTPOutputBuffer(capacity: 16)
+            var body = step.body
+            let (keptCloses, freshCloses) = body.withUTF8 { bytes in
+                (kept.writeResponse(status: step.status, fieldLines: step.lines, body: UnsafeRawBufferPointer(bytes),
+                                    requestIsHEAD: step.head, persistence: step.persistence, into: &keptOutput),
+                 fresh.writeResponse(status: step.status, fieldLines: step.lines, body: UnsafeRawBufferPointer(bytes),
+                                     requestIsHEAD: step.head, persistence: step.persistence, into: &freshOutput))
+            }
+            XCTAssertEqual(self.text(keptOutput), self.text(freshOutput), "step \(number)")
+            XCTAssertEqual(keptCloses, freshCloses, "step \(number)")
+        }
+        // The fresh writer's bytes are the head as specified (one case spelled out).
+        var output = HTTPOutputBuffer(capacity: 16)
+        var body = "Hi"
+        _ = body.withUTF8 { kept.writeResponse(status: .ok, fieldLines: text, body: UnsafeRawBufferPointer($0), persistence: .close, into: &output) }
+        XCTAssertEqual(self.text(output), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                       + "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\nConnection: close\r\n\r\nHi")
+    }
 }

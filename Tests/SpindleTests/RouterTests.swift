@@ -46,6 +46,15 @@ private func lookup(_ router: Router<String>, _ method: String, _ path: String, 
     lookup(router, method, Array(path.utf8), expecting: expected)
 }
 
+/// The router `build` makes, twice: as registered (lookups walk the trie) and frozen (as the
+/// server runs it: literal-only paths are found in the static-path index first). Every table
+/// below holds for both.
+private func unfrozenAndFrozen(_ build: () -> Router<String>) -> [Router<String>] {
+    let frozen = build()
+    frozen.freeze()
+    return [build(), frozen]
+}
+
 /// The router of the path-rule table.
 private func pathRulesRouter() -> Router<String> {
     let router = Router<String>()
@@ -164,9 +173,10 @@ private let pathRuleCases: [(path: String, expected: Outcome)] = [
 final class RouterTests: XCTestCase {
     func testPathRules() {
         XCTAssertGreaterThanOrEqual(pathRuleCases.count, 25)
-        let router = pathRulesRouter()
-        for (path, expected) in pathRuleCases {
-            XCTAssertEqual(lookup(router, "GET", path, expecting: expected), expected, "GET \(path.debugDescription)")
+        for router in unfrozenAndFrozen(pathRulesRouter) {
+            for (path, expected) in pathRuleCases {
+                XCTAssertEqual(lookup(router, "GET", path, expecting: expected), expected, "GET \(path.debugDescription)")
+            }
         }
     }
 
@@ -174,7 +184,10 @@ final class RouterTests: XCTestCase {
     /// about), `match` answers without trapping; a path with a `.` or `..` segment is never
     /// routed (refused as a dot-segment, or earlier for an invalid escape).
     func testArbitraryBytesNeverTrap() {
-        let router = pathRulesRouter()
+        for router in unfrozenAndFrozen(pathRulesRouter) { arbitraryBytesNeverTrap(router) }
+    }
+
+    private func arbitraryBytesNeverTrap(_ router: Router<String>) {
         for byte in UInt8.min...UInt8.max {
             for path in [[byte], [UInt8(ascii: "/"), byte], [UInt8(ascii: "/"), byte, UInt8(ascii: "/")], Array("/users/".utf8) + [byte]] {
                 _ = lookup(router, "GET", path, expecting: .notFound)
@@ -248,12 +261,20 @@ final class RouterTests: XCTestCase {
     }
 
     func testLiteralsWinOverParametersOverTheWildcardWithBacktracking() {
+        for router in unfrozenAndFrozen(precedenceRouter) { literalsWinOverParametersOverTheWildcard(router) }
+    }
+
+    private func precedenceRouter() -> Router<String> {
         let router = Router<String>()
         router.on(.get, "/a/b/c", "literal")
         router.on(.get, "/a/:x/d", "parameter")
         router.on(.get, "/a/*", "wildcard")
         router.on(.get, "/:first/b/e", "root parameter")
         router.on(.get, "/:first/:second", "two parameters")
+        return router
+    }
+
+    private func literalsWinOverParametersOverTheWildcard(_ router: Router<String>) {
         let cases: [(path: String, expected: Outcome)] = [
             ("/a/b/c", .found("literal", [:])),
             ("/a/b/d", .found("parameter", ["x": "b"])),  // the literal b has no d: back to :x
@@ -274,6 +295,7 @@ final class RouterTests: XCTestCase {
         noWildcard.on(.get, "/a/b/c", "literal")
         noWildcard.on(.get, "/a/:x/d", "parameter")
         noWildcard.on(.get, "/:first/:second", "two parameters")
+        if router.isFrozen { noWildcard.freeze() }
         let expected = Outcome.found("two parameters", ["first": "a", "second": "b"])
         XCTAssertEqual(lookup(noWildcard, "GET", "/a/b", expecting: expected), expected)
         XCTAssertEqual(lookup(noWildcard, "GET", "/a/b/x", expecting: .notFound), .notFound)
@@ -300,6 +322,10 @@ final class RouterTests: XCTestCase {
     }
 
     func testMethods() {
+        for router in unfrozenAndFrozen(methodsRouter) { methods(router) }
+    }
+
+    private func methodsRouter() -> Router<String> {
         let router = Router<String>()
         router.on(.get, "/thing", "get")
         router.on(.post, "/thing", "post")
@@ -314,6 +340,10 @@ final class RouterTests: XCTestCase {
         router.on(HTTPRequest.Method("LONG-METHOD-NAME-A")!, "/long", "long a")
         router.on(HTTPRequest.Method("LONG-METHOD-NAME-B")!, "/long", "long b")
         router.on(HTTPRequest.Method("LONG-METHOD-NAME-")!, "/long", "long 17")
+        return router
+    }
+
+    private func methods(_ router: Router<String>) {
         let cases: [(method: String, path: String, expected: Outcome)] = [
             ("GET", "/thing", .found("get", [:])),
             ("POST", "/thing", .found("post", [:])),
@@ -391,10 +421,17 @@ final class RouterTests: XCTestCase {
     }
 
     func testPatternsThatRegister() {
-        let router = Router<String>()
-        for pattern in ["/", "/a:b", "/*", "/x/*", "/%2F", "/~user", "/a.b", "/...", "/:p/:q/:r", "/v1/:id/", "/%C3%A9"] {
-            XCTAssertNoThrow(try router.register(.get, pattern, pattern), pattern)
+        for frozen in [false, true] {
+            let router = Router<String>()
+            for pattern in ["/", "/a:b", "/*", "/x/*", "/%2F", "/~user", "/a.b", "/...", "/:p/:q/:r", "/v1/:id/", "/%C3%A9"] {
+                XCTAssertNoThrow(try router.register(.get, pattern, pattern), pattern)
+            }
+            if frozen { router.freeze() }
+            patternsThatRegister(router)
         }
+    }
+
+    private func patternsThatRegister(_ router: Router<String>) {
         XCTAssertEqual(lookup(router, "GET", "/a:b", expecting: .found("", [:])), .found("/a:b", [:]))
         XCTAssertEqual(lookup(router, "GET", "/%2F", expecting: .found("", [:])), .found("/%2F", [:]))
         XCTAssertEqual(lookup(router, "GET", "/...", expecting: .found("", [:])), .found("/...", [:]))
@@ -405,5 +442,64 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(lookup(router, "GET", "/q/y/z", expecting: .found("", ["p": "", "q": "", "r": ""])),
                        .found("/:p/:q/:r", ["p": "q", "q": "y", "r": "z"]))
         XCTAssertEqual(lookup(router, "GET", "/%C3%A9", expecting: .found("", [:])), .found("/%C3%A9", [:]))
+    }
+
+    /// A frozen router finds literal-only paths in its static-path index, skipping the path
+    /// check and the trie walk: it must answer exactly as the walk does. Random paths of the
+    /// routes' own segments, parameters, empty segments, dot-segments, escapes and one or two
+    /// trailing slashes, with several methods, against routers where literal-only routes sit
+    /// beside parameters and wildcards at every level (and a literal-only route registered only
+    /// with its trailing slash, and one whose node has no route of its own).
+    func testFrozenRouterAnswersAsTheTrieWalk() {
+        func build() -> Router<String> {
+            let router = pathRulesRouter()
+            router.on(.get, "/a/b/c", "abc")
+            router.on(.delete, "/a/b/c", "abc delete")
+            router.on(.get, "/a/:x/d", "a x d")
+            router.on(.get, "/a/*", "a wildcard")
+            router.on(.get, "/plaintext", "plaintext")
+            router.on(.get, "/json", "json")
+            router.on(.get, "/x/y/", "x y slash")
+            router.on(.get, "/x/:p/z", "x p z")
+            router.on(.get, "/deep/one/two/three/four/five/six/seven", "deep")
+            router.on(HTTPRequest.Method("LONG-METHOD-NAME-A")!, "/json", "long")
+            return router
+        }
+        let walked = build()
+        let indexed = build()
+        indexed.freeze()
+        let segments = ["", "a", "b", "c", "d", "x", "y", "z", "users", "admin", "docs", "both", "files", "plaintext", "json",
+                        "deep", "one", "two", "three", "four", "five", "six", "seven", "42", ".", "..", "%2e", "caf%C3%A9",
+                        "a;b", "c++", "%", "plaintexT", "plaintext1", "jso"]
+        let methods = ["GET", "HEAD", "POST", "DELETE", "PUT", "LONG-METHOD-NAME-A", "LONG-METHOD-NAME-B"]
+        var random = SplitMix(seed: 0x5151_2025_0CAF_E001)
+        var checked = 0
+        for _ in 0..<20_000 {
+            let depth = Int(random.next() % 9)
+            var path = (0..<depth).map { _ in "/" + segments[Int(random.next() % UInt64(segments.count))] }.joined()
+            switch random.next() % 6 {
+            case 0: path += "/"
+            case 1: path += "//"
+            case 2: if path.isEmpty { path = "/" }
+            default: break
+            }
+            let method = methods[Int(random.next() % UInt64(methods.count))]
+            let expected = lookup(walked, method, path, expecting: .found("", ["*": "", "x": "", "id": "", "p": "", "userId": ""]))
+            let answered = lookup(indexed, method, path, expecting: .found("", ["*": "", "x": "", "id": "", "p": "", "userId": ""]))
+            XCTAssertEqual(answered, expected, "\(method) \(path.debugDescription)")
+            checked += 1
+        }
+        // Every literal-only pattern, with and without one trailing slash, both routers agree.
+        for path in ["/", "//", "/a/b/c", "/a/b/c/", "/a/b/c//", "/plaintext", "/plaintext/", "/json", "/x/y", "/x/y/", "/x", "/x/",
+                     "/deep/one/two/three/four/five/six/seven", "/deep/one/two/three/four/five/six/seve", "/docs", "/docs/", "/both/"] {
+            for method in methods {
+                XCTAssertEqual(lookup(indexed, method, path, expecting: .found("", [:])), lookup(walked, method, path, expecting: .found("", [:])),
+                               "\(method) \(path)")
+            }
+        }
+        XCTAssertEqual(checked, 20_000)
+        XCTAssertEqual(lookup(indexed, "GET", "/plaintext", expecting: .found("", [:])), .found("plaintext", [:]))
+        XCTAssertEqual(lookup(indexed, "GET", "/x/y", expecting: .notFound), .notFound)  // only `/x/y/` is registered
+        XCTAssertEqual(lookup(indexed, "HEAD", "/json/", expecting: .found("", [:])), .found("json", [:]))
     }
 }
