@@ -75,8 +75,9 @@ public final class StackPool {
     @exclusivity(unchecked) private var guardedFresh = 0
     /// How many stacks at the end of `fresh` the last `commitFresh` covered (committed or not).
     @exclusivity(unchecked) private var committedFresh = 0
-    /// How many of those had their top page committed by it (0 or less: none; see `uncommitFresh`).
-    @exclusivity(unchecked) private var populatedAhead = 0
+    /// Whether the last `commitFresh` committed the top pages of the `committedFresh` stacks
+    /// left of its window (then an idle trim gives back what no spawn took: `uncommitFresh`).
+    @exclusivity(unchecked) private var lastWindowPopulated = false
     /// Fresh stacks handed out since the last `trimWarm`: how far ahead to commit (a burst that
     /// took many is likely to take more; a single spawn commits only its own page).
     @exclusivity(unchecked) private var freshTakenSinceTrim = 0
@@ -107,7 +108,7 @@ public final class StackPool {
             if guardedFresh == 0 { guardFresh(upTo: self.configuration.prefault ? fresh.count : Self.guardWindow) }
             if self.configuration.prefault {
                 commitFresh(upTo: fresh.count, batched: true)
-                populatedAhead = 0  // committed for good: no trim gives these back
+                lastWindowPopulated = false  // committed for good: no trim gives these back
                 if !commitsAhead {  // no batched commits here: one write per page
                     let page = VirtualMemory.pageSize
                     for stack in fresh { (slotBase(of: stack) + slotSize - page).storeBytes(of: 0, as: UInt64.self) }
@@ -182,7 +183,6 @@ public final class StackPool {
         if guardedFresh <= 0 || committedFresh <= 0 { prepareFresh() }
         guardedFresh &-= 1
         committedFresh &-= 1
-        populatedAhead &-= 1
         freshTakenSinceTrim &+= 1
         return fresh.removeLast()
     }
@@ -239,12 +239,12 @@ public final class StackPool {
     private func commitFresh(upTo limit: Int, batched: Bool) {
         let count = Swift.min(limit, fresh.count)
         committedFresh = count
-        populatedAhead = 0
+        lastWindowPopulated = false
         guard batched && commitsAhead && count > 1 else { return }
         let page = VirtualMemory.pageSize
         let firstTop = slotBase(of: fresh[fresh.count - 1]) + slotSize - page
         if VirtualMemory.populate(firstTop, stride: slotSize, length: page, count: count) == 0 {
-            populatedAhead = count
+            lastWindowPopulated = true
         } else {
             commitsAhead = false  // the kernel lacks it: let the pages fault in
         }
@@ -254,9 +254,9 @@ public final class StackPool {
     /// took since: at most `commitWindow - 1` pages, one `madvise` each. (They read as zeros
     /// again, as a fresh stack's must.)
     private func uncommitFresh() {
-        let count = Swift.min(populatedAhead, fresh.count)
+        let count = lastWindowPopulated ? Swift.min(committedFresh, fresh.count) : 0
         guard count > 0 else { return }
-        populatedAhead = 0
+        lastWindowPopulated = false
         committedFresh = 0
         let page = VirtualMemory.pageSize
         for index in stride(from: fresh.count - 1, to: fresh.count - 1 - count, by: -1) {
@@ -534,20 +534,19 @@ public final class StackPool {
         // out); the other kinds are made now, when the kernel has no lightweight ones, in
         // address order (the `mprotect` budget goes to the stacks handed out first).
         let guardsNow = configuration.guardSize == 0 || !lightweightGuards
+        /// Where the control block (the top) of the chunk's `i`th stack goes.
+        func control(_ i: Int) -> UnsafeMutableRawPointer {
+            base + i * slotSize + slotSize - Self.controlSize - Self.colourOffset(slot: mappedCount + i)
+        }
         func stack(_ i: Int, canary: UnsafeMutablePointer<UInt64>?) -> FiberStack {
-            let slot = mappedCount + i
-            let control = base + i * slotSize + slotSize - Self.controlSize - Self.colourOffset(slot: slot)
-            return FiberStack(top: control, size: usable, slot: slot, canary: canary, owner: ids + SideTable.words * i)
+            FiberStack(top: control(i), size: usable, slot: mappedCount + i, canary: canary, owner: ids + SideTable.words * i)
         }
         // Lower addresses are handed out first (pops from the end), so `fresh` is filled from the top.
         fresh.reserveCapacity(fresh.count + count)
         if guardsNow {
             var canaries: [UnsafeMutablePointer<UInt64>?] = []
             canaries.reserveCapacity(count)
-            for i in 0..<count {
-                let slotBase = base + i * slotSize
-                canaries.append(guardSlot(slotBase, control: slotBase + slotSize - Self.controlSize - Self.colourOffset(slot: mappedCount + i)))
-            }
+            for i in 0..<count { canaries.append(guardSlot(base + i * slotSize, control: control(i))) }
             for i in stride(from: count - 1, through: 0, by: -1) { fresh.append(stack(i, canary: canaries[i])) }
         } else {
             for i in stride(from: count - 1, through: 0, by: -1) { fresh.append(stack(i, canary: nil)) }
