@@ -25,11 +25,11 @@ struct FieldFacts {
 
 extension FieldFacts {
     /// Called when a field line is complete: `p[nameStart..<nameEnd]` is its name and
-    /// `p[valueStart..<valueEnd]` its trimmed value. An ordinary name costs one switch on its
-    /// length; no allocation.
+    /// `p[valueStart..<valueEnd]` its trimmed value; `table` is `ByteClass.table`. An ordinary
+    /// name costs one switch on its length; no allocation.
     @inline(__always)
-    mutating func noteField(_ p: UnsafePointer<UInt8>, nameStart: Int, nameEnd: Int,
-                            valueStart: Int, valueEnd: Int) -> HTTPParseError.Reason? {
+    mutating func noteField(_ p: UnsafePointer<UInt8>, _ table: UnsafePointer<UInt8>, nameStart: Int,
+                            nameEnd: Int, valueStart: Int, valueEnd: Int) -> HTTPParseError.Reason? {
         let name = p + nameStart
         let value = p + valueStart
         let valueCount = valueEnd - valueStart
@@ -37,7 +37,7 @@ extension FieldFacts {
         // `Host`, in any case, in one load: a name's bytes are tchars, and the only tchars that
         // are a letter once 0x20 is or-ed in are that letter's two cases.
         case 4 where UnsafeRawPointer(name).loadUnaligned(as: UInt32.self) | 0x2020_2020 == 0x7473_6F68:  // "tsoh"
-            return noteHost(value, valueCount, valueStart: valueStart)
+            return noteHost(value, valueCount, valueStart: valueStart, table)
         case 6 where Bytes.equalsFoldedLowercase(name, 6, "expect"):
             noteExpect(value, valueCount)
         case 10 where Bytes.equalsFoldedLowercase(name, 10, "connection"):
@@ -53,10 +53,10 @@ extension FieldFacts {
     }
 
     /// Host: at most one (RFC 9112 §3.2), value `uri-host [ ":" port ]` (empty allowed).
-    mutating func noteHost(_ v: UnsafePointer<UInt8>, _ n: Int, valueStart: Int) -> HTTPParseError.Reason? {
+    mutating func noteHost(_ v: UnsafePointer<UInt8>, _ n: Int, valueStart: Int,
+                           _ table: UnsafePointer<UInt8>) -> HTTPParseError.Reason? {
         hostCount += 1
         if hostCount > 1 { return .duplicateHost }
-        let table = ByteClass.table
         var k = 0
         // Four bytes a step: their classes and-ed keep the Host flag only if all four have it.
         while k &+ 4 <= n {

@@ -24,7 +24,7 @@ extension HTTPRequestParser {
     @inline(__always)
     mutating func parseWholeHead(_ base: UnsafeRawPointer, _ end: Int) -> HTTPHeadParseResult? {
         let p = base.assumingMemoryBound(to: UInt8.self)
-        let table = ByteClass.table
+        let table = byteClasses
 
         // Method: `GET ` and `POST ` in one load each; other tokens byte by byte. A first byte
         // that is not a tchar (CR of a leading empty line, LF, …) leaves i at 0: hand over.
@@ -91,9 +91,17 @@ extension HTTPRequestParser {
 
             // Name, colon, leading whitespace.
             let nameStart = i
-            i = SWAR.skipNameLetters(p, i + 1, stop)
-            while i < stop && table[Int(p[i])] & ByteClass.token != 0 { i += 1 }
-            guard i < stop, p[i] == ASCII.colon else { break lines }
+            // `Host:`, the usual first field (RFC 9110 §7.2), in one load: a byte that or-ed with
+            // 0x20 is a lowercase letter is one of that letter's two cases, so these are tchars.
+            if fieldCount == 0 && i + 4 < stop
+                && UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self) | 0x2020_2020 == 0x7473_6F68  // "tsoh"
+                && p[i + 4] == ASCII.colon {
+                i += 4
+            } else {
+                i = SWAR.skipNameLetters(p, i + 1, stop)
+                while i < stop && table[Int(p[i])] & ByteClass.token != 0 { i += 1 }
+                guard i < stop, p[i] == ASCII.colon else { break lines }
+            }
             let nameEnd = i
             i += 1
             while i < stop && table[Int(p[i])] & ByteClass.whitespace != 0 { i += 1 }
@@ -111,7 +119,7 @@ extension HTTPRequestParser {
             if fieldCount == slotCapacity { growSlots(keeping: fieldCount) }
             slots[fieldCount] = FieldSlot(nameStart: nameStart, nameEnd: nameEnd, valueStart: valueStart, valueEnd: valueEnd)
             fieldCount += 1
-            if let failure = facts.noteField(p, nameStart: nameStart, nameEnd: nameEnd,
+            if let failure = facts.noteField(p, table, nameStart: nameStart, nameEnd: nameEnd,
                                              valueStart: valueStart, valueEnd: valueEnd) {
                 return fail(failure, scanned: i)
             }

@@ -38,6 +38,9 @@ public struct HTTPRequestParser: ~Copyable {
     @usableFromInline var slotCapacity: Int
     @usableFromInline var state = ScanState()
     @usableFromInline var failure: HTTPParseError? = nil
+    /// `ByteClass.table`, read once by `init` so that a parse does not call its lazy
+    /// initialisation check again. 8 bytes.
+    let byteClasses = ByteClass.table
 
     /// Fields the table first holds (16 × 16 bytes): more than most clients send.
     public static let initialFieldCapacity = 16
@@ -143,7 +146,7 @@ extension HTTPRequestParser {
     /// with more bytes gives the same result as one call with all of them.
     @usableFromInline
     mutating func scan(_ p: UnsafePointer<UInt8>, _ end: Int) -> ScanResult {
-        let table = ByteClass.table
+        let table = byteClasses
         var i = state.position
         defer { state.position = i }
         while true {
@@ -298,8 +301,9 @@ extension HTTPRequestParser {
                 slots[state.fieldCount] = FieldSlot(nameStart: state.nameStart, nameEnd: state.nameEnd,
                                                     valueStart: state.valueStart, valueEnd: state.valueEnd)
                 state.fieldCount += 1
-                if let failure = state.facts.noteField(p, nameStart: state.nameStart, nameEnd: state.nameEnd,
-                                                       valueStart: state.valueStart, valueEnd: state.valueEnd) {
+                if let failure = state.facts.noteField(p, table, nameStart: state.nameStart,
+                                                       nameEnd: state.nameEnd, valueStart: state.valueStart,
+                                                       valueEnd: state.valueEnd) {
                     return .failed(failure)
                 }
                 state.phase = .lineStart

@@ -164,6 +164,23 @@ final class WholeHeadTests: XCTestCase {
         }
     }
 
+    /// The first field's `Host:` (compared as one word) with every byte changed, colon included,
+    /// and the same name later in the head.
+    func testAFirstHostWithEveryByteChanged() {
+        for offset in 0..<5 {
+            for byte in 0...255 {
+                var name = Array("Host:".utf8)
+                name[offset] = UInt8(byte)
+                check(head("GET / HTTP/1.1\r\n") + name + head(" a\r\n\r\n"))
+                check(head("GET / HTTP/1.0\r\n") + name + head(" a\r\nX: y\r\n\r\n"))
+                check(head("GET / HTTP/1.1\r\nX: y\r\n") + name + head(" a\r\n\r\n"))
+            }
+        }
+        for text in ["Host:", "HOST:", "hOsT:a", "Host :", "Hostx: a", "Hos: a", "Host:\t", "Host"] {
+            check(head("GET / HTTP/1.1\r\n\(text)\r\n\r\n"))
+        }
+    }
+
     /// Limits reached at each byte of the request line and of the field section.
     func testLimitsAtEveryBoundary() {
         let input = head("GET /abcdefghijklmnop HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nX: y\r\n\r\n")
