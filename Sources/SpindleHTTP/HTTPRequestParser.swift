@@ -69,8 +69,12 @@ public struct HTTPRequestParser: ~Copyable {
 
     deinit { slots.deallocate() }
 
-    /// Forgets any partial head and any error, for a new connection. Cost: a few stores.
+    /// Forgets any partial head and any error, for a new connection. Cost: two compares between
+    /// heads; a few stores otherwise.
     public mutating func reset() {
+        // Between heads the state is already fresh: `state.position` is 0 only then (a call that
+        // stops inside a head leaves it past the head's first byte) or after an error.
+        guard state.position != 0 || failure != nil else { return }
         state = ScanState()
         failure = nil
     }

@@ -181,6 +181,52 @@ final class WholeHeadTests: XCTestCase {
         }
     }
 
+    /// Heads with more fields than the table first holds (it grows during the straight pass),
+    /// up to the count limit and one past it.
+    func testHeadsThatGrowTheFieldTable() {
+        for count in [15, 16, 17, 33, 99, 100, 101] {
+            var text = "GET / HTTP/1.1\r\nHost: a\r\n"
+            for k in 1..<count { text += "X-Field-\(k): value \(k)\r\n" }
+            let result = check(head(text + "\r\n"))
+            if count <= 100 {
+                guard case .complete(let r, _) = result else { return XCTFail("\(count) fields: \(result)") }
+                XCTAssertEqual(r.fields.count, count)
+                XCTAssertEqual(r.fields.last, count == 1 ? "Host: a" : "X-Field-\(count - 1): value \(count - 1)")
+            } else {
+                XCTAssertEqual(result, .error(.tooManyFields, scanned: Self.tooManyFieldsScanned(text)))
+            }
+        }
+    }
+
+    /// Where the state machine stops on the 101st field line: at its first byte.
+    static func tooManyFieldsScanned(_ text: String) -> Int {
+        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        lines.removeLast()  // after the last field's LF
+        return lines.dropLast().reduce(0) { $0 + $1.count + 1 }
+    }
+
+    /// `reset()` between heads, after part of a head (straight pass handed over, or state
+    /// machine) and after an error: the next head parses as on a new parser.
+    func testResetAfterEveryKindOfCall() {
+        let good = head("GET /a HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n")
+        let fresh = Self.parse(good, limits: .default, resumed: false)
+        for before in [good, Array(good[..<1]), Array(good[..<20]), Array(good[..<30]),
+                       head("GET / HTTP/1.1\r\n\r\n"), head("\n"), head("GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")] {
+            var parser = HTTPRequestParser()
+            _ = before.withUnsafeBytes { parser.parseHead($0) }
+            parser.reset()
+            XCTAssertEqual(parser.bytesScanned, 0)
+            let after: Result = good.withUnsafeBytes { buffer in
+                switch parser.parseHead(buffer) {
+                case .incomplete: return .incomplete(scanned: parser.bytesScanned)
+                case .error(let e): return .error(e.reason, scanned: parser.bytesScanned)
+                case .complete(let h, let consumed): return .complete(ParsedRequest(h), consumed: consumed)
+                }
+            }
+            XCTAssertEqual(after, fresh, "after \(String(decoding: before, as: UTF8.self).debugDescription)")
+        }
+    }
+
     /// Limits reached at each byte of the request line and of the field section.
     func testLimitsAtEveryBoundary() {
         let input = head("GET /abcdefghijklmnop HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nX: y\r\n\r\n")
