@@ -10,6 +10,10 @@
 // is still found — and named — by the state machine. (Errors found once a line is complete,
 // by the field and end-of-head checks, it reports itself, with the same reason and the same
 // `bytesScanned`.)
+//
+// Memory: every read is inside `p[0..<end]`. Each load of several bytes (the method word, the
+// version word, a first `Host:`) is guarded by a bound check in the same condition, and the
+// eight-byte skips stop a word short of their `stop` (at most `end`).
 
 extension HTTPRequestParser {
     /// `GET ` as a little-endian 32-bit word.
