@@ -111,6 +111,31 @@ enum SWAR {
         return i
     }
 
+    /// Skips bytes that are certainly field-name bytes: ASCII letters and `-`, the bytes of
+    /// almost every name. Unlike the other skips, each byte's test is exact (no byte reaches the
+    /// additions with its high bit set, so nothing carries between bytes), so the result is the
+    /// first byte that is not a letter or `-`; the byte-class loop after it checks the rest.
+    /// About two instructions a byte.
+    @inline(__always)
+    static func skipNameLetters(_ p: UnsafePointer<UInt8>, _ i: Int, _ stop: Int) -> Int {
+        var i = i
+        let raw = UnsafeRawPointer(p)
+        let low7 = ones &* 0x7F
+        while i + 8 <= stop {
+            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let folded = w | ones &* 0x20  // a letter's two cases become the lowercase one
+            // High bit per byte: folded >= 0x61 ('a'), folded >= 0x7B (past 'z'), byte == '-'.
+            let atLeastA = (folded & low7) &+ ones &* 0x1F
+            let pastZ = (folded & low7) &+ ones &* 0x05
+            let dashDiff = (w ^ ones &* 0x2D) & low7
+            let isDash = ~((dashDiff &+ low7) | w) & highs
+            let accepted = (atLeastA & ~pastZ & ~w & highs) | isDash
+            if accepted != highs { return i + (~accepted & highs).trailingZeroBitCount / 8 }
+            i += 8
+        }
+        return i
+    }
+
     /// Skips bytes that are certainly request-target bytes: visible ASCII except `#`.
     @inline(__always)
     static func skipTarget(_ p: UnsafePointer<UInt8>, _ i: Int, _ stop: Int) -> Int {
@@ -139,6 +164,34 @@ enum Bytes {
         let q = lowercase.utf8Start
         for k in 0..<count where ASCII.lower(p[k]) != q[k] { return false }
         return true
+    }
+
+    /// ASCII case-insensitive equality of `count` (4 or more) bytes at `p` with `lowercase`,
+    /// a word at a time: each side has 0x20 or-ed into every byte, which folds a letter's two
+    /// cases and leaves the constant's other bytes alone. Exact only when no byte at `p` folds
+    /// onto a non-letter of `lowercase` without being it: for `-` that is CR, which no token and
+    /// no field value holds; the constants used here have no other non-letters. Two to four
+    /// loads a side.
+    @inline(__always)
+    static func equalsFoldedLowercase(_ p: UnsafePointer<UInt8>, _ count: Int, _ lowercase: StaticString) -> Bool {
+        guard count == lowercase.utf8CodeUnitCount else { return false }
+        let a = UnsafeRawPointer(p)
+        let b = UnsafeRawPointer(lowercase.utf8Start)
+        if count < 8 {
+            let fold: UInt32 = 0x2020_2020
+            return a.loadUnaligned(as: UInt32.self) | fold == b.loadUnaligned(as: UInt32.self) | fold
+                && a.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self) | fold
+                    == b.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self) | fold
+        }
+        let fold: UInt64 = 0x2020_2020_2020_2020
+        var k = 0
+        while k + 8 < count {
+            if a.loadUnaligned(fromByteOffset: k, as: UInt64.self) | fold
+                != b.loadUnaligned(fromByteOffset: k, as: UInt64.self) | fold { return false }
+            k += 8
+        }
+        return a.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) | fold
+            == b.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) | fold
     }
 
     /// ASCII case-insensitive equality of two byte buffers.

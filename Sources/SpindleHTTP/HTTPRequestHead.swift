@@ -179,20 +179,24 @@ public struct HTTPRequestHead {
     /// response and skip the body.
     public let expectsContinue: Bool
 
+    /// A head from the parser's offsets (`hostStart` -1 when there is no Host field). Cost: one
+    /// bound check (every offset is at most `length`, so one check covers the 32-bit narrowing).
     @usableFromInline
     init(base: UnsafeRawPointer, slots: UnsafePointer<FieldSlot>, length: Int, fieldCount: Int,
-         method: Range<Int>, target: Range<Int>, host: Range<Int>?, version: HTTPVersion,
-         targetForm: HTTPRequestTargetForm, framing: HTTPBodyFraming, keepAlive: Bool, expectsContinue: Bool) {
+         methodStart: Int, methodEnd: Int, targetStart: Int, targetEnd: Int, hostStart: Int, hostEnd: Int,
+         version: HTTPVersion, targetForm: HTTPRequestTargetForm, framing: HTTPBodyFraming,
+         keepAlive: Bool, expectsContinue: Bool) {
+        precondition(length <= Int(Int32.max), "HTTPRequestHead: a head longer than 2 GiB; lower HTTPLimits")
         self.base = base
         self.slots = slots
         self.length = length
         self.fieldCount = fieldCount
-        self.methodStart = Int32(method.lowerBound)
-        self.methodEnd = Int32(method.upperBound)
-        self.targetStart = Int32(target.lowerBound)
-        self.targetEnd = Int32(target.upperBound)
-        self.hostStart = Int32(host?.lowerBound ?? -1)
-        self.hostEnd = Int32(host?.upperBound ?? -1)
+        self.methodStart = Int32(truncatingIfNeeded: methodStart)
+        self.methodEnd = Int32(truncatingIfNeeded: methodEnd)
+        self.targetStart = Int32(truncatingIfNeeded: targetStart)
+        self.targetEnd = Int32(truncatingIfNeeded: targetEnd)
+        self.hostStart = Int32(truncatingIfNeeded: hostStart)
+        self.hostEnd = Int32(truncatingIfNeeded: hostEnd)
         self.version = version
         self.targetForm = targetForm
         self.framing = framing

@@ -11,25 +11,40 @@ struct TransferEncodingState {
     var otherCoding = false
 }
 
-extension HTTPRequestParser {
-    /// Called when a field line is complete; `state.nameStart..<nameEnd` and
-    /// `valueStart..<valueEnd` delimit it.
-    mutating func noteField(_ p: UnsafePointer<UInt8>) -> HTTPParseError.Reason? {
-        let name = p + state.nameStart
-        let value = p + state.valueStart
-        let valueCount = state.valueEnd - state.valueStart
-        switch state.nameEnd - state.nameStart {
+/// What the fields of one head said so far: the facts that decide framing and persistence.
+/// A value the straight-line scan keeps in a local and the resumable one in `ScanState`.
+/// Cost: a few words; creating one is a handful of stores.
+struct FieldFacts {
+    var hostCount = 0, hostStart = 0, hostEnd = 0
+    var contentLength = -1
+    var contentLengthCount = 0
+    var transferEncoding = TransferEncodingState()
+    var connectionClose = false, connectionKeepAlive = false
+    var expectContinue = false, expectOther = false
+}
+
+extension FieldFacts {
+    /// Called when a field line is complete: `p[nameStart..<nameEnd]` is its name and
+    /// `p[valueStart..<valueEnd]` its trimmed value; `table` is `ByteClass.table`. An ordinary
+    /// name costs one switch on its length; no allocation.
+    @inline(__always)
+    mutating func noteField(_ p: UnsafePointer<UInt8>, _ table: UnsafePointer<UInt8>, nameStart: Int,
+                            nameEnd: Int, valueStart: Int, valueEnd: Int) -> HTTPParseError.Reason? {
+        let name = p + nameStart
+        let value = p + valueStart
+        let valueCount = valueEnd - valueStart
+        switch nameEnd - nameStart {
         // `Host`, in any case, in one load: a name's bytes are tchars, and the only tchars that
         // are a letter once 0x20 is or-ed in are that letter's two cases.
         case 4 where UnsafeRawPointer(name).loadUnaligned(as: UInt32.self) | 0x2020_2020 == 0x7473_6F68:  // "tsoh"
-            return noteHost(value, valueCount)
-        case 6 where Bytes.equalsLowercase(name, 6, "expect"):
+            return noteHost(value, valueCount, valueStart: valueStart, table)
+        case 6 where Bytes.equalsFoldedLowercase(name, 6, "expect"):
             noteExpect(value, valueCount)
-        case 10 where Bytes.equalsLowercase(name, 10, "connection"):
+        case 10 where Bytes.equalsFoldedLowercase(name, 10, "connection"):
             noteConnection(value, valueCount)
-        case 14 where Bytes.equalsLowercase(name, 14, "content-length"):
+        case 14 where Bytes.equalsFoldedLowercase(name, 14, "content-length"):
             return noteContentLength(value, valueCount)
-        case 17 where Bytes.equalsLowercase(name, 17, "transfer-encoding"):
+        case 17 where Bytes.equalsFoldedLowercase(name, 17, "transfer-encoding"):
             return noteTransferEncoding(value, valueCount)
         default:
             break
@@ -38,25 +53,31 @@ extension HTTPRequestParser {
     }
 
     /// Host: at most one (RFC 9112 §3.2), value `uri-host [ ":" port ]` (empty allowed).
-    mutating func noteHost(_ v: UnsafePointer<UInt8>, _ n: Int) -> HTTPParseError.Reason? {
-        state.hostCount += 1
-        if state.hostCount > 1 { return .duplicateHost }
-        let table = ByteClass.table
+    mutating func noteHost(_ v: UnsafePointer<UInt8>, _ n: Int, valueStart: Int,
+                           _ table: UnsafePointer<UInt8>) -> HTTPParseError.Reason? {
+        hostCount += 1
+        if hostCount > 1 { return .duplicateHost }
         var k = 0
+        // Four bytes a step: their classes and-ed keep the Host flag only if all four have it.
+        while k &+ 4 <= n {
+            let classes = table[Int(v[k])] & table[Int(v[k &+ 1])] & table[Int(v[k &+ 2])] & table[Int(v[k &+ 3])]
+            if classes & ByteClass.host == 0 { return .invalidHost }
+            k &+= 4
+        }
         while k < n {
             if table[Int(v[k])] & ByteClass.host == 0 { return .invalidHost }
             k &+= 1
         }
-        state.hostStart = state.valueStart
-        state.hostEnd = state.valueEnd
+        hostStart = valueStart
+        hostEnd = valueStart + n
         return nil
     }
 
     /// Content-Length: exactly one field line whose value is `1*DIGIT`. Lists (`5, 6`, `1,1`)
     /// are rejected even when the members agree: strict, and what a smuggler would try.
     mutating func noteContentLength(_ v: UnsafePointer<UInt8>, _ n: Int) -> HTTPParseError.Reason? {
-        state.contentLengthCount += 1
-        if state.contentLengthCount > 1 { return .duplicateContentLength }
+        contentLengthCount += 1
+        if contentLengthCount > 1 { return .duplicateContentLength }
         guard n > 0 else { return .invalidContentLength }
         var value = 0
         for k in 0..<n {
@@ -65,14 +86,14 @@ extension HTTPRequestParser {
             guard value <= (Int.max - d) / 10 else { return .invalidContentLength }
             value = value * 10 + d
         }
-        state.contentLength = value
+        contentLength = value
         return nil
     }
 
     /// Transfer-Encoding: a list of codings; Spindle accepts exactly `chunked`, last and once.
     /// Malformed members are rejected here; the ordering rules when the head is complete.
     mutating func noteTransferEncoding(_ v: UnsafePointer<UInt8>, _ n: Int) -> HTTPParseError.Reason? {
-        state.transferEncoding.seen = true
+        transferEncoding.seen = true
         var members = 0
         var failure: HTTPParseError.Reason? = nil
         Self.forEachListMember(v, n) { start, count in
@@ -83,11 +104,11 @@ extension HTTPRequestParser {
             let isChunked = Bytes.equalsLowercase(start, tokenEnd, "chunked")
             if tokenEnd == count {
                 if isChunked {
-                    state.transferEncoding.chunkedCount += 1
-                    state.transferEncoding.lastIsChunked = true
+                    transferEncoding.chunkedCount += 1
+                    transferEncoding.lastIsChunked = true
                 } else {
-                    state.transferEncoding.otherCoding = true
-                    state.transferEncoding.lastIsChunked = false
+                    transferEncoding.otherCoding = true
+                    transferEncoding.lastIsChunked = false
                 }
                 return
             }
@@ -98,8 +119,8 @@ extension HTTPRequestParser {
                 failure = failure ?? .invalidTransferEncoding
                 return
             }
-            state.transferEncoding.otherCoding = true
-            state.transferEncoding.lastIsChunked = false
+            transferEncoding.otherCoding = true
+            transferEncoding.lastIsChunked = false
         }
         if members == 0 { return .invalidTransferEncoding }
         return failure
@@ -107,9 +128,12 @@ extension HTTPRequestParser {
 
     /// Connection: the `close` and `keep-alive` options (case-insensitive); others are ignored.
     mutating func noteConnection(_ v: UnsafePointer<UInt8>, _ n: Int) {
+        // The usual values whole, in two loads (a list of one member is that member).
+        if n == 10 && Bytes.equalsFoldedLowercase(v, 10, "keep-alive") { connectionKeepAlive = true; return }
+        if n == 5 && Bytes.equalsFoldedLowercase(v, 5, "close") { connectionClose = true; return }
         Self.forEachListMember(v, n) { start, count in
-            if Bytes.equalsLowercase(start, count, "close") { state.connectionClose = true }
-            else if Bytes.equalsLowercase(start, count, "keep-alive") { state.connectionKeepAlive = true }
+            if Bytes.equalsLowercase(start, count, "close") { connectionClose = true }
+            else if Bytes.equalsLowercase(start, count, "keep-alive") { connectionKeepAlive = true }
         }
     }
 
@@ -119,10 +143,10 @@ extension HTTPRequestParser {
         var members = 0
         Self.forEachListMember(v, n) { start, count in
             members += 1
-            if Bytes.equalsLowercase(start, count, "100-continue") { state.expectContinue = true }
-            else { state.expectOther = true }
+            if Bytes.equalsLowercase(start, count, "100-continue") { expectContinue = true }
+            else { expectOther = true }
         }
-        if members == 0 { state.expectOther = true }
+        if members == 0 { expectOther = true }
     }
 
     /// Calls `body` with each non-empty, whitespace-trimmed member of a comma-separated list
@@ -142,42 +166,48 @@ extension HTTPRequestParser {
     }
 
     /// The checks that need the whole field section, in a fixed order (so the reported reason
-    /// does not depend on field order or on how the input was split).
-    func finishHead() -> HTTPParseError.Reason? {
-        let s = state
-        let http11 = s.minor >= 1
-        if http11 && s.hostCount == 0 { return .missingHost }
-        if s.transferEncoding.seen {
-            if s.contentLengthCount > 0 { return .contentLengthWithTransferEncoding }
+    /// does not depend on field order or on how the input was split). A few compares.
+    @inline(__always)
+    func finishHead(minor: UInt8, limits: HTTPLimits) -> HTTPParseError.Reason? {
+        let http11 = minor >= 1
+        if http11 && hostCount == 0 { return .missingHost }
+        if transferEncoding.seen {
+            if contentLengthCount > 0 { return .contentLengthWithTransferEncoding }
             if !http11 { return .transferEncodingInHTTP10 }
-            if s.transferEncoding.chunkedCount > 1 { return .invalidTransferEncoding }
-            if s.transferEncoding.chunkedCount == 1 && !s.transferEncoding.lastIsChunked { return .chunkedNotFinal }
-            if s.transferEncoding.otherCoding { return .unsupportedTransferCoding }
+            if transferEncoding.chunkedCount > 1 { return .invalidTransferEncoding }
+            if transferEncoding.chunkedCount == 1 && !transferEncoding.lastIsChunked { return .chunkedNotFinal }
+            if transferEncoding.otherCoding { return .unsupportedTransferCoding }
         }
-        if s.contentLength >= 0 && limits.bodyExceeds(s.contentLength) { return .contentTooLarge }
-        if http11 && s.expectOther { return .unsupportedExpectation }
+        if contentLength >= 0 && limits.bodyExceeds(contentLength) { return .contentTooLarge }
+        if http11 && expectOther { return .unsupportedExpectation }
         return nil
     }
+}
 
-    /// Decides the target's form once the request line is complete (RFC 9112 §3.2).
-    mutating func classifyTarget(_ p: UnsafePointer<UInt8>) -> HTTPParseError.Reason? {
-        let t = p + state.targetStart
-        let n = state.targetEnd - state.targetStart
-        let method = p + state.methodStart
-        let methodCount = state.methodEnd - state.methodStart
+extension HTTPRequestParser {
+    /// Decides the target's form once the request line is complete (RFC 9112 §3.2): stores it in
+    /// `form`, or returns why the target is not acceptable. Origin-form costs two compares.
+    @inline(__always)
+    static func classifyTarget(_ p: UnsafePointer<UInt8>, methodStart: Int, methodEnd: Int,
+                               targetStart: Int, targetEnd: Int,
+                               form: inout HTTPRequestTargetForm) -> HTTPParseError.Reason? {
+        let t = p + targetStart
+        let n = targetEnd - targetStart
+        let method = p + methodStart
+        let methodCount = methodEnd - methodStart
         if methodCount == 7 && memcmpEqual(method, UnsafeRawPointer(("CONNECT" as StaticString).utf8Start), 7) {
             // authority-form is only for CONNECT; Spindle does not tunnel: 501 (400 if malformed).
             return isAuthorityForm(t, n) ? .connectNotSupported : .invalidRequestTarget
         }
         if t[0] == ASCII.slash {
-            state.form = .origin
+            form = .origin
         } else if n == 1 && t[0] == ASCII.asterisk {
             guard methodCount == 7 && memcmpEqual(method, UnsafeRawPointer(("OPTIONS" as StaticString).utf8Start), 7) else {
                 return .asteriskFormRequiresOPTIONS
             }
-            state.form = .asterisk
+            form = .asterisk
         } else if isAbsoluteForm(t, n) {
-            state.form = .absolute
+            form = .absolute
         } else {
             return .invalidRequestTarget
         }
@@ -186,7 +216,7 @@ extension HTTPRequestParser {
 
     /// `scheme "://" authority [ path-abempty [ "?" query ] ]` with a non-empty authority and no
     /// userinfo (RFC 9110 §4.2: an empty host or a userinfo in an http(s) URI is an error).
-    func isAbsoluteForm(_ t: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    static func isAbsoluteForm(_ t: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         guard (t[0] | 0x20) &- 0x61 < 26 else { return false }
         var k = 1
         while k < n {
@@ -207,7 +237,7 @@ extension HTTPRequestParser {
     }
 
     /// `uri-host ":" port` with a non-empty host and a non-empty decimal port.
-    func isAuthorityForm(_ t: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    static func isAuthorityForm(_ t: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         let table = ByteClass.table
         var colon = -1
         for k in 0..<n {

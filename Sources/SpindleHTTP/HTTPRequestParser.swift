@@ -16,15 +16,18 @@ public enum HTTPHeadParseResult {
 /// After `.incomplete`, call again with a buffer that starts with the *same* bytes (it may be at
 /// another address, e.g. after the server compacted its receive buffer) followed by new ones.
 /// The parser keeps resumable state (a state-machine position and the offsets found so far), so
-/// each byte is scanned once however the input is split; nothing is re-parsed. After
+/// each byte is scanned once however the input is split; nothing is re-parsed, except that a new
+/// head is first tried straight through (HTTPRequestParser+WholeHead.swift) and, if it stops
+/// short, the state machine re-reads the line it stopped in. After
 /// `.complete`, the next call starts a new head (pass the bytes after `consumed`). After
 /// `.error`, every call returns the same error until `reset()`: no resynchronisation.
 ///
 /// Memory: `init` allocates the field table for `initialFieldCapacity` fields (16 bytes each);
 /// a head with more fields doubles it, up to `limits.maxHeaderCount`, and the parser keeps the
 /// larger table. Otherwise `parseHead` never allocates, never makes a String, and scans with a
-/// byte-class table. (A table sized for the limit up front — 1.6 KiB at the default 100 —
-/// would be most of what a request parked for minutes holds besides its stack.)
+/// byte-class table and eight-byte words (the target, field names and values). (A table sized
+/// for the limit up front — 1.6 KiB at the default 100 — would be most of what a request parked
+/// for minutes holds besides its stack.)
 /// Heads it returns point into that table and into the caller's bytes (see `HTTPRequestHead`).
 /// Not thread-safe; a parser belongs to one connection on one worker.
 public struct HTTPRequestParser: ~Copyable {
@@ -35,6 +38,9 @@ public struct HTTPRequestParser: ~Copyable {
     @usableFromInline var slotCapacity: Int
     @usableFromInline var state = ScanState()
     @usableFromInline var failure: HTTPParseError? = nil
+    /// `ByteClass.table`, read once by `init` so that a parse does not call its lazy
+    /// initialisation check again. 8 bytes.
+    let byteClasses = ByteClass.table
 
     /// Fields the table first holds (16 × 16 bytes): more than most clients send.
     public static let initialFieldCapacity = 16
@@ -47,14 +53,15 @@ public struct HTTPRequestParser: ~Copyable {
         slots = UnsafeMutablePointer<FieldSlot>.allocate(capacity: slotCapacity)
     }
 
-    /// Doubles the field table (at most to `limits.maxHeaderCount`), keeping the fields of the
-    /// head being scanned. Only while scanning: no head made before points into the old table
-    /// any more (a parser's heads are valid until its next `parseHead`).
+    /// Doubles the field table (at most to `limits.maxHeaderCount`), keeping the `fieldCount`
+    /// fields of the head being scanned. Only while scanning: no head made before points into
+    /// the old table any more (a parser's heads are valid until its next `parseHead`).
+    /// Allocates; out of line.
     @inline(never)
-    mutating func growSlots() {
+    mutating func growSlots(keeping fieldCount: Int) {
         let capacity = min(slotCapacity * 2, limits.maxHeaderCount)
         let grown = UnsafeMutablePointer<FieldSlot>.allocate(capacity: capacity)
-        grown.moveInitialize(from: slots, count: state.fieldCount)
+        grown.moveInitialize(from: slots, count: fieldCount)
         slots.deallocate()
         slots = grown
         slotCapacity = capacity
@@ -62,8 +69,12 @@ public struct HTTPRequestParser: ~Copyable {
 
     deinit { slots.deallocate() }
 
-    /// Forgets any partial head and any error, for a new connection. Cost: a few stores.
+    /// Forgets any partial head and any error, for a new connection. Cost: two compares between
+    /// heads; a few stores otherwise.
     public mutating func reset() {
+        // Between heads the state is already fresh: `state.position` is 0 only then (a call that
+        // stops inside a head leaves it past the head's first byte) or after an error.
+        guard state.position != 0 || failure != nil else { return }
         state = ScanState()
         failure = nil
     }
@@ -79,6 +90,10 @@ public struct HTTPRequestParser: ~Copyable {
         precondition(buffer.count >= state.position,
                      "HTTPRequestParser: the buffer shrank below the \(state.position) bytes already scanned; pass the head's bytes again from its first byte")
         guard let base = buffer.baseAddress, buffer.count > state.position else { return .incomplete }
+        // A new head: try it straight through (see HTTPRequestParser+WholeHead.swift). It
+        // returns nil, having handed over to the state machine, at the first thing it does not
+        // decide by itself (the end of the bytes, anything unusual or invalid).
+        if state.position == 0, let result = parseWholeHead(base, buffer.count) { return result }
         switch scan(base.assumingMemoryBound(to: UInt8.self), buffer.count) {
         case .incomplete:
             return .incomplete
@@ -114,13 +129,8 @@ struct ScanState {
     var fieldsStart = 0
     var fieldCount = 0
     var nameStart = 0, nameEnd = 0, valueStart = 0, valueEnd = 0
-    // What the fields said so far (see HTTPRequestParser+Fields.swift).
-    var hostCount = 0, hostStart = 0, hostEnd = 0
-    var contentLength = -1
-    var contentLengthCount = 0
-    var transferEncoding = TransferEncodingState()
-    var connectionClose = false, connectionKeepAlive = false
-    var expectContinue = false, expectOther = false
+    /// What the fields said so far (see HTTPRequestParser+Fields.swift).
+    var facts = FieldFacts()
     @usableFromInline init() {}
 }
 
@@ -140,7 +150,7 @@ extension HTTPRequestParser {
     /// with more bytes gives the same result as one call with all of them.
     @usableFromInline
     mutating func scan(_ p: UnsafePointer<UInt8>, _ end: Int) -> ScanResult {
-        let table = ByteClass.table
+        let table = byteClasses
         var i = state.position
         defer { state.position = i }
         while true {
@@ -218,7 +228,11 @@ extension HTTPRequestParser {
                 guard i < end else { return .incomplete }
                 guard p[i] == ASCII.lf else { return .failed(.bareCarriageReturn) }
                 i += 1
-                if let failure = classifyTarget(p) { return .failed(failure) }
+                if let failure = Self.classifyTarget(p, methodStart: state.methodStart, methodEnd: state.methodEnd,
+                                                     targetStart: state.targetStart, targetEnd: state.targetEnd,
+                                                     form: &state.form) {
+                    return .failed(failure)
+                }
                 state.fieldsStart = i
                 state.phase = .lineStart
 
@@ -287,11 +301,15 @@ extension HTTPRequestParser {
                 if i - state.fieldsStart >= limits.maxHeaderBytes { return .failed(.headerSectionTooLarge) }
                 guard p[i] == ASCII.lf else { return .failed(.bareCarriageReturn) }
                 i += 1
-                if state.fieldCount == slotCapacity { growSlots() }  // below maxHeaderCount: checked at the line's start
+                if state.fieldCount == slotCapacity { growSlots(keeping: state.fieldCount) }  // below maxHeaderCount: checked at the line's start
                 slots[state.fieldCount] = FieldSlot(nameStart: state.nameStart, nameEnd: state.nameEnd,
                                                     valueStart: state.valueStart, valueEnd: state.valueEnd)
                 state.fieldCount += 1
-                if let failure = noteField(p) { return .failed(failure) }
+                if let failure = state.facts.noteField(p, table, nameStart: state.nameStart,
+                                                       nameEnd: state.nameEnd, valueStart: state.valueStart,
+                                                       valueEnd: state.valueEnd) {
+                    return .failed(failure)
+                }
                 state.phase = .lineStart
 
             case .endLF:
@@ -299,7 +317,7 @@ extension HTTPRequestParser {
                 if i - state.fieldsStart >= limits.maxHeaderBytes { return .failed(.headerSectionTooLarge) }
                 guard p[i] == ASCII.lf else { return .failed(.bareCarriageReturn) }
                 i += 1
-                if let failure = finishHead() { return .failed(failure) }
+                if let failure = state.facts.finishHead(minor: state.minor, limits: limits) { return .failed(failure) }
                 return .complete(i)
             }
         }
@@ -317,17 +335,31 @@ extension HTTPRequestParser {
         return nil
     }
 
+    /// The head the state machine found (its offsets are in `state`). Cost: a few loads and
+    /// stores; no allocation.
     func makeHead(base: UnsafeRawPointer, length: Int) -> HTTPRequestHead {
-        let s = state
-        let http11 = s.minor >= 1
-        let keepAlive = !s.connectionClose && (http11 || s.connectionKeepAlive)
-        let framing: HTTPBodyFraming = s.transferEncoding.seen ? .chunked
-            : (s.contentLength >= 0 ? .contentLength(s.contentLength) : .none)
+        makeHead(base: base, length: length, fieldCount: state.fieldCount,
+                 methodStart: state.methodStart, methodEnd: state.methodEnd,
+                 targetStart: state.targetStart, targetEnd: state.targetEnd,
+                 minor: state.minor, form: state.form, facts: state.facts)
+    }
+
+    /// A head from its parts: framing and persistence decided from `facts`. Cost: a few
+    /// compares and stores; no allocation.
+    @inline(__always)
+    func makeHead(base: UnsafeRawPointer, length: Int, fieldCount: Int,
+                  methodStart: Int, methodEnd: Int, targetStart: Int, targetEnd: Int,
+                  minor: UInt8, form: HTTPRequestTargetForm, facts: FieldFacts) -> HTTPRequestHead {
+        let http11 = minor >= 1
+        let keepAlive = !facts.connectionClose && (http11 || facts.connectionKeepAlive)
+        let framing: HTTPBodyFraming = facts.transferEncoding.seen ? .chunked
+            : (facts.contentLength >= 0 ? .contentLength(facts.contentLength) : .none)
+        let hasHost = facts.hostCount == 1
         return HTTPRequestHead(
-            base: base, slots: UnsafePointer(slots), length: length, fieldCount: s.fieldCount,
-            method: s.methodStart..<s.methodEnd, target: s.targetStart..<s.targetEnd,
-            host: s.hostCount == 1 ? s.hostStart..<s.hostEnd : nil,
-            version: HTTPVersion(major: 1, minor: s.minor), targetForm: s.form, framing: framing,
-            keepAlive: keepAlive, expectsContinue: http11 && s.expectContinue)
+            base: base, slots: UnsafePointer(slots), length: length, fieldCount: fieldCount,
+            methodStart: methodStart, methodEnd: methodEnd, targetStart: targetStart, targetEnd: targetEnd,
+            hostStart: hasHost ? facts.hostStart : -1, hostEnd: hasHost ? facts.hostEnd : -1,
+            version: HTTPVersion(major: 1, minor: minor), targetForm: form, framing: framing,
+            keepAlive: keepAlive, expectsContinue: http11 && facts.expectContinue)
     }
 }
