@@ -33,7 +33,7 @@ extension HTTPConnection {
     @inline(never)
     private func warnDeepStack(highWater: Int, size: Int) {
         var request = "?"
-        if let head = parserBox?.exchange.head {
+        if hasExchange, let head = parserBox?.exchange.head {
             request = FiberDump.printable(String(decoding: head.methodBytes, as: UTF8.self) + " "
                                           + String(decoding: head.targetBytes.prefix(200), as: UTF8.self))
         }

@@ -7,8 +7,8 @@ import SpindleMemory
 
 /// The request a fiber is serving: its head (views into the connection's receive buffer and
 /// parser) and the state of its body. One per request, in the connection's pooled parser box
-/// (`ParserBox.exchange`) while a fiber serves it; no allocation. Each request after a connection's first rewrites it field by
-/// field (`restart`), in place.
+/// (`ParserBox.exchange`) while a fiber serves it; no allocation. Every request rewrites it field
+/// by field (`restart`), in place; before a box's first request it holds a placeholder head.
 struct Exchange {
     var head: HTTPRequestHead
     var decoder: HTTPBodyDecoder
@@ -72,9 +72,8 @@ struct Exchange {
     }
 
     /// Makes this the exchange of the next request, as `init` would, by assigning each field in
-    /// place. (Assigning a new `Exchange` to the connection's optional builds it on the stack and
-    /// copies it twice, a quarter of a kilobyte each time: 1–2 % of the CPU of a pipelined
-    /// request.)
+    /// place. (Assigning a new `Exchange` builds it on the stack and copies it twice, a quarter of
+    /// a kilobyte each time: 1–2 % of the CPU of a pipelined request.)
     mutating func restart(head: HTTPRequestHead, limits: HTTPLimits, bodyBase: Int) {
         self.head = head
         decoder = HTTPBodyDecoder(framing: head.framing, limits: limits)

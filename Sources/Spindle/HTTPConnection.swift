@@ -115,7 +115,8 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     @exclusivity(unchecked) var overflowStart = 0
     /// The request being served is `parserBox!.exchange` (`ParserBox.exchange`): meaningful
     /// only while a fiber serves (serving, cancelling), when the connection holds the box; it
-    /// may hold an earlier request's values otherwise, which nothing reads. Its fields are read
+    /// may hold an earlier request's values, or the placeholder head of a box that served none
+    /// (`hasExchange` false), otherwise, which nothing reads. Its fields are read
     /// and written through the box (`parserBox!.exchange.field`), never as a copy of the whole
     /// quarter-kilobyte value (a computed `exchange` property copied it on every read).
     @inline(__always)

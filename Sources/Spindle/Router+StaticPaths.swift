@@ -19,10 +19,14 @@ extension Router {
     /// allocation (checked where entries are made); the nodes are unretained, and live as long
     /// as the router (see `Node`), which owns this index.
     final class StaticPathIndex {
+        /// One slot of the table.
         struct Entry {
+            /// The hash of the path (`hash(_:)`).
             var hash: UInt64 = 0
+            /// Where the path's bytes start in `bytes`, and how many there are (-1: an empty slot).
             var offset = 0
-            var length = -1  // -1: an empty slot
+            var length = -1
+            /// The node the path leads to (unretained: it lives as long as the router).
             var node: Unmanaged<Node>? = nil
         }
 
@@ -44,13 +48,13 @@ extension Router {
             bytes = .allocate(byteCount: max(byteCount, 1), alignment: 8)
             var offset = 0
             for (path, node) in paths {
+                precondition(offset + path.count <= byteCount)
                 path.withUnsafeBytes { source in
                     (bytes + offset).copyMemory(from: source.baseAddress!, byteCount: source.count)
                 }
                 let hash = path.withUnsafeBytes { Self.hash($0) }
                 var slot = Int(truncatingIfNeeded: hash) & mask
                 while entries[slot].length >= 0 { slot = (slot + 1) & mask }
-                precondition(offset + path.count <= byteCount)
                 entries[slot] = Entry(hash: hash, offset: offset, length: path.count, node: .passUnretained(node))
                 offset += path.count
             }

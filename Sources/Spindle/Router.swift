@@ -2,9 +2,11 @@ import HTTPTypes
 import SpindleHTTP
 
 /// Maps (method, path) to a handler. Build it (mutable) at startup, then the server freezes it
-/// and every worker reads it. A lookup checks the raw path once, then walks a trie over its
-/// segments; it allocates nothing for a route without parameters, and for one with parameters
-/// an array of captured ranges and the decoded values (`Parameters`).
+/// and every worker reads it. Once frozen, a path equal to a pattern of literal segments only
+/// (`/plaintext`, `/api/health`, with or without one trailing slash) is found with one hash
+/// (`StaticPathIndex`); any other path is checked once, then walked down a trie over its
+/// segments. A lookup allocates nothing for a route without parameters, and for one with
+/// parameters an array of captured ranges and the decoded values (`Parameters`).
 ///
 /// Patterns: literal segments (`/users/list`), parameters (`/users/:id`, captured without the
 /// colon), and a last-segment wildcard (`/static/*`, captured as `*`: the rest of the path,
@@ -35,7 +37,8 @@ import SpindleHTTP
 /// Methods: exact, case-sensitive; `HEAD` falls back to `GET`. A path with routes but none for
 /// the method gives `.methodNotAllowed` (405 with `Allow`); no route gives `.notFound` (404).
 ///
-/// Cost: the path check is one pass without allocation; the walk visits one trie node per
+/// Cost: a literal-only path, one hash of its bytes and one comparison; otherwise the path check
+/// is one pass without allocation, and the walk visits one trie node per
 /// segment plus the branches it backtracks from, a number bounded by the routes (recursion is
 /// as deep as the longest pattern), not by the client.
 public final class Router<Handler> {
@@ -226,7 +229,9 @@ public final class Router<Handler> {
 
     /// Stops further registration (the server calls it when it starts) and indexes the routes
     /// made only of literal segments by path, which lookups then find with one hash instead of
-    /// a trie walk. Allocates the index once (two slots per such route, and their paths).
+    /// a trie walk. Allocates the index once (a power of two of slots, at least eight and twice
+    /// the literal-only paths with routes, and those paths' bytes). Call it on one thread before
+    /// other threads look up routes (the server does): it publishes the index with plain stores.
     public func freeze() {
         guard !isFrozen else { return }
         isFrozen = true

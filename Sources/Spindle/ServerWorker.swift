@@ -63,6 +63,9 @@ final class ParserBox {
     /// kept when the box goes back to the pool, so the next request of any connection rewrites
     /// it in place (`Exchange.restart`) instead of building a new one. Nothing reads it outside
     /// a serving fiber (its views point into buffers given back).
+    ///
+    /// Not optional, with `hasExchange` beside it: an optional's tag was checked (an outlined
+    /// call) on each of the ten or so field accesses of every request.
     @exclusivity(unchecked) var exchange: Exchange
     /// Whether `exchange` has been a request yet (before, it holds a placeholder head).
     @exclusivity(unchecked) var hasExchange = false

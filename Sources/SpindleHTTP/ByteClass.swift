@@ -76,7 +76,8 @@ enum ByteClass {
     }
 }
 
-/// Eight-bytes-at-a-time skipping for the two long scans (field values and request-targets).
+/// Eight-bytes-at-a-time skipping for the long scans (field values, request-targets, and field
+/// names while they are letters and `-`).
 /// Each returns the index of the first byte in `i..<stop` that may end the run — found in the
 /// word holding it, from its lowest flagged byte — or the start of `stop`'s last partial word;
 /// the byte-class loop after it checks from there. The flags are exact existence tests ("some
@@ -166,8 +167,8 @@ enum Bytes {
         return true
     }
 
-    /// ASCII case-insensitive equality of `count` (4 or more) bytes at `p` with `lowercase`,
-    /// a word at a time: each side has 0x20 or-ed into every byte, which folds a letter's two
+    /// ASCII case-insensitive equality of `count` bytes at `p` with `lowercase` (shorter than
+    /// four bytes: byte by byte, `equalsLowercase`), a word at a time: each side has 0x20 or-ed into every byte, which folds a letter's two
     /// cases and leaves the constant's other bytes alone. Exact only when no byte at `p` folds
     /// onto a non-letter of `lowercase` without being it: for `-` that is CR, which no token and
     /// no field value holds; the constants used here have no other non-letters. Two to four
@@ -175,6 +176,7 @@ enum Bytes {
     @inline(__always)
     static func equalsFoldedLowercase(_ p: UnsafePointer<UInt8>, _ count: Int, _ lowercase: StaticString) -> Bool {
         guard count == lowercase.utf8CodeUnitCount else { return false }
+        if count < 4 { return equalsLowercase(p, count, lowercase) }  // (a constant: folds away)
         let a = UnsafeRawPointer(p)
         let b = UnsafeRawPointer(lowercase.utf8Start)
         if count < 8 {

@@ -123,6 +123,9 @@ public struct HTTPDateCache: Sendable {
         return second
     }
 
+    /// The second of the date line formatted last (no clock read).
+    package var formattedSecond: Int { second }
+
     /// Reformats the line if the clock's second changed.
     @inline(__always)
     private mutating func update() {

@@ -48,8 +48,8 @@ public struct HTTPLimits: Sendable, Equatable {
         precondition(maxHeaderCount >= 1, "HTTPLimits: maxHeaderCount must be >= 1 (HTTP/1.1 needs Host)")
         precondition(maxBodyBytes >= 0, "HTTPLimits: maxBodyBytes must be >= 0 (0 = unlimited)")
         precondition(maxChunkLineLength >= 1, "HTTPLimits: maxChunkLineLength must be >= 1")
-        precondition(maxRequestTargetLength < Int(Int32.max) && maxHeaderBytes < Int(Int32.max) / 2,
-                     "HTTPLimits: heads are indexed with 32-bit offsets; keep limits below 1 GiB")
+        precondition(maxRequestTargetLength < 1 << 30 && maxHeaderBytes < 1 << 30,
+                     "HTTPLimits: heads are indexed with 32-bit offsets; keep maxRequestTargetLength and maxHeaderBytes below 1 GiB")
         self.maxRequestTargetLength = maxRequestTargetLength
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount

@@ -140,25 +140,31 @@ public struct HTTPResponseWriter {
 
     /// `writeResponse` with the caller's fields given as their bytes on the wire (see
     /// `writeHead(status:fieldLines:framing:persistence:into:)`).
-    @discardableResult
     ///
     /// The head is built once and copied whole while the status, the field set, the body's
     /// length, the persistence and the date's second are those of the previous call
     /// (`PreparedHead`): a run of alike responses, as a busy route gives, costs one copy each.
+    @discardableResult
     package mutating func writeResponse(status: HTTPResponse.Status, fieldLines: StaticString, body: UnsafeRawBufferPointer,
                                         requestIsHEAD: Bool = false,
                                         persistence: HTTPConnectionPersistence,
                                         into buffer: inout HTTPOutputBuffer) -> Bool {
-        let key = PreparedHead.Key(code: status.code, reason: status.reasonPhrase, fieldLines: fieldLines.utf8Start,
-                                   length: body.count, persistence: persistence, second: dateCache.currentSecond())
         let closes: Bool
-        if let prepared = preparedHead.closes(for: key) {
-            preparedHead.withBytes { buffer.append($0) }
-            closes = prepared
-        } else {
-            let start = buffer.count
+        if fieldLines.hasPointerRepresentation {
+            var key = PreparedHead.Key(code: status.code, reason: status.reasonPhrase, fieldLines: fieldLines.utf8Start,
+                                       fieldLinesCount: fieldLines.utf8CodeUnitCount, length: body.count,
+                                       persistence: persistence, second: dateCache.currentSecond())
+            if let prepared = preparedHead.closes(for: key) {
+                preparedHead.withBytes { buffer.append($0) }
+                closes = prepared
+            } else {
+                let start = buffer.count
+                closes = writeHead(status: status, fieldLines: fieldLines, framing: .contentLength(body.count), persistence: persistence, into: &buffer)
+                key.second = dateCache.formattedSecond  // the second of the Date line just written
+                preparedHead.remember(UnsafeRawBufferPointer(rebasing: buffer.readableBytes[start...]), closes: closes, for: key)
+            }
+        } else {  // (a one-scalar literal has no bytes to identify it by; none is a field line)
             closes = writeHead(status: status, fieldLines: fieldLines, framing: .contentLength(body.count), persistence: persistence, into: &buffer)
-            preparedHead.remember(UnsafeRawBufferPointer(rebasing: buffer.readableBytes[start...]), closes: closes, for: key)
         }
         Self.appendBody(body, status: status, requestIsHEAD: requestIsHEAD, into: &buffer)
         return closes

@@ -14,11 +14,18 @@ import HTTPTypes
 struct PreparedHead {
     /// Everything a kept head was made of.
     struct Key {
+        /// The status code.
         var code: Int
+        /// The status's reason phrase.
         var reason: String
+        /// The field lines' bytes (a `StaticString`'s, which never change) and their count.
         var fieldLines: UnsafePointer<UInt8>
+        var fieldLinesCount: Int
+        /// The `Content-Length`.
         var length: Int
+        /// Which `Connection` field, if any, and whether the connection closes after it.
         var persistence: HTTPConnectionPersistence
+        /// The second of the `Date` line.
         var second: Int
 
         /// Whether both name the same head. The reason compares by its bits first (a short
@@ -26,7 +33,7 @@ struct PreparedHead {
         @inline(__always)
         func matches(_ other: Key) -> Bool {
             code == other.code && length == other.length && fieldLines == other.fieldLines && second == other.second
-                && persistence == other.persistence && reason == other.reason
+                && fieldLinesCount == other.fieldLinesCount && persistence == other.persistence && reason == other.reason
         }
     }
 

@@ -111,9 +111,9 @@ extension ServerWorker {
     func fiberDump() -> FiberDump.Worker {
         var serving: [UInt64: String] = [:]
         for connection in connections.values {
-            guard case .serving(let fiber, _) = connection.state, let exchange = connection.parserBox?.exchange else { continue }
+            guard case .serving(let fiber, _) = connection.state, connection.hasExchange, let box = connection.parserBox else { continue }
             // The lifetime rule: while its fiber serves, the request's head views are valid.
-            let head = exchange.head
+            let head = box.exchange.head
             let method = String(decoding: head.methodBytes, as: UTF8.self)
             let target = String(decoding: head.targetBytes.prefix(200), as: UTF8.self)
             serving[fiber.id] = "\(method) \(target)"
