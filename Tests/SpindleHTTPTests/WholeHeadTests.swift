@@ -118,12 +118,8 @@ final class WholeHeadTests: XCTestCase {
     /// Every byte value at each offset of a field name (the names are skipped eight bytes at a
     /// time while they hold letters and `-`).
     func testEveryByteAtEveryOffsetOfAName() {
-        for offset in 0..<17 {
-            for byte in 0...255 {
-                var name = Array("Accept-Encodings-X".utf8)
-                name[offset] = UInt8(byte)
-                check(head("GET / HTTP/1.1\r\nHost: a\r\n") + name + head(": v\r\n\r\n"))
-            }
+        forEveryByte(in: "Accept-Encodings-X", offsets: 0..<17) { name in
+            check(head("GET / HTTP/1.1\r\nHost: a\r\n") + name + head(": v\r\n\r\n"))
         }
     }
 
@@ -132,49 +128,33 @@ final class WholeHeadTests: XCTestCase {
         let values = ["host": "a", "expect": "100-continue", "connection": "close",
                       "content-length": "0", "transfer-encoding": "chunked"]
         for (name, value) in values {
-            for offset in 0..<name.utf8.count {
-                for byte in 0...255 {
-                    var bytes = Array(name.utf8)
-                    bytes[offset] = UInt8(byte)
-                    check(head("GET / HTTP/1.1\r\nHost: z\r\n") + bytes + head(": \(value)\r\n\r\n0\r\n\r\n"))
-                }
+            forEveryByte(in: name) { bytes in
+                check(head("GET / HTTP/1.1\r\nHost: z\r\n") + bytes + head(": \(value)\r\n\r\n0\r\n\r\n"))
             }
             check(head("GET / HTTP/1.1\r\nHost: z\r\n\(name.uppercased()): \(value)\r\n\r\n0\r\n\r\n"))
         }
         // The Connection values compared as words, with every byte changed.
         for value in ["keep-alive", "close"] {
-            for offset in 0..<value.utf8.count {
-                for byte in 0...255 {
-                    var bytes = Array(value.utf8)
-                    bytes[offset] = UInt8(byte)
-                    check(head("GET / HTTP/1.0\r\nConnection: ") + bytes + head("\r\n\r\n"))
-                }
+            forEveryByte(in: value) { bytes in
+                check(head("GET / HTTP/1.0\r\nConnection: ") + bytes + head("\r\n\r\n"))
             }
         }
     }
 
     /// Every byte value at each offset of a Host value (checked four bytes at a time).
     func testEveryByteAtEveryOffsetOfAHost() {
-        for offset in 0..<10 {
-            for byte in 0...255 {
-                var host = Array("example.c:8".utf8)
-                host[offset] = UInt8(byte)
-                check(head("GET / HTTP/1.1\r\nHost: ") + host + head("\r\n\r\n"))
-            }
+        forEveryByte(in: "example.c:8", offsets: 0..<10) { host in
+            check(head("GET / HTTP/1.1\r\nHost: ") + host + head("\r\n\r\n"))
         }
     }
 
     /// The first field's `Host:` (compared as one word) with every byte changed, colon included,
     /// and the same name later in the head.
     func testAFirstHostWithEveryByteChanged() {
-        for offset in 0..<5 {
-            for byte in 0...255 {
-                var name = Array("Host:".utf8)
-                name[offset] = UInt8(byte)
-                check(head("GET / HTTP/1.1\r\n") + name + head(" a\r\n\r\n"))
-                check(head("GET / HTTP/1.0\r\n") + name + head(" a\r\nX: y\r\n\r\n"))
-                check(head("GET / HTTP/1.1\r\nX: y\r\n") + name + head(" a\r\n\r\n"))
-            }
+        forEveryByte(in: "Host:") { name in
+            check(head("GET / HTTP/1.1\r\n") + name + head(" a\r\n\r\n"))
+            check(head("GET / HTTP/1.0\r\n") + name + head(" a\r\nX: y\r\n\r\n"))
+            check(head("GET / HTTP/1.1\r\nX: y\r\n") + name + head(" a\r\n\r\n"))
         }
         for text in ["Host:", "HOST:", "hOsT:a", "Host :", "Hostx: a", "Hos: a", "Host:\t", "Host"] {
             check(head("GET / HTTP/1.1\r\n\(text)\r\n\r\n"))
@@ -261,6 +241,19 @@ final class WholeHeadTests: XCTestCase {
                 return nil
             }
             XCTAssertEqual(second, input.count, "split at \(end)")
+        }
+    }
+
+    /// Calls `body` with `text`'s bytes, one of them replaced by each of the 256 byte values, at
+    /// each offset of `offsets` (all of them by default).
+    private func forEveryByte(in text: String, offsets: Range<Int>? = nil, _ body: ([UInt8]) -> Void) {
+        let bytes = Array(text.utf8)
+        for offset in offsets ?? 0..<bytes.count {
+            for byte in 0...255 {
+                var changed = bytes
+                changed[offset] = UInt8(byte)
+                body(changed)
+            }
         }
     }
 }
