@@ -28,7 +28,7 @@ extension HTTPConnection {
         try waitForSend(deadline: deadline)
         guard let output = batch else { return }
         batch = nil
-        defer { worker.outputs.giveBack(output) }
+        defer { worker.giveBack(output: output) }
         guard output.buffer.count > 0 else { return }
         do {
             try socket.write(output.buffer.readableBytes, deadline: deadline)
@@ -62,7 +62,7 @@ extension HTTPConnection {
     /// for its completion). Not while a fiber serves (it sends itself), except as it ends.
     func sendBatch() {
         guard sending == nil, let output = batch.take() else { return }  // moved out: no count changes
-        guard output.buffer.count > 0 else { worker.outputs.giveBack(output); return }
+        guard output.buffer.count > 0 else { worker.giveBack(output: output); return }
         sending = output
         worker.asyncSends += 1
         socket.sendAsync(output.buffer.readableBytes, delegate: self)  // holds self until done
@@ -70,7 +70,7 @@ extension HTTPConnection {
 
     /// The asynchronous send is done (scheduler loop): give its buffer back, then go on by state.
     func sendCompleted(errno: Int32) {
-        if let sending = sending.take() { worker.outputs.giveBack(sending) }  // moved out: no count changes
+        if let sending = sending.take() { worker.giveBack(output: sending) }  // moved out: no count changes
         worker.asyncSends -= 1
         if errno != 0 {
             close()  // the client is gone (or close() cancelled the send)

@@ -132,7 +132,7 @@ extension HTTPConnection {
         // A view left pointing into the small buffer reads this at once, not stale bytes.
         small.memory.initializeMemory(as: UInt8.self, repeating: 0xDE, count: small.capacity)
         #endif
-        worker.smallReceiveBuffers.giveBack(small)
+        worker.giveBack(buffer: small)
         return large
     }
 

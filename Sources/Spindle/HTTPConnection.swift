@@ -172,7 +172,7 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     /// `exchange` holds a complete head (readingHead → serving): a fiber serves it.
     func startServing() {
         guard case .readingHead = state else { return }
-        worker.timeouts.disarm(self)
+        worker.disarmTimeout(of: self)
         state = .serving(Fiber.spawn(name: nil, serveEntry).fiber, inputEnded: false)
     }
 
@@ -264,9 +264,9 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     /// Closes with no fiber on the connection: gives everything back, closes the socket.
     private func finishClose() {
         state = .closed
-        worker.timeouts.disarm(self)
+        worker.disarmTimeout(of: self)
         releaseBuffers()
-        if let batch = batch.take() { worker.outputs.giveBack(batch) }
+        if let batch = batch.take() { worker.giveBack(output: batch) }
         socket.close()  // stops the receive, cancels a send in flight (its buffer comes back in sendCompleted)
         serveEntry = {}  // breaks the cycle through the closure (a fiber still running it holds its own)
         worker.connectionClosed(self)
@@ -279,9 +279,9 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
         overflowStart = 0
         // Moved out of the fields (`take()`), so no reference count changes hands.
         if let buffer = buffer.take() {
-            if buffer.isSmall { worker.smallReceiveBuffers.giveBack(buffer) } else { worker.receiveBuffers.giveBack(buffer) }
+            worker.giveBack(buffer: buffer)
         }
-        if let parserBox = parserBox.take() { worker.parsers.giveBack(parserBox) }
+        if let parserBox = parserBox.take() { worker.giveBack(parser: parserBox) }
     }
 
     // MARK: - Timeouts and shutdown
@@ -290,15 +290,15 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     func armTimeout() {
         switch state {
         case .idle, .sendingLast:
-            worker.timeouts.arm(self, .idle, deadline: worker.idleDeadline)
+            worker.armTimeout(of: self, .idle, deadline: worker.idleDeadline)
         case .readingHead(let since):
             if timeoutLinks.kind != .head {  // kept across receives
-                worker.timeouts.arm(self, .head, deadline: since + worker.configuration.headTimeout)
+                worker.armTimeout(of: self, .head, deadline: since + worker.configuration.headTimeout)
             }
         case .lingering:
-            worker.timeouts.arm(self, .linger, deadline: .coarseNow + worker.configuration.lingeringCloseTimeout)
+            worker.armTimeout(of: self, .linger, deadline: .coarseNow + worker.configuration.lingeringCloseTimeout)
         case .serving, .cancelling, .closed:
-            worker.timeouts.disarm(self)
+            worker.disarmTimeout(of: self)
         }
     }
 

@@ -46,6 +46,10 @@ final class ReceiveBuffer {
         start = 0
     }
 
+    /// Appends `count` bytes after the unread ones (compacting first if they do not fit behind
+    /// them); false when they do not fit at all. Inlined: as a call, the connection's buffer was
+    /// retained and released around it.
+    @inline(__always)
     func append(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
         if count > freeSpace { compact() }
         guard count <= freeSpace else { return false }
@@ -434,4 +438,40 @@ final class ServerWorker {
     /// `RequestArena.reset`.
     @inline(never)
     func giveBack(scope: consuming RequestScope) { arenas.giveBack(scope) }
+
+    // Giving back calls the pool's `prepareForReuse` closure. Inlined into a connection, the
+    // pool (reached through `worker`) was retained and released around that opaque call, two
+    // atomic operations per object; here the pool is borrowed from `self`.
+
+    /// Gives a connection's receive buffer back to the pool of its size (emptied for reuse).
+    /// Cost: a call and two stores.
+    @inline(never)
+    func giveBack(buffer: consuming ReceiveBuffer) {
+        if buffer.isSmall { smallReceiveBuffers.giveBack(buffer) } else { receiveBuffers.giveBack(buffer) }
+    }
+
+    /// Gives a connection's parser box back to the pool (its parser reset). Cost: a call and
+    /// the reset.
+    @inline(never)
+    func giveBack(parser: consuming ParserBox) { parsers.giveBack(parser) }
+
+    /// Gives an output box back to the pool (its buffer emptied, shrunk above the flush
+    /// threshold). Cost: a call and the emptying.
+    @inline(never)
+    func giveBack(output: consuming OutputBox) { outputs.giveBack(output) }
+
+    // The connection timeouts, out of line for the same reason: inlined into a connection,
+    // `timeouts` was retained and released around every arm and disarm.
+
+    /// Arms `connection`'s timeout of `kind` at `deadline` (`ConnectionTimeouts.arm`). Cost: a
+    /// call and a few pointer moves.
+    @inline(never)
+    func armTimeout(of connection: HTTPConnection, _ kind: TimeoutKind, deadline: Deadline) {
+        timeouts.arm(connection, kind, deadline: deadline)
+    }
+
+    /// Disarms `connection`'s timeout, if armed (`ConnectionTimeouts.disarm`). Cost: a call and
+    /// a few pointer moves.
+    @inline(never)
+    func disarmTimeout(of connection: HTTPConnection) { timeouts.disarm(connection) }
 }

@@ -55,9 +55,11 @@ extension Fiber {
     /// Starts a new fiber running `body` (see the generic `spawn`); a `Void` body is stored
     /// as is, saving the wrapper's allocation.
     @inlinable @discardableResult
-    public static func spawn(name: String? = nil, _ body: @escaping () throws -> Void) -> FiberHandle<Void> {
+    public static func spawn(name: String? = nil, _ body: consuming @escaping () throws -> Void) -> FiberHandle<Void> {
+        // `consuming`: a caller passing a stored closure hands over the one retain its copy
+        // took, which becomes the fiber's (borrowed, it was retained once more and released).
         let fiber = Fiber.makeOnCurrentScheduler(name: name)
-        fiber.entry = body
+        fiber.entry = consume body
         fiber.start()
         return FiberHandle(typed: fiber)
     }

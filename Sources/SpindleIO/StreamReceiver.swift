@@ -68,7 +68,11 @@ package final class StreamReceiver {
     /// Starts (or restarts) delivering to `delegate`.
     package func start(_ delegate: any StreamReceiverDelegate) {
         self.delegate = delegate
-        resume()
+        // `resume()` without its nil check: reading the unowned delegate to compare it
+        // retained and released it.
+        guard mode != .receiving else { return }
+        mode = .receiving
+        backend.startReceiving(self)
     }
 
     /// Delivers bytes again after `pause()`; does nothing once stopped by `stop()` or an end.

@@ -168,7 +168,9 @@ public final class TCPConnection {
     package func startReceiving(_ delegate: any StreamReceiverDelegate) {
         misusePrecondition(!isClosed, "TCPConnection.startReceiving after close()")
         if receiver == nil { receiver = StreamReceiver(fd: fd, backend: backend) }
-        receiver!.start(delegate)
+        // Borrowed, not retained around the call: `start` never drops this connection's
+        // receiver (only `close` does), so the field keeps it alive throughout.
+        Unmanaged.passUnretained(receiver!)._withUnsafeGuaranteedRef { $0.start(delegate) }
     }
 
     /// Stops reading until `resumeReceiving()` (bytes already read are still delivered).
@@ -191,7 +193,8 @@ public final class TCPConnection {
     package func sendAsync(_ bytes: UnsafeRawBufferPointer, delegate: any AsyncSendDelegate) {
         misusePrecondition(!isClosed, "TCPConnection.sendAsync after close()")
         if sender == nil { sender = AsyncSend.reused(fd: fd, backend: backend) }
-        sender!.start(bytes, delegate: delegate)
+        // Borrowed, as the receiver in `startReceiving`: `start` never drops the sender.
+        Unmanaged.passUnretained(sender!)._withUnsafeGuaranteedRef { $0.start(bytes, delegate: delegate) }
     }
 
     /// Gives the connection's asynchronous send back to the thread's spares when none is in

@@ -173,8 +173,10 @@ public final class RequestArena {
         statistics.peakBytes = max(statistics.peakBytes, bytesInUse)
         statistics.resets += 1
         generation &+= 1
-        for p in large { free(p) }
-        large.removeAll(keepingCapacity: true)
+        if !large.isEmpty {  // iterating even an empty array retained and released it
+            for p in large { free(p) }
+            large.removeAll(keepingCapacity: true)
+        }
         guard configuration.pooling else {
             heapBytes = 0
             return

@@ -126,11 +126,11 @@ struct MetricsExposition {
         registry.emit(into: &text)
         Self.appendHistogram(named: "http_request_duration_seconds",
                              help: "Time from dispatching a request to its response written, in seconds.",
-                             buckets: .requestNanoseconds, counts: counters.durations, boundDivisor: 1e9,
+                             buckets: .requestNanoseconds, counts: Array(counters.durations), boundDivisor: 1e9,
                              sum: Double(counters.durationNanoseconds) / 1e9, into: &text)
         Self.appendHistogram(named: "spindle_arena_request_bytes",
                              help: "Arena bytes each request used (its peak), in bytes.",
-                             buckets: .arenaBytes, counts: counters.arenaBytes, boundDivisor: 1,
+                             buckets: .arenaBytes, counts: Array(counters.arenaBytes), boundDivisor: 1,
                              sum: Double(counters.arenaBytesSum), into: &text)
         Self.appendHistogram(named: "spindle_fiber_stack_high_water_bytes",
                              help: "Mapped fiber stacks by the deepest use measured on each, in bytes (a snapshot).",

@@ -99,10 +99,11 @@ package struct PowerOfTwoBuckets: Sendable {
     package static var stackBytes: PowerOfTwoBuckets { PowerOfTwoBuckets(shift: 10, finiteCount: 12) }
 }
 
-/// A worker's counters (a value: the worker holds one, a scrape copies it and the copies are
+/// A worker's counters (the worker holds one; a scrape takes `copied()` and the copies are
 /// summed). Incremented on the worker's thread only, with wrapping adds (nothing a client does
 /// can make one trap). Recording a request is a handful of adds into arrays made at worker
-/// start: no allocation, no atomic, no lock.
+/// start: no allocation, no atomic, no lock. The per-request arrays are `CounterArray`s,
+/// shared by plain copies of this value: only `copied()` separates them.
 struct WorkerMetrics: Sendable {
     /// Status codes kept apart: 100 ... 599, and one slot for any other.
     static var statusSlots: Int { 501 }
@@ -115,13 +116,13 @@ struct WorkerMetrics: Sendable {
     let recordsRequests: Bool
 
     /// Answered requests by method class and status: `method * statusSlots + status slot`.
-    var requests: [Int]
+    private(set) var requests: CounterArray<Int>
     /// Request durations, non-cumulative counts per `PowerOfTwoBuckets.requestNanoseconds` bucket.
-    var durations: [Int]
+    private(set) var durations: CounterArray<Int>
     /// Sum of the request durations, in nanoseconds.
     var durationNanoseconds: UInt64 = 0
     /// Arena bytes per request, non-cumulative counts per `PowerOfTwoBuckets.arenaBytes` bucket.
-    var arenaBytes: [Int]
+    private(set) var arenaBytes: CounterArray<Int>
     /// Sum of the arena bytes of every request.
     var arenaBytesSum = 0
     /// Requests whose arena use fit in its first block (no overflow block, no large allocation).
@@ -155,19 +156,19 @@ struct WorkerMetrics: Sendable {
     let routeRows: Int
     /// Request durations per route, non-cumulative: row `route` holds its
     /// `PowerOfTwoBuckets.requestNanoseconds` counts at `route * buckets.count + bucket`.
-    var routeDurations: [Int]
+    private(set) var routeDurations: CounterArray<Int>
     /// Sum of the request durations per route, in nanoseconds.
-    var routeDurationNanoseconds: [UInt64]
+    private(set) var routeDurationNanoseconds: CounterArray<UInt64>
 
     /// Zeroed counters for a router of `routes` routes; the arrays are made here, once.
     init(recordsRequests: Bool, routes: Int) {
         self.recordsRequests = recordsRequests
         routeRows = max(0, routes) &+ 1
-        routeDurations = Array(repeating: 0, count: routeRows * PowerOfTwoBuckets.requestNanoseconds.count)
-        routeDurationNanoseconds = Array(repeating: 0, count: routeRows)
-        requests = Array(repeating: 0, count: MethodClass.allCases.count * Self.statusSlots)
-        durations = Array(repeating: 0, count: PowerOfTwoBuckets.requestNanoseconds.count)
-        arenaBytes = Array(repeating: 0, count: PowerOfTwoBuckets.arenaBytes.count)
+        routeDurations = CounterArray(count: routeRows * PowerOfTwoBuckets.requestNanoseconds.count)
+        routeDurationNanoseconds = CounterArray(count: routeRows)
+        requests = CounterArray(count: MethodClass.allCases.count * Self.statusSlots)
+        durations = CounterArray(count: PowerOfTwoBuckets.requestNanoseconds.count)
+        arenaBytes = CounterArray(count: PowerOfTwoBuckets.arenaBytes.count)
         parseErrors = Array(repeating: 0, count: Self.parseErrorSlots)
         timeouts = Array(repeating: 0, count: TimeoutCause.allCases.count)
     }
@@ -182,9 +183,9 @@ struct WorkerMetrics: Sendable {
     /// duration comes with `requestsTimed`).
     @inline(__always)
     mutating func requestAnswered(method: MethodClass, status: Int, arena: RequestArena.Usage) {
-        requests[method.rawValue &* Self.statusSlots &+ Self.statusSlot(status)] &+= 1
+        requests.add(1, at: method.rawValue &* Self.statusSlots &+ Self.statusSlot(status))
         let bytes = UInt64(clamping: arena.bytes)
-        arenaBytes[PowerOfTwoBuckets.arenaBytes.index(bytes)] &+= 1
+        arenaBytes.add(1, at: PowerOfTwoBuckets.arenaBytes.index(bytes))
         arenaBytesSum &+= arena.bytes
         if arena.overflowBlocks == 0 && arena.largeAllocations == 0 { requestsInFirstBlock &+= 1 }
         arenaOverflowBlocks &+= arena.overflowBlocks
@@ -194,7 +195,7 @@ struct WorkerMetrics: Sendable {
     /// `count` requests that each took `nanoseconds` (see `RequestClock`).
     @inline(__always)
     mutating func requestsTimed(_ count: Int, nanoseconds: UInt64) {
-        durations[PowerOfTwoBuckets.requestNanoseconds.index(nanoseconds)] &+= count
+        durations.add(count, at: PowerOfTwoBuckets.requestNanoseconds.index(nanoseconds))
         durationNanoseconds &+= nanoseconds &* UInt64(truncatingIfNeeded: count)
     }
 
@@ -207,8 +208,8 @@ struct WorkerMetrics: Sendable {
     mutating func routeTimed(_ route: Int, _ count: Int, nanoseconds: UInt64) {
         let row = route >= 0 && route < routeRows ? route : unroutedRow
         let buckets = PowerOfTwoBuckets.requestNanoseconds
-        routeDurations[row &* buckets.count &+ buckets.index(nanoseconds)] &+= count
-        routeDurationNanoseconds[row] &+= nanoseconds &* UInt64(truncatingIfNeeded: count)
+        routeDurations.add(count, at: row &* buckets.count &+ buckets.index(nanoseconds))
+        routeDurationNanoseconds.add(nanoseconds &* UInt64(truncatingIfNeeded: count), at: row)
     }
 
     /// A malformed request (a head or a body) answered with `error`'s status.
@@ -234,18 +235,23 @@ struct WorkerMetrics: Sendable {
         timeouts[cause.rawValue] &+= 1
     }
 
-    /// A copy whose arrays are new (so the worker's own stay uniquely referenced and its next
-    /// increment copies nothing). Allocates; at scrape time only.
+    /// A copy whose arrays are new: what a scrape takes on the worker's thread and hands to
+    /// another (the worker's own counter arrays never leave it, and its plain arrays stay
+    /// uniquely referenced, so its next increment copies nothing). Allocates; at scrape time only.
     func copied() -> WorkerMetrics {
-        var copy = self
-        copy.requests = requests.map { $0 }
-        copy.durations = durations.map { $0 }
-        copy.arenaBytes = arenaBytes.map { $0 }
-        copy.parseErrors = parseErrors.map { $0 }
-        copy.timeouts = timeouts.map { $0 }
-        copy.routeDurations = routeDurations.map { $0 }
-        copy.routeDurationNanoseconds = routeDurationNanoseconds.map { $0 }
-        return copy
+        WorkerMetrics(copying: self)
+    }
+
+    /// `copied()`: every field of `other`, with new arrays.
+    private init(copying other: WorkerMetrics) {
+        self = other
+        requests = other.requests.copy()
+        durations = other.durations.copy()
+        arenaBytes = other.arenaBytes.copy()
+        parseErrors = other.parseErrors.map { $0 }
+        timeouts = other.timeouts.map { $0 }
+        routeDurations = other.routeDurations.copy()
+        routeDurationNanoseconds = other.routeDurationNanoseconds.copy()
     }
 
     /// Adds `other`'s counts to these (summing workers).
@@ -253,10 +259,10 @@ struct WorkerMetrics: Sendable {
         func addArray(_ mine: inout [Int], _ theirs: [Int]) {
             for i in mine.indices where i < theirs.count { mine[i] &+= theirs[i] }
         }
-        addArray(&requests, other.requests)
-        addArray(&durations, other.durations)
+        requests.add(other.requests)
+        durations.add(other.durations)
         durationNanoseconds &+= other.durationNanoseconds
-        addArray(&arenaBytes, other.arenaBytes)
+        arenaBytes.add(other.arenaBytes)
         arenaBytesSum &+= other.arenaBytesSum
         requestsInFirstBlock &+= other.requestsInFirstBlock
         arenaOverflowBlocks &+= other.arenaOverflowBlocks
@@ -271,9 +277,7 @@ struct WorkerMetrics: Sendable {
         tlsKernelTransmits &+= other.tlsKernelTransmits
         deepStacks &+= other.deepStacks
         memoryTrims &+= other.memoryTrims
-        addArray(&routeDurations, other.routeDurations)
-        for i in routeDurationNanoseconds.indices where i < other.routeDurationNanoseconds.count {
-            routeDurationNanoseconds[i] &+= other.routeDurationNanoseconds[i]
-        }
+        routeDurations.add(other.routeDurations)
+        routeDurationNanoseconds.add(other.routeDurationNanoseconds)
     }
 }
