@@ -162,22 +162,26 @@ extension HTTPConnection {
     }
 
     /// The serving fiber's body. It looks up its fiber's core once, for the diagnostics of every
-    /// request it serves (`recordServing`, `checkStackDepth`).
+    /// request it serves (`recordServing`, `checkStackDepth`), and takes one request scope for
+    /// them all: pipelined requests reuse it, its arena reset between them (what giving it back
+    /// and taking it again did, without the two trips through the pool).
     func serve() {
         let core = Fiber.currentCore("HTTPConnection.serve")
         worker.servingStarted()
         var after = AfterResponse.keepAlive
         var halfHeadSince: Deadline? = nil
         var clock = RequestClock(recording: worker.metrics.recordsRequests)
+        let scope = worker.takeScope()
         serving: while true {
             recordServing(in: core)
-            after = respond(clock: &clock)
+            after = respond(clock: &clock, scope: scope)
             checkStackDepth(in: core)
             parserBox!.parser.reset()
             guard after == .keepAlive else { break }
             guard case .serving = state, !worker.stopping else { after = .close; break }
             switch parseNextHead() {
             case .complete:
+                scope.arena.reset()
                 continue serving
             case .nothing:
                 break
@@ -191,6 +195,7 @@ extension HTTPConnection {
             }
             break
         }
+        worker.giveBack(scope: scope)
         forgetServing(in: core)
         servingEnded(after, halfHeadSince: halfHeadSince)
         worker.servingFinished(&clock)  // the requests' count, then their clock settled
@@ -230,11 +235,10 @@ extension HTTPConnection {
 
     /// Serves `exchange`: the router's answer (middleware, route, handler: `Router.respond`),
     /// the body left behind, the response written, its `onWritten` handlers run. Returns what the
-    /// connection does next. `clock` times it (see `RequestClock`).
-    private func respond(clock: inout RequestClock) -> AfterResponse {
+    /// connection does next. `clock` times it (see `RequestClock`); `scope` is the request's
+    /// (its arena fresh).
+    private func respond(clock: inout RequestClock, scope: RequestScope) -> AfterResponse {
         let head = parserBox!.exchange.head
-        let scope = worker.takeScope()
-        defer { worker.giveBack(scope: scope) }
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         var context = Context(requestID: requestID, scope: scope)

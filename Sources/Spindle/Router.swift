@@ -417,20 +417,40 @@ struct MethodKey: Equatable {
     private(set) var high: UInt64 = 0
     let count: Int
 
+    /// The key of `bytes`: byte `i` of the first 16 at bits `8 i` of `low` (`i` < 8) or of
+    /// `high`. Cost: at most four loads, whatever the length (two overlapping loads cover a
+    /// length between two widths; the bytes they share are the same, so or-ing them is exact).
     @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer) {
         count = bytes.count
-        let lowCount = min(count, 8)
-        var index = 0
-        while index < lowCount {
-            low |= UInt64(bytes[index]) &<< UInt64(8 &* index)
-            index &+= 1
+        switch count {
+        case 0:
+            break
+        case 1...3:  // bytes 0, count / 2 and count - 1: every byte of a 1-, 2- or 3-byte method
+            let middle = count &>> 1, last = count &- 1
+            low = UInt64(bytes[0]) | UInt64(bytes[middle]) &<< UInt64(8 &* middle) | UInt64(bytes[last]) &<< UInt64(8 &* last)
+        case 4...8:
+            let first = UInt64(Self.word32(bytes, 0)), tail = UInt64(Self.word32(bytes, count &- 4))
+            low = first | tail &<< UInt64(8 &* (count &- 4))
+        case 9...16:
+            low = Self.word64(bytes, 0)
+            high = Self.word64(bytes, count &- 8) &>> UInt64(8 &* (16 &- count))
+        default:  // longer: the first 16 bytes (`isExact` is false)
+            low = Self.word64(bytes, 0)
+            high = Self.word64(bytes, 8)
         }
-        let highCount = min(count, 16)
-        while index < highCount {
-            high |= UInt64(bytes[index]) &<< UInt64(8 &* (index &- 8))
-            index &+= 1
-        }
+    }
+
+    /// Four bytes of `bytes` from `offset`, the first in the low bits (`offset + 4 ≤ count`).
+    @inline(__always)
+    private static func word32(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt32 {
+        UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    /// Eight bytes of `bytes` from `offset`, the first in the low bits (`offset + 8 ≤ count`).
+    @inline(__always)
+    private static func word64(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
+        UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     /// Whether equal keys mean equal methods (the method fits in the key).

@@ -450,6 +450,36 @@ final class RouterTests: XCTestCase {
     /// trailing slashes, with several methods, against routers where literal-only routes sit
     /// beside parameters and wildcards at every level (and a literal-only route registered only
     /// with its trailing slash, and one whose node has no route of its own).
+    /// Methods of every length from 1 to 20 on one path: each finds its own route, and a
+    /// method differing from one of them in a single byte, at any position, finds none (the
+    /// method key is built from a few overlapping loads; a byte it dropped would let the
+    /// variant through, for methods up to 16 bytes, where the key alone decides).
+    func testMethodsOfEveryLengthAreToldApart() {
+        let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        let methods = (1...20).map { length in
+            String(decoding: (0..<length).map { letters[($0 &* 7 &+ length) % letters.count] }, as: UTF8.self)
+        }
+        for router in unfrozenAndFrozen({
+            let router = Router<String>()
+            for method in methods { router.on(HTTPRequest.Method(method)!, "/m", method) }
+            return router
+        }) {
+            for method in methods {
+                XCTAssertEqual(lookup(router, method, "/m", expecting: .found("", [:])), .found(method, [:]), method)
+                var bytes = Array(method.utf8)
+                for index in bytes.indices {
+                    let original = bytes[index]
+                    bytes[index] = UInt8(ascii: "0")
+                    let variant = String(decoding: bytes, as: UTF8.self)
+                    if case .found(let label, _) = lookup(router, variant, "/m", expecting: .found("", [:])) {
+                        XCTFail("\(variant) (byte \(index) of \(method) changed) found the route of \(label)")
+                    }
+                    bytes[index] = original
+                }
+            }
+        }
+    }
+
     func testFrozenRouterAnswersAsTheTrieWalk() {
         func build() -> Router<String> {
             let router = pathRulesRouter()
