@@ -134,7 +134,20 @@ extension HTTPConnection {
     /// ones); returns true when the connection must close afterwards.
     func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool, bodyBytes: inout Int) throws -> Bool {
         let persistence: HTTPConnectionPersistence = keepAlive ? head.persistence : .close
-        let output = batchForWriting()
+        if batch == nil { batch = worker.outputs.take() ?? OutputBox() }
+        // The batch borrowed, not retained and released around the writing (an atomic pair per
+        // response). Invariant: `write(_:for:persistence:into:bodyBytes:)` touches `output`
+        // only before its first `flushOutput`, which takes the box out of `batch` and may give
+        // it back to a full pool that frees it; until then `batch` keeps it alive.
+        return try Unmanaged.passUnretained(batch!)._withUnsafeGuaranteedRef { output in
+            try write(response, for: head, persistence: persistence, into: output, bodyBytes: &bodyBytes)
+        }
+    }
+
+    /// `write(_:for:keepAlive:bodyBytes:)` into `output`, the batch (see there for what it
+    /// may do with `output`).
+    private func write(_ response: Response, for head: HTTPRequestHead, persistence: HTTPConnectionPersistence,
+                       into output: OutputBox, bodyBytes: inout Int) throws -> Bool {
         let writeTimeout = worker.configuration.writeTimeout
         /// Appends a `Content-Length` response to the batch; sends the batch once it is large.
         func appendToBatch(_ body: UnsafeRawBufferPointer, bodyBytes: inout Int) throws -> Bool {
