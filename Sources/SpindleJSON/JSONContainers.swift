@@ -3,9 +3,20 @@
 /// `JSONStreamWriter`). A container with id 0 is inert: the writer has abandoned, and its
 /// writes throw so that the caller falls back to Foundation's encoder.
 
+/// Which object a keyed container writes. A class, so that a box the writer hands out again
+/// (`KeyedContainerBoxes`) can be given the id of its new object.
+final class JSONKeyedContainerState {
+    /// The object the container writes (0: inert).
+    var id: UInt32
+
+    init(id: UInt32) { self.id = id }
+}
+
 struct JSONKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let writer: JSONStreamWriter
-    let id: UInt32
+    let state: JSONKeyedContainerState
+
+    var id: UInt32 { state.id }
 
     var codingPath: [any CodingKey] { writer.codingPath }
 
@@ -53,7 +64,7 @@ struct JSONKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(JSONKeyedContainer<NestedKey>(writer: writer, id: writer.openNested(in: id, key: key, isObject: true)))
+        writer.keyedContainer(keyedBy: NestedKey.self, id: writer.openNested(in: id, key: key, isObject: true))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
@@ -124,7 +135,7 @@ struct JSONUnkeyedContainer: UnkeyedEncodingContainer {
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(JSONKeyedContainer<NestedKey>(writer: writer, id: writer.openNested(in: id, key: nil, isObject: true)))
+        writer.keyedContainer(keyedBy: NestedKey.self, id: writer.openNested(in: id, key: nil, isObject: true))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {

@@ -13,9 +13,9 @@ import Foundation
 /// containers), and `StreamingJSONEncoder` encodes the value again with Foundation's encoder.
 /// So the bytes are always Foundation's.
 ///
-/// Cost per `encode`: this object, its output array, a box per container (the standard
-/// library's `KeyedEncodingContainer` wraps ours in one), and for each nested non-scalar value
-/// one entry on the key path. Single-threaded: one encode at a time, on the calling thread.
+/// Cost per `encode`: the output array, and for each nested non-scalar value one entry on the key
+/// path; the writer, its buffers and the boxes the standard library's `KeyedEncodingContainer`
+/// wraps ours in are kept between documents (`JSONWriterCache`, `KeyedContainerBoxes`). Single-threaded: one encode at a time, on the calling thread.
 ///
 /// Its mutable state is marked `@exclusivity(unchecked)`: Swift's run-time check of
 /// overlapping accesses to a class's properties cost more than the writing itself (two calls
@@ -67,6 +67,9 @@ final class JSONStreamWriter: Encoder {
     /// one by one.
     private static let linearFingerprintLimit = 32
     @exclusivity(unchecked) private var lastID: UInt32 = 1
+    /// Boxes of keyed containers to hand out again (their making is most of a small object's
+    /// cost). Kept across documents.
+    @exclusivity(unchecked) private(set) var keyedBoxes = KeyedContainerBoxes()
     /// The value cannot be written in order (see the type's description).
     @exclusivity(unchecked) private(set) var abandoned = false
 
@@ -89,10 +92,11 @@ final class JSONStreamWriter: Encoder {
         if !keyPath.isEmpty { keyPath.removeAll(keepingCapacity: true) }
         if !memberFingerprints.isEmpty { memberFingerprints.removeAll(keepingCapacity: true) }
         if !largeObjectFingerprints.isEmpty { largeObjectFingerprints = [:] }
-        slot = Slot(id: 1, depth: 0)
-        lastID = 1
+        // Ids go on from the last document's (not from 1): a container some code kept from an
+        // earlier document names no object of this one, so writing through it abandons.
+        slot = Slot(id: nextID(), depth: 0)
         abandoned = false
-        sendableUserInfo = userInfo
+        if !(userInfo.isEmpty && sendableUserInfo.isEmpty) { sendableUserInfo = userInfo }
     }
 
     /// Output capacity a writer may keep between documents (`JSONWriterCache`): larger
@@ -361,8 +365,18 @@ final class JSONStreamWriter: Encoder {
     // MARK: Encoder
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        KeyedEncodingContainer(JSONKeyedContainer<Key>(writer: self, id: openContainer(isObject: true)))
+        keyedContainer(keyedBy: type, id: openContainer(isObject: true))
     }
+
+    /// A keyed container writing object `id`, in a box this writer kept if one is free
+    /// (`KeyedContainerBoxes`).
+    func keyedContainer<Key: CodingKey>(keyedBy type: Key.Type, id: UInt32) -> KeyedEncodingContainer<Key> {
+        keyedBoxes.container(keyedBy: type, writer: self, id: id)
+    }
+
+    /// Lets the kept container boxes go: they hold this writer, so it must run before the writer
+    /// is let go (`JSONWriterCache`), or the two keep each other alive.
+    func releaseKeptContainers() { keyedBoxes.removeAll() }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         JSONUnkeyedContainer(writer: self, id: openContainer(isObject: false))

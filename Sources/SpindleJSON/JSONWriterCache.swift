@@ -10,7 +10,8 @@ import Darwin
 ///
 /// The module's only C call and unmanaged reference: a POSIX thread-specific key holds a
 /// retained reference to the thread's writer, which stays there between encodes (no store to
-/// the slot per encode, no reference count: the encode borrows it). Invariants: the slot holds
+/// the slot per encode, no reference count: the encode borrows it). A writer let go first lets
+/// go of the container boxes it kept, which hold it (`KeyedContainerBoxes`). Invariants: the slot holds
 /// either nothing or one +1 reference, dropped only by `withWriter` after the encode that used
 /// it or by the key's destructor when the thread ends; the writer's `isLent` is true exactly
 /// while an encode uses it, so an encode nested inside another's `encode(to:)` finds it lent
@@ -20,7 +21,11 @@ enum JSONWriterCache {
         var key = pthread_key_t()
         let status = pthread_key_create(&key) { pointer in
             // Called only for a slot that is not empty.
-            if let pointer { Unmanaged<JSONStreamWriter>.fromOpaque(pointer).release() }
+            if let pointer {
+                let writer = Unmanaged<JSONStreamWriter>.fromOpaque(pointer)
+                writer._withUnsafeGuaranteedRef { $0.releaseKeptContainers() }
+                writer.release()
+            }
         }
         precondition(status == 0, "pthread_key_create failed (\(status)): the process has no thread-specific keys left")
         return key
@@ -38,6 +43,7 @@ enum JSONWriterCache {
                 defer {
                     if !kept._withUnsafeGuaranteedRef({ $0.isWorthKeeping }) {
                         pthread_setspecific(key, nil)
+                        kept._withUnsafeGuaranteedRef { $0.releaseKeptContainers() }
                         kept.release()
                     }
                 }
@@ -53,6 +59,8 @@ enum JSONWriterCache {
         defer {
             if writer.isWorthKeeping, pthread_getspecific(key) == nil {
                 pthread_setspecific(key, Unmanaged.passRetained(writer).toOpaque())
+            } else {
+                writer.releaseKeptContainers()
             }
         }
         return try body(writer)

@@ -307,6 +307,81 @@ final class StreamingJSONEncoderTests: XCTestCase {
         XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(Message(message: "after")), as: UTF8.self), #"{"message":"after"}"#)
     }
 
+    /// A recursive type: the containers of one key type nest, each writing its own object (the
+    /// writer hands a kept container box out again only when nothing else holds it).
+    func testContainersOfOneKeyTypeNestedInEachOther() {
+        struct Tree: Encodable {
+            var name: String
+            var children: [Tree]
+        }
+        func tree(_ depth: Int, _ name: String) -> Tree {
+            Tree(name: name, children: depth == 0 ? [] : (0..<3).map { tree(depth - 1, "\(name).\($0)") })
+        }
+        for _ in 0..<3 { assertSameAsFoundation(tree(4, "root")) }
+        // The outer object writes again after a nested one of the same key type has finished,
+        // in order: each value is encoded once by each encoder (no fallback).
+        struct Pair: Encodable {
+            static let encodings = Counter()
+            enum Keys: String, CodingKey { case first, inner, last }
+            var first: Message
+            var inner: [Pair]
+            var last: String
+            func encode(to encoder: any Encoder) throws {
+                Self.encodings.add()
+                var container = encoder.container(keyedBy: Keys.self)
+                try container.encode(first, forKey: .first)
+                try container.encode(inner, forKey: .inner)
+                try container.encode(last, forKey: .last)
+            }
+        }
+        let before = Pair.encodings.value
+        assertSameAsFoundation(Pair(first: Message(message: "a"), inner: [Pair(first: Message(message: "b"), inner: [], last: "c")], last: "d"))
+        XCTAssertEqual(Pair.encodings.value - before, 4, "each of the two values once by each encoder")
+    }
+
+    /// A keyed container some code keeps after its value has been encoded is not handed out again
+    /// for a later object: writing through it later abandons (Foundation's encoder writes the
+    /// value), instead of writing into whichever object got its box.
+    func testAContainerKeptPastItsValueWritesIntoNoLaterObject() throws {
+        final class Kept: @unchecked Sendable { var container: KeyedEncodingContainer<Keys>? }
+        enum Keys: String, CodingKey { case message, other }
+        struct Keeps: Encodable {
+            let kept: Kept
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: Keys.self)
+                try container.encode("kept", forKey: .message)
+                kept.container = container
+            }
+        }
+        struct WritesThroughTheKeptOne: Encodable {
+            let kept: Kept
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: Keys.self)
+                try? kept.container?.encode("stale", forKey: .other)
+                try container.encode("fresh", forKey: .message)
+            }
+        }
+        let kept = Kept()
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(Keeps(kept: kept)), as: UTF8.self), #"{"message":"kept"}"#)
+        for _ in 0..<2 {
+            XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(WritesThroughTheKeptOne(kept: kept)), as: UTF8.self), #"{"message":"fresh"}"#)
+        }
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(Message(message: "after")), as: UTF8.self), #"{"message":"after"}"#)
+    }
+
+    /// More key types than a writer keeps container boxes for, nested and in a row.
+    func testMoreKeyTypesThanBoxesKept() {
+        struct K0: Encodable { var a = 0 }; struct K1: Encodable { var b = K0() }; struct K2: Encodable { var c = K1() }
+        struct K3: Encodable { var d = K2() }; struct K4: Encodable { var e = K3() }; struct K5: Encodable { var f = K4() }
+        struct K6: Encodable { var g = K5() }; struct K7: Encodable { var h = K6() }
+        struct Wide: Encodable {
+            var k0 = K0(), k1 = K1(), k2 = K2(), k3 = K3(), k4 = K4(), k5 = K5(), k6 = K6(), k7 = K7()
+            var dictionaries = (0..<40).map { ["key \($0)": $0] }
+            var shapes: [Shape] = [.circle(radius: 1), .rectangle(width: 2, height: 3), .labelled("x", 4), .point]
+        }
+        for _ in 0..<3 { assertSameAsFoundation([Wide(), Wide()]) }
+    }
+
     /// Threads encoding at once each use their own writer.
     func testThreadsEncodingAtOnce() {
         let documents = (0..<8).map { thread in (0..<200).map { Message(message: "thread \(thread) document \($0)") } }
