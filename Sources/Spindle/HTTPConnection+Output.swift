@@ -16,10 +16,14 @@ extension HTTPConnection {
 
     /// The output batch responses are written into (taken from the pool on first use).
     func batchForWriting() -> OutputBox {
-        if let batch { return batch }
-        let output = worker.outputs.take() ?? OutputBox()
-        batch = output
-        return output
+        ensureBatch()
+        return batch!  // set just above
+    }
+
+    /// Takes a batch from the pool (or makes one) unless the connection has one.
+    @inline(__always)
+    private func ensureBatch() {
+        if batch == nil { batch = worker.outputs.take() ?? OutputBox() }
     }
 
     /// Serving fiber: sends the batch (after the send in flight) and gives its buffer back. Parks
@@ -134,7 +138,7 @@ extension HTTPConnection {
     /// ones); returns true when the connection must close afterwards.
     func write(_ response: Response, for head: HTTPRequestHead, keepAlive: Bool, bodyBytes: inout Int) throws -> Bool {
         let persistence: HTTPConnectionPersistence = keepAlive ? head.persistence : .close
-        if batch == nil { batch = worker.outputs.take() ?? OutputBox() }
+        ensureBatch()
         // The batch borrowed, not retained and released around the writing (an atomic pair per
         // response). Invariant: `write(_:for:persistence:into:bodyBytes:)` touches `output`
         // only before its first `flushOutput`, which takes the box out of `batch` and may give

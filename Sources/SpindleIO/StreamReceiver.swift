@@ -68,16 +68,20 @@ package final class StreamReceiver {
     /// Starts (or restarts) delivering to `delegate`.
     package func start(_ delegate: any StreamReceiverDelegate) {
         self.delegate = delegate
-        // `resume()` without its nil check: reading the unowned delegate to compare it
-        // retained and released it.
-        guard mode != .receiving else { return }
-        mode = .receiving
-        backend.startReceiving(self)
+        // Not `resume()`: its nil check reads the unowned delegate back, which retained and
+        // released it.
+        beginReceiving()
     }
 
     /// Delivers bytes again after `pause()`; does nothing once stopped by `stop()` or an end.
     package func resume() {
-        guard delegate != nil, mode != .receiving else { return }
+        guard delegate != nil else { return }
+        beginReceiving()
+    }
+
+    /// Asks the backend for bytes unless it is delivering them already.
+    private func beginReceiving() {
+        guard mode != .receiving else { return }
         mode = .receiving
         backend.startReceiving(self)
     }

@@ -239,19 +239,15 @@ struct WorkerMetrics: Sendable {
     /// another (the worker's own counter arrays never leave it, and its plain arrays stay
     /// uniquely referenced, so its next increment copies nothing). Allocates; at scrape time only.
     func copied() -> WorkerMetrics {
-        WorkerMetrics(copying: self)
-    }
-
-    /// `copied()`: every field of `other`, with new arrays.
-    private init(copying other: WorkerMetrics) {
-        self = other
-        requests = other.requests.copy()
-        durations = other.durations.copy()
-        arenaBytes = other.arenaBytes.copy()
-        parseErrors = other.parseErrors.map { $0 }
-        timeouts = other.timeouts.map { $0 }
-        routeDurations = other.routeDurations.copy()
-        routeDurationNanoseconds = other.routeDurationNanoseconds.copy()
+        var copy = self
+        copy.requests = requests.copy()
+        copy.durations = durations.copy()
+        copy.arenaBytes = arenaBytes.copy()
+        copy.parseErrors = parseErrors.map { $0 }
+        copy.timeouts = timeouts.map { $0 }
+        copy.routeDurations = routeDurations.copy()
+        copy.routeDurationNanoseconds = routeDurationNanoseconds.copy()
+        return copy
     }
 
     /// Adds `other`'s counts to these (summing workers).
