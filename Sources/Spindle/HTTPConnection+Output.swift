@@ -67,9 +67,12 @@ extension HTTPConnection {
     func sendBatch() {
         guard sending == nil, let output = batch.take() else { return }  // moved out: no count changes
         guard output.buffer.count > 0 else { worker.giveBack(output: output); return }
-        sending = output
+        // The bytes taken before the box moves into `sending` (which keeps them alive until the
+        // send is done): a copy into `sending` retained it and released the local after the call.
+        let bytes = output.buffer.readableBytes
+        sending = consume output
         worker.asyncSends += 1
-        socket.sendAsync(output.buffer.readableBytes, delegate: self)  // holds self until done
+        socket.sendAsync(bytes, delegate: self)  // holds self until done
     }
 
     /// The asynchronous send is done (scheduler loop): give its buffer back, then go on by state.

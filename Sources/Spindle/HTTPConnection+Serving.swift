@@ -195,7 +195,7 @@ extension HTTPConnection {
             }
             break
         }
-        worker.giveBack(scope: scope)
+        worker.giveBack(scope: consume scope)  // (a copy retained it, and the local was released at the end)
         forgetServing(in: core)
         servingEnded(after, halfHeadSince: halfHeadSince)
         worker.servingFinished(&clock)  // the requests' count, then their clock settled
