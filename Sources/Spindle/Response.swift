@@ -141,9 +141,9 @@ public struct Response {
     /// An `application/json` response with `value` encoded by `StreamingJSONEncoder`: the text
     /// Foundation's `JSONEncoder()` writes with its default options, written straight into the
     /// body's bytes (members in the order the value encodes them). Throws `EncodingError` (NaN,
-    /// infinities) and what the value's `encode(to:)` throws. Cost: the encoder's writer object,
-    /// the body array and one box per keyed container; several times less than going through
-    /// `JSONEncoder` (Docs/benchmarks/json.md).
+    /// infinities) and what the value's `encode(to:)` throws. Cost: the body array (the encoder's
+    /// writer and its container boxes are kept per thread); several times less than going
+    /// through `JSONEncoder` (Docs/benchmarks/json.md).
     public static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         Response(status: status, shared: .json, body: .bytes(try StreamingJSONEncoder().encode(value)))
     }

@@ -15,7 +15,8 @@ import Foundation
 ///
 /// Cost per `encode`: the output array, and for each nested non-scalar value one entry on the key
 /// path; the writer, its buffers and the boxes the standard library's `KeyedEncodingContainer`
-/// wraps ours in are kept between documents (`JSONWriterCache`, `KeyedContainerBoxes`). Single-threaded: one encode at a time, on the calling thread.
+/// wraps ours in are kept between documents (`JSONWriterCache`, `KeyedContainerBoxes`).
+/// Single-threaded: one encode at a time, on the calling thread.
 ///
 /// Its mutable state is marked `@exclusivity(unchecked)`: Swift's run-time check of
 /// overlapping accesses to a class's properties cost more than the writing itself (two calls

@@ -11,11 +11,11 @@ import Darwin
 /// The module's only C call and unmanaged reference: a POSIX thread-specific key holds a
 /// retained reference to the thread's writer, which stays there between encodes (no store to
 /// the slot per encode, no reference count: the encode borrows it). A writer let go first lets
-/// go of the container boxes it kept, which hold it (`KeyedContainerBoxes`). Invariants: the slot holds
-/// either nothing or one +1 reference, dropped only by `withWriter` after the encode that used
-/// it or by the key's destructor when the thread ends; the writer's `isLent` is true exactly
-/// while an encode uses it, so an encode nested inside another's `encode(to:)` finds it lent
-/// and makes its own.
+/// go of the container boxes it kept, which hold it (`KeyedContainerBoxes`). Invariants: the
+/// slot holds either nothing or one +1 reference, dropped only by `withWriter` after the encode
+/// that used it or by the key's destructor when the thread ends; the writer's `isLent` is true
+/// exactly while an encode uses it, so an encode nested inside another's `encode(to:)` finds it
+/// lent and makes its own.
 enum JSONWriterCache {
     private static let key: pthread_key_t = {
         var key = pthread_key_t()

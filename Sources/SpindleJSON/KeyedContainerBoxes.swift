@@ -19,16 +19,16 @@
 ///
 /// Unsafe part, fenced here: the standard library's `KeyedEncodingContainer` is a struct whose
 /// one stored property is its box, a class reference (so since Swift 4). The box is taken out
-/// of a new container and put back into one with `unsafeBitCast`. `init` checks, for the one key
-/// type at hand, that the container has a reference's size and alignment; if a toolchain ever
-/// changes that, nothing is kept and every container is made new (what happens without this
-/// list). Invariant: `entries[i].box` is the box of a `KeyedEncodingContainer` whose key type is
+/// of a new container and put back into one with `unsafeBitCast`. Before a box is kept,
+/// `container(keyedBy:writer:id:)` checks that the container has a reference's size and
+/// alignment; if a toolchain ever changes that, nothing is kept and every container is made new
+/// (what happens without this list). Invariant: `entries[i].box` is the box of a `KeyedEncodingContainer` whose key type is
 /// the one `entries[i].keyType` names, and that box's container holds `entries[i].state` and the
 /// writer whose list this is.
 ///
 /// Cost: up to `limit` boxes per writer (about 100 bytes each), kept with the writer. The boxes
-/// hold their writer: `removeAll()` must run before a writer is let go,
-/// or the writer and its boxes keep each other alive (`JSONWriterCache` does it).
+/// hold their writer: `removeAll()` must run before a writer is let go, or the writer and its
+/// boxes keep each other alive (`JSONWriterCache` does it).
 struct KeyedContainerBoxes {
     private struct Entry {
         let keyType: ObjectIdentifier

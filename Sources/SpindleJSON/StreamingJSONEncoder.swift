@@ -16,8 +16,9 @@ import Foundation
 /// conformances (structs, enums with associated values, `Array`, `Dictionary`, `Optional`)
 /// always write in order.
 ///
-/// Cost: the returned array, one box per keyed container; the writer and its buffers are kept
-/// per thread between encodes (up to 64 KiB of output buffer each). Several times less than
+/// Cost: the returned array; the writer, its buffers and the standard library's boxes around its
+/// keyed containers are kept per thread between encodes (up to 64 KiB of output buffer and 32
+/// boxes each). Several times less than
 /// Foundation's encoder for small documents (`Docs/benchmarks/json.md`). Runs on the calling
 /// thread, never parks; a value may be encoded from any thread.
 public struct StreamingJSONEncoder: Sendable {
