@@ -70,7 +70,7 @@ final class JSONStreamWriter: Encoder {
     @exclusivity(unchecked) private var lastID: UInt32 = 1
     /// Boxes of keyed containers to hand out again (their making is most of a small object's
     /// cost). Kept across documents.
-    @exclusivity(unchecked) private(set) var keyedBoxes = KeyedContainerBoxes()
+    @exclusivity(unchecked) private var keyedBoxes = KeyedContainerBoxes()
     /// The value cannot be written in order (see the type's description).
     @exclusivity(unchecked) private(set) var abandoned = false
 

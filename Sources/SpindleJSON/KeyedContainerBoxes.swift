@@ -42,9 +42,6 @@ struct KeyedContainerBoxes {
     /// are made new each time.
     static let limit = 32
 
-    /// Boxes kept now.
-    var count: Int { entries.count }
-
     /// A keyed container writing object `id` of `writer`: a kept box no one else holds, or a new
     /// one (kept if there is room). Cost: a scan of the kept boxes and one metadata lookup when
     /// a box is reused; ~1,000 instructions and an allocation when one is made.
