@@ -298,12 +298,12 @@ bench-chat: deps
 # Instructions per request under callgrind, at pipelining 1 and 16 (Docs/benchmarks/profile.md);
 # BASELINE=<commit> prints what changed against that commit's Hello.
 bench-profile: deps
-	@./.ci/install-deps $(BENCH_PACKAGES) valgrind
+	@./.ci/install-deps $(BENCH_PACKAGES) valgrind wrk curl
 	$(MAKE) -C bench profile BASELINE=$(BASELINE)
 
 # The todo API under a 90/10 read/write mix (Docs/benchmarks/todo.md; about a minute and a half).
 bench-todo: deps
-	@./.ci/install-deps $(BENCH_PACKAGES)
+	@./.ci/install-deps $(BENCH_PACKAGES) wrk
 	$(MAKE) -C bench todo
 
 # The soak test (Docs/soak.md): Examples/Hello (release, 2 workers) under a mix of requests,
