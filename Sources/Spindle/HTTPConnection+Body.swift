@@ -46,7 +46,7 @@ extension HTTPConnection {
                 parserBox!.exchange.continueOwed = false
                 HTTPResponseWriter.writeContinue(into: &batchForWriting().buffer)
             }
-            try flushOutput(deadline: .coarseNow + worker.configuration.writeTimeout)
+            try flushOutput(deadline: .runNow + worker.configuration.writeTimeout)
             if !buffer.isEmpty { continue }  // bytes that arrived while the flush parked
             // Receive into the buffer's free space (never moving the head the handler may still
             // look at); a buffer without room means a huge chunked framing line.

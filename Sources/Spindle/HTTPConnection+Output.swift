@@ -162,7 +162,7 @@ extension HTTPConnection {
             if !isHEAD { bodyBytes = body.count }
             let close = output.writer.writeResponse(of: response, body: body,
                                                     requestIsHEAD: isHEAD, persistence: persistence, into: &output.buffer)
-            if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: .coarseNow + writeTimeout) }
+            if output.buffer.count >= Self.flushThreshold { try flushOutput(deadline: .runNow + writeTimeout) }
             return close
         }
         switch response.body {
@@ -175,7 +175,7 @@ extension HTTPConnection {
         case .sizedStream(let length, let produce):
             let close = output.writer.writeHead(of: response, framing: .contentLength(length),
                                                 persistence: persistence, into: &output.buffer)
-            try flushOutput(deadline: .coarseNow + writeTimeout)
+            try flushOutput(deadline: .runNow + writeTimeout)
             let code = response.status.code
             if head.isHEAD || code < 200 || code == 204 || code == 304 { return close }
             let socket = self.socket
@@ -203,7 +203,7 @@ extension HTTPConnection {
             // HTTP/1.0 clients do not know chunked: the body ends with the connection.
             _ = output.writer.writeHead(of: response, framing: .closeDelimited,
                                         persistence: .close, into: &output.buffer)
-            try flushOutput(deadline: .coarseNow + writeTimeout)
+            try flushOutput(deadline: .runNow + writeTimeout)
             if head.isHEAD { return true }
             let socket = self.socket
             let writer = BodyWriter { [worker] chunk in
@@ -223,7 +223,7 @@ extension HTTPConnection {
         case .stream(let produce):
             let close = output.writer.writeHead(of: response, framing: .chunked,
                                                 persistence: persistence, into: &output.buffer)
-            try flushOutput(deadline: .coarseNow + writeTimeout)
+            try flushOutput(deadline: .runNow + writeTimeout)
             if head.isHEAD { return close }
             let socket = self.socket
             // No output buffer is held by the stream, which may wait for hours between writes (an

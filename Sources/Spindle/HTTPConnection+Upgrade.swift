@@ -16,7 +16,7 @@ extension HTTPConnection {
         let output = batchForWriting()
         output.writer.writeSwitchingProtocols(fields: response.headerFields, into: &output.buffer)
         do {
-            try flushOutput(deadline: .coarseNow + worker.configuration.writeTimeout)
+            try flushOutput(deadline: .runNow + worker.configuration.writeTimeout)
         } catch {
             return  // the client is gone (the connection is closing)
         }

@@ -166,7 +166,7 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
     /// The first bytes of a head arrived while idle (idle → readingHead).
     func headStarted() {
         guard case .idle = state else { return }
-        state = .readingHead(since: .coarseNow)
+        state = .readingHead(since: .runNow)
     }
 
     /// `exchange` holds a complete head (readingHead → serving): a fiber serves it.
@@ -296,7 +296,7 @@ final class HTTPConnection: StreamReceiverDelegate, AsyncSendDelegate {
                 worker.armTimeout(of: self, .head, deadline: since + worker.configuration.headTimeout)
             }
         case .lingering:
-            worker.armTimeout(of: self, .linger, deadline: .coarseNow + worker.configuration.lingeringCloseTimeout)
+            worker.armTimeout(of: self, .linger, deadline: .runNow + worker.configuration.lingeringCloseTimeout)
         case .serving, .cancelling, .closed:
             worker.disarmTimeout(of: self)
         }

@@ -133,9 +133,9 @@ final class ServerWorker {
     /// about 20 ns, and every keep-alive request arms this timeout).
     private let idleTimeoutNanoseconds: UInt64
 
-    /// When a connection going idle now times out (coarse clock).
+    /// When a connection going idle now times out (coarse clock, as of this loop turn).
     var idleDeadline: Deadline {
-        let (sum, overflow) = Deadline.coarseNow.nanoseconds.addingReportingOverflow(idleTimeoutNanoseconds)
+        let (sum, overflow) = Deadline.runNow.nanoseconds.addingReportingOverflow(idleTimeoutNanoseconds)
         return Deadline(nanoseconds: overflow ? .max : sum)
     }
 

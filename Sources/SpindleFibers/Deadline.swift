@@ -32,6 +32,16 @@ public struct Deadline: Comparable, Hashable, Sendable, CustomStringConvertible 
         return Deadline(nanoseconds: UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))
     }
 
+    /// `coarseNow` as of the scheduler loop's current turn: on a thread running a scheduler the
+    /// coarse clock is read once per turn (a turn reaps completions and runs at most the switch
+    /// budget of fiber switches) and the value reused until the next; elsewhere every use reads
+    /// it. For the timestamps and deadlines of a request path, where a time as old as the turn
+    /// is as good as a new one (nginx caches its time per event-loop turn the same way). Not
+    /// for polling inside one fiber run: it does not advance until the fiber parks or yields
+    /// to the loop. Cost: a thread-local load and a branch, plus a vDSO read the first time in
+    /// a turn.
+    package static var runNow: Deadline { Deadline(nanoseconds: RunClock.monotonicCoarseNanoseconds) }
+
     /// A deadline that never comes.
     public static let distantFuture = Deadline(nanoseconds: .max)
 

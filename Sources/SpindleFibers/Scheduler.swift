@@ -201,7 +201,7 @@ public final class Scheduler: @unchecked Sendable {
     @inline(__always)
     func enqueueNew(_ fiber: Fiber) {
         let core = fiber.core
-        stacks.setOwner(core.pointee.stack, fiberID: fiber.id, spawnedAt: Deadline.coarseNow.nanoseconds)
+        stacks.setOwner(core.pointee.stack, fiberID: fiber.id, spawnedAt: RunClock.monotonicCoarseNanoseconds)
         liveFibers &+= 1
         spawnedFibers &+= 1
         runQueue.append(core)
@@ -275,7 +275,10 @@ public final class Scheduler: @unchecked Sendable {
     /// fires due timers, runs submitted work and polls the driver; when nothing is runnable it
     /// waits in the kernel until the next timer or a wake-up.
     package func runLoop() {
+        RunClock.activate(true)
+        defer { RunClock.activate(false) }
         while true {
+            RunClock.expire()
             switchesLeft = configuration.switchBudget
             if inboxPending.load(ordering: .relaxed) { drainInbox() }
             if !timers.isEmpty { fireTimers(now: Deadline.now.nanoseconds) }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+internal import CSpindle
 
 /// IMF-fixdate formatting (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`, without
 /// Foundation: integer civil-date arithmetic (Howard Hinnant's `civil_from_days`).
@@ -74,13 +75,14 @@ public enum HTTPDate {
 }
 
 /// The `Date` value for responses, formatted at most once per second (one per worker: not
-/// thread-safe, and it need not be). Each use reads the clock (a vDSO call for `.system`) and
-/// reformats only when the second changed. A value type holding the 29 bytes inline; never
-/// allocates.
+/// thread-safe, and it need not be). Each use takes the clock's second and reformats only when
+/// it changed. A value type holding the 29 bytes inline; never allocates.
 public struct HTTPDateCache: Sendable {
     /// Where the time comes from.
     public enum Clock: Hashable, Sendable {
-        /// `HTTPDate.now()` (`CLOCK_REALTIME_COARSE`).
+        /// `CLOCK_REALTIME_COARSE`, read at most once per scheduler loop turn on a thread
+        /// running a Spindle scheduler (the responses written in one turn share the read: see
+        /// `spindle_run_clock_t`), at every use elsewhere (`HTTPDate.now()`).
         case system
         /// A fixed time, for tests and reproducible output.
         case fixed(unixSeconds: Int)
@@ -117,7 +119,7 @@ public struct HTTPDateCache: Sendable {
 
     /// Brings the date up to the clock's current second (reformatting it if that changed) and
     /// returns that second: the date line is a function of it, so a head holding the line is
-    /// current while this returns the same value. Cost: a clock read.
+    /// current while this returns the same value. Cost: a clock read (see `Clock.system`).
     package mutating func currentSecond() -> Int {
         update()
         return second
@@ -131,7 +133,7 @@ public struct HTTPDateCache: Sendable {
     private mutating func update() {
         let now: Int
         switch clock {
-        case .system: now = HTTPDate.now()
+        case .system: now = Int(CSpindle.spindle_run_clock_realtime_seconds())
         case .fixed(let seconds): now = seconds
         }
         if now != second { format(now) }

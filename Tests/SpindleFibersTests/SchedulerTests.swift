@@ -54,6 +54,38 @@ final class SchedulerTests: XCTestCase {
         XCTAssertNil(Scheduler.current, "the scheduler is detached once run returns")
     }
 
+    // MARK: - The loop turn's clock
+
+    /// `Deadline.runNow` is read once per loop turn: a fiber that keeps the CPU while the coarse
+    /// clock moves on gets the same value; after a sleep (a new turn) a value no older than the
+    /// time it went to sleep.
+    func testRunNowIsTheLoopTurnsCoarseTime() throws {
+        try Scheduler.run {
+            let first = Deadline.runNow
+            let giveUp = Deadline.now + .seconds(3)
+            while Deadline.coarseNow < first + .milliseconds(30) && Deadline.now < giveUp {}  // no park
+            XCTAssertGreaterThanOrEqual(Deadline.coarseNow, first + .milliseconds(30), "the coarse clock moved on")
+            XCTAssertEqual(Deadline.runNow, first, "the same turn")
+            let beforeSleep = Deadline.coarseNow
+            try Fiber.sleep(for: .milliseconds(1))
+            XCTAssertGreaterThanOrEqual(Deadline.runNow, beforeSleep, "a new turn reads the clock")
+        }
+    }
+
+    /// On a thread without a running scheduler (before one, and after it returned)
+    /// `Deadline.runNow` is the coarse clock at every use.
+    func testRunNowOutsideASchedulerFollowsTheClock() {
+        func followsTheClock(_ when: String) {
+            let first = Deadline.runNow
+            let giveUp = Deadline.now + .seconds(3)
+            while Deadline.coarseNow < first + .milliseconds(20) && Deadline.now < giveUp { usleep(1_000) }
+            XCTAssertGreaterThanOrEqual(Deadline.runNow, first + .milliseconds(20), when)
+        }
+        followsTheClock("before a scheduler ran on this thread")
+        Scheduler.run { _ = Deadline.runNow }
+        followsTheClock("after Scheduler.run returned")
+    }
+
     func testRunWaitsForFibersEvenWhenTheBodyThrows() {
         let log = Log()
         XCTAssertThrows(TestError.boom(1), try Scheduler.run { () throws in

@@ -1,5 +1,6 @@
 // IMF-fixdate formatting without Foundation, checked against Foundation, and the once-per-second cache.
 import Foundation
+import SpindleFibers
 import SpindleHTTP
 import XCTest
 
@@ -41,6 +42,32 @@ final class HTTPDateTests: XCTestCase {
         let s = cache.currentString()
         XCTAssertEqual(s.utf8.count, 29)
         XCTAssertTrue(s.hasSuffix(" GMT"))
+    }
+
+    /// Outside a scheduler `.system` reads the clock at every use: the second it gives follows
+    /// the clock across a second's boundary.
+    func testSystemClockFollowsTheClockOutsideAScheduler() {
+        var cache = HTTPDateCache()
+        let first = cache.currentSecond()
+        let giveUp = Date() + 3
+        while HTTPDate.now() == first && Date() < giveUp { usleep(2_000) }
+        XCTAssertGreaterThan(cache.currentSecond(), first)
+    }
+
+    /// In a fiber, `.system` takes the second of the scheduler loop's turn: one run that keeps
+    /// the CPU past a second's boundary still writes the turn's second; once the fiber has been
+    /// back through the loop (a sleep), the new one.
+    func testSystemClockInAFiberIsTheLoopTurns() throws {
+        try Scheduler.run {
+            var cache = HTTPDateCache()
+            let first = cache.currentSecond()
+            let giveUp = Date() + 3
+            while HTTPDate.now() == first && Date() < giveUp {}  // no park: the same turn
+            XCTAssertGreaterThan(HTTPDate.now(), first, "the clock moved on")
+            XCTAssertEqual(cache.currentSecond(), first, "the turn's second")
+            try Fiber.sleep(for: .milliseconds(1))
+            XCTAssertGreaterThan(cache.currentSecond(), first, "a new turn reads the clock")
+        }
     }
 
     func testCacheFormatsAtMostOncePerSecond() {

@@ -160,6 +160,32 @@ final class FiberDiagnosticsTests: ServerTestCase {
         XCTAssertGreaterThanOrEqual(try stacksAboveLine(), 1, "the deep stack is counted above \(line) bytes")
     }
 
+    /// Pipelined requests answered in one run of the serving fiber are probed once, after the
+    /// last: the warning names that one and says how many were answered in the run (a deep
+    /// one among them), rather than pinning the depth on the wrong request.
+    func testDeepStackInAPipelinedRunNamesTheRunsLastRequest() throws {
+        let lines = Locked<[(level: Logger.Level, message: String)]>([])
+        let logger = Logger(label: "test") { _ in LineCapturingLogHandler(lines: lines) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let stackSize = (StackPool.Configuration.fromEnvironment.stackSize + page - 1) / page * page - StackPool.controlSize
+        let server = try startServer(configure: { $0.workers = 1; $0.adminPort = 0 }, logger: logger) { router in
+            router.get("/deep") { _, _ in
+                var top = 0
+                let depth = withUnsafeMutablePointer(to: &top) { recurse(from: AddressSanitizer.stackAddress(of: $0), until: stackSize * 4 / 5) }
+                return .text("depth \(depth)")
+            }
+            router.get("/shallow") { _, _ in .text("shallow") }
+        }
+        let client = try TestClient(port: server.port)
+        try client.send("GET /deep HTTP/1.1\r\nHost: a\r\n\r\nGET /shallow HTTP/1.1\r\nHost: a\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().status, 200)
+        XCTAssertEqual(try client.readResponse().bodyString, "shallow")
+        let warnings = lines.current.filter { $0.message.contains("passed 75%") }
+        XCTAssertEqual(warnings.count, 1, warnings.map(\.message).joined(separator: "\n"))
+        XCTAssertTrue(warnings.first?.message.contains("serving GET /shallow (the last of 2 requests the fiber served in a row: one of them went that deep)") ?? false,
+                      warnings.first?.message ?? "")
+    }
+
     // MARK: - SIGQUIT
 
     /// SIGQUIT to a server started with `handleSignals` prints the dump to stderr, a request

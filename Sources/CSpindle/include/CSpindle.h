@@ -3,7 +3,7 @@
 // Everything Swift cannot express (or cannot express cheaply) lives behind these headers:
 //   spindle_context.h   boost.context's fcontext switch (jump/make/ontop) and Swift's
 //                       exclusivity-state swap hooks
-//   spindle_thread.h    per-thread slots read on the fast path (current scheduler)
+//   spindle_thread.h    per-thread slots read on the fast path (current scheduler, run clock)
 //   spindle_overflow.h  guard-page registry and the SIGSEGV handler that names an overflowing fiber
 //   spindle_watchdog.h  the CPU-hog watchdog's capture of a worker thread (backtrace, fiber)
 //   spindle_alloc.h     which allocator is active and its statistics

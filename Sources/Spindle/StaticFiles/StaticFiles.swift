@@ -116,7 +116,7 @@ public struct StaticFiles: Middleware {
         let allowsGzip = configuration.servesPrecompressedGzip && AcceptEncoding.allowsGzip(request.fieldValues("accept-encoding"))
         let cache = configuration.cacheValidity > .zero ? self.cache.current : nil
         let key = StaticFileCache.Key(names: path.names, namesDirectory: path.namesDirectory, allowsGzip: allowsGzip)
-        let now = Deadline.coarseNow
+        let now = Deadline.runNow
         if let cache, let entry = cache.entry(for: key, now: now) {
             return try respond(from: entry, to: request)
         }
