@@ -127,16 +127,7 @@ final class FiberDiagnosticsTests: ServerTestCase {
     /// histogram counts a stack above 75% where it counted none.
     func testDeepRecursionRaisesTheHighWaterAndWarnsOnce() throws {
         let lines = Locked<[(level: Logger.Level, message: String)]>([])
-        let logger = Logger(label: "test") { _ in LineCapturingLogHandler(lines: lines) }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let stackSize = (StackPool.Configuration.fromEnvironment.stackSize + page - 1) / page * page - StackPool.controlSize
-        let server = try startServer(configure: { $0.workers = 1; $0.adminPort = 0 }, logger: logger) { router in
-            router.get("/deep") { _, _ in
-                var top = 0
-                let depth = withUnsafeMutablePointer(to: &top) { recurse(from: AddressSanitizer.stackAddress(of: $0), until: stackSize * 4 / 5) }
-                return .text("depth \(depth)")
-            }
-        }
+        let (server, stackSize) = try startDeepStackServer(lines: lines)
         // The largest bucket bound at or below 75% of the stack: stacks above it went that deep.
         var line = 1024
         while line * 2 <= stackSize * 3 / 4 { line *= 2 }
@@ -165,17 +156,7 @@ final class FiberDiagnosticsTests: ServerTestCase {
     /// one among them), rather than pinning the depth on the wrong request.
     func testDeepStackInAPipelinedRunNamesTheRunsLastRequest() throws {
         let lines = Locked<[(level: Logger.Level, message: String)]>([])
-        let logger = Logger(label: "test") { _ in LineCapturingLogHandler(lines: lines) }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let stackSize = (StackPool.Configuration.fromEnvironment.stackSize + page - 1) / page * page - StackPool.controlSize
-        let server = try startServer(configure: { $0.workers = 1; $0.adminPort = 0 }, logger: logger) { router in
-            router.get("/deep") { _, _ in
-                var top = 0
-                let depth = withUnsafeMutablePointer(to: &top) { recurse(from: AddressSanitizer.stackAddress(of: $0), until: stackSize * 4 / 5) }
-                return .text("depth \(depth)")
-            }
-            router.get("/shallow") { _, _ in .text("shallow") }
-        }
+        let (server, _) = try startDeepStackServer(lines: lines)
         let client = try TestClient(port: server.port)
         try client.send("GET /deep HTTP/1.1\r\nHost: a\r\n\r\nGET /shallow HTTP/1.1\r\nHost: a\r\n\r\n")
         XCTAssertEqual(try client.readResponse().status, 200)
@@ -213,6 +194,23 @@ final class FiberDiagnosticsTests: ServerTestCase {
     }
 
     // MARK: - Helpers
+
+    /// A one-worker server whose `GET /deep` recurses through 80% of its fiber's stack and
+    /// `GET /shallow` does not, logging into `lines`; and the usable stack size.
+    private func startDeepStackServer(lines: Locked<[(level: Logger.Level, message: String)]>) throws -> (TestServer, stackSize: Int) {
+        let logger = Logger(label: "test") { _ in LineCapturingLogHandler(lines: lines) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let stackSize = (StackPool.Configuration.fromEnvironment.stackSize + page - 1) / page * page - StackPool.controlSize
+        let server = try startServer(configure: { $0.workers = 1; $0.adminPort = 0 }, logger: logger) { router in
+            router.get("/deep") { _, _ in
+                var top = 0
+                let depth = withUnsafeMutablePointer(to: &top) { recurse(from: AddressSanitizer.stackAddress(of: $0), until: stackSize * 4 / 5) }
+                return .text("depth \(depth)")
+            }
+            router.get("/shallow") { _, _ in .text("shallow") }
+        }
+        return (server, stackSize)
+    }
 
     private func adminGet(_ server: TestServer, _ path: String, accept: String? = nil) throws -> WireResponse {
         let address = try XCTUnwrap(server.server.adminAddress, "the server has no admin listener")
