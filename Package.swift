@@ -78,7 +78,7 @@ let package = Package(
         .target(name: "SpindleTLS", dependencies: ["SpindleIO", "SpindleFibers", "SpindleMemory", "COpenSSLTLS"]),
         .target(name: "SpindleJSON"),
         .testTarget(name: "SpindleJSONTests", dependencies: ["SpindleJSON"]),
-        .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", "CSpindle", "CZlib", .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .target(name: "SpindleHTTP", dependencies: ["SpindleMemory", "CZlib", .product(name: "HTTPTypes", package: "swift-http-types")]),
 
         .executableTarget(name: "FiberDemo", dependencies: ["SpindleFibers"], path: "Examples/FiberDemo"),
         .executableTarget(name: "spindle-echo", dependencies: ["SpindleIO", "SpindleFibers"], path: "Examples/Echo"),

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SpindleMemory
 
 /// A point in time on the monotonic clock (`CLOCK_MONOTONIC`, the clock io_uring timeouts use),
 /// in nanoseconds. Cost: `now` is one vDSO `clock_gettime` (~20 ns), no system call.

@@ -1,6 +1,6 @@
 // The C crossings of SpindleFibers other than the context switch (which lives in
-// Scheduler+Switch.swift): the thread-local scheduler slot and run clock, the eventfd a
-// scheduler sleeps on, and the alternate signal stack the overflow handler runs on. Everything else in this module
+// Scheduler+Switch.swift): the thread-local scheduler slot, the eventfd a scheduler sleeps on,
+// and the alternate signal stack the overflow handler runs on. Everything else in this module
 // is Swift.
 internal import CSpindle
 
@@ -16,28 +16,6 @@ enum CurrentScheduler {
     /// Installs (or, with nil, clears) the calling thread's scheduler.
     @inline(__always)
     static func set(_ scheduler: UnsafeMutableRawPointer?) { spindle_set_current_scheduler(scheduler) }
-}
-
-/// The calling thread's run clock (`spindle_run_clock_t` in spindle_thread.h): the coarse clocks
-/// read at most once per scheduler loop turn while a loop runs on the thread. Invariant:
-/// `activate`/`expire` are called only by this thread's scheduler loop, so a cached value is never
-/// older than the turn that reads it.
-package enum RunClock {
-    /// Marks the thread as running a scheduler loop (or not, with false); forgets cached values.
-    @inline(__always)
-    static func activate(_ active: Bool) { spindle_run_clock_activate(active ? 1 : 0) }
-
-    /// Forgets the cached values: the first read of the new turn reads the clock.
-    @inline(__always)
-    static func expire() { spindle_run_clock_expire() }
-
-    /// `CLOCK_MONOTONIC_COARSE` in nanoseconds as of this loop turn.
-    @inline(__always)
-    package static var monotonicCoarseNanoseconds: UInt64 { spindle_run_clock_monotonic_coarse() }
-
-    /// `CLOCK_REALTIME_COARSE`'s seconds since the Unix epoch as of this loop turn.
-    @inline(__always)
-    package static var realtimeSeconds: Int { Int(spindle_run_clock_realtime_seconds()) }
 }
 
 enum FiberSyscalls {

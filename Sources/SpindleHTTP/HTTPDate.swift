@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CSpindle
+import SpindleMemory
 
 /// IMF-fixdate formatting (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`, without
 /// Foundation: integer civil-date arithmetic (Howard Hinnant's `civil_from_days`).
@@ -133,7 +133,7 @@ public struct HTTPDateCache: Sendable {
     private mutating func update() {
         let now: Int
         switch clock {
-        case .system: now = Int(CSpindle.spindle_run_clock_realtime_seconds())
+        case .system: now = RunClock.realtimeSeconds
         case .fixed(let seconds): now = seconds
         }
         if now != second { format(now) }

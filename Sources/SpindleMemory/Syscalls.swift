@@ -206,10 +206,34 @@ extension String {
     }
 }
 
-// MARK: - C crossings (CSpindle): batched guard and populate calls, the overflow registry,
-// mimalloc introspection. The only file of SpindleMemory that calls C.
+// MARK: - C crossings (CSpindle): the thread's run clock, batched guard and populate calls, the
+// overflow registry, mimalloc introspection. The only file of SpindleMemory that calls C.
 
 internal import CSpindle
+
+/// The calling thread's run clock (`spindle_run_clock_t` in spindle_thread.h): the coarse clocks
+/// read at most once per scheduler loop turn while a loop runs on the thread. Here, in the
+/// lowest layer's C crossings, so that the scheduler (SpindleFibers) and the response's `Date`
+/// (SpindleHTTP) share it. Invariant: `activate`/`expire` are called only by this thread's
+/// scheduler loop (`Scheduler.runLoop`), so a cached value is never older than the turn that
+/// reads it.
+package enum RunClock {
+    /// Marks the thread as running a scheduler loop (or not, with false); forgets cached values.
+    @inline(__always)
+    package static func activate(_ active: Bool) { spindle_run_clock_activate(active ? 1 : 0) }
+
+    /// Forgets the cached values: the first read of the new turn reads the clock.
+    @inline(__always)
+    package static func expire() { spindle_run_clock_expire() }
+
+    /// `CLOCK_MONOTONIC_COARSE` in nanoseconds as of this loop turn.
+    @inline(__always)
+    package static var monotonicCoarseNanoseconds: UInt64 { spindle_run_clock_monotonic_coarse() }
+
+    /// `CLOCK_REALTIME_COARSE`'s seconds since the Unix epoch as of this loop turn.
+    @inline(__always)
+    package static var realtimeSeconds: Int { Int(spindle_run_clock_realtime_seconds()) }
+}
 
 extension VirtualMemory {
     /// Installs lightweight guard regions of `length` bytes at `count` addresses `stride` apart
