@@ -30,7 +30,10 @@ package final class AsyncSend {
     package init(fd: Int32, backend: any IOBackend) {
         self.fd = fd
         self.backend = backend
+        LiveIOObjects.count(LiveIOObjects.sends, 1)
     }
+
+    deinit { LiveIOObjects.count(LiveIOObjects.sends, -1) }
 
     /// A send for `fd`: a spare of this thread's (`IOThreadState.spareSends`) when it has one
     /// for `backend`, else a new one (allocates ~100 bytes). Worker thread only.

@@ -60,7 +60,10 @@ package final class StreamReceiver {
     package init(fd: Int32, backend: any IOBackend) {
         self.fd = fd
         self.backend = backend
+        LiveIOObjects.count(LiveIOObjects.receivers, 1)
     }
+
+    deinit { LiveIOObjects.count(LiveIOObjects.receivers, -1) }
 
     /// True while the backend has a read armed (the kernel may still report).
     package var isArmed: Bool { armedDelegate != nil }

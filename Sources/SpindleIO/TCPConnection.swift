@@ -27,9 +27,13 @@ public final class TCPConnection {
     package init(fd: Int32, backend: any IOBackend) {
         self.fd = fd
         self.backend = backend
+        LiveIOObjects.count(LiveIOObjects.connections, 1)
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        LiveIOObjects.count(LiveIOObjects.connections, -1)
+    }
 
     /// Connects to `address`, parking until connected.
     public static func connect(to address: SocketAddress, deadline: Deadline? = nil) throws -> TCPConnection {

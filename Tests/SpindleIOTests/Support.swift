@@ -49,11 +49,13 @@ enum TestEnvironment {
 /// open after it.
 class IOTestCase: XCTestCase {
     private var descriptorsBefore = DescriptorSnapshot([:])
+    private var objectsBefore = LiveObjectSnapshot()
 
     override func setUp() {
         super.setUp()
         TestEnvironment.prepared
         descriptorsBefore = DescriptorSnapshot()
+        objectsBefore = LiveObjectSnapshot()
     }
 
     override func tearDown() {
@@ -61,6 +63,7 @@ class IOTestCase: XCTestCase {
         // descriptors closed by threads that are finishing (offload pool, Process readers).
         let comparison = descriptorsBefore.compareWithNow(grace: .milliseconds(500))
         XCTAssertEqual(comparison.after, comparison.before, comparison.message)
+        if let leak = objectsBefore.leakNow(grace: .milliseconds(500)) { XCTFail(leak) }
         super.tearDown()
     }
 }

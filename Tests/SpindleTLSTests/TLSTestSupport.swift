@@ -130,6 +130,7 @@ class TLSTestCase: XCTestCase {
     }
 
     private var descriptorsBefore = DescriptorSnapshot([:])
+    private var objectsBefore = LiveObjectSnapshot()
     private(set) var servers: [Server] = []
     private(set) var certificates: Certificates! = nil
 
@@ -137,6 +138,7 @@ class TLSTestCase: XCTestCase {
         try super.setUpWithError()
         Self.prepared
         descriptorsBefore = DescriptorSnapshot()
+        objectsBefore = LiveObjectSnapshot()
         certificates = try Certificates()
     }
 
@@ -198,6 +200,7 @@ class TLSTestCase: XCTestCase {
         certificates?.remove()
         let comparison = descriptorsBefore.compareWithNow(grace: .seconds(2))
         XCTAssertEqual(comparison.after, comparison.before, comparison.message)
+        if let leak = objectsBefore.leakNow(grace: .seconds(2)) { XCTFail(leak) }
         super.tearDown()
     }
 }

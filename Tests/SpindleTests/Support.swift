@@ -80,12 +80,14 @@ final class TestServer: @unchecked Sendable {
 /// (bounded), and checks that exactly the descriptors open before the test are open after it.
 class ServerTestCase: XCTestCase {
     private var descriptorsBefore = DescriptorSnapshot([:])
+    private var objectsBefore = LiveObjectSnapshot()
     private var servers: [TestServer] = []
 
     override func setUp() {
         super.setUp()
         TestEnvironment.prepared
         descriptorsBefore = DescriptorSnapshot()
+        objectsBefore = LiveObjectSnapshot()
     }
 
     private var probes: [ServerProbe] = []
@@ -121,6 +123,7 @@ class ServerTestCase: XCTestCase {
         // are finishing (the server's workers after wait(), Process readers).
         let comparison = descriptorsBefore.compareWithNow(grace: .seconds(2))
         XCTAssertEqual(comparison.after, comparison.before, comparison.message)
+        if let leak = objectsBefore.leakNow(grace: .seconds(2)) { XCTFail(leak) }
         super.tearDown()
     }
 }

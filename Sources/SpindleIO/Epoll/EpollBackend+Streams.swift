@@ -16,6 +16,7 @@ extension EpollBackend {
     /// before (a resume after a pause) gets a read queued for the next turn when bytes may be
     /// waiting, since no new edge will announce them. Never delivers inside the call.
     package func startReceiving(_ receiver: StreamReceiver) {
+        guard !isDraining else { return }  // the worker is stopping: nothing is delivered
         let entry = registrations.entry(for: receiver.fd)
         if receiver.armedDelegate == nil { receiver.armedDelegate = receiver.currentDelegate }
         entry.receiver = receiver
@@ -77,9 +78,10 @@ extension EpollBackend {
     }
 
     /// Drops the delegate held for `receiver` unless it is receiving again (released last: it
-    /// may own, and free, the receiver; the caller holds `receiver` itself).
+    /// may own, and free, the receiver; the caller holds `receiver` itself). While `uninstall`
+    /// drains, always.
     func release(_ receiver: StreamReceiver) {
-        guard receiver.mode != .receiving || receiver.currentDelegate == nil else { return }
+        guard isDraining || receiver.mode != .receiving || receiver.currentDelegate == nil else { return }
         let delegate = receiver.armedDelegate
         receiver.armedDelegate = nil
         _ = delegate

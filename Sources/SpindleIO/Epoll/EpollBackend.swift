@@ -61,6 +61,9 @@ package final class EpollBackend: IOBackend {
     @exclusivity(unchecked) private var running: [EpollDeferredWork] = []
     /// False once `epoll_pwait2` was refused: waits use `epoll_wait` (milliseconds) from then on.
     @exclusivity(unchecked) private var waitsPrecisely = true
+    /// Set by `uninstall` while it releases what fiber-less operations held: nothing is read,
+    /// accepted or delivered any more.
+    @exclusivity(unchecked) private(set) var isDraining = false
     /// Where stream receivers read into (bytes are handed to the delegate during the call only).
     let scratch: UnsafeMutableRawPointer
     private let events: EpollEvents
@@ -107,9 +110,31 @@ package final class EpollBackend: IOBackend {
         slot.install(driving: scheduler)
     }
 
-    /// Tells armed acceptors the backend is going away, then uninstalls. Worker thread.
+    /// Releases what fiber-less operations still hold (`finishFiberlessOperations`), tells
+    /// armed acceptors the backend is going away, then uninstalls. Worker thread, after the loop
+    /// has ended.
     package func uninstall() {
+        finishFiberlessOperations()
         slot.uninstall(from: scheduler)
+    }
+
+    /// The most turns of deferred work `uninstall` runs (each may queue the next: a send's
+    /// delegate that stops its receiver queues the receiver's release).
+    static let drainTurns = 8
+
+    /// Detaches every receiver, send and acceptor still attached to a descriptor and runs the
+    /// deferred work left, without reading, accepting or delivering: the loop has ended, but a
+    /// receiver whose release was queued as its server drained still holds its delegate (the
+    /// connection, which owns the receiver: a cycle), and a send its delegate, until that work
+    /// runs. Skipping it would leak one connection's objects per stop.
+    private func finishFiberlessOperations() {
+        isDraining = true
+        defer { isDraining = false }
+        registrations.forEachEntry { forget($0) }
+        for _ in 0..<Self.drainTurns where !deferred.isEmpty {
+            swap(&deferred, &running)
+            runDeferredWork()
+        }
     }
 
     // MARK: - SchedulerDriver
@@ -184,17 +209,17 @@ package final class EpollBackend: IOBackend {
         for work in running {
             switch work {
             case .read(let entry, let generation):
-                guard entry.generation == generation, entry.workQueued else { continue }
+                guard entry.generation == generation, entry.workQueued, !isDraining else { continue }
                 entry.workQueued = false
                 if let receiver = entry.receiver { readStream(entry, receiver) }
             case .accept(let entry, let generation):
-                guard entry.generation == generation, entry.workQueued else { continue }
+                guard entry.generation == generation, entry.workQueued, !isDraining else { continue }
                 entry.workQueued = false
                 if let acceptor = entry.acceptor, acceptor.isArmed { acceptConnections(entry, acceptor) }
             case .finishSend(let send, let code):
                 send.finish(errno: code)
             case .failReceive(let receiver, let code):
-                receiver.deliver(.failed(code))
+                if !isDraining { receiver.deliver(.failed(code)) }
                 release(receiver)
             case .release(let receiver):
                 release(receiver)

@@ -126,6 +126,11 @@ struct EpollRegistrations {
         return entry
     }
 
+    /// Calls `body` with every entry created so far (`uninstall` forgets them all).
+    func forEachEntry(_ body: (EpollRegistration) -> Void) {
+        for case let entry? in entries { body(entry) }
+    }
+
     /// The entry an event's `token` is for, or nil when the token is stale (see the rule).
     @inline(__always)
     func entry(forToken token: UInt64) -> EpollRegistration? {

@@ -276,6 +276,10 @@ extension UnsafeMutablePointer where Pointee == io_uring_sqe {
     @inline(__always) func prepareCancel(descriptor fd: Int32) {
         io_uring_prep_cancel_fd(self, fd, 0)
     }
+    /// Cancels every operation in flight on the ring (`IORING_ASYNC_CANCEL_ANY`, Linux 5.19).
+    @inline(__always) func prepareCancelAll() {
+        io_uring_prep_cancel64(self, 0, Int32(IORING_ASYNC_CANCEL_ANY))
+    }
 }
 
 /// The CQE flags Spindle reads.

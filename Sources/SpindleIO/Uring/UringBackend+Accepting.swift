@@ -113,7 +113,7 @@ extension UringBackend {
     func acceptPollCompleted(_ acceptor: Acceptor, result: Int32, ended: Bool) {
         let state = acceptState(acceptor)
         if ended { state.pollArmed = false }
-        let active = !acceptor.isStopping && !acceptor.isClosed && !state.failed
+        let active = !acceptor.isStopping && !acceptor.isClosed && !state.failed && !isDraining
         if result > 0 && active {
             if state.accepting == nil { submitAccept(acceptor, state, .drain) } else { state.drainAgain = true }
             if ended && state.waitsWithPoll { armAcceptPoll(acceptor, state) }  // ended without an error
@@ -126,7 +126,7 @@ extension UringBackend {
     /// A CQE of the listener's accept in flight (multishot, drain or sweep).
     func acceptCompleted(_ acceptor: Acceptor, result: Int32, ended: Bool) {
         let state = acceptState(acceptor)
-        let active = !acceptor.isStopping && !acceptor.isClosed
+        let active = !acceptor.isStopping && !acceptor.isClosed && !isDraining
         let kind = state.accepting
         if result >= 0 {
             acceptor.deliver(result)
@@ -166,7 +166,7 @@ extension UringBackend {
     /// fiber waiting in `accept` woken, to arm again).
     private func finishIfDone(_ acceptor: Acceptor, _ state: UringAcceptState) {
         guard !state.pollArmed, state.accepting == nil else { return }
-        if acceptor.isStopping && !acceptor.isClosed && !state.sweepEnded && state.swept < Self.acceptSweepLimit {
+        if acceptor.isStopping && !acceptor.isClosed && !state.sweepEnded && !isDraining && state.swept < Self.acceptSweepLimit {
             submitAccept(acceptor, state, .sweep)
             return
         }

@@ -58,6 +58,8 @@ package final class UringBackend: IOBackend {
     /// Receives that found the provided buffers exhausted (`-ENOBUFS`) and were re-armed.
     @exclusivity(unchecked) package private(set) var receiveBufferExhaustions = 0
     @exclusivity(unchecked) private var wakerArmed = false
+    /// Set by `uninstall` while it reaps the last completions: nothing is delivered or re-armed.
+    @exclusivity(unchecked) private(set) var isDraining = false
     /// Pipes kept for `sendFile`'s splices.
     var splicePipes = SplicePipes()
     private let batch: CompletionBatch
@@ -86,8 +88,42 @@ package final class UringBackend: IOBackend {
         slot.install(driving: scheduler)
     }
 
+    /// Reaps the last completion of every operation still in flight (see
+    /// `finishOperationsInFlight`), then uninstalls. Worker thread, after the loop has ended.
     package func uninstall() {
+        finishOperationsInFlight()
         slot.uninstall(from: scheduler)
+    }
+
+    /// The longest `uninstall` waits for the last completions of the operations it cancelled.
+    static let drainLimit: Duration = .milliseconds(200)
+
+    /// Cancels every operation still in flight and reaps their last completions (at most
+    /// `drainLimit`; cancellation is immediate for every operation Spindle issues). The loop has
+    /// ended, so no fiber waits for any of them; but a fiber-less operation — a connection's
+    /// armed receive whose cancel was queued as its server drained, a send, an accept — holds its
+    /// object (and a receive its delegate, the connection) until its last completion, so leaving
+    /// them in the ring would leak one connection's objects per stop. While draining, receivers
+    /// get no events and nothing is re-armed; an operation queued meanwhile by a delegate is
+    /// cancelled by another cancel-everything queued after it.
+    private func finishOperationsInFlight() {
+        guard inFlight > 0 else { return }
+        isDraining = true
+        defer { isDraining = false }
+        let end = Deadline.now + Self.drainLimit
+        var cancelQueued = false
+        while inFlight > 0 {
+            if !cancelQueued || ring.pendingSubmissions > 0 {
+                let sqe = ring.nextSQE()
+                sqe.prepareCancelAll()
+                sqe.setUserData(0)
+                cancelQueued = true
+            }
+            let now = Deadline.now
+            guard now < end else { return }
+            ring.submitAndWait(timeoutNanoseconds: end.nanoseconds - now.nanoseconds)
+            reap()
+        }
     }
 
     // MARK: - SchedulerDriver
@@ -187,6 +223,7 @@ package final class UringBackend: IOBackend {
 
     package func startReceiving(_ receiver: StreamReceiver) {
         guard !receiver.isArmed else { return }  // an armed (or cancelling) read re-arms itself
+        guard !isDraining else { return }        // the worker is stopping: nothing is delivered
         armReceive(receiver)
     }
 
@@ -215,6 +252,10 @@ package final class UringBackend: IOBackend {
     }
 
     private func receiverCompleted(_ receiver: StreamReceiver, result: Int32, flags: UInt32, ended: Bool) {
+        if isDraining {
+            drainedReceiverCompleted(receiver, flags: flags, ended: ended)
+            return
+        }
         if flags & CompletionFlags.buffer != 0 {
             let id = UInt16(truncatingIfNeeded: flags >> CompletionFlags.bufferShift)
             if result > 0 { receiver.deliver(.bytes(UnsafeRawBufferPointer(start: buffers.bytes(id), count: Int(result)))) }
@@ -235,6 +276,22 @@ package final class UringBackend: IOBackend {
             armReceive(receiver)  // ended by the kernel (buffers ran dry), or resumed while cancelling
             return
         }
+        disarm(receiver)
+    }
+
+    /// A receive's completion while `uninstall` drains: its buffer goes back, nothing is
+    /// delivered (no fiber can run any more), and its last completion disarms it.
+    private func drainedReceiverCompleted(_ receiver: StreamReceiver, flags: UInt32, ended: Bool) {
+        if flags & CompletionFlags.buffer != 0 {
+            buffers.recycle(UInt16(truncatingIfNeeded: flags >> CompletionFlags.bufferShift))
+        }
+        guard ended else { return }
+        receiver.cancelling = false
+        disarm(receiver)
+    }
+
+    /// Drops what arming `receiver` held: its delegate and the kernel's reference.
+    private func disarm(_ receiver: StreamReceiver) {
         let delegate = receiver.armedDelegate
         receiver.armedDelegate = nil
         Unmanaged.passUnretained(receiver).release()  // the arming's reference; may free it
@@ -270,7 +327,7 @@ package final class UringBackend: IOBackend {
         let errno: Int32
         if result > 0 {
             send.sent += Int(result)
-            if send.sent < send.bytes.count && !send.isCancelled { submitSend(send); return }
+            if send.sent < send.bytes.count && !send.isCancelled && !isDraining { submitSend(send); return }
             errno = send.sent < send.bytes.count ? ECANCELED : 0
         } else {
             errno = result == 0 ? EPIPE : -result
