@@ -16,7 +16,11 @@ package protocol AsyncSendDelegate: AnyObject {
 package final class AsyncSend {
     /// The socket (for the backend); another one's when the send is reused (`reused`).
     @exclusivity(unchecked) package private(set) var fd: Int32
-    package unowned(unsafe) let backend: any IOBackend
+    /// The worker's backend, held strongly (a plain reference is borrowed for each call, where
+    /// an unowned one was retained and released around it: one atomic pair per call). An object
+    /// kept after its runtime has stopped keeps the backend — its ring or epoll descriptor —
+    /// until it is freed; the backends release every object they hold when they stop.
+    package let backend: any IOBackend
     // `@exclusivity(unchecked)`: worker thread only, short accesses that never span a switch.
     /// The bytes being sent and how many went out so far (for the backend).
     @exclusivity(unchecked) package private(set) var bytes = UnsafeRawBufferPointer(start: nil, count: 0)

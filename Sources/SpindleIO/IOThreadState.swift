@@ -28,6 +28,7 @@ package final class IOThreadState {
     func uninstall(from scheduler: Scheduler) {
         for acceptor in acceptors.values { acceptor.backendWillStop() }
         acceptors.removeAll()
+        spareSends.removeAll()  // each holds the backend
         scheduler.driver = nil
         uninstall()
     }

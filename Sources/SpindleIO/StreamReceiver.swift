@@ -45,7 +45,11 @@ package final class StreamReceiver {
 
     /// The socket (for the backend).
     package let fd: Int32
-    package unowned(unsafe) let backend: any IOBackend
+    /// The worker's backend, held strongly (a plain reference is borrowed for each call, where
+    /// an unowned one was retained and released around it: one atomic pair per call). An object
+    /// kept after its runtime has stopped keeps the backend — its ring or epoll descriptor —
+    /// until it is freed; the backends release every object they hold when they stop.
+    package let backend: any IOBackend
     // `@exclusivity(unchecked)`: worker thread only, short accesses that never span a switch.
     /// What the owner asked for; the backend reads it when the kernel reports.
     @exclusivity(unchecked) package private(set) var mode: Mode = .stopped

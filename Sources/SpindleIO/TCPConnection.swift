@@ -16,7 +16,11 @@ import Glibc
 public final class TCPConnection {
     /// The socket (for the backend and the listener; nothing above SpindleIO uses it).
     package let fd: Int32
-    package unowned(unsafe) let backend: any IOBackend
+    /// The worker's backend, held strongly (a plain reference is borrowed for each call, where
+    /// an unowned one was retained and released around it: one atomic pair per call). An object
+    /// kept after its runtime has stopped keeps the backend — its ring or epoll descriptor —
+    /// until it is freed; the backends release every object they hold when they stop.
+    package let backend: any IOBackend
     /// A per-call timeout applied when a call has no explicit deadline.
     public var timeout: Duration? = nil
     // `@exclusivity(unchecked)`: worker thread only, short accesses that never span a switch.
