@@ -201,8 +201,9 @@ public final class StackPool {
         }
     }
 
-    /// Stacks whose guards one batched call installs.
-    static let guardWindow = 1024
+    /// Stacks whose guards one batched `MADV_GUARD_INSTALL` installs (as they are about to be
+    /// handed out; the benchmarks' guarded floor batches the same way).
+    public static let guardWindow = 1024
     /// The most fresh stacks whose top page is committed ahead of their first use (64 pages).
     static let commitWindow = 64
 

@@ -59,6 +59,9 @@ enum Parked {
         var runs: Int
         /// `bench_first_touch_ns` for the same count at the pool's slot stride (median), if measured.
         var firstTouchNs: Double?
+        /// `bench_guarded_touch_ns` for the same count (median), if measured: the kernel's work
+        /// for a guarded stack (guard installation and first touch) with no fiber code at all.
+        var guardedTouchNs: Double?
         /// True when the pool was preallocated for every fiber and prefaulted at start-up.
         var prefaulted: Bool
 
@@ -69,8 +72,15 @@ enum Parked {
             return result.createNs / firstTouchNs
         }
 
+        /// "Create + run to park" over the guarded floor of the same count: what the fiber code
+        /// adds over the kernel work a guarded stack costs. nil without that floor.
+        var createOverGuardedFloor: Double? {
+            guard let guardedTouchNs, guardedTouchNs > 0 else { return nil }
+            return result.createNs / guardedTouchNs
+        }
+
         /// Field-wise medians of `results` (all of one size).
-        init?(_ results: [Result], firstTouchNs: Double?, prefaulted: Bool) {
+        init?(_ results: [Result], firstTouchNs: Double?, guardedTouchNs: Double? = nil, prefaulted: Bool) {
             guard var median = results.first else { return nil }
             median.createNs = Samples(results.map(\.createNs)).median
             median.startupNs = Samples(results.map(\.startupNs)).median
@@ -80,6 +90,7 @@ enum Parked {
             self.result = median
             self.runs = results.count
             self.firstTouchNs = firstTouchNs
+            self.guardedTouchNs = guardedTouchNs
             self.prefaulted = prefaulted
         }
     }
@@ -100,6 +111,16 @@ enum Parked {
     /// `touch <count> <ns>`.
     static func firstTouchLine(count: Int) -> String {
         "touch \(count) \(Int(bench_first_touch_ns(UInt64(count), UInt64(slotStride))))"
+    }
+
+    /// `fiber-bench touch-guarded N`: the first-touch floor with a guard at the bottom of every
+    /// slot, installed as the pool installs them (`MADV_GUARD_INSTALL`, one batched call per
+    /// `StackPool.guardWindow` slots), in this fresh process: one line `touch-guarded <count> <ns>`
+    /// (a negative ns where the kernel has no lightweight guards).
+    static func guardedTouchLine(count: Int) -> String {
+        let configuration = StackPool.Configuration.fromEnvironment
+        let ns = bench_guarded_touch_ns(UInt64(count), UInt64(slotStride), UInt64(configuration.guardSize), UInt64(StackPool.guardWindow))
+        return "touch-guarded \(count) \(Int(ns))"
     }
 
     /// Spawns `count` fibers that park on an `Event`, measures, then sets the event so every

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SpindleMemory
 
 /// Results produced by other processes: the Go peer, `strace`, and `fiber-bench parked N`.
 enum Peers {
@@ -56,13 +57,15 @@ enum Peers {
     }
 
     /// Runs `fiber-bench parked <count>` `runs` times, each in a fresh process, and (for the
-    /// default pool) `fiber-bench touch <count>` as often for the page-fault floor; returns the
-    /// medians. `prefaulted`: the pool is preallocated for all fibers and prefaulted at start-up.
+    /// default pool) `fiber-bench touch <count>` as often for the page-fault floor, and
+    /// `fiber-bench touch-guarded <count>` for the guarded floor when the pool guards with
+    /// `MADV_GUARD_INSTALL`; returns the medians. `prefaulted`: the pool is preallocated for all fibers and prefaulted at start-up.
     static func parked(count: Int, runs: Int, prefaulted: Bool = false) -> Parked.Summary? {
         let me = Subprocess.quote(Subprocess.selfPath)
         let environment = prefaulted ? Parked.prefaultEnvironment(count: count) + " " : ""
         var results: [Parked.Result] = []
         var floor = Samples()
+        var guardedFloor = Samples()
         for _ in 0..<runs {
             if let text = Subprocess.output(of: "\(environment)\(me) parked \(count)"),
                let result = text.split(separator: "\n").lazy.compactMap({ Parked.Result(line: String($0)) }).first {
@@ -72,7 +75,13 @@ enum Peers {
                 let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
                 if f.count == 3, f[0] == "touch", let ns = Double(f[2]), ns >= 0 { floor.append(ns) }
             }
+            if !prefaulted, results.last?.guardMode == StackPool.GuardMode.lightweightGuard.rawValue,
+               let text = Subprocess.output(of: "\(me) touch-guarded \(count)") {
+                let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+                if f.count == 3, f[0] == "touch-guarded", let ns = Double(f[2]), ns >= 0 { guardedFloor.append(ns) }
+            }
         }
-        return Parked.Summary(results, firstTouchNs: floor.isEmpty ? nil : floor.median, prefaulted: prefaulted)
+        return Parked.Summary(results, firstTouchNs: floor.isEmpty ? nil : floor.median,
+                              guardedTouchNs: guardedFloor.isEmpty ? nil : guardedFloor.median, prefaulted: prefaulted)
     }
 }

@@ -56,14 +56,16 @@ struct Report {
             out += "**\(total)**" + (names.isEmpty ? "" : " (\(names.joined(separator: ", ")))") + "\n"
         }
         if !parked.isEmpty {
-            out += "\n| parked fibers | stack pool | pool start-up (not in create) | create + run to park | per fiber | first-touch floor (C) | create ÷ floor | RSS Δ per fiber | page tables Δ per fiber | mappings | guard |\n"
-            out += "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+            out += "\n| parked fibers | stack pool | pool start-up (not in create) | create + run to park | per fiber | first-touch floor (C) | create ÷ floor | guarded floor (C) | create ÷ guarded floor | RSS Δ per fiber | page tables Δ per fiber | mappings | guard |\n"
+            out += "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
             for summary in parked {
                 let p = summary.result
                 let floor = summary.firstTouchNs.map { "\(fixed($0 / 1e6, 1)) ms" } ?? "n/a"
                 let overFloor = summary.createOverFloor.map { "\(fixed($0, 2))×" } ?? "n/a"
+                let guarded = summary.guardedTouchNs.map { "\(fixed($0 / 1e6, 1)) ms" } ?? "n/a"
+                let overGuarded = summary.createOverGuardedFloor.map { "\(fixed($0, 2))×" } ?? "n/a"
                 let pool = summary.prefaulted ? "preallocated + prefaulted" : "default (grows on demand)"
-                out += "| \(p.fibers) | \(pool) | \(fixed(p.startupNs / 1e6, 1)) ms | \(fixed(p.createNs / 1e6, 1)) ms | \(fixed(p.nsPerFiber, 0)) ns | \(floor) | \(overFloor) | "
+                out += "| \(p.fibers) | \(pool) | \(fixed(p.startupNs / 1e6, 1)) ms | \(fixed(p.createNs / 1e6, 1)) ms | \(fixed(p.nsPerFiber, 0)) ns | \(floor) | \(overFloor) | \(guarded) | \(overGuarded) | "
                 out += "\(fixed(p.residentPerFiber / 1024, 2)) KiB | \(fixed(p.pageTablePerFiber / 1024, 2)) KiB | \(p.mappings) | \(p.guardMode) |\n"
             }
             out += "(medians of \(parked.first?.runs ?? 0) fresh processes per size)\n"
@@ -96,6 +98,12 @@ struct Report {
             }
             if let overFloor = summary.createOverFloor {
                 out += "parked,\(p.fibers) create over first-touch floor,\(fixed(overFloor, 3)),ratio,,,,,\n"
+            }
+            if let guarded = summary.guardedTouchNs {
+                out += "parked,\(p.fibers) guarded floor,\(fixed(guarded / Double(p.fibers), 1)),ns/fiber,,,,,\n"
+            }
+            if let overGuarded = summary.createOverGuardedFloor {
+                out += "parked,\(p.fibers) create over guarded floor,\(fixed(overGuarded, 3)),ratio,,,,,\n"
             }
             out += "\(kind),\(p.fibers) fibers RSS,\(fixed(p.residentPerFiber, 0)),bytes/fiber,,,,,\n"
             out += "\(kind),\(p.fibers) fibers page tables,\(fixed(p.pageTablePerFiber, 0)),bytes/fiber,,,,,\n"

@@ -5,6 +5,7 @@
 //                                                          `NAME <ns> <ns> …` (one per repetition)
 //   fiber-bench parked N                                   N parked fibers (one line)
 //   fiber-bench touch N                                    their page-fault floor (C)
+//   fiber-bench touch-guarded N                            the same with the stacks' guards (C)
 //   fiber-bench round-robin N [ROUNDS]                     N fibers yielding in turn (Scale.swift)
 //   fiber-bench spawn-only BATCHES                         the loop strace watches
 //
@@ -24,6 +25,7 @@ func usage(_ status: Int32) -> Never {
                fiber-bench one \(Suite.inProcess.joined(separator: "|")) [--reps N] [--quick]
                fiber-bench parked N
                fiber-bench touch N
+               fiber-bench touch-guarded N
                fiber-bench round-robin N [ROUNDS]
                fiber-bench spawn-only BATCHES
         """)
@@ -91,6 +93,10 @@ case "parked":
 case "touch":
     guard let n = arguments.first.flatMap({ Int($0) }), n > 0 else { usage(2) }
     writeLine(Parked.firstTouchLine(count: n))
+
+case "touch-guarded":
+    guard let n = arguments.first.flatMap({ Int($0) }), n > 0 else { usage(2) }
+    writeLine(Parked.guardedTouchLine(count: n))
 
 case "round-robin":
     guard let n = arguments.first.flatMap({ Int($0) }), n > 0 else { usage(2) }

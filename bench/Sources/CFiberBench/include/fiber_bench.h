@@ -33,4 +33,11 @@ double bench_exclusivity_pair_ns(uint64_t pairs);
 /// or a negative value when the mapping fails.
 double bench_first_touch_ns(uint64_t count, uint64_t stride);
 
+/// The same floor for guarded stacks: as `bench_first_touch_ns`, and before each window of
+/// `window` slots is touched, one batched `MADV_GUARD_INSTALL` (`process_madvise`) puts a
+/// `guard`-byte guard at the bottom of each of its slots, as the stack pool does. Returns ns
+/// for the guarding and touching loop, or a negative value when the mapping fails or the
+/// kernel has no `MADV_GUARD_INSTALL` (before Linux 6.13).
+double bench_guarded_touch_ns(uint64_t count, uint64_t stride, uint64_t guard, uint64_t window);
+
 #endif
