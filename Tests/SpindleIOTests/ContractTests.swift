@@ -2,7 +2,8 @@
 // events never arrive inside the call that started or stopped an operation; a cancelled
 // asynchronous send reports ECANCELED; a paused stream receiver leaves the bytes in the socket
 // (the peer's writes block) and resuming loses and repeats none; a listener that runs out of
-// descriptors accepts again once some are free.
+// descriptors accepts again once some are free; a stopping worker releases what its fiber-less
+// operations hold.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,6 +72,27 @@ private final class RecordingReceiver: StreamReceiverDelegate {
             failure = code
         }
     }
+}
+
+/// An asynchronous send's delegate that owns its connection (as the server's connections own
+/// theirs) and records the outcome.
+private final class OwningSend: AsyncSendDelegate {
+    let connection: TCPConnection
+    let result: Locked<Int32?>
+
+    init(connection: TCPConnection, result: Locked<Int32?>) {
+        self.connection = connection
+        self.result = result
+    }
+
+    func sendCompleted(errno: Int32) { result.set(errno) }
+}
+
+/// A weak reference the test thread can check after the worker has stopped.
+private final class WeakBox: @unchecked Sendable {
+    // @unchecked Sendable: written once at init; read after the worker thread has ended.
+    weak var object: AnyObject?
+    init(_ object: AnyObject) { self.object = object }
 }
 
 /// A's delegate in the staleness test: records A's events and, at A's first bytes, closes B
@@ -229,6 +251,48 @@ final class ContractTests: IOTestCase {
         let bytes = received.current
         XCTAssertEqual(bytes.count, message.count)
         XCTAssertTrue(bytes == message, "the received bytes differ from the sent ones at \(zip(bytes, message).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)")
+    }
+
+    /// A worker that stops with fiber-less operations still under way — a receive armed on a
+    /// connection nobody closed, a send the peer does not drain — releases them: the send's
+    /// delegate hears ECANCELED, and both delegates (which own the
+    /// connection, as the server's connections do), the connection, its receiver and its send
+    /// are freed once `run` has returned, its socket closed.
+    func testAStoppingWorkerReleasesWhatItsFiberlessOperationsHold() throws {
+        let listener = try TCPListener(host: "127.0.0.1", port: 0)
+        let big = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 << 20, alignment: 16)
+        defer { big.deallocate() }  // after `run` has returned: the send is over by then
+        big.initializeMemory(as: UInt8.self, repeating: 7)
+        // Read-only until `run` has returned (the worker's send reads it, then nothing does).
+        nonisolated(unsafe) let bytes = UnsafeRawBufferPointer(big)
+        let before = LiveIOObjects.now
+        let state = Locked<String?>(nil)
+        let delegates = Locked<(receive: WeakBox, send: WeakBox)?>(nil)
+        let sendResult = Locked<Int32?>(nil)
+        let server = BackgroundRuntime { _ in
+            defer { listener.close() }
+            let connection = try listener.accept(deadline: .now + .seconds(10))
+            let receiver = RecordingReceiver(connection: connection, bytes: Locked([]), count: Locked(0), pauseAfter: .max)
+            let send = OwningSend(connection: connection, result: sendResult)
+            connection.startReceiving(receiver)
+            connection.sendAsync(bytes, delegate: send)
+            try Fiber.sleep(for: .milliseconds(200))  // the peer's buffers are full by now
+            state.set("receiving=\(connection.isReceiveArmed) sending=\(connection.isSendingAsync)")
+            delegates.set((WeakBox(receiver), WeakBox(send)))
+            // Returns without closing: only the backend holds the delegates now.
+        }
+        let client = try TestClient(port: listener.address.port)
+        defer { client.close() }
+        XCTAssertTrue(waitUntil(timeout: .seconds(20)) { state.current != nil }, "the worker never started both operations")
+        XCTAssertEqual(state.current, "receiving=true sending=true")
+        let held = try XCTUnwrap(delegates.current)
+        XCTAssertNotNil(held.receive.object, "the backend let the armed receive's delegate go while it was armed")
+        XCTAssertNil(sendResult.current, "the send reported before the worker stopped")
+        try server.stop()
+        XCTAssertEqual(sendResult.current, ECANCELED, "the send's delegate heard \(sendResult.current.map { "\($0)" } ?? "nothing")")
+        XCTAssertNil(held.receive.object, "the receive's delegate (and its connection) outlived the worker")
+        XCTAssertNil(held.send.object, "the send's delegate (and its connection) outlived the worker")
+        XCTAssertEqual(LiveIOObjects.now, before, "connection objects outlived the worker")
     }
 
     /// Closing inside a batch: A's bytes, a new connection C and B's bytes arrive while the
