@@ -24,9 +24,15 @@ package final class IOThreadState {
         install()
     }
 
+    /// Tells the armed acceptors the backend is going away (they never touch it afterwards;
+    /// the slot keeps holding them until `uninstall`). Idempotent.
+    func acceptorsWillStop() {
+        for acceptor in acceptors.values { acceptor.backendWillStop() }
+    }
+
     /// Tells the armed acceptors the backend is going away, then undoes `install(driving:)`.
     func uninstall(from scheduler: Scheduler) {
-        for acceptor in acceptors.values { acceptor.backendWillStop() }
+        acceptorsWillStop()
         acceptors.removeAll()
         spareSends.removeAll()  // each holds the backend
         scheduler.driver = nil

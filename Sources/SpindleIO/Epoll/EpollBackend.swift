@@ -130,6 +130,7 @@ package final class EpollBackend: IOBackend {
     private func finishFiberlessOperations() {
         isDraining = true
         defer { isDraining = false }
+        slot.acceptorsWillStop()  // forgetting an entry removes its acceptor from the slot
         registrations.forEachEntry { forget($0) }
         for _ in 0..<Self.drainTurns where !deferred.isEmpty {
             swap(&deferred, &running)

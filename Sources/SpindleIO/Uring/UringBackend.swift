@@ -108,6 +108,7 @@ package final class UringBackend: IOBackend {
     /// cancelled by another cancel-everything queued after it.
     private func finishOperationsInFlight() {
         guard inFlight > 0 else { return }
+        slot.acceptorsWillStop()  // an accept's last completion may remove it from the slot
         isDraining = true
         defer { isDraining = false }
         let end = Deadline.now + Self.drainLimit
