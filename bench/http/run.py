@@ -48,7 +48,11 @@ from pipeline.lua (wrk's own are wrong under pipelining). Medians over the repet
 (Spindle vs nginx) printed as PASS/FAIL; a CSV of every turn and median. With --baseline, the
 rotation is followed by --ab-pairs back-to-back Spindle/base pairs per depth (order alternating,
 --ab-seconds each): the A/B goal is the median of the pairs' ratios, since the machine's speed
-drifts more between a server's rotation turns than between two adjacent turns.
+drifts more between a server's rotation turns than between two adjacent turns. Before each pair
+both of its servers are restarted (a fresh process each, then a --warmup turn): one process
+kept for every turn carries one placement of its memory through all of them, and that bias
+(up to 10-16 % on these VMs, seen between two processes of the same binary) would show in every
+pair; fresh processes spread it over the pairs. --no-fresh-pairs keeps the processes.
 
 After the rotation (and the A/B and metrics pairs), two more phases, each of back-to-back pairs
 (order alternating; the goal is the median of the pairs' ratios, for the same reason):
@@ -102,7 +106,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from benchutil import (CLK_TCK, RetryBudget, add_wrk_arguments, cpu_busy_ticks, cpu_ticks,  # noqa: E402
                        describe_server, die, fmt_us, install_cleanup, kept, kernel_work_ticks, kill_children,
-                       measured_turn, med, nginx_argv, nginx_config, print_footer, print_header, probe, run_wrk,
+                       measured_turn, med, nginx_argv, nginx_config, port_free, print_footer, print_header, probe, run_wrk,
                        start_server, tool_version, turn_line, write_csv)
 import benchutil  # noqa: E402
 
@@ -146,6 +150,9 @@ def main():
                              "pipelining 1); an empty value skips it")
     parser.add_argument("--conns-pairs", type=int, default=5,
                         help="back-to-back Spindle/C turn pairs per --conns-many count (--seconds each)")
+    parser.add_argument("--no-fresh-pairs", dest="fresh_pairs", action="store_false",
+                        help="keep each server's process for its pairs (by default both servers of a pair are "
+                             "restarted before it)")
     parser.add_argument("--quick", action="store_true", help="1 turn of 1 s per server and depth, 1 s warm-up")
     args = parser.parse_args()
     try:
@@ -320,14 +327,31 @@ def main():
     # this machine's speed drifts by 10-25 % over a minute, so the ratio of the two medians is
     # mostly drift. Back-to-back pairs (order alternating) see the same machine; the median of
     # the pairs' ratios is the A/B result.
+    def restart(name):
+        """Replaces `name`'s process with a fresh one (same command, CPU, port and log), once its
+        port, and the metrics server's admin port, are free again."""
+        servers[name].terminate()
+        servers[name].wait()
+        if name == "metrics":
+            deadline = time.monotonic() + 10
+            while not port_free(admin_port) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        servers[name] = start_server(name, argv[name], ports[name], cpus[name], logs[name], env=env.get(name))
+        probe(name, ports[name])
+
     def pair_turns(a, b, count, kind, depth, seconds, turn, where=""):
         """`count` back-to-back turn pairs of servers `a` and `b` at `depth` (order alternating),
-        each turn `turn(name, depth, seconds)`; prints each pair's ratio a/b of req per
+        each turn `turn(name, depth, seconds)`, both servers restarted and warmed up (a --warmup
+        turn) before each pair unless --no-fresh-pairs; prints each pair's ratio a/b of req per
         server-CPU-s and returns the pairs as (sample of a, sample of b). `where` prefixes the
         labels (the connection count)."""
         got_pairs = []
         for pair in range(count):
             order = (a, b) if pair % 2 == 0 else (b, a)
+            if args.fresh_pairs:
+                for name in order:
+                    restart(name)
+                    turn(name, depth, args.warmup)
             got = {}
             for name in order:
                 label = f"pipeline {depth:>2}  {where}{name:<7} {kind} pair {pair + 1}"
