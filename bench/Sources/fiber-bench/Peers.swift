@@ -59,10 +59,18 @@ enum Peers {
     /// Runs `fiber-bench parked <count>` `runs` times, each in a fresh process, and (for the
     /// default pool) `fiber-bench touch <count>` as often for the page-fault floor, and
     /// `fiber-bench touch-guarded <count>` for the guarded floor when the pool guards with
-    /// `MADV_GUARD_INSTALL`; returns the medians. `prefaulted`: the pool is preallocated for all fibers and prefaulted at start-up.
+    /// `MADV_GUARD_INSTALL`; returns the medians. `prefaulted`: the pool is preallocated for
+    /// all fibers and prefaulted at start-up.
     static func parked(count: Int, runs: Int, prefaulted: Bool = false) -> Parked.Summary? {
         let me = Subprocess.quote(Subprocess.selfPath)
         let environment = prefaulted ? Parked.prefaultEnvironment(count: count) + " " : ""
+        /// The nanoseconds a floor command printed (`<command> <count> <ns>`), nil when it failed.
+        func floorNanoseconds(_ command: String) -> Double? {
+            guard let text = Subprocess.output(of: "\(me) \(command) \(count)") else { return nil }
+            let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            guard f.count == 3, f[0] == command, let ns = Double(f[2]), ns >= 0 else { return nil }
+            return ns
+        }
         var results: [Parked.Result] = []
         var floor = Samples()
         var guardedFloor = Samples()
@@ -71,14 +79,11 @@ enum Peers {
                let result = text.split(separator: "\n").lazy.compactMap({ Parked.Result(line: String($0)) }).first {
                 results.append(result)
             }
-            if !prefaulted, let text = Subprocess.output(of: "\(me) touch \(count)") {
-                let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-                if f.count == 3, f[0] == "touch", let ns = Double(f[2]), ns >= 0 { floor.append(ns) }
-            }
-            if !prefaulted, results.last?.guardMode == StackPool.GuardMode.lightweightGuard.rawValue,
-               let text = Subprocess.output(of: "\(me) touch-guarded \(count)") {
-                let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-                if f.count == 3, f[0] == "touch-guarded", let ns = Double(f[2]), ns >= 0 { guardedFloor.append(ns) }
+            guard !prefaulted else { continue }
+            if let ns = floorNanoseconds("touch") { floor.append(ns) }
+            if results.last?.guardMode == StackPool.GuardMode.lightweightGuard.rawValue,
+               let ns = floorNanoseconds("touch-guarded") {
+                guardedFloor.append(ns)
             }
         }
         return Parked.Summary(results, firstTouchNs: floor.isEmpty ? nil : floor.median,
