@@ -25,33 +25,34 @@ public enum HTTPBodyEvent: Hashable, Sendable {
 /// allowed before a `;`), lines end with CRLF, data is followed by CRLF, sizes above 63 bits
 /// are rejected. A value type of ~100 bytes; never allocates.
 public struct HTTPChunkedDecoder: Sendable {
-    enum Phase: UInt8 {
+    @usableFromInline enum Phase: UInt8, Sendable {
         case sizeStart, size, sizeWhitespace, extension_, sizeLF, data, dataCR, dataLF
         case trailerLineStart, trailerName, trailerValue, trailerLF, endLF, done
     }
 
     /// The most body bytes (0: no limit); `HTTPBodyDecoder.changeBodyLimit` may change it.
-    var maxBodyBytes: Int
-    let maxLine: Int
-    let maxExtensionBytes: Int
-    let maxTrailerBytes: Int
-    let maxTrailerCount: Int
-    var phase = Phase.sizeStart
-    var size = 0
-    var remaining = 0
-    var lineLength = 0
-    var extensionBytes = 0
-    var trailerBytes = 0
-    var trailerCount = 0
-    var failure: HTTPParseError? = nil
+    @usableFromInline var maxBodyBytes: Int
+    @usableFromInline let maxLine: Int
+    @usableFromInline let maxExtensionBytes: Int
+    @usableFromInline let maxTrailerBytes: Int
+    @usableFromInline let maxTrailerCount: Int
+    @usableFromInline var phase = Phase.sizeStart
+    @usableFromInline var size = 0
+    @usableFromInline var remaining = 0
+    @usableFromInline var lineLength = 0
+    @usableFromInline var extensionBytes = 0
+    @usableFromInline var trailerBytes = 0
+    @usableFromInline var trailerCount = 0
+    @usableFromInline var failure: HTTPParseError? = nil
 
     /// Body bytes decoded so far (the sum of the chunk sizes seen).
     public private(set) var bodyBytes = 0
 
     /// Creates a decoder enforcing `maxBodyBytes` (413), `maxChunkLineLength` (400),
     /// `maxHeaderBytes` for all extensions together (413) and for the trailers (431), and
-    /// `maxHeaderCount` trailer fields (431). Cost: none.
-    public init(limits: HTTPLimits = .default) {
+    /// `maxHeaderCount` trailer fields (431). Cost: none (inlined: the server makes one per
+    /// request, in place).
+    @inlinable public init(limits: HTTPLimits = .default) {
         maxBodyBytes = limits.maxBodyBytes
         maxLine = limits.maxChunkLineLength
         maxExtensionBytes = limits.maxHeaderBytes
@@ -59,8 +60,8 @@ public struct HTTPChunkedDecoder: Sendable {
         maxTrailerCount = limits.maxHeaderCount
     }
 
-    /// True once the last chunk and the trailer section have been decoded.
-    public var isComplete: Bool { phase == .done }
+    /// True once the last chunk and the trailer section have been decoded. Cost: a compare.
+    @inlinable public var isComplete: Bool { phase == .done }
 
     /// Decodes from the start of `input`: returns the next slice of body data, or says that
     /// more input is needed, or where the body ended. Never allocates.

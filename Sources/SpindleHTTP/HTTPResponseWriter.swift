@@ -151,16 +151,19 @@ public struct HTTPResponseWriter {
                                         into buffer: inout HTTPOutputBuffer) -> Bool {
         let closes: Bool
         if fieldLines.hasPointerRepresentation {
-            var key = PreparedHead.Key(code: status.code, reason: status.reasonPhrase, fieldLines: fieldLines.utf8Start,
-                                       fieldLinesCount: fieldLines.utf8CodeUnitCount, length: body.count,
-                                       persistence: persistence, second: dateCache.currentSecond())
-            if let prepared = preparedHead.closes(for: key) {
+            let second = dateCache.currentSecond()
+            if let prepared = preparedHead.closes(for: status, fieldLines: fieldLines.utf8Start,
+                                                  fieldLinesCount: fieldLines.utf8CodeUnitCount, length: body.count,
+                                                  persistence: persistence, second: second) {
                 preparedHead.withBytes { buffer.append($0) }
                 closes = prepared
             } else {
                 let start = buffer.count
                 closes = writeHead(status: status, fieldLines: fieldLines, framing: .contentLength(body.count), persistence: persistence, into: &buffer)
-                key.second = dateCache.formattedSecond  // the second of the Date line just written
+                let key = PreparedHead.Key(code: status.code, reason: status.reasonPhrase, fieldLines: fieldLines.utf8Start,
+                                           fieldLinesCount: fieldLines.utf8CodeUnitCount, length: body.count,
+                                           persistence: persistence,
+                                           second: dateCache.formattedSecond)  // the second of the Date line just written
                 preparedHead.remember(UnsafeRawBufferPointer(rebasing: buffer.readableBytes[start...]), closes: closes, for: key)
             }
         } else {  // (a one-scalar literal has no bytes to identify it by; none is a field line)

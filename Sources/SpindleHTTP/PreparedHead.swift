@@ -28,12 +28,17 @@ struct PreparedHead {
         /// The second of the `Date` line.
         var second: Int
 
-        /// Whether both name the same head. The reason compares by its bits first (a short
-        /// reason, or the same string, is equal without reading its bytes).
+        /// Whether this names the head of `status` with the field lines at `fieldLines`
+        /// (`fieldLinesCount` bytes), `length`, `persistence` and `second`. The reason compares
+        /// by its bits first (a short reason, or the same string, is equal without reading its
+        /// bytes). Takes the parts rather than a second key: building one would copy (retain)
+        /// the reason and destroy it again, for every response.
         @inline(__always)
-        func matches(_ other: Key) -> Bool {
-            code == other.code && length == other.length && fieldLines == other.fieldLines && second == other.second
-                && fieldLinesCount == other.fieldLinesCount && persistence == other.persistence && reason == other.reason
+        func matches(_ status: HTTPResponse.Status, fieldLines: UnsafePointer<UInt8>, fieldLinesCount: Int,
+                     length: Int, persistence: HTTPConnectionPersistence, second: Int) -> Bool {
+            code == status.code && self.length == length && self.fieldLines == fieldLines && self.second == second
+                && self.fieldLinesCount == fieldLinesCount && self.persistence == persistence
+                && reason == status.reasonPhrase
         }
     }
 
@@ -44,11 +49,13 @@ struct PreparedHead {
     private var storage: [UInt8] = []
     private var closes = false
 
-    /// Whether the head kept is the one `key` names: then whether it closes the connection
-    /// (the writer's return value), else nil. Cost: a few comparisons.
+    /// Whether the head kept is the one the arguments name (see `Key.matches`): then whether it
+    /// closes the connection (the writer's return value), else nil. Cost: a few comparisons.
     @inline(__always)
-    func closes(for key: Key) -> Bool? {
-        guard let kept = self.key, kept.matches(key) else { return nil }
+    func closes(for status: HTTPResponse.Status, fieldLines: UnsafePointer<UInt8>, fieldLinesCount: Int,
+                length: Int, persistence: HTTPConnectionPersistence, second: Int) -> Bool? {
+        guard key?.matches(status, fieldLines: fieldLines, fieldLinesCount: fieldLinesCount, length: length,
+                           persistence: persistence, second: second) == true else { return nil }
         return closes
     }
 

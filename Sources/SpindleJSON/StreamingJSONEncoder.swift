@@ -30,7 +30,9 @@ public struct StreamingJSONEncoder: Sendable {
     public var initialCapacity: Int
 
     /// An encoder with no user info; the output starts with room for `initialCapacity` bytes.
-    public init(userInfo: [CodingUserInfoKey: any Sendable] = [:], initialCapacity: Int = 128) {
+    /// (The default is `Dictionary()`, the shared empty dictionary, rather than the literal
+    /// `[:]`, which builds an empty variadic array and a dictionary from it in every caller.)
+    public init(userInfo: [CodingUserInfoKey: any Sendable] = Dictionary(), initialCapacity: Int = 128) {
         self.userInfo = userInfo
         self.initialCapacity = max(initialCapacity, 0)
     }

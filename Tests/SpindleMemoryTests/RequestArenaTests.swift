@@ -51,6 +51,50 @@ final class RequestArenaTests: XCTestCase {
         XCTAssertEqual(arena.statistics.resets, 1)
     }
 
+    /// `reset` returns early when the request handed nothing out; every other case still takes
+    /// the whole path: a large allocation (the cursor never moved), a chained block, pooling off.
+    func testResetOfAnUntouchedRequestStillEndsItAndKeepsEveryRule() {
+        let arena = RequestArena(configuration: .init(blockSize: 1024, retainedBlocks: 0, pooling: true))
+        arena.reset()  // never used: no block yet
+        XCTAssertEqual(arena.statistics.resets, 1)
+        let first = arena.allocate(byteCount: 100)
+        arena.reset()
+        arena.reset()  // untouched since
+        XCTAssertEqual(arena.statistics.resets, 3)
+        XCTAssertEqual(arena.statistics.peakBytes, 100)
+        XCTAssertEqual(arena.allocate(byteCount: 8), first, "the first block, from its start")
+        arena.reset()
+
+        let empty = arena.copy(UnsafeRawBufferPointer(start: nil, count: 0))  // moves no cursor
+        XCTAssertTrue(empty.isValid)
+        let generation = arena.generation
+        arena.reset()
+        XCTAssertEqual(arena.generation, generation &+ 1)
+        XCTAssertFalse(empty.isValid, "an untouched request's reset still ends its handles")
+
+        _ = arena.allocate(byteCount: 2000)  // larger than the block: malloc, the cursor stays
+        XCTAssertEqual(arena.usage.largeAllocations, 1)
+        arena.reset()
+        XCTAssertEqual(arena.usage.largeAllocations, 0, "the large allocation was freed")
+
+        for _ in 0..<6 { _ = arena.allocate(byteCount: 200) }  // 5 per block: chains a second
+        XCTAssertEqual(arena.usage.overflowBlocks, 1)
+        arena.reset()
+        XCTAssertEqual(arena.usage.bytes, 0)
+        XCTAssertEqual(arena.usage.overflowBlocks, 0)
+        XCTAssertEqual(arena.statistics.peakBytes, 1200)
+        XCTAssertEqual(arena.allocate(byteCount: 8), first, "rewound to the first block")
+
+        let unpooled = RequestArena(configuration: .init(blockSize: 1024, pooling: false))
+        _ = unpooled.allocate(byteCount: 10)
+        XCTAssertEqual(unpooled.usage.bytes, 10)
+        unpooled.reset()
+        XCTAssertEqual(unpooled.usage.bytes, 0)
+        unpooled.reset()
+        XCTAssertEqual(unpooled.statistics.resets, 2)
+        XCTAssertEqual(unpooled.statistics.peakBytes, 10)
+    }
+
     func testBytesDoNotOutliveTheirRequest() {
         let arena = RequestArena()
         let message = Array("hello".utf8)
