@@ -124,7 +124,7 @@ extension HTTPRequestParser {
             slots[fieldCount] = FieldSlot(nameStart: nameStart, nameEnd: nameEnd, valueStart: valueStart, valueEnd: valueEnd)
             fieldCount += 1
             if let failure = facts.noteField(p, table, nameStart: nameStart, nameEnd: nameEnd,
-                                             valueStart: valueStart, valueEnd: valueEnd) {
+                                             valueStart: valueStart, valueEnd: valueEnd, validHost: &validHost) {
                 return fail(failure, scanned: i)
             }
         }

@@ -38,6 +38,9 @@ public struct HTTPRequestParser: ~Copyable {
     @usableFromInline var slotCapacity: Int
     @usableFromInline var state = ScanState()
     @usableFromInline var failure: HTTPParseError? = nil
+    /// The last valid `Host` value of 8 to 16 bytes (see `ValidHostMemo`); kept across heads
+    /// and `reset`, as it says only that those bytes are valid.
+    var validHost = ValidHostMemo()
     /// `ByteClass.table`, read once by `init` so that a parse does not call its lazy
     /// initialisation check again. 8 bytes.
     let byteClasses = ByteClass.table
@@ -307,7 +310,7 @@ extension HTTPRequestParser {
                 state.fieldCount += 1
                 if let failure = state.facts.noteField(p, table, nameStart: state.nameStart,
                                                        nameEnd: state.nameEnd, valueStart: state.valueStart,
-                                                       valueEnd: state.valueEnd) {
+                                                       valueEnd: state.valueEnd, validHost: &validHost) {
                     return .failed(failure)
                 }
                 state.phase = .lineStart

@@ -47,6 +47,43 @@ final class WholeHeadTests: XCTestCase {
 
     func head(_ s: String) -> [UInt8] { Array(s.utf8) }
 
+    /// A parser keeps its last valid Host value of 8 to 16 bytes to accept it again without the
+    /// byte check (`ValidHostMemo`): a value of the same length differing in any one byte, at any
+    /// offset, must still be checked, on both paths (whole, and resumed after one byte).
+    func testAKeptHostValueNeverPassesAnotherOfTheSameLength() {
+        var parser = HTTPRequestParser()
+        func parse(_ host: [UInt8], resumed: Bool) -> HTTPParseError.Reason?? {
+            let input = Array("GET / HTTP/1.1\r\nHost: ".utf8) + host + Array("\r\n\r\n".utf8)
+            parser.reset()
+            return input.withUnsafeBytes { all in
+                if resumed { _ = parser.parseHead(UnsafeRawBufferPointer(rebasing: all[0..<1])) }
+                switch parser.parseHead(all) {
+                case .complete(let head, _):
+                    XCTAssertEqual(head.hostBytes.map { Array($0) }, host)
+                    return .some(nil)
+                case .error(let error): return .some(error.reason)
+                case .incomplete: return nil
+                }
+            }
+        }
+        for length in 7...17 {
+            let valid = (0..<length).map { $0 % 4 == 3 ? UInt8(ascii: ".") : UInt8(ascii: "a") + UInt8($0 % 3) }
+            for resumed in [false, true] {
+                XCTAssertEqual(parse(valid, resumed: resumed), .some(nil), "length \(length)")
+                for offset in 0..<length {
+                    // Field-value bytes (no whitespace: it would be trimmed) that are not Host bytes.
+                    for bad in Array("/@#\\\"<>^`{|}".utf8) + [0x80, 0xFF] {
+                        var other = valid
+                        other[offset] = bad
+                        XCTAssertEqual(parse(other, resumed: resumed), .some(.invalidHost),
+                                       "length \(length), byte \(bad) at \(offset), resumed \(resumed)")
+                    }
+                    XCTAssertEqual(parse(valid, resumed: resumed), .some(nil), "kept again: length \(length)")
+                }
+            }
+        }
+    }
+
     func testCommonHeadsParseTheSameBothWays() {
         for text in [
             "GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
