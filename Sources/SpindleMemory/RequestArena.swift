@@ -179,6 +179,13 @@ public final class RequestArena {
         statistics.resets += 1
         generation &+= 1
         if cursor == rewoundCursor && current == 0 && heapBytes == 0 && large.isEmpty { return }  // untouched
+        rewind()
+    }
+
+    /// `reset` of a request that allocated: out of line, so that the early return above does not
+    /// pay for this part's registers.
+    @inline(never)
+    private func rewind() {
         statistics.peakBytes = max(statistics.peakBytes, bytesInUse)
         if !large.isEmpty {  // iterating even an empty array retained and released it
             for p in large { free(p) }

@@ -106,6 +106,27 @@ final class QueryAndFormParametersTests: ServerTestCase {
         XCTAssertTrue(many.bodyString.contains("more than 1000 parameters"), many.bodyString)
     }
 
+    /// The query starts at the target's first `?`, wherever that falls in the words the path's
+    /// end is searched in (`RoutingPath.pathEnd`): a route for each prefix of a 21-byte path,
+    /// asked for with a query after each, and without one.
+    func testThePathEndsAtTheFirstQuestionMarkAtEveryLength() throws {
+        let full = Array("/abcdefghijklmnopqrst")
+        let router = Router<Responder>()
+        for length in 1...full.count {
+            router.get(String(full[0..<length])) { _, _ in .text("\(length)") }
+        }
+        try router.test(.inMemory) { client in
+            for length in 1...full.count {
+                let path = String(full[0..<length])
+                for target in [path, path + "?", path + "?q=1", path + "?a?b", path + "?" + String(full)] {
+                    let response = try client.get(target)
+                    XCTAssertEqual(response.status.code, 200, target)
+                    XCTAssertEqual(response.bodyString, "\(length)", target)
+                }
+            }
+        }
+    }
+
     func testPathRulesOverTheWire() throws {
         let server = try startParameterServer()
         let client = try TestClient(port: server.port)
