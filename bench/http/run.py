@@ -54,6 +54,13 @@ kept for every turn carries one placement of its memory through all of them, and
 (up to 10-16 % on these VMs, seen between two processes of the same binary) would show in every
 pair; fresh processes spread it over the pairs. --no-fresh-pairs keeps the processes.
 
+The goals against the C responder are judged the same way: --c-pairs (10) back-to-back
+Spindle/C pairs per depth after the rotation (fresh processes, --ab-seconds each), the median
+of their ratios. The rotation keeps each server in one process for all its turns, so its
+Spindle/C ratio carries both processes' placement biases (on 2026-12-06 the same binaries gave
+0.84x and 0.78x at pipelining 16 in two runs, while fresh-process pairs of Spindle against its
+own earlier build said 1.02x): it is printed as information.
+
 After the rotation (and the A/B and metrics pairs), two more phases, each of back-to-back pairs
 (order alternating; the goal is the median of the pairs' ratios, for the same reason):
 
@@ -85,7 +92,7 @@ After the rotation (and the A/B and metrics pairs), two more phases, each of bac
 
 Goals: Spindle against nginx (req per server-CPU-s ≥ 1× at pipelining 1 and ≥ 1.5× at 16, req/s
 ≥ nginx, p99 ≤ nginx), against the C responder (req per server-CPU-s ≥ 0.95× at pipelining 1 and
-≥ 0.85× at 16, from the rotation's medians; ≥ 0.95× at each --conns-many count, from the pairs),
+≥ 0.85× at 16, from the --c-pairs pairs; ≥ 0.95× at each --conns-many count, from the pairs),
 epoll ≥ 0.9× nginx at pipelining 1, metrics on / off ≥ 0.97×, 2 workers / 1 worker ≥ 0.9× at
 pipelining 1, and with --baseline io_uring ≥ 0.98× the baseline.
 
@@ -141,6 +148,9 @@ def main():
     parser.add_argument("--ab-pairs", type=int, default=10,
                         help="with --baseline: back-to-back Spindle/base turn pairs per depth after the rotation (the A/B)")
     parser.add_argument("--ab-seconds", type=float, default=4, help="length of each A/B turn")
+    parser.add_argument("--c-pairs", type=int, default=10,
+                        help="back-to-back Spindle/C turn pairs per depth after the rotation (the goals against the "
+                             "C responder; --ab-seconds each)")
     parser.add_argument("--metrics-pairs", type=int, default=10,
                         help="back-to-back Spindle/metrics turn pairs per depth after the rotation (metrics on / off)")
     parser.add_argument("--workers-pairs", type=int, default=10,
@@ -161,11 +171,11 @@ def main():
         parser.error(f"--conns-many takes comma-separated connection counts, not {args.conns_many!r}")
     if any(n < 1 for n in args.conns_many):
         parser.error("--conns-many: every connection count must be at least 1")
-    if args.workers_pairs < 1 or (args.conns_many and args.conns_pairs < 1):
-        parser.error("--workers-pairs and --conns-pairs must be at least 1 (their goals are medians of pairs)")
+    if args.workers_pairs < 1 or args.c_pairs < 1 or (args.conns_many and args.conns_pairs < 1):
+        parser.error("--workers-pairs, --c-pairs and --conns-pairs must be at least 1 (their goals are medians of pairs)")
     if args.quick:
         args.reps, args.seconds, args.warmup, args.ab_pairs, args.ab_seconds, args.metrics_pairs = 1, 1, 1, 1, 1, 1
-        args.workers_pairs, args.conns_pairs = 1, 1
+        args.workers_pairs, args.conns_pairs, args.c_pairs = 1, 1, 1
     args.lua = os.path.abspath(args.lua)
     workdir = os.path.abspath(args.workdir)
     os.makedirs(workdir, exist_ok=True)
@@ -184,6 +194,8 @@ def main():
     print(f"samples    {args.reps} rotating turns per server and depth, {args.seconds:g} s each "
           f"(after a {args.warmup:g} s warm-up per server and depth); medians (min–max)")
     spread_cpus = f"{args.server_cpu},{args.client_cpu}"
+    print(f"vs C       {args.c_pairs} back-to-back Spindle/C pairs per depth, {args.ab_seconds:g} s each, "
+          f"{'fresh processes' if args.fresh_pairs else 'the same processes'}: the goals against the C responder")
     print(f"workers    {args.workers_pairs} back-to-back 2-worker/1-worker pairs per depth, {args.ab_seconds:g} s each; "
           f"both servers allowed on CPUs {spread_cpus} (not pinned to one), wrk on CPU {args.client_cpu}")
     if args.conns_many:
@@ -373,6 +385,7 @@ def main():
 
     ab_ratios = pairs("Spindle", "base", args.ab_pairs, "A/B") if args.baseline else {depth: [] for depth in DEPTHS}
     metrics_ratios = pairs("metrics", "Spindle", args.metrics_pairs, "metrics")
+    c_pair_ratios = pairs("Spindle", "C", args.c_pairs, "vsC")
 
     # Two workers against one, both allowed on both CPUs (warmed up here: their turns come last).
     for depth in DEPTHS:
@@ -460,12 +473,18 @@ def main():
             ratio = med(sp, key) / med(c, key)
             rows.append({"kind": "ratio", "server": f"Spindle/C {key}", "pipeline": depth, "ratio": f"{ratio:.4f}"})
             if key == "req_per_cpu_s":
-                # The bare C responder is the per-core bound: what Spindle's HTTP layer costs on top.
-                goals.append((f"pipeline {depth}: Spindle req per server-CPU-s ≥ {C_GOAL[depth]:g}× the C responder",
-                              f"{ratio:.2f}× ({med(sp, key):,.0f} vs {med(c, key):,.0f})",
-                              "PASS" if ratio >= C_GOAL[depth] else "FAIL", "Spindle/C", ratio, depth))
+                infos.append((f"pipeline {depth}: Spindle/C {what}, ratio of the rotation's medians",
+                              f"{ratio:.2f}× ({med(sp, key):,.0f} vs {med(c, key):,.0f})"))
             else:
                 infos.append((f"pipeline {depth}: Spindle/C {what}", f"{ratio:.2f}×"))
+        # The bare C responder is the per-core bound: what Spindle's HTTP layer costs on top,
+        # from the back-to-back pairs of fresh processes.
+        vs_c = sorted(c_pair_ratios[depth])
+        r_vs_c = median_of(vs_c)
+        goals.append((f"pipeline {depth}: Spindle req per server-CPU-s ≥ {C_GOAL[depth]:g}× the C responder, "
+                      f"median of {len(vs_c)} back-to-back pairs",
+                      f"{r_vs_c:.3f}× (pairs {vs_c[0]:.3f}–{vs_c[-1]:.3f})",
+                      "PASS" if r_vs_c >= C_GOAL[depth] else "FAIL", "Spindle/C", r_vs_c, depth))
         ratio = med(ng, "req_per_cpu_s") / med(c, "req_per_cpu_s")
         infos.append((f"pipeline {depth}: nginx/C req per server-CPU-s", f"{ratio:.2f}×"))
         ep = kept(samples[("epoll", depth)])
