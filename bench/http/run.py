@@ -61,7 +61,7 @@ Spindle/C ratio carries both processes' placement biases (on 2026-12-06 the same
 0.84x and 0.78x at pipelining 16 in two runs, while fresh-process pairs of Spindle against its
 own earlier build said 1.02x): it is printed as information.
 
-After the rotation (and the A/B and metrics pairs), two more phases, each of back-to-back pairs
+After the rotation (and the A/B, metrics and Spindle/C pairs), two more phases, each of back-to-back pairs
 (order alternating; the goal is the median of the pairs' ratios, for the same reason):
 
   workers   --workers-pairs (10) pairs per depth of the 2-worker and 1-worker servers,
@@ -454,6 +454,16 @@ def main():
                      **({"held": min(s["held"] for s in every)} if phase == "conns" else {})})
 
     goals, infos = [], []
+
+    def pairs_goal(text, ratios, threshold, label, depth):
+        """A goal judged from back-to-back pairs: the median of their ratios `ratios` (a/b of
+        req per server-CPU-s) against `threshold`, with the pairs' range."""
+        ratios = sorted(ratios)
+        ratio = median_of(ratios)
+        goals.append((f"{text}, median of {len(ratios)} back-to-back pairs",
+                      f"{ratio:.3f}× (pairs {ratios[0]:.3f}–{ratios[-1]:.3f})",
+                      "PASS" if ratio >= threshold else "FAIL", label, ratio, depth))
+
     per_cpu_goal = {1: 1.0, 16: 1.5}
     for depth in DEPTHS:
         sp, ng, c = (kept(samples[(who, depth)]) for who in ("Spindle", "nginx", "C"))
@@ -479,12 +489,8 @@ def main():
                 infos.append((f"pipeline {depth}: Spindle/C {what}", f"{ratio:.2f}×"))
         # The bare C responder is the per-core bound: what Spindle's HTTP layer costs on top,
         # from the back-to-back pairs of fresh processes.
-        vs_c = sorted(c_pair_ratios[depth])
-        r_vs_c = median_of(vs_c)
-        goals.append((f"pipeline {depth}: Spindle req per server-CPU-s ≥ {C_GOAL[depth]:g}× the C responder, "
-                      f"median of {len(vs_c)} back-to-back pairs",
-                      f"{r_vs_c:.3f}× (pairs {vs_c[0]:.3f}–{vs_c[-1]:.3f})",
-                      "PASS" if r_vs_c >= C_GOAL[depth] else "FAIL", "Spindle/C", r_vs_c, depth))
+        pairs_goal(f"pipeline {depth}: Spindle req per server-CPU-s ≥ {C_GOAL[depth]:g}× the C responder",
+                   c_pair_ratios[depth], C_GOAL[depth], "Spindle/C", depth)
         ratio = med(ng, "req_per_cpu_s") / med(c, "req_per_cpu_s")
         infos.append((f"pipeline {depth}: nginx/C req per server-CPU-s", f"{ratio:.2f}×"))
         ep = kept(samples[("epoll", depth)])
@@ -506,23 +512,15 @@ def main():
         infos.append((f"pipeline {depth}: metrics on / off req per server-CPU-s, ratio of the rotation's medians",
                       f"{med(mt, 'req_per_cpu_s') / med(sp, 'req_per_cpu_s'):.3f}× ({med(mt, 'req_per_cpu_s'):,.0f} vs "
                       f"{med(sp, 'req_per_cpu_s'):,.0f})"))
-        on_off = sorted(metrics_ratios[depth])
-        r_metrics = median_of(on_off)
-        goals.append((f"pipeline {depth}: metrics on / off req per server-CPU-s ≥ 0.97× (scraped every {Scraper.INTERVAL:g} s), "
-                       f"median of {len(on_off)} back-to-back pairs",
-                       f"{r_metrics:.3f}× (pairs {on_off[0]:.3f}–{on_off[-1]:.3f})",
-                       "PASS" if r_metrics >= 0.97 else "FAIL", "metrics/Spindle", r_metrics, depth))
+        pairs_goal(f"pipeline {depth}: metrics on / off req per server-CPU-s ≥ 0.97× (scraped every {Scraper.INTERVAL:g} s)",
+                   metrics_ratios[depth], 0.97, "metrics/Spindle", depth)
         if args.baseline:
             base = kept(samples[("base", depth)])
             r_rotation = med(sp, "req_per_cpu_s") / med(base, "req_per_cpu_s")
             infos.append((f"pipeline {depth}: io_uring/baseline req per server-CPU-s, ratio of the rotation's medians",
                           f"{r_rotation:.3f}× ({med(sp, 'req_per_cpu_s'):,.0f} vs {med(base, 'req_per_cpu_s'):,.0f})"))
-            ab = sorted(ab_ratios[depth])
-            r_base = median_of(ab)
-            goals.append((f"pipeline {depth}: io_uring req per server-CPU-s ≥ 0.98× the baseline ({args.baseline_label or 'base'}), "
-                          f"median of {len(ab)} back-to-back pairs",
-                          f"{r_base:.3f}× (pairs {ab[0]:.3f}–{ab[-1]:.3f})",
-                          "PASS" if r_base >= 0.98 else "FAIL", "Spindle/base", r_base, depth))
+            pairs_goal(f"pipeline {depth}: io_uring req per server-CPU-s ≥ 0.98× the baseline ({args.baseline_label or 'base'})",
+                       ab_ratios[depth], 0.98, "Spindle/base", depth)
 
     def workers_line(depth, text, measured, ratio, label):
         """A workers-phase ratio: the goal line (≥ WORKERS_GOAL) at pipelining 1, else an info
