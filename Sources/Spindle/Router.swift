@@ -315,9 +315,11 @@ public final class Router<Handler> {
 
     /// The route of `node` (which answers the path: see `find`) for `method`, with `captures`;
     /// `HEAD` falls back to `GET`; `.methodNotAllowed` when the node has none for the method.
+    /// `captures` is consumed: borrowed, storing it in the result retained it (a call even for
+    /// the nil of a static path).
     @inline(__always)
     private func route(at node: Unmanaged<Node>, trailingSlash: Bool, method: UnsafeRawBufferPointer,
-                       captures: [Range<Int>]?) -> Lookup {
+                       captures: consuming [Range<Int>]?) -> Lookup {
         node._withUnsafeGuaranteedRef { node in
             let slash = trailingSlash && !node.slashRoutes.isEmpty
             // Unmanaged: the route lives as long as the node (see `Node`).
