@@ -73,7 +73,9 @@ struct Exchange {
 
     /// Makes this the exchange of the next request, as `init` would, by assigning each field in
     /// place. (Assigning a new `Exchange` builds it on the stack and copies it twice, a quarter of
-    /// a kilobyte each time: 1–2 % of the CPU of a pipelined request.)
+    /// a kilobyte each time: 1–2 % of the CPU of a pipelined request.) Inlined into
+    /// `beginExchange`, which copied the head and the limits to call it.
+    @inline(__always)
     mutating func restart(head: HTTPRequestHead, limits: HTTPLimits, bodyBase: Int) {
         self.head = head
         decoder = HTTPBodyDecoder(framing: head.framing, limits: limits)
@@ -121,7 +123,9 @@ enum BodyFailure {
 // buffered behind it, in order, then ends (`servingEnded`).
 extension HTTPConnection {
     /// The request whose head `parseHead` just completed (`consumed` bytes of `buffer`) becomes
-    /// the one being served.
+    /// the one being served. Inlined into its two callers (the head of a fiber's first request
+    /// and of each pipelined one): the call copied the head once more.
+    @inline(__always)
     func beginExchange(_ head: HTTPRequestHead, consumed: Int) {
         if case .none = head.framing {} else if buffer.unsafelyUnwrapped.isSmall {
             beginExchangeWithBody(head, consumed: consumed)
@@ -144,6 +148,7 @@ extension HTTPConnection {
     }
 
     /// Makes the exchange of `head` (in `buffer`, which is `self.buffer`) the one being served.
+    @inline(__always)
     private func beginExchange(_ head: HTTPRequestHead, consumed: Int, in buffer: ReceiveBuffer) {
         buffer.start += consumed
         hasBegunARequest = true
