@@ -120,6 +120,7 @@ public struct HTTPDateCache: Sendable {
     /// Brings the date up to the clock's current second (reformatting it if that changed) and
     /// returns that second: the date line is a function of it, so a head holding the line is
     /// current while this returns the same value. Cost: a clock read (see `Clock.system`).
+    @inline(__always)
     package mutating func currentSecond() -> Int {
         update()
         return second
