@@ -5,7 +5,7 @@ extension HTTPRequestHead {
     /// one. Cost: none after the first use (its bytes are one static allocation).
     package static var placeholder: HTTPRequestHead {
         HTTPRequestHead(base: UnsafeRawPointer(placeholderStorage), slots: placeholderStorage.assumingMemoryBound(to: FieldSlot.self),
-                        length: 0, fieldCount: 0, methodStart: 0, methodEnd: 0, targetStart: 0, targetEnd: 0, hostStart: -1, hostEnd: -1,
+                        length: 0, fieldCount: 0, methodStart: 0, methodEnd: 0, targetStart: 0, targetEnd: 0, queryStart: -1, hostStart: -1, hostEnd: -1,
                         version: HTTPVersion(major: 1, minor: 1), targetForm: .origin, framing: .none,
                         keepAlive: false, expectsContinue: false)
     }

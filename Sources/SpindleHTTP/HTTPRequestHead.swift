@@ -158,11 +158,15 @@ public struct HTTPRequestHead {
     @usableFromInline let methodEnd: Int32
     @usableFromInline let targetStart: Int32
     @usableFromInline let targetEnd: Int32
+    /// The target's first `?` (-1: none): where its path ends and its query starts.
+    @usableFromInline let queryStart: Int32
     @usableFromInline let hostStart: Int32  // -1 when there is no Host field
     @usableFromInline let hostEnd: Int32
+    /// `length`, in 32 bits like the offsets (the head stays the size it was before `queryStart`).
+    @usableFromInline let length32: Int32
     /// Bytes of the head, from the first byte given to `parseHead` (leading empty lines included)
     /// through the CRLF that ends it. The body, if any, starts right after.
-    public let length: Int
+    @inlinable public var length: Int { Int(length32) }
     /// Number of field lines.
     public let fieldCount: Int
     /// The version as received.
@@ -179,22 +183,24 @@ public struct HTTPRequestHead {
     /// response and skip the body.
     public let expectsContinue: Bool
 
-    /// A head from the parser's offsets (`hostStart` -1 when there is no Host field). Cost: one
-    /// bound check (every offset is at most `length`, so one check covers the 32-bit narrowing).
+    /// A head from the parser's offsets (`queryStart` -1 when the target has no `?`, `hostStart`
+    /// -1 when there is no Host field). Cost: one bound check (every offset is at most `length`,
+    /// so one check covers the 32-bit narrowing).
     @usableFromInline
     init(base: UnsafeRawPointer, slots: UnsafePointer<FieldSlot>, length: Int, fieldCount: Int,
-         methodStart: Int, methodEnd: Int, targetStart: Int, targetEnd: Int, hostStart: Int, hostEnd: Int,
+         methodStart: Int, methodEnd: Int, targetStart: Int, targetEnd: Int, queryStart: Int, hostStart: Int, hostEnd: Int,
          version: HTTPVersion, targetForm: HTTPRequestTargetForm, framing: HTTPBodyFraming,
          keepAlive: Bool, expectsContinue: Bool) {
         precondition(length <= Int(Int32.max), "HTTPRequestHead: a head longer than 2 GiB; lower HTTPLimits")
         self.base = base
         self.slots = slots
-        self.length = length
+        self.length32 = Int32(truncatingIfNeeded: length)
         self.fieldCount = fieldCount
         self.methodStart = Int32(truncatingIfNeeded: methodStart)
         self.methodEnd = Int32(truncatingIfNeeded: methodEnd)
         self.targetStart = Int32(truncatingIfNeeded: targetStart)
         self.targetEnd = Int32(truncatingIfNeeded: targetEnd)
+        self.queryStart = Int32(truncatingIfNeeded: queryStart)
         self.hostStart = Int32(truncatingIfNeeded: hostStart)
         self.hostEnd = Int32(truncatingIfNeeded: hostEnd)
         self.version = version
@@ -221,6 +227,10 @@ public struct HTTPRequestHead {
 
     /// The request-target bytes as received (not decoded or normalised). Cost: none.
     @inlinable public var targetBytes: UnsafeRawBufferPointer { slice(targetStart, targetEnd) }
+
+    /// The target up to its first `?`, or all of it without one: in origin-form, the path
+    /// (the parser noted where the query starts as it scanned the target). Cost: none.
+    @inlinable public var targetBeforeQuery: UnsafeRawBufferPointer { slice(targetStart, queryStart < 0 ? targetEnd : queryStart) }
 
     /// The Host value (whitespace-trimmed), or nil when absent (only possible in HTTP/1.0).
     /// Cost: none.

@@ -48,8 +48,12 @@ extension HTTPRequestParser {
         // Request-target: as `scan`'s `.target`.
         let targetStart = i + 1
         let targetStop = min(end, targetStart + limits.maxRequestTargetLength + 1)
-        i = SWAR.skipTarget(p, targetStart, targetStop)
-        while i < targetStop && table[Int(p[i])] & ByteClass.target != 0 { i += 1 }
+        var question = -1  // the target's first `?`
+        i = SWAR.skipTarget(p, targetStart, targetStop, question: &question)
+        while i < targetStop && table[Int(p[i])] & ByteClass.target != 0 {
+            if p[i] == ASCII.question && question < 0 { question = i }
+            i += 1
+        }
         guard i < end, i > targetStart, i - targetStart <= limits.maxRequestTargetLength,
               p[i] == ASCII.sp else { return nil }
         let targetEnd = i
@@ -87,7 +91,7 @@ extension HTTPRequestParser {
                 if let failure = facts.finishHead(minor: minor, limits: limits) { return fail(failure, scanned: i) }
                 let head = makeHead(base: base, length: i, fieldCount: fieldCount,
                                     methodStart: 0, methodEnd: methodEnd,
-                                    targetStart: targetStart, targetEnd: targetEnd,
+                                    targetStart: targetStart, targetEnd: targetEnd, question: question,
                                     minor: minor, form: form, facts: facts)
                 return .complete(head, consumed: i)
             }
@@ -128,7 +132,7 @@ extension HTTPRequestParser {
                 return fail(failure, scanned: i)
             }
         }
-        resume(at: lineStart, methodEnd: methodEnd, targetStart: targetStart, targetEnd: targetEnd,
+        resume(at: lineStart, methodEnd: methodEnd, targetStart: targetStart, targetEnd: targetEnd, question: question,
                minor: minor, form: form, fieldsStart: fieldsStart, fieldCount: fieldCount, facts: facts)
         return nil
     }
@@ -136,7 +140,7 @@ extension HTTPRequestParser {
     /// Stores in `state` what the straight-line scan found before `lineStart`, so that `scan`
     /// goes on from that field line (or empty line). Cost: a dozen stores; only when handing over.
     @inline(never)
-    mutating func resume(at lineStart: Int, methodEnd: Int, targetStart: Int, targetEnd: Int, minor: UInt8,
+    mutating func resume(at lineStart: Int, methodEnd: Int, targetStart: Int, targetEnd: Int, question: Int, minor: UInt8,
                          form: HTTPRequestTargetForm, fieldsStart: Int, fieldCount: Int, facts: FieldFacts) {
         state.phase = .lineStart
         state.position = lineStart
@@ -144,6 +148,7 @@ extension HTTPRequestParser {
         state.methodEnd = methodEnd
         state.targetStart = targetStart
         state.targetEnd = targetEnd
+        state.question = question
         state.versionStart = targetEnd + 1
         state.minor = minor
         state.form = form

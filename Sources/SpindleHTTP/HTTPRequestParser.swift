@@ -127,6 +127,8 @@ struct ScanState {
     @usableFromInline var phase = HeadPhase.start
     @usableFromInline var position = 0
     var methodStart = 0, methodEnd = 0, targetStart = 0, targetEnd = 0, versionStart = 0
+    /// The target's first `?` (-1: none seen yet).
+    var question = -1
     var minor: UInt8 = 0
     var form = HTTPRequestTargetForm.origin
     var fieldsStart = 0
@@ -192,8 +194,11 @@ extension HTTPRequestParser {
 
             case .target:
                 let stop = min(end, state.targetStart + limits.maxRequestTargetLength + 1)
-                i = SWAR.skipTarget(p, i, stop)
-                while i < stop && table[Int(p[i])] & ByteClass.target != 0 { i += 1 }
+                i = SWAR.skipTarget(p, i, stop, question: &state.question)
+                while i < stop && table[Int(p[i])] & ByteClass.target != 0 {
+                    if p[i] == ASCII.question && state.question < 0 { state.question = i }
+                    i += 1
+                }
                 if i - state.targetStart > limits.maxRequestTargetLength { return .failed(.requestTargetTooLong) }
                 guard i < end else { return .incomplete }
                 guard p[i] == ASCII.sp, i > state.targetStart else {
@@ -343,7 +348,7 @@ extension HTTPRequestParser {
     func makeHead(base: UnsafeRawPointer, length: Int) -> HTTPRequestHead {
         makeHead(base: base, length: length, fieldCount: state.fieldCount,
                  methodStart: state.methodStart, methodEnd: state.methodEnd,
-                 targetStart: state.targetStart, targetEnd: state.targetEnd,
+                 targetStart: state.targetStart, targetEnd: state.targetEnd, question: state.question,
                  minor: state.minor, form: state.form, facts: state.facts)
     }
 
@@ -351,7 +356,7 @@ extension HTTPRequestParser {
     /// compares and stores; no allocation.
     @inline(__always)
     func makeHead(base: UnsafeRawPointer, length: Int, fieldCount: Int,
-                  methodStart: Int, methodEnd: Int, targetStart: Int, targetEnd: Int,
+                  methodStart: Int, methodEnd: Int, targetStart: Int, targetEnd: Int, question: Int,
                   minor: UInt8, form: HTTPRequestTargetForm, facts: FieldFacts) -> HTTPRequestHead {
         let http11 = minor >= 1
         let keepAlive = !facts.connectionClose && (http11 || facts.connectionKeepAlive)
@@ -361,7 +366,7 @@ extension HTTPRequestParser {
         return HTTPRequestHead(
             base: base, slots: UnsafePointer(slots), length: length, fieldCount: fieldCount,
             methodStart: methodStart, methodEnd: methodEnd, targetStart: targetStart, targetEnd: targetEnd,
-            hostStart: hasHost ? facts.hostStart : -1, hostEnd: hasHost ? facts.hostEnd : -1,
+            queryStart: question, hostStart: hasHost ? facts.hostStart : -1, hostEnd: hasHost ? facts.hostEnd : -1,
             version: HTTPVersion(major: 1, minor: minor), targetForm: form, framing: framing,
             keepAlive: keepAlive, expectsContinue: http11 && facts.expectContinue)
     }

@@ -11,6 +11,9 @@ import XCTest
 struct ParsedRequest: Equatable, CustomStringConvertible {
     var method: String
     var target: String
+    /// The target up to its first `?` (`HTTPRequestHead.targetBeforeQuery`, from the offset
+    /// the parser noted): compared on every parse path like the rest.
+    var targetBeforeQuery: String
     var version: HTTPVersion
     var form: HTTPRequestTargetForm
     var fields: [String]  // "name: value" as views, received case
@@ -25,6 +28,7 @@ struct ParsedRequest: Equatable, CustomStringConvertible {
     init(_ head: HTTPRequestHead) {
         method = head.methodString
         target = head.targetString
+        targetBeforeQuery = String(decoding: head.targetBeforeQuery, as: UTF8.self)
         version = head.version
         form = head.targetForm
         fields = head.fields.map { "\($0.nameString): \($0.valueString)" }

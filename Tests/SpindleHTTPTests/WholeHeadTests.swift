@@ -125,6 +125,41 @@ final class WholeHeadTests: XCTestCase {
         XCTAssertTrue(keep.keepAlive)
     }
 
+    /// Where the path ends: the parser notes the target's first `?` as it skips the target
+    /// eight bytes at a time (stopping there once) or byte by byte after. A `?` at every offset
+    /// of targets of 1 to 24 bytes, with a second `?` after it or not, parsed whole, resumed after
+    /// one byte, and fed one byte at a time (the state machine resuming inside the target): the
+    /// path is always the target up to its first `?`.
+    func testThePathEndsAtTheTargetsFirstQuestionMark() {
+        for length in 1...24 {
+            for question in -1..<length where question != 0 {
+                for second in [false, true] where !second || question >= 0 && question + 2 < length {
+                    var target = Array("/abcdefghijklmnopqrstuvwxyz".utf8.prefix(length))
+                    if question >= 0 { target[question] = UInt8(ascii: "?") }
+                    if second { target[question + 2] = UInt8(ascii: "?") }
+                    let input = head("GET ") + target + head(" HTTP/1.1\r\nHost: a\r\n\r\n")
+                    let path = String(decoding: question >= 0 ? Array(target[..<question]) : target, as: UTF8.self)
+                    guard case .complete(let whole, _) = check(input) else {
+                        return XCTFail("\(String(decoding: target, as: UTF8.self)) did not parse")
+                    }
+                    XCTAssertEqual(whole.targetBeforeQuery, path, String(decoding: target, as: UTF8.self))
+                    var parser = HTTPRequestParser()
+                    let byByte: String? = input.withUnsafeBytes { all in
+                        for end in 1...all.count {
+                            switch parser.parseHead(UnsafeRawBufferPointer(rebasing: all[..<end])) {
+                            case .incomplete: continue
+                            case .complete(let head, _): return String(decoding: head.targetBeforeQuery, as: UTF8.self)
+                            case .error: return nil
+                            }
+                        }
+                        return nil
+                    }
+                    XCTAssertEqual(byByte, path, "byte by byte: \(String(decoding: target, as: UTF8.self))")
+                }
+            }
+        }
+    }
+
     /// Methods that start like the ones compared as a word, and every byte after `GET`/`POST`.
     func testMethodsNearTheWordComparedOnes() {
         for method in ["GET", "GETS", "GE", "G", "POST", "POSTS", "POS", "PUT", "get", "Get", "post", "PATCH",
