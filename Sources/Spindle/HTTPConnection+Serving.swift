@@ -247,6 +247,7 @@ extension HTTPConnection {
     /// (its arena fresh).
     private func respond(clock: inout RequestClock, scope: RequestScope) -> AfterResponse {
         let head = parserBox!.exchange.head
+        parserBox!.forgetRewrittenPaths()  // the previous request's
         worker.nextRequestID &+= 1
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         var context = Context(requestID: requestID, scope: scope)

@@ -14,7 +14,8 @@ package final class MemoryExchange {
     /// The limits the request is parsed and its body decoded with.
     let limits: HTTPLimits
     private let buffer: ReceiveBuffer
-    private let parserBox: ParserBox
+    /// Its parser (and, for `Request`, the paths middleware rewrote).
+    let parserBox: ParserBox
     private var decodedBody: [UInt8] = []
     private var bodyOffset = 0
     private var failure: BodyFailure? = nil

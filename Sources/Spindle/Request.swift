@@ -9,10 +9,11 @@ public struct Request {
     let head: HTTPRequestHead
     /// What serves the body and owns the bytes `head` points into.
     let source: RequestSource
-    /// The path a middleware set (`path`'s setter); routing uses it instead of the target's.
-    private(set) var rewrittenPath: String? = nil
-    /// Whether `path` was set (`rewrittenPath` is not nil): a check that copies no string.
-    private(set) var isRewritten = false
+    /// Which of the paths kept for the request being served (`ParserBox.rewrittenPaths`) a
+    /// middleware gave this one (`path`'s setter); -1: none. An index, not the string: a
+    /// `Request` holds nothing reference-counted, so passing, copying and dropping one costs
+    /// no retain or release (a `String?` here cost ~40 instructions per request).
+    private var rewrite: Int32 = -1
 
     /// Whether the body had failed before the handler ran (an announced length over the
     /// limit): `dispatch` answers it without routing.
@@ -33,10 +34,16 @@ public struct Request {
     public var path: String {
         get { rewrittenPath ?? String(decoding: head.routingPath, as: UTF8.self) }
         set {
-            rewrittenPath = newValue
-            isRewritten = true
+            // (nil: the connection is gone under the handler; nothing will be answered)
+            if let index = source.keepRewrittenPath(newValue), index <= Int(Int32.max) { rewrite = Int32(index) }
         }
     }
+
+    /// Whether `path` was set: a check that reads no string. Routing uses the new path then.
+    var isRewritten: Bool { rewrite >= 0 }
+
+    /// The path a middleware set (`path`'s setter), nil when none did.
+    var rewrittenPath: String? { rewrite < 0 ? nil : source.rewrittenPath(at: Int(rewrite)) }
 
     /// The request target as sent (path and query; allocates a String).
     public var target: String { head.targetString }
@@ -107,6 +114,30 @@ enum RequestSource {
         case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.applyRouteBodyLimit(maxBodyBytes) }
         case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.applyRouteBodyLimit(maxBodyBytes) }
         }
+    }
+
+    /// The parser box of the request being served, where its rewritten paths are kept (nil
+    /// once its connection has given it back).
+    private var parserBox: ParserBox? {
+        switch self {
+        case .connection(let connection): connection._withUnsafeGuaranteedRef { $0.parserBox }
+        case .memory(let exchange): exchange._withUnsafeGuaranteedRef { $0.parserBox }
+        }
+    }
+
+    /// Keeps `path` among the request's rewritten paths; returns its index (nil when the
+    /// request's connection is gone). Allocates when the list grows.
+    func keepRewrittenPath(_ path: String) -> Int? {
+        guard let box = parserBox else { return nil }
+        box.rewrittenPaths.append(path)
+        return box.rewrittenPaths.count - 1
+    }
+
+    /// The rewritten path at `index` (`keepRewrittenPath`); nil when the request's paths are
+    /// gone (a `Request` kept past its response: see the type's comment).
+    func rewrittenPath(at index: Int) -> String? {
+        guard let box = parserBox, index < box.rewrittenPaths.count else { return nil }
+        return box.rewrittenPaths[index]
     }
 }
 

@@ -73,9 +73,20 @@ final class ParserBox {
     @exclusivity(unchecked) var exchange: Exchange
     /// Whether `exchange` has been a request yet (before, it holds a placeholder head).
     @exclusivity(unchecked) var hasExchange = false
+    /// The paths middleware gave the request being served (`Request.path`'s setter), in the
+    /// order they were set; each `Request` value holds the index of its own. Emptied when the
+    /// next request is answered and when the box goes back to the pool.
+    @exclusivity(unchecked) var rewrittenPaths: [String] = []
     init(limits: HTTPLimits) {
         parser = HTTPRequestParser(limits: limits)
         exchange = Exchange(head: .placeholder, limits: limits, bodyBase: 0)
+    }
+
+    /// Forgets the rewritten paths of the request served last. Cost: a load and a branch
+    /// unless a middleware rewrote a path.
+    @inline(__always)
+    func forgetRewrittenPaths() {
+        if !rewrittenPaths.isEmpty { rewrittenPaths.removeAll() }
     }
 }
 
@@ -165,7 +176,7 @@ final class ServerWorker {
         var headLimits = limits
         headLimits.maxBodyBytes = 0
         parsers = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { ParserBox(limits: headLimits) },
-                             prepareForReuse: { $0.parser.reset() })
+                             prepareForReuse: { $0.parser.reset(); $0.forgetRewrittenPaths() })
         // An output buffer grows to the largest response batched into it; the pool keeps it at
         // most at the flush threshold, so large responses leave no lasting memory behind.
         outputs = ObjectPool(preallocate: warm, retainedCount: max(warm, 1024), make: { OutputBox() },

@@ -131,6 +131,34 @@ final class MiddlewareTests: ServerTestCase {
         }
     }
 
+    /// A rewritten path belongs to the `Request` value it was set on: copies rewritten apart
+    /// keep their own paths, the original keeps the target's, and the next request on the same
+    /// connection (pipelined behind it, served by the same parser box) starts without any.
+    func testRewrittenPathsAreValuesAndEndWithTheirRequest() throws {
+        try bothModes(routes: { router in
+            router.add { request, context, next in
+                guard request.path.hasPrefix("/two/") else { return try next(request, context) }
+                var first = request, second = request
+                first.path = "/first"
+                second.path = "/second"
+                first.path = "/first-again"
+                var response = try next(second, context)
+                response.headerFields[HTTPField.Name("x-paths")!] = "\(request.path) \(first.path) \(second.path)"
+                return response
+            }
+            router.get("/second") { request, _ in .text("second via \(request.path) for \(request.target)") }
+            router.get("/plain") { request, _ in .text("plain \(request.path)") }
+        }) { server, mode in
+            let twice = try get(server, "/two/x?q=1")
+            XCTAssertEqual(twice.bodyString, "second via /second for /two/x?q=1", "\(mode)")
+            XCTAssertEqual(twice.header("x-paths"), "/two/x /first-again /second", "\(mode)")
+            let pipelined = try server.executeRaw(Array("GET /two/y HTTP/1.1\r\nHost: a\r\n\r\nGET /plain HTTP/1.1\r\nHost: a\r\n\r\n".utf8),
+                                                  responses: 2)
+            XCTAssertEqual(pipelined.map(\.bodyString), ["second via /second for /two/y", "plain /plain"], "\(mode)")
+            XCTAssertEqual(try get(server, "/plain").bodyString, "plain /plain", "\(mode): a later connection")
+        }
+    }
+
     func testGroupMiddlewareWrapsOnlyItsRoutesAndNests() throws {
         try bothModes(routes: { router in
             router.get("/public") { _, context in .text("public \(context[CurrentUser.self]?.name ?? "nobody")") }
