@@ -95,8 +95,8 @@ public struct Response {
         let session: (UpgradedConnection) -> Void
     }
 
-    /// A response with `status`, `headerFields` and `body`.
-    public init(status: HTTPResponse.Status = .ok, headerFields: HTTPFields = [:], body: Body = .empty) {
+    /// A response with `status`, `headerFields` and `body` (moved in: see `text`).
+    public init(status: consuming HTTPResponse.Status = .ok, headerFields: consuming HTTPFields = [:], body: consuming Body = .empty) {
         self.status = status
         ownFields = headerFields
         self.body = body
@@ -120,20 +120,24 @@ public struct Response {
     }
 
     /// A `text/plain; charset=utf-8` response. Cost: no allocation beyond the string itself
-    /// (the header fields are shared).
-    public static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+    /// (the header fields are shared). Takes its arguments owned: a literal or a string built
+    /// for the response moves in, without the retain (and the caller's release) a borrowed one
+    /// cost.
+    public static func text(_ text: consuming String, status: consuming HTTPResponse.Status = .ok) -> Response {
         Response(status: status, shared: .text, body: .text(text))
     }
 
-    /// A response whose fields are the shared set `shared`.
-    private init(status: HTTPResponse.Status, shared: SharedFields, body: Body) {
+    /// A response whose fields are the shared set `shared` (its arguments moved in).
+    private init(status: consuming HTTPResponse.Status, shared: SharedFields, body: consuming Body) {
         self.status = status
         self.body = body
         sharedFields = shared
     }
 
-    /// A response with raw bytes and the given content type.
-    public static func bytes(_ bytes: [UInt8], contentType: String = "application/octet-stream", status: HTTPResponse.Status = .ok) -> Response {
+    /// A response with raw bytes and the given content type (the bytes and the status moved in:
+    /// see `text`).
+    public static func bytes(_ bytes: consuming [UInt8], contentType: String = "application/octet-stream",
+                             status: consuming HTTPResponse.Status = .ok) -> Response {
         if contentType == "application/octet-stream" { return Response(status: status, shared: .octetStream, body: .bytes(bytes)) }
         return Response(status: status, headerFields: [.contentType: contentType], body: .bytes(bytes))
     }
@@ -144,7 +148,7 @@ public struct Response {
     /// infinities) and what the value's `encode(to:)` throws. Cost: the body array (the encoder's
     /// writer and its container boxes are kept per thread); several times less than going
     /// through `JSONEncoder` (Docs/benchmarks/json.md).
-    public static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    public static func json<T: Encodable>(_ value: T, status: consuming HTTPResponse.Status = .ok) throws -> Response {
         Response(status: status, shared: .json, body: .bytes(try StreamingJSONEncoder().encode(value)))
     }
 
