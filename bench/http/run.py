@@ -113,8 +113,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from benchutil import (CLK_TCK, RetryBudget, add_wrk_arguments, cpu_busy_ticks, cpu_ticks,  # noqa: E402
                        describe_server, die, fmt_us, install_cleanup, kept, kernel_work_ticks, kill_children,
-                       measured_turn, med, nginx_argv, nginx_config, port_free, print_footer, print_header, probe, run_wrk,
-                       start_server, tool_version, turn_line, write_csv)
+                       measured_turn, med, median_of, nginx_argv, nginx_config, port_free, print_footer, print_header,
+                       probe, run_wrk, start_server, tool_version, turn_line, write_csv)
 import benchutil  # noqa: E402
 
 benchutil.PROGRAM = "bench-http"
@@ -592,12 +592,6 @@ def main():
     write_csv(args.csv, fields, rows)
     kill_children()
     print_footer(args, budget, samples.values(), started, f"CSV written to {args.csv}")
-
-
-def median_of(values):
-    """The median of a sorted non-empty list."""
-    n = len(values)
-    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
 
 
 def pair_ratios(pairs, key="req_per_cpu_s"):

@@ -516,6 +516,13 @@ def med(samples, key):
     return statistics.median(s[key] for s in samples)
 
 
+def median_of(values):
+    """The median of a sorted non-empty list (of back-to-back pairs' ratios: the goals judged
+    from pairs, in bench-http and bench-peers)."""
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
 def fmt_us(us):
     if us != us:  # NaN
         return "—"
