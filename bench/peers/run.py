@@ -205,12 +205,12 @@ def goal_pairs(args, workdir, ports, budget, rows):
         got = []
         for pair in range(args.pairs):
             order = (a, b) if pair % 2 == 0 else (b, a)
-            servers = {}
+            servers, logs = {}, []
             try:
                 for name in dict.fromkeys(name for name, _ in order):
                     argv, env = argvs[name]
-                    log = open(os.path.join(workdir, f"{name.lower()}-pairs.log"), "a")
-                    servers[name] = start_server(name, argv, ports[name], args.server_cpu, log, env=env)
+                    logs.append(open(os.path.join(workdir, f"{name.lower()}-pairs.log"), "a"))
+                    servers[name] = start_server(name, argv, ports[name], args.server_cpu, logs[-1], env=env)
                     probe(name, ports[name], "/plaintext", PLAINTEXT)
                 for name, workload in order:
                     w = workloads[workload]
@@ -227,6 +227,8 @@ def goal_pairs(args, workdir, ports, budget, rows):
             finally:
                 for server in servers.values():
                     stop(server)
+                for log in logs:
+                    log.close()
             ratio = samples[a]["req_per_cpu_s"] / samples[b]["req_per_cpu_s"]
             got.append(ratio)
             print(f"  pair {pair + 1}: {a[0]} {a[1]} {samples[a]['req_per_cpu_s']:,.0f}, {b[0]} {b[1]} "
