@@ -52,11 +52,10 @@ extension Request {
         }
     }
 
-    /// The bytes after the first `?` of the target (empty without a query). No allocation.
+    /// The bytes after the first `?` of the target (empty without a query). No allocation, no
+    /// scan (`HTTPRequestHead.queryBytes`).
     var queryBytes: UnsafeRawBufferPointer {
-        let path = head.pathBytes
-        guard let question = path.firstIndex(of: UInt8(ascii: "?")) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        return UnsafeRawBufferPointer(rebasing: path[(question + 1)...])
+        head.queryBytes ?? UnsafeRawBufferPointer(start: nil, count: 0)
     }
 
     /// True when the media type of a `Content-Type` value (before any `;`, without

@@ -50,9 +50,7 @@ public struct Request {
 
     /// The query string after `?` (allocates), or nil.
     public var query: String? {
-        let target = head.targetBytes
-        guard let q = target.firstIndex(of: UInt8(ascii: "?")) else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: target[(q + 1)...]), as: UTF8.self)
+        head.queryBytes.map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The first value of header `name` (case-insensitive), or nil. Allocates the String.

@@ -232,6 +232,11 @@ public struct HTTPRequestHead {
     /// (the parser noted where the query starts as it scanned the target). Cost: none.
     @inlinable public var targetBeforeQuery: UnsafeRawBufferPointer { slice(targetStart, queryStart < 0 ? targetEnd : queryStart) }
 
+    /// The bytes after the target's first `?` — its query, in every form (neither a scheme nor
+    /// an authority holds a `?`) — or nil without one. Cost: none (the parser noted where it
+    /// starts).
+    @inlinable public var queryBytes: UnsafeRawBufferPointer? { queryStart < 0 ? nil : slice(queryStart + 1, targetEnd) }
+
     /// The Host value (whitespace-trimmed), or nil when absent (only possible in HTTP/1.0).
     /// Cost: none.
     @inlinable public var hostBytes: UnsafeRawBufferPointer? { hostStart < 0 ? nil : slice(hostStart, hostEnd) }

@@ -14,6 +14,8 @@ struct ParsedRequest: Equatable, CustomStringConvertible {
     /// The target up to its first `?` (`HTTPRequestHead.targetBeforeQuery`, from the offset
     /// the parser noted): compared on every parse path like the rest.
     var targetBeforeQuery: String
+    /// What follows the target's first `?` (`HTTPRequestHead.queryBytes`), nil without one.
+    var query: String?
     var version: HTTPVersion
     var form: HTTPRequestTargetForm
     var fields: [String]  // "name: value" as views, received case
@@ -29,6 +31,7 @@ struct ParsedRequest: Equatable, CustomStringConvertible {
         method = head.methodString
         target = head.targetString
         targetBeforeQuery = String(decoding: head.targetBeforeQuery, as: UTF8.self)
+        query = head.queryBytes.map { String(decoding: $0, as: UTF8.self) }
         version = head.version
         form = head.targetForm
         fields = head.fields.map { "\($0.nameString): \($0.valueString)" }

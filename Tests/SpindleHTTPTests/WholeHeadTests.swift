@@ -143,6 +143,8 @@ final class WholeHeadTests: XCTestCase {
                         return XCTFail("\(String(decoding: target, as: UTF8.self)) did not parse")
                     }
                     XCTAssertEqual(whole.targetBeforeQuery, path, String(decoding: target, as: UTF8.self))
+                    let query = question >= 0 ? String(decoding: Array(target[(question + 1)...]), as: UTF8.self) : nil
+                    XCTAssertEqual(whole.query, query, String(decoding: target, as: UTF8.self))
                     var parser = HTTPRequestParser()
                     let byByte: String? = input.withUnsafeBytes { all in
                         for end in 1...all.count {
