@@ -181,13 +181,8 @@ public struct RequestBody {
 }
 
 extension HTTPRequestHead {
-    /// The path without the query: what routes match. No allocation. In origin-form (`/…`, all
-    /// but proxies' and `OPTIONS *` requests) the parser noted where the query starts; otherwise
-    /// a scan for `?`, eight bytes at a time (`RoutingPath.pathEnd`).
+    /// The path without the query: what routes match (`pathBeforeQuery`). No allocation; in
+    /// origin-form (all but proxies' and `OPTIONS *` requests) no scan either.
     @inline(__always)
-    var routingPath: UnsafeRawBufferPointer {
-        if targetForm == .origin { return targetBeforeQuery }
-        let path = pathBytes
-        return UnsafeRawBufferPointer(rebasing: path[..<RoutingPath.pathEnd(path)])
-    }
+    var routingPath: UnsafeRawBufferPointer { pathBeforeQuery }
 }

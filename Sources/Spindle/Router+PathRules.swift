@@ -77,23 +77,6 @@ enum RoutingPath {
         return .routable(trailingSlash: count > 1 && previousWasSlash)
     }
 
-    /// The index of the first `?` in `target`, or its count when it has none: where the path
-    /// ends. Cost: a few operations per eight bytes (see `ByteWord`), one compare per byte of
-    /// the rest.
-    static func pathEnd(_ target: UnsafeRawBufferPointer) -> Int {
-        let count = target.count
-        guard count > 0 else { return 0 }
-        let start = target.baseAddress!
-        var index = 0
-        while index &+ 8 <= count {
-            let marks = ByteWord.matches(ByteWord.load(start, index), UInt8(ascii: "?"))
-            if marks != 0 { return index &+ marks.trailingZeroBitCount / 8 }  // the lowest mark is exact
-            index &+= 8
-        }
-        while index < count && target[index] != UInt8(ascii: "?") { index &+= 1 }
-        return index
-    }
-
     /// `check` for a path with an escape, a dot or an empty segment: segment by segment.
     @inline(never)
     private static func checkSegments(_ path: UnsafeRawBufferPointer) -> Shape {

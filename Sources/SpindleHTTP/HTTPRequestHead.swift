@@ -295,6 +295,24 @@ public struct HTTPRequestHead {
         return path
     }
 
+    /// The path without its query, in every target form: `targetBeforeQuery` in origin-form;
+    /// in absolute-form the part after the authority, up to the first `?` (empty when the URI
+    /// has no path); `*` in asterisk-form. Cost: none in origin-form (the parser noted where the
+    /// query starts); a short scan of the target for the authority otherwise.
+    @inlinable public var pathBeforeQuery: UnsafeRawBufferPointer {
+        targetForm == .origin ? targetBeforeQuery : pathBeforeQueryOfOtherForms()
+    }
+
+    /// `pathBeforeQuery` for absolute- and asterisk-form: `pathBytes` cut where the parser noted
+    /// the query starts (the first `?` of the target is never in its scheme or authority).
+    @usableFromInline
+    func pathBeforeQueryOfOtherForms() -> UnsafeRawBufferPointer {
+        let path = pathBytes
+        guard queryStart >= 0, let pathStart = path.baseAddress else { return path }
+        let queryOffset = base + Int(queryStart) - pathStart  // where the `?` is in `path`
+        return UnsafeRawBufferPointer(rebasing: path[..<min(max(queryOffset, 0), path.count)])
+    }
+
     /// The method as a String. Allocates unless it is at most 15 bytes (all standard ones are).
     public var methodString: String { String(decoding: methodBytes, as: UTF8.self) }
     /// The request-target as a String. Allocates when longer than 15 bytes.

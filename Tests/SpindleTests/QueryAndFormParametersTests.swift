@@ -106,9 +106,10 @@ final class QueryAndFormParametersTests: ServerTestCase {
         XCTAssertTrue(many.bodyString.contains("more than 1000 parameters"), many.bodyString)
     }
 
-    /// The query starts at the target's first `?`, wherever that falls in the words the path's
-    /// end is searched in (`RoutingPath.pathEnd`): a route for each prefix of a 21-byte path,
-    /// asked for with a query after each, and without one.
+    /// The query starts at the target's first `?`, wherever that falls in the words the parser
+    /// scans the target in (`HTTPRequestHead.pathBeforeQuery`): a route for each prefix of a
+    /// 21-byte path, asked for with a query after each, and without one, in origin- and in
+    /// absolute-form.
     func testThePathEndsAtTheFirstQuestionMarkAtEveryLength() throws {
         let full = Array("/abcdefghijklmnopqrst")
         let router = Router<Responder>()
@@ -118,10 +119,12 @@ final class QueryAndFormParametersTests: ServerTestCase {
         try router.test(.inMemory) { client in
             for length in 1...full.count {
                 let path = String(full[0..<length])
-                for target in [path, path + "?", path + "?q=1", path + "?a?b", path + "?" + String(full)] {
-                    let response = try client.get(target)
-                    XCTAssertEqual(response.status.code, 200, target)
-                    XCTAssertEqual(response.bodyString, "\(length)", target)
+                for query in ["", "?", "?q=1", "?a?b", "?" + String(full)] {
+                    for target in [path + query, "http://example.com" + path + query, "http://a:1" + path + query] {
+                        let response = try client.get(target)
+                        XCTAssertEqual(response.status.code, 200, target)
+                        XCTAssertEqual(response.bodyString, "\(length)", target)
+                    }
                 }
             }
         }
