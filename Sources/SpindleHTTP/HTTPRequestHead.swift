@@ -299,7 +299,7 @@ public struct HTTPRequestHead {
     /// in absolute-form the part after the authority, up to the first `?` (empty when the URI
     /// has no path); `*` in asterisk-form. Cost: none in origin-form (the parser noted where the
     /// query starts); a short scan of the target for the authority otherwise.
-    @inlinable public var pathBeforeQuery: UnsafeRawBufferPointer {
+    @inlinable @inline(__always) public var pathBeforeQuery: UnsafeRawBufferPointer {
         targetForm == .origin ? targetBeforeQuery : pathBeforeQueryOfOtherForms()
     }
 
