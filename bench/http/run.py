@@ -113,8 +113,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from benchutil import (CLK_TCK, RetryBudget, add_wrk_arguments, cpu_busy_ticks, cpu_ticks,  # noqa: E402
                        describe_server, die, fmt_us, install_cleanup, kept, kernel_work_ticks, kill_children,
-                       measured_turn, med, median_of, nginx_argv, nginx_config, port_free, print_footer, print_header,
-                       probe, run_wrk, start_server, tool_version, turn_line, write_csv)
+                       measured_turn, med, median_of, nginx_argv, nginx_config, pair_ratios, pairs_verdict, port_free,
+                       print_footer, print_header, probe, run_pairs, run_wrk, start_server, tool_version, turn_line,
+                       write_csv)
 import benchutil  # noqa: E402
 
 benchutil.PROGRAM = "bench-http"
@@ -352,31 +353,28 @@ def main():
         probe(name, ports[name])
 
     def pair_turns(a, b, count, kind, depth, seconds, turn, where=""):
-        """`count` back-to-back turn pairs of servers `a` and `b` at `depth` (order alternating),
-        each turn `turn(name, depth, seconds)`, both servers restarted and warmed up (a --warmup
-        turn) before each pair unless --no-fresh-pairs; prints each pair's ratio a/b of req per
-        server-CPU-s and returns the pairs as (sample of a, sample of b). `where` prefixes the
-        labels (the connection count)."""
-        got_pairs = []
-        for pair in range(count):
-            order = (a, b) if pair % 2 == 0 else (b, a)
-            if args.fresh_pairs:
-                for name in order:
-                    restart(name)
-                    turn(name, depth, args.warmup)
-            got = {}
+        """`count` back-to-back turn pairs of servers `a` and `b` at `depth` (order alternating;
+        benchutil.run_pairs), each turn `turn(name, depth, seconds)`, both servers restarted and
+        warmed up (a --warmup turn) before each pair unless --no-fresh-pairs; prints each pair's
+        ratio a/b of req per server-CPU-s and returns the pairs as (sample of a, sample of b).
+        `where` prefixes the labels (the connection count)."""
+        @contextlib.contextmanager
+        def fresh(order):
+            """Each server of the pair, in the pair's order, restarted and then warmed up."""
             for name in order:
-                label = f"pipeline {depth:>2}  {where}{name:<7} {kind} pair {pair + 1}"
-                s = measured_turn(args, budget, label, lambda: turn(name, depth, seconds))
-                got[name] = s
-                rows.append({"kind": f"{kind.lower()}-sample", "server": name, "pipeline": depth, "rep": pair + 1,
-                             "connections": args.connections, **s})
-            got_pairs.append((got[a], got[b]))
-            print(f"  pipeline {depth:>2}  {where}{kind} pair {pair + 1}: {a} {got[a]['req_per_cpu_s']:,.0f}, "
-                  f"{b} {got[b]['req_per_cpu_s']:,.0f} req/CPU-s: {got[a]['req_per_cpu_s'] / got[b]['req_per_cpu_s']:.3f}×"
-                  + "".join(f", {who} {g['errors']} ERRORS" for who, g in ((a, got[a]), (b, got[b])) if g["errors"]),
-                  flush=True)
-        return got_pairs
+                restart(name)
+                turn(name, depth, args.warmup)
+            yield
+
+        def record(name, pair, s):
+            """The turn's CSV row."""
+            rows.append({"kind": f"{kind.lower()}-sample", "server": name, "pipeline": depth, "rep": pair,
+                         "connections": args.connections, **s})
+
+        return run_pairs(args, budget, a, b, count, lambda name: turn(name, depth, seconds),
+                         fresh if args.fresh_pairs else None, record,
+                         label=lambda name: f"pipeline {depth:>2}  {where}{name:<7} {kind}",
+                         title=f"pipeline {depth:>2}  {where}{kind} ")
 
     def pairs(a, b, count, kind):
         """`count` back-to-back turn pairs of servers `a` and `b` per depth, --ab-seconds each;
@@ -456,13 +454,10 @@ def main():
     goals, infos = [], []
 
     def pairs_goal(text, ratios, threshold, label, depth):
-        """A goal judged from back-to-back pairs: the median of their ratios `ratios` (a/b of
-        req per server-CPU-s) against `threshold`, with the pairs' range."""
-        ratios = sorted(ratios)
-        ratio = median_of(ratios)
-        goals.append((f"{text}, median of {len(ratios)} back-to-back pairs",
-                      f"{ratio:.3f}× (pairs {ratios[0]:.3f}–{ratios[-1]:.3f})",
-                      "PASS" if ratio >= threshold else "FAIL", label, ratio, depth))
+        """A goal judged from back-to-back pairs (benchutil.pairs_verdict): the median of their
+        ratios `ratios` (a/b of req per server-CPU-s) against `threshold`, with the pairs' range."""
+        goal, measured, result, ratio = pairs_verdict(text, ratios, threshold)
+        goals.append((goal, measured, result, label, ratio, depth))
 
     per_cpu_goal = {1: 1.0, 16: 1.5}
     for depth in DEPTHS:
@@ -550,8 +545,6 @@ def main():
                      f"{r_workers / r_c:.3f}× ({r_workers:.3f} ÷ {r_c:.3f})", r_workers / r_c, "workers/C-threads")
     for connections in args.conns_many:
         got = conns_pairs[connections]
-        ratios = pair_ratios(got)
-        r_conns = median_of(ratios)
         # Turns with wrk errors (a connection refused or reset, a timeout, a 503) or fewer
         # connections held than asked for did not measure `connections` connections: a FAIL
         # whatever the ratio.
@@ -565,11 +558,11 @@ def main():
                 problems.append(f"{name} held only {held:,} of {connections:,} connections")
         sp = [pair[0] for pair in got]
         c = [pair[1] for pair in got]
-        goals.append((f"{connections:,} connections, pipeline 1: Spindle req per server-CPU-s ≥ {CONNS_GOAL:g}× the C "
-                      f"responder, median of {len(ratios)} back-to-back pairs",
-                      f"{r_conns:.3f}× (pairs {ratios[0]:.3f}–{ratios[-1]:.3f}; {med(sp, 'req_per_cpu_s'):,.0f} vs "
-                      f"{med(c, 'req_per_cpu_s'):,.0f})" + "".join(f"; {p}" for p in problems),
-                      "PASS" if r_conns >= CONNS_GOAL and not problems else "FAIL", "Spindle/C", r_conns, 1, connections))
+        goal, measured, result, r_conns = pairs_verdict(
+            f"{connections:,} connections, pipeline 1: Spindle req per server-CPU-s ≥ {CONNS_GOAL:g}× the C responder",
+            pair_ratios(got), CONNS_GOAL, note=f"; {med(sp, 'req_per_cpu_s'):,.0f} vs {med(c, 'req_per_cpu_s'):,.0f}")
+        goals.append((goal, measured + "".join(f"; {p}" for p in problems), "FAIL" if problems else result,
+                      "Spindle/C", r_conns, 1, connections))
 
     print("\n| goal | measured | result |")
     print("|---|---|---|")
@@ -592,11 +585,6 @@ def main():
     write_csv(args.csv, fields, rows)
     kill_children()
     print_footer(args, budget, samples.values(), started, f"CSV written to {args.csv}")
-
-
-def pair_ratios(pairs, key="req_per_cpu_s"):
-    """The sorted ratios a/b of `key` over back-to-back pairs (sample of a, sample of b)."""
-    return sorted(a[key] / b[key] for a, b in pairs)
 
 
 def raise_nofile(needed):

@@ -15,12 +15,16 @@ to pick other ports when one is taken). What is here:
   wrk         run_wrk() runs one pinned wrk turn with http/pipeline.lua and returns req/s,
               latency percentiles, the server's CPU time and the CPU time other processes took;
               measured_turn() runs a turn again while other processes disturbed it
-  summaries   kept() / med() / fmt_us(), write_csv(), print_footer()
+  pairs       run_pairs() runs back-to-back turn pairs of two servers (order alternating, fresh
+              processes through the runner's callback) and prints each pair's ratio;
+              pair_ratios() and pairs_verdict() judge a goal by the median of the pairs' ratios
+  summaries   kept() / med() / median_of() / fmt_us(), write_csv(), print_footer()
   nginx       nginx_config(): the one-process nginx both benchmarks run
 
 Standard library only.
 """
 import atexit
+import contextlib
 import csv
 import ctypes
 import os
@@ -501,6 +505,52 @@ def turn_line(s):
             f"server CPU {s['server_cpu_pct']:5.1f} %, {s['req_per_cpu_s']:>10,.0f} req/CPU-s, "
             f"wrk CPU {s['client_cpu_pct']:4.0f} %, others {s['other_on_server_cpu_pct']:.0f}/"
             f"{s['other_on_client_cpu_pct']:.0f} %" + (f", {s['errors']} ERRORS" if s["errors"] else ""))
+
+
+# ---------------------------------------------------------------- back-to-back pairs
+
+def run_pairs(args, budget, a, b, count, turn, fresh, record, label, title="", name=str):
+    """`count` back-to-back turn pairs of the sides `a` and `b` (a first in the first pair, then
+    the order alternating): the pairs bench-http and bench-peers judge their goals by. A side is
+    whatever the callbacks take (a server's name; a server and a workload). Each pair runs inside
+    `fresh(order)`, a context manager that starts the pair's servers fresh and gives each side its
+    warm-up turn (in the runner's order, by the runner's means) and stops what it started when the
+    pair ends; None keeps the processes. Each turn is `turn(side)` under measured_turn, labelled
+    `label(side)` + " pair N", and is passed on to `record(side, N, sample)` (its CSV row). After
+    each pair, one line: `title`, "pair N", `name(a)`'s and `name(b)`'s req per server-CPU-s, the
+    ratio a/b and the wrk errors of either side. Returns the pairs as (sample of a, sample of b)."""
+    pairs = []
+    for pair in range(1, count + 1):
+        order = (a, b) if pair % 2 else (b, a)
+        got = {}
+        with fresh(order) if fresh else contextlib.nullcontext():
+            for side in order:
+                got[side] = measured_turn(args, budget, f"{label(side)} pair {pair}", lambda: turn(side))
+                record(side, pair, got[side])
+        sa, sb = got[a], got[b]
+        print(f"  {title}pair {pair}: {name(a)} {sa['req_per_cpu_s']:,.0f}, {name(b)} {sb['req_per_cpu_s']:,.0f} "
+              f"req/CPU-s: {sa['req_per_cpu_s'] / sb['req_per_cpu_s']:.3f}×"
+              + "".join(f", {name(side)} {s['errors']} ERRORS" for side, s in ((a, sa), (b, sb)) if s["errors"]),
+              flush=True)
+        pairs.append((sa, sb))
+    return pairs
+
+
+def pair_ratios(pairs, key="req_per_cpu_s"):
+    """The sorted ratios a/b of `key` over back-to-back pairs (sample of a, sample of b)."""
+    return sorted(a[key] / b[key] for a, b in pairs)
+
+
+def pairs_verdict(goal, ratios, minimum, digits=3, what="back-to-back pairs", note=""):
+    """A goal judged from back-to-back pairs: the median of their `ratios` (a/b, in any order)
+    against `minimum`. Returns (the goal's text, `goal` followed by "median of N `what`"; the
+    measured text, the median and the pairs' range to `digits` decimals, `note` added inside
+    the parenthesis; "PASS" or "FAIL"; the median)."""
+    ratios = sorted(ratios)
+    ratio = median_of(ratios)
+    return (f"{goal}, median of {len(ratios)} {what}",
+            f"{ratio:.{digits}f}× (pairs {ratios[0]:.{digits}f}–{ratios[-1]:.{digits}f}{note})",
+            "PASS" if ratio >= minimum else "FAIL", ratio)
 
 
 # ---------------------------------------------------------------- summaries

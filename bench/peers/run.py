@@ -58,6 +58,7 @@ measurement ran (a FAIL is a result), 1 when something broke. See Docs/benchmark
 """
 import argparse
 import collections
+import contextlib
 import os
 import re
 import resource
@@ -67,8 +68,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from benchutil import (RetryBudget, add_wrk_arguments, describe_server, die, install_cleanup, kept,  # noqa: E402
-                       kill_children, measured_turn, med, print_footer, print_header, probe, run_wrk,
-                       start_server, turn_line)
+                       kill_children, measured_turn, med, pair_ratios, pairs_verdict, print_footer, print_header, probe,
+                       run_pairs, run_wrk, start_server, turn_line)
 import benchutil  # noqa: E402
 import idle  # noqa: E402
 import report  # noqa: E402
@@ -188,52 +189,65 @@ def run_turns(args, servers, ports):
     return samples, rows, budget
 
 
+def paired_goals():
+    """Every CPU goal as (goal, side a, side b, minimum), CPU_GOALS' then JSON_GOALS': a side is
+    (server, workload), and the goal is a's req per server-CPU-s ≥ minimum × b's. The goal's
+    text keys its pairs' ratios (goal_pairs) and is the start of its goal line (goals)."""
+    return ([(f"{label}: Spindle req per server-CPU-s ≥ {minimum:g}× {peer}", ("Spindle", workload), (peer, workload),
+              minimum) for label, workload, peer, minimum in CPU_GOALS]
+            + [(f"{label}: Spindle /json req per server-CPU-s ≥ {minimum:g}× its /plaintext", ("Spindle", json_workload),
+                ("Spindle", plain_workload), minimum) for label, json_workload, plain_workload, minimum in JSON_GOALS])
+
+
 def goal_pairs(args, workdir, ports, budget, rows):
     """The CPU goals measured as back-to-back pairs of fresh processes (see the module's
-    comment): {("peer", label, workload, peer) or ("json", label, json workload, plaintext
-    workload): the pairs' ratios, sorted}. Each pair starts the servers it needs, warms each
-    workload up (--warmup), measures the two turns (--pair-seconds; order alternating between
-    pairs) and stops the servers. Appends every turn to `rows` ("pair-sample")."""
+    comment; benchutil.run_pairs): {goal (paired_goals): the pairs' ratios, sorted}. Each pair
+    starts the servers it needs, warms each workload up (--warmup), measures the two turns
+    (--pair-seconds; order alternating between pairs) and stops the servers. Appends every turn
+    to `rows` ("pair-sample")."""
     argvs = commands(args, workdir, ports)
     workloads = {w.name: w for w in WORKLOADS}
-    jobs = [(("peer", label, workload, peer), ("Spindle", workload), (peer, workload))
-            for label, workload, peer, _ in CPU_GOALS]
-    jobs += [(("json", label, json_workload, plain_workload), ("Spindle", json_workload), ("Spindle", plain_workload))
-             for label, json_workload, plain_workload, _ in JSON_GOALS]
+    servers = {}  # the current pair's processes, by server
+
+    def turn(side, seconds):
+        """One wrk run of `side` (server, workload) on the pair's process of that server."""
+        name, workload = side
+        w = workloads[workload]
+        return run_wrk(args, servers[name], ports[name], w.depth, seconds, w.path)
+
+    @contextlib.contextmanager
+    def fresh(order):
+        """The pair's servers started fresh (each once; output appended to NAME-pairs.log) and
+        each side warmed up, in the pair's order; on leaving, the servers stopped and their logs
+        closed."""
+        servers.clear()
+        logs = []
+        try:
+            for name in dict.fromkeys(name for name, _ in order):
+                argv, env = argvs[name]
+                logs.append(open(os.path.join(workdir, f"{name.lower()}-pairs.log"), "a"))
+                servers[name] = start_server(name, argv, ports[name], args.server_cpu, logs[-1], env=env)
+                probe(name, ports[name], "/plaintext", PLAINTEXT)
+            for side in order:
+                turn(side, args.warmup)
+            yield
+        finally:
+            for server in servers.values():
+                stop(server)
+            for log in logs:
+                log.close()
+
+    def record(side, pair, s):
+        """The turn's CSV row."""
+        name, workload = side
+        rows.append({"kind": "pair-sample", "server": name, "workload": workload, "pipeline": workloads[workload].depth,
+                     "rep": pair, **s})
+
     ratios = {}
-    for key, a, b in jobs:
-        got = []
-        for pair in range(args.pairs):
-            order = (a, b) if pair % 2 == 0 else (b, a)
-            servers, logs = {}, []
-            try:
-                for name in dict.fromkeys(name for name, _ in order):
-                    argv, env = argvs[name]
-                    logs.append(open(os.path.join(workdir, f"{name.lower()}-pairs.log"), "a"))
-                    servers[name] = start_server(name, argv, ports[name], args.server_cpu, logs[-1], env=env)
-                    probe(name, ports[name], "/plaintext", PLAINTEXT)
-                for name, workload in order:
-                    w = workloads[workload]
-                    run_wrk(args, servers[name], ports[name], w.depth, args.warmup, w.path)
-                samples = {}
-                for name, workload in order:
-                    w = workloads[workload]
-                    label = f"{workload:<13} {name:<11} pair {pair + 1}"
-                    s = measured_turn(args, budget, label,
-                                      lambda: run_wrk(args, servers[name], ports[name], w.depth, args.pair_seconds, w.path))
-                    samples[(name, workload)] = s
-                    rows.append({"kind": "pair-sample", "server": name, "workload": workload, "pipeline": w.depth,
-                                 "rep": pair + 1, **s})
-            finally:
-                for server in servers.values():
-                    stop(server)
-                for log in logs:
-                    log.close()
-            ratio = samples[a]["req_per_cpu_s"] / samples[b]["req_per_cpu_s"]
-            got.append(ratio)
-            print(f"  pair {pair + 1}: {a[0]} {a[1]} {samples[a]['req_per_cpu_s']:,.0f}, {b[0]} {b[1]} "
-                  f"{samples[b]['req_per_cpu_s']:,.0f} req/CPU-s: {ratio:.3f}×", flush=True)
-        ratios[key] = sorted(got)
+    for goal, a, b, _ in paired_goals():
+        pairs = run_pairs(args, budget, a, b, args.pairs, lambda side: turn(side, args.pair_seconds), fresh, record,
+                          label=lambda side: f"{side[1]:<13} {side[0]:<11}", name=" ".join)
+        ratios[goal] = pair_ratios(pairs)
     return ratios
 
 
@@ -324,32 +338,18 @@ def idle_goal(r, connections, limit_kib):
             "PASS" if held_all and kib <= limit_kib else "FAIL", kib)
 
 
-def pairs_verdict(goal, ratios, minimum, rotation, a, b):
-    """A CPU goal judged by the median of its pairs' `ratios` (sorted), with the rotation's
-    ratio of the medians `a` / `b` beside it."""
-    ratio = benchutil.median_of(ratios)
-    return (f"{goal}, median of {len(ratios)} back-to-back pairs of fresh processes",
-            f"{ratio:.2f}× (pairs {ratios[0]:.2f}–{ratios[-1]:.2f}; the rotation's medians {rotation:.2f}×, "
-            f"{a:,.0f} vs {b:,.0f})", "PASS" if ratio >= minimum else "FAIL", ratio)
-
-
-def goals(summary, pair_ratios, idle_results, idle_connections, large, large_connections):
+def goals(summary, goal_ratios, idle_results, idle_connections, large, large_connections):
     """[(goal, measured, PASS/FAIL, ratio or KiB)] for the issues' goals. CPU goals (only when
-    turns ran, not with --idle-only) by the median of their pairs (`pair_ratios`, from
-    `goal_pairs`). `large`: (the large idle test's result or None, why it has none);
-    large_connections 0: not asked for."""
+    turns ran, not with --idle-only) by the median of their pairs (`goal_ratios`, from
+    `goal_pairs`), with the rotation's ratio of the two sides' medians beside it. `large`: (the
+    large idle test's result or None, why it has none); large_connections 0: not asked for."""
     result = []
     if summary:
-        for label, workload, peer, minimum in CPU_GOALS:
-            sp, other = summary[("Spindle", workload)]["req_per_cpu_s"], summary[(peer, workload)]["req_per_cpu_s"]
-            result.append(pairs_verdict(f"{label}: Spindle req per server-CPU-s ≥ {minimum:g}× {peer}",
-                                        pair_ratios[("peer", label, workload, peer)], minimum, sp / other, sp, other))
-        for label, json_workload, plain_workload, minimum in JSON_GOALS:
-            js = summary[("Spindle", json_workload)]["req_per_cpu_s"]
-            plain = summary[("Spindle", plain_workload)]["req_per_cpu_s"]
-            result.append(pairs_verdict(f"{label}: Spindle /json req per server-CPU-s ≥ {minimum:g}× its /plaintext",
-                                        pair_ratios[("json", label, json_workload, plain_workload)], minimum,
-                                        js / plain, js, plain))
+        for goal, a, b, minimum in paired_goals():
+            x, y = summary[a]["req_per_cpu_s"], summary[b]["req_per_cpu_s"]
+            result.append(pairs_verdict(goal, goal_ratios[goal], minimum, digits=2,
+                                        what="back-to-back pairs of fresh processes",
+                                        note=f"; the rotation's medians {x / y:.2f}×, {x:,.0f} vs {y:,.0f}"))
     result.append(idle_goal(idle_results["Spindle"], idle_connections, IDLE_GOAL_KIB))
     result.append(idle_goal(idle_results["Spindle"], idle_connections, IDLE_GOAL_KIB_19))
     if large_connections:
@@ -399,13 +399,13 @@ def main():
     large = run_idle_large(args, workdir, nofile) if args.idle_large_connections else (None, None)
     if large[1]:
         print(f"  idle Spindle     {args.idle_large_connections:,} connections: {large[1]}", flush=True)
-    pair_ratios = {}
+    goal_ratios = {}
     if not args.idle_only:
         print(f"\n  goals' pairs: {args.pairs} per goal, {args.pair_seconds:g} s turns, fresh processes", flush=True)
-        pair_ratios = goal_pairs(args, workdir, ports, budget, rows)
+        goal_ratios = goal_pairs(args, workdir, ports, budget, rows)
 
     summary = medians(samples)
-    outcome = goals(summary, pair_ratios, idle_results, args.idle_connections, large, args.idle_large_connections)
+    outcome = goals(summary, goal_ratios, idle_results, args.idle_connections, large, args.idle_large_connections)
     workloads = [] if args.idle_only else [w.name for w in WORKLOADS]
     paths = report.write_all(args, header, workloads, SERVERS, summary, idle_results, large[0], outcome, rows)
     kill_children()
