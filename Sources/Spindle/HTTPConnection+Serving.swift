@@ -252,31 +252,53 @@ extension HTTPConnection {
         let requestID = (UInt64(worker.index) << 48) | worker.nextRequestID
         var context = Context(requestID: requestID, scope: scope)
         let request = Request(head: head, source: .connection(.passUnretained(self)), bodyFailedBeforeRouting: parserBox!.exchange.bodyFailure != nil)
-        var response = worker.respond(request, &context)
+        let response = worker.respond(request, &context)
         guard case .serving = state else {  // closed under the handler: nobody to answer
             worker.metrics.requestsCancelled &+= 1
             countBodyFailure()
             return .close
         }
         // Leave the body behind us: small rests are read and dropped (their framing checked),
-        // large or slow ones end the connection.
-        if parserBox!.exchange.bodyFailure == nil && !parserBox!.exchange.decoder.isComplete {
-            if parserBox!.exchange.continueOwed {
-                parserBox!.exchange.after = .closeLingering  // 100 was never sent: do not ask for the body now
-            } else {
-                switch skipBody(upTo: 64 << 10) {
-                case .skipped:
-                    break
-                case .unfinished:
-                    parserBox!.exchange.after = .closeLingering
-                case .invalid(let failure):
-                    let error = failure.error  // the handler never saw the body: its response goes
-                    let handlers = response.writtenHandlers
-                    response = .text(error.message + "\n", status: error.status)
-                    response.writtenHandlers = handlers
-                }
-            }
+        // large or slow ones end the connection; an invalid rest is answered instead of the
+        // handler's response (which never saw the body), its `onWritten` handlers kept.
+        if parserBox!.exchange.bodyFailure == nil && !parserBox!.exchange.decoder.isComplete,
+           let replacement = leaveBodyBehind(answering: response) {
+            return send(replacement, for: head, clock: &clock, scope: scope)
         }
+        return send(response, for: head, clock: &clock, scope: scope)
+    }
+
+    /// Reads and drops the rest of the request's body (up to 64 KiB), or marks the connection
+    /// to close after the response when it is larger, slower, or a `100 Continue` was never
+    /// sent. Returns the response to send instead of `response` when the rest is invalid: the
+    /// body's error, with `response`'s `onWritten` handlers. Out of line: most requests have no
+    /// body left (`respond` asks first).
+    @inline(never)
+    private func leaveBodyBehind(answering response: Response) -> Response? {
+        if parserBox!.exchange.continueOwed {
+            parserBox!.exchange.after = .closeLingering  // 100 was never sent: do not ask for the body now
+            return nil
+        }
+        switch skipBody(upTo: 64 << 10) {
+        case .skipped:
+            return nil
+        case .unfinished:
+            parserBox!.exchange.after = .closeLingering
+            return nil
+        case .invalid(let failure):
+            let error = failure.error
+            var replacement = Response.text(error.message + "\n", status: error.status)
+            replacement.writtenHandlers = response.writtenHandlers
+            return replacement
+        }
+    }
+
+    /// `respond`'s second half: `response` written for `head` (or the connection upgraded), the
+    /// request counted, the `onWritten` handlers run. Returns what the connection does next.
+    /// Inlined into both of `respond`'s calls: the handler's response is passed where it lies,
+    /// where a `var` holding either it or a replacement was copied once more for `write`.
+    @inline(__always)
+    private func send(_ response: Response, for head: HTTPRequestHead, clock: inout RequestClock, scope: RequestScope) -> AfterResponse {
         if let upgrade = response.upgrade, response.status == .switchingProtocols, parserBox!.exchange.after == .keepAlive {
             countAnswered(head, status: response.status.code, clock: &clock, scope: scope)
             clock.settle(&worker.metrics)  // before the session, which may last hours
