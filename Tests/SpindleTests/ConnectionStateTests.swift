@@ -218,6 +218,24 @@ final class ConnectionStateTests: ServerTestCase {
         try server.stop()
     }
 
+    /// The response that replaces the handler's when the body it left is invalid keeps the
+    /// handler's `onWritten` handlers: they see what was written (the 400), as they do for the
+    /// handler's own response when the body left behind is valid.
+    func testTheResponseForAnInvalidBodyLeftBehindRunsTheHandlersOnWritten() throws {
+        let server = try startTestServer()
+        let head = "POST /ignore-body-noted HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let invalid = try TestClient(port: server.port)
+        try invalid.send(head + "zz\r\nabc\r\n0\r\n\r\n")
+        let replaced = try invalid.readResponse()
+        XCTAssertEqual(replaced.status, 400, replaced.bodyString)
+        XCTAssertTrue(try invalid.isClosedByPeer())
+        let valid = try TestClient(port: server.port)
+        try valid.send(head + "5\r\nhello\r\n0\r\n\r\n")
+        XCTAssertEqual(try valid.readResponse().bodyString, "ignored")
+        try server.stop()
+        XCTAssertEqual(app.writtenAfterIgnoredBody.current, ["400 \(replaced.body.count)", "200 7"])
+    }
+
     // MARK: Resets while a fiber serves
 
     /// Connections reset (SO_LINGER 0) while responses are still being sent after their fiber

@@ -20,6 +20,7 @@ struct PlainFailure: Error {}
 ///   POST /echo                  the body (readAll)
 ///   POST /count                 the number of body bytes (read in 4 KiB pieces)
 ///   POST /ignore-body           200 "ignored" without touching the body
+///   POST /ignore-body-noted     the same, with an `onWritten` handler noting what was written
 ///   GET|POST /smuggled          counts; must never be reached in smuggling cases
 ///   GET  /throw                 throws a plain error (500)
 ///   GET  /forbidden             throws HTTPError(.forbidden, "nope") (403)
@@ -36,6 +37,8 @@ final class TestApplication: @unchecked Sendable {
     // @unchecked Sendable: counters are Locked.
     let smuggled = Locked(0)
     let ignoredBodies = Locked(0)
+    /// "status bodyBytes" of each response `/ignore-body-noted`'s `onWritten` handler saw.
+    let writtenAfterIgnoredBody = Locked<[String]>([])
     let inFlight = HighWaterCounter()
     let completed = Locked(0)
     /// Requests whose fields changed while their handler was parked (their buffer was reused).
@@ -65,6 +68,11 @@ final class TestApplication: @unchecked Sendable {
         router.on(.post, "/ignore-body") { [ignoredBodies] _, _ in
             ignoredBodies.withLock { $0 += 1 }
             return .text("ignored")
+        }
+        router.on(.post, "/ignore-body-noted") { [writtenAfterIgnoredBody] _, _ in
+            var response = Response.text("ignored")
+            response.onWritten { written in writtenAfterIgnoredBody.withLock { $0.append("\(written.status.code) \(written.bodyBytes)") } }
+            return response
         }
         router.on(.get, "/smuggled") { [smuggled] _, _ in smuggled.withLock { $0 += 1 }; return .text("smuggled") }
         router.on(.post, "/smuggled") { [smuggled] _, _ in smuggled.withLock { $0 += 1 }; return .text("smuggled") }
