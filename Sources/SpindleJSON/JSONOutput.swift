@@ -35,9 +35,10 @@ struct JSONOutput: ~Copyable {
     /// Forgets the text (keeps the buffer).
     mutating func removeAll() { count = 0 }
 
-    /// A new array holding the text.
-    func makeArray() -> [UInt8] {
-        Array(UnsafeBufferPointer(start: base, count: count))
+    /// Copies the text into `bytes` (exactly its size).
+    func copyText(into bytes: UnsafeMutableBufferPointer<UInt8>) {
+        guard let target = bytes.baseAddress, count > 0 else { return }
+        target.update(from: base, count: count)
     }
 
     /// Makes room for `more` bytes after `count`.

@@ -71,6 +71,8 @@ final class JSONStreamWriter: Encoder {
     /// Boxes of keyed containers to hand out again (their making is most of a small object's
     /// cost). Kept across documents.
     @exclusivity(unchecked) private var keyedBoxes = KeyedContainerBoxes()
+    /// The array the last document was handed out in (see `takeText`).
+    @exclusivity(unchecked) private var lastText: [UInt8] = []
     /// The value cannot be written in order (see the type's description).
     @exclusivity(unchecked) private(set) var abandoned = false
 
@@ -103,6 +105,29 @@ final class JSONStreamWriter: Encoder {
     /// Output capacity a writer may keep between documents (`JSONWriterCache`): larger
     /// buffers are given back to the allocator.
     static let keptCapacity = 64 * 1024
+
+    /// The document's text in an array. The array the previous document went out in is kept:
+    /// by the next document the response that carried it has usually been written and let go,
+    /// so only this writer holds it, and a text of the same length (documents of one shape, a
+    /// service's usual case) is copied into it — no allocation and no free per document (a
+    /// tenth of encoding a small object). Otherwise a new array of the text's size, kept in
+    /// turn; one still held elsewhere (by the caller, or a response not yet written) is copied
+    /// once before it is written over, the standard library's copy on write. A text over
+    /// `keptCapacity` is not kept. Cost: a copy of the text; an allocation when the length
+    /// changed.
+    func takeText() -> [UInt8] {
+        let count = output.count
+        if lastText.count == count {
+            lastText.withUnsafeMutableBufferPointer { output.copyText(into: $0) }
+            return lastText
+        }
+        let text = [UInt8](unsafeUninitializedCapacity: count) { bytes, initialized in
+            output.copyText(into: bytes)
+            initialized = count
+        }
+        lastText = count <= Self.keptCapacity ? text : []
+        return text
+    }
 
     /// Whether the writer is small enough to keep for the next document.
     var isWorthKeeping: Bool { output.capacity <= Self.keptCapacity && frames.capacity <= 256 }

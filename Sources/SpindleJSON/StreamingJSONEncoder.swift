@@ -16,9 +16,10 @@ import Foundation
 /// conformances (structs, enums with associated values, `Array`, `Dictionary`, `Optional`)
 /// always write in order.
 ///
-/// Cost: the returned array; the writer, its buffers and the standard library's boxes around its
-/// keyed containers are kept per thread between encodes (up to 64 KiB of output buffer and 32
-/// boxes each). Several times less than
+/// Cost: the returned array, allocated only when the text's length differs from the thread's
+/// previous document's or that one's array is still held elsewhere; the writer, its buffers,
+/// that last array and the standard library's boxes around its keyed containers are kept per
+/// thread between encodes (up to 64 KiB of output buffer and 32 boxes each). Several times less than
 /// Foundation's encoder for small documents (`Docs/benchmarks/json.md`). Runs on the calling
 /// thread, never parks; a value may be encoded from any thread.
 public struct StreamingJSONEncoder: Sendable {
@@ -44,8 +45,8 @@ public struct StreamingJSONEncoder: Sendable {
             writer.reset(userInfo: userInfo)
             do {
                 try writer.encodeTopLevel(value)
-                // A copy of exactly the text's size: the writer keeps its buffer for the next one.
-                return writer.abandoned ? nil : writer.output.makeArray()
+                // A copy of the text: the writer keeps its buffer for the next one.
+                return writer.abandoned ? nil : writer.takeText()
             } catch is JSONStreamWriter.Abandoned {
                 return nil  // not written in order: Foundation's encoder below
             }

@@ -395,6 +395,33 @@ final class StreamingJSONEncoderTests: XCTestCase {
         XCTAssertEqual(mismatches.value, 0)
     }
 
+    /// The texts the encoder hands out are values: the array a thread's next document of the
+    /// same length is written into (`JSONStreamWriter.takeText`) is never one a caller still
+    /// holds, or one of its copies. Documents of one length, kept and copied, then lengths
+    /// changing back and forth; each text read again after all of them were written.
+    func testTextsOfOneLengthHandedOutAgainAreValues() throws {
+        let encoder = StreamingJSONEncoder()
+        var kept: [(text: [UInt8], expected: String)] = []
+        for round in 0..<3 {
+            for digit in 0..<10 {
+                let text = try encoder.encode(["n": digit])
+                kept.append((text, #"{"n":\#(digit)}"#))
+                let copy = text
+                kept.append((copy, #"{"n":\#(digit)}"#))
+                if round == 1 { _ = try encoder.encode(["n": 10 + digit]) }  // another length in between
+            }
+            // Written and let go, as a response's body is: the next one of its length reuses it.
+            for digit in 0..<10 {
+                XCTAssertEqual(String(decoding: try encoder.encode(["m": digit]), as: UTF8.self), #"{"m":\#(digit)}"#)
+            }
+        }
+        var mutated = try encoder.encode(["n": 7])
+        mutated[5] = UInt8(ascii: "8")
+        XCTAssertEqual(String(decoding: try encoder.encode(["n": 6]), as: UTF8.self), #"{"n":6}"#)
+        XCTAssertEqual(String(decoding: mutated, as: UTF8.self), #"{"n":8}"#)
+        for (text, expected) in kept { XCTAssertEqual(String(decoding: text, as: UTF8.self), expected) }
+    }
+
     /// A document larger than what a thread keeps between encodes, then a small one.
     func testALargeDocumentThenASmallOne() throws {
         let large = (0..<20_000).map { "value \($0)" }
