@@ -193,13 +193,8 @@ final class ConnectionStateTests: ServerTestCase {
     /// and close, whether the bad bytes came with the head or after it.
     func testInvalidChunkedBodyLeftByTheHandlerGets400() throws {
         let server = try startTestServer()
-        let head = "POST /ignore-body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-        let together = try TestClient(port: server.port)
-        try together.send(head + "zz\r\nabc\r\n0\r\n\r\n")
-        let r = try together.readResponse()
-        XCTAssertEqual(r.status, 400, r.bodyString)
-        XCTAssertTrue(r.saysClose)
-        XCTAssertTrue(try together.isClosedByPeer())
+        let head = chunkedHead("/ignore-body")
+        _ = try sendInvalidChunkedBody(to: "/ignore-body", port: server.port)  // with the head
 
         let later = try TestClient(port: server.port)
         try later.send(head + "5\r\nhello\r\n")
@@ -223,17 +218,29 @@ final class ConnectionStateTests: ServerTestCase {
     /// handler's own response when the body left behind is valid.
     func testTheResponseForAnInvalidBodyLeftBehindRunsTheHandlersOnWritten() throws {
         let server = try startTestServer()
-        let head = "POST /ignore-body-noted HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-        let invalid = try TestClient(port: server.port)
-        try invalid.send(head + "zz\r\nabc\r\n0\r\n\r\n")
-        let replaced = try invalid.readResponse()
-        XCTAssertEqual(replaced.status, 400, replaced.bodyString)
-        XCTAssertTrue(try invalid.isClosedByPeer())
+        let replaced = try sendInvalidChunkedBody(to: "/ignore-body-noted", port: server.port)
         let valid = try TestClient(port: server.port)
-        try valid.send(head + "5\r\nhello\r\n0\r\n\r\n")
+        try valid.send(chunkedHead("/ignore-body-noted") + "5\r\nhello\r\n0\r\n\r\n")
         XCTAssertEqual(try valid.readResponse().bodyString, "ignored")
         try server.stop()
         XCTAssertEqual(app.writtenAfterIgnoredBody.current, ["400 \(replaced.body.count)", "200 7"])
+    }
+
+    /// The head of a chunked POST to `path`.
+    private func chunkedHead(_ path: String) -> String {
+        "POST \(path) HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    }
+
+    /// Sends a chunked POST to `path` whose body (a chunk size `zz`) is invalid, with the head,
+    /// on a new connection; checks the answer is a 400 that closes the connection and returns it.
+    private func sendInvalidChunkedBody(to path: String, port: Int, file: StaticString = #filePath, line: UInt = #line) throws -> WireResponse {
+        let client = try TestClient(port: port)
+        try client.send(chunkedHead(path) + "zz\r\nabc\r\n0\r\n\r\n")
+        let response = try client.readResponse()
+        XCTAssertEqual(response.status, 400, response.bodyString, file: file, line: line)
+        XCTAssertTrue(response.saysClose, file: file, line: line)
+        XCTAssertTrue(try client.isClosedByPeer(), file: file, line: line)
+        return response
     }
 
     // MARK: Resets while a fiber serves
