@@ -172,11 +172,16 @@ def kernel_work_ticks(cpu):
     return irq + softirq + (cpu_ticks(pid) if pid is not None else 0)
 
 
-def cpu_ticks(pid):
-    """utime + stime (fields 14 and 15 of /proc/PID/stat), all threads, in clock ticks."""
+def user_system_ticks(pid):
+    """(utime, stime): fields 14 and 15 of /proc/PID/stat, all threads, in clock ticks."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # fields[0] is field 3 (state)
+    return int(fields[11]), int(fields[12])  # fields[0] is field 3 (state)
+
+
+def cpu_ticks(pid):
+    """utime + stime of process `pid`, all threads, in clock ticks."""
+    return sum(user_system_ticks(pid))
 
 
 def schedstat_ns(pid):
