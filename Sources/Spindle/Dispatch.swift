@@ -92,7 +92,7 @@ extension Router where Handler == Responder {
             let (match, routeBodyLimit) = matchRewritten(request, route: &route)
             return answer(match, route: route, routeBodyLimit: routeBodyLimit, request, &context)
         }
-        let path = request.head.routingPath
+        let path = request.head.pathBeforeQuery
         switch lookup(method: request.head.methodBytes, path: path) {
         case .route(let route, let captures):
             return route._withUnsafeGuaranteedRef { route in

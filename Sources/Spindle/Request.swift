@@ -32,7 +32,7 @@ public struct Request {
     /// String). A middleware may set it before routing (global middleware) to route the request
     /// elsewhere; the query and the head's bytes stay as received.
     public var path: String {
-        get { rewrittenPath ?? String(decoding: head.routingPath, as: UTF8.self) }
+        get { rewrittenPath ?? String(decoding: head.pathBeforeQuery, as: UTF8.self) }
         set {
             // (nil: the connection is gone under the handler; nothing will be answered)
             if let index = source.keepRewrittenPath(newValue), index <= Int(Int32.max) { rewrite = Int32(index) }
@@ -178,11 +178,4 @@ public struct RequestBody {
             result.append(contentsOf: chunk[0..<n])
         }
     }
-}
-
-extension HTTPRequestHead {
-    /// The path without the query: what routes match (`pathBeforeQuery`). No allocation; in
-    /// origin-form (all but proxies' and `OPTIONS *` requests) no scan either.
-    @inline(__always)
-    var routingPath: UnsafeRawBufferPointer { pathBeforeQuery }
 }
