@@ -3,9 +3,9 @@ Imported by scale.py, not run by itself:
 
   header(root, args)       the run's facts: date, CPU, kernel, commit, tool versions, load, pinning
   markdown(header, rows, args, goals)
-                           the report written to out/scale.md: fibers (create time, memory,
-                           switch cost; Spindle against Go and gevent), HTTP (per level) and
-                           the goals (PASS/FAIL)
+                           the report written to out/scale.md: fibers (create time beside the
+                           kernel's floors, memory, switch cost; Spindle against Go and gevent),
+                           HTTP (per level) and the goals (PASS/FAIL, and the floor lines)
   plots(rows, folder)      scale-memory.png, scale-create.png, scale-switch.png, scale-http.png
                            (matplotlib with the Agg backend; skipped, with a note, without it)
 """
@@ -47,6 +47,7 @@ def header(root, args):
         ("pinning", f"fiber runs on CPU {args.fiber_cpu}; HTTP servers on CPU {args.server_cpu}, hold-client on CPU "
                     f"{args.client_cpu}; Go GOMAXPROCS=1, Spindle --workers 1, gevent one process"),
         ("samples", f"fresh process per measurement; sizes below 10k: median of {args.reps * 3}, below 100k: of {args.reps}, larger: one run; "
+                    f"floors: one of each after every parked turn, at least {args.reps} per size (median); "
                     f"HTTP: one run per server and level, {args.rounds} requests of {args.ms} ms per connection"),
     ]
 
@@ -62,27 +63,44 @@ def ratio(peer, spindle):
     return f"{peer / spindle:.2f}×"
 
 
-def fiber_table(title, medians, caps, mode, field, unit, fmt):
+def fiber_table(title, medians, caps, mode, field, unit, fmt, floors=None):
+    """A table of `field` per size, Spindle against its peers; with `floors` ({(floor mode, size):
+    ns per slot}) the create table's floor columns too: the first-touch and guarded floors and
+    Spindle's and Go's time over the guarded one (the ratios' other way round: floor below)."""
     sizes = sorted({n for (_, m, n) in medians if m == mode} | {n for (_, m, n) in caps if m == mode})
-    lines = [f"### {title}", "",
-             f"| fibers | Spindle ({unit}) | Go ({unit}) | gevent ({unit}) | Go ÷ Spindle | gevent ÷ Spindle |",
-             "|---:|---:|---:|---:|---:|---:|"]
+    head = f"| fibers | Spindle ({unit}) | Go ({unit}) | gevent ({unit}) | Go ÷ Spindle | gevent ÷ Spindle |"
+    rule = "|---:|---:|---:|---:|---:|---:|"
+    if floors is not None:
+        head += f" first-touch floor ({unit}) | guarded floor ({unit}) | Spindle ÷ guarded floor | Go ÷ guarded floor |"
+        rule += "---:|---:|---:|---:|"
+    lines = [f"### {title}", "", head, rule]
     for n in sizes:
         values = {rt: (medians.get((rt, mode, n)) or {}).get(field) for rt in RUNTIMES}
         cells = [fmt(values[rt]) if values[rt] is not None else ("capped" if (rt, mode, n) in caps else "—")
                  for rt in RUNTIMES]
-        lines.append(f"| {n:,} | {cells[0]} | {cells[1]} | {cells[2]} | {ratio(values['Go'], values['Spindle'])} | "
-                     f"{ratio(values['gevent'], values['Spindle'])} |")
+        line = (f"| {n:,} | {cells[0]} | {cells[1]} | {cells[2]} | {ratio(values['Go'], values['Spindle'])} | "
+                f"{ratio(values['gevent'], values['Spindle'])} |")
+        if floors is not None:
+            touch, guarded = floors.get(("touch", n)), floors.get(("touch-guarded", n))
+            line += (f" {fmt(touch) if touch is not None else '—'} | {fmt(guarded) if guarded is not None else '—'} | "
+                     f"{ratio(values['Spindle'], guarded)} | {ratio(values['Go'], guarded)} |")
+        lines.append(line)
     return lines + [""]
 
 
 def markdown(head, rows, args, goals):
     medians = {(r["runtime"], r["mode"], r["size"]): r for r in rows if r["kind"] == "fiber-median"}
     caps = {(r["runtime"], r["mode"], r["size"]): r["note"] for r in rows if r["kind"] == "fiber-cap"}
+    floors = {(r["mode"], r["size"]): r["create_ns_per_fiber"] for r in rows if r["kind"] == "floor"}
     lines = ["# Scalability (`make -C bench scale" + ("-quick" if args.quick else "") + "`)", ""]
     lines += [f"    {label:<10} {text}" for label, text in head] + [""]
     lines += fiber_table("Create: spawn + run to the park, per fiber", medians, caps, "parked",
-                         "create_ns_per_fiber", "ns", lambda v: f"{v:,.0f}")
+                         "create_ns_per_fiber", "ns", lambda v: f"{v:,.0f}", floors)
+    lines += ["Floors (C, no fiber code, fresh processes): **first-touch floor** `fiber-bench touch N`, one "
+              "page faulted in per slot of the pool's stride; **guarded floor** `fiber-bench touch-guarded N`, "
+              "the same plus the pool's guards (one batched `MADV_GUARD_INSTALL` per 1,024 slots): the kernel's "
+              "work for one guarded stack per fiber. Go ÷ guarded floor below 1×: Go creates a parked goroutine "
+              "in less time than that work takes.", ""]
     lines += fiber_table("Memory: VmRSS growth per parked fiber", medians, caps, "parked",
                          "rss_per_fiber", "KiB", kib)
     lines += fiber_table("Page tables: VmPTE growth per parked fiber (not in RSS)", medians, caps, "parked",
@@ -109,6 +127,8 @@ def markdown(head, rows, args, goals):
         lines += ["", "PASS: every request of every connection got its 200 within the timeout.", ""]
     lines += ["### Goals (issue #19)", "", "| goal | measured | result |", "|---|---|---|"]
     lines += [f"| {goal} | {measured} | {result} |" for goal, measured, result, _ in goals] + [""]
+    if any(result == "floor" for _, _, result, _ in goals):
+        lines += ["floor: not a goal; the guarded floor of the size and each runtime's create time over it.", ""]
     return "\n".join(lines)
 
 
@@ -157,6 +177,11 @@ def plots(rows, folder):
                 if x:
                     ax.plot(x, [(a + b) * scale for a, b in zip(y, r)], "--", color=COLORS[rt], alpha=0.6,
                             label=f"{rt} RSS + page tables")
+        if field == "create_ns_per_fiber":
+            points = sorted((r["size"], r[field]) for r in rows if r["kind"] == "floor" and r["mode"] == "touch-guarded")
+            if points:
+                ax.plot([p[0] for p in points], [p[1] * scale for p in points], "s:", color="grey",
+                        label="guarded floor (C, no fiber code)")
         if logy:
             ax.set_yscale("log")
         else:

@@ -10,6 +10,16 @@ GOMAXPROCS=1, Python gevent; sizes 1k, 10k, 100k, 1M):
   round-robin  N of them yield in turn (Fiber.yield, runtime.Gosched, gevent.sleep(0)); ns per
                switch over the timed rounds after a warm-up round (`… round-robin N ROUNDS`)
 
+Floors (the fiber suite's C loops, no fiber code; fresh processes of `fiber-bench`, pinned like the
+fiber runs, one of each after every parked run of Spindle and at least --reps of each per size):
+
+  touch        `fiber-bench touch N`: N slots mapped at the pool's slot stride, one byte written
+               in the top page of each (the page faults a parked fiber cannot avoid)
+  touch-guarded
+               `fiber-bench touch-guarded N`: the same plus the guards the stack pool installs
+               (one batched MADV_GUARD_INSTALL per window of 1,024 slots): the kernel's work for
+               one guarded stack per fiber; run when Spindle's pool guards that way
+
 Sizes below 10k run 3 × --reps times (a run takes a few milliseconds: its noise is the size of
 a goal's margin), sizes below 100k --reps times (medians), larger ones once. A size is skipped, with the
 reason printed, when the previous size of the same runtime and mode predicts more than
@@ -29,7 +39,10 @@ Goals (issue #19), from part 1 of this run, printed as PASS/FAIL: at each of 1k,
 1M, Spindle creates parked fibers at least as fast as Go creates parked goroutines: Go's median
 create time per goroutine ÷ Spindle's per fiber ≥ 1.0 (the "Go ÷ Spindle" column of the create
 table). FAIL with the reason when Spindle's size was capped; n/a when Go's was, or when the size
-is not in --sizes (scale-quick stops at 100k).
+is not in --sizes (scale-quick stops at 100k). Under each goal line a floor line (not a goal, result
+"floor"): the guarded floor of that size per fiber, Go ÷ guarded floor (below 1: Go creates a
+parked goroutine faster than the kernel maps, guards and faults in one stack) and Spindle ÷
+guarded floor (what the fiber code adds over that work).
 
 Output: the tables (also --md), one CSV line per run (--csv), PNG plots (--plots, matplotlib).
 Exit status 0 when every measurement ran or was capped with a reason, 1 when something broke.
@@ -64,6 +77,9 @@ SHORT_RUN_BELOW = 10_000  # a run of a size below this takes milliseconds: three
 # at each of these sizes.
 CREATE_GOAL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 CREATE_GOAL_RATIO = 1.0
+# The floors' rows: runtime FLOOR, mode one of fiber-bench's C loops (see the docstring).
+FLOOR = "floor"
+FLOOR_MODES = ("touch", "touch-guarded")
 FD_MARGIN = 2048  # descriptors a server keeps for itself (ring, listener, logs, Python modules; Spindle reserves 1,024 of its limit)
 
 STARTED = time.monotonic()
@@ -85,14 +101,19 @@ def mem_available():
 
 def fiber_command(args, runtime, mode, n, rounds):
     tail = [mode, str(n)] + ([str(rounds)] if mode == "round-robin" else [])
-    program = {"Spindle": [args.fiber_bench], "Go": [args.go_peer], "gevent": [sys.executable, GEVENT_PEER]}
+    program = {"Spindle": [args.fiber_bench], "Go": [args.go_peer], "gevent": [sys.executable, GEVENT_PEER],
+               FLOOR: [args.fiber_bench]}
     return ["taskset", "-c", str(args.fiber_cpu)] + program[runtime] + tail
 
 
 def parse_fiber_line(mode, line):
-    """The numbers of a `parked …` or `round-robin …` line as a dict, or None."""
+    """The numbers of a `parked …`, `round-robin …`, `touch …` or `touch-guarded …` line as a dict,
+    or None (also for a floor's negative time: its mapping or guards were refused)."""
     f = line.split()
     try:
+        if mode in FLOOR_MODES and f[0] == mode and len(f) == 3:
+            n, ns = int(f[1]), int(f[2])
+            return {"size": n, "create_ns_per_fiber": ns / n} if ns >= 0 else None
         if mode == "parked" and f[0] == "parked" and len(f) >= 5:
             n, ns, rss, pte = (int(x) for x in f[1:5])
             return {"size": n, "create_ns_per_fiber": ns / n, "rss_per_fiber": rss / n, "pte_per_fiber": pte / n,
@@ -108,9 +129,10 @@ def parse_fiber_line(mode, line):
 
 def run_fiber(args, runtime, mode, n, rep):
     """One fresh process; returns a row (with 'cap' set when it did not finish in time)."""
-    rounds = max(3, SWITCH_TARGET[runtime] // n)
+    rounds = max(3, SWITCH_TARGET.get(runtime, 0) // n)
     command = fiber_command(args, runtime, mode, n, rounds)
-    row = {"kind": "fiber-run", "runtime": runtime, "mode": mode, "size": n, "rep": rep}
+    row = {"kind": "floor-run" if runtime == FLOOR else "fiber-run", "runtime": runtime, "mode": mode, "size": n,
+           "rep": rep}
     t0 = time.monotonic()
     try:
         r = subprocess.run(command, capture_output=True, text=True, timeout=3 * args.run_limit,
@@ -127,6 +149,8 @@ def run_fiber(args, runtime, mode, n, rep):
 
 
 def describe_fiber(row):
+    if row["mode"] in FLOOR_MODES:
+        return f"{row['create_ns_per_fiber']:,.0f} ns per slot"
     if row["mode"] == "parked":
         return (f"{row['create_ns_per_fiber']:,.0f} ns/fiber to create, {row['rss_per_fiber'] / 1024:.2f} KiB RSS "
                 f"+ {row['pte_per_fiber'] / 1024:.2f} KiB page tables per fiber")
@@ -156,14 +180,30 @@ def cap_reason(args, last, n):
     return None
 
 
+def floor_runs(args, rows, n, rep, reps, guarded):
+    """One fresh process of each floor of `n` slots (`touch-guarded` only when `guarded`: Spindle's
+    pool guards with MADV_GUARD_INSTALL), after the parked runs of turn `rep` of `reps`."""
+    for mode in FLOOR_MODES if guarded else FLOOR_MODES[:1]:
+        row = run_fiber(args, FLOOR, mode, n, rep)
+        rows.append(row)
+        if "cap" in row:
+            rows.append({"kind": "floor-cap", "runtime": FLOOR, "mode": mode, "size": n, "note": f"{n:,}: {row['cap']}"})
+            progress(f"{FLOOR:<7} {mode:<13} {n:,}: {row['cap']}")
+            continue
+        progress(f"{FLOOR:<7} {mode:<13} {n:>7,} (run {rep}/{reps}, {row['wall_s']:.1f} s): " + describe_fiber(row))
+
+
 def fiber_part(args, rows):
     caps = {}  # (runtime, mode) -> reason; larger sizes are skipped too
     last = {}  # (runtime, mode) -> the last finished run
     for n in args.sizes:
         reps = args.reps * 3 if n < SHORT_RUN_BELOW else (args.reps if n < SINGLE_RUN_FROM else 1)
         for mode in ("parked", "round-robin"):
-            for rep in range(1, reps + 1):
-                for runtime in RUNTIMES:
+            # The floors follow the parked runs, one of each after every turn, at least --reps per
+            # size; not where Spindle's parked runs were capped (a floor costs about what they do).
+            floor_reps = max(reps, args.reps) if mode == "parked" else 0
+            for rep in range(1, max(reps, floor_reps) + 1):
+                for runtime in RUNTIMES if rep <= reps else ():
                     key = (runtime, mode)
                     if key not in caps and key in last and rep == 1:
                         reason = cap_reason(args, last[key], n)
@@ -183,17 +223,21 @@ def fiber_part(args, rows):
                     last[key] = row
                     progress(f"{runtime:<7} {mode:<11} {n:>9,} (run {rep}/{reps}, {row['wall_s']:.1f} s): "
                              + describe_fiber(row))
+                spindle = last.get(("Spindle", "parked"))
+                if rep <= floor_reps and ("Spindle", "parked") not in caps and spindle:
+                    floor_runs(args, rows, n, rep, floor_reps, spindle["guard"] == "MADV_GUARD_INSTALL")
 
 
 def fiber_medians(rows):
-    """One median row per runtime, mode and size."""
+    """One median row per runtime, mode and size (kind fiber-median; kind floor for the floors)."""
     medians = []
     groups = {}
     for r in rows:
-        if r["kind"] == "fiber-run" and "cap" not in r:
-            groups.setdefault((r["runtime"], r["mode"], r["size"]), []).append(r)
-    for (runtime, mode, n), runs in groups.items():
-        m = {"kind": "fiber-median", "runtime": runtime, "mode": mode, "size": n, "rep": len(runs)}
+        if r["kind"] in ("fiber-run", "floor-run") and "cap" not in r:
+            groups.setdefault((r["kind"], r["runtime"], r["mode"], r["size"]), []).append(r)
+    for (kind, runtime, mode, n), runs in groups.items():
+        m = {"kind": "floor" if kind == "floor-run" else "fiber-median", "runtime": runtime, "mode": mode, "size": n,
+             "rep": len(runs)}
         for field in ("create_ns_per_fiber", "rss_per_fiber", "pte_per_fiber", "switch_ns", "wall_s"):
             if field in runs[0]:
                 m[field] = statistics.median(r[field] for r in runs)
@@ -204,9 +248,31 @@ def fiber_medians(rows):
     return medians
 
 
+def floor_line(rows, n, sizes, medians):
+    """(text, measured, "floor", Go ÷ guarded floor): the line under the create goal of `n`, from
+    the floors' medians; not a goal, the kernel's share of that goal's times."""
+    text = f"{n:,} parked: the guarded floor (kernel work for one guarded stack per fiber, no fiber code)"
+    floors = {r["mode"]: r["create_ns_per_fiber"] for r in rows if r["kind"] == FLOOR and r["size"] == n}
+    guarded = floors.get("touch-guarded")
+    if not guarded:
+        caps = [r["note"] for r in rows if r["kind"] == "floor-cap" and r["size"] == n and r["mode"] == "touch-guarded"]
+        why = ("not in --sizes" if n not in sizes else caps[0] if caps else
+               "Spindle's pool does not guard with MADV_GUARD_INSTALL" if "touch" in floors else
+               "no floor ran (Spindle's parked runs were capped)")
+        return (text, f"not measured: {why}", "floor", float("nan"))
+    spindle, go = medians.get(("Spindle", n)), medians.get(("Go", n))
+
+    def over(median, name):
+        return f"{name} ÷ guarded floor {median['create_ns_per_fiber'] / guarded:.2f}×" if median else f"{name} not measured"
+    touch = f" (first touch alone {floors['touch']:,.0f} ns)" if "touch" in floors else ""
+    return (text, f"{guarded:,.0f} ns per fiber{touch}; {over(go, 'Go')}; {over(spindle, 'Spindle')}", "floor",
+            go["create_ns_per_fiber"] / guarded if go else float("nan"))
+
+
 def create_goals(rows, sizes):
     """[(goal, measured, PASS/FAIL/n/a, ratio)]: issue #19's create goal at each CREATE_GOAL_SIZES
-    size, from the medians and caps of part 1 (`sizes`: the sizes this run was asked for)."""
+    size, from the medians and caps of part 1 (`sizes`: the sizes this run was asked for), each
+    followed by its size's floor line (result "floor", `floor_line`)."""
     medians = {(r["runtime"], r["size"]): r for r in rows if r["kind"] == "fiber-median" and r["mode"] == "parked"}
     caps = {(r["runtime"], r["size"]): r["note"] for r in rows if r["kind"] == "fiber-cap" and r["mode"] == "parked"}
 
@@ -230,6 +296,7 @@ def create_goals(rows, sizes):
                            float("nan")))
         else:
             result.append((goal, f"Go not measured: {cap('Go', n) or 'no run finished'}", "n/a", float("nan")))
+        result.append(floor_line(rows, n, sizes, medians))
     return result
 
 
@@ -357,7 +424,8 @@ def main():
     for goal, measured, result, _ in goals:
         print(f"{result}  {goal}: {measured}")
     print()
-    rows += [{"kind": "goal", "goal": g, "measured": m, "result": r, "value": v} for g, m, r, v in goals]
+    rows += [{"kind": "floor-line" if r == "floor" else "goal", "goal": g, "measured": m, "result": r, "value": v}
+             for g, m, r, v in goals]
     os.makedirs(os.path.dirname(os.path.abspath(args.md)), exist_ok=True)
     with open(args.md, "w") as f:
         f.write(markdown)
