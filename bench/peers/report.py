@@ -78,6 +78,9 @@ def markdown(header, workloads, servers, summary, idle_results, large, outcome):
                      f"{large['kib_per_connection']:.2f} | {large['failures'] or '—'} |")
     lines += ["", "## Goals", "", "| goal | measured | result |", "|---|---|---|"]
     lines += [f"| {goal} | {measured} | {result} |" for goal, measured, result, _ in outcome]
+    if any(result == "floor" for _, _, result, _ in outcome):
+        lines += ["", "A row whose result is \"floor\" is not a goal: measured in the same run, it is what the goal "
+                      "above it is up against whatever Spindle does (Docs/benchmarks/peers.md, \"Floors\")."]
     return lines
 
 
@@ -168,8 +171,9 @@ def plots(out, stem, title, workloads, servers, summary, idle_results, large):
 
 
 def write_all(args, header, workloads, servers, summary, idle_results, large, outcome, rows):
-    """Prints the tables and the PASS/FAIL lines; writes the CSV, the Markdown and the plots;
-    returns the paths written. `large`: the large idle test's result, or None."""
+    """Prints the tables and the PASS/FAIL lines (and the floor lines, under their goals); writes
+    the CSV (goals kind=goal, floors kind=floor), the Markdown and the plots; returns the paths
+    written. `large`: the large idle test's result, or None."""
     os.makedirs(args.out, exist_ok=True)
     lines = markdown(header, workloads, servers, summary, idle_results, large, outcome)
     paths = plots(args.out, args.name, "Peers", workloads, servers, summary, idle_results, large)
@@ -187,7 +191,8 @@ def write_all(args, header, workloads, servers, summary, idle_results, large, ou
     rows += [{"kind": "idle", "server": s, **idle_results[s]} for s in servers]
     if large:
         rows.append({"kind": "idle-large", "server": "Spindle", **large})
-    rows += [{"kind": "goal", "goal": g, "measured": m, "result": r, "value": v} for g, m, r, v in outcome]
+    rows += [{"kind": "floor" if r == "floor" else "goal", "goal": g, "measured": m, "result": r, "value": v}
+             for g, m, r, v in outcome]
     csv_path = os.path.join(args.out, f"{args.name}.csv")
     write_csv(csv_path, CSV_FIELDS, rows)
     return [csv_path, md] + paths

@@ -44,6 +44,21 @@ in one process for all its turns, so its ratios carry both processes' placement 
 to 10-16 % between two processes of one binary on these VMs) and the machine's drift between
 turns a minute apart; the rotation's ratio is printed beside the pairs'.
 
+Floors: two of issue #19's goals get a line of their own under theirs, result "floor" (not
+judged), measured in the same run: what the goal is up against, whatever Spindle does. The
+goal's line ends with the floor's figure.
+  /json ≥ 2× Go at keep-alive: after every goal's pairs, --pairs more pairs of the same kind, the
+      bare C liburing responder (--c-server, bench/http/c-http-server.c; GET /json answered with
+      its one canned plaintext response, as every request) and Go's /json; the median of their
+      ratios. The responder runs in these pairs only, on port PORT+8.
+  /json ≥ 0.9× /plaintext at pipelining 16: right after that goal's pairs, `coder-reuse floor`
+      (--coder-reuse, bench/json/coder-reuse.swift) pinned to SERVER_CPU, no server running: ns
+      per encode of the message by an Encoder that writes nothing (Codable's own dispatch) and by
+      StreamingJSONEncoder, interleaved; set against the server CPU a plaintext x16 request cost
+      (1e9 ÷ the median req per server-CPU-s of the pairs' plaintext x16 turns) and what the goal
+      lets a /json request cost beyond that, encoding included (1/0.9 − 1 = 11.1 % of it).
+Without --c-server (--coder-reuse) the first (second) floor is not measured.
+
 Goals, measured in this run, printed as PASS/FAIL (ratios of requests per server-CPU-second):
   Spindle plaintext ≥ 1.0× nginx at pipelining 1, ≥ 1.5× nginx at 16, ≥ 2× Go net/http, ≥ 5×
   Hummingbird; Spindle's idle keep-alive memory ≤ 1 KiB per connection (10,000 held);
@@ -52,9 +67,9 @@ and issue #19's:
   Spindle /json ≥ 2× Go net/http's /json at pipelining 1, ≥ 5× Hummingbird's /json at 16;
   Spindle's idle keep-alive memory ≤ 0.5 KiB per connection with 10,000 held and with 50,000.
 
-Output: the progress and tables on stdout; out/peers.csv (every turn, medians, idle, goals),
-out/peers.md (Markdown tables), out/peers-*.png (matplotlib plots). Exit status 0 when every
-measurement ran (a FAIL is a result), 1 when something broke. See Docs/benchmarks/peers.md.
+Output: the progress and tables on stdout; out/peers.csv (every turn, medians, idle, goals,
+floors), out/peers.md (Markdown tables), out/peers-*.png (matplotlib plots). Exit status 0 when
+every measurement ran (a FAIL is a result), 1 when something broke. See Docs/benchmarks/peers.md.
 """
 import argparse
 import collections
@@ -68,12 +83,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from benchutil import (RetryBudget, add_wrk_arguments, describe_server, die, install_cleanup, kept,  # noqa: E402
-                       kill_children, measured_turn, med, pair_ratios, pairs_verdict, print_footer, print_header, probe,
-                       run_pairs, run_wrk, start_server, turn_line)
+                       kill_children, measured_turn, med, median_of, pair_ratios, pairs_verdict, print_footer,
+                       print_header, probe, run_pairs, run_wrk, start_server, turn_line)
 import benchutil  # noqa: E402
 import idle  # noqa: E402
 import report  # noqa: E402
-from servers import JSON, PLAINTEXT, SERVERS, commands, spindle_argv  # noqa: E402
+from servers import C_RESPONDER, JSON, PLAINTEXT, SERVERS, c_responder_argv, commands, spindle_argv  # noqa: E402
 
 benchutil.PROGRAM = "bench-peers"
 benchutil.PORT_HINT = "pick other ports with PEERS_PORT=... (make -C bench peers PEERS_PORT=7550)"
@@ -95,6 +110,10 @@ CPU_GOALS = (("plaintext keep-alive", "plaintext", "nginx", 1.0),
 # (label, json workload, plaintext workload, minimum ratio of Spindle's req per server-CPU-s).
 JSON_GOALS = (("json keep-alive", "json", "plaintext", 0.9),
               ("json pipelining 16", "json x16", "plaintext x16", 0.9))
+# Floors (see the module's doc), each named by the sides of the goal it belongs to (paired_goals).
+C_FLOOR_GOAL = (("Spindle", "json"), ("Go", "json"))
+C_FLOOR_SIDES = ((C_RESPONDER, "json"), ("Go", "json"))
+CODABLE_FLOOR_GOAL = (("Spindle", "json x16"), ("Spindle", "plaintext x16"))
 IDLE_GOAL_KIB = 1.0
 IDLE_GOAL_KIB_19 = 0.5  # issue #19's, at 10,000 and at 50,000 connections
 # Descriptors the large idle test needs beyond its connections: Spindle's own reserve (an
@@ -127,7 +146,11 @@ def parse_arguments():
     parser.add_argument("--workdir", required=True, help="where configs and server logs go")
     parser.add_argument("--out", default=out, help="directory of peers.csv, peers.md and the plots")
     parser.add_argument("--name", default="peers", help="file name stem of the outputs")
-    parser.add_argument("--port", type=int, default=7500, help="base port; uses PORT+1..PORT+7")
+    parser.add_argument("--port", type=int, default=7500, help="base port; uses PORT+1..PORT+8")
+    parser.add_argument("--c-server", help="c-http-server executable (bench/http/c-http-server.c): the /json ÷ Go "
+                                           "goal's floor")
+    parser.add_argument("--coder-reuse", help="coder-reuse executable (bench/json/coder-reuse.swift): the /json x16 ÷ "
+                                              "plaintext x16 goal's floor")
     parser.add_argument("--idle-connections", type=int, default=10000)
     parser.add_argument("--idle-large-connections", type=int, default=50000,
                         help="the large idle test, Spindle only (0: skip it)")
@@ -144,6 +167,9 @@ def parse_arguments():
         args.reps, args.seconds, args.warmup, args.pairs, args.pair_seconds = 1, 1, 1, 1, 1
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
+    for option, path in (("--c-server", args.c_server), ("--coder-reuse", args.coder_reuse)):
+        if path and not os.access(path, os.X_OK):
+            parser.error(f"{option} {path}: not an executable")
     args.lua = os.path.abspath(args.lua)
     return args
 
@@ -201,11 +227,16 @@ def paired_goals():
 
 def goal_pairs(args, workdir, ports, budget, rows):
     """The CPU goals measured as back-to-back pairs of fresh processes (see the module's
-    comment; benchutil.run_pairs): {goal (paired_goals): the pairs' ratios, sorted}. Each pair
+    comment; benchutil.run_pairs), and the floors of two of them: ({goal (paired_goals): the
+    pairs' ratios, sorted}, {goal: (its floor's line, the note for the goal's line)}). Each pair
     starts the servers it needs, warms each workload up (--warmup), measures the two turns
-    (--pair-seconds; order alternating between pairs) and stops the servers. Appends every turn
-    to `rows` ("pair-sample")."""
+    (--pair-seconds; order alternating between pairs) and stops the servers. The Codable floor
+    runs right after its goal's pairs, the C responder's pairs after every goal's. Appends every
+    turn to `rows` ("pair-sample"; the C responder's as server "C")."""
     argvs = commands(args, workdir, ports)
+    if args.c_server:  # after the six servers' ports and the large idle test's
+        ports = dict(ports, **{C_RESPONDER: args.port + 2 + len(SERVERS)})
+        argvs[C_RESPONDER] = (c_responder_argv(args, ports[C_RESPONDER]), None)
     workloads = {w.name: w for w in WORKLOADS}
     servers = {}  # the current pair's processes, by server
 
@@ -243,12 +274,60 @@ def goal_pairs(args, workdir, ports, budget, rows):
         rows.append({"kind": "pair-sample", "server": name, "workload": workload, "pipeline": workloads[workload].depth,
                      "rep": pair, **s})
 
-    ratios = {}
-    for goal, a, b, _ in paired_goals():
-        pairs = run_pairs(args, budget, a, b, args.pairs, lambda side: turn(side, args.pair_seconds), fresh, record,
-                          label=lambda side: f"{side[1]:<13} {side[0]:<11}", name=" ".join)
+    def pairs_of(a, b):
+        return run_pairs(args, budget, a, b, args.pairs, lambda side: turn(side, args.pair_seconds), fresh, record,
+                         label=lambda side: f"{side[1]:<13} {side[0]:<11}", name=" ".join)
+
+    ratios, floors = {}, {}
+    for goal, a, b, minimum in paired_goals():
+        pairs = pairs_of(a, b)
         ratios[goal] = pair_ratios(pairs)
-    return ratios
+        if (a, b) == CODABLE_FLOOR_GOAL and args.coder_reuse:
+            floors[goal] = codable_floor(args, [plain for _, plain in pairs], minimum)
+    if args.c_server:
+        goal = next(goal for goal, a, b, _ in paired_goals() if (a, b) == C_FLOOR_GOAL)
+        print(f"  floor of \"{goal}\": the bare C responder (GET /json, its canned answer) against Go's /json",
+              flush=True)
+        floors[goal] = c_floor(pair_ratios(pairs_of(*C_FLOOR_SIDES)))
+    return ratios, floors
+
+
+def c_floor(ratios):
+    """The floor of the /json ÷ Go goal from the pairs' ratios (the C responder's ÷ Go's): (its
+    line as goals() gives a goal's, result "floor"; the note for the goal's line)."""
+    text, measured, _, ratio = pairs_verdict(
+        "json keep-alive: the bare C responder's req per server-CPU-s ÷ Go's (GET /json; the responder answers "
+        "with its one canned plaintext response)", ratios, 0, digits=2, what="back-to-back pairs of fresh processes")
+    return (text, measured, "floor", ratio), f"; floor: the bare C responder {ratio:.2f}× Go"
+
+
+def codable_floor(args, plaintext_turns, minimum):
+    """The floor of the /json x16 ÷ plaintext x16 goal: runs `coder-reuse floor` pinned to the
+    servers' CPU (no server runs then) and sets the ns per document of its Encoder that writes
+    nothing against the CPU of a plaintext x16 request (1e9 ÷ the median req per server-CPU-s of
+    `plaintext_turns`, the goal's pairs' plaintext x16 turns) and what the goal lets a /json
+    request cost beyond that, encoding included (1 / `minimum` − 1 of it). Returns (its line as goals() gives a goal's, result
+    "floor", the floor's ns; the note for the goal's line)."""
+    command = ["taskset", "-c", str(args.server_cpu), args.coder_reuse, "floor"] + (["--quick"] if args.quick else [])
+    r = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    line = re.search(r"^floor .*$", r.stdout, re.M)
+    if r.returncode != 0 or not line:
+        die(f"{' '.join(command)} failed (status {r.returncode}): {(r.stdout + r.stderr).strip()}")
+    print(f"  {line.group(0)}", flush=True)
+    v = {key: float(value) for key, value in re.findall(r"(\w+)=([\d.]+)", line.group(0))}
+    request_ns = 1e9 / median_of(sorted(s["req_per_cpu_s"] for s in plaintext_turns))
+    share = 1 / minimum - 1
+    floor_pct = 100 * v["floor_ns"] / request_ns
+    return (("json pipelining 16: Codable's dispatch alone (an Encoder that writes nothing), ns per document of "
+             "the message",
+             f"{v['floor_ns']:.0f} ns = {floor_pct:.1f} % of a plaintext x16 request's {request_ns:.0f} ns of server CPU "
+             f"(the goal's budget: {100 * share:.1f} %, {share * request_ns:.0f} ns); StreamingJSONEncoder "
+             f"{v['streaming_ns']:.0f} ns (coder-reuse floor on CPU {args.server_cpu}: medians of {v['turns']:.0f} "
+             f"interleaved turns of {v['iterations']:,.0f} encodes; the request's CPU from the goal's "
+             f"{len(plaintext_turns)} plaintext x16 turn{'s' if len(plaintext_turns) != 1 else ''})", "floor",
+             v["floor_ns"]),
+            f"; floor: Codable's dispatch alone {floor_pct:.1f} % of a plaintext x16 request's CPU "
+            f"(budget {100 * share:.1f} %)")
 
 
 def stop(server):
@@ -338,18 +417,23 @@ def idle_goal(r, connections, limit_kib):
             "PASS" if held_all and kib <= limit_kib else "FAIL", kib)
 
 
-def goals(summary, goal_ratios, idle_results, idle_connections, large, large_connections):
+def goals(summary, goal_ratios, floors, idle_results, idle_connections, large, large_connections):
     """[(goal, measured, PASS/FAIL, ratio or KiB)] for the issues' goals. CPU goals (only when
     turns ran, not with --idle-only) by the median of their pairs (`goal_ratios`, from
-    `goal_pairs`), with the rotation's ratio of the two sides' medians beside it. `large`: (the
-    large idle test's result or None, why it has none); large_connections 0: not asked for."""
+    `goal_pairs`), with the rotation's ratio of the two sides' medians beside it; a goal with a
+    floor (`floors`, from `goal_pairs`) has the floor's note in its line and the floor's line,
+    result "floor", right under it. `large`: (the large idle test's result or None, why it has
+    none); large_connections 0: not asked for."""
     result = []
     if summary:
         for goal, a, b, minimum in paired_goals():
             x, y = summary[a]["req_per_cpu_s"], summary[b]["req_per_cpu_s"]
+            floor, floor_note = floors.get(goal, (None, ""))
             result.append(pairs_verdict(goal, goal_ratios[goal], minimum, digits=2,
                                         what="back-to-back pairs of fresh processes",
-                                        note=f"; the rotation's medians {x / y:.2f}×, {x:,.0f} vs {y:,.0f}"))
+                                        note=f"; the rotation's medians {x / y:.2f}×, {x:,.0f} vs {y:,.0f}{floor_note}"))
+            if floor:
+                result.append(floor)
     result.append(idle_goal(idle_results["Spindle"], idle_connections, IDLE_GOAL_KIB))
     result.append(idle_goal(idle_results["Spindle"], idle_connections, IDLE_GOAL_KIB_19))
     if large_connections:
@@ -399,13 +483,14 @@ def main():
     large = run_idle_large(args, workdir, nofile) if args.idle_large_connections else (None, None)
     if large[1]:
         print(f"  idle Spindle     {args.idle_large_connections:,} connections: {large[1]}", flush=True)
-    goal_ratios = {}
+    goal_ratios, floors = {}, {}
     if not args.idle_only:
         print(f"\n  goals' pairs: {args.pairs} per goal, {args.pair_seconds:g} s turns, fresh processes", flush=True)
-        goal_ratios = goal_pairs(args, workdir, ports, budget, rows)
+        goal_ratios, floors = goal_pairs(args, workdir, ports, budget, rows)
 
     summary = medians(samples)
-    outcome = goals(summary, goal_ratios, idle_results, args.idle_connections, large, args.idle_large_connections)
+    outcome = goals(summary, goal_ratios, floors, idle_results, args.idle_connections, large,
+                    args.idle_large_connections)
     workloads = [] if args.idle_only else [w.name for w in WORKLOADS]
     paths = report.write_all(args, header, workloads, SERVERS, summary, idle_results, large[0], outcome, rows)
     kill_children()

@@ -14,6 +14,11 @@ worker each, all answering GET /plaintext with "Hello, World!" and GET /json wit
 
 Each server is configured to hold well over the idle test's connections (nginx
 worker_connections, h2o max-connections) and to keep idle connections open for at least a minute.
+
+Not one of the six: the bare C liburing responder (bench/http/c-http-server.c, one thread), which
+answers every request, whatever its path, with one canned plaintext response. run.py starts it
+only for the pairs of a floor (C_RESPONDER, c_responder_argv), never in the rotation or the idle
+tests.
 """
 import os
 import subprocess
@@ -24,6 +29,7 @@ SERVERS = ("Spindle", "nginx", "h2o", "Go", "Hummingbird", "gevent")
 PLAINTEXT = b"Hello, World!"
 JSON = b'{"message":"Hello, World!"}'
 MAX_CONNECTIONS = 20000
+C_RESPONDER = "C"
 
 
 def h2o_config(directory, port):
@@ -68,6 +74,11 @@ def spindle_argv(args, port):
     """Spindle's command line (also the fresh server of run.py's large idle test, which adds
     `--processes N`)."""
     return [args.spindle, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+
+
+def c_responder_argv(args, port):
+    """The bare C responder's command line (args.c_server, one thread)."""
+    return [args.c_server, str(port), "1"]
 
 
 def commands(args, workdir, ports):
