@@ -3,16 +3,18 @@
 // (Foundation's coders are Sendable: their options sit behind a lock)? Spindle's `Response.json`
 // and `Request.decode` use the fastest; Docs/benchmarks/json.md quotes the result.
 //
-// Build and run: `make -C bench json` (swiftc -O, Foundation only; pinned to two CPUs, which
-// the two-thread cases use). Each comparison runs its variants in rotating turns (A, B, C, A,
-// B, C, …), so load that comes and goes from other processes falls on all of them alike; each
-// turn is `iterations` operations, and the median turn and the range are printed, in
+// Build and run: `make -C bench json` (swiftc -O against SpindleJSON built whole-module as a
+// module of its own, as in a server; pinned to two CPUs, which the two-thread cases use). Each
+// comparison runs its variants in rotating turns (A, B, C, A, B, C, …), so load that comes and
+// goes from other processes falls on all of them alike; each turn is `iterations` operations,
+// and the median turn and the range are printed, in
 // nanoseconds per operation (per operation per thread for the two-thread cases).
 //
 // `coder-reuse floor [--quick]` (what `make -C bench peers` runs, pinned to the servers' CPU):
 // the message encoded by `FloorEncoder`, an encoder that writes nothing, and by
 // `StreamingJSONEncoder()`, in interleaved turns; one line of median ns per encode of each.
 import Foundation
+import SpindleJSON
 
 struct Message: Codable { let message: String }
 
