@@ -65,14 +65,21 @@ enum Goals {
             // (see fibers.md); this judges what the fiber code adds over the page faults it cannot
             // avoid, both measured in this run, so the host's speed of the moment cancels out.
             /// The goal line `text`: create ÷ a floor of this run (`floorName`) ≤ `limit`.
-            func floorGoalLine(_ text: String, ratio: Double?, floorNs: Double?, floorName: String, limit: Double, missing: String) -> Report.Goal {
+            func floorGoalLine(_ text: String, ratio: Double?, floorNs: Double?, floorName: String, limit: Double, missing: String,
+                               note: String = "") -> Report.Goal {
                 guard let ratio, let floorNs else { return .init(text: text, measured: missing, passed: nil) }
                 return .init(text: text,
-                             measured: "\(fixed(ratio, 2))× (\(fixed(million.createNs / 1e9, 2)) s vs \(floorName) \(fixed(floorNs / 1e9, 2)) s)",
+                             measured: "\(fixed(ratio, 2))× (\(fixed(million.createNs / 1e9, 2)) s vs \(floorName) \(fixed(floorNs / 1e9, 2)) s\(note))",
                              passed: ratio <= limit)
             }
+            // The guarded floor over the first-touch floor: the kernel's work for a guarded stack
+            // alone, no fiber code. Above 1.3× no pool that guards its stacks can pass this goal.
+            var guardedOverFirstTouch = ""
+            if let guarded = summary.guardedTouchNs, let firstTouch = summary.firstTouchNs, firstTouch > 0 {
+                guardedOverFirstTouch = "; the guarded floor alone \(fixed(guarded / firstTouch, 2))× the first-touch floor"
+            }
             goals.append(floorGoalLine(floorGoal, ratio: summary.createOverFloor, floorNs: summary.firstTouchNs,
-                                       floorName: "floor", limit: 1.3, missing: "first-touch floor missing"))
+                                       floorName: "floor", limit: 1.3, missing: "first-touch floor missing", note: guardedOverFirstTouch))
             // What the fiber code adds over the kernel work of a guarded stack (the guard's
             // installation, then the first touch): the first-touch floor above leaves the guard
             // out, and installing it is a page-table walk per stack that costs 20–35 % of that
