@@ -28,6 +28,22 @@ final class JSONStreamWriter: Encoder {
     /// Thrown once the value cannot be written in order; the caller falls back to Foundation.
     struct Abandoned: Error {}
 
+    /// A NaN or infinite number, which JSON cannot spell; the caller, who knows the coding
+    /// path, turns it into Foundation's `EncodingError`.
+    struct NonFiniteNumber: Error {
+        let value: any Sendable
+        let debugDescription: String
+
+        init<Float: BinaryFloatingPoint & LosslessStringConvertible & Sendable>(_ value: Float) {
+            self.value = value
+            debugDescription = "Unable to encode \(Float.self).\(value) directly in JSON: JSON has no NaN or infinity."
+        }
+
+        func encodingError(codingPath: [any CodingKey]) -> EncodingError {
+            .invalidValue(value, .init(codingPath: codingPath, debugDescription: debugDescription))
+        }
+    }
+
     /// An open object or array.
     struct Frame {
         /// Which container this is (containers hold it to find their frame).
@@ -154,7 +170,11 @@ final class JSONStreamWriter: Encoder {
 
     /// Writes a value whose key (or separating comma) is already written, as a new slot.
     func writeNested<T: Encodable>(_ value: T, key: any CodingKey) throws {
-        if try writeScalar(value, key: key) { return }
+        do {
+            if try writeScalar(value) { return }
+        } catch {
+            throw error.encodingError(codingPath: keyPath + [key])
+        }
         let saved = slot
         slot = Slot(id: nextID(), depth: frames.count)
         keyPath.append(key)
@@ -169,9 +189,13 @@ final class JSONStreamWriter: Encoder {
 
     /// Writes `value` into the current slot (the top level, or a single-value container's).
     private func writeValue<T: Encodable>(_ value: T) throws {
-        if try writeScalar(value, key: nil) {
-            slot.filled = true
-            return
+        do {
+            if try writeScalar(value) {
+                slot.filled = true
+                return
+            }
+        } catch {
+            throw error.encodingError(codingPath: keyPath)
         }
         try value.encode(to: self)
         if abandoned { throw Abandoned() }
@@ -180,7 +204,9 @@ final class JSONStreamWriter: Encoder {
 
     /// Writes `value` if it is a scalar or one of the types Foundation's encoder spells itself
     /// (`Data` as Base64, `URL` as its absolute string, `Decimal` as a number); false otherwise.
-    private func writeScalar<T: Encodable>(_ value: T, key: (any CodingKey)?) throws -> Bool {
+    /// Takes no key: the caller puts the coding path into the one error (a key passed as
+    /// `(any CodingKey)?` cost ~60 instructions per value to destroy even when nil).
+    private func writeScalar<T: Encodable>(_ value: T) throws(NonFiniteNumber) -> Bool {
         // Comparing metatypes costs a few instructions each; a failed `as? any Protocol` cast
         // costs hundreds, and most values reaching here are not scalars. Once the metatypes are
         // equal the value is reinterpreted, not cast (`as!` from a generic type is a call into
@@ -190,13 +216,13 @@ final class JSONStreamWriter: Encoder {
         } else if T.self == Int.self {
             output.appendInteger(Self.cast(value, to: Int.self))
         } else if T.self == Double.self {
-            try writeFloatingPoint(Self.cast(value, to: Double.self), key: key)
+            try writeFinite(Self.cast(value, to: Double.self))
         } else if T.self == Bool.self {
             output.append(Self.cast(value, to: Bool.self))
         } else if T.self == Int64.self {
             output.appendInteger(Self.cast(value, to: Int64.self))
         } else if T.self == Float.self {
-            try writeFloatingPoint(Self.cast(value, to: Float.self), key: key)
+            try writeFinite(Self.cast(value, to: Float.self))
         } else if T.self == UInt8.self {
             output.appendInteger(Self.cast(value, to: UInt8.self))
         } else if T.self == Int32.self {
@@ -238,13 +264,18 @@ final class JSONStreamWriter: Encoder {
         return unsafeBitCast(value, to: Scalar.self)
     }
 
-    func writeFloatingPoint<Float: BinaryFloatingPoint & LosslessStringConvertible>(_ value: Float, key: (any CodingKey)?) throws {
-        guard output.appendFloatingPoint(value) else {
-            let path = key.map { keyPath + [$0] } ?? keyPath
-            throw EncodingError.invalidValue(value, .init(
-                codingPath: path,
-                debugDescription: "Unable to encode \(Float.self).\(value) directly in JSON: JSON has no NaN or infinity."))
+    /// Writes a number of a container's member or element (`key`): JSON has no NaN or infinity.
+    func writeFloatingPoint<Float: BinaryFloatingPoint & LosslessStringConvertible & Sendable>(_ value: Float, key: any CodingKey) throws {
+        do {
+            try writeFinite(value)
+        } catch {
+            throw error.encodingError(codingPath: keyPath + [key])
         }
+    }
+
+    /// Writes `value`, or throws if JSON cannot spell it (NaN, infinity).
+    private func writeFinite<Float: BinaryFloatingPoint & LosslessStringConvertible & Sendable>(_ value: Float) throws(NonFiniteNumber) {
+        guard output.appendFloatingPoint(value) else { throw NonFiniteNumber(value) }
     }
 
     // MARK: Containers

@@ -124,6 +124,32 @@ final class StreamingJSONEncoderTests: XCTestCase {
             guard case EncodingError.invalidValue(_, let context) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(context.codingPath.map(\.stringValue), ["inner", "k", "Index 1"])
         }
+        // A number reached through the generic `encode(_:forKey:)` and one at the top level: the
+        // coding path and the value are Foundation's.
+        struct Generic<Value: Encodable>: Encodable { var value: Value }
+        assertRefusedAsFoundationRefuses(["a": Generic(value: Double.nan)], path: ["a", "value"])
+        assertRefusedAsFoundationRefuses([Generic(value: [Generic(value: -Float.infinity)])], path: ["Index 0", "value", "Index 0", "value"])
+        assertRefusedAsFoundationRefuses(Float.infinity, path: [])
+    }
+
+    /// `value` is refused by both encoders with `EncodingError.invalidValue`, at coding path `path`,
+    /// naming the same value.
+    private func assertRefusedAsFoundationRefuses<T: Encodable>(_ value: T, path: [String], file: StaticString = #filePath, line: UInt = #line) {
+        func refusal(_ encode: () throws -> Any) -> (value: String, path: [String])? {
+            do {
+                _ = try encode()
+            } catch EncodingError.invalidValue(let value, let context) {
+                return ("\(value)", context.codingPath.map(\.stringValue))
+            } catch {
+                XCTFail("\(error)", file: file, line: line)
+            }
+            return nil
+        }
+        let foundation = refusal { try JSONEncoder().encode(value) }
+        let streaming = refusal { try StreamingJSONEncoder().encode(value) }
+        XCTAssertEqual(foundation?.path, path, "Foundation's", file: file, line: line)
+        XCTAssertEqual(streaming?.path, path, file: file, line: line)
+        XCTAssertEqual(streaming?.value, foundation?.value, file: file, line: line)
     }
 
     func testEveryByteOfStringsIsEscapedAsFoundationEscapesIt() {
