@@ -51,12 +51,14 @@ goal's line ends with the floor's figure.
       bare C liburing responder (--c-server, bench/http/c-http-server.c; GET /json answered with
       its one canned plaintext response, as every request) and Go's /json; the median of their
       ratios. The responder runs in these pairs only, on port PORT+8.
-  /json ≥ 0.9× /plaintext at pipelining 16: right after that goal's pairs, `coder-reuse floor`
-      (--coder-reuse, bench/json/coder-reuse.swift) pinned to SERVER_CPU, no server running: ns
-      per encode of the message by an Encoder that writes nothing (Codable's own dispatch) and by
-      StreamingJSONEncoder, interleaved; set against the server CPU a plaintext x16 request cost
-      (1e9 ÷ the median req per server-CPU-s of the pairs' plaintext x16 turns) and what the goal
-      lets a /json request cost beyond that, encoding included (1/0.9 − 1 = 11.1 % of it).
+  /json ≥ 0.9× /plaintext at pipelining 16: in each of that goal's pairs, right after its two
+      turns (the pair's servers idle), `coder-reuse floor` (--coder-reuse,
+      bench/json/coder-reuse.swift) pinned to SERVER_CPU: ns per encode of the message by an
+      Encoder that writes nothing (Codable's own dispatch) and by StreamingJSONEncoder,
+      interleaved. Each pair's floor over the server CPU of a plaintext x16 request in that
+      pair's turn (seconds apart, so the machine's speed of the moment cancels); the median of
+      those shares against what the goal lets a /json request cost beyond plaintext, encoding
+      included (1/0.9 − 1 = 11.1 %). A floor that could not be measured is printed as such.
 Without --c-server (--coder-reuse) the first (second) floor is not measured.
 
 Goals, measured in this run, printed as PASS/FAIL (ratios of requests per server-CPU-second):
@@ -74,6 +76,7 @@ every measurement ran (a FAIL is a result), 1 when something broke. See Docs/ben
 import argparse
 import collections
 import contextlib
+import math
 import os
 import re
 import resource
@@ -231,8 +234,9 @@ def goal_pairs(args, workdir, ports, budget, rows):
     pairs' ratios, sorted}, {goal: (its floor's line, the note for the goal's line)}). Each pair
     starts the servers it needs, warms each workload up (--warmup), measures the two turns
     (--pair-seconds; order alternating between pairs) and stops the servers. The Codable floor
-    runs right after its goal's pairs, the C responder's pairs after every goal's. Appends every
-    turn to `rows` ("pair-sample"; the C responder's as server "C")."""
+    runs in each of its goal's pairs, right after the pair's two turns; the C responder's pairs
+    after every goal's. Appends every turn to `rows` ("pair-sample"; the C responder's as server
+    "C")."""
     argvs = commands(args, workdir, ports)
     if args.c_server:  # after the six servers' ports and the large idle test's
         ports = dict(ports, **{C_RESPONDER: args.port + 2 + len(SERVERS)})
@@ -274,16 +278,27 @@ def goal_pairs(args, workdir, ports, budget, rows):
         rows.append({"kind": "pair-sample", "server": name, "workload": workload, "pipeline": workloads[workload].depth,
                      "rep": pair, **s})
 
-    def pairs_of(a, b):
+    def pairs_of(a, b, record=record):
         return run_pairs(args, budget, a, b, args.pairs, lambda side: turn(side, args.pair_seconds), fresh, record,
                          label=lambda side: f"{side[1]:<13} {side[0]:<11}", name=" ".join)
 
     ratios, floors = {}, {}
     for goal, a, b, minimum in paired_goals():
-        pairs = pairs_of(a, b)
-        ratios[goal] = pair_ratios(pairs)
         if (a, b) == CODABLE_FLOOR_GOAL and args.coder_reuse:
-            floors[goal] = codable_floor(args, [plain for _, plain in pairs], minimum)
+            runs = []  # (coder-reuse floor's figures or why none, the plaintext x16 turn) per pair
+            turns = {}  # the current pair's turns by side
+
+            def record_and_floor(side, pair, s, plaintext=b, runs=runs, turns=turns):
+                record(side, pair, s)
+                turns[side] = s
+                if len(turns) == 2:  # after the pair's second turn, seconds after its plaintext one
+                    runs.append((run_codable_floor(args), turns[plaintext]))
+                    turns.clear()
+
+            ratios[goal] = pair_ratios(pairs_of(a, b, record=record_and_floor))
+            floors[goal] = codable_floor(args, runs, minimum)
+            continue
+        ratios[goal] = pair_ratios(pairs_of(a, b))
     if args.c_server:
         goal = next(goal for goal, a, b, _ in paired_goals() if (a, b) == C_FLOOR_GOAL)
         print(f"  floor of \"{goal}\": the bare C responder (GET /json, its canned answer) against Go's /json",
@@ -301,31 +316,52 @@ def c_floor(ratios):
     return (text, measured, "floor", ratio), f"; floor: the bare C responder {ratio:.2f}× Go"
 
 
-def codable_floor(args, plaintext_turns, minimum):
-    """The floor of the /json x16 ÷ plaintext x16 goal: runs `coder-reuse floor` pinned to the
-    servers' CPU (no server runs then) and sets the ns per document of its Encoder that writes
-    nothing against the CPU of a plaintext x16 request (1e9 ÷ the median req per server-CPU-s of
-    `plaintext_turns`, the goal's pairs' plaintext x16 turns) and what the goal lets a /json
-    request cost beyond that, encoding included (1 / `minimum` − 1 of it). Returns (its line as goals() gives a goal's, result
-    "floor", the floor's ns; the note for the goal's line)."""
+def run_codable_floor(args):
+    """`coder-reuse floor` pinned to the servers' CPU (the pair's servers idle meanwhile): its
+    figures ({"floor_ns": …, "streaming_ns": …, "turns": …, "iterations": …}), or why there are
+    none (a string; the run goes on without this floor)."""
     command = ["taskset", "-c", str(args.server_cpu), args.coder_reuse, "floor"] + (["--quick"] if args.quick else [])
-    r = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    try:
+        r = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return f"{' '.join(command)} ran over 120 s"
     line = re.search(r"^floor .*$", r.stdout, re.M)
     if r.returncode != 0 or not line:
-        die(f"{' '.join(command)} failed (status {r.returncode}): {(r.stdout + r.stderr).strip()}")
+        return f"{' '.join(command)} failed (status {r.returncode}): {(r.stdout + r.stderr).strip()[:200]}"
     print(f"  {line.group(0)}", flush=True)
-    v = {key: float(value) for key, value in re.findall(r"(\w+)=([\d.]+)", line.group(0))}
-    request_ns = 1e9 / median_of(sorted(s["req_per_cpu_s"] for s in plaintext_turns))
+    v = {key: float(value) for key, value in re.findall(r"(\w+)=(\S+)", line.group(0))}
+    if not all(math.isfinite(v.get(key, math.nan)) and v[key] > 0 for key in ("floor_ns", "streaming_ns")):
+        return f"{' '.join(command)} printed no usable figures: {line.group(0)}"
+    return v
+
+
+def codable_floor(args, runs, minimum):
+    """The floor of the /json x16 ÷ plaintext x16 goal from `runs`, one per pair: (coder-reuse
+    floor's figures, run_codable_floor, or why none; the pair's plaintext x16 turn, a few seconds
+    before). Per pair, the floor encoder's ns per document over the CPU of a plaintext x16
+    request in that turn (1e9 ÷ its req per server-CPU-s); the median of those shares against
+    what the goal lets a /json request cost beyond plaintext, encoding included (1 / `minimum` −
+    1). Returns (its line as goals() gives a goal's, result "floor", the median share in %; the
+    note for the goal's line)."""
+    text = "json pipelining 16: Codable's dispatch alone (an Encoder that writes nothing), per document of the message"
+    measured = [(v, s) for v, s in runs if isinstance(v, dict)]
+    if not measured:
+        why = "; ".join(sorted({v for v, _ in runs if isinstance(v, str)})) or "no pair ran"
+        return (text, f"not measured: {why}", "floor", math.nan), "; floor: not measured"
     share = 1 / minimum - 1
-    floor_pct = 100 * v["floor_ns"] / request_ns
-    return (("json pipelining 16: Codable's dispatch alone (an Encoder that writes nothing), ns per document of "
-             "the message",
-             f"{v['floor_ns']:.0f} ns = {floor_pct:.1f} % of a plaintext x16 request's {request_ns:.0f} ns of server CPU "
-             f"(the goal's budget: {100 * share:.1f} %, {share * request_ns:.0f} ns); StreamingJSONEncoder "
-             f"{v['streaming_ns']:.0f} ns (coder-reuse floor on CPU {args.server_cpu}: medians of {v['turns']:.0f} "
-             f"interleaved turns of {v['iterations']:,.0f} encodes; the request's CPU from the goal's "
-             f"{len(plaintext_turns)} plaintext x16 turn{'s' if len(plaintext_turns) != 1 else ''})", "floor",
-             v["floor_ns"]),
+    shares = sorted(100 * v["floor_ns"] * s["req_per_cpu_s"] / 1e9 for v, s in measured)
+    floor_pct = median_of(shares)
+    floor_ns = median_of(sorted(v["floor_ns"] for v, _ in measured))
+    streaming_ns = median_of(sorted(v["streaming_ns"] for v, _ in measured))
+    request_ns = median_of(sorted(1e9 / s["req_per_cpu_s"] for _, s in measured))
+    v = measured[0][0]
+    return ((text,
+             f"{floor_pct:.1f} % of a plaintext x16 request's server CPU, median of {len(shares)} pairs "
+             f"({shares[0]:.1f}–{shares[-1]:.1f} %; the goal's budget: {100 * share:.1f} %): {floor_ns:.0f} ns per "
+             f"document against {request_ns:.0f} ns per request (medians); StreamingJSONEncoder {streaming_ns:.0f} ns "
+             f"(coder-reuse floor on CPU {args.server_cpu} right after each pair's two turns: "
+             f"{v['turns']:.0f} interleaved turns of {v['iterations']:,.0f} encodes)",
+             "floor", floor_pct),
             f"; floor: Codable's dispatch alone {floor_pct:.1f} % of a plaintext x16 request's CPU "
             f"(budget {100 * share:.1f} %)")
 

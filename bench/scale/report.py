@@ -91,7 +91,7 @@ def fiber_table(title, medians, caps, mode, field, unit, fmt, floors=None):
 def markdown(head, rows, args, goals):
     medians = {(r["runtime"], r["mode"], r["size"]): r for r in rows if r["kind"] == "fiber-median"}
     caps = {(r["runtime"], r["mode"], r["size"]): r["note"] for r in rows if r["kind"] == "fiber-cap"}
-    floors = {(r["mode"], r["size"]): r["create_ns_per_fiber"] for r in rows if r["kind"] == "floor"}
+    floors = {(r["mode"], r["size"]): r["create_ns_per_fiber"] for r in rows if r["kind"] == "floor-median"}
     lines = ["# Scalability (`make -C bench scale" + ("-quick" if args.quick else "") + "`)", ""]
     lines += [f"    {label:<10} {text}" for label, text in head] + [""]
     lines += fiber_table("Create: spawn + run to the park, per fiber", medians, caps, "parked",
@@ -178,7 +178,7 @@ def plots(rows, folder):
                     ax.plot(x, [(a + b) * scale for a, b in zip(y, r)], "--", color=COLORS[rt], alpha=0.6,
                             label=f"{rt} RSS + page tables")
         if field == "create_ns_per_fiber":
-            points = sorted((r["size"], r[field]) for r in rows if r["kind"] == "floor" and r["mode"] == "touch-guarded")
+            points = sorted((r["size"], r[field]) for r in rows if r["kind"] == "floor-median" and r["mode"] == "touch-guarded")
             if points:
                 ax.plot([p[0] for p in points], [p[1] * scale for p in points], "s:", color="grey",
                         label="guarded floor (C, no fiber code)")

@@ -142,6 +142,10 @@ def run_fiber(args, runtime, mode, n, rep):
         return row
     row["wall_s"] = time.monotonic() - t0
     values = parse_fiber_line(mode, r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip() else None
+    if values is None and runtime == FLOOR:  # not judged: recorded as not measured, the run goes on
+        row["cap"] = (f"no time from `{' '.join(command)}` (status {r.returncode}; a negative time: its mapping or "
+                      f"guards were refused): {(r.stderr.strip() or r.stdout.strip())[-200:]}")
+        return row
     if values is None:
         die(f"`{' '.join(command)}` failed (status {r.returncode}): {r.stderr.strip()[-2000:]} {r.stdout.strip()[-500:]}")
     row.update(values)
@@ -229,14 +233,14 @@ def fiber_part(args, rows):
 
 
 def fiber_medians(rows):
-    """One median row per runtime, mode and size (kind fiber-median; kind floor for the floors)."""
+    """One median row per runtime, mode and size (kind fiber-median; kind floor-median for the floors)."""
     medians = []
     groups = {}
     for r in rows:
         if r["kind"] in ("fiber-run", "floor-run") and "cap" not in r:
             groups.setdefault((r["kind"], r["runtime"], r["mode"], r["size"]), []).append(r)
     for (kind, runtime, mode, n), runs in groups.items():
-        m = {"kind": "floor" if kind == "floor-run" else "fiber-median", "runtime": runtime, "mode": mode, "size": n,
+        m = {"kind": "floor-median" if kind == "floor-run" else "fiber-median", "runtime": runtime, "mode": mode, "size": n,
              "rep": len(runs)}
         for field in ("create_ns_per_fiber", "rss_per_fiber", "pte_per_fiber", "switch_ns", "wall_s"):
             if field in runs[0]:
@@ -252,7 +256,7 @@ def floor_line(rows, n, sizes, medians):
     """(text, measured, "floor", Go ÷ guarded floor): the line under the create goal of `n`, from
     the floors' medians; not a goal, the kernel's share of that goal's times."""
     text = f"{n:,} parked: the guarded floor (kernel work for one guarded stack per fiber, no fiber code)"
-    floors = {r["mode"]: r["create_ns_per_fiber"] for r in rows if r["kind"] == FLOOR and r["size"] == n}
+    floors = {r["mode"]: r["create_ns_per_fiber"] for r in rows if r["kind"] == "floor-median" and r["size"] == n}
     guarded = floors.get("touch-guarded")
     if not guarded:
         caps = [r["note"] for r in rows if r["kind"] == "floor-cap" and r["size"] == n and r["mode"] == "touch-guarded"]
@@ -424,7 +428,7 @@ def main():
     for goal, measured, result, _ in goals:
         print(f"{result}  {goal}: {measured}")
     print()
-    rows += [{"kind": "floor-line" if r == "floor" else "goal", "goal": g, "measured": m, "result": r, "value": v}
+    rows += [{"kind": "floor" if r == "floor" else "goal", "goal": g, "measured": m, "result": r, "value": v}
              for g, m, r, v in goals]
     os.makedirs(os.path.dirname(os.path.abspath(args.md)), exist_ok=True)
     with open(args.md, "w") as f:
