@@ -117,7 +117,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .executableTarget(name: "Hello", dependencies: [
-            "Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Spindle", "SpindleJSON", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Configuration", package: "swift-configuration"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),

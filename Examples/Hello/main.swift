@@ -43,9 +43,20 @@ import Logging
 import ServiceLifecycle
 import Spindle
 import SpindleFibers
+import SpindleJSON
 import Synchronization
 
-struct Message: Encodable { let message: String }
+/// The body of GET /json. Its `JSONWritable` conformance writes the text its synthesized
+/// `Encodable` conformance makes Foundation's `JSONEncoder()` write, without `Encodable`'s
+/// dispatch on every request (`Docs/guide.md`, "JSON"); `.json(_:)` takes that path because the
+/// type is `JSONWritable`.
+struct Message: JSONWritable {
+    let message: String
+
+    func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written {
+        json.writeObject { $0.write("message", message) }
+    }
+}
 
 @main
 struct Hello: ParsableCommand {

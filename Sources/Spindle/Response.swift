@@ -152,6 +152,14 @@ public struct Response {
         Response(status: status, shared: .json, body: .bytes(try StreamingJSONEncoder().encode(value)))
     }
 
+    /// An `application/json` response with `value` written by its own `writeJSON(to:)` (the
+    /// overload chosen when the value's static type is `JSONWritable`): the same text without
+    /// `Encodable`'s dispatch. Throws what `writeJSON` throws. Cost: the body array; the writing
+    /// itself a few nanoseconds per member (Docs/benchmarks/json.md).
+    public static func json<T: JSONWritable>(_ value: T, status: consuming HTTPResponse.Status = .ok) throws -> Response {
+        Response(status: status, shared: .json, body: .bytes(try StreamingJSONEncoder().encode(value)))
+    }
+
     /// An `application/json` response with `value` encoded by `encoder` (for its options: sorted
     /// keys, pretty printing, date, data and key strategies). Throws its errors. Cost: Foundation's
     /// encoding, its `Data`, copied into the body.

@@ -14,7 +14,8 @@
 /// It is written through a raw pointer because appending to a `[UInt8]` byte by byte cost a
 /// uniqueness and a capacity check per call, a quarter of encoding a small document.
 /// Invariant: `count <= capacity`, and every write is preceded by `reserve(n)` for the `n` bytes
-/// it writes at `base + count`. This file and `JSONScanning` are the module's raw memory.
+/// it writes at `base + count`. This file and `JSONScanning` are the module's raw memory (besides
+/// the cell `JSONStreamWriter` keeps one in, whose address `JSONWriter` writes through).
 ///
 /// Cost: no allocation unless the buffer grows; a `Double` or `Float` is spelled through its
 /// `description`, a small string that needs no allocation.
@@ -34,6 +35,12 @@ struct JSONOutput: ~Copyable {
 
     /// Forgets the text (keeps the buffer).
     mutating func removeAll() { count = 0 }
+
+    /// Forgets the last `n` bytes of the text (`0 <= n <= count`).
+    mutating func removeLast(_ n: Int) {
+        precondition(n >= 0 && n <= count, "JSONOutput.removeLast: \(n) of \(count) bytes")
+        count -= n
+    }
 
     /// Copies the text into `bytes` (exactly its size).
     func copyText(into bytes: UnsafeMutableBufferPointer<UInt8>) {

@@ -68,7 +68,15 @@ final class JSONStreamWriter: Encoder {
         var container: UInt32 = 0
     }
 
-    @exclusivity(unchecked) var output: JSONOutput
+    /// The text being written, in a cell of its own: the `JSONWritable` writers (`JSONWriter`)
+    /// write through its address without touching this object (no reference count per value).
+    /// Allocated with the writer, freed with it; the address never changes.
+    private let outputCell: UnsafeMutablePointer<JSONOutput>
+    /// The text being written (in `outputCell`).
+    var output: JSONOutput {
+        unsafeAddress { UnsafePointer(outputCell) }
+        unsafeMutableAddress { outputCell }
+    }
     /// True while an encode uses this writer as its thread's kept one (`JSONWriterCache`).
     @exclusivity(unchecked) var isLent = false
     @exclusivity(unchecked) private(set) var frames: [Frame] = []
@@ -99,13 +107,36 @@ final class JSONStreamWriter: Encoder {
 
     /// A writer with room for `capacity` bytes of output.
     init(capacity: Int) {
-        output = JSONOutput(capacity: capacity)
+        outputCell = .allocate(capacity: 1)
+        outputCell.initialize(to: JSONOutput(capacity: capacity))
         slot = Slot(id: 1, depth: 0)
     }
+
+    deinit {
+        outputCell.deinitialize(count: 1)
+        outputCell.deallocate()
+    }
+
+    /// Where the text is written: for the `JSONWritable` writers of one encode, which this
+    /// writer outlives (`JSONWriter`).
+    var outputAddress: UnsafeMutablePointer<JSONOutput> { outputCell }
 
     /// Readies the writer for a new document, keeping the memory its arrays have.
     func reset(userInfo: [CodingUserInfoKey: any Sendable]) {
         output.removeAll()
+        resetContainers()
+        if !(userInfo.isEmpty && sendableUserInfo.isEmpty) { sendableUserInfo = userInfo }
+    }
+
+    /// Readies the writer for a document a `JSONWritable` value writes: the output only (the
+    /// containers are reset by each `embed`, the one use of them in such a document).
+    func resetForWritable(userInfo: [CodingUserInfoKey: any Sendable]) {
+        output.removeAll()
+        if !(userInfo.isEmpty && sendableUserInfo.isEmpty) { sendableUserInfo = userInfo }
+    }
+
+    /// Forgets the containers and the slot of the last value written, keeping the output.
+    private func resetContainers() {
         // Empty after every finished document; not after one that threw.
         if !frames.isEmpty { frames.removeAll(keepingCapacity: true) }
         if !keyPath.isEmpty { keyPath.removeAll(keepingCapacity: true) }
@@ -115,7 +146,6 @@ final class JSONStreamWriter: Encoder {
         // earlier document names no object of this one, so writing through it abandons.
         slot = Slot(id: nextID(), depth: 0)
         abandoned = false
-        if !(userInfo.isEmpty && sendableUserInfo.isEmpty) { sendableUserInfo = userInfo }
     }
 
     /// Output capacity a writer may keep between documents (`JSONWriterCache`): larger
@@ -166,6 +196,34 @@ final class JSONStreamWriter: Encoder {
         if !slot.filled {
             throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "Top-level \(T.self) did not encode any values."))
         }
+    }
+
+    /// Writes `value` through its `Encodable` conformance after the text written so far, as a
+    /// document of its own (a `JSONWritable` value's member that is only `Encodable`): in order
+    /// if it can, else Foundation's text of it in its place. A value that encodes nothing is
+    /// refused at the top of the document (nothing written before it: every nested place has
+    /// at least a `[`, `{` or key before it) and written `{}` inside one, as Foundation does.
+    /// The caller's coding path is not known here; an error's path starts at `value`.
+    func embed<T: Encodable>(_ value: T) throws {
+        let start = output.count
+        resetContainers()
+        do {
+            if start == 0 {
+                try encodeTopLevel(value)
+            } else {
+                try writeValue(value)
+                if abandoned { throw Abandoned() }
+                if !slot.filled { output.append(literal: "{}") }
+            }
+        } catch is Abandoned {
+            output.removeLast(output.count - start)
+            let foundation = JSONEncoder()
+            foundation.userInfo = sendableUserInfo
+            let text = try foundation.encode(value)
+            text.withUnsafeBytes { output.append($0.bindMemory(to: UInt8.self)) }
+        }
+        // The containers of `value` are closed; a later embed starts from none.
+        resetContainers()
     }
 
     /// Writes a value whose key (or separating comma) is already written, as a new slot.

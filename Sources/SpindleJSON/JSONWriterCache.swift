@@ -8,7 +8,7 @@ import Darwin
 /// output buffer and its stacks again (four allocations and their growth: about a fifth of
 /// encoding a small document).
 ///
-/// The module's only C call and unmanaged reference: a POSIX thread-specific key holds a
+/// The module's only C call and `Unmanaged` reference: a POSIX thread-specific key holds a
 /// retained reference to the thread's writer, which stays there between encodes (no store to
 /// the slot per encode, no reference count: the encode borrows it). A writer let go first lets
 /// go of the container boxes it kept, which hold it (`KeyedContainerBoxes`). Invariants: the

@@ -124,6 +124,7 @@ final class DocumentationCodeTests: XCTestCase {
             ("FibersOnTheirOwn", "333833500\n", "README.md and the Fibers article promise 1² + … + 1000²"),
             ("TestingWithALiveServer", "passed\n", "a server on port 0 answers a request (Testing article)"),
             ("TestingARouter", "passed\n", "Router.test in memory and live (Testing article)"),
+            ("JSONWritableTypes", "same text\n", "the guide's JSONWritable type writes its Encodable conformance's text"),
         ]
         for test in cases {
             let outcome = try ProbeProcess(executable: test.snippet, arguments: []).waitForExit(timeout: .seconds(60))

@@ -11,8 +11,10 @@
 // nanoseconds per operation (per operation per thread for the two-thread cases).
 //
 // `coder-reuse floor [--quick]` (what `make -C bench peers` runs, pinned to the servers' CPU):
-// the message encoded by `FloorEncoder`, an encoder that writes nothing, and by
-// `StreamingJSONEncoder()`, in interleaved turns; one line of median ns per encode of each.
+// the message encoded by `FloorEncoder`, an encoder that writes nothing, by
+// `StreamingJSONEncoder()` through `Encodable`, and by `StreamingJSONEncoder()` through the
+// message's `JSONWritable` twin (what Examples/Hello's /json does), in interleaved turns; one line
+// of median ns per encode of each.
 import Foundation
 import SpindleJSON
 
@@ -31,6 +33,50 @@ struct Page: Codable {
     let total: Int
     let next: String?
 }
+
+/// `Message` writing its own text (`JSONWritable`): what Examples/Hello's /json encodes.
+struct WritableMessage: JSONWritable {
+    let message: String
+    func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written {
+        json.writeObject { $0.write("message", message) }
+    }
+}
+
+/// `Item` and `Page` writing their own text, member for member their `Encodable` text.
+struct WritableItem: JSONWritable {
+    let id: Int
+    let name: String
+    let price: Double
+    let tags: [String]
+    let available: Bool
+    func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        try json.writeObject { object in
+            object.write("id", id)
+            object.write("name", name)
+            try object.write("price", price)
+            try object.write("tags", tags)
+            object.write("available", available)
+        }
+    }
+}
+
+struct WritablePage: JSONWritable {
+    let items: [WritableItem]
+    let total: Int
+    let next: String?
+    func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        try json.writeObject { object in
+            try object.write("items", items)
+            object.write("total", total)
+            try object.writeIfPresent("next", next)
+        }
+    }
+}
+
+let writablePage = WritablePage(items: (0..<20).map { WritableItem(id: $0, name: "item number \($0)", price: Double($0) * 1.25,
+                                                                   tags: ["a", "bb", "ccc"], available: $0 % 2 == 0) },
+                                total: 20, next: "/items?page=2")
+let writableMessage = WritableMessage(message: "Hello, World!")
 
 let page = Page(items: (0..<20).map { Item(id: $0, name: "item number \($0)", price: Double($0) * 1.25,
                                            tags: ["a", "bb", "ccc"], available: $0 % 2 == 0) },
@@ -209,7 +255,7 @@ func compare(_ title: String, iterations: Int, turns: Int, threads: Int = 1, _ v
 /// `coder-reuse floor`: the message encoded by `FloorEncoder` and by `StreamingJSONEncoder()`,
 /// interleaved (`measure`'s rotating turns), on the calling thread; prints one line,
 ///
-///     floor turns=T iterations=N floor_ns=M floor_min_ns=A floor_max_ns=B streaming_ns=M streaming_min_ns=A streaming_max_ns=B
+///     floor turns=T iterations=N floor_ns=M floor_min_ns=A floor_max_ns=B streaming_ns=M streaming_min_ns=A streaming_max_ns=B writable_ns=M writable_min_ns=A writable_max_ns=B
 ///
 /// the medians and ranges of the turns in ns per encode (what `make -C bench peers` reads).
 func floor(quick: Bool) throws {
@@ -217,9 +263,10 @@ func floor(quick: Bool) throws {
     let samples = try measure(iterations: iterations, turns: turns, [
         Variant(name: "FloorEncoder") { try Floor.encoder.encode(message) },
         Variant(name: "StreamingJSONEncoder()") { try StreamingJSONEncoder().encode(message).count },
+        Variant(name: "Streaming, JSONWritable") { try StreamingJSONEncoder().encode(writableMessage).count },
     ])
     var line = "floor turns=\(turns) iterations=\(iterations)"
-    for (name, sorted) in zip(["floor", "streaming"], samples) {
+    for (name, sorted) in zip(["floor", "streaming", "writable"], samples) {
         line += String(format: " %@_ns=%.1f %@_min_ns=%.1f %@_max_ns=%.1f", name, median(sorted), name, sorted.first!,
                        name, sorted.last!)
     }
@@ -230,6 +277,10 @@ func floor(quick: Bool) throws {
 struct CoderReuse {
     static func main() throws {
         let quick = CommandLine.arguments.contains("--quick")
+        // The JSONWritable rows write the same text as the Codable rows, or they compare nothing.
+        let same = try StreamingJSONEncoder().encode(writableMessage) == StreamingJSONEncoder().encode(message)
+            && StreamingJSONEncoder().encode(writablePage) == StreamingJSONEncoder().encode(page)
+        precondition(same, "the JSONWritable types' text differs from their Codable twins'")
         if CommandLine.arguments.dropFirst().first == "floor" {
             try floor(quick: quick)
             return
@@ -254,12 +305,14 @@ struct CoderReuse {
             Variant(name: "one shared encoder") { try Shared.encoder.encode(message).count },
             Variant(name: "StreamingJSONEncoder()") { try StreamingJSONEncoder().encode(message).count },
             Variant(name: "Codable floor (writes nothing)") { try Floor.encoder.encode(message) },
+            Variant(name: "Streaming, JSONWritable") { try StreamingJSONEncoder().encode(writableMessage).count },
         ])
         try compare("encode page", iterations: iterations / 10, turns: turns, [
             Variant(name: "new JSONEncoder()") { try JSONEncoder().encode(page).count },
             Variant(name: "per-thread encoder") { try threadEncoder().encode(page).count },
             Variant(name: "one shared encoder") { try Shared.encoder.encode(page).count },
             Variant(name: "StreamingJSONEncoder()") { try StreamingJSONEncoder().encode(page).count },
+            Variant(name: "Streaming, JSONWritable") { try StreamingJSONEncoder().encode(writablePage).count },
         ])
         try compare("decode message", iterations: iterations, turns: turns, [
             Variant(name: "new JSONDecoder()") { try JSONDecoder().decode(Message.self, from: messageData).message.utf8.count },

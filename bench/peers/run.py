@@ -54,11 +54,14 @@ goal's line ends with the floor's figure.
   /json ≥ 0.9× /plaintext at pipelining 16: in each of that goal's pairs, right after its two
       turns (the pair's servers idle), `coder-reuse floor` (--coder-reuse,
       bench/json/coder-reuse.swift) pinned to SERVER_CPU: ns per encode of the message by an
-      Encoder that writes nothing (Codable's own dispatch) and by StreamingJSONEncoder,
-      interleaved. Each pair's floor over the server CPU of a plaintext x16 request in that
-      pair's turn (seconds apart, so the machine's speed of the moment cancels); the median of
-      those shares against what the goal lets a /json request cost beyond plaintext, encoding
-      included (1/0.9 − 1 = 11.1 %). A floor that could not be measured is printed as such.
+      Encoder that writes nothing (Codable's own dispatch: the floor of a route that encodes
+      through `Encodable`), by StreamingJSONEncoder through `Encodable`, and by
+      StreamingJSONEncoder through the message's `JSONWritable` conformance (what
+      Examples/Hello's /json does), interleaved. Each pair's figures over the server CPU of a
+      plaintext x16 request in that pair's turn (seconds apart, so the machine's speed of the
+      moment cancels); the medians of those shares against what the goal lets a /json request
+      cost beyond plaintext, encoding included (1/0.9 − 1 = 11.1 %). A floor that could not be
+      measured is printed as such.
 Without --c-server (--coder-reuse) the first (second) floor is not measured.
 
 Goals, measured in this run, printed as PASS/FAIL (ratios of requests per server-CPU-second):
@@ -354,16 +357,26 @@ def codable_floor(args, runs, minimum):
     floor_ns = median_of(sorted(v["floor_ns"] for v, _ in measured))
     streaming_ns = median_of(sorted(v["streaming_ns"] for v, _ in measured))
     request_ns = median_of(sorted(1e9 / s["req_per_cpu_s"] for _, s in measured))
+    # The route's own encode: the message through its JSONWritable conformance, as Hello's /json.
+    writable = [(v, s) for v, s in measured if math.isfinite(v.get("writable_ns", math.nan))]
+    route, route_note = "", ""
+    if writable:
+        writable_pct = median_of(sorted(100 * v["writable_ns"] * s["req_per_cpu_s"] / 1e9 for v, s in writable))
+        writable_ns = median_of(sorted(v["writable_ns"] for v, _ in writable))
+        route = (f"; the route's own encode (StreamingJSONEncoder through the message's JSONWritable conformance, "
+                 f"as Hello's /json) {writable_ns:.0f} ns, {writable_pct:.1f} %")
+        route_note = f"; Hello's JSONWritable encode {writable_pct:.1f} %"
     v = measured[0][0]
     return ((text,
              f"{floor_pct:.1f} % of a plaintext x16 request's server CPU, median of {len(shares)} pairs "
              f"({shares[0]:.1f}–{shares[-1]:.1f} %; the goal's budget: {100 * share:.1f} %): {floor_ns:.0f} ns per "
-             f"document against {request_ns:.0f} ns per request (medians); StreamingJSONEncoder {streaming_ns:.0f} ns "
+             f"document against {request_ns:.0f} ns per request (medians); StreamingJSONEncoder through Encodable "
+             f"{streaming_ns:.0f} ns{route} "
              f"(coder-reuse floor on CPU {args.server_cpu} right after each pair's two turns: "
              f"{v['turns']:.0f} interleaved turns of {v['iterations']:,.0f} encodes)",
              "floor", floor_pct),
-            f"; floor: Codable's dispatch alone {floor_pct:.1f} % of a plaintext x16 request's CPU "
-            f"(budget {100 * share:.1f} %)")
+            f"; floor of an Encodable route: Codable's dispatch alone {floor_pct:.1f} % of a plaintext x16 request's CPU "
+            f"(budget {100 * share:.1f} %){route_note}")
 
 
 def stop(server):

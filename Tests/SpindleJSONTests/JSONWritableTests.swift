@@ -1,0 +1,342 @@
+import Foundation
+import SpindleJSON
+import Synchronization
+import XCTest
+
+/// `JSONWritable` values written by their own `writeJSON(to:)` give the text their `Encodable`
+/// conformance gives: byte for byte the streaming encoder's Codable path (members in the order
+/// encoded), and Foundation's `JSONEncoder()` once members are sorted (Foundation on Linux writes
+/// them in a dictionary's hash order). Errors carry Foundation's coding paths.
+final class JSONWritableTests: XCTestCase {
+    /// The text `value`'s `Encodable` conformance makes the streaming encoder write (a generic
+    /// over `Encodable` only, so the `JSONWritable` overload cannot be chosen).
+    private func codableText<T: Encodable>(_ value: T) throws -> [UInt8] {
+        try StreamingJSONEncoder().encode(value)
+    }
+
+    private func assertWritesItsCodableText<T: JSONWritable>(_ value: T, file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            let written = try StreamingJSONEncoder().encode(value)
+            let codable = try codableText(value)
+            XCTAssertEqual(String(decoding: written, as: UTF8.self), String(decoding: codable, as: UTF8.self), file: file, line: line)
+            let foundation = Array(try JSONEncoder().encode(value))
+            XCTAssertEqual(MembersSorted.text(written), MembersSorted.text(foundation), file: file, line: line)
+        } catch {
+            XCTFail("\(error)", file: file, line: line)
+        }
+    }
+
+    struct Message: JSONWritable {
+        let message: String
+        func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written {
+            json.writeObject { $0.write("message", message) }
+        }
+    }
+
+    enum Shape: Encodable {
+        case circle(radius: Double)
+        case labelled(String, Int)
+    }
+
+    /// One member of every kind the writers take, in declaration order.
+    struct Everything: JSONWritable {
+        var string = "text \"quoted\" / slashed \\ \u{1} \n\t é 😀"
+        var int = -42
+        var int8 = Int8.min
+        var int16 = Int16.max
+        var int32 = Int32.min
+        var int64 = Int64.min
+        var uint = UInt.max
+        var uint8 = UInt8.max
+        var uint16 = UInt16.max
+        var uint32 = UInt32.max
+        var uint64 = UInt64.max
+        var double = 0.1
+        var whole = 1.0
+        var negativeZero = -0.0
+        var large = 1e20
+        var tiny = Double.leastNonzeroMagnitude
+        var float: Float = 0.1
+        var bool = false
+        var present: Int? = 7
+        var absent: String? = nil
+        var strings = ["a", "", "c/d"]
+        var optionals: [Int?] = [1, nil, 3]
+        var matrix = [[1.5, 2], [], [3]]
+        var nested = Message(message: "inner")
+        var messages = [Message(message: "a"), Message(message: "b")]
+        var dictionary = ["one": 1, "two": 2, "three": 3]
+        var date = Date(timeIntervalSinceReferenceDate: 12.5)
+        var uuid = UUID(uuidString: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F")!
+        var shapes = [Shape.circle(radius: 2), .labelled("x", 1)]
+
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            try json.writeObject { object in
+                object.write("string", string)
+                object.write("int", int)
+                try object.write("int8", int8)
+                try object.write("int16", int16)
+                try object.write("int32", int32)
+                try object.write("int64", int64)
+                try object.write("uint", uint)
+                try object.write("uint8", uint8)
+                try object.write("uint16", uint16)
+                try object.write("uint32", uint32)
+                try object.write("uint64", uint64)
+                try object.write("double", double)
+                try object.write("whole", whole)
+                try object.write("negativeZero", negativeZero)
+                try object.write("large", large)
+                try object.write("tiny", tiny)
+                try object.write("float", float)
+                object.write("bool", bool)
+                try object.writeIfPresent("present", present)
+                try object.writeIfPresent("absent", absent)
+                try object.write("strings", strings)
+                try object.write("optionals", optionals)
+                try object.write("matrix", matrix)
+                try object.write("nested", nested)
+                try object.writeArray("messages") { array in
+                    for message in messages { try array.write(message) }
+                }
+                try object.write("dictionary", dictionary)
+                try object.writeEncodable("date", date)
+                try object.writeEncodable("uuid", uuid)
+                try object.writeEncodable("shapes", shapes)
+            }
+        }
+    }
+
+    func testTheHelloMessageAndAStructOfEveryKind() {
+        assertWritesItsCodableText(Message(message: "Hello, World!"))
+        assertWritesItsCodableText(Everything())
+        var other = Everything()
+        other.absent = "here"
+        other.present = nil
+        other.strings = []
+        other.dictionary = [:]
+        other.float = 3.4028235e38
+        assertWritesItsCodableText(other)
+    }
+
+    /// Docs/guide.md's example, as written there.
+    struct Todo: JSONWritable {
+        let id: Int
+        let title: String
+        let due: Date?
+        let tags: [String]
+
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            try json.writeObject { object in
+                object.write("id", id)
+                object.write("title", title)
+                try object.writeIfPresent("due", due.map(\.timeIntervalSinceReferenceDate))
+                try object.write("tags", tags)
+            }
+        }
+    }
+
+    func testTheGuidesExample() {
+        assertWritesItsCodableText(Todo(id: 1, title: "write the guide", due: Date(timeIntervalSinceReferenceDate: 8.25e8), tags: ["docs"]))
+        assertWritesItsCodableText(Todo(id: 2, title: "", due: nil, tags: []))
+    }
+
+    func testTopLevelScalarsArraysAndDictionaries() {
+        assertWritesItsCodableText("a/b")
+        assertWritesItsCodableText(Int.min)
+        assertWritesItsCodableText(UInt64.max)
+        assertWritesItsCodableText(true)
+        assertWritesItsCodableText(2.5)
+        assertWritesItsCodableText(Float(1.1))
+        assertWritesItsCodableText(Int?.none)
+        assertWritesItsCodableText([[String: [Int?]]]([["a": [1, nil]], [:]]))
+        assertWritesItsCodableText([Message]())
+    }
+
+    func testRandomStringsAreEscapedAsFoundationEscapesThem() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [Unicode.Scalar] = ["a", "/", "\\", "\"", "\u{0}", "\u{1F}", "\u{7F}", "é", "\u{2028}", "😀", " "]
+        for _ in 0..<500 {
+            let length = Int.random(in: 0...40, using: &generator)
+            var string = ""
+            for _ in 0..<length { string.unicodeScalars.append(alphabet.randomElement(using: &generator)!) }
+            assertWritesItsCodableText(Message(message: string))
+            assertWritesItsCodableText([string: [string]])
+        }
+    }
+
+    /// A value whose own `encode(to:)` cannot be written in order: its text comes from
+    /// Foundation, in its place in the document.
+    struct OutOfOrder: Encodable {
+        enum Keys: String, CodingKey { case a, b }
+        func encode(to encoder: any Encoder) throws {
+            var first = encoder.container(keyedBy: Keys.self)
+            var nested = first.nestedUnkeyedContainer(forKey: .a)
+            try first.encode(1, forKey: .b)
+            try nested.encode(2)  // back to a container left before
+        }
+    }
+
+    struct Embedding: JSONWritable {
+        var before = 1
+        var embedded = OutOfOrder()
+        var after = [OutOfOrder()]
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            try json.writeObject { object in
+                object.write("before", before)
+                try object.writeEncodable("embedded", embedded)
+                try object.writeArray("after") { array in
+                    for value in after { try array.writeEncodable(value) }
+                }
+            }
+        }
+    }
+
+    func testAnEmbeddedEncodableNotWrittenInOrderFallsBackInPlace() throws {
+        let written = String(decoding: try StreamingJSONEncoder().encode(Embedding()), as: UTF8.self)
+        XCTAssertEqual(MembersSorted.text(Array(written.utf8)), MembersSorted.text(Array(try JSONEncoder().encode(Embedding()))))
+        XCTAssertTrue(written.hasPrefix(#"{"before":1,"embedded":{"#), written)
+    }
+
+    struct Nothing: Encodable {
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    struct HoldsNothing: JSONWritable {
+        let nothing = Nothing()
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            try json.writeObject { try $0.writeEncodable("nothing", nothing) }
+        }
+    }
+
+    struct IsNothing: JSONWritable {
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            try json.writeEncodable(Nothing())
+        }
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    func testAnEmbeddedValueThatEncodesNothing() {
+        // Nested: an empty object, as Foundation writes it; at the top: refused, as Foundation refuses it.
+        assertWritesItsCodableText(HoldsNothing())
+        XCTAssertThrowsError(try StreamingJSONEncoder().encode(IsNothing())) { XCTAssertTrue($0 is EncodingError, "\($0)") }
+        XCTAssertThrowsError(try JSONEncoder().encode(IsNothing())) { XCTAssertTrue($0 is EncodingError, "\($0)") }
+    }
+
+    struct Scored: JSONWritable {
+        var score: Double
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            try json.writeObject { try $0.write("score", score) }
+        }
+    }
+
+    struct Board: JSONWritable {
+        var items: [Scored]
+        var extra: [String: Float]
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            try json.writeObject { object in
+                try object.write("items", items)
+                try object.write("extra", extra)
+            }
+        }
+    }
+
+    private func path(of error: any Error) -> [String] {
+        guard case .invalidValue(_, let context)? = error as? EncodingError else { return ["not an invalidValue: \(error)"] }
+        return context.codingPath.map { $0.intValue.map { "#\($0)" } ?? $0.stringValue }
+    }
+
+    func testNaNAndInfinityAreRefusedWithFoundationsCodingPath() {
+        let values: [Board] = [
+            Board(items: [Scored(score: 1), Scored(score: .nan)], extra: [:]),
+            Board(items: [], extra: ["x": .infinity]),
+        ]
+        for value in values {
+            var foundationPath: [String] = []
+            XCTAssertThrowsError(try JSONEncoder().encode(value)) { foundationPath = self.path(of: $0) }
+            XCTAssertThrowsError(try StreamingJSONEncoder().encode(value)) { XCTAssertEqual(self.path(of: $0), foundationPath) }
+            XCTAssertFalse(foundationPath.isEmpty)
+        }
+        XCTAssertThrowsError(try StreamingJSONEncoder().encode(-Double.infinity)) { XCTAssertEqual(self.path(of: $0), []) }
+        // An embedded Encodable's path goes on from the member that embeds it.
+        struct Holder: JSONWritable {
+            func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+                try json.writeObject { try $0.writeEncodable("inner", ["a": [Double.nan]]) }
+            }
+        }
+        XCTAssertThrowsError(try StreamingJSONEncoder().encode(Holder())) { XCTAssertEqual(self.path(of: $0), ["inner", "a", "#0"]) }
+    }
+
+    struct Refusing: JSONWritable {
+        struct Refusal: Error, Equatable {}
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            try json.writeArray { array in
+                array.write(1)
+                throw Refusal()
+            }
+        }
+    }
+
+    func testErrorsOfTheValuePropagateAndTheNextDocumentIsWhole() throws {
+        XCTAssertThrowsError(try StreamingJSONEncoder().encode([Refusing()])) { XCTAssertEqual($0 as? Refusing.Refusal, Refusing.Refusal()) }
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(Message(message: "after")), as: UTF8.self), #"{"message":"after"}"#)
+    }
+
+    struct WithUserInfo: Encodable {
+        static let key = CodingUserInfoKey(rawValue: "unit")!
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(encoder.userInfo[Self.key] as? String ?? "none")
+        }
+    }
+
+    struct EmbedsUserInfo: JSONWritable {
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            try json.writeArray { try $0.writeEncodable(WithUserInfo()) }
+        }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.unkeyedContainer()
+            try container.encode(WithUserInfo())
+        }
+    }
+
+    func testUserInfoReachesEmbeddedValues() throws {
+        let encoder = StreamingJSONEncoder(userInfo: [WithUserInfo.key: "metres"])
+        XCTAssertEqual(String(decoding: try encoder.encode(EmbedsUserInfo()), as: UTF8.self), #"["metres"]"#)
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(EmbedsUserInfo()), as: UTF8.self), #"["none"]"#)
+    }
+
+    struct EncodesInside: JSONWritable {
+        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            // Another document encoded while this one is being written (the thread's writer is
+            // lent: the inner encode gets its own).
+            let inner = String(decoding: try StreamingJSONEncoder().encode(Message(message: "in")), as: UTF8.self)
+            return try json.writeObject { object in
+                object.write("inner", inner)
+                try object.writeEncodable("codable", ["k": 1])
+            }
+        }
+        func encode(to encoder: any Encoder) throws {
+            enum Keys: String, CodingKey { case inner, codable }
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(#"{"message":"in"}"#, forKey: .inner)
+            try container.encode(["k": 1], forKey: .codable)
+        }
+    }
+
+    func testAnEncodeInsideWriteJSON() {
+        assertWritesItsCodableText(EncodesInside())
+    }
+
+    func testThreadsWritingAtOnce() {
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for index in 0..<2_000 {
+                let message = Message(message: "thread \(thread) message \(index)")
+                let text = try? StreamingJSONEncoder().encode(message)
+                if text != Array(#"{"message":"thread \#(thread) message \#(index)"}"#.utf8) { failures.withLock { $0 += 1 } }
+            }
+        }
+        XCTAssertEqual(failures.withLock { $0 }, 0)
+    }
+}
