@@ -13,7 +13,7 @@ struct Todo: JSONWritable {          // still Encodable: the conformance is synt
     let due: Date?
     let tags: [String]
 
-    func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+    func writeJSON(to json: inout JSONWriter) throws {
         try json.writeObject { object in
             object.write("id", id)
             object.write("title", title)

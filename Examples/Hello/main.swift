@@ -53,7 +53,7 @@ import Synchronization
 struct Message: JSONWritable {
     let message: String
 
-    func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written {
+    func writeJSON(to json: inout JSONWriter) {
         json.writeObject { $0.write("message", message) }
     }
 }

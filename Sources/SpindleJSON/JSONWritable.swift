@@ -6,7 +6,7 @@
 /// ```swift
 /// struct Message: JSONWritable {
 ///     let message: String
-///     func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+///     func writeJSON(to json: inout JSONWriter) {
 ///         json.writeObject { $0.write("message", message) }
 ///     }
 /// }
@@ -23,89 +23,89 @@
 /// `String`, `Bool`, the integer types, `Double`, `Float`, and arrays, optionals and
 /// `String`-keyed dictionaries of `JSONWritable` values conform.
 public protocol JSONWritable: Encodable {
-    /// Writes this value's JSON text: exactly one value (an object, an array or a scalar), which
-    /// the consuming `write…` methods of `json` enforce at compile time. Throws what the writes
-    /// throw (`EncodingError` for NaN and infinities) and whatever else the value decides to.
-    /// Called on the encoding thread; should not park.
-    func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written
+    /// Writes this value's JSON text: exactly one value (an object, an array or a scalar) —
+    /// none, or a second, makes the encode throw `EncodingError.invalidValue`. Throws what the
+    /// writes throw (`EncodingError` for NaN and infinities) and whatever else the value decides
+    /// to. Called on the encoding thread; should not park. `json` is lent for the call only.
+    func writeJSON(to json: inout JSONWriter) throws
 }
 
 extension String: JSONWritable {
     /// Writes the string quoted and escaped.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.write(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.write(self) }
 }
 
 extension Bool: JSONWritable {
     /// Writes `true` or `false`.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.write(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.write(self) }
 }
 
 extension Double: JSONWritable {
     /// Writes the number; throws `EncodingError.invalidValue` for NaN and infinities.
-    public func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written { try json.write(self) }
+    public func writeJSON(to json: inout JSONWriter) throws { try json.write(self) }
 }
 
 extension Float: JSONWritable {
     /// Writes the number as Foundation spells a `Float` (its own shortest round trip, not the
     /// `Double` it widens to); throws `EncodingError.invalidValue` for NaN and infinities.
-    public func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written { try json.writeFloat(self) }
+    public func writeJSON(to json: inout JSONWriter) throws { try json.writeFloat(self) }
 }
 
 extension Int: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension Int8: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension Int16: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension Int32: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension Int64: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension UInt: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension UInt8: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension UInt16: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension UInt32: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension UInt64: JSONWritable {
     /// Writes the integer in decimal.
-    public func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written { json.writeInteger(self) }
+    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
 extension Optional: JSONWritable where Wrapped: JSONWritable {
     /// Writes the wrapped value, or `null`.
-    public func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+    public func writeJSON(to json: inout JSONWriter) throws {
         switch self {
-        case .some(let value): try value.writeJSON(to: json)
+        case .some(let value): try value.writeJSON(to: &json)
         case .none: json.writeNull()
         }
     }
@@ -113,7 +113,7 @@ extension Optional: JSONWritable where Wrapped: JSONWritable {
 
 extension Array: JSONWritable where Element: JSONWritable {
     /// Writes the elements as a JSON array, in order.
-    public func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+    public func writeJSON(to json: inout JSONWriter) throws {
         try json.writeArray { array in
             for element in self { try array.write(element) }
         }
@@ -123,7 +123,7 @@ extension Array: JSONWritable where Element: JSONWritable {
 extension Dictionary: JSONWritable where Key == String, Value: JSONWritable {
     /// Writes the dictionary as a JSON object, its members in the dictionary's iteration order
     /// (as its `Encodable` conformance writes them).
-    public func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+    public func writeJSON(to json: inout JSONWriter) throws {
         try json.writeObject { object in
             for (key, value) in self { try object.write(key, value) }
         }

@@ -1,128 +1,212 @@
 import Foundation
 
-/// Writes one JSON value: what a `JSONWritable` type's `writeJSON(to:)` is given.
+/// Writes one JSON value: what a `JSONWritable` type's `writeJSON(to:)` is lent.
 ///
-/// Each `write…` method consumes the writer, so a value writes exactly one JSON value — a second
-/// write, or returning without writing, does not compile (`'json' consumed more than once`,
-/// `missing return`). Objects and arrays are written through the closures of `writeObject` and
-/// `writeArray`, whose writers take members and elements in order.
+/// A value writes exactly one JSON value: a scalar, `writeObject` (its members written through
+/// the closure's `JSONObjectWriter`) or `writeArray`. Writing nothing, or a second value, makes
+/// the encode throw `EncodingError.invalidValue` naming the type (the second value is not
+/// written). A write that throws leaves nothing of itself in the text, so a caught error (`try?`)
+/// cannot leave half a member behind.
 ///
 /// Spelling: as `StreamingJSONEncoder` and Foundation's `JSONEncoder()` with its default options
 /// spell each scalar (`/` escaped as `\/`, `1.0` as `1`); NaN and infinities throw Foundation's
 /// `EncodingError.invalidValue` with the coding path down to the number.
 ///
-/// Cost: writes into the calling thread's kept output buffer; no allocation unless the buffer
-/// grows. Never parks; one thread.
+/// Cost: writes into the encode's output buffer (the calling thread's kept one; a new one for an
+/// encode nested in another's `writeJSON`). Nothing is allocated unless the buffer grows, except
+/// by `writeEncodable` (Codable's own costs) and for a `Double` or `Float` whose spelling is longer
+/// than 15 bytes (its `description`, e.g. `0.30000000000000004`), or a thrown error. Never parks;
+/// one thread.
 ///
-/// Unsafe part, fenced here: the writers hold the address of the thread's `JSONStreamWriter`'s
+/// Unsafe part, fenced here: the writers hold the address of the encode's `JSONStreamWriter`'s
 /// output and the stream writer itself `unowned(unsafe)` (for `writeEncodable`) — no reference
 /// count per value written (counting them was a third of writing a small object). Invariant that
-/// makes it sound: a writer is made only by this file, during `writeDocument`, whose caller
-/// borrows the stream writer for the whole encode (`JSONWriterCache.withWriter`), and the output
-/// lives in a cell the stream writer frees only when it goes (`JSONStreamWriter.outputAddress`);
-/// a writer is handed out only consumed into `writeJSON(to:)` or `inout` to a closure, cannot be
-/// copied, and outside this module cannot be made — so no writer outlives the encode that made
-/// it.
+/// makes it sound: no writer outlives the encode that made it. Writers are made only in this file,
+/// during `writeDocument`, whose caller borrows the stream writer for the whole encode
+/// (`JSONWriterCache.withWriter`), and the output lives in a cell the stream writer frees only
+/// when it goes (`JSONStreamWriter.outputAddress`). A writer is only ever lent `inout` (to
+/// `writeJSON(to:)` or a closure), cannot be copied, and has no initializer outside this file, so
+/// code that is lent one cannot keep it: moving it out would leave the `inout` place empty, and it
+/// has no other writer to put back.
 public struct JSONWriter: ~Copyable {
-    /// What a `write…` method returns: proof that the value was written, which `writeJSON(to:)`
-    /// returns. Only a write makes one.
-    public struct Written: ~Copyable {
-        fileprivate init() {}
+    /// How many values the writer was given; exactly one is the rule.
+    enum Progress {
+        case nothingWritten
+        case oneValueWritten
+        /// A second value was asked for (and not written): the encode throws.
+        case tooManyValues
     }
 
     private unowned(unsafe) let stream: JSONStreamWriter
     private let output: UnsafeMutablePointer<JSONOutput>
+    private var progress = Progress.nothingWritten
 
     fileprivate init(stream: JSONStreamWriter, output: UnsafeMutablePointer<JSONOutput>) {
         self.stream = stream
         self.output = output
     }
 
-    /// Writes `value` as a JSON string. No allocation.
-    public consuming func write(_ value: String) -> Written {
-        output.pointee.appendQuoted(value)
-        return Written()
+    /// The transition a write makes; true when it is the first value (the one to write).
+    private mutating func beginValue() -> Bool {
+        switch progress {
+        case .nothingWritten:
+            progress = .oneValueWritten
+            return true
+        case .oneValueWritten, .tooManyValues:
+            progress = .tooManyValues
+            return false
+        }
     }
 
-    /// Writes `value` in decimal. No allocation.
-    public consuming func write(_ value: Int) -> Written {
+    /// Undoes `beginValue` and what was written since `start`, for a write that threw.
+    private mutating func abandonValue(from start: Int) {
+        output.pointee.removeLast(output.pointee.count - start)
+        progress = .nothingWritten
+    }
+
+    /// Writes `value` as a JSON string.
+    public mutating func write(_ value: String) {
+        guard beginValue() else { return }
+        output.pointee.appendQuoted(value)
+    }
+
+    /// Writes `value` in decimal.
+    public mutating func write(_ value: Int) {
+        guard beginValue() else { return }
         output.pointee.appendInteger(value)
-        return Written()
     }
 
     /// Writes `true` or `false`.
-    public consuming func write(_ value: Bool) -> Written {
+    public mutating func write(_ value: Bool) {
+        guard beginValue() else { return }
         output.pointee.append(value)
-        return Written()
     }
 
     /// Writes `value` as Foundation spells it (shortest round trip, `1.0` as `1`). Throws
-    /// `EncodingError.invalidValue` for NaN and infinities, which JSON cannot spell.
-    public consuming func write(_ value: Double) throws -> Written {
-        guard output.pointee.appendFloatingPoint(value) else {
-            throw JSONStreamWriter.NonFiniteNumber(value).encodingError(codingPath: [])
-        }
-        return Written()
+    /// `EncodingError.invalidValue` for NaN and infinities, which JSON cannot spell (writing
+    /// nothing).
+    public mutating func write(_ value: Double) throws {
+        guard value.isFinite else { throw JSONStreamWriter.NonFiniteNumber(value).encodingError(codingPath: []) }
+        guard beginValue() else { return }
+        _ = output.pointee.appendFloatingPoint(value)
     }
 
     /// Writes an integer of any width in decimal (the integer types' `writeJSON`).
-    consuming func writeInteger<Integer: FixedWidthInteger>(_ value: Integer) -> Written {
+    mutating func writeInteger<Integer: FixedWidthInteger>(_ value: Integer) {
+        guard beginValue() else { return }
         output.pointee.appendInteger(value)
-        return Written()
     }
 
     /// Writes a `Float` as its own shortest round trip, as Foundation spells it (`Float`'s
     /// `writeJSON`); throws for NaN and infinities.
-    consuming func writeFloat(_ value: Float) throws -> Written {
-        guard output.pointee.appendFloatingPoint(value) else {
-            throw JSONStreamWriter.NonFiniteNumber(value).encodingError(codingPath: [])
-        }
-        return Written()
+    mutating func writeFloat(_ value: Float) throws {
+        guard value.isFinite else { throw JSONStreamWriter.NonFiniteNumber(value).encodingError(codingPath: []) }
+        guard beginValue() else { return }
+        _ = output.pointee.appendFloatingPoint(value)
     }
 
     /// Writes `null`.
-    public consuming func writeNull() -> Written {
+    public mutating func writeNull() {
+        guard beginValue() else { return }
         output.pointee.append(literal: "null")
-        return Written()
     }
 
-    /// Writes `value` through its own `writeJSON(to:)`. Throws what it throws.
-    public consuming func write<Value: JSONWritable>(_ value: Value) throws -> Written {
-        try value.writeJSON(to: self)
+    /// Writes `value` through its own `writeJSON(to:)` (a type whose JSON is another value's).
+    /// Throws what it throws.
+    public mutating func write<Value: JSONWritable>(_ value: Value) throws {
+        let start = output.pointee.count
+        guard beginValue() else { return }
+        do {
+            try Self.writeNested(value, stream: stream, output: output)
+        } catch {
+            abandonValue(from: start)
+            throw error
+        }
     }
 
     /// Writes `value` through its `Encodable` conformance, as `StreamingJSONEncoder` writes it
     /// (for members whose type has no `JSONWritable` conformance: a `Date`, a `UUID`, a type
     /// from another library). Throws what `StreamingJSONEncoder.encode` throws, the coding path
-    /// from this writer's value down. Cost: Codable's dispatch for `value` (see
-    /// `Docs/benchmarks/json.md`).
-    public consuming func writeEncodable<Value: Encodable>(_ value: Value) throws -> Written {
-        try stream.embed(value)
-        return Written()
+    /// from this writer's value down (the value's `encoder.codingPath` starts empty). Cost:
+    /// Codable's dispatch and allocations for `value` (`Docs/benchmarks/json.md`).
+    public mutating func writeEncodable<Value: Encodable>(_ value: Value) throws {
+        let start = output.pointee.count
+        guard beginValue() else { return }
+        do {
+            try stream.embed(value)
+        } catch {
+            abandonValue(from: start)
+            throw error
+        }
     }
 
     /// Writes an object whose members `members` writes, in the order it writes them. Throws what
-    /// `members` throws.
-    public consuming func writeObject(_ members: (inout JSONObjectWriter) throws -> Void) rethrows -> Written {
+    /// `members` throws (writing nothing).
+    public mutating func writeObject(_ members: (inout JSONObjectWriter) throws -> Void) rethrows {
+        let start = output.pointee.count
+        guard beginValue() else { return }
         output.pointee.append(0x7B)
         var object = JSONObjectWriter(stream: stream, output: output)
-        try members(&object)
+        do {
+            try members(&object)
+        } catch {
+            abandonValue(from: start)
+            throw error
+        }
         output.pointee.append(0x7D)
-        return Written()
     }
 
-    /// Writes an array whose elements `elements` writes, in order. Throws what `elements` throws.
-    public consuming func writeArray(_ elements: (inout JSONArrayWriter) throws -> Void) rethrows -> Written {
+    /// Writes an array whose elements `elements` writes, in order. Throws what `elements` throws
+    /// (writing nothing).
+    public mutating func writeArray(_ elements: (inout JSONArrayWriter) throws -> Void) rethrows {
+        let start = output.pointee.count
+        guard beginValue() else { return }
         output.pointee.append(0x5B)
         var array = JSONArrayWriter(stream: stream, output: output)
-        try elements(&array)
+        do {
+            try elements(&array)
+        } catch {
+            abandonValue(from: start)
+            throw error
+        }
         output.pointee.append(0x5D)
-        return Written()
     }
 
-    /// Writes `value` as the document's whole text, into `stream` (already reset).
+    /// Throws unless the writer was given exactly one value (`value`'s `writeJSON` broke the rule).
+    private func checkOneValue<Value>(of value: Value) throws {
+        switch progress {
+        case .oneValueWritten:
+            return
+        case .nothingWritten:
+            throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription:
+                "\(Value.self).writeJSON(to:) wrote no value; it must write exactly one: json.write(…), "
+                + "json.writeNull(), json.writeObject { … } or json.writeArray { … }"))
+        case .tooManyValues:
+            throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription:
+                "\(Value.self).writeJSON(to:) wrote more than one value; it must write exactly one "
+                + "(several go into json.writeArray { … } or json.writeObject { … })"))
+        }
+    }
+
+    /// Writes `value` with a writer of its own and checks that it wrote one value. Leaves what it
+    /// wrote when it throws (the caller takes it back out).
+    fileprivate static func writeNested<Value: JSONWritable>(_ value: Value, stream: JSONStreamWriter,
+                                                            output: UnsafeMutablePointer<JSONOutput>) throws {
+        var writer = JSONWriter(stream: stream, output: output)
+        try value.writeJSON(to: &writer)
+        try writer.checkOneValue(of: value)
+    }
+
+    /// Writes `value` as the document's whole text, into `stream` (its output empty).
     static func writeDocument<Value: JSONWritable>(_ value: Value, into stream: JSONStreamWriter) throws {
-        _ = try value.writeJSON(to: JSONWriter(stream: stream, output: stream.outputAddress))
+        do {
+            try writeNested(value, stream: stream, output: stream.outputAddress)
+        } catch is JSONStreamWriter.Abandoned {
+            // Only a container kept from another document and written to inside `writeJSON`
+            // gets here (`embed` handles its own value's).
+            throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription:
+                "\(Value.self).writeJSON(to:) wrote through an encoding container of another document"))
+        }
     }
 }
 
@@ -132,10 +216,10 @@ public struct JSONWriter: ~Copyable {
 /// parsers differ on which of two equal keys wins, and the writer does not check — checking cost
 /// as much as writing a small member). `write(_:_:)` of an `Optional` writes `null` for `nil`,
 /// as `encode(_:forKey:)` does; `writeIfPresent` leaves the member out, as the synthesized
-/// `Encodable` conformance of an optional property does.
+/// `Encodable` conformance of an optional property does. A member whose write throws is left
+/// out entirely (key included).
 ///
-/// Cost: no allocation unless the output buffer grows; never parks. Same invariant as
-/// `JSONWriter`.
+/// Cost: as `JSONWriter`'s; never parks. Same invariant as `JSONWriter`.
 public struct JSONObjectWriter: ~Copyable {
     private unowned(unsafe) let stream: JSONStreamWriter
     private let output: UnsafeMutablePointer<JSONOutput>
@@ -147,49 +231,61 @@ public struct JSONObjectWriter: ~Copyable {
         self.output = output
     }
 
-    /// Writes the comma if needed, the key and the colon.
-    private mutating func beginMember(_ key: String) {
+    /// Writes the comma if needed, the key and the colon; returns where the member began.
+    private mutating func beginMember(_ key: String) -> Int {
+        let start = output.pointee.count
         if count > 0 { output.pointee.append(0x2C) }
         count += 1
         output.pointee.appendQuoted(key)
         output.pointee.append(0x3A)
+        return start
+    }
+
+    /// Takes back the member begun at `start`, whose value threw, and returns the error to
+    /// throw: an `EncodingError`'s coding path gets `key` in front.
+    private mutating func abandonMember(from start: Int, key: String, error: any Error) -> any Error {
+        output.pointee.removeLast(output.pointee.count - start)
+        count -= 1
+        guard let error = error as? EncodingError else { return error }
+        return error.nested(under: JSONMemberKey(key))
     }
 
     /// Writes member `key` with a string value.
     public mutating func write(_ key: String, _ value: String) {
-        beginMember(key)
+        _ = beginMember(key)
         output.pointee.appendQuoted(value)
     }
 
     /// Writes member `key` with an integer value.
     public mutating func write(_ key: String, _ value: Int) {
-        beginMember(key)
+        _ = beginMember(key)
         output.pointee.appendInteger(value)
     }
 
     /// Writes member `key` with `true` or `false`.
     public mutating func write(_ key: String, _ value: Bool) {
-        beginMember(key)
+        _ = beginMember(key)
         output.pointee.append(value)
     }
 
     /// Writes member `key` with a number. Throws `EncodingError.invalidValue` for NaN and
-    /// infinities.
+    /// infinities (writing nothing).
     public mutating func write(_ key: String, _ value: Double) throws {
-        beginMember(key)
-        guard output.pointee.appendFloatingPoint(value) else {
+        guard value.isFinite else {
             throw JSONStreamWriter.NonFiniteNumber(value).encodingError(codingPath: [JSONMemberKey(key)])
         }
+        _ = beginMember(key)
+        _ = output.pointee.appendFloatingPoint(value)
     }
 
     /// Writes member `key` with `value` through its `writeJSON(to:)`. Throws what it throws, its
     /// coding path starting with `key`.
     public mutating func write<Value: JSONWritable>(_ key: String, _ value: Value) throws {
-        beginMember(key)
+        let start = beginMember(key)
         do {
-            _ = try value.writeJSON(to: JSONWriter(stream: stream, output: output))
-        } catch let error as EncodingError {
-            throw error.nested(under: JSONMemberKey(key))
+            try JSONWriter.writeNested(value, stream: stream, output: output)
+        } catch {
+            throw abandonMember(from: start, key: key, error: error)
         }
     }
 
@@ -203,39 +299,41 @@ public struct JSONObjectWriter: ~Copyable {
     /// Writes member `key` with `value` through its `Encodable` conformance (see
     /// `JSONWriter.writeEncodable`).
     public mutating func writeEncodable<Value: Encodable>(_ key: String, _ value: Value) throws {
-        beginMember(key)
+        let start = beginMember(key)
         do {
             try stream.embed(value)
-        } catch let error as EncodingError {
-            throw error.nested(under: JSONMemberKey(key))
+        } catch {
+            throw abandonMember(from: start, key: key, error: error)
         }
     }
 
     /// Writes member `key` with an object whose members `members` writes.
-    public mutating func writeObject(_ key: String, _ members: (inout JSONObjectWriter) throws -> Void) throws {
-        beginMember(key)
+    public mutating func writeObject(_ key: String, _ members: (inout JSONObjectWriter) throws -> Void) rethrows {
+        let start = beginMember(key)
+        var writer = JSONWriter(stream: stream, output: output)
         do {
-            _ = try JSONWriter(stream: stream, output: output).writeObject(members)
-        } catch let error as EncodingError {
-            throw error.nested(under: JSONMemberKey(key))
+            try writer.writeObject(members)
+        } catch {
+            throw abandonMember(from: start, key: key, error: error)
         }
     }
 
     /// Writes member `key` with an array whose elements `elements` writes.
-    public mutating func writeArray(_ key: String, _ elements: (inout JSONArrayWriter) throws -> Void) throws {
-        beginMember(key)
+    public mutating func writeArray(_ key: String, _ elements: (inout JSONArrayWriter) throws -> Void) rethrows {
+        let start = beginMember(key)
+        var writer = JSONWriter(stream: stream, output: output)
         do {
-            _ = try JSONWriter(stream: stream, output: output).writeArray(elements)
-        } catch let error as EncodingError {
-            throw error.nested(under: JSONMemberKey(key))
+            try writer.writeArray(elements)
+        } catch {
+            throw abandonMember(from: start, key: key, error: error)
         }
     }
 }
 
-/// Writes the elements of an array, in order: the writer a `writeArray` closure is lent.
+/// Writes the elements of an array, in order: the writer a `writeArray` closure is lent. An
+/// element whose write throws is left out entirely.
 ///
-/// Cost: no allocation unless the output buffer grows; never parks. Same invariant as
-/// `JSONWriter`.
+/// Cost: as `JSONWriter`'s; never parks. Same invariant as `JSONWriter`.
 public struct JSONArrayWriter: ~Copyable {
     private unowned(unsafe) let stream: JSONStreamWriter
     private let output: UnsafeMutablePointer<JSONOutput>
@@ -247,11 +345,21 @@ public struct JSONArrayWriter: ~Copyable {
         self.output = output
     }
 
-    /// Writes the comma if needed; returns the element's index.
+    /// Writes the comma if needed; returns where the element began.
     private mutating func beginElement() -> Int {
+        let start = output.pointee.count
         if count > 0 { output.pointee.append(0x2C) }
         count += 1
-        return count - 1
+        return start
+    }
+
+    /// Takes back the element begun at `start`, whose value threw, and returns the error to
+    /// throw: an `EncodingError`'s coding path gets the element's index in front.
+    private mutating func abandonElement(from start: Int, error: any Error) -> any Error {
+        output.pointee.removeLast(output.pointee.count - start)
+        count -= 1
+        guard let error = error as? EncodingError else { return error }
+        return error.nested(under: JSONIndexKey(index: count))
     }
 
     /// Appends a string element.
@@ -272,52 +380,56 @@ public struct JSONArrayWriter: ~Copyable {
         output.pointee.append(value)
     }
 
-    /// Appends a number. Throws `EncodingError.invalidValue` for NaN and infinities.
+    /// Appends a number. Throws `EncodingError.invalidValue` for NaN and infinities (writing
+    /// nothing).
     public mutating func write(_ value: Double) throws {
-        let index = beginElement()
-        guard output.pointee.appendFloatingPoint(value) else {
-            throw JSONStreamWriter.NonFiniteNumber(value).encodingError(codingPath: [JSONIndexKey(index: index)])
+        guard value.isFinite else {
+            throw JSONStreamWriter.NonFiniteNumber(value).encodingError(codingPath: [JSONIndexKey(index: count)])
         }
+        _ = beginElement()
+        _ = output.pointee.appendFloatingPoint(value)
     }
 
     /// Appends `value` through its `writeJSON(to:)`. Throws what it throws, its coding path
     /// starting with the element's index.
     public mutating func write<Value: JSONWritable>(_ value: Value) throws {
-        let index = beginElement()
+        let start = beginElement()
         do {
-            _ = try value.writeJSON(to: JSONWriter(stream: stream, output: output))
-        } catch let error as EncodingError {
-            throw error.nested(under: JSONIndexKey(index: index))
+            try JSONWriter.writeNested(value, stream: stream, output: output)
+        } catch {
+            throw abandonElement(from: start, error: error)
         }
     }
 
     /// Appends `value` through its `Encodable` conformance (see `JSONWriter.writeEncodable`).
     public mutating func writeEncodable<Value: Encodable>(_ value: Value) throws {
-        let index = beginElement()
+        let start = beginElement()
         do {
             try stream.embed(value)
-        } catch let error as EncodingError {
-            throw error.nested(under: JSONIndexKey(index: index))
+        } catch {
+            throw abandonElement(from: start, error: error)
         }
     }
 
     /// Appends an object whose members `members` writes.
-    public mutating func writeObject(_ members: (inout JSONObjectWriter) throws -> Void) throws {
-        let index = beginElement()
+    public mutating func writeObject(_ members: (inout JSONObjectWriter) throws -> Void) rethrows {
+        let start = beginElement()
+        var writer = JSONWriter(stream: stream, output: output)
         do {
-            _ = try JSONWriter(stream: stream, output: output).writeObject(members)
-        } catch let error as EncodingError {
-            throw error.nested(under: JSONIndexKey(index: index))
+            try writer.writeObject(members)
+        } catch {
+            throw abandonElement(from: start, error: error)
         }
     }
 
     /// Appends an array whose elements `elements` writes.
-    public mutating func writeArray(_ elements: (inout JSONArrayWriter) throws -> Void) throws {
-        let index = beginElement()
+    public mutating func writeArray(_ elements: (inout JSONArrayWriter) throws -> Void) rethrows {
+        let start = beginElement()
+        var writer = JSONWriter(stream: stream, output: output)
         do {
-            _ = try JSONWriter(stream: stream, output: output).writeArray(elements)
-        } catch let error as EncodingError {
-            throw error.nested(under: JSONIndexKey(index: index))
+            try writer.writeArray(elements)
+        } catch {
+            throw abandonElement(from: start, error: error)
         }
     }
 }

@@ -28,7 +28,7 @@ final class JSONWritableTests: XCTestCase {
 
     struct Message: JSONWritable {
         let message: String
-        func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) {
             json.writeObject { $0.write("message", message) }
         }
     }
@@ -70,7 +70,7 @@ final class JSONWritableTests: XCTestCase {
         var uuid = UUID(uuidString: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F")!
         var shapes = [Shape.circle(radius: 2), .labelled("x", 1)]
 
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             try json.writeObject { object in
                 object.write("string", string)
                 object.write("int", int)
@@ -126,7 +126,7 @@ final class JSONWritableTests: XCTestCase {
         let due: Date?
         let tags: [String]
 
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             try json.writeObject { object in
                 object.write("id", id)
                 object.write("title", title)
@@ -181,7 +181,7 @@ final class JSONWritableTests: XCTestCase {
         var before = 1
         var embedded = OutOfOrder()
         var after = [OutOfOrder()]
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             try json.writeObject { object in
                 object.write("before", before)
                 try object.writeEncodable("embedded", embedded)
@@ -204,13 +204,13 @@ final class JSONWritableTests: XCTestCase {
 
     struct HoldsNothing: JSONWritable {
         let nothing = Nothing()
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             try json.writeObject { try $0.writeEncodable("nothing", nothing) }
         }
     }
 
     struct IsNothing: JSONWritable {
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             try json.writeEncodable(Nothing())
         }
         func encode(to encoder: any Encoder) throws {}
@@ -225,7 +225,7 @@ final class JSONWritableTests: XCTestCase {
 
     struct Scored: JSONWritable {
         var score: Double
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             try json.writeObject { try $0.write("score", score) }
         }
     }
@@ -233,7 +233,7 @@ final class JSONWritableTests: XCTestCase {
     struct Board: JSONWritable {
         var items: [Scored]
         var extra: [String: Float]
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             try json.writeObject { object in
                 try object.write("items", items)
                 try object.write("extra", extra)
@@ -260,7 +260,7 @@ final class JSONWritableTests: XCTestCase {
         XCTAssertThrowsError(try StreamingJSONEncoder().encode(-Double.infinity)) { XCTAssertEqual(self.path(of: $0), []) }
         // An embedded Encodable's path goes on from the member that embeds it.
         struct Holder: JSONWritable {
-            func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+            func writeJSON(to json: inout JSONWriter) throws {
                 try json.writeObject { try $0.writeEncodable("inner", ["a": [Double.nan]]) }
             }
         }
@@ -269,7 +269,7 @@ final class JSONWritableTests: XCTestCase {
 
     struct Refusing: JSONWritable {
         struct Refusal: Error, Equatable {}
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             try json.writeArray { array in
                 array.write(1)
                 throw Refusal()
@@ -291,7 +291,7 @@ final class JSONWritableTests: XCTestCase {
     }
 
     struct EmbedsUserInfo: JSONWritable {
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             try json.writeArray { try $0.writeEncodable(WithUserInfo()) }
         }
         func encode(to encoder: any Encoder) throws {
@@ -307,11 +307,11 @@ final class JSONWritableTests: XCTestCase {
     }
 
     struct EncodesInside: JSONWritable {
-        func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+        func writeJSON(to json: inout JSONWriter) throws {
             // Another document encoded while this one is being written (the thread's writer is
             // lent: the inner encode gets its own).
             let inner = String(decoding: try StreamingJSONEncoder().encode(Message(message: "in")), as: UTF8.self)
-            return try json.writeObject { object in
+            try json.writeObject { object in
                 object.write("inner", inner)
                 try object.writeEncodable("codable", ["k": 1])
             }
@@ -326,6 +326,126 @@ final class JSONWritableTests: XCTestCase {
 
     func testAnEncodeInsideWriteJSON() {
         assertWritesItsCodableText(EncodesInside())
+    }
+
+    struct WritesNothing: JSONWritable {
+        func writeJSON(to json: inout JSONWriter) {}
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    struct WritesTwice: JSONWritable {
+        func writeJSON(to json: inout JSONWriter) {
+            json.write(1)
+            json.writeObject { $0.write("second", 2) }
+        }
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    private func description(of error: any Error) -> String {
+        guard case .invalidValue(_, let context)? = error as? EncodingError else { return "not an invalidValue: \(error)" }
+        return context.debugDescription
+    }
+
+    /// A `writeJSON` must write exactly one value: none, or a second, makes the encode throw, with
+    /// the coding path to the value when it is nested.
+    func testWritingNoValueOrTwoThrows() {
+        XCTAssertThrowsError(try StreamingJSONEncoder().encode(WritesNothing())) {
+            XCTAssertTrue(self.description(of: $0).hasPrefix("WritesNothing.writeJSON(to:) wrote no value"), self.description(of: $0))
+            XCTAssertEqual(self.path(of: $0), [])
+        }
+        XCTAssertThrowsError(try StreamingJSONEncoder().encode(WritesTwice())) {
+            XCTAssertTrue(self.description(of: $0).hasPrefix("WritesTwice.writeJSON(to:) wrote more than one value"), self.description(of: $0))
+        }
+        XCTAssertThrowsError(try StreamingJSONEncoder().encode(["a": [WritesNothing()]])) {
+            XCTAssertEqual(self.path(of: $0), ["a", "#0"])
+        }
+        XCTAssertThrowsError(try StreamingJSONEncoder().encode([Optional(WritesTwice())])) {
+            XCTAssertEqual(self.path(of: $0), ["#0"])
+        }
+    }
+
+    struct CatchesItsErrors: JSONWritable {
+        func writeJSON(to json: inout JSONWriter) {
+            json.writeObject { object in
+                try? object.write("nan", Double.nan)
+                object.write("first", 1)
+                try? object.write("refusing", Refusing())
+                try? object.writeObject("inner") { inner in
+                    inner.write("half", 1)
+                    throw Refusing.Refusal()
+                }
+                object.writeArray("list") { list in
+                    list.write(1)
+                    try? list.write(Double.infinity)
+                    try? list.write(Refusing())
+                    try? list.writeEncodable(["x": Double.nan])
+                    list.write(2)
+                }
+                try? object.writeEncodable("codable", [Double.nan])
+                object.write("last", true)
+            }
+        }
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    struct CatchesAtTheTop: JSONWritable {
+        func writeJSON(to json: inout JSONWriter) {
+            try? json.writeArray { array in
+                array.write(1)
+                throw Refusing.Refusal()
+            }
+            try? json.write(Double.nan)
+            json.write("instead")
+        }
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    /// A write that throws leaves nothing of itself: a caught error cannot leave half a member.
+    func testAWriteThatThrowsLeavesNothingBehind() throws {
+        let text = String(decoding: try StreamingJSONEncoder().encode(CatchesItsErrors()), as: UTF8.self)
+        XCTAssertEqual(text, #"{"first":1,"list":[1,2],"last":true}"#)
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(CatchesAtTheTop()), as: UTF8.self), #""instead""#)
+    }
+
+    enum KeptKeys: String, CodingKey { case a, b }
+    final class KeptContainer: @unchecked Sendable { var container: KeyedEncodingContainer<KeptKeys>? }
+
+    struct KeepsItsContainer: Encodable {
+        let kept: KeptContainer
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: KeptKeys.self)
+            try container.encode(1, forKey: .a)
+            kept.container = container
+        }
+    }
+
+    struct WritesThroughAKeptContainer: JSONWritable {
+        let kept: KeptContainer
+        func writeJSON(to json: inout JSONWriter) throws {
+            json.write(1)
+            try kept.container?.encode(2, forKey: .b)
+        }
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    /// A container kept from another document and written to inside `writeJSON`: an
+    /// `EncodingError`, not the encoder's internal signal.
+    func testWritingThroughAContainerOfAnotherDocumentThrowsAnEncodingError() throws {
+        let kept = KeptContainer()
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(KeepsItsContainer(kept: kept)), as: UTF8.self), #"{"a":1}"#)
+        XCTAssertThrowsError(try StreamingJSONEncoder().encode(WritesThroughAKeptContainer(kept: kept))) {
+            XCTAssertTrue($0 is EncodingError, "\($0)")
+        }
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(Message(message: "after")), as: UTF8.self), #"{"message":"after"}"#)
+    }
+
+    /// A document larger than what a thread keeps between encodes, then a small one.
+    func testALargeDocumentThenASmallOne() throws {
+        let large = (0..<20_000).map { "value \($0)" }
+        let bytes = try StreamingJSONEncoder().encode(large)
+        XCTAssertGreaterThan(bytes.count, 64 * 1024)
+        XCTAssertEqual(try JSONDecoder().decode([String].self, from: Data(bytes)), large)
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode([1]), as: UTF8.self), "[1]")
     }
 
     func testThreadsWritingAtOnce() {

@@ -37,7 +37,7 @@ struct Page: Codable {
 /// `Message` writing its own text (`JSONWritable`): what Examples/Hello's /json encodes.
 struct WritableMessage: JSONWritable {
     let message: String
-    func writeJSON(to json: consuming JSONWriter) -> JSONWriter.Written {
+    func writeJSON(to json: inout JSONWriter) {
         json.writeObject { $0.write("message", message) }
     }
 }
@@ -49,7 +49,7 @@ struct WritableItem: JSONWritable {
     let price: Double
     let tags: [String]
     let available: Bool
-    func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+    func writeJSON(to json: inout JSONWriter) throws {
         try json.writeObject { object in
             object.write("id", id)
             object.write("name", name)
@@ -64,7 +64,7 @@ struct WritablePage: JSONWritable {
     let items: [WritableItem]
     let total: Int
     let next: String?
-    func writeJSON(to json: consuming JSONWriter) throws -> JSONWriter.Written {
+    func writeJSON(to json: inout JSONWriter) throws {
         try json.writeObject { object in
             try object.write("items", items)
             object.write("total", total)

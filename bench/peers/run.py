@@ -321,7 +321,8 @@ def c_floor(ratios):
 
 def run_codable_floor(args):
     """`coder-reuse floor` pinned to the servers' CPU (the pair's servers idle meanwhile): its
-    figures ({"floor_ns": …, "streaming_ns": …, "turns": …, "iterations": …}), or why there are
+    figures ({"floor_ns": …, "streaming_ns": …, "writable_ns": …, "turns": …, "iterations": …};
+    writable_ns missing from a coder-reuse older than JSONWritable), or why there are
     none (a string; the run goes on without this floor)."""
     command = ["taskset", "-c", str(args.server_cpu), args.coder_reuse, "floor"] + (["--quick"] if args.quick else [])
     try:
@@ -358,7 +359,7 @@ def codable_floor(args, runs, minimum):
     streaming_ns = median_of(sorted(v["streaming_ns"] for v, _ in measured))
     request_ns = median_of(sorted(1e9 / s["req_per_cpu_s"] for _, s in measured))
     # The route's own encode: the message through its JSONWritable conformance, as Hello's /json.
-    writable = [(v, s) for v, s in measured if math.isfinite(v.get("writable_ns", math.nan))]
+    writable = [(v, s) for v, s in measured if math.isfinite(v.get("writable_ns", math.nan)) and v["writable_ns"] > 0]
     route, route_note = "", ""
     if writable:
         writable_pct = median_of(sorted(100 * v["writable_ns"] * s["req_per_cpu_s"] / 1e9 for v, s in writable))
