@@ -227,16 +227,25 @@ final class JSONStreamWriter: Encoder {
     }
 
     /// Writes a value whose key (or separating comma) is already written, as a new slot.
+    /// A value that throws has left its key (and maybe part of itself) in the text: the writer
+    /// abandons, so that if the code catches the error and goes on, the document is Foundation's,
+    /// which leaves such a member out.
     func writeNested<T: Encodable>(_ value: T, key: any CodingKey) throws {
         do {
             if try writeScalar(value) { return }
         } catch {
+            abandon()
             throw error.encodingError(codingPath: keyPath + [key])
         }
         let saved = slot
         slot = Slot(id: nextID(), depth: frames.count)
         keyPath.append(key)
-        try value.encode(to: self)
+        do {
+            try value.encode(to: self)
+        } catch {
+            abandon()
+            throw error
+        }
         if abandoned { throw Abandoned() }
         close(downTo: slot.depth)
         // A nested value that encoded nothing is an empty object, as Foundation writes it.
@@ -324,10 +333,12 @@ final class JSONStreamWriter: Encoder {
     }
 
     /// Writes a number of a container's member or element (`key`): JSON has no NaN or infinity.
+    /// A refused number abandons (its key is written already; see `writeNested`).
     func writeFloatingPoint<Float: BinaryFloatingPoint & LosslessStringConvertible & Sendable>(_ value: Float, key: any CodingKey) throws {
         do {
             try writeFinite(value)
         } catch {
+            abandon()
             throw error.encodingError(codingPath: keyPath + [key])
         }
     }

@@ -51,55 +51,21 @@ extension Float: JSONWritable {
     public func writeJSON(to json: inout JSONWriter) throws { try json.writeFloat(self) }
 }
 
-extension Int: JSONWritable {
-    /// Writes the integer in decimal.
+extension JSONWritable where Self: FixedWidthInteger {
+    /// Writes the integer in decimal (the standard integer types' conformance).
     public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
 }
 
-extension Int8: JSONWritable {
-    /// Writes the integer in decimal.
-    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
-}
-
-extension Int16: JSONWritable {
-    /// Writes the integer in decimal.
-    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
-}
-
-extension Int32: JSONWritable {
-    /// Writes the integer in decimal.
-    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
-}
-
-extension Int64: JSONWritable {
-    /// Writes the integer in decimal.
-    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
-}
-
-extension UInt: JSONWritable {
-    /// Writes the integer in decimal.
-    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
-}
-
-extension UInt8: JSONWritable {
-    /// Writes the integer in decimal.
-    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
-}
-
-extension UInt16: JSONWritable {
-    /// Writes the integer in decimal.
-    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
-}
-
-extension UInt32: JSONWritable {
-    /// Writes the integer in decimal.
-    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
-}
-
-extension UInt64: JSONWritable {
-    /// Writes the integer in decimal.
-    public func writeJSON(to json: inout JSONWriter) { json.writeInteger(self) }
-}
+extension Int: JSONWritable {}
+extension Int8: JSONWritable {}
+extension Int16: JSONWritable {}
+extension Int32: JSONWritable {}
+extension Int64: JSONWritable {}
+extension UInt: JSONWritable {}
+extension UInt8: JSONWritable {}
+extension UInt16: JSONWritable {}
+extension UInt32: JSONWritable {}
+extension UInt64: JSONWritable {}
 
 extension Optional: JSONWritable where Wrapped: JSONWritable {
     /// Writes the wrapped value, or `null`.

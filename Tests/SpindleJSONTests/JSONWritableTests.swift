@@ -119,28 +119,6 @@ final class JSONWritableTests: XCTestCase {
         assertWritesItsCodableText(other)
     }
 
-    /// Docs/guide.md's example, as written there.
-    struct Todo: JSONWritable {
-        let id: Int
-        let title: String
-        let due: Date?
-        let tags: [String]
-
-        func writeJSON(to json: inout JSONWriter) throws {
-            try json.writeObject { object in
-                object.write("id", id)
-                object.write("title", title)
-                try object.writeIfPresent("due", due.map(\.timeIntervalSinceReferenceDate))
-                try object.write("tags", tags)
-            }
-        }
-    }
-
-    func testTheGuidesExample() {
-        assertWritesItsCodableText(Todo(id: 1, title: "write the guide", due: Date(timeIntervalSinceReferenceDate: 8.25e8), tags: ["docs"]))
-        assertWritesItsCodableText(Todo(id: 2, title: "", due: nil, tags: []))
-    }
-
     func testTopLevelScalarsArraysAndDictionaries() {
         assertWritesItsCodableText("a/b")
         assertWritesItsCodableText(Int.min)

@@ -465,6 +465,51 @@ final class StreamingJSONEncoderTests: XCTestCase {
         XCTAssertThrowsError(try StreamingJSONEncoder().encode(["k": Failing()])) { XCTAssertTrue($0 is Failing.Boom) }
     }
 
+    /// Code that catches the error of one member (a NaN, or a value that throws halfway through)
+    /// and goes on: the text is Foundation's, which leaves that member out — not the member's key
+    /// with nothing after it.
+    func testACaughtErrorOfAMemberLeavesItOutAsFoundationDoes() throws {
+        struct HalfWay: Encodable {
+            struct Boom: Error {}
+            enum Keys: String, CodingKey { case x }
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: Keys.self)
+                try container.encode(1, forKey: .x)
+                throw Boom()
+            }
+        }
+        /// Catches one kind of failure, in an object or in an array.
+        enum Failure: CaseIterable { case nanMember, halfWayMember, infiniteElement, halfWayElement }
+        struct Catches: Encodable {
+            let failure: Failure
+            enum Keys: String, CodingKey { case a, b, d, e }
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: Keys.self)
+                try container.encode(1, forKey: .a)
+                switch failure {
+                case .nanMember: try? container.encode(Double.nan, forKey: .b)
+                case .halfWayMember: try? container.encode(HalfWay(), forKey: .b)
+                case .infiniteElement, .halfWayElement: break
+                }
+                var list = container.nestedUnkeyedContainer(forKey: .d)
+                try list.encode(1)
+                switch failure {
+                case .infiniteElement: try? list.encode(Float.infinity)
+                case .halfWayElement: try? list.encode(HalfWay())
+                case .nanMember, .halfWayMember: break
+                }
+                try list.encode(2)
+                try container.encode("last", forKey: .e)
+            }
+        }
+        for failure in Failure.allCases {
+            // Members sorted: Foundation (which wrote it) puts them in a dictionary's order.
+            let text = MembersSorted.text(try StreamingJSONEncoder().encode(Catches(failure: failure)))
+            XCTAssertEqual(text, #"{"a":1,"d":[1,2],"e":"last"}"#, "\(failure)")
+            assertSameAsFoundation(Catches(failure: failure))
+        }
+    }
+
     /// A JSON document of any shape, with keys in a fixed order.
     indirect enum Document: Encodable {
         case object([(String, Document)])
