@@ -77,8 +77,12 @@ final class JSONStreamWriter: Encoder {
         unsafeAddress { UnsafePointer(outputCell) }
         unsafeMutableAddress { outputCell }
     }
-    /// True while an encode uses this writer as its thread's kept one (`JSONWriterCache`).
+    /// True while an encode uses this writer (`JSONWriterCache`).
     @exclusivity(unchecked) var isLent = false
+    /// The writers of encodes nested in the one this (the thread's kept) writer is lent to: held
+    /// until that encode ends, so that none is freed while a `JSONWriter` of the thread may point
+    /// into it, and handed out again to later nested encodes meanwhile.
+    @exclusivity(unchecked) private var nestedWriters: [JSONStreamWriter] = []
     @exclusivity(unchecked) private(set) var frames: [Frame] = []
     @exclusivity(unchecked) private var slot: Slot
     @exclusivity(unchecked) private var keyPath: [any CodingKey] = []
@@ -128,10 +132,12 @@ final class JSONStreamWriter: Encoder {
         if !(userInfo.isEmpty && sendableUserInfo.isEmpty) { sendableUserInfo = userInfo }
     }
 
-    /// Readies the writer for a document a `JSONWritable` value writes: the output only (the
-    /// containers are reset by each `embed`, the one use of them in such a document).
+    /// Readies the writer for a document a `JSONWritable` value writes. The containers are reset
+    /// too: a container some code kept from an earlier document (one that threw may have left its
+    /// frames open) then names nothing here, and writing through it abandons.
     func resetForWritable(userInfo: [CodingUserInfoKey: any Sendable]) {
         output.removeAll()
+        resetContainers()
         if !(userInfo.isEmpty && sendableUserInfo.isEmpty) { sendableUserInfo = userInfo }
     }
 
@@ -207,6 +213,9 @@ final class JSONStreamWriter: Encoder {
     func embed<T: Encodable>(_ value: T) throws {
         let start = output.count
         resetContainers()
+        // The containers of `value` are closed, or it threw: a later embed, and any container
+        // `value` kept, start from none.
+        defer { resetContainers() }
         do {
             if start == 0 {
                 try encodeTopLevel(value)
@@ -222,8 +231,6 @@ final class JSONStreamWriter: Encoder {
             let text = try foundation.encode(value)
             text.withUnsafeBytes { output.append($0.bindMemory(to: UInt8.self)) }
         }
-        // The containers of `value` are closed; a later embed starts from none.
-        resetContainers()
     }
 
     /// Writes a value whose key (or separating comma) is already written, as a new slot.
@@ -490,7 +497,13 @@ final class JSONStreamWriter: Encoder {
             abandon()
             throw Abandoned()
         }
-        try writeValue(value)
+        do {
+            try writeValue(value)
+        } catch {
+            // Part of it may be written: see `writeNested`.
+            abandon()
+            throw error
+        }
         // A value that wrote nothing through a single-value container: Foundation's business.
         guard slot.filled else {
             abandon()
@@ -514,7 +527,26 @@ final class JSONStreamWriter: Encoder {
 
     /// Lets the kept container boxes go: they hold this writer, so it must run before the writer
     /// is let go (`JSONWriterCache`), or the two keep each other alive.
-    func releaseKeptContainers() { keyedBoxes.removeAll() }
+    func releaseKeptContainers() {
+        keyedBoxes.removeAll()
+        releaseNestedWriters()
+    }
+
+    /// A writer for an encode nested in the one this writer is lent to: one not lent of those it
+    /// holds, or a new one (with room for `capacity` bytes) that it holds from now on.
+    func nestedWriter(capacity: Int) -> JSONStreamWriter {
+        for writer in nestedWriters where !writer.isLent { return writer }
+        let writer = JSONStreamWriter(capacity: capacity)
+        nestedWriters.append(writer)
+        return writer
+    }
+
+    /// Lets the nested encodes' writers go (once the encode this writer was lent to has ended).
+    func releaseNestedWriters() {
+        guard !nestedWriters.isEmpty else { return }
+        for writer in nestedWriters { writer.releaseKeptContainers() }
+        nestedWriters.removeAll()
+    }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         JSONUnkeyedContainer(writer: self, id: openContainer(isObject: false))

@@ -1,7 +1,7 @@
 /// A value that writes its own JSON text, for the responses a service sends most: encoding it
 /// skips what `Encodable` costs on every value — the call through `any Encoder`, the keyed
-/// container and its generic metadata (about 80 ns of a small object's ~130 ns; see
-/// `Docs/benchmarks/json.md`).
+/// container and its generic metadata (about 80 ns of the ~140 ns a small object takes through
+/// `Encodable`; see `Docs/benchmarks/json.md`).
 ///
 /// ```swift
 /// struct Message: JSONWritable {
@@ -66,6 +66,8 @@ extension UInt8: JSONWritable {}
 extension UInt16: JSONWritable {}
 extension UInt32: JSONWritable {}
 extension UInt64: JSONWritable {}
+extension Int128: JSONWritable {}
+extension UInt128: JSONWritable {}
 
 extension Optional: JSONWritable where Wrapped: JSONWritable {
     /// Writes the wrapped value, or `null`.

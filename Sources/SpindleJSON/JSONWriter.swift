@@ -21,13 +21,17 @@ import Foundation
 /// Unsafe part, fenced here: the writers hold the address of the encode's `JSONStreamWriter`'s
 /// output and the stream writer itself `unowned(unsafe)` (for `writeEncodable`) — no reference
 /// count per value written (counting them was a third of writing a small object). Invariant that
-/// makes it sound: no writer outlives the encode that made it. Writers are made only in this file,
-/// during `writeDocument`, whose caller borrows the stream writer for the whole encode
-/// (`JSONWriterCache.withWriter`), and the output lives in a cell the stream writer frees only
-/// when it goes (`JSONStreamWriter.outputAddress`). A writer is only ever lent `inout` (to
-/// `writeJSON(to:)` or a closure), cannot be copied, and has no initializer outside this file, so
-/// code that is lent one cannot keep it: moving it out would leave the `inout` place empty, and it
-/// has no other writer to put back.
+/// makes it sound: no writer is used after the stream writer it points into is freed. Writers are
+/// made only in this file, during `writeDocument`, whose caller borrows the stream writer for the
+/// whole encode (`JSONWriterCache.withWriter`), and the output lives in a cell the stream writer
+/// frees only when it goes (`JSONStreamWriter.outputAddress`). A writer is only ever lent `inout`
+/// (to `writeJSON(to:)` or a closure), cannot be copied, and has no initializer outside this file,
+/// so code that is lent one cannot keep it past the call: moving it out would leave the `inout`
+/// place empty, with no other writer to put back. The one way to exchange writers — carrying an
+/// `inout` writer into a nested encode with `withoutActuallyEscaping` and swapping it there with
+/// that encode's — stays on the thread and within its outermost encode, whose stream writers
+/// `JSONWriterCache` keeps alive until that encode ends; `checkNotSwapped` stops the process when
+/// a writer comes back swapped.
 public struct JSONWriter: ~Copyable {
     /// How many values the writer was given; exactly one is the rule.
     enum Progress {
@@ -38,7 +42,7 @@ public struct JSONWriter: ~Copyable {
     }
 
     private unowned(unsafe) let stream: JSONStreamWriter
-    private let output: UnsafeMutablePointer<JSONOutput>
+    fileprivate let output: UnsafeMutablePointer<JSONOutput>
     private var progress = Progress.nothingWritten
 
     fileprivate init(stream: JSONStreamWriter, output: UnsafeMutablePointer<JSONOutput>) {
@@ -153,6 +157,7 @@ public struct JSONWriter: ~Copyable {
             abandonValue(from: start)
             throw error
         }
+        JSONWriter.checkNotSwapped(object.output, output)
         output.pointee.append(0x7D)
     }
 
@@ -169,6 +174,7 @@ public struct JSONWriter: ~Copyable {
             abandonValue(from: start)
             throw error
         }
+        JSONWriter.checkNotSwapped(array.output, output)
         output.pointee.append(0x5D)
     }
 
@@ -194,7 +200,22 @@ public struct JSONWriter: ~Copyable {
                                                             output: UnsafeMutablePointer<JSONOutput>) throws {
         var writer = JSONWriter(stream: stream, output: output)
         try value.writeJSON(to: &writer)
+        checkNotSwapped(writer.output, output)
         try writer.checkOneValue(of: value)
+    }
+
+    /// Stops the process if the writer lent for `lent` came back writing into another encode's
+    /// text: code that put a writer of another document in its place (only possible by carrying
+    /// an `inout` writer out of its scope with `withoutActuallyEscaping` into a nested encode and
+    /// swapping there). Memory stays sound without this check (`JSONWriterCache` keeps every
+    /// writer of the thread until its outermost encode ends); it makes both documents' wrong text
+    /// a stop with this message instead.
+    fileprivate static func checkNotSwapped(_ returned: UnsafeMutablePointer<JSONOutput>, _ lent: UnsafeMutablePointer<JSONOutput>) {
+        // fatalError, not precondition: its message is printed in release builds too.
+        if returned != lent {
+            fatalError("JSONWritable: a writeJSON(to:) or writeObject/writeArray closure put a writer of another document "
+                       + "in the place of the one it was lent; write through the writer you are given")
+        }
     }
 
     /// Writes `value` as the document's whole text, into `stream` (its output empty).
@@ -222,7 +243,7 @@ public struct JSONWriter: ~Copyable {
 /// Cost: as `JSONWriter`'s; never parks. Same invariant as `JSONWriter`.
 public struct JSONObjectWriter: ~Copyable {
     private unowned(unsafe) let stream: JSONStreamWriter
-    private let output: UnsafeMutablePointer<JSONOutput>
+    fileprivate let output: UnsafeMutablePointer<JSONOutput>
     /// Members written so far (a comma goes before every one but the first).
     private var count = 0
 
@@ -336,7 +357,7 @@ public struct JSONObjectWriter: ~Copyable {
 /// Cost: as `JSONWriter`'s; never parks. Same invariant as `JSONWriter`.
 public struct JSONArrayWriter: ~Copyable {
     private unowned(unsafe) let stream: JSONStreamWriter
-    private let output: UnsafeMutablePointer<JSONOutput>
+    fileprivate let output: UnsafeMutablePointer<JSONOutput>
     /// Elements written so far (a comma goes before every one but the first).
     public private(set) var count = 0
 

@@ -129,6 +129,8 @@ final class JSONWritableTests: XCTestCase {
         assertWritesItsCodableText(Int?.none)
         assertWritesItsCodableText([[String: [Int?]]]([["a": [1, nil]], [:]]))
         assertWritesItsCodableText([Message]())
+        assertWritesItsCodableText([Int128.min, Int128.max, 1 << 100])
+        assertWritesItsCodableText(UInt128.max)
     }
 
     func testRandomStringsAreEscapedAsFoundationEscapesThem() {
@@ -415,6 +417,115 @@ final class JSONWritableTests: XCTestCase {
             XCTAssertTrue($0 is EncodingError, "\($0)")
         }
         XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(Message(message: "after")), as: UTF8.self), #"{"message":"after"}"#)
+    }
+
+    struct KeepsAndThrows: Encodable {
+        struct Boom: Error {}
+        let kept: KeptContainer
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: KeptKeys.self)
+            try container.encode(1, forKey: .a)
+            kept.container = container
+            throw Boom()
+        }
+    }
+
+    struct WritesAfterAKeptOneOfAThrownValue: JSONWritable {
+        let kept: KeptContainer
+        func writeJSON(to json: inout JSONWriter) {
+            json.writeObject { object in
+                object.write("x", 1)
+                try? kept.container?.encode(2, forKey: .b)  // its document threw with it open
+            }
+        }
+        func encode(to encoder: any Encoder) throws {
+            enum Keys: String, CodingKey { case x }
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(1, forKey: .x)
+        }
+    }
+
+    struct EmbedsAThrowingKeeper: JSONWritable {
+        let kept: KeptContainer
+        func writeJSON(to json: inout JSONWriter) {
+            json.writeObject { object in
+                try? object.writeEncodable("thrown", KeepsAndThrows(kept: kept))
+                object.write("x", 1)
+                try? kept.container?.encode(2, forKey: .b)
+            }
+        }
+        func encode(to encoder: any Encoder) throws {
+            enum Keys: String, CodingKey { case x }
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(1, forKey: .x)
+        }
+    }
+
+    /// A container kept by a value whose document threw (its frame still open) writes into no
+    /// later `JSONWritable` document: after a whole Codable document, and after a value embedded
+    /// in the same one.
+    func testAContainerLeftOpenByAThrownValueWritesIntoNoLaterDocument() throws {
+        let kept = KeptContainer()
+        XCTAssertThrowsError(try StreamingJSONEncoder().encodeThroughEncodable(KeepsAndThrows(kept: kept)))
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(WritesAfterAKeptOneOfAThrownValue(kept: kept)), as: UTF8.self),
+                       #"{"x":1}"#)
+        let other = KeptContainer()
+        XCTAssertEqual(String(decoding: try StreamingJSONEncoder().encode(EmbedsAThrowingKeeper(kept: other)), as: UTF8.self),
+                       #"{"x":1}"#)
+    }
+
+    /// Swaps the writer it is lent with the outer document's (`Swapper`'s closure), then throws.
+    struct Thief: JSONWritable {
+        struct Gone: Error {}
+        let steal: (inout JSONWriter) -> Void
+        func writeJSON(to json: inout JSONWriter) throws {
+            steal(&json)
+            throw Gone()  // the nested encode ends with its writer in the outer document's place
+        }
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    /// Gives a closure that was passed in non-escaping to a nested encode's `Thief`.
+    static func launder(_ steal: (inout JSONWriter) -> Void) {
+        withoutActuallyEscaping(steal) { steal in _ = try? StreamingJSONEncoder().encode(Thief(steal: steal)) }
+    }
+
+    struct Swapper: JSONWritable {
+        func writeJSON(to json: inout JSONWriter) {
+            JSONWritableTests.launder { other in swap(&json, &other) }
+            json.write("outer")  // through the nested encode's writer, its encode over
+        }
+        func encode(to encoder: any Encoder) throws {}
+    }
+
+    /// A writer carried out of its scope into a nested encode and swapped there with that
+    /// encode's writer points into memory that stays alive until the outer encode ends (checked
+    /// under the address sanitizer); the swap itself stops the process (`checkNotSwapped`), in
+    /// a child process here.
+    func testASwappedWriterStaysInLiveMemoryAndStopsTheProcess() throws {
+        guard ProcessInfo.processInfo.environment["SPINDLE_JSON_SWAP_CHILD"] == nil else {
+            _ = try StreamingJSONEncoder().encode(Swapper())
+            print("not stopped")
+            return
+        }
+        // This test alone, again, in a child process of the test binary.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["SpindleJSONTests.JSONWritableTests/testASwappedWriterStaysInLiveMemoryAndStopsTheProcess"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["SPINDLE_JSON_SWAP_CHILD"] = "1"
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        child.environment = environment
+        let output = Pipe()
+        child.standardOutput = output
+        child.standardError = output
+        try child.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        child.waitUntilExit()
+        XCTAssertNotEqual(child.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("put a writer of another document in the place of the one it was lent"), text)
+        XCTAssertFalse(text.contains("not stopped"), text)
+        XCTAssertFalse(text.contains("AddressSanitizer"), text)
     }
 
     /// A document larger than what a thread keeps between encodes, then a small one.
