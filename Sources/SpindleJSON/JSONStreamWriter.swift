@@ -132,12 +132,15 @@ final class JSONStreamWriter: Encoder {
         if !(userInfo.isEmpty && sendableUserInfo.isEmpty) { sendableUserInfo = userInfo }
     }
 
-    /// Readies the writer for a document a `JSONWritable` value writes. The containers are reset
-    /// too: a container some code kept from an earlier document (one that threw may have left its
-    /// frames open) then names nothing here, and writing through it abandons.
+    /// Readies the writer for a document a `JSONWritable` value writes. A container some code
+    /// kept from an earlier document must name nothing here, so that writing through it abandons:
+    /// open frames (a document that threw may leave some) are closed, and the slot is a new one,
+    /// already filled (a kept single-value container names an older slot, and no container fills
+    /// this one). Each `embed` sets up its own containers.
     func resetForWritable(userInfo: [CodingUserInfoKey: any Sendable]) {
         output.removeAll()
-        resetContainers()
+        if !frames.isEmpty { resetContainers() }
+        slot = Slot(id: nextID(), depth: 0, filled: true)
         if !(userInfo.isEmpty && sendableUserInfo.isEmpty) { sendableUserInfo = userInfo }
     }
 
@@ -542,8 +545,12 @@ final class JSONStreamWriter: Encoder {
     }
 
     /// Lets the nested encodes' writers go (once the encode this writer was lent to has ended).
-    func releaseNestedWriters() {
-        guard !nestedWriters.isEmpty else { return }
+    /// Inlined: after most encodes there are none, and the check is all there is.
+    @inline(__always) func releaseNestedWriters() {
+        if !nestedWriters.isEmpty { releaseEveryNestedWriter() }
+    }
+
+    private func releaseEveryNestedWriter() {
         for writer in nestedWriters { writer.releaseKeptContainers() }
         nestedWriters.removeAll()
     }
